@@ -1,0 +1,207 @@
+//! Field paths and error constructors in upstream's `field.ErrorList` shape:
+//! `spec.containers[0].image`, `metadata.labels`, `data[key]`, and messages
+//! `Required value`, `Invalid value: "x": detail`, `Duplicate value: "x"`, ...
+
+use serde_json::Value;
+
+use crate::status::StatusCause;
+
+/// A dotted field path (`spec.containers[0].ports[1].containerPort`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path(String);
+
+impl Path {
+    pub fn new(root: &str) -> Self {
+        Path(root.to_string())
+    }
+
+    pub fn child(&self, name: &str) -> Path {
+        if self.0.is_empty() {
+            Path(name.to_string())
+        } else {
+            Path(format!("{}.{name}", self.0))
+        }
+    }
+
+    /// `a.b.c` in one call.
+    pub fn children(&self, names: &[&str]) -> Path {
+        names.iter().fold(self.clone(), |p, n| p.child(n))
+    }
+
+    pub fn index(&self, i: usize) -> Path {
+        Path(format!("{}[{i}]", self.0))
+    }
+
+    pub fn key(&self, k: &str) -> Path {
+        Path(format!("{}[{k}]", self.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn cause(reason: &str, message: String, path: &Path) -> StatusCause {
+    StatusCause { reason: reason.to_string(), message, field: path.0.clone() }
+}
+
+fn with_detail(head: &str, detail: &str) -> String {
+    if detail.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}: {detail}")
+    }
+}
+
+/// `Required value[: detail]`
+pub fn required(path: &Path, detail: &str) -> StatusCause {
+    cause("FieldValueRequired", with_detail("Required value", detail), path)
+}
+
+/// `Invalid value: <go repr of value>: detail`
+pub fn invalid(path: &Path, value: &Value, detail: &str) -> StatusCause {
+    invalid_shown(path, &go_repr(value), detail)
+}
+
+/// `Invalid value: <shown>: detail` with a preformatted value.
+pub fn invalid_shown(path: &Path, shown: &str, detail: &str) -> StatusCause {
+    cause("FieldValueInvalid", with_detail(&format!("Invalid value: {shown}"), detail), path)
+}
+
+pub fn invalid_str(path: &Path, value: &str, detail: &str) -> StatusCause {
+    invalid_shown(path, &go_quote(value), detail)
+}
+
+pub fn invalid_int(path: &Path, value: i64, detail: &str) -> StatusCause {
+    invalid_shown(path, &value.to_string(), detail)
+}
+
+pub fn duplicate(path: &Path, value: &Value) -> StatusCause {
+    cause("FieldValueDuplicate", format!("Duplicate value: {}", go_repr(value)), path)
+}
+
+pub fn not_found(path: &Path, value: &Value) -> StatusCause {
+    cause("FieldValueNotFound", format!("Not found: {}", go_repr(value)), path)
+}
+
+/// `Unsupported value: "x": supported values: "a", "b"`
+pub fn not_supported(path: &Path, value: &Value, supported: &[&str]) -> StatusCause {
+    let list: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+    cause(
+        "FieldValueNotSupported",
+        format!("Unsupported value: {}: supported values: {}", go_repr(value), list.join(", ")),
+        path,
+    )
+}
+
+pub fn forbidden(path: &Path, detail: &str) -> StatusCause {
+    cause("FieldValueForbidden", with_detail("Forbidden", detail), path)
+}
+
+pub fn too_long(path: &Path, max_bytes: usize) -> StatusCause {
+    cause("FieldValueTooLong", format!("Too long: must have at most {max_bytes} bytes"), path)
+}
+
+/// Go's `%q` for the strings we print (ASCII escapes match Rust's `{:?}`).
+pub fn go_quote(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// How Go's `field.Invalid` prints a bad value: strings quoted, numbers and
+/// booleans bare, string maps as `map[string]string{"k":"v"}`, string lists as
+/// `[]string{"a", "b"}`; anything else as JSON.
+pub fn go_repr(value: &Value) -> String {
+    match value {
+        Value::String(s) => go_quote(s),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_string(),
+        Value::Object(m) if m.values().all(Value::is_string) => string_map_repr(Some(value)),
+        Value::Array(a) if a.iter().all(Value::is_string) => {
+            let items: Vec<String> = a.iter().filter_map(Value::as_str).map(go_quote).collect();
+            format!("[]string{{{}}}", items.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `map[string]string{"a":"b", "c":"d"}` (keys sorted, as Go prints maps), or
+/// `map[string]string(nil)` when absent.
+pub fn string_map_repr(value: Option<&Value>) -> String {
+    match value.and_then(Value::as_object) {
+        None => "map[string]string(nil)".to_string(),
+        Some(m) => {
+            let mut pairs: Vec<(&String, &Value)> = m.iter().collect();
+            pairs.sort_by(|a, b| a.0.cmp(b.0));
+            let items: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v.as_str().unwrap_or_default())))
+                .collect();
+            format!("map[string]string{{{}}}", items.join(", "))
+        }
+    }
+}
+
+/// A `metav1.LabelSelector` as Go's `%#v` prints it.
+pub fn label_selector_repr(sel: Option<&Value>) -> String {
+    let Some(sel) = sel.filter(|s| !s.is_null()) else {
+        return "(*v1.LabelSelector)(nil)".to_string();
+    };
+    let labels = string_map_repr(sel.get("matchLabels"));
+    let exprs = match sel.get("matchExpressions").and_then(Value::as_array) {
+        None => "[]v1.LabelSelectorRequirement(nil)".to_string(),
+        Some(list) => {
+            let items: Vec<String> = list
+                .iter()
+                .map(|e| {
+                    let values = match e.get("values").and_then(Value::as_array) {
+                        None => "[]string(nil)".to_string(),
+                        Some(vs) => {
+                            let vs: Vec<String> = vs.iter().filter_map(Value::as_str).map(go_quote).collect();
+                            format!("[]string{{{}}}", vs.join(", "))
+                        }
+                    };
+                    format!(
+                        "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{values}}}",
+                        go_quote(e.get("key").and_then(Value::as_str).unwrap_or_default()),
+                        go_quote(e.get("operator").and_then(Value::as_str).unwrap_or_default()),
+                    )
+                })
+                .collect();
+            format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+        }
+    };
+    format!("&v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{exprs}}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_and_messages() {
+        let p = Path::new("spec").child("containers").index(0).child("image");
+        assert_eq!(p.as_str(), "spec.containers[0].image");
+        assert_eq!(required(&p, "").message, "Required value");
+        assert_eq!(Path::new("data").key("a/b").as_str(), "data[a/b]");
+        let c = not_supported(&Path::new("spec.restartPolicy"), &json!("x"), &["Always", "Never"]);
+        assert_eq!(c.message, "Unsupported value: \"x\": supported values: \"Always\", \"Never\"");
+        assert_eq!(c.reason, "FieldValueNotSupported");
+        assert_eq!(
+            go_repr(&json!({"b": "2", "a": "1"})),
+            "map[string]string{\"a\":\"1\", \"b\":\"2\"}"
+        );
+        assert_eq!(go_repr(&json!(["10.0.0.1"])), "[]string{\"10.0.0.1\"}");
+        assert_eq!(
+            label_selector_repr(Some(&json!({"matchLabels": {"app": "x"}}))),
+            "&v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"x\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"
+        );
+    }
+}

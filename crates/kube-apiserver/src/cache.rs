@@ -1,0 +1,360 @@
+//! The watch cache: one etcd watch on `/registry/` feeds a per-resource cache of current
+//! objects plus a bounded window of recent events, fanned out to every API watcher.
+//! Lists with `resourceVersion=0` (and consistent lists, once the cache has caught up
+//! with etcd's current revision) are served from here, never from etcd.
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use api_types::{registry::RESOURCES, ApiError, ResourceInfo};
+use bytes::Bytes;
+use etcd_client::{EventType, WatchOptions};
+use parking_lot::RwLock;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+use crate::storage::Storage;
+
+/// A cached object: its parsed form and its JSON bytes (with `resourceVersion` set).
+#[derive(Debug)]
+pub struct CachedObject {
+    pub key: String,
+    pub revision: i64,
+    pub value: Value,
+    pub bytes: Bytes,
+}
+
+impl CachedObject {
+    /// Decodes a stored value, stamping `metadata.resourceVersion` with `revision`.
+    pub fn decode(key: String, raw: &[u8], revision: i64) -> Option<CachedObject> {
+        let mut value: Value = serde_json::from_slice(raw).ok()?;
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        }
+        let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
+        Some(CachedObject { key, revision, value, bytes })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl WatchEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchEventType::Added => "ADDED",
+            WatchEventType::Modified => "MODIFIED",
+            WatchEventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, shared by every watcher.
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: WatchEventType,
+    pub revision: i64,
+    pub object: Arc<CachedObject>,
+    /// The object's state before this event (for selector transitions).
+    pub prev: Option<Arc<CachedObject>>,
+}
+
+struct Inner {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    events: VecDeque<Arc<CacheEvent>>,
+    /// Watches may start from any revision >= this one.
+    oldest_revision: i64,
+    tx: broadcast::Sender<Arc<CacheEvent>>,
+}
+
+/// The cache of one resource.
+pub struct ResourceCache {
+    pub info: &'static ResourceInfo,
+    inner: RwLock<Inner>,
+    capacity: usize,
+}
+
+/// What a new watch starts with: past events to replay and the live feed after them.
+pub struct WatchStart {
+    pub initial: Vec<Arc<CacheEvent>>,
+    pub live: broadcast::Receiver<Arc<CacheEvent>>,
+}
+
+impl ResourceCache {
+    fn new(info: &'static ResourceInfo, capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1024));
+        ResourceCache {
+            info,
+            inner: RwLock::new(Inner { objects: BTreeMap::new(), events: VecDeque::new(), oldest_revision: 0, tx }),
+            capacity,
+        }
+    }
+
+    /// Current objects under `prefix` (a namespace or the whole resource).
+    pub fn list(&self, prefix: &str) -> Vec<Arc<CachedObject>> {
+        let inner = self.inner.read();
+        inner
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.inner.read().objects.get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.read().objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Starts a watch after `revision` (None: from now, replaying current state as
+    /// ADDED events when `initial_state` is set). Too old → 410 Gone.
+    pub fn watch(&self, prefix: &str, revision: Option<i64>, initial_state: bool) -> Result<WatchStart, ApiError> {
+        let inner = self.inner.read();
+        let live = inner.tx.subscribe();
+        let initial = match revision {
+            None => {
+                if initial_state {
+                    inner
+                        .objects
+                        .range(prefix.to_string()..)
+                        .take_while(|(k, _)| k.starts_with(prefix))
+                        .map(|(_, o)| {
+                            Arc::new(CacheEvent { kind: WatchEventType::Added, revision: o.revision, object: o.clone(), prev: None })
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            }
+            Some(rv) => {
+                if rv < inner.oldest_revision {
+                    return Err(ApiError::gone(format!(
+                        "too old resource version: {rv} ({})",
+                        inner.oldest_revision
+                    )));
+                }
+                inner
+                    .events
+                    .iter()
+                    .filter(|e| e.revision > rv && e.object.key.starts_with(prefix))
+                    .cloned()
+                    .collect()
+            }
+        };
+        Ok(WatchStart { initial, live })
+    }
+
+    fn apply(&self, event: CacheEvent) {
+        let event = Arc::new(event);
+        let mut inner = self.inner.write();
+        match event.kind {
+            WatchEventType::Deleted => {
+                inner.objects.remove(&event.object.key);
+            }
+            _ => {
+                inner.objects.insert(event.object.key.clone(), event.object.clone());
+            }
+        }
+        inner.events.push_back(event.clone());
+        while inner.events.len() > self.capacity {
+            if let Some(old) = inner.events.pop_front() {
+                inner.oldest_revision = old.revision;
+            }
+        }
+        let _ = inner.tx.send(event);
+    }
+
+    /// Replaces the whole state after a (re)list; live watchers are cut off so that
+    /// they re-list, as upstream does after the cache loses continuity.
+    fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: i64) {
+        let mut inner = self.inner.write();
+        inner.objects = objects;
+        inner.events.clear();
+        inner.oldest_revision = revision;
+        let (tx, _) = broadcast::channel(self.capacity.max(1024));
+        inner.tx = tx;
+    }
+}
+
+/// Every resource's cache plus the revision the caches have caught up to.
+pub struct WatchCache {
+    by_plural: HashMap<&'static str, Vec<Arc<ResourceCache>>>,
+    by_resource: HashMap<(&'static str, &'static str), Arc<ResourceCache>>,
+    revision_tx: watch::Sender<i64>,
+    storage: Arc<Storage>,
+    progress: tokio::sync::Mutex<Option<etcd_client::Watcher>>,
+}
+
+impl WatchCache {
+    /// Loads every resource at one revision and starts the etcd watch.
+    pub async fn start(storage: Arc<Storage>, capacity: usize) -> anyhow::Result<Arc<WatchCache>> {
+        let mut by_plural: HashMap<&'static str, Vec<Arc<ResourceCache>>> = HashMap::new();
+        let mut by_resource = HashMap::new();
+        for info in RESOURCES {
+            let c = Arc::new(ResourceCache::new(info, capacity));
+            by_plural.entry(info.plural).or_default().push(c.clone());
+            by_resource.insert((info.group, info.plural), c);
+        }
+        let (revision_tx, _) = watch::channel(0);
+        let cache = Arc::new(WatchCache { by_plural, by_resource, revision_tx, storage, progress: tokio::sync::Mutex::new(None) });
+        let rev = cache.load().await?;
+        let c2 = cache.clone();
+        tokio::spawn(async move { c2.run(rev).await });
+        Ok(cache)
+    }
+
+    pub fn resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
+        self.by_resource.get(&(info.group, info.plural))
+    }
+
+    /// The revision every cache reflects.
+    pub fn revision(&self) -> i64 {
+        *self.revision_tx.borrow()
+    }
+
+    /// Waits until the caches reflect at least `revision` (asking etcd for a progress
+    /// notification when no event would move them), up to `timeout`.
+    pub async fn wait_for(&self, revision: i64, timeout: Duration) -> bool {
+        let mut rx = self.revision_tx.subscribe();
+        if *rx.borrow() >= revision {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut asked = false;
+        loop {
+            let wait = if asked { deadline } else { tokio::time::Instant::now() + Duration::from_millis(5) };
+            match tokio::time::timeout_at(wait.min(deadline), rx.changed()).await {
+                Ok(Ok(())) => {
+                    if *rx.borrow() >= revision {
+                        return true;
+                    }
+                }
+                Ok(Err(_)) => return false,
+                Err(_) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return *rx.borrow() >= revision;
+                    }
+                    if !asked {
+                        asked = true;
+                        if let Some(w) = self.progress.lock().await.as_mut() {
+                            let _ = w.request_progress().await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn load(&self) -> anyhow::Result<i64> {
+        let rev = self.storage.current_revision().await?;
+        for (plural, caches) in &self.by_plural {
+            let page = self.storage.list_all(&format!("/registry/{plural}/"), rev).await?;
+            let mut objects = BTreeMap::new();
+            for (key, stored) in page.items {
+                if let Some(o) = CachedObject::decode(key.clone(), &stored.value, stored.mod_revision) {
+                    objects.insert(key, Arc::new(o));
+                }
+            }
+            for c in caches {
+                c.reset(objects.clone(), rev);
+            }
+        }
+        self.revision_tx.send_replace(rev);
+        Ok(rev)
+    }
+
+    async fn run(self: Arc<Self>, mut rev: i64) {
+        loop {
+            match self.watch_from(rev).await {
+                Ok(()) => tracing::warn!("etcd watch ended; re-listing"),
+                Err(e) => tracing::warn!(error = %e, "etcd watch failed; re-listing"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            match self.load().await {
+                Ok(r) => rev = r,
+                Err(e) => tracing::error!(error = %e, "re-list failed"),
+            }
+        }
+    }
+
+    async fn watch_from(&self, rev: i64) -> anyhow::Result<()> {
+        let mut client = self.storage.client();
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(rev + 1)
+            .with_prev_key()
+            .with_progress_notify();
+        let (watcher, mut stream) = client.watch("/registry/", Some(opts)).await?;
+        *self.progress.lock().await = Some(watcher);
+        while let Some(resp) = stream.message().await? {
+            if resp.compact_revision() > 0 || resp.canceled() {
+                anyhow::bail!("watch compacted or canceled at {}", resp.compact_revision());
+            }
+            let header_rev = resp.header().map(|h| h.revision()).unwrap_or(0);
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                let Some(plural) = key.strip_prefix("/registry/").and_then(|r| r.split('/').next()) else { continue };
+                let Some(caches) = self.by_plural.get(plural) else { continue };
+                let revision = kv.mod_revision();
+                let prev = ev
+                    .prev_kv()
+                    .and_then(|p| CachedObject::decode(key.clone(), p.value(), p.mod_revision()))
+                    .map(Arc::new);
+                let (kind, object) = match ev.event_type() {
+                    EventType::Put => {
+                        let Some(o) = CachedObject::decode(key.clone(), kv.value(), revision) else { continue };
+                        let kind = if kv.create_revision() == revision { WatchEventType::Added } else { WatchEventType::Modified };
+                        (kind, Arc::new(o))
+                    }
+                    EventType::Delete => {
+                        // The last state, stamped with the deletion revision, as upstream sends it.
+                        let Some(p) = &prev else { continue };
+                        let Some(o) = CachedObject::decode(key.clone(), &serde_json::to_vec(&p.value)?, revision) else { continue };
+                        (WatchEventType::Deleted, Arc::new(o))
+                    }
+                };
+                for c in caches {
+                    c.apply(CacheEvent { kind, revision, object: object.clone(), prev: prev.clone() });
+                }
+                self.revision_tx.send_if_modified(|r| {
+                    if revision > *r {
+                        *r = revision;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            // After a whole response (or a progress notification) the caches reflect
+            // everything up to the header revision.
+            if resp.events().is_empty() || header_rev > 0 {
+                let last_event = resp.events().last().and_then(|e| e.kv()).map(|kv| kv.mod_revision()).unwrap_or(0);
+                let upto = if resp.events().is_empty() { header_rev } else { last_event };
+                self.revision_tx.send_if_modified(|r| {
+                    if upto > *r {
+                        *r = upto;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,131 @@
+//! The HTTP front: one catch-all handler parses the path against the registry and
+//! dispatches to generic read/write handlers; there is no route per resource.
+
+pub mod path;
+pub mod query;
+pub mod read;
+pub mod response;
+pub mod write;
+
+use std::{sync::Arc, time::Instant};
+
+use api_types::ApiError;
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    response::Response,
+};
+
+use crate::{discovery, server::AppState};
+use path::Route;
+use query::Query;
+
+/// Entry point for every request.
+pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = path::parse(&path);
+    let (verb, resource) = metric_labels(&method, &route, req.uri().query());
+    let long_running = verb == "WATCH" || verb == "CONNECT";
+    let mutating = matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    // Max in-flight: long-running requests are exempt, as upstream.
+    let _permit = if long_running {
+        None
+    } else {
+        let sem = if mutating { &state.mutating_inflight } else { &state.readonly_inflight };
+        match sem.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let resp = response::error(&ApiError::too_many_requests());
+                state.metrics.observe(&verb, resource, 429, started.elapsed());
+                return resp;
+            }
+        }
+    };
+    let resp = match route {
+        Ok(route) => handle(&state, route, req).await.unwrap_or_else(|e| response::error(&e)),
+        Err(e) => response::error(&e),
+    };
+    if !long_running {
+        state.metrics.observe(&verb, resource, resp.status().as_u16(), started.elapsed());
+    }
+    resp
+}
+
+fn metric_labels(method: &Method, route: &Result<Route, ApiError>, query: Option<&str>) -> (String, &'static str) {
+    let resource = match route {
+        Ok(Route::Resource { info, .. }) => info.plural,
+        _ => "",
+    };
+    let verb = match (method, route) {
+        (&Method::GET, Ok(Route::Resource { name: None, .. })) => {
+            if query.is_some_and(|q| q.contains("watch=1") || q.contains("watch=true")) {
+                "WATCH"
+            } else {
+                "LIST"
+            }
+        }
+        (&Method::GET, Ok(Route::Resource { sub: Some(s), .. })) if matches!(s.name(), "exec" | "attach" | "portforward" | "proxy" | "log") => "CONNECT",
+        (&Method::POST, Ok(Route::Resource { sub: Some(s), .. })) if matches!(s.name(), "exec" | "attach" | "portforward") => "CONNECT",
+        (m, _) => m.as_str(),
+    };
+    (verb.to_string(), resource)
+}
+
+async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Response, ApiError> {
+    let method = req.method().clone();
+    match route {
+        Route::Healthz | Route::Livez => Ok(response::text(StatusCode::OK, "ok")),
+        Route::Readyz => {
+            if state.etcd_ready().await {
+                Ok(response::text(StatusCode::OK, "ok"))
+            } else {
+                Ok(response::text(StatusCode::INTERNAL_SERVER_ERROR, "[-]etcd failed: reason withheld\nreadyz check failed"))
+            }
+        }
+        Route::Metrics => {
+            let mut r = Response::new(Body::from(state.metrics.render()));
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            Ok(r)
+        }
+        Route::Version => Ok(response::json(StatusCode::OK, &discovery::version())),
+        Route::ApiVersions => Ok(response::json(StatusCode::OK, &discovery::api_versions(&state.advertise))),
+        Route::ApiGroupList => Ok(response::json(StatusCode::OK, &discovery::api_group_list())),
+        Route::ApiGroup(g) => discovery::api_group(&g)
+            .map(|v| response::json(StatusCode::OK, &v))
+            .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        Route::ApiResources { group, version } => discovery::api_resource_list(&group, &version)
+            .map(|v| response::json(StatusCode::OK, &v))
+            .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        Route::OpenApiV2 => Ok(response::raw_json(StatusCode::OK, bytes::Bytes::from(api_types::openapi::v2_document().to_vec()))),
+        Route::OpenApiV3Index => Ok(response::json(StatusCode::OK, &api_types::openapi::v3_index())),
+        Route::OpenApiV3 { group, version } => api_types::openapi::v3_document(&group, &version)
+            .map(|d| response::raw_json(StatusCode::OK, bytes::Bytes::from(d.to_vec())))
+            .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        Route::NamespaceFinalize(ns) => write::finalize_namespace(state, &ns, req).await,
+        Route::Resource { info, namespace, name, sub } => {
+            let query = Query::parse(req.uri().query());
+            let ns = namespace.as_deref();
+            match (method, name.as_deref(), sub) {
+                (Method::GET, None, None) => {
+                    if query.flag("watch") {
+                        read::watch(state, info, ns, &query, req.headers()).await
+                    } else {
+                        read::list(state, info, ns, &query, req.headers()).await
+                    }
+                }
+                (Method::GET, Some(n), None) => read::get(state, info, ns, n, &query, req.headers()).await,
+                (Method::GET, Some(n), Some(s)) => read::get_subresource(state, info, ns, n, s, &query).await,
+                (Method::POST, None, None) => write::create(state, info, ns, &query, req).await,
+                (Method::POST, Some(n), Some(s)) => write::create_subresource(state, info, ns, n, s, &query, req).await,
+                (Method::PUT, Some(n), s) => write::update(state, info, ns, n, s, &query, req).await,
+                (Method::PATCH, Some(n), s) => write::patch(state, info, ns, n, s, &query, req).await,
+                (Method::DELETE, Some(n), None) => write::delete(state, info, ns, n, &query, req).await,
+                (Method::DELETE, None, None) => write::delete_collection(state, info, ns, &query, req).await,
+                (m, _, _) => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({m})"))),
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! kube-apiserver: generic REST over the resource registry (`api-types`), etcd storage
+//! with CAS txns, a watch cache, admission, discovery and OpenAPI.
+
+pub mod admission;
+pub mod allocator;
+pub mod cache;
+pub mod discovery;
+pub mod handlers;
+pub mod metrics;
+pub mod options;
+pub mod server;
+pub mod storage;
+pub mod store;
+pub mod strategy;
+pub mod subresources;

@@ -1,0 +1,181 @@
+//! Per-kind create/update strategies (upstream's `rest.RESTCreateStrategy` /
+//! `RESTUpdateStrategy`): what the server resets on create, which parts of an update
+//! the main resource and the `status` subresource may change, and generation bumps.
+
+use api_types::{meta, ResourceInfo, Subresource};
+use serde_json::{json, Map, Value};
+
+/// Kinds whose `.status` is reset on create (set only through `/status` afterwards).
+fn clears_status_on_create(info: &ResourceInfo) -> bool {
+    info.status_is_subresource() && !matches!(info.kind, "Namespace" | "Node" | "Pod" | "PersistentVolume" | "PersistentVolumeClaim" | "CertificateSigningRequest")
+}
+
+/// Whether `metadata.generation` is maintained (1 on create, +1 on spec change).
+pub fn tracks_generation(info: &ResourceInfo) -> bool {
+    info.status_is_subresource() || info.kind == "Pod"
+}
+
+/// Server-owned fields of a new object.
+pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: &str) {
+    let m = meta::meta_mut(obj);
+    m.insert("uid".into(), json!(uid));
+    m.insert("creationTimestamp".into(), json!(now));
+    m.remove("resourceVersion");
+    m.remove("deletionTimestamp");
+    m.remove("deletionGracePeriodSeconds");
+    m.remove("selfLink");
+    if tracks_generation(info) {
+        m.insert("generation".into(), json!(1));
+    } else {
+        m.remove("generation");
+    }
+    if clears_status_on_create(info) {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
+    if info.kind == "Pod" {
+        let qos = pod_qos_class(obj);
+        let status = obj
+            .as_object_mut()
+            .map(|o| o.entry("status").or_insert_with(|| json!({})));
+        if let Some(Value::Object(s)) = status {
+            s.insert("phase".into(), json!("Pending"));
+            s.insert("qosClass".into(), json!(qos));
+        }
+    }
+}
+
+/// Builds the object to store from an update of the main resource (`sub` = None) or
+/// of the status subresource, given the current object.
+pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subresource>) -> Value {
+    let mut obj = match sub {
+        Some(Subresource::Status) => {
+            // Only status moves; everything else stays as stored.
+            let mut o = old.clone();
+            if let (Some(dst), Some(status)) = (o.as_object_mut(), new.get("status")) {
+                dst.insert("status".into(), status.clone());
+            }
+            // Conditions/labels set by the status writer are not taken from metadata.
+            o
+        }
+        _ => {
+            let mut n = new;
+            if info.status_is_subresource() {
+                if let Some(o) = n.as_object_mut() {
+                    match old.get("status") {
+                        Some(s) => {
+                            o.insert("status".into(), s.clone());
+                        }
+                        None => {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            n
+        }
+    };
+    // Server-owned metadata is kept from the stored object.
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let m = meta::meta_mut(&mut obj);
+    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+        match old_meta.get(k) {
+            Some(v) => {
+                m.insert(k.into(), v.clone());
+            }
+            None => {
+                m.remove(k);
+            }
+        }
+    }
+    if sub.is_none() && tracks_generation(info) && obj.get("spec") != old.get("spec") {
+        let g = meta::generation(old) + 1;
+        meta::meta_mut(&mut obj).insert("generation".into(), json!(g));
+    }
+    obj
+}
+
+/// Upstream's QoS class of a pod: Guaranteed, Burstable or BestEffort.
+pub fn pod_qos_class(pod: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in containers {
+        let empty = Map::new();
+        let req = c.pointer("/resources/requests").and_then(Value::as_object).unwrap_or(&empty);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object).unwrap_or(&empty);
+        for r in ["cpu", "memory"] {
+            let rq = req.get(r).or(lim.get(r));
+            let lm = lim.get(r);
+            if rq.is_some() || lm.is_some() {
+                any = true;
+            }
+            match (rq, lm) {
+                (Some(a), Some(b)) if quantity_eq(a, b) => {}
+                _ => guaranteed = false,
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+fn quantity_eq(a: &Value, b: &Value) -> bool {
+    let parse = |v: &Value| v.as_str().and_then(|s| api_types::quantity::ParsedQuantity::parse(s).ok()).map(|q| q.milli_value());
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(kind: &str) -> &'static ResourceInfo {
+        api_types::registry::RESOURCES.iter().find(|r| r.kind == kind).expect("registered")
+    }
+
+    #[test]
+    fn deployment_create_resets_status_and_sets_generation() {
+        let mut d = json!({"metadata": {"name": "d", "resourceVersion": "5"}, "spec": {"replicas": 1}, "status": {"replicas": 9}});
+        prepare_for_create(info("Deployment"), &mut d, "u1", "2026-01-01T00:00:00Z");
+        assert_eq!(d["metadata"]["generation"], 1);
+        assert!(d.get("status").is_none());
+        assert!(d["metadata"].get("resourceVersion").is_none());
+    }
+
+    #[test]
+    fn spec_change_bumps_generation_status_change_does_not() {
+        let old = json!({"metadata": {"name": "d", "generation": 3, "uid": "u"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
+        let new = json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}, "status": {"replicas": 7}});
+        let out = prepare_for_update(info("Deployment"), new.clone(), &old, None);
+        assert_eq!(out["metadata"]["generation"], 4);
+        assert_eq!(out["status"]["replicas"], 1, "main resource cannot write status");
+        assert_eq!(out["metadata"]["uid"], "u");
+        let st = prepare_for_update(info("Deployment"), new, &old, Some(Subresource::Status));
+        assert_eq!(st["metadata"]["generation"], 3);
+        assert_eq!(st["status"]["replicas"], 7);
+        assert_eq!(st["spec"]["replicas"], 1, "status subresource cannot write spec");
+    }
+
+    #[test]
+    fn qos_classes() {
+        let be = json!({"spec": {"containers": [{"name": "a"}]}});
+        assert_eq!(pod_qos_class(&be), "BestEffort");
+        let g = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
+        assert_eq!(pod_qos_class(&g), "Guaranteed");
+        let b = json!({"spec": {"containers": [{"name": "a", "resources": {"requests": {"cpu": "100m"}}}]}});
+        assert_eq!(pod_qos_class(&b), "Burstable");
+    }
+}

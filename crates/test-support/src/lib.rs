@@ -1,0 +1,33 @@
+//! Helpers for integration tests: free ports, a real etcd, our apiserver, and
+//! the upstream kubectl, each process killed (and reaped) on drop.
+//!
+//! In an integration test of the kube-apiserver crate (where cargo defines
+//! `CARGO_BIN_EXE_kube-apiserver`):
+//!
+//! ```ignore
+//! use std::path::Path;
+//! use test_support::{kubectl, ApiServer, Etcd};
+//!
+//! let etcd = Etcd::start()?;
+//! let server = ApiServer::start(Path::new(env!("CARGO_BIN_EXE_kube-apiserver")), &etcd, &[])?;
+//! kubectl(&server, &["get", "namespaces"]).assert_success();
+//! # anyhow::Ok(())
+//! ```
+//!
+//! Only std, anyhow and tempfile: no async runtime.
+
+mod apiserver;
+mod etcd;
+mod http;
+mod kubectl;
+mod ports;
+mod process;
+
+pub use apiserver::{kubeconfig_yaml, ApiServer, KUBECONFIG_CONTEXT};
+pub use etcd::{Etcd, ETCDCTL_BIN, ETCD_BIN};
+pub use http::{http_get, http_request, HttpResponse};
+pub use kubectl::{
+    kubectl, kubectl_stdin, kubectl_with, versioned_kubectls, KubectlOutput, KUBECTL,
+    KUBECTL_TIMEOUT, VERSIONED_KUBECTL_DIR,
+};
+pub use ports::free_port;

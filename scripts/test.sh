@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run every test: build all binaries, verify the systemd units, then run the
+# workspace's tests (cargo nextest when installed, else cargo test).
+# Extra arguments go to the test runner, e.g. `scripts/test.sh -p api-types`.
+set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+ensure_cargo_on_path
+
+log "cargo build --workspace --bins"
+cargo build --workspace --bins
+
+# systemd-analyze verify checks that ExecStart= points at an executable, so each
+# unit is checked as a temp copy whose /usr/bin/<name> is rewritten to the
+# freshly built target/debug/<name>. Any output (warnings too) is a failure:
+# verify exits 0 on unknown keys and bad values.
+verify_units() {
+    local bin_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug"
+    local units=() unit tmp name path out failed=0
+    shopt -s nullglob
+    units=(systemd/*.service systemd/*.socket systemd/*.timer systemd/*.target)
+    shopt -u nullglob
+    if ((${#units[@]} == 0)); then
+        log "no systemd units to verify"
+        return 0
+    fi
+    if ! have systemd-analyze; then
+        warn "systemd-analyze not found (install package systemd): skipping unit verification"
+        return 0
+    fi
+    tmp="$(mktemp -d)"
+    for unit in "${units[@]}"; do
+        cp "$unit" "$tmp/"
+        while read -r path; do
+            name="${path#/usr/bin/}"
+            if [[ -x "$bin_dir/$name" ]]; then
+                sed -i "s|$path\\b|$bin_dir/$name|g" "$tmp/$(basename "$unit")"
+            fi
+        done < <(grep -o '/usr/bin/[A-Za-z0-9_.-]*' "$unit" | sort -u)
+        if out="$(systemd-analyze verify --man=no "$tmp/$(basename "$unit")" 2>&1)" && [[ -z "$out" ]]; then
+            log "systemd-analyze verify $unit: ok"
+        else
+            printf '%s\n' "$out" >&2
+            warn "systemd-analyze verify $unit: FAILED"
+            failed=1
+        fi
+    done
+    rm -rf "$tmp"
+    return "$failed"
+}
+verify_units || die "systemd unit verification failed"
+
+# The test runner goes last so its summary is the closing output.
+if cargo nextest --version >/dev/null 2>&1; then
+    log "cargo nextest run --workspace"
+    cargo nextest run --workspace "$@"
+else
+    # Doc-tests are left out: they would close the output with "0 passed".
+    log "cargo test --workspace (cargo-nextest not installed)"
+    cargo test --workspace --lib --bins --tests "$@"
+fi
