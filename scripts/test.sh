@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test: build all binaries, verify the systemd units, then run the
 # workspace's tests (cargo nextest when installed, else cargo test).
-# Extra arguments go to the test runner, e.g. `scripts/test.sh -p api-types`.
+# Arguments replace the default `--workspace` selection of the test runner,
+# e.g. `scripts/test.sh -p api-types`.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -52,11 +53,14 @@ verify_units() {
 verify_units || die "systemd unit verification failed"
 
 # The test runner goes last so its summary is the closing output.
+if (($# == 0)); then
+    set -- --workspace
+fi
 if cargo nextest --version >/dev/null 2>&1; then
-    log "cargo nextest run --workspace"
-    cargo nextest run --workspace "$@"
+    log "cargo nextest run $*"
+    cargo nextest run "$@"
 else
     # Doc-tests are left out: they would close the output with "0 passed".
-    log "cargo test --workspace (cargo-nextest not installed)"
-    cargo test --workspace --lib --bins --tests "$@"
+    log "cargo test $* (cargo-nextest not installed)"
+    cargo test --lib --bins --tests "$@"
 fi

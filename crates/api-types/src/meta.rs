@@ -65,7 +65,11 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     meta(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -172,7 +176,10 @@ mod tests {
         set_namespace(&mut obj, "ns");
         set_uid(&mut obj, "abc");
         set_resource_version(&mut obj, "12");
-        let t = Utc.with_ymd_and_hms(2026, 11, 22, 4, 50, 0).single().expect("valid date");
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 22, 4, 50, 0)
+            .single()
+            .expect("valid date");
         set_creation_timestamp(&mut obj, t);
         assert_eq!(
             obj["metadata"],

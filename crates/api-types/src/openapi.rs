@@ -18,7 +18,7 @@
 //!   used when some `patch` operation of the group-version's v3 document carries the
 //!   kind's GVK (a single object) and a `fieldValidation` parameter; otherwise kubectl
 //!   falls back to client-side validation against `/openapi/v2`, which it requests as
-//!   protobuf only.
+//!   protobuf only ([`v2_document_protobuf`]).
 //! - client-side `kubectl apply`: the three-way strategic merge patch is computed from
 //!   the v3 schema (`x-kubernetes-patch-strategy` / `x-kubernetes-patch-merge-key`),
 //!   when the `patch` operation lists `application/strategic-merge-patch+json`.
@@ -28,6 +28,7 @@
 mod definitions;
 mod patch_meta;
 mod paths;
+mod v2_proto;
 
 use std::sync::{Arc, OnceLock};
 
@@ -70,7 +71,12 @@ fn v3_set() -> &'static V3Set {
             .map(|(group, version)| {
                 let body = serialize(&build_v3(defs, group, version));
                 let hash = content_hash(&body);
-                V3Doc { group, version, body: Arc::new(body), hash }
+                V3Doc {
+                    group,
+                    version,
+                    body: Arc::new(body),
+                    hash,
+                }
             })
             .collect();
         let mut paths = Map::new();
@@ -81,13 +87,18 @@ fn v3_set() -> &'static V3Set {
                 json!({ "serverRelativeURL": format!("/openapi/v3/{key}?hash={}", doc.hash) }),
             );
         }
-        V3Set { docs, index: json!({ "paths": paths }) }
+        V3Set {
+            docs,
+            index: json!({ "paths": paths }),
+        }
     })
 }
 
 /// `api/v1` for the core group, `apis/<group>/<version>` otherwise.
 fn gv_key(group: &str, version: &str) -> String {
-    paths::gv_prefix(group, version).trim_start_matches('/').to_string()
+    paths::gv_prefix(group, version)
+        .trim_start_matches('/')
+        .to_string()
 }
 
 fn serialize(doc: &Value) -> Vec<u8> {
@@ -129,10 +140,38 @@ pub fn v3_hash(group: &str, version: &str) -> Option<String> {
         .map(|d| d.hash.clone())
 }
 
+/// The `Accept` client-go's discovery client sends (alone) for `GET /openapi/v2`.
+/// Its `@` is not valid in a media type, so it must be matched as a plain string.
+pub const V2_PROTOBUF_ACCEPT: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The non-deprecated spelling, also accepted by upstream.
+pub const V2_PROTOBUF_ACCEPT_ALT: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+/// The `Content-Type` upstream answers with for either protobuf `Accept`; client-go
+/// fails to parse the response (`mime: unexpected content after media subtype`) if the
+/// `@` spelling is echoed back.
+pub const V2_PROTOBUF_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+fn v2_value() -> &'static Value {
+    static V2: OnceLock<Value> = OnceLock::new();
+    V2.get_or_init(|| build_v2(definitions()))
+}
+
 /// The serialized Swagger 2.0 document (`/openapi/v2`, JSON).
 pub fn v2_document() -> Arc<Vec<u8>> {
-    static V2: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
-    V2.get_or_init(|| Arc::new(serialize(&build_v2(definitions()))))
+    static V2_JSON: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
+    V2_JSON
+        .get_or_init(|| Arc::new(serialize(v2_value())))
+        .clone()
+}
+
+/// The Swagger 2.0 document as gnostic `openapi.v2.Document` protobuf, served for
+/// `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf` (what kubectl
+/// sends; it cannot read the JSON form).
+pub fn v2_document_protobuf() -> Arc<Vec<u8>> {
+    static V2_PB: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
+    V2_PB
+        .get_or_init(|| Arc::new(v2_proto::encode(v2_value())))
         .clone()
 }
 
@@ -213,7 +252,10 @@ fn build_v2(defs: &Definitions) -> Value {
     let mut schemas = defs.schemas.clone();
     // Swagger 2.0 has no `oneOf`: upstream publishes these as formatted strings, and
     // kubectl's client-side validator special-cases `int-or-string`.
-    if let Some(obj) = schemas.get_mut(INT_OR_STRING).and_then(Value::as_object_mut) {
+    if let Some(obj) = schemas
+        .get_mut(INT_OR_STRING)
+        .and_then(Value::as_object_mut)
+    {
         obj.insert("type".into(), "string".into());
         obj.insert("format".into(), "int-or-string".into());
         obj.remove("x-kubernetes-int-or-string");
@@ -260,7 +302,9 @@ mod tests {
     fn index_lists_group_versions_with_hashes() {
         let index = v3_index();
         for (group, version, key) in [("", "v1", "api/v1"), ("apps", "v1", "apis/apps/v1")] {
-            let url = index["paths"][key]["serverRelativeURL"].as_str().expect("entry");
+            let url = index["paths"][key]["serverRelativeURL"]
+                .as_str()
+                .expect("entry");
             let hash = v3_hash(group, version).expect("hash");
             assert_eq!(url, format!("/openapi/v3/{key}?hash={hash}"));
         }
@@ -281,9 +325,15 @@ mod tests {
             "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"
         );
         assert!(spec["description"].as_str().is_some_and(|d| !d.is_empty()));
-        assert!(deployment.get("required").is_none(), "metadata is not required upstream");
+        assert!(
+            deployment.get("required").is_none(),
+            "metadata is not required upstream"
+        );
         let list = &doc["components"]["schemas"]["io.k8s.api.apps.v1.DeploymentList"];
-        assert_eq!(list["x-kubernetes-group-version-kind"][0]["kind"], "DeploymentList");
+        assert_eq!(
+            list["x-kubernetes-group-version-kind"][0]["kind"],
+            "DeploymentList"
+        );
     }
 
     #[test]
@@ -307,7 +357,9 @@ mod tests {
         let gvk = json!({"group": "apps", "kind": "Deployment", "version": "v1"});
         let mut patches = 0;
         for (path, item) in doc["paths"].as_object().expect("paths") {
-            let Some(patch) = item.get("patch") else { continue };
+            let Some(patch) = item.get("patch") else {
+                continue;
+            };
             assert!(
                 patch["parameters"]
                     .as_array()
@@ -326,8 +378,14 @@ mod tests {
         }
         assert_eq!(patches, 2, "item and status patch operations");
         let scale = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
-        assert_eq!(scale["put"]["operationId"], "replaceAppsV1NamespacedDeploymentScale");
-        assert_eq!(scale["put"]["x-kubernetes-group-version-kind"]["kind"], "Scale");
+        assert_eq!(
+            scale["put"]["operationId"],
+            "replaceAppsV1NamespacedDeploymentScale"
+        );
+        assert_eq!(
+            scale["put"]["x-kubernetes-group-version-kind"]["kind"],
+            "Scale"
+        );
         assert!(doc["components"]["schemas"]
             .get("io.k8s.api.autoscaling.v1.Scale")
             .is_some());
@@ -341,7 +399,10 @@ mod tests {
             paths["/api/v1/namespaces/{namespace}/pods/{name}"]["get"]["operationId"],
             "readCoreV1NamespacedPod"
         );
-        assert_eq!(paths["/api/v1/nodes/{name}"]["put"]["operationId"], "replaceCoreV1Node");
+        assert_eq!(
+            paths["/api/v1/nodes/{name}"]["put"]["operationId"],
+            "replaceCoreV1Node"
+        );
         assert_eq!(
             paths["/api/v1/pods"]["get"]["operationId"],
             "listCoreV1PodForAllNamespaces"
@@ -372,7 +433,9 @@ mod tests {
                     .is_some_and(|l| l.contains(gvk))
             })
             .expect("schema with Pod GVK");
-        let spec_ref = pod["properties"]["spec"]["allOf"][0]["$ref"].as_str().expect("ref");
+        let spec_ref = pod["properties"]["spec"]["allOf"][0]["$ref"]
+            .as_str()
+            .expect("ref");
         let spec_name = spec_ref.trim_start_matches("#/components/schemas/");
         let containers = &schemas[spec_name]["properties"]["containers"];
         assert!(containers["description"]
@@ -385,7 +448,10 @@ mod tests {
             "#/components/schemas/io.k8s.api.core.v1.Container"
         );
         let ports = &schemas["io.k8s.api.core.v1.Container"]["properties"]["ports"];
-        assert_eq!(ports["x-kubernetes-list-map-keys"], json!(["containerPort", "protocol"]));
+        assert_eq!(
+            ports["x-kubernetes-list-map-keys"],
+            json!(["containerPort", "protocol"])
+        );
     }
 
     #[test]
@@ -396,8 +462,13 @@ mod tests {
             let mut refs = Vec::new();
             all_refs(&doc, &mut refs);
             for r in refs {
-                let name = r.strip_prefix("#/components/schemas/").expect("v3 ref form");
-                assert!(schemas.contains_key(name), "{group}/{version}: dangling {r}");
+                let name = r
+                    .strip_prefix("#/components/schemas/")
+                    .expect("v3 ref form");
+                assert!(
+                    schemas.contains_key(name),
+                    "{group}/{version}: dangling {r}"
+                );
             }
         }
     }
@@ -416,7 +487,8 @@ mod tests {
             let name = r.strip_prefix("#/definitions/").expect("v2 ref form");
             assert!(defs.contains_key(name), "dangling {r}");
         }
-        let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        let patch =
+            &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
         assert_eq!(patch["operationId"], "patchAppsV1NamespacedDeployment");
         assert!(patch["consumes"]
             .as_array()
@@ -424,23 +496,5 @@ mod tests {
         assert!(patch["parameters"]
             .as_array()
             .is_some_and(|p| p.iter().any(|p| p["name"] == "fieldValidation")));
-    }
-}
-#[cfg(test)]
-mod tmp_dump {
-    #[test]
-    fn dump() {
-        let t = std::time::Instant::now();
-        let idx = super::v3_index();
-        let t1 = t.elapsed();
-        let v2 = super::v2_document();
-        eprintln!("v3 all: {:?}, v2: {:?}", t1, t.elapsed() - t1);
-        std::fs::create_dir_all("/tmp/oapi-exp/docs").unwrap();
-        std::fs::write("/tmp/oapi-exp/docs/index.json", serde_json::to_vec(&idx).unwrap()).unwrap();
-        std::fs::write("/tmp/oapi-exp/docs/v2.json", &*v2).unwrap();
-        for (g, v) in crate::registry::group_versions() {
-            let key = super::gv_key(g, v).replace('/', "_");
-            std::fs::write(format!("/tmp/oapi-exp/docs/{key}.json"), &*super::v3_document(g, v).unwrap()).unwrap();
-        }
     }
 }

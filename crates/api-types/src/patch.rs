@@ -4,10 +4,13 @@
 
 pub mod schema;
 mod strategic;
+mod three_way;
 
 use serde_json::Value;
 
 use crate::{ApiError, ResourceInfo};
+
+pub use three_way::{three_way_merge_patch, two_way_merge_patch};
 
 /// Upstream caps JSON patches at this many operations (`maxJSONPatchOperations`).
 pub const MAX_JSON_PATCH_OPERATIONS: usize = 10000;
@@ -25,7 +28,12 @@ impl PatchType {
     /// Maps a `Content-Type` (parameters ignored) to the patch type; `None` for anything
     /// else (the apiserver answers 415).
     pub fn from_content_type(ct: &str) -> Option<PatchType> {
-        let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match media.as_str() {
             "application/json-patch+json" => Some(PatchType::Json),
             "application/merge-patch+json" => Some(PatchType::Merge),
@@ -78,6 +86,8 @@ impl From<PatchError> for ApiError {
 /// Errors as upstream: an undecodable JSON patch is 400 BadRequest; a JSON patch whose
 /// operations fail (a failed `test`, a missing path) is 422 Invalid with the generic
 /// message; a malformed strategic merge patch is 400.
+// The Status error type is shared crate-wide; boxing it is status.rs's call.
+#[allow(clippy::result_large_err)]
 pub fn apply_patch(
     info: &ResourceInfo,
     original: &Value,
@@ -92,10 +102,13 @@ pub fn apply_patch(
             Ok(doc)
         }
         PatchType::StrategicMerge => Ok(strategic_merge_patch(info, original, patch)?),
-        PatchType::Apply => Err(ApiError::unsupported_media_type(PatchType::Apply.content_type())),
+        PatchType::Apply => Err(ApiError::unsupported_media_type(
+            PatchType::Apply.content_type(),
+        )),
     }
 }
 
+#[allow(clippy::result_large_err)]
 fn apply_json_patch(original: &Value, patch: &Value) -> Result<Value, ApiError> {
     let ops: json_patch::Patch =
         serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -109,7 +122,11 @@ fn apply_json_patch(original: &Value, patch: &Value) -> Result<Value, ApiError> 
     json_patch::patch(&mut doc, &ops).map_err(|_| {
         // Upstream: NewGenericServerResponse(422, ...) — reason Invalid, generic message,
         // the library's detail is not passed on.
-        ApiError::new(422, "Invalid", "the server rejected our request due to an error in our request")
+        ApiError::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request",
+        )
     })?;
     Ok(doc)
 }
@@ -138,7 +155,11 @@ pub(crate) fn strategic_merge_patch_shape(
         Value::Null => serde_json::Map::new(),
         _ => return Err(PatchError::BadJsonDoc),
     };
-    Ok(Value::Object(strategic::merge_map(original, patch.clone(), shape)?))
+    Ok(Value::Object(strategic::merge_map(
+        original,
+        patch.clone(),
+        shape,
+    )?))
 }
 
 #[cfg(test)]

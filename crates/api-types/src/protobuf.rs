@@ -8,8 +8,8 @@
 //! `runtime.Unknown` message — 1 typeMeta {1 apiVersion, 2 kind}, 2 raw (the object's
 //! generated message), 3 contentEncoding, 4 contentType.
 //!
-//! Decoding is generic: [`schema`] is a table of every built-in message (field numbers, wire
-//! types, JSON names) generated from the `k8s-pb` and `k8s-openapi` sources, and [`json`]
+//! Decoding is generic: `schema` is a table of every built-in message (field numbers, wire
+//! types, JSON names) generated from the `k8s-pb` and `k8s-openapi` sources, and `json`
 //! walks the wire bytes along it, with the apimachinery types that have their own JSON form
 //! (Time, MicroTime, Duration, IntOrString, Quantity, RawExtension, ...) special-cased.
 
@@ -33,7 +33,9 @@ pub const MAGIC: &[u8] = b"k8s\0";
 /// Why a protobuf body could not be decoded. Every variant is a client error (400).
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
-    #[error("provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]")]
+    #[error(
+        "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0]"
+    )]
     BadMagic,
     #[error("proto: unexpected end of message (truncated)")]
     Truncated,
@@ -44,7 +46,10 @@ pub enum DecodeError {
     #[error("proto: illegal wire type {wire_type} for field {field}")]
     BadWireType { field: u32, wire_type: u64 },
     #[error("proto: field {field}: expected wire type {expected}")]
-    WrongWireType { field: String, expected: &'static str },
+    WrongWireType {
+        field: String,
+        expected: &'static str,
+    },
     #[error("Object 'Kind' is missing in protobuf body")]
     MissingKind,
     #[error("Object 'apiVersion' is missing in protobuf body")]
@@ -78,19 +83,28 @@ pub fn is_protobuf(content_type: &str) -> bool {
 /// Decodes a protobuf request body into the object's JSON form, exactly as the JSON API
 /// would have received it (`apiVersion`/`kind` first, camelCase fields, RFC 3339 times,
 /// quantities as strings, bytes as base64, empty optional fields left out).
+// The apiserver's handlers all return `ApiError`; boxing it here alone would not help them.
+#[allow(clippy::result_large_err)]
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     Ok(decode_envelope(&schema::SCHEMA, body, 0)?)
 }
 
 /// Decodes `k8s\0` + runtime.Unknown; also used for envelopes nested in a RawExtension.
-fn decode_envelope(schema: &schema::Schema, body: &[u8], depth: usize) -> Result<Value, DecodeError> {
+fn decode_envelope(
+    schema: &schema::Schema,
+    body: &[u8],
+    depth: usize,
+) -> Result<Value, DecodeError> {
     let unknown = body.strip_prefix(MAGIC).ok_or(DecodeError::BadMagic)?;
     let fields = wire::parse(unknown)?;
     let last_bytes = |tag: u32| -> Result<&[u8], DecodeError> {
         match fields.get(&tag).and_then(|values| values.last()) {
             None => Ok(&[]),
             Some(wire::WireValue::Bytes(bytes)) => Ok(bytes),
-            Some(_) => Err(DecodeError::WrongWireType { field: format!("Unknown.{tag}"), expected: "length-delimited" }),
+            Some(_) => Err(DecodeError::WrongWireType {
+                field: format!("Unknown.{tag}"),
+                expected: "length-delimited",
+            }),
         }
     };
     let type_meta = wire::parse(last_bytes(1)?)?;
@@ -111,7 +125,10 @@ fn decode_envelope(schema: &schema::Schema, body: &[u8], depth: usize) -> Result
     }
     let message = schema
         .kind(&api_version, &kind)
-        .ok_or_else(|| DecodeError::UnknownKind { api_version: api_version.clone(), kind: kind.clone() })?;
+        .ok_or_else(|| DecodeError::UnknownKind {
+            api_version: api_version.clone(),
+            kind: kind.clone(),
+        })?;
     let walker = json::Walker { schema };
     let body = walker.message(message, last_bytes(2)?, depth)?;
     let mut object = Map::new();

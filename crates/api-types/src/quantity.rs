@@ -102,7 +102,13 @@ impl ParsedQuantity {
                 mantissa += 1;
             }
         }
-        Ok(ParsedQuantity { negative: negative && mantissa != 0, mantissa, exp10, exp2, format })
+        Ok(ParsedQuantity {
+            negative: negative && mantissa != 0,
+            mantissa,
+            exp10,
+            exp2,
+            format,
+        })
     }
 
     pub fn format(&self) -> Format {
@@ -125,12 +131,16 @@ impl ParsedQuantity {
         let e = self.exp10.saturating_add(scale);
         let mut m = self.mantissa;
         if e >= 0 {
-            let Some(p) = pow10(e as u32) else { return u128::MAX };
+            let Some(p) = pow10(e as u32) else {
+                return u128::MAX;
+            };
             m = m.saturating_mul(p);
             shl_saturating(m, self.exp2)
         } else {
             let shifted = shl_saturating(m, self.exp2);
-            let Some(p) = pow10(e.unsigned_abs()) else { return 1 };
+            let Some(p) = pow10(e.unsigned_abs()) else {
+                return 1;
+            };
             if shifted == u128::MAX {
                 // Too big to shift exactly: divide first, then shift.
                 let q = m.div_ceil(p);
@@ -174,6 +184,19 @@ impl ParsedQuantity {
         self.nanos().cmp(&other.nanos())
     }
 
+    /// The value rounded up (away from zero) to a multiple of 0.001, keeping the format;
+    /// upstream applies this to every container resource quantity.
+    pub fn rounded_up_to_milli(&self) -> ParsedQuantity {
+        let milli = self.scaled_magnitude(3);
+        ParsedQuantity {
+            negative: self.negative && milli != 0,
+            mantissa: milli,
+            exp10: -3,
+            exp2: 0,
+            format: self.format,
+        }
+    }
+
     /// Upstream's canonical string: `1000m` → `1`, `0.5` → `500m`, `1024Mi` → `1Gi`,
     /// `1.5Gi` → `1536Mi`; values are rounded up to nano precision.
     pub fn canonical(&self) -> String {
@@ -184,11 +207,11 @@ impl ParsedQuantity {
             return "0".to_string();
         }
         const NANO: u128 = 1_000_000_000;
-        if self.format == Format::BinarySI && mag % NANO == 0 && mag / NANO >= 1024 {
+        if self.format == Format::BinarySI && mag.is_multiple_of(NANO) && mag / NANO >= 1024 {
             let mut v = mag / NANO;
             let mut idx = 0;
             const BIN: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-            while idx < BIN.len() - 1 && v % 1024 == 0 {
+            while idx < BIN.len() - 1 && v.is_multiple_of(1024) {
                 v /= 1024;
                 idx += 1;
             }
@@ -196,8 +219,12 @@ impl ParsedQuantity {
         }
         let mut v = mag;
         let mut e: i32 = -9;
-        let max_e = if self.format == Format::DecimalExponent { i32::MAX } else { 18 };
-        while v % 1000 == 0 && e < max_e {
+        let max_e = if self.format == Format::DecimalExponent {
+            i32::MAX
+        } else {
+            18
+        };
+        while v.is_multiple_of(1000) && e < max_e {
             v /= 1000;
             e += 3;
         }
@@ -348,10 +375,18 @@ mod tests {
     #[test]
     fn rejects_bad_input_with_upstream_messages() {
         for bad in ["", "abc", "1.2.3", "1 Gi", "Gi", "1Gi1x", "1Kb"] {
-            assert_eq!(ParsedQuantity::parse(bad), Err(QuantityError::FormatWrong), "{bad}");
+            assert_eq!(
+                ParsedQuantity::parse(bad),
+                Err(QuantityError::FormatWrong),
+                "{bad}"
+            );
         }
         for bad in ["1K", "1mi", "1e", "1ee3", "1k3"] {
-            assert_eq!(ParsedQuantity::parse(bad), Err(QuantityError::Suffix), "{bad}");
+            assert_eq!(
+                ParsedQuantity::parse(bad),
+                Err(QuantityError::Suffix),
+                "{bad}"
+            );
         }
         assert_eq!(
             QuantityError::FormatWrong.to_string(),
@@ -373,10 +408,17 @@ mod tests {
         assert_eq!(q("0.1Ki").canonical(), "102400m");
         assert_eq!(q("0").canonical(), "0");
         assert_eq!(q("-1.5").canonical(), "-1500m");
+        assert_eq!(q("0.0001").rounded_up_to_milli().canonical(), "1m");
+        assert_eq!(q("1.5Gi").rounded_up_to_milli().canonical(), "1536Mi");
+        assert_eq!(q("100n").rounded_up_to_milli().canonical(), "1m");
         assert_eq!(format_milli(500), "500m");
         assert_eq!(format_milli(2000), "2");
         assert_eq!(format_bytes(1 << 30), "1Gi");
-        assert_eq!(format_bytes(1000), "1k", "BinarySI below 1024 prints as DecimalSI upstream");
+        assert_eq!(
+            format_bytes(1000),
+            "1k",
+            "BinarySI below 1024 prints as DecimalSI upstream"
+        );
     }
 
     #[test]

@@ -1,1 +1,256 @@
-//! (in progress)
+//! Strict field checking (`?fieldValidation=Strict|Warn`): decodes an object into its
+//! typed k8s-openapi struct, collecting the JSON fields the type does not know, and
+//! reporting type mismatches the way Go's decoder does.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::registry::ResourceInfo;
+
+use k8s_openapi::api::{
+    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
+    discovery::v1 as discovery, events::v1 as events, networking::v1 as networking,
+    policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+};
+
+/// Decodes `obj` as the typed struct of `info`'s kind. `Ok(paths)` lists unknown
+/// fields as upstream prints them (`spec.containers[0].imagePullPolicyy`, no leading
+/// dot); `Err(msg)` when a value has the wrong type. Kinds without a typed mapping
+/// give `Ok(vec![])`.
+pub fn check_fields(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, String> {
+    match (info.group, info.kind) {
+        ("", "Pod") => check::<core::Pod>(info, obj),
+        ("", "Service") => check::<core::Service>(info, obj),
+        ("", "Namespace") => check::<core::Namespace>(info, obj),
+        ("", "Endpoints") => check::<core::Endpoints>(info, obj),
+        ("", "Node") => check::<core::Node>(info, obj),
+        ("", "ConfigMap") => check::<core::ConfigMap>(info, obj),
+        ("", "Secret") => check::<core::Secret>(info, obj),
+        ("", "ServiceAccount") => check::<core::ServiceAccount>(info, obj),
+        ("", "ReplicationController") => check::<core::ReplicationController>(info, obj),
+        ("", "Event") => check::<core::Event>(info, obj),
+        ("", "LimitRange") => check::<core::LimitRange>(info, obj),
+        ("", "ResourceQuota") => check::<core::ResourceQuota>(info, obj),
+        ("", "PersistentVolume") => check::<core::PersistentVolume>(info, obj),
+        ("", "PersistentVolumeClaim") => check::<core::PersistentVolumeClaim>(info, obj),
+        ("", "Binding") => check::<core::Binding>(info, obj),
+        ("apps", "Deployment") => check::<apps::Deployment>(info, obj),
+        ("apps", "ReplicaSet") => check::<apps::ReplicaSet>(info, obj),
+        ("apps", "DaemonSet") => check::<apps::DaemonSet>(info, obj),
+        ("apps", "StatefulSet") => check::<apps::StatefulSet>(info, obj),
+        ("apps", "ControllerRevision") => check::<apps::ControllerRevision>(info, obj),
+        ("batch", "Job") => check::<batch::Job>(info, obj),
+        ("batch", "CronJob") => check::<batch::CronJob>(info, obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            check::<autoscaling::HorizontalPodAutoscaler>(info, obj)
+        }
+        ("coordination.k8s.io", "Lease") => check::<coordination::Lease>(info, obj),
+        ("discovery.k8s.io", "EndpointSlice") => check::<discovery::EndpointSlice>(info, obj),
+        ("events.k8s.io", "Event") => check::<events::Event>(info, obj),
+        ("policy", "PodDisruptionBudget") => check::<policy::PodDisruptionBudget>(info, obj),
+        ("networking.k8s.io", "Ingress") => check::<networking::Ingress>(info, obj),
+        ("networking.k8s.io", "NetworkPolicy") => check::<networking::NetworkPolicy>(info, obj),
+        ("networking.k8s.io", "IngressClass") => check::<networking::IngressClass>(info, obj),
+        ("rbac.authorization.k8s.io", "Role") => check::<rbac::Role>(info, obj),
+        ("rbac.authorization.k8s.io", "RoleBinding") => check::<rbac::RoleBinding>(info, obj),
+        ("rbac.authorization.k8s.io", "ClusterRole") => check::<rbac::ClusterRole>(info, obj),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            check::<rbac::ClusterRoleBinding>(info, obj)
+        }
+        ("storage.k8s.io", "StorageClass") => check::<storage::StorageClass>(info, obj),
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            check::<certificates::CertificateSigningRequest>(info, obj)
+        }
+        ("scheduling.k8s.io", "PriorityClass") => check::<scheduling::PriorityClass>(info, obj),
+        _ => Ok(Vec::new()),
+    }
+}
+
+fn check<T: DeserializeOwned>(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, String> {
+    // apiVersion/kind are checked by the caller against the URL; pin them here so the
+    // typed decoder (which insists on its own values) only judges the body's fields.
+    let mut obj = obj.clone();
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), Value::String(info.api_version()));
+        m.insert("kind".into(), Value::String(info.kind.to_string()));
+    } else {
+        return Err(format!(
+            "json: cannot unmarshal {} into Go value of type {}.{}",
+            go_json_type(&obj),
+            info.version,
+            info.kind
+        ));
+    }
+    let mut unknown = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let result: Result<T, serde_json::Error> = {
+        let tracked = serde_path_to_error::Deserializer::new(&obj, &mut track);
+        serde_ignored::deserialize(tracked, |path| unknown.push(format_path(&path)))
+    };
+    match result {
+        Ok(_) => Ok(unknown),
+        Err(e) => Err(describe_error(
+            info.kind,
+            &track.path().to_string(),
+            &e.to_string(),
+            &obj,
+        )),
+    }
+}
+
+/// `spec.containers[0].foo` from serde_ignored's path.
+fn format_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", format_path(parent)),
+        P::Map { parent, key } => {
+            let p = format_path(parent);
+            if p.is_empty() {
+                key.clone()
+            } else {
+                format!("{p}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            format_path(parent)
+        }
+    }
+}
+
+fn go_json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Go's `json: cannot unmarshal <type> into Go struct field <Kind>.<path> of type <T>`
+/// for type mismatches; other decode errors keep serde's text with the field path.
+fn describe_error(kind: &str, path: &str, message: &str, obj: &Value) -> String {
+    let pointer = path_to_pointer(path);
+    let found = obj.pointer(&pointer);
+    if let (Some(rest), Some(found)) = (message.strip_prefix("invalid type: "), found) {
+        let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        let expected = expected
+            .strip_prefix("a ")
+            .or_else(|| expected.strip_prefix("an "))
+            .unwrap_or(expected);
+        return format!(
+            "json: cannot unmarshal {} into Go struct field {kind}.{path} of type {expected}",
+            go_json_type(found)
+        );
+    }
+    if path.is_empty() || path == "?" {
+        message.to_string()
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+/// `spec.containers[0].image` → `/spec/containers/0/image`.
+fn path_to_pointer(path: &str) -> String {
+    let mut out = String::new();
+    for seg in path.split('.') {
+        let (name, indices) = match seg.find('[') {
+            Some(i) => (&seg[..i], &seg[i..]),
+            None => (seg, ""),
+        };
+        if !name.is_empty() {
+            out.push('/');
+            out.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        }
+        for idx in indices.split('[').filter(|s| !s.is_empty()) {
+            out.push('/');
+            out.push_str(idx.trim_end_matches(']'));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::lookup_kind;
+    use serde_json::json;
+
+    fn info(api_version: &str, kind: &str) -> &'static ResourceInfo {
+        lookup_kind(api_version, kind).expect("registered kind")
+    }
+
+    #[test]
+    fn reports_unknown_fields_with_upstream_paths() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "labelz": {}},
+            "spec": {"containers": [
+                {"name": "a", "image": "busybox"},
+                {"name": "b", "image": "busybox", "imagePullPolicyy": "Always", "ports": [{"containerPort": 80, "hostPortt": 1}]}
+            ], "foo": 1},
+        });
+        let unknown = check_fields(info("v1", "Pod"), &pod).expect("decodes");
+        assert_eq!(
+            unknown,
+            vec![
+                "metadata.labelz".to_string(),
+                "spec.containers[1].imagePullPolicyy".to_string(),
+                "spec.containers[1].ports[0].hostPortt".to_string(),
+                "spec.foo".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn clean_objects_have_no_unknown_fields() {
+        let deploy = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "labels": {"app": "d"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+                     "template": {"metadata": {"labels": {"app": "d"}},
+                                  "spec": {"containers": [{"name": "c", "image": "x",
+                                      "resources": {"limits": {"cpu": 1, "memory": "64Mi"}}}]}}},
+            "status": {"replicas": 2},
+        });
+        assert_eq!(
+            check_fields(info("apps/v1", "Deployment"), &deploy),
+            Ok(vec![])
+        );
+        // apiVersion/kind are judged by the caller, not here.
+        let cm = json!({"apiVersion": "v9", "kind": "Nope", "metadata": {"name": "c"}, "data": {"a": "b"}});
+        assert_eq!(check_fields(info("v1", "ConfigMap"), &cm), Ok(vec![]));
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": "nope"}});
+        let err = check_fields(info("v1", "Pod"), &pod).expect_err("wrong type");
+        assert!(
+            err.starts_with(
+                "json: cannot unmarshal string into Go struct field Pod.spec.containers of type"
+            ),
+            "{err}"
+        );
+        let svc = json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": "eighty"}]}});
+        let err = check_fields(info("v1", "Service"), &svc).expect_err("wrong type");
+        assert!(err.contains("Service.spec.ports[0].port"), "{err}");
+        let secret = json!({"metadata": {"name": "s"}, "data": {"k": "not base64!"}});
+        let err = check_fields(info("v1", "Secret"), &secret).expect_err("bad base64");
+        assert!(err.starts_with("data.k: "), "{err}");
+    }
+
+    #[test]
+    fn unmapped_kinds_pass() {
+        let binding = ResourceInfo {
+            kind: "Widget",
+            group: "example.com",
+            ..info("v1", "Pod").clone()
+        };
+        assert_eq!(check_fields(&binding, &json!({"anything": 1})), Ok(vec![]));
+    }
+}

@@ -13,7 +13,10 @@
 
 mod cluster;
 mod corev1;
+mod events;
 mod pod;
+mod scaling;
+mod storage;
 mod util;
 mod workloads;
 
@@ -58,7 +61,11 @@ pub(crate) struct Column {
 }
 
 impl Column {
-    pub(crate) fn new(name: &'static str, ty: &'static str, description: impl Into<String>) -> Column {
+    pub(crate) fn new(
+        name: &'static str,
+        ty: &'static str,
+        description: impl Into<String>,
+    ) -> Column {
         Column {
             name,
             ty,
@@ -84,15 +91,29 @@ impl Column {
 
     /// The `Age` column (`creationTimestamp`).
     pub(crate) fn age() -> Column {
-        Column::new("Age", "string", util::doc::<ObjectMeta>("creationTimestamp"))
+        Column::new(
+            "Age",
+            "string",
+            util::doc::<ObjectMeta>("creationTimestamp"),
+        )
     }
 
     pub(crate) fn containers() -> Column {
-        Column::new("Containers", "string", "Names of each container in the template.").wide()
+        Column::new(
+            "Containers",
+            "string",
+            "Names of each container in the template.",
+        )
+        .wide()
     }
 
     pub(crate) fn images() -> Column {
-        Column::new("Images", "string", "Images referenced by each container in the template.").wide()
+        Column::new(
+            "Images",
+            "string",
+            "Images referenced by each container in the template.",
+        )
+        .wide()
     }
 
     fn to_json(&self) -> Value {
@@ -124,15 +145,23 @@ pub(crate) struct Row {
 
 impl From<Vec<Value>> for Row {
     fn from(cells: Vec<Value>) -> Row {
-        Row { cells, conditions: None }
+        Row {
+            cells,
+            conditions: None,
+        }
     }
 }
+
+/// Returns a printer's column definitions.
+pub(crate) type ColumnsFn = fn() -> &'static [Column];
+/// Prints one object as of `now`.
+pub(crate) type RowFn = fn(&Value, DateTime<Utc>) -> Row;
 
 /// A kind's printer: its columns and its row function.
 #[derive(Clone, Copy)]
 pub(crate) struct Printer {
-    pub columns: fn() -> &'static [Column],
-    pub row: fn(&Value, DateTime<Utc>) -> Row,
+    pub columns: ColumnsFn,
+    pub row: RowFn,
 }
 
 fn printer_for(info: &ResourceInfo) -> Option<Printer> {
@@ -140,6 +169,9 @@ fn printer_for(info: &ResourceInfo) -> Option<Printer> {
         .or_else(|| pod::printer(info.group, info.kind))
         .or_else(|| workloads::printer(info.group, info.kind))
         .or_else(|| cluster::printer(info.group, info.kind))
+        .or_else(|| events::printer(info.group, info.kind))
+        .or_else(|| storage::printer(info.group, info.kind))
+        .or_else(|| scaling::printer(info.group, info.kind))
 }
 
 /// upstream `rest.DefaultTableConvertor` columns.
@@ -147,7 +179,11 @@ fn default_columns() -> &'static [Column] {
     static COLUMNS: Lazy<Vec<Column>> = Lazy::new(|| {
         vec![
             Column::name(),
-            Column::new("Created At", "date", util::doc::<ObjectMeta>("creationTimestamp")),
+            Column::new(
+                "Created At",
+                "date",
+                util::doc::<ObjectMeta>("creationTimestamp"),
+            ),
         ]
     });
     COLUMNS.as_slice()
@@ -274,12 +310,16 @@ pub(crate) mod tests {
     use chrono::{Duration, TimeZone};
 
     pub(crate) fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2024, 6, 1, 12, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     /// RFC 3339 string `secs` seconds before [`now`].
     pub(crate) fn ago(secs: i64) -> String {
-        (now() - Duration::seconds(secs)).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        (now() - Duration::seconds(secs))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
     }
 
     pub(crate) fn info(group: &str, kind: &str) -> &'static ResourceInfo {
@@ -304,8 +344,19 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// Column names, priority-1 ones suffixed `(1)`.
+    pub(crate) fn labeled_column_names(table: &Value) -> Vec<String> {
+        column_names(table)
+            .into_iter()
+            .map(|(n, p)| if p == 1 { format!("{n}(1)") } else { n })
+            .collect()
+    }
+
     pub(crate) fn cells(table: &Value, row: usize) -> Vec<Value> {
-        table["rows"][row]["cells"].as_array().expect("cells").clone()
+        table["rows"][row]["cells"]
+            .as_array()
+            .expect("cells")
+            .clone()
     }
 
     /// Prints one object of `group`/`kind` and returns its cells.
@@ -364,8 +415,14 @@ pub(crate) mod tests {
     fn include_object_parsing() {
         assert_eq!(IncludeObject::from_query(None), IncludeObject::Metadata);
         assert_eq!(IncludeObject::from_query(Some("None")), IncludeObject::None);
-        assert_eq!(IncludeObject::from_query(Some("Object")), IncludeObject::Object);
-        assert_eq!(IncludeObject::from_query(Some("Metadata")), IncludeObject::Metadata);
+        assert_eq!(
+            IncludeObject::from_query(Some("Object")),
+            IncludeObject::Object
+        );
+        assert_eq!(
+            IncludeObject::from_query(Some("Metadata")),
+            IncludeObject::Metadata
+        );
     }
 
     #[test]
@@ -376,7 +433,12 @@ pub(crate) mod tests {
             "data": {"a": "1"}
         });
         let info = info("", "ConfigMap");
-        let t = to_table(info, std::slice::from_ref(&obj), now(), IncludeObject::Metadata);
+        let t = to_table(
+            info,
+            std::slice::from_ref(&obj),
+            now(),
+            IncludeObject::Metadata,
+        );
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(t["metadata"], json!({}));
@@ -386,7 +448,12 @@ pub(crate) mod tests {
         assert!(t["rows"][0]["object"].get("data").is_none());
         assert!(t["rows"][0].get("conditions").is_none());
 
-        let t = to_table(info, std::slice::from_ref(&obj), now(), IncludeObject::Object);
+        let t = to_table(
+            info,
+            std::slice::from_ref(&obj),
+            now(),
+            IncludeObject::Object,
+        );
         assert_eq!(t["rows"][0]["object"], obj);
         let t = to_table(info, std::slice::from_ref(&obj), now(), IncludeObject::None);
         assert!(t["rows"][0].get("object").is_none());
@@ -413,7 +480,8 @@ pub(crate) mod tests {
             ("rbac.authorization.k8s.io", "ClusterRole"),
             ("", "LimitRange"),
         ] {
-            let obj = json!({"metadata": {"name": "x", "creationTimestamp": "2024-01-02T03:04:05Z"}});
+            let obj =
+                json!({"metadata": {"name": "x", "creationTimestamp": "2024-01-02T03:04:05Z"}});
             let (t, cells) = print_one(group, kind, obj);
             assert_eq!(
                 column_names(&t),

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::registry::ResourceInfo;
 use crate::status::StatusCause;
 
+mod config;
 pub mod field;
 pub mod names;
 mod objectmeta;
@@ -18,7 +19,6 @@ mod pod;
 mod resources;
 mod service;
 mod workloads;
-mod config;
 
 pub use field::Path;
 pub use objectmeta::{validate_annotations, validate_labels};
@@ -31,8 +31,12 @@ pub const FIELD_IMMUTABLE: &str = "field is immutable";
 
 /// Validates an object being created (after defaulting).
 pub fn validate_create(info: &ResourceInfo, obj: &Value) -> Vec<StatusCause> {
-    let mut errs =
-        objectmeta::validate_object_meta(obj, info.namespaced, name_validator(info), &Path::new("metadata"));
+    let mut errs = objectmeta::validate_object_meta(
+        obj,
+        info.namespaced,
+        name_validator(info),
+        &Path::new("metadata"),
+    );
     errs.extend(validate_kind(info, obj));
     errs
 }
@@ -93,7 +97,10 @@ fn get_str<'a>(v: &'a Value, key: &str) -> &'a str {
 }
 
 fn get_list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 fn get_i64(v: &Value, key: &str) -> Option<i64> {
@@ -107,7 +114,11 @@ fn get_obj<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
 fn nonnegative(v: &Value, key: &str, path: &Path, errs: &mut Vec<StatusCause>) {
     if let Some(n) = get_i64(v, key) {
         if n < 0 {
-            errs.push(field::invalid_int(&path.child(key), n, IS_NEGATIVE_ERROR_MSG));
+            errs.push(field::invalid_int(
+                &path.child(key),
+                n,
+                IS_NEGATIVE_ERROR_MSG,
+            ));
         }
     }
 }

@@ -196,7 +196,7 @@ pub struct WatchCache {
     by_resource: HashMap<(&'static str, &'static str), Arc<ResourceCache>>,
     revision_tx: watch::Sender<i64>,
     storage: Arc<Storage>,
-    progress: tokio::sync::Mutex<Option<etcd_client::Watcher>>,
+    progress: tokio::sync::Mutex<Option<etcd_client::WatchRequestSender>>,
 }
 
 impl WatchCache {
@@ -298,8 +298,8 @@ impl WatchCache {
             .with_start_revision(rev + 1)
             .with_prev_key()
             .with_progress_notify();
-        let (watcher, mut stream) = client.watch("/registry/", Some(opts)).await?;
-        *self.progress.lock().await = Some(watcher);
+        let (sender, mut stream) = client.watch("/registry/", Some(opts)).await?.split();
+        *self.progress.lock().await = Some(sender);
         while let Some(resp) = stream.message().await? {
             if resp.compact_revision() > 0 || resp.canceled() {
                 anyhow::bail!("watch compacted or canceled at {}", resp.compact_revision());

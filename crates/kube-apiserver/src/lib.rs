@@ -13,3 +13,4 @@ pub mod storage;
 pub mod store;
 pub mod strategy;
 pub mod subresources;
+pub mod tls; pub mod authn;

@@ -53,8 +53,10 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
         }
     });
     let cache = WatchCache::start(storage.clone(), opts.watch_cache_size).await.context("starting the watch cache")?;
-    let admission = Admission::new(opts.admission_plugins(), cache.clone());
-    let store = Store { storage: storage.clone(), cache: cache.clone(), admission, services: ServiceAllocator, event_ttl: opts.event_ttl };
+    let admission = Admission::new(opts.admission_plugins(), cache.clone(), storage.clone());
+    let services = ServiceAllocator::new(storage.clone(), &opts.service_cluster_ip_range, &opts.service_node_port_range)
+        .context("service IP / node port ranges")?;
+    let store = Store { storage: storage.clone(), cache: cache.clone(), admission, services, event_ttl: opts.event_ttl };
     let advertise_ip = opts.advertise_address.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1".into());
     let state = Arc::new(AppState {
         storage,

@@ -456,7 +456,7 @@ impl Store {
             if patch_type == PatchType::Apply {
                 let mut applied = patch.clone();
                 Self::check_type_and_namespace(info, &mut applied, namespace)?;
-                return api_types::apply::server_side_apply(info, current, &applied, &opts.field_manager, opts.force, &now);
+                return api_types::apply::server_side_apply(info, current, &applied, &opts.field_manager, opts.force, &now, sub.map(|s| s.name()));
             }
             let Some(current) = current else {
                 return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
@@ -672,3 +672,4 @@ impl Store {
         Err(conflict(info, name))
     }
 }
+

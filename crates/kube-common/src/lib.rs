@@ -1,6 +1,7 @@
 //! Daemon plumbing shared by every component: upstream-style flag normalization,
 //! logging flags and tracing setup, the `/healthz` + `/metrics` server, and signals.
 
+pub mod client;
 pub mod flags;
 pub mod logging;
 pub mod metrics;

@@ -65,21 +65,36 @@ pub fn kubectl_stdin(server: &ApiServer, args: &[&str], stdin: &str) -> KubectlO
     kubectl_with(Path::new(KUBECTL), server, args, Some(stdin))
 }
 
+/// Like [`kubectl`], with extra environment variables (e.g. `EDITOR` for `kubectl edit`).
+pub fn kubectl_env(server: &ApiServer, args: &[&str], env: &[(&str, &str)]) -> KubectlOutput {
+    run_kubectl(Path::new(KUBECTL), server, args, None, env)
+}
+
 /// Runs a given kubectl binary (e.g. one of [`versioned_kubectls`]).
-///
-/// Each server gets its own discovery cache (`KUBECACHEDIR` in its temp dir),
-/// so a port reused by a later server never sees stale discovery. Panics when
-/// the binary cannot be started: that is a broken test machine, not a result.
 pub fn kubectl_with(
     binary: &Path,
     server: &ApiServer,
     args: &[&str],
     stdin: Option<&str>,
 ) -> KubectlOutput {
+    run_kubectl(binary, server, args, stdin, &[])
+}
+
+/// Each server gets its own discovery cache (`KUBECACHEDIR` in its temp dir),
+/// so a port reused by a later server never sees stale discovery. Panics when
+/// the binary cannot be started: that is a broken test machine, not a result.
+fn run_kubectl(
+    binary: &Path,
+    server: &ApiServer,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> KubectlOutput {
     let mut command = Command::new(binary);
     command
         .env_remove("KUBECONFIG")
         .env("KUBECACHEDIR", server.dir().join("kubectl-cache"))
+        .envs(env.iter().copied())
         .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
         .args(args);
     run_with_timeout(command, stdin, KUBECTL_TIMEOUT)

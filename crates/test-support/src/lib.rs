@@ -27,7 +27,7 @@ pub use apiserver::{kubeconfig_yaml, ApiServer, KUBECONFIG_CONTEXT};
 pub use etcd::{Etcd, ETCDCTL_BIN, ETCD_BIN};
 pub use http::{http_get, http_request, HttpResponse};
 pub use kubectl::{
-    kubectl, kubectl_stdin, kubectl_with, versioned_kubectls, KubectlOutput, KUBECTL,
+    kubectl, kubectl_env, kubectl_stdin, kubectl_with, versioned_kubectls, KubectlOutput, KUBECTL,
     KUBECTL_TIMEOUT, VERSIONED_KUBECTL_DIR,
 };
 pub use ports::free_port;

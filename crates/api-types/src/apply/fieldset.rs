@@ -34,8 +34,12 @@ impl PathElement {
         match prefix {
             "f:" => Some(PathElement::Field(rest.to_string())),
             // Re-serialize so equal keys compare equal however they were spaced.
-            "k:" => serde_json::from_str::<Value>(rest).ok().map(|v| PathElement::Key(v.to_string())),
-            "v:" => serde_json::from_str::<Value>(rest).ok().map(|v| PathElement::Value(v.to_string())),
+            "k:" => serde_json::from_str::<Value>(rest)
+                .ok()
+                .map(|v| PathElement::Key(v.to_string())),
+            "v:" => serde_json::from_str::<Value>(rest)
+                .ok()
+                .map(|v| PathElement::Value(v.to_string())),
             "i:" => rest.parse().ok().map(PathElement::Index),
             _ => None,
         }
@@ -137,7 +141,10 @@ impl FieldSet {
 
     /// Members of `self` that are not members of `other`.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet { member: self.member && !other.member, children: BTreeMap::new() };
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
         for (e, child) in &self.children {
             let d = match other.children.get(e) {
                 Some(o) => child.difference(o),
@@ -152,7 +159,10 @@ impl FieldSet {
 
     /// Members of both.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
-        let mut out = FieldSet { member: self.member && other.member, children: BTreeMap::new() };
+        let mut out = FieldSet {
+            member: self.member && other.member,
+            children: BTreeMap::new(),
+        };
         for (e, child) in &self.children {
             if let Some(o) = other.children.get(e) {
                 let i = child.intersection(o);
@@ -186,7 +196,10 @@ impl FieldSet {
     /// Decodes a `fieldsV1` object; `None` when it is malformed.
     pub fn from_fields_v1(v: &Value) -> Option<FieldSet> {
         let Value::Object(m) = v else { return None };
-        let mut set = FieldSet { member: m.is_empty(), children: BTreeMap::new() };
+        let mut set = FieldSet {
+            member: m.is_empty(),
+            children: BTreeMap::new(),
+        };
         for (k, child) in m {
             if k == "." {
                 set.member = true;
@@ -240,7 +253,10 @@ mod tests {
             "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {}, "f:name": {}}}}
         });
         let set = FieldSet::from_fields_v1(&v).expect("decodes");
-        assert!(set.contains(&[PathElement::Field("metadata".into()), PathElement::Field("labels".into())]));
+        assert!(set.contains(&[
+            PathElement::Field("metadata".into()),
+            PathElement::Field("labels".into())
+        ]));
         assert!(!set.contains(&[PathElement::Field("metadata".into())]));
         assert_eq!(set.to_fields_v1(), v);
     }
@@ -254,7 +270,10 @@ mod tests {
             PathElement::Field("image".into()),
         ]);
         assert_eq!(p.to_string(), ".spec.containers[name=\"nginx\"].image");
-        let v = Path(vec![PathElement::Field("finalizers".into()), PathElement::Value("\"a\"".into())]);
+        let v = Path(vec![
+            PathElement::Field("finalizers".into()),
+            PathElement::Value("\"a\"".into()),
+        ]);
         assert_eq!(v.to_string(), ".finalizers[=\"a\"]");
     }
 
@@ -263,7 +282,10 @@ mod tests {
         let a = FieldSet::from_fields_v1(&json!({"f:a": {}, "f:b": {"f:c": {}}})).expect("a");
         let b = FieldSet::from_fields_v1(&json!({"f:b": {"f:c": {}}, "f:d": {}})).expect("b");
         assert_eq!(a.difference(&b).to_fields_v1(), json!({"f:a": {}}));
-        assert_eq!(a.intersection(&b).to_fields_v1(), json!({"f:b": {"f:c": {}}}));
+        assert_eq!(
+            a.intersection(&b).to_fields_v1(),
+            json!({"f:b": {"f:c": {}}})
+        );
         let mut u = a.clone();
         u.union(&b);
         assert_eq!(u.paths().len(), 3);

@@ -42,23 +42,31 @@ pub(crate) fn field_set(value: &Value, shape: &'static Shape) -> FieldSet {
 fn object_fields(m: &Map<String, Value>, shape: &'static Shape, node: &mut FieldSet) {
     for (k, v) in m {
         let meta = field(shape, k);
-        let child = node.children.entry(PathElement::Field(k.clone())).or_default();
+        let child = node
+            .children
+            .entry(PathElement::Field(k.clone()))
+            .or_default();
         value_fields(v, meta, child);
     }
 }
 
 fn value_fields(v: &Value, meta: FieldMeta, node: &mut FieldSet) {
     match v {
-        Value::Object(m) if granular(meta.shape) && !m.is_empty() => object_fields(m, meta.shape, node),
+        Value::Object(m) if granular(meta.shape) && !m.is_empty() => {
+            object_fields(m, meta.shape, node)
+        }
         Value::Array(items) if !items.is_empty() => match meta.list_type() {
             ListType::Set => {
                 for item in items {
-                    node.node_mut(&[PathElement::Value(item.to_string())]).member = true;
+                    node.node_mut(&[PathElement::Value(item.to_string())])
+                        .member = true;
                 }
             }
             ListType::Map(keys) if items.iter().all(|i| item_key(i, keys).is_some()) => {
                 for item in items {
-                    let Some(key) = item_key(item, keys) else { continue };
+                    let Some(key) = item_key(item, keys) else {
+                        continue;
+                    };
                     let child = node.node_mut(&[key]);
                     child.member = true;
                     if let Value::Object(m) = item {
@@ -104,7 +112,10 @@ pub(crate) fn merge(live: Option<Value>, applied: &Value, meta: FieldMeta) -> Va
                     let Some(key) = item_key(item, keys) else {
                         return Value::Array(applied.clone());
                     };
-                    match live.iter().position(|l| item_key(l, keys).as_ref() == Some(&key)) {
+                    match live
+                        .iter()
+                        .position(|l| item_key(l, keys).as_ref() == Some(&key))
+                    {
                         Some(i) => {
                             let current = std::mem::take(&mut live[i]);
                             live[i] = merge(Some(current), item, elem_meta(meta));
@@ -116,21 +127,29 @@ pub(crate) fn merge(live: Option<Value>, applied: &Value, meta: FieldMeta) -> Va
             }
             ListType::Atomic => Value::Array(applied.clone()),
         },
-        (_, Value::Object(applied)) if granular(meta.shape) => {
-            merge(Some(Value::Object(Map::new())), &Value::Object(applied.clone()), meta)
-        }
+        (_, Value::Object(applied)) if granular(meta.shape) => merge(
+            Some(Value::Object(Map::new())),
+            &Value::Object(applied.clone()),
+            meta,
+        ),
         (_, applied) => strip_nulls(applied.clone()),
     }
 }
 
 fn elem_meta(meta: FieldMeta) -> FieldMeta {
-    FieldMeta { shape: meta.elem(), tag: None }
+    FieldMeta {
+        shape: meta.elem(),
+        tag: None,
+    }
 }
 
 fn strip_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect(),
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
         other => other,
@@ -188,37 +207,81 @@ fn compare_objects(
     }
 }
 
-/// Records `v` at `path` as wholly added (or removed): its contents, and the node
-/// itself unless it is a struct with fields (upstream: non-pointer structs exist in the
-/// zero object, so only their fields change). `whole` marks list items, always owned.
+/// Records `v` at `path` as wholly added (or removed): the node itself and everything
+/// below it — except that a struct with fields is not a member itself (upstream:
+/// non-pointer structs exist in the zero object, so only their fields change).
+/// `whole` marks list items, which always are.
 fn added(v: &Value, meta: FieldMeta, path: &[PathElement], whole: bool, set: &mut FieldSet) {
-    let node = set.node_mut(path);
-    let struct_with_fields = is_struct(meta.shape) && v.as_object().is_some_and(|m| !m.is_empty());
-    node.member = whole || !struct_with_fields;
-    value_fields(v, meta, node);
+    mark_added(v, meta, whole, set.node_mut(path));
 }
 
-fn compare_values(old: &Value, new: &Value, meta: FieldMeta, path: &mut Vec<PathElement>, c: &mut Comparison) {
+fn mark_added(v: &Value, meta: FieldMeta, whole: bool, node: &mut FieldSet) {
+    match v {
+        Value::Object(m) if granular(meta.shape) && !m.is_empty() => {
+            node.member = whole || !is_struct(meta.shape);
+            for (k, child) in m {
+                let entry = node
+                    .children
+                    .entry(PathElement::Field(k.clone()))
+                    .or_default();
+                mark_added(child, field(meta.shape, k), false, entry);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            node.member = true;
+            match meta.list_type() {
+                ListType::Set => {
+                    for item in items {
+                        node.node_mut(&[PathElement::Value(item.to_string())])
+                            .member = true;
+                    }
+                }
+                ListType::Map(keys) if items.iter().all(|i| item_key(i, keys).is_some()) => {
+                    for item in items {
+                        let Some(key) = item_key(item, keys) else {
+                            continue;
+                        };
+                        mark_added(item, elem_meta(meta), true, node.node_mut(&[key]));
+                    }
+                }
+                _ => {}
+            }
+        }
+        _ => node.member = true,
+    }
+}
+
+fn compare_values(
+    old: &Value,
+    new: &Value,
+    meta: FieldMeta,
+    path: &mut Vec<PathElement>,
+    c: &mut Comparison,
+) {
     if old == new {
         return;
     }
     match (old, new) {
-        (Value::Object(o), Value::Object(n)) if granular(meta.shape) => compare_objects(o, n, meta.shape, path, c),
+        (Value::Object(o), Value::Object(n)) if granular(meta.shape) => {
+            compare_objects(o, n, meta.shape, path, c)
+        }
         (Value::Array(o), Value::Array(n)) => match meta.list_type() {
             ListType::Set => {
                 for item in n.iter().filter(|i| !o.contains(i)) {
-                    c.added.insert(&child_path(path, PathElement::Value(item.to_string())));
+                    c.added
+                        .insert(&child_path(path, PathElement::Value(item.to_string())));
                 }
                 for item in o.iter().filter(|i| !n.contains(i)) {
-                    c.removed.insert(&child_path(path, PathElement::Value(item.to_string())));
+                    c.removed
+                        .insert(&child_path(path, PathElement::Value(item.to_string())));
                 }
             }
-            ListType::Map(keys)
-                if o.iter().chain(n).all(|i| item_key(i, keys).is_some()) =>
-            {
+            ListType::Map(keys) if o.iter().chain(n).all(|i| item_key(i, keys).is_some()) => {
                 let elem = elem_meta(meta);
                 for item in n {
-                    let Some(key) = item_key(item, keys) else { continue };
+                    let Some(key) = item_key(item, keys) else {
+                        continue;
+                    };
                     path.push(key.clone());
                     match o.iter().find(|i| item_key(i, keys).as_ref() == Some(&key)) {
                         Some(old_item) => compare_values(old_item, item, elem, path, c),
@@ -227,7 +290,9 @@ fn compare_values(old: &Value, new: &Value, meta: FieldMeta, path: &mut Vec<Path
                     path.pop();
                 }
                 for item in o {
-                    let Some(key) = item_key(item, keys) else { continue };
+                    let Some(key) = item_key(item, keys) else {
+                        continue;
+                    };
                     if !n.iter().any(|i| item_key(i, keys).as_ref() == Some(&key)) {
                         path.push(key);
                         added(item, elem, path, true, &mut c.removed);
@@ -250,7 +315,9 @@ fn child_path(path: &[PathElement], e: PathElement) -> Vec<PathElement> {
 /// Removes the value at `path` from `obj` (a no-op when it is not there). Maps left
 /// empty by the removal are removed too.
 pub(crate) fn remove_path(obj: &mut Value, path: &[PathElement], shape: &'static Shape) {
-    let Some((first, rest)) = path.split_first() else { return };
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
     match (obj, first) {
         (Value::Object(m), PathElement::Field(f)) => {
             let meta = field(shape, f);
@@ -272,7 +339,10 @@ pub(crate) fn remove_path(obj: &mut Value, path: &[PathElement], shape: &'static
                 _ => return,
             };
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            let Some(i) = items.iter().position(|item| item_key(item, &names).as_ref() == Some(first)) else {
+            let Some(i) = items
+                .iter()
+                .position(|item| item_key(item, &names).as_ref() == Some(first))
+            else {
                 return;
             };
             if rest.is_empty() {

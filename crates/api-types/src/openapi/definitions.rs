@@ -44,7 +44,12 @@ impl Definitions {
 
 /// Generates the schema of a registry kind into `gen` and returns its `$ref` schema, or
 /// `None` when k8s-openapi has no type for it.
-fn kind_subschema(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &str) -> Option<Schema> {
+fn kind_subschema(
+    gen: &mut SchemaGenerator,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Option<Schema> {
     let schema = match (group, version, kind) {
         ("", "v1", "Namespace") => gen.subschema_for::<core::Namespace>(),
         ("", "v1", "Pod") => gen.subschema_for::<core::Pod>(),
@@ -73,18 +78,32 @@ fn kind_subschema(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => {
             gen.subschema_for::<autoscaling::v2::HorizontalPodAutoscaler>()
         }
-        ("authentication.k8s.io", "v1", "TokenRequest") => gen.subschema_for::<authn::TokenRequest>(),
+        ("authentication.k8s.io", "v1", "TokenRequest") => {
+            gen.subschema_for::<authn::TokenRequest>()
+        }
         ("coordination.k8s.io", "v1", "Lease") => gen.subschema_for::<coordination::Lease>(),
-        ("discovery.k8s.io", "v1", "EndpointSlice") => gen.subschema_for::<discovery::EndpointSlice>(),
+        ("discovery.k8s.io", "v1", "EndpointSlice") => {
+            gen.subschema_for::<discovery::EndpointSlice>()
+        }
         ("events.k8s.io", "v1", "Event") => gen.subschema_for::<events::Event>(),
-        ("policy", "v1", "PodDisruptionBudget") => gen.subschema_for::<policy::PodDisruptionBudget>(),
+        ("policy", "v1", "PodDisruptionBudget") => {
+            gen.subschema_for::<policy::PodDisruptionBudget>()
+        }
         ("policy", "v1", "Eviction") => gen.subschema_for::<policy::Eviction>(),
         ("networking.k8s.io", "v1", "Ingress") => gen.subschema_for::<networking::Ingress>(),
-        ("networking.k8s.io", "v1", "NetworkPolicy") => gen.subschema_for::<networking::NetworkPolicy>(),
-        ("networking.k8s.io", "v1", "IngressClass") => gen.subschema_for::<networking::IngressClass>(),
+        ("networking.k8s.io", "v1", "NetworkPolicy") => {
+            gen.subschema_for::<networking::NetworkPolicy>()
+        }
+        ("networking.k8s.io", "v1", "IngressClass") => {
+            gen.subschema_for::<networking::IngressClass>()
+        }
         ("rbac.authorization.k8s.io", "v1", "Role") => gen.subschema_for::<rbac::Role>(),
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => gen.subschema_for::<rbac::RoleBinding>(),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => gen.subschema_for::<rbac::ClusterRole>(),
+        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => {
+            gen.subschema_for::<rbac::RoleBinding>()
+        }
+        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => {
+            gen.subschema_for::<rbac::ClusterRole>()
+        }
         ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
             gen.subschema_for::<rbac::ClusterRoleBinding>()
         }
@@ -92,7 +111,9 @@ fn kind_subschema(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &
         ("certificates.k8s.io", "v1", "CertificateSigningRequest") => {
             gen.subschema_for::<certificates::CertificateSigningRequest>()
         }
-        ("scheduling.k8s.io", "v1", "PriorityClass") => gen.subschema_for::<scheduling::PriorityClass>(),
+        ("scheduling.k8s.io", "v1", "PriorityClass") => {
+            gen.subschema_for::<scheduling::PriorityClass>()
+        }
         _ => return None,
     };
     Some(schema)
@@ -101,7 +122,11 @@ fn kind_subschema(gen: &mut SchemaGenerator, group: &str, version: &str, kind: &
 /// The definition-name prefix upstream uses for a group-version without a k8s-openapi
 /// type (`io.k8s.api.<first label of group, or core>.<version>`).
 fn fallback_prefix(group: &str, version: &str) -> String {
-    let short = group.split('.').next().filter(|g| !g.is_empty()).unwrap_or("core");
+    let short = group
+        .split('.')
+        .next()
+        .filter(|g| !g.is_empty())
+        .unwrap_or("core");
     format!("io.k8s.api.{short}.{version}")
 }
 
@@ -116,7 +141,9 @@ fn served_kinds() -> Vec<(&'static str, &'static str, &'static str)> {
     let sub_kinds = registry::RESOURCES
         .iter()
         .flat_map(|r| r.subresources.iter().filter_map(|s| s.kind()));
-    let kinds = registry::RESOURCES.iter().map(|r: &ResourceInfo| (r.group, r.version, r.kind));
+    let kinds = registry::RESOURCES
+        .iter()
+        .map(|r: &ResourceInfo| (r.group, r.version, r.kind));
     for gvk in kinds.chain(sub_kinds) {
         if !out.contains(&gvk) {
             out.push(gvk);
@@ -172,7 +199,9 @@ fn ref_name(schema: &Schema) -> Option<String> {
 /// Upstream does not mark `metadata` required on objects; k8s-openapi does because its
 /// Rust field is not optional. Client-side validation must not demand it.
 fn drop_required_metadata(schema: &mut Value) {
-    let Some(obj) = schema.as_object_mut() else { return };
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
     let Some(required) = obj.get_mut("required").and_then(Value::as_array_mut) else {
         return;
     };
@@ -183,7 +212,9 @@ fn drop_required_metadata(schema: &mut Value) {
 }
 
 fn add_gvk(schemas: &mut Map<String, Value>, name: &str, gvk: Value) {
-    let Some(obj) = schemas.get_mut(name).and_then(Value::as_object_mut) else { return };
+    let Some(obj) = schemas.get_mut(name).and_then(Value::as_object_mut) else {
+        return;
+    };
     let entry = obj
         .entry("x-kubernetes-group-version-kind")
         .or_insert_with(|| Value::Array(Vec::new()));
@@ -205,7 +236,10 @@ pub(crate) fn generate() -> Definitions {
     let mut kinds = Vec::new();
     let mut fallback = Vec::new();
     for (group, version, kind) in served_kinds() {
-        match kind_subschema(&mut gen, group, version, kind).as_ref().and_then(ref_name) {
+        match kind_subschema(&mut gen, group, version, kind)
+            .as_ref()
+            .and_then(ref_name)
+        {
             Some(name) => kinds.push(((group, version, kind), name)),
             None => {
                 let name = format!("{}.{kind}", fallback_prefix(group, version));
@@ -247,11 +281,19 @@ pub(crate) fn generate() -> Definitions {
         if !schemas.contains_key(&list_name) {
             schemas.insert(list_name.clone(), list_schema(r.kind, item));
         }
-        add_gvk(&mut schemas, &list_name, gvk_value(r.group, r.version, &r.list_kind()));
+        add_gvk(
+            &mut schemas,
+            &list_name,
+            gvk_value(r.group, r.version, &r.list_kind()),
+        );
     }
     // DeleteOptions is accepted by every served group-version; Status is core/v1.
     for (group, version) in registry::group_versions() {
-        add_gvk(&mut schemas, DELETE_OPTIONS, gvk_value(group, version, "DeleteOptions"));
+        add_gvk(
+            &mut schemas,
+            DELETE_OPTIONS,
+            gvk_value(group, version, "DeleteOptions"),
+        );
     }
     add_gvk(&mut schemas, STATUS, gvk_value("", "v1", "Status"));
 
@@ -274,7 +316,9 @@ pub(crate) fn closure<'a>(
     let mut seen = BTreeSet::new();
     let mut stack: Vec<&'a str> = roots.into_iter().collect();
     while let Some(name) = stack.pop() {
-        let Some((key, schema)) = schemas.get_key_value(name) else { continue };
+        let Some((key, schema)) = schemas.get_key_value(name) else {
+            continue;
+        };
         if !seen.insert(key.as_str()) {
             continue;
         }

@@ -76,28 +76,94 @@ pub(crate) static PROPERTY_META: &[PropertyMeta] = &[
         list_type: Some("set"),
         list_map_keys: &[],
     },
-    merge_map("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "uid", &["uid"]),
-    atomic("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "managedFields"),
-    atomic("io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector", "matchExpressions"),
+    merge_map(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "ownerReferences",
+        "uid",
+        &["uid"],
+    ),
+    atomic(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "managedFields",
+    ),
+    atomic(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+        "matchExpressions",
+    ),
     // core/v1 containers
-    merge_map("io.k8s.api.core.v1.Container", "ports", "containerPort", &["containerPort", "protocol"]),
+    merge_map(
+        "io.k8s.api.core.v1.Container",
+        "ports",
+        "containerPort",
+        &["containerPort", "protocol"],
+    ),
     merge_map("io.k8s.api.core.v1.Container", "env", "name", &["name"]),
-    merge_map("io.k8s.api.core.v1.Container", "volumeMounts", "mountPath", &["mountPath"]),
-    merge_map("io.k8s.api.core.v1.Container", "volumeDevices", "devicePath", &["devicePath"]),
+    merge_map(
+        "io.k8s.api.core.v1.Container",
+        "volumeMounts",
+        "mountPath",
+        &["mountPath"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.Container",
+        "volumeDevices",
+        "devicePath",
+        &["devicePath"],
+    ),
     atomic("io.k8s.api.core.v1.Container", "envFrom"),
     atomic("io.k8s.api.core.v1.Container", "command"),
     atomic("io.k8s.api.core.v1.Container", "args"),
     atomic("io.k8s.api.core.v1.Container", "resizePolicy"),
-    merge_map("io.k8s.api.core.v1.EphemeralContainer", "ports", "containerPort", &["containerPort", "protocol"]),
-    merge_map("io.k8s.api.core.v1.EphemeralContainer", "env", "name", &["name"]),
-    merge_map("io.k8s.api.core.v1.EphemeralContainer", "volumeMounts", "mountPath", &["mountPath"]),
-    merge_map("io.k8s.api.core.v1.EphemeralContainer", "volumeDevices", "devicePath", &["devicePath"]),
+    merge_map(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "ports",
+        "containerPort",
+        &["containerPort", "protocol"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "env",
+        "name",
+        &["name"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "volumeMounts",
+        "mountPath",
+        &["mountPath"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "volumeDevices",
+        "devicePath",
+        &["devicePath"],
+    ),
     // core/v1 PodSpec / PodStatus
     merge_retain_map("io.k8s.api.core.v1.PodSpec", "volumes", "name"),
-    merge_map("io.k8s.api.core.v1.PodSpec", "initContainers", "name", &["name"]),
-    merge_map("io.k8s.api.core.v1.PodSpec", "containers", "name", &["name"]),
-    merge_map("io.k8s.api.core.v1.PodSpec", "ephemeralContainers", "name", &["name"]),
-    merge_map("io.k8s.api.core.v1.PodSpec", "imagePullSecrets", "name", &["name"]),
+    merge_map(
+        "io.k8s.api.core.v1.PodSpec",
+        "initContainers",
+        "name",
+        &["name"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.PodSpec",
+        "containers",
+        "name",
+        &["name"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.PodSpec",
+        "ephemeralContainers",
+        "name",
+        &["name"],
+    ),
+    merge_map(
+        "io.k8s.api.core.v1.PodSpec",
+        "imagePullSecrets",
+        "name",
+        &["name"],
+    ),
     merge_map("io.k8s.api.core.v1.PodSpec", "hostAliases", "ip", &["ip"]),
     merge_map(
         "io.k8s.api.core.v1.PodSpec",
@@ -105,18 +171,32 @@ pub(crate) static PROPERTY_META: &[PropertyMeta] = &[
         "topologyKey",
         &["topologyKey", "whenUnsatisfiable"],
     ),
-    merge_map("io.k8s.api.core.v1.PodSpec", "schedulingGates", "name", &["name"]),
+    merge_map(
+        "io.k8s.api.core.v1.PodSpec",
+        "schedulingGates",
+        "name",
+        &["name"],
+    ),
     merge_retain_map("io.k8s.api.core.v1.PodSpec", "resourceClaims", "name"),
     atomic("io.k8s.api.core.v1.PodSpec", "tolerations"),
     atomic("io.k8s.api.core.v1.PodSpec", "readinessGates"),
     conditions("io.k8s.api.core.v1.PodStatus"),
     merge_map("io.k8s.api.core.v1.PodStatus", "podIPs", "ip", &["ip"]),
     merge_map("io.k8s.api.core.v1.PodStatus", "hostIPs", "ip", &["ip"]),
-    merge_retain_map("io.k8s.api.core.v1.PodStatus", "resourceClaimStatuses", "name"),
+    merge_retain_map(
+        "io.k8s.api.core.v1.PodStatus",
+        "resourceClaimStatuses",
+        "name",
+    ),
     atomic("io.k8s.api.core.v1.PodStatus", "containerStatuses"),
     atomic("io.k8s.api.core.v1.PodStatus", "initContainerStatuses"),
     // core/v1 other kinds
-    merge_map("io.k8s.api.core.v1.ServiceSpec", "ports", "port", &["port", "protocol"]),
+    merge_map(
+        "io.k8s.api.core.v1.ServiceSpec",
+        "ports",
+        "port",
+        &["port", "protocol"],
+    ),
     atomic("io.k8s.api.core.v1.ServiceSpec", "clusterIPs"),
     atomic("io.k8s.api.core.v1.ServiceSpec", "ipFamilies"),
     conditions("io.k8s.api.core.v1.ServiceStatus"),
@@ -130,11 +210,21 @@ pub(crate) static PROPERTY_META: &[PropertyMeta] = &[
     },
     atomic("io.k8s.api.core.v1.NodeSpec", "taints"),
     conditions("io.k8s.api.core.v1.NodeStatus"),
-    merge_map("io.k8s.api.core.v1.NodeStatus", "addresses", "type", &["type"]),
+    merge_map(
+        "io.k8s.api.core.v1.NodeStatus",
+        "addresses",
+        "type",
+        &["type"],
+    ),
     conditions("io.k8s.api.core.v1.NamespaceStatus"),
     conditions("io.k8s.api.core.v1.ReplicationControllerStatus"),
     conditions("io.k8s.api.core.v1.PersistentVolumeClaimStatus"),
-    merge_map("io.k8s.api.core.v1.ServiceAccount", "secrets", "name", &["name"]),
+    merge_map(
+        "io.k8s.api.core.v1.ServiceAccount",
+        "secrets",
+        "name",
+        &["name"],
+    ),
     PropertyMeta {
         definition: "io.k8s.api.core.v1.ResourceRequirements",
         property: "claims",
@@ -170,7 +260,10 @@ pub(crate) static PROPERTY_META: &[PropertyMeta] = &[
     atomic("io.k8s.api.batch.v1.CronJobStatus", "active"),
     // autoscaling/v2, policy/v1, certificates/v1
     conditions("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus"),
-    atomic("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec", "metrics"),
+    atomic(
+        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerSpec",
+        "metrics",
+    ),
     conditions("io.k8s.api.policy.v1.PodDisruptionBudgetStatus"),
     PropertyMeta {
         patch_strategy: None,
@@ -212,7 +305,10 @@ pub(crate) fn annotate(definitions: &mut serde_json::Map<String, serde_json::Val
             prop.insert("x-kubernetes-list-type".into(), list_type.into());
         }
         if !meta.list_map_keys.is_empty() {
-            prop.insert("x-kubernetes-list-map-keys".into(), meta.list_map_keys.into());
+            prop.insert(
+                "x-kubernetes-list-map-keys".into(),
+                meta.list_map_keys.into(),
+            );
         }
     }
 }

@@ -66,7 +66,11 @@ struct QueryParam {
 }
 
 const fn q(name: &'static str, ty: ParamType, description: &'static str) -> QueryParam {
-    QueryParam { name, ty, description }
+    QueryParam {
+        name,
+        ty,
+        description,
+    }
 }
 
 const PRETTY: QueryParam = q(
@@ -249,8 +253,12 @@ impl Op {
         for (code, schema) in &self.responses {
             let description = response_text(code);
             let rendered = match (spec, schema) {
-                (Spec::V2, Some(name)) => json!({"description": description, "schema": spec.schema_ref(name)}),
-                (Spec::V2, None) => json!({"description": description, "schema": {"type": "string"}}),
+                (Spec::V2, Some(name)) => {
+                    json!({"description": description, "schema": spec.schema_ref(name)})
+                }
+                (Spec::V2, None) => {
+                    json!({"description": description, "schema": {"type": "string"}})
+                }
                 (Spec::V3, Some(name)) => {
                     let mut m = Map::new();
                     for t in RESPONSE_CONTENT_TYPES {
@@ -328,7 +336,12 @@ pub(crate) struct PathsBuilder<'a> {
 
 impl<'a> PathsBuilder<'a> {
     pub fn new(spec: Spec, defs: &'a Definitions) -> Self {
-        PathsBuilder { spec, defs, paths: Map::new(), referenced: Vec::new() }
+        PathsBuilder {
+            spec,
+            defs,
+            paths: Map::new(),
+            referenced: Vec::new(),
+        }
     }
 
     pub fn finish(self) -> (Map<String, Value>, Vec<String>) {
@@ -384,16 +397,28 @@ impl<'a> PathsBuilder<'a> {
         } else {
             format!("{prefix}/{}", r.plural)
         };
-        let ns_param = ("namespace", "object name and auth scope, such as for teams and projects".to_string());
+        let ns_param = (
+            "namespace",
+            "object name and auth scope, such as for teams and projects".to_string(),
+        );
         let name_param = ("name", format!("name of the {kind}"));
-        let collection_params: Vec<(&str, String)> =
-            if r.namespaced { vec![ns_param.clone()] } else { vec![] };
+        let collection_params: Vec<(&str, String)> = if r.namespaced {
+            vec![ns_param.clone()]
+        } else {
+            vec![]
+        };
         let item_params: Vec<(&str, String)> = if r.namespaced {
             vec![name_param.clone(), ns_param.clone()]
         } else {
             vec![name_param.clone()]
         };
-        let op = |method, action, id: String, description: String, params: &[QueryParam], body, responses| Op {
+        let op = |method,
+                  action,
+                  id: String,
+                  description: String,
+                  params: &[QueryParam],
+                  body,
+                  responses| Op {
             method,
             action,
             id,
@@ -407,51 +432,104 @@ impl<'a> PathsBuilder<'a> {
 
         let mut ops = Vec::new();
         if has("list") {
-            ops.push(op("get", "list", format!("list{g}{v}{scope}{kind}"),
-                format!("list or watch objects of kind {kind}"), LIST_PARAMS, Body::None,
-                vec![("200", some(&list_schema))]));
+            ops.push(op(
+                "get",
+                "list",
+                format!("list{g}{v}{scope}{kind}"),
+                format!("list or watch objects of kind {kind}"),
+                LIST_PARAMS,
+                Body::None,
+                vec![("200", some(&list_schema))],
+            ));
         }
         if has("create") {
-            ops.push(op("post", "post", format!("create{g}{v}{scope}{kind}"),
-                format!("create a {kind}"), WRITE_PARAMS, Body::Schema(item_schema.clone()),
-                vec![("200", some(&item_schema)), ("201", some(&item_schema)), ("202", some(&item_schema))]));
+            ops.push(op(
+                "post",
+                "post",
+                format!("create{g}{v}{scope}{kind}"),
+                format!("create a {kind}"),
+                WRITE_PARAMS,
+                Body::Schema(item_schema.clone()),
+                vec![
+                    ("200", some(&item_schema)),
+                    ("201", some(&item_schema)),
+                    ("202", some(&item_schema)),
+                ],
+            ));
         }
         if has("deletecollection") {
             let mut params = DELETE_PARAMS.to_vec();
             params.extend_from_slice(LIST_PARAMS);
-            ops.push(op("delete", "deletecollection", format!("deletecollection{g}{v}{scope}{kind}"),
-                format!("delete collection of {kind}"), &params, Body::Schema(DELETE_OPTIONS.into()),
-                vec![("200", some(STATUS))]));
+            ops.push(op(
+                "delete",
+                "deletecollection",
+                format!("deletecollection{g}{v}{scope}{kind}"),
+                format!("delete collection of {kind}"),
+                &params,
+                Body::Schema(DELETE_OPTIONS.into()),
+                vec![("200", some(STATUS))],
+            ));
         }
         self.add_path(collection.clone(), &collection_params, ops, &tag);
 
         if r.namespaced && has("list") {
-            let all = vec![op("get", "list", format!("list{g}{v}{kind}ForAllNamespaces"),
-                format!("list or watch objects of kind {kind}"), LIST_PARAMS, Body::None,
-                vec![("200", some(&list_schema))])];
+            let all = vec![op(
+                "get",
+                "list",
+                format!("list{g}{v}{kind}ForAllNamespaces"),
+                format!("list or watch objects of kind {kind}"),
+                LIST_PARAMS,
+                Body::None,
+                vec![("200", some(&list_schema))],
+            )];
             self.add_path(format!("{prefix}/{}", r.plural), &[], all, &tag);
         }
 
         let item = format!("{collection}/{{name}}");
         let mut ops = Vec::new();
         if has("get") {
-            ops.push(op("get", "get", format!("read{g}{v}{scope}{kind}"),
-                format!("read the specified {kind}"), &[], Body::None, vec![("200", some(&item_schema))]));
+            ops.push(op(
+                "get",
+                "get",
+                format!("read{g}{v}{scope}{kind}"),
+                format!("read the specified {kind}"),
+                &[],
+                Body::None,
+                vec![("200", some(&item_schema))],
+            ));
         }
         if has("update") {
-            ops.push(op("put", "put", format!("replace{g}{v}{scope}{kind}"),
-                format!("replace the specified {kind}"), WRITE_PARAMS, Body::Schema(item_schema.clone()),
-                vec![("200", some(&item_schema)), ("201", some(&item_schema))]));
+            ops.push(op(
+                "put",
+                "put",
+                format!("replace{g}{v}{scope}{kind}"),
+                format!("replace the specified {kind}"),
+                WRITE_PARAMS,
+                Body::Schema(item_schema.clone()),
+                vec![("200", some(&item_schema)), ("201", some(&item_schema))],
+            ));
         }
         if has("delete") {
-            ops.push(op("delete", "delete", format!("delete{g}{v}{scope}{kind}"),
-                format!("delete a {kind}"), DELETE_PARAMS, Body::Schema(DELETE_OPTIONS.into()),
-                vec![("200", some(STATUS)), ("202", some(STATUS))]));
+            ops.push(op(
+                "delete",
+                "delete",
+                format!("delete{g}{v}{scope}{kind}"),
+                format!("delete a {kind}"),
+                DELETE_PARAMS,
+                Body::Schema(DELETE_OPTIONS.into()),
+                vec![("200", some(STATUS)), ("202", some(STATUS))],
+            ));
         }
         if has("patch") {
-            ops.push(op("patch", "patch", format!("patch{g}{v}{scope}{kind}"),
-                format!("partially update the specified {kind}"), PATCH_PARAMS, Body::Patch,
-                vec![("200", some(&item_schema)), ("201", some(&item_schema))]));
+            ops.push(op(
+                "patch",
+                "patch",
+                format!("patch{g}{v}{scope}{kind}"),
+                format!("partially update the specified {kind}"),
+                PATCH_PARAMS,
+                Body::Patch,
+                vec![("200", some(&item_schema)), ("201", some(&item_schema))],
+            ));
         }
         self.add_path(item.clone(), &item_params, ops, &tag);
 
@@ -466,7 +544,13 @@ impl<'a> PathsBuilder<'a> {
                 ),
                 None => (gvk.clone(), item_schema.clone()),
             };
-            let mk = |method, action, verb: &str, description: String, params: &[QueryParam], body, responses| Op {
+            let mk = |method,
+                      action,
+                      verb: &str,
+                      description: String,
+                      params: &[QueryParam],
+                      body,
+                      responses| Op {
                 method,
                 action,
                 id: format!("{verb}{g}{v}{scope}{kind}{sub_camel}"),
@@ -478,29 +562,62 @@ impl<'a> PathsBuilder<'a> {
             };
             let ops = match sub {
                 Subresource::Status | Subresource::Scale => vec![
-                    mk("get", "get", "read", format!("read {sub_name} of the specified {kind}"), &[],
-                        Body::None, vec![("200", some(&sub_schema))]),
-                    mk("put", "put", "replace", format!("replace {sub_name} of the specified {kind}"),
-                        WRITE_PARAMS, Body::Schema(sub_schema.clone()),
-                        vec![("200", some(&sub_schema)), ("201", some(&sub_schema))]),
-                    mk("patch", "patch", "patch", format!("partially update {sub_name} of the specified {kind}"),
-                        PATCH_PARAMS, Body::Patch,
-                        vec![("200", some(&sub_schema)), ("201", some(&sub_schema))]),
+                    mk(
+                        "get",
+                        "get",
+                        "read",
+                        format!("read {sub_name} of the specified {kind}"),
+                        &[],
+                        Body::None,
+                        vec![("200", some(&sub_schema))],
+                    ),
+                    mk(
+                        "put",
+                        "put",
+                        "replace",
+                        format!("replace {sub_name} of the specified {kind}"),
+                        WRITE_PARAMS,
+                        Body::Schema(sub_schema.clone()),
+                        vec![("200", some(&sub_schema)), ("201", some(&sub_schema))],
+                    ),
+                    mk(
+                        "patch",
+                        "patch",
+                        "patch",
+                        format!("partially update {sub_name} of the specified {kind}"),
+                        PATCH_PARAMS,
+                        Body::Patch,
+                        vec![("200", some(&sub_schema)), ("201", some(&sub_schema))],
+                    ),
                 ],
-                Subresource::Binding | Subresource::Eviction | Subresource::Token => vec![
-                    mk("post", "post", "create", format!("create {} of a {kind}", sub_gvk.2),
-                        WRITE_PARAMS, Body::Schema(sub_schema.clone()),
-                        vec![("200", some(&sub_schema)), ("201", some(&sub_schema)), ("202", some(&sub_schema))]),
-                ],
-                Subresource::Log => vec![
-                    mk("get", "get", "read", format!("read log of the specified {kind}"), LOG_PARAMS,
-                        Body::None, vec![("200", None)]),
-                ],
+                Subresource::Binding | Subresource::Eviction | Subresource::Token => vec![mk(
+                    "post",
+                    "post",
+                    "create",
+                    format!("create {} of a {kind}", sub_gvk.2),
+                    WRITE_PARAMS,
+                    Body::Schema(sub_schema.clone()),
+                    vec![
+                        ("200", some(&sub_schema)),
+                        ("201", some(&sub_schema)),
+                        ("202", some(&sub_schema)),
+                    ],
+                )],
+                Subresource::Log => vec![mk(
+                    "get",
+                    "get",
+                    "read",
+                    format!("read log of the specified {kind}"),
+                    LOG_PARAMS,
+                    Body::None,
+                    vec![("200", None)],
+                )],
                 // Streaming/proxy subresources are `connect` operations upstream; kubectl
                 // does not read them from OpenAPI.
-                Subresource::Exec | Subresource::Attach | Subresource::PortForward | Subresource::Proxy => {
-                    Vec::new()
-                }
+                Subresource::Exec
+                | Subresource::Attach
+                | Subresource::PortForward
+                | Subresource::Proxy => Vec::new(),
             };
             self.add_path(path, &item_params, ops, &tag);
         }
@@ -515,9 +632,15 @@ mod tests {
     fn group_names_follow_upstream_operation_ids() {
         assert_eq!(group_camel(""), "Core");
         assert_eq!(group_camel("apps"), "Apps");
-        assert_eq!(group_camel("rbac.authorization.k8s.io"), "RbacAuthorization");
+        assert_eq!(
+            group_camel("rbac.authorization.k8s.io"),
+            "RbacAuthorization"
+        );
         assert_eq!(group_camel("networking.k8s.io"), "Networking");
-        assert_eq!(tag("rbac.authorization.k8s.io", "v1"), "rbacAuthorization_v1");
+        assert_eq!(
+            tag("rbac.authorization.k8s.io", "v1"),
+            "rbacAuthorization_v1"
+        );
         assert_eq!(tag("", "v1"), "core_v1");
     }
 }

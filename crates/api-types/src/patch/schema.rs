@@ -41,7 +41,13 @@ pub struct PatchTag {
 
 macro_rules! tag {
     ($ty:expr, $field:expr, $strategy:expr, $key:expr, $list:expr) => {
-        PatchTag { type_name: $ty, field: $field, strategy: $strategy, merge_key: $key, list_type: $list }
+        PatchTag {
+            type_name: $ty,
+            field: $field,
+            strategy: $strategy,
+            merge_key: $key,
+            list_type: $list,
+        }
     };
 }
 
@@ -49,51 +55,315 @@ use ListType::{Atomic, Map, Set};
 
 /// Upstream patch tags of the types we serve (read from k8s.io/api v1.32/1.33 struct tags).
 pub static PATCH_TAGS: &[PatchTag] = &[
-    tag!("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", "merge", "", Some(Set)),
-    tag!("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "merge", "uid", Some(Map(&["uid"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "volumes", "merge,retainKeys", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "initContainers", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "containers", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "ephemeralContainers", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "imagePullSecrets", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "hostAliases", "merge", "ip", Some(Map(&["ip"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "topologySpreadConstraints", "merge", "topologyKey", Some(Map(&["topologyKey", "whenUnsatisfiable"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "schedulingGates", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.PodSpec", "resourceClaims", "merge,retainKeys", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.Container", "ports", "merge", "containerPort", Some(Map(&["containerPort", "protocol"]))),
-    tag!("io.k8s.api.core.v1.Container", "env", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.Container", "volumeMounts", "merge", "mountPath", Some(Map(&["mountPath"]))),
-    tag!("io.k8s.api.core.v1.Container", "volumeDevices", "merge", "devicePath", Some(Map(&["devicePath"]))),
-    tag!("io.k8s.api.core.v1.EphemeralContainer", "ports", "merge", "containerPort", Some(Map(&["containerPort", "protocol"]))),
-    tag!("io.k8s.api.core.v1.EphemeralContainer", "env", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.EphemeralContainer", "volumeMounts", "merge", "mountPath", Some(Map(&["mountPath"]))),
-    tag!("io.k8s.api.core.v1.EphemeralContainer", "volumeDevices", "merge", "devicePath", Some(Map(&["devicePath"]))),
-    tag!("io.k8s.api.core.v1.PodStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.PodStatus", "podIPs", "merge", "ip", Some(Map(&["ip"]))),
-    tag!("io.k8s.api.core.v1.PodStatus", "hostIPs", "merge", "ip", Some(Map(&["ip"]))),
-    tag!("io.k8s.api.core.v1.PodStatus", "resourceClaimStatuses", "merge,retainKeys", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.ContainerStatus", "allocatedResourcesStatus", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.core.v1.NodeSpec", "podCIDRs", "merge", "", Some(Set)),
-    tag!("io.k8s.api.core.v1.NodeStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.NodeStatus", "addresses", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.NamespaceStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.PersistentVolumeClaimStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.ReplicationControllerStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.ComponentStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.ServiceSpec", "ports", "merge", "port", Some(Map(&["port", "protocol"]))),
-    tag!("io.k8s.api.core.v1.ServiceStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.core.v1.ServiceAccount", "secrets", "merge", "name", Some(Map(&["name"]))),
-    tag!("io.k8s.api.apps.v1.DeploymentSpec", "strategy", "retainKeys", "", None),
-    tag!("io.k8s.api.apps.v1.DeploymentStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.apps.v1.ReplicaSetStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.apps.v1.DaemonSetStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.apps.v1.StatefulSetStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.batch.v1.JobStatus", "conditions", "merge", "type", Some(Atomic)),
-    tag!("io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.policy.v1.PodDisruptionBudgetStatus", "conditions", "merge", "type", Some(Map(&["type"]))),
-    tag!("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector", "replace", "", None),
+    tag!(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "finalizers",
+        "merge",
+        "",
+        Some(Set)
+    ),
+    tag!(
+        "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+        "ownerReferences",
+        "merge",
+        "uid",
+        Some(Map(&["uid"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "volumes",
+        "merge,retainKeys",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "initContainers",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "containers",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "ephemeralContainers",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "imagePullSecrets",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "hostAliases",
+        "merge",
+        "ip",
+        Some(Map(&["ip"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "topologySpreadConstraints",
+        "merge",
+        "topologyKey",
+        Some(Map(&["topologyKey", "whenUnsatisfiable"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "schedulingGates",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodSpec",
+        "resourceClaims",
+        "merge,retainKeys",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.Container",
+        "ports",
+        "merge",
+        "containerPort",
+        Some(Map(&["containerPort", "protocol"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.Container",
+        "env",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.Container",
+        "volumeMounts",
+        "merge",
+        "mountPath",
+        Some(Map(&["mountPath"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.Container",
+        "volumeDevices",
+        "merge",
+        "devicePath",
+        Some(Map(&["devicePath"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "ports",
+        "merge",
+        "containerPort",
+        Some(Map(&["containerPort", "protocol"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "env",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "volumeMounts",
+        "merge",
+        "mountPath",
+        Some(Map(&["mountPath"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.EphemeralContainer",
+        "volumeDevices",
+        "merge",
+        "devicePath",
+        Some(Map(&["devicePath"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodStatus",
+        "podIPs",
+        "merge",
+        "ip",
+        Some(Map(&["ip"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodStatus",
+        "hostIPs",
+        "merge",
+        "ip",
+        Some(Map(&["ip"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PodStatus",
+        "resourceClaimStatuses",
+        "merge,retainKeys",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.ContainerStatus",
+        "allocatedResourcesStatus",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.NodeSpec",
+        "podCIDRs",
+        "merge",
+        "",
+        Some(Set)
+    ),
+    tag!(
+        "io.k8s.api.core.v1.NodeStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.NodeStatus",
+        "addresses",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.NamespaceStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.PersistentVolumeClaimStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.ReplicationControllerStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.ComponentStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.ServiceSpec",
+        "ports",
+        "merge",
+        "port",
+        Some(Map(&["port", "protocol"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.ServiceStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.core.v1.ServiceAccount",
+        "secrets",
+        "merge",
+        "name",
+        Some(Map(&["name"]))
+    ),
+    tag!(
+        "io.k8s.api.apps.v1.DeploymentSpec",
+        "strategy",
+        "retainKeys",
+        "",
+        None
+    ),
+    tag!(
+        "io.k8s.api.apps.v1.DeploymentStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.apps.v1.ReplicaSetStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.apps.v1.DaemonSetStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.apps.v1.StatefulSetStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.batch.v1.JobStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Atomic)
+    ),
+    tag!(
+        "io.k8s.api.autoscaling.v2.HorizontalPodAutoscalerStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.policy.v1.PodDisruptionBudgetStatus",
+        "conditions",
+        "merge",
+        "type",
+        Some(Map(&["type"]))
+    ),
+    tag!(
+        "io.k8s.api.policy.v1.PodDisruptionBudgetSpec",
+        "selector",
+        "replace",
+        "",
+        None
+    ),
     // No patch strategy (SMP replaces), but a list-map for server-side apply.
-    tag!("io.k8s.api.certificates.v1.CertificateSigningRequestStatus", "conditions", "", "", Some(Map(&["type"]))),
+    tag!(
+        "io.k8s.api.certificates.v1.CertificateSigningRequestStatus",
+        "conditions",
+        "",
+        "",
+        Some(Map(&["type"]))
+    ),
 ];
 
 /// Upstream `+structType=atomic` types: server-side apply owns them as one value.
@@ -145,12 +415,14 @@ impl FieldMeta {
 
     /// Strategic-merge: the list merges (by key or as a set of scalars).
     pub fn merges_list(&self) -> bool {
-        self.tag.is_some_and(|t| t.strategy.split(',').any(|s| s == "merge"))
+        self.tag
+            .is_some_and(|t| t.strategy.split(',').any(|s| s == "merge"))
     }
 
     /// Strategic-merge: the map field is replaced rather than merged.
     pub fn replaces(&self) -> bool {
-        self.tag.is_some_and(|t| t.strategy.split(',').any(|s| s == "replace"))
+        self.tag
+            .is_some_and(|t| t.strategy.split(',').any(|s| s == "replace"))
     }
 
     pub fn merge_key(&self) -> Option<&'static str> {
@@ -159,7 +431,9 @@ impl FieldMeta {
 
     /// Server-side apply list type; untagged lists are atomic as upstream.
     pub fn list_type(&self) -> ListType {
-        self.tag.and_then(|t| t.list_type).unwrap_or(ListType::Atomic)
+        self.tag
+            .and_then(|t| t.list_type)
+            .unwrap_or(ListType::Atomic)
     }
 
     /// The shape of one element when this field is a list or a map.
@@ -245,10 +519,16 @@ fn build_graph() -> Graph {
         let Some(props) = schema.get("properties").and_then(Value::as_object) else {
             continue;
         };
-        let fields = props.iter().map(|(f, s)| (f.clone(), shape_of(s))).collect();
+        let fields = props
+            .iter()
+            .map(|(f, s)| (f.clone(), shape_of(s)))
+            .collect();
         defs.insert(name.clone(), fields);
     }
-    let tags = PATCH_TAGS.iter().map(|t| ((t.type_name, t.field), t)).collect();
+    let tags = PATCH_TAGS
+        .iter()
+        .map(|t| ((t.type_name, t.field), t))
+        .collect();
     Graph { defs, roots, tags }
 }
 
@@ -265,7 +545,9 @@ fn shape_of(schema: &Value) -> Shape {
         return Shape::Struct(name);
     }
     match schema.get("type").and_then(Value::as_str) {
-        Some("array") => Shape::List(Box::new(schema.get("items").map_or(Shape::Unknown, shape_of))),
+        Some("array") => Shape::List(Box::new(
+            schema.get("items").map_or(Shape::Unknown, shape_of),
+        )),
         Some("object") => match schema.get("additionalProperties") {
             Some(inner) if inner.is_object() => Shape::Map(Box::new(shape_of(inner))),
             _ => Shape::Leaf,
@@ -305,7 +587,10 @@ pub fn field(parent: &'static Shape, name: &str) -> FieldMeta {
             let Some((field_name, shape)) = fields.get_key_value(name) else {
                 return FieldMeta::untagged(&UNKNOWN);
             };
-            let tag = graph.tags.get(&(def_name.as_str(), field_name.as_str())).copied();
+            let tag = graph
+                .tags
+                .get(&(def_name.as_str(), field_name.as_str()))
+                .copied();
             FieldMeta { shape, tag }
         }
         Shape::Leaf | Shape::List(_) | Shape::Unknown => FieldMeta::untagged(&UNKNOWN),
@@ -339,7 +624,10 @@ mod tests {
         assert_eq!(containers.merge_key(), Some("name"));
         let ports = field(containers.elem(), "ports");
         assert_eq!(ports.merge_key(), Some("containerPort"));
-        assert_eq!(ports.list_type(), ListType::Map(&["containerPort", "protocol"]));
+        assert_eq!(
+            ports.list_type(),
+            ListType::Map(&["containerPort", "protocol"])
+        );
         let tolerations = field(pod_spec.shape, "tolerations");
         assert!(!tolerations.merges_list());
         assert_eq!(tolerations.list_type(), ListType::Atomic);
@@ -357,8 +645,16 @@ mod tests {
     #[test]
     fn every_tag_names_a_real_field() {
         for t in PATCH_TAGS {
-            let fields = GRAPH.defs.get(t.type_name).unwrap_or_else(|| panic!("{} unknown", t.type_name));
-            assert!(fields.contains_key(t.field), "{}.{} unknown", t.type_name, t.field);
+            let fields = GRAPH
+                .defs
+                .get(t.type_name)
+                .unwrap_or_else(|| panic!("{} unknown", t.type_name));
+            assert!(
+                fields.contains_key(t.field),
+                "{}.{} unknown",
+                t.type_name,
+                t.field
+            );
         }
     }
 }

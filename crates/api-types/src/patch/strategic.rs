@@ -13,28 +13,61 @@ pub(crate) const SET_ELEMENT_ORDER: &str = "$setElementOrder";
 
 type Result<T, E = PatchError> = std::result::Result<T, E>;
 
+/// Upstream `MergeOptions`. Applying a patch sets both; combining two patches (the
+/// three-way patch) sets neither, which keeps directives and nulls in the result.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MergeOptions {
+    /// Process `$deleteFromPrimitiveList`, `$retainKeys` and `$setElementOrder` (rather
+    /// than carry them over).
+    pub merge_parallel_list: bool,
+    /// Drop `null`s that match nothing (rather than keep them as deletions).
+    pub ignore_unmatched_nulls: bool,
+}
+
+pub(crate) const APPLY: MergeOptions = MergeOptions {
+    merge_parallel_list: true,
+    ignore_unmatched_nulls: true,
+};
+
 /// Merges `patch` into `original` for a value of shape `shape`.
 pub(crate) fn merge_map(
+    original: Map<String, Value>,
+    patch: Map<String, Value>,
+    shape: &'static Shape,
+) -> Result<Map<String, Value>> {
+    merge_map_with(original, patch, shape, APPLY)
+}
+
+pub(crate) fn merge_map_with(
     mut original: Map<String, Value>,
     mut patch: Map<String, Value>,
     shape: &'static Shape,
+    opts: MergeOptions,
 ) -> Result<Map<String, Value>> {
     if let Some(directive) = patch.get(DIRECTIVE) {
         return match directive.as_str() {
             Some("replace") => {
                 patch.shift_remove(DIRECTIVE);
-                // The replacement itself may not carry directives.
-                merge_map(Map::new(), patch, shape)
+                if opts.merge_parallel_list {
+                    // Applying: the replacement itself may not leave directives behind.
+                    merge_map_with(Map::new(), patch, shape, opts)
+                } else {
+                    Ok(patch)
+                }
             }
             Some("delete") => Ok(Map::new()),
             _ => Err(PatchError::BadPatchType(directive.to_string())),
         };
     }
 
-    apply_retain_keys(&mut original, &mut patch)?;
-    merge_set_element_order(&mut original, &mut patch, shape)?;
+    apply_retain_keys(&mut original, &mut patch, opts)?;
+    merge_set_element_order(&mut original, &mut patch, shape, opts)?;
 
     for (key, patch_value) in patch {
+        if !opts.merge_parallel_list && key.starts_with(DELETE_FROM_PRIMITIVE_LIST) {
+            original.insert(key, patch_value);
+            continue;
+        }
         let (key, is_delete_list) = match key.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
             Some(rest) => match rest.strip_prefix('/') {
                 Some(k) => (k.to_string(), true),
@@ -44,18 +77,23 @@ pub(crate) fn merge_map(
         };
         if patch_value.is_null() {
             original.shift_remove(&key);
+            if !opts.ignore_unmatched_nulls {
+                original.insert(key, Value::Null);
+            }
             continue;
         }
         let meta = field(shape, &key);
         let Some(current) = original.get_mut(&key) else {
-            if !is_delete_list {
-                let added = merge_value(None, patch_value, meta, false)?;
+            if !opts.merge_parallel_list {
+                original.insert(key, patch_value);
+            } else if !is_delete_list {
+                let added = merge_value(None, patch_value, meta, false, opts)?;
                 original.insert(key, added);
             }
             continue;
         };
         let taken = std::mem::take(current);
-        *current = merge_value(Some(taken), patch_value, meta, is_delete_list)?;
+        *current = merge_value(Some(taken), patch_value, meta, is_delete_list, opts)?;
     }
     Ok(original)
 }
@@ -66,35 +104,71 @@ fn merge_value(
     patch: Value,
     meta: FieldMeta,
     is_delete_list: bool,
+    opts: MergeOptions,
 ) -> Result<Value> {
     match (current, patch) {
         (Some(Value::Object(orig)), Value::Object(p)) => {
             if meta.replaces() {
-                Ok(Value::Object(merge_map(Map::new(), p, meta.shape)?))
+                Ok(Value::Object(merge_map_with(
+                    Map::new(),
+                    p,
+                    meta.shape,
+                    opts,
+                )?))
             } else {
-                Ok(Value::Object(merge_map(orig, p, meta.shape)?))
+                Ok(Value::Object(merge_map_with(orig, p, meta.shape, opts)?))
             }
         }
-        (None, Value::Object(p)) => Ok(Value::Object(merge_map(Map::new(), p, meta.shape)?)),
+        (None, Value::Object(p)) => Ok(Value::Object(merge_map_with(
+            Map::new(),
+            p,
+            meta.shape,
+            opts,
+        )?)),
         (Some(Value::Array(orig)), Value::Array(p)) => {
             if meta.merges_list() {
-                Ok(Value::Array(merge_list(orig, p, meta, is_delete_list)?))
+                Ok(Value::Array(merge_list(
+                    orig,
+                    p,
+                    meta,
+                    is_delete_list,
+                    opts,
+                )?))
             } else {
                 Ok(Value::Array(p))
             }
         }
         (None, Value::Array(p)) if meta.merges_list() => {
-            Ok(Value::Array(merge_list(Vec::new(), p, meta, false)?))
+            Ok(Value::Array(merge_list(Vec::new(), p, meta, false, opts)?))
         }
         (_, p) => Ok(p),
     }
 }
 
 /// `$retainKeys`: drop every key of `original` the directive does not list.
-fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<()> {
+fn apply_retain_keys(
+    original: &mut Map<String, Value>,
+    patch: &mut Map<String, Value>,
+    opts: MergeOptions,
+) -> Result<()> {
     let Some(retain) = patch.shift_remove(RETAIN_KEYS) else {
         return Ok(());
     };
+    if !opts.merge_parallel_list {
+        // Combining patches: both must agree; carry the directive over.
+        match original.get(RETAIN_KEYS) {
+            Some(existing) if *existing != retain => {
+                return Err(PatchError::Other(format!(
+                    "{existing} and {retain} are not deep equal: this may happen when calculating the 3-way diff patch"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                original.insert(RETAIN_KEYS.into(), retain);
+            }
+        }
+        return Ok(());
+    }
     let Value::Array(retain) = retain else {
         return Err(PatchError::BadRetainKeysFormat);
     };
@@ -119,6 +193,7 @@ fn merge_set_element_order(
     original: &mut Map<String, Value>,
     patch: &mut Map<String, Value>,
     shape: &'static Shape,
+    opts: MergeOptions,
 ) -> Result<()> {
     let directive_keys: Vec<String> = patch
         .keys()
@@ -129,6 +204,17 @@ fn merge_set_element_order(
         let Some(order) = patch.shift_remove(&directive_key) else {
             continue;
         };
+        if !opts.merge_parallel_list {
+            match original.get(&directive_key) {
+                Some(existing) if *existing != order => {
+                    return Err(PatchError::BadSetElementOrderFormat)
+                }
+                Some(_) => {}
+                None => {
+                    original.insert(directive_key.clone(), order.clone());
+                }
+            }
+        }
         let Value::Array(order) = order else {
             return Err(PatchError::BadSetElementOrderFormat);
         };
@@ -154,26 +240,33 @@ fn merge_set_element_order(
         }
         let merged = match (original_list.clone(), patch_list) {
             (Some(o), None) => o,
-            (None, Some(p)) => match merge_value(None, Value::Array(p), meta, false)? {
+            (None, Some(p)) => match merge_value(None, Value::Array(p), meta, false, opts)? {
                 Value::Array(l) => l,
                 _ => continue,
             },
-            (Some(o), Some(p)) => match merge_value(Some(Value::Array(o)), Value::Array(p), meta, false)? {
-                Value::Array(l) => l,
-                _ => continue,
-            },
+            (Some(o), Some(p)) => {
+                match merge_value(Some(Value::Array(o)), Value::Array(p), meta, false, opts)? {
+                    Value::Array(l) => l,
+                    _ => continue,
+                }
+            }
             (None, None) => continue,
         };
         let (patch_items, server_only) = partition(merged, &order, merge_key)?;
         let server_order = original_list.unwrap_or_default();
-        let both = normalize_element_order(patch_items, server_only, &order, &server_order, merge_key)?;
+        let both =
+            normalize_element_order(patch_items, server_only, &order, &server_order, merge_key)?;
         original.insert(key, Value::Array(both));
     }
     Ok(())
 }
 
 /// The relative order of the patch list must agree with `$setElementOrder`.
-fn validate_patch_with_set_order(patch: &[Value], order: &[Value], merge_key: Option<&str>) -> Result<()> {
+fn validate_patch_with_set_order(
+    patch: &[Value],
+    order: &[Value],
+    merge_key: Option<&str>,
+) -> Result<()> {
     if patch.is_empty() || order.is_empty() {
         return Ok(());
     }
@@ -217,7 +310,8 @@ fn no_merge_key(m: &Map<String, Value>, key: &str) -> PatchError {
 
 fn position(list: &[Value], item: &Value, merge_key: Option<&str>) -> Option<usize> {
     let wanted = identity(item, merge_key).ok()?;
-    list.iter().position(|v| identity(v, merge_key).ok() == Some(wanted))
+    list.iter()
+        .position(|v| identity(v, merge_key).ok() == Some(wanted))
 }
 
 /// Merges a list with a `merge` patch strategy.
@@ -226,6 +320,7 @@ fn merge_list(
     patch: Vec<Value>,
     meta: FieldMeta,
     is_delete_list: bool,
+    opts: MergeOptions,
 ) -> Result<Vec<Value>> {
     if original.is_empty() && patch.is_empty() {
         return Ok(original);
@@ -236,12 +331,17 @@ fn merge_list(
         return Err(PatchError::NoListOfLists);
     }
     if any_map && !all_maps {
-        return Err(PatchError::Other("list element types are not identical".into()));
+        return Err(PatchError::Other(
+            "list element types are not identical".into(),
+        ));
     }
 
     if !all_maps {
-        if is_delete_list {
-            return Ok(original.into_iter().filter(|v| !patch.contains(v)).collect());
+        if is_delete_list && opts.merge_parallel_list {
+            return Ok(original
+                .into_iter()
+                .filter(|v| !patch.contains(v))
+                .collect());
         }
         let mut merged: Vec<Value> = Vec::with_capacity(original.len() + patch.len());
         for v in original.iter().chain(&patch) {
@@ -266,10 +366,17 @@ fn merge_list(
             .position(|o| o.as_object().and_then(|o| o.get(key)) == Some(value));
         match found {
             Some(i) => {
-                let Value::Object(o) = std::mem::take(&mut merged[i]) else { continue };
-                merged[i] = Value::Object(merge_map(o, p.clone(), meta.elem())?);
+                let Value::Object(o) = std::mem::take(&mut merged[i]) else {
+                    continue;
+                };
+                merged[i] = Value::Object(merge_map_with(o, p.clone(), meta.elem(), opts)?);
             }
-            None => merged.push(Value::Object(merge_map(Map::new(), p.clone(), meta.elem())?)),
+            None if !opts.merge_parallel_list => merged.push(item.clone()),
+            None => merged.push(Value::Object(merge_map(
+                Map::new(),
+                p.clone(),
+                meta.elem(),
+            )?)),
         }
     }
     let (patch_items, server_only) = partition(merged, &patch, Some(key))?;
@@ -315,7 +422,11 @@ fn merge_special_elements(
 }
 
 /// Splits `list` into items present in `by` and the rest (server-only items).
-fn partition(list: Vec<Value>, by: &[Value], merge_key: Option<&str>) -> Result<(Vec<Value>, Vec<Value>)> {
+fn partition(
+    list: Vec<Value>,
+    by: &[Value],
+    merge_key: Option<&str>,
+) -> Result<(Vec<Value>, Vec<Value>)> {
     let mut present = Vec::new();
     let mut server_only = Vec::new();
     for item in list {

@@ -33,40 +33,68 @@ fn deployment() -> Value {
 }
 
 fn smp(patch: Value) -> Value {
-    apply_patch(deployments(), &deployment(), PatchType::StrategicMerge, &patch).expect("patch applies")
+    apply_patch(
+        deployments(),
+        &deployment(),
+        PatchType::StrategicMerge,
+        &patch,
+    )
+    .expect("patch applies")
 }
 
 fn containers(obj: &Value) -> &Vec<Value> {
-    obj["spec"]["template"]["spec"]["containers"].as_array().expect("containers")
+    obj["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
 }
 
 #[test]
 fn content_types_map_to_patch_types() {
-    assert_eq!(PatchType::from_content_type("application/json-patch+json"), Some(PatchType::Json));
-    assert_eq!(PatchType::from_content_type("application/merge-patch+json; charset=utf-8"), Some(PatchType::Merge));
+    assert_eq!(
+        PatchType::from_content_type("application/json-patch+json"),
+        Some(PatchType::Json)
+    );
+    assert_eq!(
+        PatchType::from_content_type("application/merge-patch+json; charset=utf-8"),
+        Some(PatchType::Merge)
+    );
     assert_eq!(
         PatchType::from_content_type("application/strategic-merge-patch+json"),
         Some(PatchType::StrategicMerge)
     );
-    assert_eq!(PatchType::from_content_type("application/apply-patch+yaml"), Some(PatchType::Apply));
-    assert_eq!(PatchType::from_content_type("application/apply-patch+cbor"), None);
+    assert_eq!(
+        PatchType::from_content_type("application/apply-patch+yaml"),
+        Some(PatchType::Apply)
+    );
+    assert_eq!(
+        PatchType::from_content_type("application/apply-patch+cbor"),
+        None
+    );
     assert_eq!(PatchType::from_content_type("application/json"), None);
 }
 
 #[test]
 fn smp_changes_one_container_and_keeps_the_others() {
-    let out = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}));
+    let out = smp(
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}),
+    );
     let c = containers(&out);
     assert_eq!(c.len(), 2);
     assert_eq!(c[0]["name"], "nginx");
     assert_eq!(c[0]["image"], "nginx:1.27");
-    assert_eq!(c[0]["ports"], json!([{"containerPort": 80}]), "untouched fields survive");
+    assert_eq!(
+        c[0]["ports"],
+        json!([{"containerPort": 80}]),
+        "untouched fields survive"
+    );
     assert_eq!(c[1], json!({"name": "sidecar", "image": "busybox"}));
 }
 
 #[test]
 fn smp_delete_directive_removes_a_container() {
-    let out = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}));
+    let out = smp(
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}),
+    );
     let c = containers(&out);
     assert_eq!(c.len(), 1);
     assert_eq!(c[0]["name"], "nginx");
@@ -77,14 +105,22 @@ fn smp_adds_a_container_in_upstream_order() {
     // Upstream `mergeSortedSlice`: a patch item unknown to the live list goes before the
     // server-only items it cannot be compared with (kubectl sends $setElementOrder to
     // control this).
-    let out = smp(json!({"spec": {"template": {"spec": {"containers": [{"name": "log", "image": "fluent"}]}}}}));
-    let names: Vec<&str> = containers(&out).iter().filter_map(|c| c["name"].as_str()).collect();
+    let out = smp(
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "log", "image": "fluent"}]}}}}),
+    );
+    let names: Vec<&str> = containers(&out)
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["log", "nginx", "sidecar"]);
     let out = smp(json!({"spec": {"template": {"spec": {
         "$setElementOrder/containers": [{"name": "nginx"}, {"name": "sidecar"}, {"name": "log"}],
         "containers": [{"name": "log", "image": "fluent"}]
     }}}}));
-    let names: Vec<&str> = containers(&out).iter().filter_map(|c| c["name"].as_str()).collect();
+    let names: Vec<&str> = containers(&out)
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(names, ["nginx", "sidecar", "log"]);
 }
 
@@ -98,7 +134,9 @@ fn smp_set_element_order_reorders_the_list() {
     let names: Vec<&str> = c.iter().filter_map(|c| c["name"].as_str()).collect();
     assert_eq!(names, ["sidecar", "nginx"]);
     assert_eq!(c[1]["image"], "nginx:2");
-    assert!(out["spec"]["template"]["spec"].get("$setElementOrder/containers").is_none());
+    assert!(out["spec"]["template"]["spec"]
+        .get("$setElementOrder/containers")
+        .is_none());
 }
 
 #[test]
@@ -128,7 +166,10 @@ fn smp_merges_env_by_name_and_ports_by_container_port() {
         c["env"],
         json!([{"name": "A", "value": "1"}, {"name": "B", "value": "20"}, {"name": "C", "value": "3"}])
     );
-    assert_eq!(c["ports"], json!([{"containerPort": 443}, {"containerPort": 80}]));
+    assert_eq!(
+        c["ports"],
+        json!([{"containerPort": 443}, {"containerPort": 80}])
+    );
 }
 
 #[test]
@@ -139,8 +180,13 @@ fn smp_null_deletes_a_label() {
 
 #[test]
 fn smp_replaces_tolerations() {
-    let out = smp(json!({"spec": {"template": {"spec": {"tolerations": [{"key": "c", "operator": "Exists"}]}}}}));
-    assert_eq!(out["spec"]["template"]["spec"]["tolerations"], json!([{"key": "c", "operator": "Exists"}]));
+    let out = smp(
+        json!({"spec": {"template": {"spec": {"tolerations": [{"key": "c", "operator": "Exists"}]}}}}),
+    );
+    assert_eq!(
+        out["spec"]["template"]["spec"]["tolerations"],
+        json!([{"key": "c", "operator": "Exists"}])
+    );
 }
 
 #[test]
@@ -156,15 +202,23 @@ fn smp_patch_replace_on_a_map_and_a_list() {
     let out = smp(json!({"spec": {"template": {"spec": {"containers": [
         {"name": "solo", "image": "x"}, {"$patch": "replace"}
     ]}}}}));
-    assert_eq!(containers(&out), &vec![json!({"name": "solo", "image": "x"})]);
+    assert_eq!(
+        containers(&out),
+        &vec![json!({"name": "solo", "image": "x"})]
+    );
 }
 
 #[test]
 fn smp_primitive_lists_merge_and_delete_from_primitive_list() {
     let info = lookup_kind("v1", "Pod").expect("pods");
     let pod = json!({"metadata": {"name": "p", "finalizers": ["a", "b"]}});
-    let out = apply_patch(info, &pod, PatchType::StrategicMerge, &json!({"metadata": {"finalizers": ["c", "a"]}}))
-        .expect("patch");
+    let out = apply_patch(
+        info,
+        &pod,
+        PatchType::StrategicMerge,
+        &json!({"metadata": {"finalizers": ["c", "a"]}}),
+    )
+    .expect("patch");
     assert_eq!(out["metadata"]["finalizers"], json!(["c", "a", "b"]));
     let out = apply_patch(
         info,
@@ -186,7 +240,12 @@ fn smp_missing_merge_key_is_bad_request() {
     )
     .expect_err("no merge key");
     assert_eq!(err.code, 400);
-    assert!(err.message.contains("does not contain declared merge key: name"), "{}", err.message);
+    assert!(
+        err.message
+            .contains("does not contain declared merge key: name"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -200,7 +259,10 @@ fn smp_new_list_drops_delete_directives() {
         &json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "$patch": "delete"}]}}),
     )
     .expect("patch");
-    assert_eq!(out["spec"]["containers"], json!([{"name": "a", "image": "x"}]));
+    assert_eq!(
+        out["spec"]["containers"],
+        json!([{"name": "a", "image": "x"}])
+    );
 }
 
 #[test]
@@ -214,7 +276,10 @@ fn smp_service_ports_merge_by_port() {
         &json!({"spec": {"ports": [{"port": 80, "targetPort": 9090}, {"port": 443}]}}),
     )
     .expect("patch");
-    assert_eq!(out["spec"]["ports"], json!([{"port": 80, "targetPort": 9090}, {"port": 443}]));
+    assert_eq!(
+        out["spec"]["ports"],
+        json!([{"port": 80, "targetPort": 9090}, {"port": 443}])
+    );
 }
 
 #[test]
@@ -235,16 +300,25 @@ fn json_patch_failed_test_is_422_and_leaves_nothing_applied() {
         {"op": "test", "path": "/spec/replicas", "value": 9},
         {"op": "replace", "path": "/spec/replicas", "value": 5}
     ]);
-    let err = apply_patch(deployments(), &deployment(), PatchType::Json, &patch).expect_err("test fails");
+    let err =
+        apply_patch(deployments(), &deployment(), PatchType::Json, &patch).expect_err("test fails");
     assert_eq!(err.code, 422);
     assert_eq!(err.reason, "Invalid");
-    assert_eq!(err.message, "the server rejected our request due to an error in our request");
+    assert_eq!(
+        err.message,
+        "the server rejected our request due to an error in our request"
+    );
 }
 
 #[test]
 fn json_patch_that_does_not_decode_is_400() {
-    let err = apply_patch(deployments(), &deployment(), PatchType::Json, &json!({"op": "add"}))
-        .expect_err("not a list");
+    let err = apply_patch(
+        deployments(),
+        &deployment(),
+        PatchType::Json,
+        &json!({"op": "add"}),
+    )
+    .expect_err("not a list");
     assert_eq!(err.code, 400);
     assert_eq!(err.reason, "BadRequest");
 }
@@ -255,6 +329,9 @@ fn merge_patch_replaces_lists_and_deletes_nulls() {
         "spec": {"template": {"spec": {"containers": [{"name": "only", "image": "x"}]}}}});
     let out = apply_patch(deployments(), &deployment(), PatchType::Merge, &patch).expect("patch");
     assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
-    assert_eq!(containers(&out), &vec![json!({"name": "only", "image": "x"})]);
+    assert_eq!(
+        containers(&out),
+        &vec![json!({"name": "only", "image": "x"})]
+    );
     assert_eq!(out["spec"]["replicas"], 2);
 }

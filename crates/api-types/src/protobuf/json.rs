@@ -22,7 +22,12 @@ pub(super) struct Walker<'s> {
 impl Walker<'_> {
     /// The JSON of one message; `None` when its JSON form is null (zero Time, empty
     /// RawExtension) and the field should be left out.
-    pub fn message(&self, message: &Message, buf: &[u8], depth: usize) -> Result<Option<Value>, DecodeError> {
+    pub fn message(
+        &self,
+        message: &Message,
+        buf: &[u8],
+        depth: usize,
+    ) -> Result<Option<Value>, DecodeError> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::TooDeep(MAX_DEPTH));
         }
@@ -31,7 +36,9 @@ impl Walker<'_> {
         match message.special {
             Special::None => {}
             Special::Time | Special::MicroTime => {
-                let Some(seconds) = field(1).last() else { return Ok(None) };
+                let Some(seconds) = field(1).last() else {
+                    return Ok(None);
+                };
                 let seconds = varint(message, 1, seconds)? as i64;
                 if seconds == GO_ZERO_TIME_SECONDS {
                     return Ok(None);
@@ -59,7 +66,9 @@ impl Walker<'_> {
                 return Ok(Some(Value::String(go_duration(nanos))));
             }
             Special::RawJson => {
-                let Some(raw) = field(1).last() else { return Ok(None) };
+                let Some(raw) = field(1).last() else {
+                    return Ok(None);
+                };
                 let raw = bytes(message, 1, raw)?;
                 return embedded_json(self, raw, depth).map(Some);
             }
@@ -78,7 +87,9 @@ impl Walker<'_> {
             }
             Special::Quantity => {
                 let text = field(1).last().map(|v| string(message, 1, v)).transpose()?;
-                return Ok(Some(Value::String(text.filter(|t| !t.is_empty()).unwrap_or_else(|| "0".into()))));
+                return Ok(Some(Value::String(
+                    text.filter(|t| !t.is_empty()).unwrap_or_else(|| "0".into()),
+                )));
             }
             Special::ListWrapper => {
                 let mut items = Vec::new();
@@ -91,7 +102,13 @@ impl Walker<'_> {
                 let object = self.fields(message, &fields, depth)?;
                 // Field 2 wins when set: OrArray/OrStringArray 1 schema, 2 array; OrBool
                 // 1 allows, 2 schema.
-                let name = |tag: u32| message.fields.iter().find(|f| f.tag == tag).map(|f| f.json_name);
+                let name = |tag: u32| {
+                    message
+                        .fields
+                        .iter()
+                        .find(|f| f.tag == tag)
+                        .map(|f| f.json_name)
+                };
                 let get = |tag: u32| name(tag).and_then(|n| object.get(n));
                 let pick = get(2).or_else(|| get(1)).cloned();
                 let fallback = match message.special {
@@ -106,10 +123,17 @@ impl Walker<'_> {
 
     /// The fields of a plain message in declaration order. Unknown field numbers are skipped,
     /// as upstream's generated code does.
-    fn fields(&self, message: &Message, fields: &wire::Fields<'_>, depth: usize) -> Result<Map<String, Value>, DecodeError> {
+    fn fields(
+        &self,
+        message: &Message,
+        fields: &wire::Fields<'_>,
+        depth: usize,
+    ) -> Result<Map<String, Value>, DecodeError> {
         let mut object = Map::new();
         for field in &message.fields {
-            let Some(values) = fields.get(&field.tag) else { continue };
+            let Some(values) = fields.get(&field.tag) else {
+                continue;
+            };
             let json = match field.label {
                 Label::Repeated => {
                     let mut items = Vec::new();
@@ -121,7 +145,12 @@ impl Walker<'_> {
                 Label::Map => {
                     let mut map = Map::new();
                     for entry in values {
-                        let (key, value) = self.map_entry(message, field, bytes(message, field.tag, entry)?, depth)?;
+                        let (key, value) = self.map_entry(
+                            message,
+                            field,
+                            bytes(message, field.tag, entry)?,
+                            depth,
+                        )?;
                         map.insert(key, value);
                     }
                     (!map.is_empty() || field.required).then_some(Value::Object(map))
@@ -144,8 +173,12 @@ impl Walker<'_> {
                     }
                 },
             };
-            if let Some(json) = json {
-                object.insert(field.json_name.to_string(), json);
+            match json {
+                Some(Value::Object(embedded)) if field.inline => object.extend(embedded),
+                Some(json) => {
+                    object.insert(field.json_name.to_string(), json);
+                }
+                None => {}
             }
         }
         Ok(object)
@@ -166,7 +199,12 @@ impl Walker<'_> {
                 items.push(item.unwrap_or(Value::Null));
             }
             // Packed numbers: one length-delimited run of values.
-            (FieldType::Scalar(scalar @ (Scalar::Bool | Scalar::Int32 | Scalar::Int64 | Scalar::Double)), WireValue::Bytes(run)) => {
+            (
+                FieldType::Scalar(
+                    scalar @ (Scalar::Bool | Scalar::Int32 | Scalar::Int64 | Scalar::Double),
+                ),
+                WireValue::Bytes(run),
+            ) => {
                 let mut pos = 0;
                 while pos < run.len() {
                     let one = if scalar == Scalar::Double {
@@ -181,12 +219,20 @@ impl Walker<'_> {
                     items.push(scalar_json(message, field.tag, scalar, &one)?);
                 }
             }
-            (FieldType::Scalar(scalar), value) => items.push(scalar_json(message, field.tag, scalar, value)?),
+            (FieldType::Scalar(scalar), value) => {
+                items.push(scalar_json(message, field.tag, scalar, value)?)
+            }
         }
         Ok(())
     }
 
-    fn map_entry(&self, message: &Message, field: &Field, entry: &[u8], depth: usize) -> Result<(String, Value), DecodeError> {
+    fn map_entry(
+        &self,
+        message: &Message,
+        field: &Field,
+        entry: &[u8],
+        depth: usize,
+    ) -> Result<(String, Value), DecodeError> {
         let entry_fields = wire::parse(entry)?;
         let key = match entry_fields.get(&1).and_then(|v| v.last()) {
             Some(key) => string(message, field.tag, key)?,
@@ -195,11 +241,19 @@ impl Walker<'_> {
         let value = entry_fields.get(&2).and_then(|v| v.last());
         let value = match (field.ty, value) {
             (FieldType::Message(index), value) => {
-                let buf = value.map(|v| bytes(message, field.tag, v)).transpose()?.unwrap_or_default();
-                self.message(&self.schema.messages[index], buf, depth + 1)?.unwrap_or(Value::Null)
+                let buf = value
+                    .map(|v| bytes(message, field.tag, v))
+                    .transpose()?
+                    .unwrap_or_default();
+                self.message(&self.schema.messages[index], buf, depth + 1)?
+                    .unwrap_or(Value::Null)
             }
-            (FieldType::Scalar(scalar), Some(value)) => scalar_json(message, field.tag, scalar, value)?,
-            (FieldType::Scalar(Scalar::String | Scalar::Bytes), None) => Value::String(String::new()),
+            (FieldType::Scalar(scalar), Some(value)) => {
+                scalar_json(message, field.tag, scalar, value)?
+            }
+            (FieldType::Scalar(Scalar::String | Scalar::Bytes), None) => {
+                Value::String(String::new())
+            }
             (FieldType::Scalar(Scalar::Bool), None) => Value::Bool(false),
             (FieldType::Scalar(_), None) => Value::from(0),
         };
@@ -224,10 +278,17 @@ fn is_empty_scalar(value: &Value, field: &Field) -> bool {
     }
 }
 
-fn scalar_json(message: &Message, tag: u32, scalar: Scalar, value: &WireValue<'_>) -> Result<Value, DecodeError> {
+fn scalar_json(
+    message: &Message,
+    tag: u32,
+    scalar: Scalar,
+    value: &WireValue<'_>,
+) -> Result<Value, DecodeError> {
     Ok(match scalar {
         Scalar::String => Value::String(string(message, tag, value)?),
-        Scalar::Bytes => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes(message, tag, value)?)),
+        Scalar::Bytes => Value::String(
+            base64::engine::general_purpose::STANDARD.encode(bytes(message, tag, value)?),
+        ),
         Scalar::Bool => Value::Bool(varint(message, tag, value)? != 0),
         // Truncation to the declared width is how protobuf reads an int32 varint.
         Scalar::Int32 => Value::from(varint(message, tag, value)? as i32),
@@ -235,7 +296,9 @@ fn scalar_json(message: &Message, tag: u32, scalar: Scalar, value: &WireValue<'_
         Scalar::Double => match value {
             WireValue::Fixed64(bits) => {
                 let number = f64::from_bits(*bits);
-                Value::Number(Number::from_f64(number).ok_or(DecodeError::NotFinite { field: field_name(message, tag) })?)
+                Value::Number(Number::from_f64(number).ok_or(DecodeError::NotFinite {
+                    field: field_name(message, tag),
+                })?)
             }
             _ => return Err(wrong_type(message, tag, "double")),
         },
@@ -262,11 +325,18 @@ fn string(message: &Message, tag: u32, value: &WireValue<'_>) -> Result<String, 
 }
 
 fn wrong_type(message: &Message, tag: u32, expected: &'static str) -> DecodeError {
-    DecodeError::WrongWireType { field: field_name(message, tag), expected }
+    DecodeError::WrongWireType {
+        field: field_name(message, tag),
+        expected,
+    }
 }
 
 fn field_name(message: &Message, tag: u32) -> String {
-    let name = message.fields.iter().find(|f| f.tag == tag).map_or("?", |f| f.json_name);
+    let name = message
+        .fields
+        .iter()
+        .find(|f| f.tag == tag)
+        .map_or("?", |f| f.json_name);
     format!("{}.{name}", message.short_name())
 }
 

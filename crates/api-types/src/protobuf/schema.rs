@@ -9,8 +9,9 @@ use once_cell::sync::Lazy;
 static SCHEMA_TEXT: &str = include_str!("schema.txt");
 
 /// The parsed table, built on first use.
-pub(super) static SCHEMA: Lazy<Schema> =
-    Lazy::new(|| Schema::parse(SCHEMA_TEXT).expect("the embedded protobuf schema.txt is well formed"));
+pub(super) static SCHEMA: Lazy<Schema> = Lazy::new(|| {
+    Schema::parse(SCHEMA_TEXT).expect("the embedded protobuf schema.txt is well formed")
+});
 
 /// Non-pointer Go fields tagged `omitempty` whose zero value gogo-protobuf always writes.
 /// Upstream's JSON leaves them out, so we drop their zero too (`MessageName.jsonName`).
@@ -57,9 +58,9 @@ const OMIT_ZERO: &[&str] = &[
     "Container.stdin",
     "Container.stdinOnce",
     "Container.tty",
-    "EphemeralContainer.stdin",
-    "EphemeralContainer.stdinOnce",
-    "EphemeralContainer.tty",
+    "EphemeralContainerCommon.stdin",
+    "EphemeralContainerCommon.stdinOnce",
+    "EphemeralContainerCommon.tty",
     "ContainerPort.hostPort",
     "ServicePort.nodePort",
     "ServiceSpec.publishNotReadyAddresses",
@@ -112,6 +113,9 @@ pub(super) struct Field {
     pub required: bool,
     /// A zero number or false bool is left out (see [`OMIT_ZERO`]).
     pub omit_zero: bool,
+    /// A Go embedded struct (`json:",inline"`, e.g. `Volume.volumeSource`): its JSON fields
+    /// are merged into the parent object.
+    pub inline: bool,
 }
 
 /// Messages whose JSON form is not an object of their fields.
@@ -177,7 +181,9 @@ impl Schema {
             let parts: Vec<&'static str> = line.split(' ').collect();
             match parts.as_slice() {
                 [] | [""] => {}
-                ["K", api_version, kind, message] => kind_lines.push((*api_version, *kind, *message)),
+                ["K", api_version, kind, message] => {
+                    kind_lines.push((*api_version, *kind, *message))
+                }
                 ["M", name, flags @ ..] => messages.push(Message {
                     name,
                     special: special_for(name, flags.contains(&"L")),
@@ -215,27 +221,40 @@ impl Schema {
                         ty,
                         required: flags.contains(&"!"),
                         omit_zero,
+                        inline: flags.contains(&"I"),
                     });
                 }
                 _ => return Err(bad()),
             }
         }
-        let by_name: HashMap<&'static str, usize> =
-            messages.iter().enumerate().map(|(index, m)| (m.name, index)).collect();
+        let by_name: HashMap<&'static str, usize> = messages
+            .iter()
+            .enumerate()
+            .map(|(index, m)| (m.name, index))
+            .collect();
         for (message, field, target) in pending {
-            let index = *by_name.get(target).ok_or_else(|| format!("unknown message {target}"))?;
+            let index = *by_name
+                .get(target)
+                .ok_or_else(|| format!("unknown message {target}"))?;
             messages[message].fields[field].ty = FieldType::Message(index);
         }
         let mut kinds = HashMap::new();
         let mut modules = HashMap::new();
         for (api_version, kind, message) in kind_lines {
-            let index = *by_name.get(message).ok_or_else(|| format!("unknown message {message}"))?;
+            let index = *by_name
+                .get(message)
+                .ok_or_else(|| format!("unknown message {message}"))?;
             kinds.insert((api_version, kind), index);
             if let Some((module, _)) = message.rsplit_once('.') {
                 modules.insert(api_version, module);
             }
         }
-        Ok(Schema { messages, by_name, kinds, modules })
+        Ok(Schema {
+            messages,
+            by_name,
+            kinds,
+            modules,
+        })
     }
 
     pub fn message(&self, name: &str) -> Option<&Message> {
@@ -263,7 +282,8 @@ impl Schema {
                 "ListOptions",
                 "Status",
             ];
-            let known_version = self.modules.contains_key(api_version) || api_version == "meta.k8s.io/v1";
+            let known_version =
+                self.modules.contains_key(api_version) || api_version == "meta.k8s.io/v1";
             (known_version && META_KINDS.contains(&kind))
                 .then(|| self.message(&format!("{META_V1}.{kind}")))
                 .flatten()
@@ -301,14 +321,29 @@ mod tests {
         let schema = &*SCHEMA;
         assert!(schema.messages.len() > 1000);
         let pod_spec = schema.message("api.core.v1.PodSpec").expect("PodSpec");
-        let host_ipc = pod_spec.fields.iter().find(|f| f.tag == 13).expect("field 13");
+        let host_ipc = pod_spec
+            .fields
+            .iter()
+            .find(|f| f.tag == 13)
+            .expect("field 13");
         assert_eq!(host_ipc.json_name, "hostIPC");
+        let volume = schema.message("api.core.v1.Volume").expect("Volume");
+        assert!(volume
+            .fields
+            .iter()
+            .any(|f| f.json_name == "volumeSource" && f.inline));
         assert!(host_ipc.omit_zero);
-        let containers = pod_spec.fields.iter().find(|f| f.json_name == "containers").expect("containers");
+        let containers = pod_spec
+            .fields
+            .iter()
+            .find(|f| f.json_name == "containers")
+            .expect("containers");
         assert!(containers.required);
         assert_eq!(containers.label, Label::Repeated);
         match containers.ty {
-            FieldType::Message(index) => assert_eq!(schema.messages[index].name, "api.core.v1.Container"),
+            FieldType::Message(index) => {
+                assert_eq!(schema.messages[index].name, "api.core.v1.Container")
+            }
             other => panic!("containers is {other:?}"),
         }
     }
@@ -317,11 +352,15 @@ mod tests {
     fn every_omit_zero_entry_names_a_real_scalar_field() {
         for entry in OMIT_ZERO {
             let (message, field) = entry.split_once('.').expect("Message.field");
-            let found = SCHEMA.messages.iter().filter(|m| m.short_name() == message).any(|m| {
-                m.fields.iter().any(|f| {
-                    f.json_name == field && f.omit_zero && matches!(f.ty, FieldType::Scalar(_))
-                })
-            });
+            let found = SCHEMA
+                .messages
+                .iter()
+                .filter(|m| m.short_name() == message)
+                .any(|m| {
+                    m.fields.iter().any(|f| {
+                        f.json_name == field && f.omit_zero && matches!(f.ty, FieldType::Scalar(_))
+                    })
+                });
             assert!(found, "{entry} matches no scalar field");
         }
     }
@@ -330,11 +369,23 @@ mod tests {
     fn kinds_resolve_resources_subresources_and_options() {
         let schema = &*SCHEMA;
         let name = |v: &str, k: &str| schema.kind(v, k).map(|m| m.name);
-        assert_eq!(name("apps/v1", "Deployment"), Some("api.apps.v1.Deployment"));
+        assert_eq!(
+            name("apps/v1", "Deployment"),
+            Some("api.apps.v1.Deployment")
+        );
         assert_eq!(name("v1", "Namespace"), Some("api.core.v1.Namespace"));
-        assert_eq!(name("autoscaling/v1", "Scale"), Some("api.autoscaling.v1.Scale"));
-        assert_eq!(name("policy/v1", "Eviction"), Some("api.policy.v1.Eviction"));
-        assert_eq!(name("v1", "DeleteOptions"), Some("apimachinery.pkg.apis.meta.v1.DeleteOptions"));
+        assert_eq!(
+            name("autoscaling/v1", "Scale"),
+            Some("api.autoscaling.v1.Scale")
+        );
+        assert_eq!(
+            name("policy/v1", "Eviction"),
+            Some("api.policy.v1.Eviction")
+        );
+        assert_eq!(
+            name("v1", "DeleteOptions"),
+            Some("apimachinery.pkg.apis.meta.v1.DeleteOptions")
+        );
         assert_eq!(name("v1", "Foo"), None);
         assert_eq!(name("nope/v9", "Pod"), None);
         for resource in crate::registry::RESOURCES {
@@ -342,7 +393,11 @@ mod tests {
                 "" => resource.version.to_string(),
                 group => format!("{group}/{}", resource.version),
             };
-            assert!(schema.kind(&api_version, resource.kind).is_some(), "{api_version} {}", resource.kind);
+            assert!(
+                schema.kind(&api_version, resource.kind).is_some(),
+                "{api_version} {}",
+                resource.kind
+            );
         }
     }
 }

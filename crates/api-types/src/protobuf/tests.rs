@@ -18,7 +18,10 @@ use super::*;
 
 fn envelope(api_version: &str, kind: &str, object: &impl Message) -> Vec<u8> {
     let unknown = Unknown {
-        type_meta: Some(TypeMeta { api_version: Some(api_version.into()), kind: Some(kind.into()) }),
+        type_meta: Some(TypeMeta {
+            api_version: Some(api_version.into()),
+            kind: Some(kind.into()),
+        }),
         raw: Some(object.encode_to_vec()),
         content_encoding: Some(String::new()),
         content_type: Some(String::new()),
@@ -37,21 +40,40 @@ fn object_meta(name: &str, namespace: &str, labels: &[(&str, &str)]) -> meta::Ob
         resource_version: Some(String::new()),
         generation: Some(0),
         creation_timestamp: Some(meta::Time::default()),
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     }
 }
 
 fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn quantities(pairs: &[(&str, &str)]) -> BTreeMap<String, Quantity> {
-    pairs.iter().map(|(k, v)| (k.to_string(), Quantity { string: Some(v.to_string()) })).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Quantity {
+                    string: Some(v.to_string()),
+                },
+            )
+        })
+        .collect()
 }
 
 fn keys(value: &Value) -> Vec<&str> {
-    value.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
+    value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -59,14 +81,20 @@ fn namespace_from_kubectl_create_namespace() {
     let namespace = core::Namespace {
         metadata: Some(object_meta("team-a", "", &[])),
         spec: Some(core::NamespaceSpec::default()),
-        status: Some(core::NamespaceStatus { phase: Some(String::new()), ..Default::default() }),
+        status: Some(core::NamespaceStatus {
+            phase: Some(String::new()),
+            ..Default::default()
+        }),
     };
     let decoded = decode(&envelope("v1", "Namespace", &namespace)).expect("decodes");
     assert_eq!(
         decoded,
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}, "spec": {}, "status": {}})
     );
-    assert_eq!(keys(&decoded), ["apiVersion", "kind", "metadata", "spec", "status"]);
+    assert_eq!(
+        keys(&decoded),
+        ["apiVersion", "kind", "metadata", "spec", "status"]
+    );
 }
 
 #[test]
@@ -75,7 +103,9 @@ fn configmap_and_secret_maps_with_bytes_as_base64() {
         metadata: Some(object_meta("settings", "default", &[])),
         immutable: None,
         data: strings(&[("a.conf", "x=1\n"), ("empty", "")]),
-        binary_data: [("blob".to_string(), vec![0u8, 1, 2, 255])].into_iter().collect(),
+        binary_data: [("blob".to_string(), vec![0u8, 1, 2, 255])]
+            .into_iter()
+            .collect(),
     };
     let decoded = decode(&envelope("v1", "ConfigMap", &configmap)).expect("decodes");
     assert_eq!(
@@ -91,7 +121,9 @@ fn configmap_and_secret_maps_with_bytes_as_base64() {
     let secret = core::Secret {
         metadata: Some(object_meta("creds", "default", &[])),
         immutable: Some(false),
-        data: [("password".to_string(), b"s3cr3t".to_vec())].into_iter().collect(),
+        data: [("password".to_string(), b"s3cr3t".to_vec())]
+            .into_iter()
+            .collect(),
         string_data: BTreeMap::new(),
         r#type: Some("Opaque".into()),
     };
@@ -157,12 +189,18 @@ fn deployment_with_pod_template_quantities_and_explicit_zero_replicas() {
         spec: Some(apps::DeploymentSpec {
             // A pointer in Go: `--replicas=0` is sent and must survive.
             replicas: Some(0),
-            selector: Some(meta::LabelSelector { match_labels: strings(&labels), match_expressions: vec![] }),
+            selector: Some(meta::LabelSelector {
+                match_labels: strings(&labels),
+                match_expressions: vec![],
+            }),
             template: Some(core::PodTemplateSpec {
                 metadata: Some(object_meta("", "", &labels)),
                 spec: Some(pod_spec(vec![nginx_container()])),
             }),
-            strategy: Some(apps::DeploymentStrategy { r#type: Some(String::new()), rolling_update: None }),
+            strategy: Some(apps::DeploymentStrategy {
+                r#type: Some(String::new()),
+                rolling_update: None,
+            }),
             min_ready_seconds: Some(0),
             paused: Some(false),
             ..Default::default()
@@ -201,9 +239,13 @@ fn deployment_with_pod_template_quantities_and_explicit_zero_replicas() {
         "status": {},
     });
     assert_eq!(decoded, expected);
-    assert_eq!(keys(&decoded["spec"]), ["replicas", "selector", "template", "strategy"]);
+    assert_eq!(
+        keys(&decoded["spec"]),
+        ["replicas", "selector", "template", "strategy"]
+    );
     // The decoded JSON is what k8s-openapi (the JSON API's types) accepts.
-    let typed: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(decoded).expect("k8s-openapi form");
+    let typed: k8s_openapi::api::apps::v1::Deployment =
+        serde_json::from_value(decoded).expect("k8s-openapi form");
     assert_eq!(typed.spec.and_then(|s| s.replicas), Some(0));
 }
 
@@ -221,8 +263,24 @@ fn service_ports_with_int_or_string_target_ports() {
         metadata: Some(object_meta("web", "default", &[("app", "web")])),
         spec: Some(core::ServiceSpec {
             ports: vec![
-                port("http", 80, IntOrString { r#type: Some(0), int_val: Some(8080), str_val: Some(String::new()) }),
-                port("https", 443, IntOrString { r#type: Some(1), int_val: Some(0), str_val: Some("tls".into()) }),
+                port(
+                    "http",
+                    80,
+                    IntOrString {
+                        r#type: Some(0),
+                        int_val: Some(8080),
+                        str_val: Some(String::new()),
+                    },
+                ),
+                port(
+                    "https",
+                    443,
+                    IntOrString {
+                        r#type: Some(1),
+                        int_val: Some(0),
+                        str_val: Some("tls".into()),
+                    },
+                ),
             ],
             selector: strings(&[("app", "web")]),
             cluster_ip: Some(String::new()),
@@ -232,7 +290,10 @@ fn service_ports_with_int_or_string_target_ports() {
             health_check_node_port: Some(0),
             ..Default::default()
         }),
-        status: Some(core::ServiceStatus { load_balancer: Some(core::LoadBalancerStatus::default()), conditions: vec![] }),
+        status: Some(core::ServiceStatus {
+            load_balancer: Some(core::LoadBalancerStatus::default()),
+            conditions: vec![],
+        }),
     };
     let decoded = decode(&envelope("v1", "Service", &service)).expect("decodes");
     assert_eq!(
@@ -254,21 +315,148 @@ fn service_ports_with_int_or_string_target_ports() {
 }
 
 #[test]
+fn embedded_go_structs_are_inlined() {
+    let mut container = nginx_container();
+    container.env = vec![core::EnvVar {
+        name: Some("PASSWORD".into()),
+        value: Some(String::new()),
+        value_from: Some(core::EnvVarSource {
+            secret_key_ref: Some(core::SecretKeySelector {
+                local_object_reference: Some(core::LocalObjectReference {
+                    name: Some("creds".into()),
+                }),
+                key: Some("password".into()),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    }];
+    container.volume_mounts = vec![core::VolumeMount {
+        name: Some("config".into()),
+        read_only: Some(false),
+        mount_path: Some("/etc/app".into()),
+        ..Default::default()
+    }];
+    container.readiness_probe = Some(core::Probe {
+        handler: Some(core::ProbeHandler {
+            http_get: Some(core::HttpGetAction {
+                path: Some("/healthz".into()),
+                port: Some(IntOrString {
+                    r#type: Some(1),
+                    int_val: Some(0),
+                    str_val: Some("http".into()),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(0),
+        period_seconds: Some(5),
+        ..Default::default()
+    });
+    let mut spec = pod_spec(vec![container]);
+    spec.volumes = vec![core::Volume {
+        name: Some("config".into()),
+        volume_source: Some(core::VolumeSource {
+            config_map: Some(core::ConfigMapVolumeSource {
+                local_object_reference: Some(core::LocalObjectReference {
+                    name: Some("settings".into()),
+                }),
+                default_mode: Some(0o644),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }];
+    let pod = core::Pod {
+        metadata: Some(object_meta("app", "default", &[("run", "app")])),
+        spec: Some(spec),
+        status: None,
+    };
+    let decoded = decode(&envelope("v1", "Pod", &pod)).expect("decodes");
+    let spec = &decoded["spec"];
+    assert_eq!(
+        spec["volumes"],
+        json!([{"name": "config", "configMap": {"name": "settings", "defaultMode": 420}}])
+    );
+    let container = &spec["containers"][0];
+    assert_eq!(
+        container["env"],
+        json!([{"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}}])
+    );
+    assert_eq!(
+        container["volumeMounts"],
+        json!([{"name": "config", "mountPath": "/etc/app"}])
+    );
+    assert_eq!(
+        container["readinessProbe"],
+        json!({"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5})
+    );
+
+    use k8s_pb::api::networking::v1 as networking;
+    let backend = networking::IngressBackend {
+        service: Some(networking::IngressServiceBackend {
+            name: Some("web".into()),
+            port: Some(networking::ServiceBackendPort {
+                name: Some("http".into()),
+                number: Some(0),
+            }),
+        }),
+        resource: None,
+    };
+    let ingress = networking::Ingress {
+        metadata: Some(object_meta("web", "default", &[])),
+        spec: Some(networking::IngressSpec {
+            rules: vec![networking::IngressRule {
+                host: Some("example.com".into()),
+                ingress_rule_value: Some(networking::IngressRuleValue {
+                    http: Some(networking::HttpIngressRuleValue {
+                        paths: vec![networking::HttpIngressPath {
+                            path: Some("/".into()),
+                            path_type: Some("Prefix".into()),
+                            backend: Some(backend),
+                        }],
+                    }),
+                }),
+            }],
+            ..Default::default()
+        }),
+        status: Some(networking::IngressStatus::default()),
+    };
+    let decoded = decode(&envelope("networking.k8s.io/v1", "Ingress", &ingress)).expect("decodes");
+    assert_eq!(
+        decoded["spec"],
+        json!({"rules": [{"host": "example.com", "http": {"paths": [{
+            "path": "/", "pathType": "Prefix", "backend": {"service": {"name": "web", "port": {"name": "http"}}},
+        }]}}]})
+    );
+}
+
+#[test]
 fn times_micro_times_and_pointer_bools() {
     let mut metadata = object_meta("node-1", "kube-node-lease", &[]);
-    metadata.creation_timestamp = Some(meta::Time { seconds: Some(1_795_323_000), nanos: Some(0) });
+    metadata.creation_timestamp = Some(meta::Time {
+        seconds: Some(1_795_323_000),
+        nanos: Some(0),
+    });
     let lease = k8s_pb::api::coordination::v1::Lease {
         metadata: Some(metadata),
         spec: Some(k8s_pb::api::coordination::v1::LeaseSpec {
             holder_identity: Some("node-1".into()),
             lease_duration_seconds: Some(40),
-            renew_time: Some(meta::MicroTime { seconds: Some(1_795_323_000), nanos: Some(123_456_000) }),
+            renew_time: Some(meta::MicroTime {
+                seconds: Some(1_795_323_000),
+                nanos: Some(123_456_000),
+            }),
             lease_transitions: Some(0),
             ..Default::default()
         }),
     };
     let decoded = decode(&envelope("coordination.k8s.io/v1", "Lease", &lease)).expect("decodes");
-    assert_eq!(decoded["metadata"]["creationTimestamp"], json!("2026-11-22T04:50:00Z"));
+    assert_eq!(
+        decoded["metadata"]["creationTimestamp"],
+        json!("2026-11-22T04:50:00Z")
+    );
     assert_eq!(
         decoded["spec"],
         json!({
@@ -292,14 +480,21 @@ fn times_micro_times_and_pointer_bools() {
 fn raw_extensions_embed_json_and_list_wrappers_become_arrays() {
     let revision = apps::ControllerRevision {
         metadata: Some(object_meta("web-1", "default", &[])),
-        data: Some(RawExtension { raw: Some(br#"{"spec":{"x":[1,2]}}"#.to_vec()) }),
+        data: Some(RawExtension {
+            raw: Some(br#"{"spec":{"x":[1,2]}}"#.to_vec()),
+        }),
         revision: Some(1),
     };
     let decoded = decode(&envelope("apps/v1", "ControllerRevision", &revision)).expect("decodes");
     assert_eq!(decoded["data"], json!({"spec": {"x": [1, 2]}}));
     assert_eq!(decoded["revision"], json!(1));
 
-    let bad = apps::ControllerRevision { data: Some(RawExtension { raw: Some(b"{nope".to_vec()) }), ..revision };
+    let bad = apps::ControllerRevision {
+        data: Some(RawExtension {
+            raw: Some(b"{nope".to_vec()),
+        }),
+        ..revision
+    };
     assert!(decode(&envelope("apps/v1", "ControllerRevision", &bad)).is_err());
 
     use k8s_pb::api::certificates::v1 as certificates;
@@ -308,29 +503,49 @@ fn raw_extensions_embed_json_and_list_wrappers_become_arrays() {
         spec: Some(certificates::CertificateSigningRequestSpec {
             request: Some(b"PEM".to_vec()),
             signer_name: Some("kubernetes.io/kube-apiserver-client".into()),
-            extra: [("groups".to_string(), certificates::ExtraValue { items: vec!["a".into(), "b".into()] })]
-                .into_iter()
-                .collect(),
+            extra: [(
+                "groups".to_string(),
+                certificates::ExtraValue {
+                    items: vec!["a".into(), "b".into()],
+                },
+            )]
+            .into_iter()
+            .collect(),
             ..Default::default()
         }),
         status: None,
     };
-    let decoded = decode(&envelope("certificates.k8s.io/v1", "CertificateSigningRequest", &csr)).expect("decodes");
+    let decoded = decode(&envelope(
+        "certificates.k8s.io/v1",
+        "CertificateSigningRequest",
+        &csr,
+    ))
+    .expect("decodes");
     assert_eq!(decoded["spec"]["request"], json!("UEVN"));
     assert_eq!(decoded["spec"]["extra"], json!({"groups": ["a", "b"]}));
 }
 
 #[test]
 fn unknown_fields_are_skipped() {
-    let mut raw = core::Namespace { metadata: Some(object_meta("x", "", &[])), ..Default::default() }.encode_to_vec();
+    let mut raw = core::Namespace {
+        metadata: Some(object_meta("x", "", &[])),
+        ..Default::default()
+    }
+    .encode_to_vec();
     raw.extend_from_slice(&[0xf8, 0x06, 0x01]); // field 111, varint 1
     let unknown = Unknown {
-        type_meta: Some(TypeMeta { api_version: Some("v1".into()), kind: Some("Namespace".into()) }),
+        type_meta: Some(TypeMeta {
+            api_version: Some("v1".into()),
+            kind: Some("Namespace".into()),
+        }),
         raw: Some(raw),
         ..Default::default()
     };
     let decoded = decode(&[MAGIC, &unknown.encode_to_vec()].concat()).expect("decodes");
-    assert_eq!(decoded, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}}));
+    assert_eq!(
+        decoded,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}})
+    );
 }
 
 #[test]
@@ -362,8 +577,16 @@ fn every_registry_kind_decodes() {
             "" => resource.version.to_string(),
             group => format!("{group}/{}", resource.version),
         };
-        let body = envelope(&api_version, resource.kind, &core::Namespace { metadata: Some(object_meta("n", "", &[])), ..Default::default() });
-        let decoded = decode(&body).unwrap_or_else(|e| panic!("{api_version} {}: {e:?}", resource.kind));
+        let body = envelope(
+            &api_version,
+            resource.kind,
+            &core::Namespace {
+                metadata: Some(object_meta("n", "", &[])),
+                ..Default::default()
+            },
+        );
+        let decoded =
+            decode(&body).unwrap_or_else(|e| panic!("{api_version} {}: {e:?}", resource.kind));
         assert_eq!(decoded["kind"], json!(resource.kind));
         assert_eq!(decoded["metadata"]["name"], json!("n"), "{}", resource.kind);
     }
@@ -372,8 +595,49 @@ fn every_registry_kind_decodes() {
 #[test]
 fn content_type_detection() {
     assert!(is_protobuf("application/vnd.kubernetes.protobuf"));
-    assert!(is_protobuf("application/vnd.kubernetes.protobuf; charset=utf-8"));
+    assert!(is_protobuf(
+        "application/vnd.kubernetes.protobuf; charset=utf-8"
+    ));
     assert!(is_protobuf("Application/VND.Kubernetes.Protobuf"));
     assert!(!is_protobuf("application/json"));
     assert!(!is_protobuf("application/vnd.kubernetes.protobuf+json"));
+}
+
+/// Bodies captured from the real kubectl v1.32 (`kubectl create ...` against a stub server),
+/// each next to what `kubectl create ... --dry-run=client -o json` prints for the same
+/// command (without `creationTimestamp: null` and the namespace, which the URL carries).
+#[test]
+fn real_kubectl_bodies_decode_to_the_json_form() {
+    macro_rules! fixtures {
+        ($($name:literal),* $(,)?) => {
+            [$(($name, &include_bytes!(concat!("testdata/", $name, ".pb"))[..], include_str!(concat!("testdata/", $name, ".json")))),*]
+        };
+    }
+    let fixtures = fixtures![
+        "namespace",
+        "configmap",
+        "secret-generic",
+        "secret-docker",
+        "deployment",
+        "service-clusterip",
+        "service-nodeport",
+        "job",
+        "job-from",
+        "cronjob",
+        "role",
+        "rolebinding",
+        "clusterrole",
+        "clusterrolebinding",
+        "serviceaccount",
+        "quota",
+        "priorityclass",
+        "pdb",
+        "ingress",
+    ];
+    for (name, body, expected) in fixtures {
+        let expected: Value = serde_json::from_str(expected).expect("fixture JSON");
+        let decoded = decode(body).unwrap_or_else(|e| panic!("{name}: {:?}", e.to_status()));
+        assert_eq!(decoded, expected, "{name}");
+        assert_eq!(keys(&decoded)[..2], ["apiVersion", "kind"], "{name}");
+    }
 }

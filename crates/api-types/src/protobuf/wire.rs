@@ -31,14 +31,23 @@ pub(super) fn parse(buf: &[u8]) -> Result<Fields<'_>, DecodeError> {
             0 => WireValue::Varint(read_varint(buf, &mut pos)?),
             1 => WireValue::Fixed64(u64::from_le_bytes(take_array(buf, &mut pos)?)),
             2 => {
-                let len = usize::try_from(read_varint(buf, &mut pos)?).map_err(|_| DecodeError::Truncated)?;
-                let end = pos.checked_add(len).filter(|&end| end <= buf.len()).ok_or(DecodeError::Truncated)?;
+                let len = usize::try_from(read_varint(buf, &mut pos)?)
+                    .map_err(|_| DecodeError::Truncated)?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|&end| end <= buf.len())
+                    .ok_or(DecodeError::Truncated)?;
                 let bytes = &buf[pos..end];
                 pos = end;
                 WireValue::Bytes(bytes)
             }
             5 => WireValue::Fixed32(u32::from_le_bytes(take_array(buf, &mut pos)?)),
-            wire_type => return Err(DecodeError::BadWireType { field: number, wire_type }),
+            wire_type => {
+                return Err(DecodeError::BadWireType {
+                    field: number,
+                    wire_type,
+                });
+            }
         };
         fields.entry(number).or_default().push(value);
     }
@@ -59,7 +68,10 @@ pub(super) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeErro
 }
 
 fn take_array<const N: usize>(buf: &[u8], pos: &mut usize) -> Result<[u8; N], DecodeError> {
-    let end = pos.checked_add(N).filter(|&end| end <= buf.len()).ok_or(DecodeError::Truncated)?;
+    let end = pos
+        .checked_add(N)
+        .filter(|&end| end <= buf.len())
+        .ok_or(DecodeError::Truncated)?;
     let mut out = [0u8; N];
     out.copy_from_slice(&buf[*pos..end]);
     *pos = end;
@@ -74,21 +86,40 @@ mod tests {
     fn parses_every_wire_type_and_groups_repeated_fields() {
         // 1: varint 300, 2: "hi", 2: "", 3: fixed64 1, 4: fixed32 2
         let buf = [
-            0x08, 0xac, 0x02, 0x12, 0x02, b'h', b'i', 0x12, 0x00, 0x19, 1, 0, 0, 0, 0, 0, 0, 0, 0x25, 2, 0, 0, 0,
+            0x08, 0xac, 0x02, 0x12, 0x02, b'h', b'i', 0x12, 0x00, 0x19, 1, 0, 0, 0, 0, 0, 0, 0,
+            0x25, 2, 0, 0, 0,
         ];
         let fields = parse(&buf).expect("valid");
         assert_eq!(fields[&1], vec![WireValue::Varint(300)]);
-        assert_eq!(fields[&2], vec![WireValue::Bytes(b"hi"), WireValue::Bytes(b"")]);
+        assert_eq!(
+            fields[&2],
+            vec![WireValue::Bytes(b"hi"), WireValue::Bytes(b"")]
+        );
         assert_eq!(fields[&3], vec![WireValue::Fixed64(1)]);
         assert_eq!(fields[&4], vec![WireValue::Fixed32(2)]);
     }
 
     #[test]
     fn rejects_truncated_and_malformed_input() {
-        assert!(matches!(parse(&[0x12, 0x05, b'a']), Err(DecodeError::Truncated)));
+        assert!(matches!(
+            parse(&[0x12, 0x05, b'a']),
+            Err(DecodeError::Truncated)
+        ));
         assert!(matches!(parse(&[0x08]), Err(DecodeError::Truncated)));
-        assert!(matches!(parse(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::VarintOverflow)));
-        assert!(matches!(parse(&[0x0b]), Err(DecodeError::BadWireType { field: 1, wire_type: 3 })));
-        assert!(matches!(parse(&[0x00, 0x00]), Err(DecodeError::BadFieldNumber)));
+        assert!(matches!(
+            parse(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            Err(DecodeError::VarintOverflow)
+        ));
+        assert!(matches!(
+            parse(&[0x0b]),
+            Err(DecodeError::BadWireType {
+                field: 1,
+                wire_type: 3
+            })
+        ));
+        assert!(matches!(
+            parse(&[0x00, 0x00]),
+            Err(DecodeError::BadFieldNumber)
+        ));
     }
 }

@@ -3,7 +3,9 @@
 //! (cluster) role bindings, storage classes, CSRs and priority classes.
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::certificates::v1::{CertificateSigningRequestSpec, CertificateSigningRequestStatus};
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequestSpec, CertificateSigningRequestStatus,
+};
 use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::NetworkPolicySpec;
@@ -16,23 +18,24 @@ use super::corev1::load_balancer_ingress;
 use super::util::{
     age, arr, at, doc, format_label_selector, list_with_more, name, opt_b, opt_i, opt_s, s,
 };
-use super::{columns, human_duration, Column, Printer, Row};
+use super::{columns, human_duration, Column, ColumnsFn, Printer, Row, RowFn};
 
 pub(crate) fn printer(group: &str, kind: &str) -> Option<Printer> {
-    let (columns, row): (fn() -> &'static [Column], fn(&Value, DateTime<Utc>) -> Row) =
-        match (group, kind) {
-            ("coordination.k8s.io", "Lease") => (lease_columns, lease_row),
-            ("discovery.k8s.io", "EndpointSlice") => (endpointslice_columns, endpointslice_row),
-            ("networking.k8s.io", "Ingress") => (ingress_columns, ingress_row),
-            ("networking.k8s.io", "IngressClass") => (ingressclass_columns, ingressclass_row),
-            ("networking.k8s.io", "NetworkPolicy") => (networkpolicy_columns, networkpolicy_row),
-            ("rbac.authorization.k8s.io", "RoleBinding") => (rolebinding_columns, binding_row),
-            ("rbac.authorization.k8s.io", "ClusterRoleBinding") => (clusterrolebinding_columns, binding_row),
-            ("storage.k8s.io", "StorageClass") => (storageclass_columns, storageclass_row),
-            ("certificates.k8s.io", "CertificateSigningRequest") => (csr_columns, csr_row),
-            ("scheduling.k8s.io", "PriorityClass") => (priorityclass_columns, priorityclass_row),
-            _ => return None,
-        };
+    let (columns, row): (ColumnsFn, RowFn) = match (group, kind) {
+        ("coordination.k8s.io", "Lease") => (lease_columns, lease_row),
+        ("discovery.k8s.io", "EndpointSlice") => (endpointslice_columns, endpointslice_row),
+        ("networking.k8s.io", "Ingress") => (ingress_columns, ingress_row),
+        ("networking.k8s.io", "IngressClass") => (ingressclass_columns, ingressclass_row),
+        ("networking.k8s.io", "NetworkPolicy") => (networkpolicy_columns, networkpolicy_row),
+        ("rbac.authorization.k8s.io", "RoleBinding") => (rolebinding_columns, binding_row),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            (clusterrolebinding_columns, binding_row)
+        }
+        ("storage.k8s.io", "StorageClass") => (storageclass_columns, storageclass_row),
+        ("certificates.k8s.io", "CertificateSigningRequest") => (csr_columns, csr_row),
+        ("scheduling.k8s.io", "PriorityClass") => (priorityclass_columns, priorityclass_row),
+        _ => return None,
+    };
     Some(Printer { columns, row })
 }
 
@@ -90,7 +93,11 @@ fn discovery_endpoints(slice: &Value) -> String {
         .iter()
         .flat_map(|ep| arr(ep, &["addresses"]).iter().filter_map(Value::as_str))
         .collect();
-    let list: Vec<String> = addresses.iter().take(LIST_MAX).map(|a| a.to_string()).collect();
+    let list: Vec<String> = addresses
+        .iter()
+        .take(LIST_MAX)
+        .map(|a| a.to_string())
+        .collect();
     list_with_more(&list, addresses.len() > LIST_MAX, addresses.len(), LIST_MAX)
 }
 
@@ -148,7 +155,11 @@ fn ingress_hosts(ing: &Value) -> String {
 }
 
 fn ingress_row(ing: &Value, now: DateTime<Utc>) -> Row {
-    let ports = if arr(ing, &["spec", "tls"]).is_empty() { "80" } else { "80, 443" };
+    let ports = if arr(ing, &["spec", "tls"]).is_empty() {
+        "80"
+    } else {
+        "80, 443"
+    };
     vec![
         Value::from(name(ing)),
         Value::from(opt_s(ing, &["spec", "ingressClassName"]).unwrap_or("<none>")),
@@ -163,8 +174,16 @@ fn ingress_row(ing: &Value, now: DateTime<Utc>) -> Row {
 fn ingressclass_columns() -> &'static [Column] {
     columns![
         Column::name(),
-        Column::new("Controller", "string", "Controller that is responsible for handling this class"),
-        Column::new("Parameters", "string", "A reference to a resource with additional parameters"),
+        Column::new(
+            "Controller",
+            "string",
+            "Controller that is responsible for handling this class"
+        ),
+        Column::new(
+            "Parameters",
+            "string",
+            "A reference to a resource with additional parameters"
+        ),
         Column::age(),
     ]
 }
@@ -192,14 +211,20 @@ fn ingressclass_row(class: &Value, now: DateTime<Utc>) -> Row {
 fn networkpolicy_columns() -> &'static [Column] {
     columns![
         Column::name(),
-        Column::new("Pod-Selector", "string", doc::<NetworkPolicySpec>("podSelector")),
+        Column::new(
+            "Pod-Selector",
+            "string",
+            doc::<NetworkPolicySpec>("podSelector")
+        ),
         Column::age(),
     ]
 }
 
 fn networkpolicy_row(np: &Value, now: DateTime<Utc>) -> Row {
     // `podSelector` is a struct, not a pointer, upstream: absent means empty (`<none>`).
-    let selector = at(np, &["spec", "podSelector"]).cloned().unwrap_or_else(|| serde_json::json!({}));
+    let selector = at(np, &["spec", "podSelector"])
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
     vec![
         Value::from(name(np)),
         Value::from(format_label_selector(Some(&selector))),
@@ -217,7 +242,12 @@ fn rolebinding_columns() -> &'static [Column] {
         Column::age(),
         Column::new("Users", "string", "Users in the roleBinding").wide(),
         Column::new("Groups", "string", "Groups in the roleBinding").wide(),
-        Column::new("ServiceAccounts", "string", "ServiceAccounts in the roleBinding").wide(),
+        Column::new(
+            "ServiceAccounts",
+            "string",
+            "ServiceAccounts in the roleBinding"
+        )
+        .wide(),
     ]
 }
 
@@ -228,7 +258,12 @@ fn clusterrolebinding_columns() -> &'static [Column] {
         Column::age(),
         Column::new("Users", "string", "Users in the clusterRoleBinding").wide(),
         Column::new("Groups", "string", "Groups in the clusterRoleBinding").wide(),
-        Column::new("ServiceAccounts", "string", "ServiceAccounts in the clusterRoleBinding").wide(),
+        Column::new(
+            "ServiceAccounts",
+            "string",
+            "ServiceAccounts in the clusterRoleBinding"
+        )
+        .wide(),
     ]
 }
 
@@ -239,7 +274,9 @@ fn binding_row(binding: &Value, now: DateTime<Utc>) -> Row {
     for subject in arr(binding, &["subjects"]) {
         let subject_name = s(subject, &["name"]);
         match s(subject, &["kind"]) {
-            "ServiceAccount" => service_accounts.push(format!("{}/{subject_name}", s(subject, &["namespace"]))),
+            "ServiceAccount" => {
+                service_accounts.push(format!("{}/{subject_name}", s(subject, &["namespace"])))
+            }
             "User" => users.push(subject_name.to_string()),
             "Group" => groups.push(subject_name.to_string()),
             _ => {}
@@ -266,9 +303,21 @@ fn storageclass_columns() -> &'static [Column] {
     columns![
         Column::name(),
         Column::new("Provisioner", "string", doc::<StorageClass>("provisioner")),
-        Column::new("ReclaimPolicy", "string", doc::<StorageClass>("reclaimPolicy")),
-        Column::new("VolumeBindingMode", "string", doc::<StorageClass>("volumeBindingMode")),
-        Column::new("AllowVolumeExpansion", "string", doc::<StorageClass>("allowVolumeExpansion")),
+        Column::new(
+            "ReclaimPolicy",
+            "string",
+            doc::<StorageClass>("reclaimPolicy")
+        ),
+        Column::new(
+            "VolumeBindingMode",
+            "string",
+            doc::<StorageClass>("volumeBindingMode")
+        ),
+        Column::new(
+            "AllowVolumeExpansion",
+            "string",
+            doc::<StorageClass>("allowVolumeExpansion")
+        ),
         Column::age(),
     ]
 }
@@ -301,16 +350,36 @@ fn csr_columns() -> &'static [Column] {
     columns![
         Column::name(),
         Column::age(),
-        Column::new("SignerName", "string", doc::<CertificateSigningRequestSpec>("signerName")),
-        Column::new("Requestor", "string", doc::<CertificateSigningRequestSpec>("request")),
-        Column::new("RequestedDuration", "string", doc::<CertificateSigningRequestSpec>("expirationSeconds")),
-        Column::new("Condition", "string", doc::<CertificateSigningRequestStatus>("conditions")),
+        Column::new(
+            "SignerName",
+            "string",
+            doc::<CertificateSigningRequestSpec>("signerName")
+        ),
+        Column::new(
+            "Requestor",
+            "string",
+            doc::<CertificateSigningRequestSpec>("request")
+        ),
+        Column::new(
+            "RequestedDuration",
+            "string",
+            doc::<CertificateSigningRequestSpec>("expirationSeconds")
+        ),
+        Column::new(
+            "Condition",
+            "string",
+            doc::<CertificateSigningRequestStatus>("conditions")
+        ),
     ]
 }
 
 /// `extractCSRStatus`: Denied > Approved > Pending, then `,Failed` and `,Issued`.
 fn csr_status(csr: &Value) -> String {
-    let has = |ty: &str| arr(csr, &["status", "conditions"]).iter().any(|c| s(c, &["type"]) == ty);
+    let has = |ty: &str| {
+        arr(csr, &["status", "conditions"])
+            .iter()
+            .any(|c| s(c, &["type"]) == ty)
+    };
     let mut status = if has("Denied") {
         "Denied"
     } else if has("Approved") {
@@ -329,9 +398,13 @@ fn csr_status(csr: &Value) -> String {
 }
 
 fn csr_row(csr: &Value, now: DateTime<Utc>) -> Row {
-    let signer = Some(s(csr, &["spec", "signerName"])).filter(|v| !v.is_empty()).unwrap_or("<none>");
-    let duration = opt_i(csr, &["spec", "expirationSeconds"])
-        .map_or_else(|| "<none>".to_string(), |secs| human_duration(chrono::Duration::seconds(secs)));
+    let signer = Some(s(csr, &["spec", "signerName"]))
+        .filter(|v| !v.is_empty())
+        .unwrap_or("<none>");
+    let duration = opt_i(csr, &["spec", "expirationSeconds"]).map_or_else(
+        || "<none>".to_string(),
+        |secs| human_duration(chrono::Duration::seconds(secs)),
+    );
     vec![
         Value::from(name(csr)),
         age(csr, now),
@@ -349,9 +422,17 @@ fn priorityclass_columns() -> &'static [Column] {
     columns![
         Column::name(),
         Column::new("Value", "integer", doc::<PriorityClass>("value")),
-        Column::new("Global-Default", "boolean", doc::<PriorityClass>("globalDefault")),
+        Column::new(
+            "Global-Default",
+            "boolean",
+            doc::<PriorityClass>("globalDefault")
+        ),
         Column::age(),
-        Column::new("PreemptionPolicy", "string", doc::<PriorityClass>("preemptionPolicy")),
+        Column::new(
+            "PreemptionPolicy",
+            "string",
+            doc::<PriorityClass>("preemptionPolicy")
+        ),
     ]
 }
 
@@ -368,15 +449,8 @@ fn priorityclass_row(pc: &Value, now: DateTime<Utc>) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, column_names, print_one};
+    use super::super::tests::{ago, labeled_column_names as names, print_one};
     use serde_json::{json, Value};
-
-    fn names(t: &Value) -> Vec<String> {
-        column_names(t)
-            .into_iter()
-            .map(|(n, p)| if p == 1 { format!("{n}(1)") } else { n })
-            .collect()
-    }
 
     fn meta(name: &str) -> Value {
         json!({"name": name, "namespace": "default", "creationTimestamp": ago(7200)})
@@ -388,7 +462,15 @@ mod tests {
         let (t, cells) = print_one("coordination.k8s.io", "Lease", lease);
         assert_eq!(names(&t), ["Name", "Holder", "Age"]);
         assert_eq!(cells, vec![json!("node-1"), json!("node-1"), json!("120m")]);
-        assert_eq!(print_one("coordination.k8s.io", "Lease", json!({"metadata": meta("x")})).1[1], "");
+        assert_eq!(
+            print_one(
+                "coordination.k8s.io",
+                "Lease",
+                json!({"metadata": meta("x")})
+            )
+            .1[1],
+            ""
+        );
     }
 
     #[test]
@@ -399,11 +481,19 @@ mod tests {
             "endpoints": [{"addresses": ["10.1.0.1"]}, {"addresses": ["10.1.0.2", "10.1.0.3"]}, {"addresses": ["10.1.0.4"]}]
         });
         let (t, cells) = print_one("discovery.k8s.io", "EndpointSlice", slice);
-        assert_eq!(names(&t), ["Name", "AddressType", "Ports", "Endpoints", "Age"]);
+        assert_eq!(
+            names(&t),
+            ["Name", "AddressType", "Ports", "Endpoints", "Age"]
+        );
         assert_eq!(
             cells,
-            vec![json!("web-abc"), json!("IPv4"), json!("80,metrics,* + 1 more..."),
-                 json!("10.1.0.1,10.1.0.2,10.1.0.3 + 1 more..."), json!("120m")]
+            vec![
+                json!("web-abc"),
+                json!("IPv4"),
+                json!("80,metrics,* + 1 more..."),
+                json!("10.1.0.1,10.1.0.2,10.1.0.3 + 1 more..."),
+                json!("120m")
+            ]
         );
         let empty = json!({"metadata": meta("e"), "addressType": "IPv4"});
         let cells = print_one("discovery.k8s.io", "EndpointSlice", empty).1;
@@ -419,15 +509,27 @@ mod tests {
             "status": {"loadBalancer": {"ingress": [{"ip": "192.168.1.50"}]}}
         });
         let (t, cells) = print_one("networking.k8s.io", "Ingress", ing);
-        assert_eq!(names(&t), ["Name", "Class", "Hosts", "Address", "Ports", "Age"]);
+        assert_eq!(
+            names(&t),
+            ["Name", "Class", "Hosts", "Address", "Ports", "Age"]
+        );
         assert_eq!(
             cells,
-            vec![json!("web"), json!("nginx"), json!("a.example,b.example,c.example + 2 more..."),
-                 json!("192.168.1.50"), json!("80, 443"), json!("120m")]
+            vec![
+                json!("web"),
+                json!("nginx"),
+                json!("a.example,b.example,c.example + 2 more..."),
+                json!("192.168.1.50"),
+                json!("80, 443"),
+                json!("120m")
+            ]
         );
         let bare = json!({"metadata": meta("x"), "spec": {"rules": [{}]}});
         let cells = print_one("networking.k8s.io", "Ingress", bare).1;
-        assert_eq!(cells[1..5], [json!("<none>"), json!("*"), json!(""), json!("80")]);
+        assert_eq!(
+            cells[1..5],
+            [json!("<none>"), json!("*"), json!(""), json!("80")]
+        );
 
         let class = json!({"metadata": meta("nginx"), "spec": {"controller": "k8s.io/ingress-nginx",
             "parameters": {"apiGroup": "k8s.example.com", "kind": "IngressParameters", "name": "p"}}});
@@ -435,7 +537,12 @@ mod tests {
         assert_eq!(names(&t), ["Name", "Controller", "Parameters", "Age"]);
         assert_eq!(
             cells,
-            vec![json!("nginx"), json!("k8s.io/ingress-nginx"), json!("IngressParameters.k8s.example.com/p"), json!("120m")]
+            vec![
+                json!("nginx"),
+                json!("k8s.io/ingress-nginx"),
+                json!("IngressParameters.k8s.example.com/p"),
+                json!("120m")
+            ]
         );
     }
 
@@ -446,7 +553,10 @@ mod tests {
         assert_eq!(names(&t), ["Name", "Pod-Selector", "Age"]);
         assert_eq!(cells, vec![json!("deny"), json!("role=db"), json!("120m")]);
         let all = json!({"metadata": meta("all"), "spec": {"podSelector": {}}});
-        assert_eq!(print_one("networking.k8s.io", "NetworkPolicy", all).1[1], "<none>");
+        assert_eq!(
+            print_one("networking.k8s.io", "NetworkPolicy", all).1[1],
+            "<none>"
+        );
     }
 
     #[test]
@@ -461,14 +571,33 @@ mod tests {
             ]
         });
         let (t, cells) = print_one("rbac.authorization.k8s.io", "RoleBinding", rb.clone());
-        assert_eq!(names(&t), ["Name", "Role", "Age", "Users(1)", "Groups(1)", "ServiceAccounts(1)"]);
+        assert_eq!(
+            names(&t),
+            [
+                "Name",
+                "Role",
+                "Age",
+                "Users(1)",
+                "Groups(1)",
+                "ServiceAccounts(1)"
+            ]
+        );
         assert_eq!(
             cells,
-            vec![json!("read"), json!("ClusterRole/view"), json!("120m"), json!("alice, bob"), json!("devs"),
-                 json!("kube-system/default")]
+            vec![
+                json!("read"),
+                json!("ClusterRole/view"),
+                json!("120m"),
+                json!("alice, bob"),
+                json!("devs"),
+                json!("kube-system/default")
+            ]
         );
         let (t, cells) = print_one("rbac.authorization.k8s.io", "ClusterRoleBinding", rb);
-        assert_eq!(t["columnDefinitions"][3]["description"], "Users in the clusterRoleBinding");
+        assert_eq!(
+            t["columnDefinitions"][3]["description"],
+            "Users in the clusterRoleBinding"
+        );
         assert_eq!(cells[1], "ClusterRole/view");
     }
 
@@ -480,12 +609,25 @@ mod tests {
         let (t, cells) = print_one("storage.k8s.io", "StorageClass", sc);
         assert_eq!(
             names(&t),
-            ["Name", "Provisioner", "ReclaimPolicy", "VolumeBindingMode", "AllowVolumeExpansion", "Age"]
+            [
+                "Name",
+                "Provisioner",
+                "ReclaimPolicy",
+                "VolumeBindingMode",
+                "AllowVolumeExpansion",
+                "Age"
+            ]
         );
         assert_eq!(
             cells,
-            vec![json!("local (default)"), json!("kubernetes.io/no-provisioner"), json!("Delete"),
-                 json!("WaitForFirstConsumer"), json!(false), json!("60s")]
+            vec![
+                json!("local (default)"),
+                json!("kubernetes.io/no-provisioner"),
+                json!("Delete"),
+                json!("WaitForFirstConsumer"),
+                json!(false),
+                json!("60s")
+            ]
         );
     }
 
@@ -498,11 +640,27 @@ mod tests {
             "status": {"conditions": [{"type": "Approved", "status": "True"}], "certificate": "LS0t"}
         });
         let (t, cells) = print_one("certificates.k8s.io", "CertificateSigningRequest", csr);
-        assert_eq!(names(&t), ["Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"]);
+        assert_eq!(
+            names(&t),
+            [
+                "Name",
+                "Age",
+                "SignerName",
+                "Requestor",
+                "RequestedDuration",
+                "Condition"
+            ]
+        );
         assert_eq!(
             cells,
-            vec![json!("node-csr-1"), json!("30s"), json!("kubernetes.io/kube-apiserver-client-kubelet"),
-                 json!("system:node:node-1"), json!("24h"), json!("Approved,Issued")]
+            vec![
+                json!("node-csr-1"),
+                json!("30s"),
+                json!("kubernetes.io/kube-apiserver-client-kubelet"),
+                json!("system:node:node-1"),
+                json!("24h"),
+                json!("Approved,Issued")
+            ]
         );
         let pending = json!({"metadata": {"name": "p"}, "spec": {}});
         let cells = print_one("certificates.k8s.io", "CertificateSigningRequest", pending).1;
@@ -516,11 +674,19 @@ mod tests {
         let pc = json!({"metadata": {"name": "system-node-critical", "creationTimestamp": ago(60)},
             "value": 2000001000, "globalDefault": false, "preemptionPolicy": "PreemptLowerPriority"});
         let (t, cells) = print_one("scheduling.k8s.io", "PriorityClass", pc);
-        assert_eq!(names(&t), ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"]);
+        assert_eq!(
+            names(&t),
+            ["Name", "Value", "Global-Default", "Age", "PreemptionPolicy"]
+        );
         assert_eq!(
             cells,
-            vec![json!("system-node-critical"), json!(2000001000), json!(false), json!("60s"),
-                 json!("PreemptLowerPriority")]
+            vec![
+                json!("system-node-critical"),
+                json!(2000001000),
+                json!(false),
+                json!("60s"),
+                json!("PreemptLowerPriority")
+            ]
         );
     }
 }

@@ -11,7 +11,10 @@ use super::{columns, human_duration, Column, Printer, Row};
 
 pub(crate) fn printer(group: &str, kind: &str) -> Option<Printer> {
     match (group, kind) {
-        ("", "Pod") => Some(Printer { columns: pod_columns, row: pod_row }),
+        ("", "Pod") => Some(Printer {
+            columns: pod_columns,
+            row: pod_row,
+        }),
         _ => None,
     }
 }
@@ -40,7 +43,10 @@ fn last_termination(status: &Value) -> Option<DateTime<Utc>> {
     parse_time(opt_s(status, &["lastState", "terminated", "finishedAt"]))
 }
 
-fn later(current: Option<DateTime<Utc>>, candidate: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+fn later(
+    current: Option<DateTime<Utc>>,
+    candidate: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
     match (current, candidate) {
         (Some(c), Some(n)) if n > c => Some(n),
         (None, n) => n,
@@ -117,7 +123,10 @@ fn pod_row(pod: &Value, now: DateTime<Utc>) -> Row {
     };
 
     let mut initializing = false;
-    for (idx, status) in arr(pod, &["status", "initContainerStatuses"]).iter().enumerate() {
+    for (idx, status) in arr(pod, &["status", "initContainerStatuses"])
+        .iter()
+        .enumerate()
+    {
         let restart_count = i(status, &["restartCount"]);
         restarts += restart_count;
         let terminated_at = last_termination(status);
@@ -167,7 +176,11 @@ fn pod_row(pod: &Value, now: DateTime<Utc>) -> Row {
                 reason = waiting_reason.to_string();
             } else if let Some(t) = terminated {
                 let r = s(t, &["reason"]);
-                reason = if r.is_empty() { exit_reason(t, "") } else { r.to_string() };
+                reason = if r.is_empty() {
+                    exit_reason(t, "")
+                } else {
+                    r.to_string()
+                };
             } else if opt_b(status, &["ready"]) == Some(true)
                 && at(status, &["state", "running"]).is_some_and(Value::is_object)
             {
@@ -177,7 +190,12 @@ fn pod_row(pod: &Value, now: DateTime<Utc>) -> Row {
         }
         // A pod whose last container completed but another still runs is not Completed.
         if reason == "Completed" && has_running {
-            reason = if has_pod_ready_condition(pod) { "Running" } else { "NotReady" }.to_string();
+            reason = if has_pod_ready_condition(pod) {
+                "Running"
+            } else {
+                "NotReady"
+            }
+            .to_string();
         }
     }
 
@@ -206,7 +224,13 @@ fn pod_row(pod: &Value, now: DateTime<Utc>) -> Row {
         })
         .filter(|ip| !ip.is_empty())
         .unwrap_or("<none>");
-    let none_if_empty = |v: &str| if v.is_empty() { "<none>".to_string() } else { v.to_string() };
+    let none_if_empty = |v: &str| {
+        if v.is_empty() {
+            "<none>".to_string()
+        } else {
+            v.to_string()
+        }
+    };
 
     let gates = arr(pod, &["spec", "readinessGates"]);
     let readiness_gates = if gates.is_empty() {
@@ -268,12 +292,21 @@ mod tests {
         let (t, _) = print_one("", "Pod", pod(one_container(), json!({})));
         let names: Vec<(String, i64)> = column_names(&t);
         let want = [
-            ("Name", 0), ("Ready", 0), ("Status", 0), ("Restarts", 0), ("Age", 0),
-            ("IP", 1), ("Node", 1), ("Nominated Node", 1), ("Readiness Gates", 1),
+            ("Name", 0),
+            ("Ready", 0),
+            ("Status", 0),
+            ("Restarts", 0),
+            ("Age", 0),
+            ("IP", 1),
+            ("Node", 1),
+            ("Nominated Node", 1),
+            ("Readiness Gates", 1),
         ];
         assert_eq!(
             names,
-            want.iter().map(|(n, p)| (n.to_string(), *p)).collect::<Vec<_>>()
+            want.iter()
+                .map(|(n, p)| (n.to_string(), *p))
+                .collect::<Vec<_>>()
         );
         assert_eq!(t["columnDefinitions"][3]["type"], "string");
         assert!(t["columnDefinitions"][5]["description"]
@@ -295,15 +328,25 @@ mod tests {
         assert_eq!(
             cells,
             vec![
-                json!("web-1"), json!("1/1"), json!("Running"), json!("0"), json!("3d5h"),
-                json!("10.1.2.3"), json!("node-1"), json!("<none>"), json!("<none>")
+                json!("web-1"),
+                json!("1/1"),
+                json!("Running"),
+                json!("0"),
+                json!("3d5h"),
+                json!("10.1.2.3"),
+                json!("node-1"),
+                json!("<none>"),
+                json!("<none>")
             ]
         );
     }
 
     #[test]
     fn pending_pod_without_status() {
-        let cells = status_cells(json!({"containers": [{"name": "a"}, {"name": "b"}]}), json!({"phase": "Pending"}));
+        let cells = status_cells(
+            json!({"containers": [{"name": "a"}, {"name": "b"}]}),
+            json!({"phase": "Pending"}),
+        );
         assert_eq!(cells[1], "0/2");
         assert_eq!(cells[2], "Pending");
         assert_eq!(cells[5], "<none>");
@@ -334,7 +377,7 @@ mod tests {
                 json!({"phase": "Pending", "containerStatuses": [{"name": "app", "restartCount": 0,
                     "state": {"waiting": {"reason": reason}}}]}),
             )[2]
-                .clone()
+            .clone()
         };
         assert_eq!(waiting("ErrImagePull"), "ErrImagePull");
         assert_eq!(waiting("ImagePullBackOff"), "ImagePullBackOff");
@@ -346,7 +389,10 @@ mod tests {
             )[2]
                 .clone()
         };
-        assert_eq!(terminated(json!({"exitCode": 137, "reason": "OOMKilled"})), "OOMKilled");
+        assert_eq!(
+            terminated(json!({"exitCode": 137, "reason": "OOMKilled"})),
+            "OOMKilled"
+        );
         assert_eq!(terminated(json!({"exitCode": 2})), "ExitCode:2");
         assert_eq!(terminated(json!({"exitCode": 0, "signal": 9})), "Signal:9");
     }
@@ -369,10 +415,10 @@ mod tests {
         let spec = json!({"containers": [{"name": "a"}, {"name": "b"}]});
         let status = |ready_cond: &str| {
             json!({"phase": "Running", "conditions": [{"type": "Ready", "status": ready_cond}],
-                "containerStatuses": [
-                    {"name": "a", "ready": false, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
-                    {"name": "b", "ready": true, "state": {"running": {}}}
-                ]})
+            "containerStatuses": [
+                {"name": "a", "ready": false, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+                {"name": "b", "ready": true, "state": {"running": {}}}
+            ]})
         };
         // Statuses are walked last to first, so `a` (Completed) sets the reason last.
         assert_eq!(status_cells(spec.clone(), status("True"))[2], "Running");
@@ -470,7 +516,10 @@ mod tests {
             json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}),
         );
         assert_eq!(cells[2], "SchedulingGated");
-        let cells = status_cells(one_container(), json!({"phase": "Failed", "reason": "Evicted"}));
+        let cells = status_cells(
+            one_container(),
+            json!({"phase": "Failed", "reason": "Evicted"}),
+        );
         assert_eq!(cells[2], "Evicted");
     }
 
@@ -491,7 +540,8 @@ mod tests {
 
     #[test]
     fn tolerates_garbage() {
-        let p = json!({"metadata": {"name": "x"}, "spec": "nope", "status": {"containerStatuses": 5}});
+        let p =
+            json!({"metadata": {"name": "x"}, "spec": "nope", "status": {"containerStatuses": 5}});
         let cells = print_one("", "Pod", p).1;
         assert_eq!(cells[0], "x");
         assert_eq!(cells[1], "0/0");

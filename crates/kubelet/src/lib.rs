@@ -1,0 +1,4 @@
+//! The kubelet: registers its node, keeps a Lease, runs the pods bound to it on a
+//! CRI v1 runtime (containerd) and writes their status back to the API.
+
+pub mod cri;
