@@ -12,12 +12,14 @@ use crate::registry::ResourceInfo;
 use crate::status::StatusCause;
 
 mod config;
+mod container;
 pub mod field;
 pub mod names;
 mod objectmeta;
 mod pod;
 mod resources;
 mod service;
+mod volumes;
 mod workloads;
 
 pub use field::Path;

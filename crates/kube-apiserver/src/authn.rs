@@ -32,7 +32,11 @@ pub struct UserInfo {
 impl UserInfo {
     /// `system:anonymous` in `system:unauthenticated`.
     pub fn anonymous() -> UserInfo {
-        UserInfo { name: ANONYMOUS_USER.into(), uid: String::new(), groups: vec![ALL_UNAUTHENTICATED.into()] }
+        UserInfo {
+            name: ANONYMOUS_USER.into(),
+            uid: String::new(),
+            groups: vec![ALL_UNAUTHENTICATED.into()],
+        }
     }
 
     /// The privileged identity of the insecure port (upstream's `insecureSuperuser`).
@@ -95,7 +99,11 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// An authenticator with no token authenticators.
     pub fn new(client_certs: bool, anonymous: bool) -> Authenticator {
-        Authenticator { client_certs, token_authenticators: Vec::new(), anonymous }
+        Authenticator {
+            client_certs,
+            token_authenticators: Vec::new(),
+            anonymous,
+        }
     }
 
     /// Builds the chain from the flags (`--client-ca-file`, `--token-auth-file`,
@@ -121,7 +129,11 @@ impl Authenticator {
 
     /// Authenticates one request from its headers and the connection's verified
     /// client certificate chain.
-    pub fn authenticate(&self, headers: &HeaderMap, peer_certs: &[CertificateDer<'_>]) -> AuthResult {
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer_certs: &[CertificateDer<'_>],
+    ) -> AuthResult {
         if self.client_certs {
             if let Some(user) = x509::user_from_chain(peer_certs) {
                 return AuthResult::User(with_authenticated_group(user));
@@ -160,7 +172,10 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// Upstream's `AuthenticatedGroupAdder`: every authenticated user is in
 /// `system:authenticated` unless it already names one of the two catch-all groups.
 fn with_authenticated_group(mut user: UserInfo) -> UserInfo {
-    let has_catch_all = user.groups.iter().any(|g| g == ALL_AUTHENTICATED || g == ALL_UNAUTHENTICATED);
+    let has_catch_all = user
+        .groups
+        .iter()
+        .any(|g| g == ALL_AUTHENTICATED || g == ALL_UNAUTHENTICATED);
     if user.name != ANONYMOUS_USER && !has_catch_all {
         user.groups.push(ALL_AUTHENTICATED.into());
     }
@@ -174,7 +189,8 @@ mod tests {
 
     fn token_authn(anonymous: bool) -> Authenticator {
         let mut authn = Authenticator::new(false, anonymous);
-        let file = tokenfile::TokenFile::parse("secret,alice,42,\"devs,ops\"\n").expect("token file");
+        let file =
+            tokenfile::TokenFile::parse("secret,alice,42,\"devs,ops\"\n").expect("token file");
         authn.add_token_authenticator(Box::new(file));
         authn
     }
@@ -193,52 +209,91 @@ mod tests {
             uid: "42".into(),
             groups: vec!["devs".into(), "ops".into(), ALL_AUTHENTICATED.into()],
         };
-        assert_eq!(authn.authenticate(&auth_header("Bearer secret"), &[]), AuthResult::User(expected.clone()));
+        assert_eq!(
+            authn.authenticate(&auth_header("Bearer secret"), &[]),
+            AuthResult::User(expected.clone())
+        );
         // Scheme is case-insensitive; surrounding spaces are trimmed.
-        assert_eq!(authn.authenticate(&auth_header("  bearer secret "), &[]), AuthResult::User(expected));
+        assert_eq!(
+            authn.authenticate(&auth_header("  bearer secret "), &[]),
+            AuthResult::User(expected)
+        );
     }
 
     #[test]
     fn token_miss_is_invalid_even_with_anonymous() {
-        assert_eq!(token_authn(true).authenticate(&auth_header("Bearer wrong"), &[]), AuthResult::Invalid);
-        assert_eq!(token_authn(false).authenticate(&auth_header("Bearer wrong"), &[]), AuthResult::Invalid);
+        assert_eq!(
+            token_authn(true).authenticate(&auth_header("Bearer wrong"), &[]),
+            AuthResult::Invalid
+        );
+        assert_eq!(
+            token_authn(false).authenticate(&auth_header("Bearer wrong"), &[]),
+            AuthResult::Invalid
+        );
         // Without any token authenticator a token is still rejected, as upstream.
         let bare = Authenticator::new(false, true);
-        assert_eq!(bare.authenticate(&auth_header("Bearer secret"), &[]), AuthResult::Invalid);
+        assert_eq!(
+            bare.authenticate(&auth_header("Bearer secret"), &[]),
+            AuthResult::Invalid
+        );
     }
 
     #[test]
     fn anonymous_on_and_off() {
         let none = HeaderMap::new();
-        assert_eq!(token_authn(true).authenticate(&none, &[]), AuthResult::Anonymous);
-        assert_eq!(token_authn(false).authenticate(&none, &[]), AuthResult::Invalid);
+        assert_eq!(
+            token_authn(true).authenticate(&none, &[]),
+            AuthResult::Anonymous
+        );
+        assert_eq!(
+            token_authn(false).authenticate(&none, &[]),
+            AuthResult::Invalid
+        );
         // Other schemes and empty bearer tokens are "no credential".
-        assert_eq!(token_authn(true).authenticate(&auth_header("Basic YTpi"), &[]), AuthResult::Anonymous);
-        assert_eq!(token_authn(true).authenticate(&auth_header("Bearer"), &[]), AuthResult::Anonymous);
-        assert_eq!(token_authn(false).authenticate(&auth_header("Bearer  secret"), &[]), AuthResult::Invalid);
+        assert_eq!(
+            token_authn(true).authenticate(&auth_header("Basic YTpi"), &[]),
+            AuthResult::Anonymous
+        );
+        assert_eq!(
+            token_authn(true).authenticate(&auth_header("Bearer"), &[]),
+            AuthResult::Anonymous
+        );
+        assert_eq!(
+            token_authn(false).authenticate(&auth_header("Bearer  secret"), &[]),
+            AuthResult::Invalid
+        );
     }
 
     #[test]
     fn client_cert_wins_over_token_only_when_client_ca_configured() {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "bob");
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:masters");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "bob");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "system:masters");
         let chain = [params.self_signed(&key).expect("cert").der().clone()];
 
         let mut with_ca = Authenticator::new(true, false);
         with_ca.add_token_authenticator(Box::new(
             tokenfile::TokenFile::parse("secret,alice,42\n").expect("token file"),
         ));
-        let AuthResult::User(user) = with_ca.authenticate(&auth_header("Bearer secret"), &chain) else {
+        let AuthResult::User(user) = with_ca.authenticate(&auth_header("Bearer secret"), &chain)
+        else {
             panic!("expected a user");
         };
         assert_eq!(user.name, "bob");
-        assert_eq!(user.groups, vec!["system:masters".to_string(), ALL_AUTHENTICATED.to_string()]);
+        assert_eq!(
+            user.groups,
+            vec!["system:masters".to_string(), ALL_AUTHENTICATED.to_string()]
+        );
 
         // Without --client-ca-file the chain is not trusted: the token decides.
         let without_ca = token_authn(false);
-        let AuthResult::User(user) = without_ca.authenticate(&auth_header("Bearer secret"), &chain) else {
+        let AuthResult::User(user) = without_ca.authenticate(&auth_header("Bearer secret"), &chain)
+        else {
             panic!("expected a user");
         };
         assert_eq!(user.name, "alice");
@@ -251,13 +306,22 @@ mod tests {
         let path = dir.path().join("tokens.csv");
         std::fs::write(&path, "tok,carol,7\n").expect("write");
         let path_arg = format!("--token-auth-file={}", path.display());
-        let opts = Options::try_parse_from(["kube-apiserver", path_arg.as_str(), "--anonymous-auth=false"])
-            .expect("flags");
+        let opts = Options::try_parse_from([
+            "kube-apiserver",
+            path_arg.as_str(),
+            "--anonymous-auth=false",
+        ])
+        .expect("flags");
         let authn = Authenticator::from_options(&opts).expect("authn");
         assert!(!authn.anonymous_enabled());
-        assert!(matches!(authn.authenticate(&auth_header("Bearer tok"), &[]), AuthResult::User(u) if u.name == "carol"));
+        assert!(
+            matches!(authn.authenticate(&auth_header("Bearer tok"), &[]), AuthResult::User(u) if u.name == "carol")
+        );
 
-        let missing = format!("--token-auth-file={}", dir.path().join("absent.csv").display());
+        let missing = format!(
+            "--token-auth-file={}",
+            dir.path().join("absent.csv").display()
+        );
         let opts = Options::try_parse_from(["kube-apiserver", missing.as_str()]).expect("flags");
         assert!(Authenticator::from_options(&opts).is_err());
     }

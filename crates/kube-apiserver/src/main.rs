@@ -1,5 +1,8 @@
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
 use clap::Parser;
-use kube_apiserver::{options::Options, server};
+use kube_apiserver::{authn::Authenticator, options::Options, server, tls};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -7,16 +10,30 @@ async fn main() -> anyhow::Result<()> {
     opts.logging.init();
     let state = server::build(&opts).await?;
     let app = server::router(state);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
     let mut tasks = Vec::new();
     if opts.insecure_port != 0 {
-        let addr = std::net::SocketAddr::new(opts.insecure_bind_address, opts.insecure_port);
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = SocketAddr::new(opts.insecure_bind_address, opts.insecure_port);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the insecure port {addr}"))?;
         tracing::info!(%addr, "serving insecurely (no authentication) on the insecure port");
-        let app = app.clone();
-        tasks.push(tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(kube_common::signals::shutdown_signal()).await
-        }));
+        tasks.push(tokio::spawn(tls::serve_plain(listener, app.clone(), shutdown())));
     }
+    if opts.secure_port != 0 {
+        let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
+        let config = tls::server_config(&opts)?;
+        let authn = Arc::new(Authenticator::from_options(&opts)?);
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the secure port {addr}"))?;
+        tracing::info!(%addr, "serving securely");
+        tasks.push(tokio::spawn(tls::serve_tls(listener, config, app.clone(), authn, shutdown())));
+    }
+    kube_common::signals::shutdown_signal().await;
+    let _ = stop_tx.send(true);
     for t in tasks {
         t.await??;
     }

@@ -283,6 +283,9 @@ impl Store {
         self.admission.admit(&attrs, &mut obj, None).await?;
         let now = now_rfc3339();
         strategy::prepare_for_create(info, &mut obj, &uuid::Uuid::new_v4().to_string(), &now);
+        if info.kind == "Job" {
+            api_types::defaults::generate_job_selector(&mut obj);
+        }
         Self::validate_create(info, &obj)?;
         self.admission.validate(&attrs, &obj, None).await?;
         if info.kind == "Service" {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+#[allow(unused_imports)]
 pub use test_support::{kubectl, kubectl_stdin, ApiServer, Etcd};
 
 pub struct Cluster {

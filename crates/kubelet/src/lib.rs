@@ -2,3 +2,4 @@
 //! CRI v1 runtime (containerd) and writes their status back to the API.
 
 pub mod cri;
+pub mod pod;

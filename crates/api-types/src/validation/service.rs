@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
+use super::container::validate_port_num_or_name;
 use super::field::{
     duplicate, forbidden, invalid, invalid_int, invalid_str, not_supported, required, Path,
 };
-use super::pod::validate_port_num_or_name;
 use super::{get_i64, get_list, get_obj, get_str, names, objectmeta};
 use crate::status::StatusCause;
 

@@ -96,13 +96,16 @@ impl PersistedRange {
     ) -> Result<T, ApiError> {
         let mut state = self.state.lock().await;
         for _ in 0..MAX_ATTEMPTS {
-            let snapshot = match state.take() {
-                Some(s) => s,
-                None => self.load(storage).await?,
+            let (snapshot, fresh) = match state.take() {
+                Some(s) => (s, false),
+                None => (self.load(storage).await?, true),
             };
             let mut bits = snapshot.bits.clone();
             let result = match change(&mut bits) {
                 Ok(r) => r,
+                // Our copy may be stale (another apiserver released the value): a
+                // refusal only counts when made on what etcd holds now.
+                Err(_) if !fresh => continue,
                 Err(e) => {
                     *state = Some(snapshot);
                     return Err(e);

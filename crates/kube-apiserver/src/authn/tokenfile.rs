@@ -15,9 +15,33 @@ pub enum TokenFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("token file {path:?} line {line}: {message}")]
-    Parse { path: std::path::PathBuf, line: usize, message: String },
+    #[error("parsing token file {path:?}")]
+    Parse {
+        path: std::path::PathBuf,
+        #[source]
+        source: ParseError,
+    },
 }
+
+/// A syntax error in token file text, at a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {message}")]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(line: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// One CSV record and the line it starts on.
+type Record = (usize, Vec<String>);
 
 /// Tokens from a static CSV file.
 #[derive(Debug, Default)]
@@ -28,19 +52,24 @@ pub struct TokenFile {
 impl TokenFile {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<TokenFile, TokenFileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TokenFileError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text).map_err(|(line, message)| TokenFileError::Parse { path: path.to_owned(), line, message })
+        let text = std::fs::read_to_string(path).map_err(|source| TokenFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| TokenFileError::Parse {
+            path: path.to_owned(),
+            source,
+        })
     }
 
-    /// Parses the CSV text. Errors carry the 1-based line number. As upstream: fewer
+    /// Parses the CSV text. As upstream: fewer
     /// than 3 columns is an error, an empty token is skipped with a warning, a later
     /// duplicate token wins. Unlike Go's CSV reader we also skip `#` comment lines.
-    pub fn parse(text: &str) -> Result<TokenFile, (usize, String)> {
+    pub fn parse(text: &str) -> Result<TokenFile, ParseError> {
         let mut tokens = HashMap::new();
         for (line, record) in csv_records(text)? {
             if record.len() < 3 {
-                return Err((
+                return Err(ParseError::new(
                     line,
                     format!(
                         "token file must have at least 3 columns (token, user name, user uid), found {}",
@@ -49,7 +78,9 @@ impl TokenFile {
                 ));
             }
             let mut fields = record.into_iter();
-            let (Some(token), Some(name), Some(uid)) = (fields.next(), fields.next(), fields.next()) else {
+            let (Some(token), Some(name), Some(uid)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
                 continue;
             };
             if token.is_empty() {
@@ -60,7 +91,10 @@ impl TokenFile {
                 Some(g) => g.split(',').map(str::to_owned).collect(),
                 None => Vec::new(),
             };
-            if tokens.insert(token, UserInfo { name, uid, groups }).is_some() {
+            if tokens
+                .insert(token, UserInfo { name, uid, groups })
+                .is_some()
+            {
                 tracing::warn!(line, "duplicate token found in token file");
             }
         }
@@ -88,7 +122,7 @@ impl TokenAuthenticator for TokenFile {
 
 /// Splits RFC 4180 CSV (what Go's `encoding/csv` reads): quoted fields may hold commas,
 /// newlines and `""` escapes; blank lines are skipped. Also skips lines starting with `#`.
-fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
+fn csv_records(text: &str) -> Result<Vec<Record>, ParseError> {
     let mut records = Vec::new();
     let mut line = 1;
     let mut chars = text.chars().peekable();
@@ -123,7 +157,10 @@ fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)>
         loop {
             let Some(c) = chars.next() else {
                 if in_quotes {
-                    return Err((start_line, "extraneous or missing \" in quoted-field".into()));
+                    return Err(ParseError::new(
+                        start_line,
+                        "extraneous or missing \" in quoted-field",
+                    ));
                 }
                 record.push(std::mem::take(&mut field));
                 break;
@@ -137,7 +174,10 @@ fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)>
                     '"' => {
                         in_quotes = false;
                         if !matches!(chars.peek(), None | Some(',') | Some('\n') | Some('\r')) {
-                            return Err((line, "extraneous or missing \" in quoted-field".into()));
+                            return Err(ParseError::new(
+                                line,
+                                "extraneous or missing \" in quoted-field",
+                            ));
                         }
                     }
                     '\n' => {
@@ -153,7 +193,7 @@ fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)>
                     in_quotes = true;
                     at_field_start = false;
                 }
-                '"' => return Err((line, "bare \" in non-quoted-field".into())),
+                '"' => return Err(ParseError::new(line, "bare \" in non-quoted-field")),
                 ',' => {
                     record.push(std::mem::take(&mut field));
                     at_field_start = true;
@@ -192,12 +232,19 @@ mod tests {
         let alice = file.authenticate_token("abc123").expect("alice");
         assert_eq!(
             alice,
-            UserInfo { name: "alice".into(), uid: "1001".into(), groups: vec!["system:masters".into(), "devs".into()] }
+            UserInfo {
+                name: "alice".into(),
+                uid: "1001".into(),
+                groups: vec!["system:masters".into(), "devs".into()]
+            }
         );
         let bob = file.authenticate_token("def456").expect("bob");
         assert_eq!((bob.name.as_str(), bob.uid.as_str()), ("bob", "1002"));
         assert!(bob.groups.is_empty());
-        assert_eq!(file.authenticate_token("ghi789").map(|u| u.groups), Some(vec!["ops".to_string()]));
+        assert_eq!(
+            file.authenticate_token("ghi789").map(|u| u.groups),
+            Some(vec!["ops".to_string()])
+        );
         let quoted = file.authenticate_token("q,t").expect("quoted token");
         assert_eq!(quoted.name, "d\"q");
         // An empty 4th column is a single empty group, as Go's strings.Split gives.
@@ -208,9 +255,9 @@ mod tests {
 
     #[test]
     fn rejects_short_records_and_bad_quotes() {
-        let err = TokenFile::parse("good,u,1\nbad,onlytwo\n").err().expect("error");
-        assert_eq!(err.0, 2);
-        assert!(err.1.contains("at least 3 columns"), "{}", err.1);
+        let err = TokenFile::parse("good,u,1\nbad,onlytwo\n").expect_err("error");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("at least 3 columns"), "{err}");
         assert!(TokenFile::parse("a,\"b,1\n").is_err());
         assert!(TokenFile::parse("a,b\"c,1\n").is_err());
     }
@@ -219,7 +266,10 @@ mod tests {
     fn empty_token_skipped_and_duplicates_last_wins() {
         let file = TokenFile::parse(",nobody,0\nt,first,1\nt,second,2\n").expect("parses");
         assert_eq!(file.len(), 1);
-        assert_eq!(file.authenticate_token("t").map(|u| u.name), Some("second".to_string()));
+        assert_eq!(
+            file.authenticate_token("t").map(|u| u.name),
+            Some("second".to_string())
+        );
         assert!(file.authenticate_token("").is_none());
     }
 }

@@ -20,7 +20,11 @@ pub fn user_from_chain(chain: &[CertificateDer<'_>]) -> Option<UserInfo> {
         }
     };
     let subject = cert.subject();
-    let name = subject.iter_common_name().next().and_then(|cn| cn.as_str().ok())?.to_owned();
+    let name = subject
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())?
+        .to_owned();
     if name.is_empty() {
         return None;
     }
@@ -29,7 +33,11 @@ pub fn user_from_chain(chain: &[CertificateDer<'_>]) -> Option<UserInfo> {
         .filter_map(|o| o.as_str().ok())
         .map(str::to_owned)
         .collect();
-    Some(UserInfo { name, uid: String::new(), groups })
+    Some(UserInfo {
+        name,
+        uid: String::new(),
+        groups,
+    })
 }
 
 #[cfg(test)]
@@ -52,12 +60,18 @@ mod tests {
     fn common_name_and_organizations() {
         // rcgen keeps one value per attribute type, so only one O here; the parser
         // collects every O entry.
-        let c = cert(&[(DnType::CommonName, "system:node:n1"), (DnType::OrganizationName, "system:nodes")]);
+        let c = cert(&[
+            (DnType::CommonName, "system:node:n1"),
+            (DnType::OrganizationName, "system:nodes"),
+        ]);
         let user = user_from_chain(&[c]).expect("user");
         assert_eq!(user.name, "system:node:n1");
         assert_eq!(user.groups, vec!["system:nodes".to_string()]);
         let no_org = cert(&[(DnType::CommonName, "admin")]);
-        assert_eq!(user_from_chain(&[no_org]).map(|u| u.groups), Some(Vec::new()));
+        assert_eq!(
+            user_from_chain(&[no_org]).map(|u| u.groups),
+            Some(Vec::new())
+        );
     }
 
     #[test]

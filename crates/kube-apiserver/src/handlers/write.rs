@@ -21,12 +21,31 @@ use crate::{
     subresources,
 };
 
+/// Bodies past this are cut off without reading them to the end.
+const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads the request body up to 3 MiB. A larger body is read to its end (up to a
+/// bound) and discarded, so the client receives the 413 instead of a reset connection.
 async fn read_body(req: Request) -> Result<(HeaderMap, Vec<u8>), ApiError> {
-    let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::too_large("Request entity too large: limit is 3145728"))?;
-    Ok((parts.headers, bytes.to_vec()))
+    use http_body_util::BodyExt;
+    let (parts, mut body) = req.into_parts();
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                buf.extend_from_slice(data);
+            } else if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::too_large("Request entity too large: limit is 3145728"));
+    }
+    Ok((parts.headers, buf))
 }
 
 /// The field manager of a write: `fieldManager`, else the User-Agent's product name

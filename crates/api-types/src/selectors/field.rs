@@ -1,0 +1,325 @@
+//! Field selectors (`metadata.name=x,status.phase!=Running`) and the fields each
+//! resource lets clients select on.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::SelectorError;
+use crate::registry::ResourceInfo;
+use crate::status::ApiError;
+
+/// One `field=value` / `field!=value` term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRequirement {
+    pub field: String,
+    pub equals: bool,
+    pub value: String,
+}
+
+/// A field selector: `metadata.name=x,status.phase!=Running`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSelector {
+    requirements: Vec<FieldRequirement>,
+}
+
+/// Splits on `sep` outside backslash escapes.
+fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == sep {
+            out.push(&s[start..i]);
+            start = i + 1;
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn find_unescaped(s: &str, op: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        if c == '\\' {
+            escaped = true;
+            continue;
+        }
+        if s[i..].starts_with(op) {
+            return Some(i);
+        }
+    }
+    None
+}
+
+fn unescape(s: &str) -> Result<String, SelectorError> {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some(e @ ('\\' | ',' | '=')) => out.push(e),
+                _ => {
+                    return Err(SelectorError::FieldEscape(format!(
+                        "invalid escape sequence in {s:?}"
+                    )))
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Fields every resource supports.
+const META_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// Per-kind selectable fields for kinds upstream registers a conversion function for.
+fn supported_fields(info: &ResourceInfo) -> Option<&'static [&'static str]> {
+    Some(match (info.group, info.kind) {
+        ("", "Pod") => &[
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+            "spec.host",
+        ],
+        ("", "Node") => &["metadata.name", "spec.unschedulable"],
+        ("", "ReplicationController") | ("apps", "ReplicaSet") => {
+            &["metadata.name", "metadata.namespace", "status.replicas"]
+        }
+        ("", "Event") | ("events.k8s.io", "Event") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "metadata.namespace",
+            "metadata.name",
+        ],
+        ("", "Namespace") => &["status.phase", "metadata.name"],
+        ("", "Secret") => &["type", "metadata.namespace", "metadata.name"],
+        ("", "Service") => &[
+            "metadata.namespace",
+            "metadata.name",
+            "spec.clusterIP",
+            "spec.type",
+        ],
+        ("batch", "Job") => &["metadata.name", "metadata.namespace", "status.successful"],
+        ("certificates.k8s.io", "CertificateSigningRequest") => {
+            &["metadata.name", "spec.signerName"]
+        }
+        _ => return None,
+    })
+}
+
+impl FieldSelector {
+    pub fn parse(s: &str) -> Result<FieldSelector, SelectorError> {
+        let mut requirements = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(FieldSelector::default());
+        }
+        for term in split_unescaped(s, ',') {
+            let parsed = [("!=", false), ("==", true), ("=", true)]
+                .iter()
+                .find_map(|(op, equals)| find_unescaped(term, op).map(|i| (i, op.len(), *equals)));
+            let Some((i, len, equals)) = parsed else {
+                return Err(SelectorError::FieldTerm {
+                    selector: s.to_string(),
+                    term: term.to_string(),
+                });
+            };
+            let field = term[..i].trim();
+            if field.is_empty() {
+                return Err(SelectorError::FieldTerm {
+                    selector: s.to_string(),
+                    term: term.to_string(),
+                });
+            }
+            requirements.push(FieldRequirement {
+                field: unescape(field)?,
+                equals,
+                value: unescape(&term[i + len..])?,
+            });
+        }
+        Ok(FieldSelector { requirements })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    pub fn requirements(&self) -> &[FieldRequirement] {
+        &self.requirements
+    }
+
+    /// 400 BadRequest when a field is not selectable for this resource, with upstream's message.
+    // The apiserver hands this error straight back to the client, so it is the full ApiError.
+    #[allow(clippy::result_large_err)]
+    pub fn check_supported(&self, info: &ResourceInfo) -> Result<(), ApiError> {
+        for r in &self.requirements {
+            match supported_fields(info) {
+                Some(fields) => {
+                    if !fields.contains(&r.field.as_str()) {
+                        return Err(ApiError::bad_request(format!(
+                            "field label not supported: {}",
+                            r.field
+                        )));
+                    }
+                }
+                None => {
+                    if !META_FIELDS.contains(&r.field.as_str()) {
+                        return Err(ApiError::bad_request(format!(
+                            "{:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+                            r.field
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.requirements
+            .iter()
+            .all(|r| (field_value(obj, &r.field) == r.value) == r.equals)
+    }
+
+    /// `Some(name)` when the selector is exactly `metadata.name=<name>`.
+    pub fn single_name(&self) -> Option<&str> {
+        match self.requirements.as_slice() {
+            [r] if r.field == "metadata.name" && r.equals => Some(&r.value),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FieldSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let escape = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace(',', "\\,")
+                .replace('=', "\\=")
+        };
+        let parts: Vec<String> = self
+            .requirements
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}{}{}",
+                    escape(&r.field),
+                    if r.equals { "=" } else { "!=" },
+                    escape(&r.value)
+                )
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// The string a field selector compares against: the value at the dotted path, with
+/// upstream's Go zero values for absent booleans and counters.
+fn field_value(obj: &Value, field: &str) -> String {
+    let path = match field {
+        "spec.host" => "spec.nodeName",
+        "source" => "source.component",
+        other => other,
+    };
+    let mut cur = Some(obj);
+    for seg in path.split('.') {
+        cur = cur.and_then(|v| v.get(seg));
+    }
+    match cur {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Array(a)) if path == "status.podIPs" => a
+            .iter()
+            .filter_map(|ip| ip.get("ip").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => match path {
+            "spec.hostNetwork" | "spec.unschedulable" => "false".to_string(),
+            "status.replicas" | "status.successful" => "0".to_string(),
+            _ => String::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::lookup_kind;
+    use serde_json::json;
+
+    #[test]
+    fn field_selectors_parse_and_match() {
+        let s =
+            FieldSelector::parse("metadata.name=web,status.phase!=Running,spec.hostNetwork==false")
+                .expect("parses");
+        let pod = json!({"metadata": {"name": "web"}, "status": {"phase": "Pending"}, "spec": {}});
+        assert!(s.matches(&pod));
+        let running = json!({"metadata": {"name": "web"}, "status": {"phase": "Running"}});
+        assert!(!s.matches(&running));
+        assert_eq!(s.single_name(), None);
+        let one = FieldSelector::parse("metadata.name=abc").expect("parses");
+        assert_eq!(one.single_name(), Some("abc"));
+        assert!(FieldSelector::parse("metadata.name").is_err());
+        let escaped = FieldSelector::parse(r"metadata.name=a\,b").expect("parses");
+        assert_eq!(escaped.requirements()[0].value, "a,b");
+        assert_eq!(escaped.to_string(), r"metadata.name=a\,b");
+        let missing = FieldSelector::parse("spec.nodeName=").expect("parses");
+        assert!(missing.matches(&json!({"spec": {}})));
+    }
+
+    #[test]
+    fn field_support_per_resource() {
+        let pods = lookup_kind("v1", "Pod").expect("pods registered");
+        let s = FieldSelector::parse("spec.nodeName=n1,status.phase=Running").expect("parses");
+        assert!(s.check_supported(pods).is_ok());
+        let bad = FieldSelector::parse("spec.foo=x").expect("parses");
+        let err = bad.check_supported(pods).expect_err("unsupported");
+        assert_eq!(err.code, 400);
+        assert_eq!(err.message, "field label not supported: spec.foo");
+        let cms = lookup_kind("v1", "ConfigMap").expect("configmaps registered");
+        assert!(FieldSelector::parse("metadata.namespace=x")
+            .expect("parses")
+            .check_supported(cms)
+            .is_ok());
+        let err = bad.check_supported(cms).expect_err("unsupported");
+        assert_eq!(err.message, "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"");
+        let events = lookup_kind("v1", "Event").expect("events registered");
+        let s = FieldSelector::parse("involvedObject.name=web,source=kubelet").expect("parses");
+        assert!(s.check_supported(events).is_ok());
+        assert!(s.matches(
+            &json!({"involvedObject": {"name": "web"}, "source": {"component": "kubelet"}})
+        ));
+        let nodes = lookup_kind("v1", "Node").expect("nodes registered");
+        let s = FieldSelector::parse("spec.unschedulable=false").expect("parses");
+        assert!(s.check_supported(nodes).is_ok());
+        assert!(s.matches(&json!({"spec": {}})));
+    }
+}

@@ -1,0 +1,6 @@
+//! Pods on this node: turning specs into CRI calls and runtime state into status.
+
+pub mod env;
+pub mod resources;
+pub mod spec;
+pub mod status;
