@@ -27,7 +27,11 @@ fn bucket<'a>(item: &'a Value, name: &str) -> Vec<(&'a str, ParsedQuantity)> {
 }
 
 fn items(limit_range: &Value) -> &[Value] {
-    limit_range.pointer("/spec/limits").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    limit_range
+        .pointer("/spec/limits")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 /// Applies one LimitRange's container defaults to a pod (upstream `PodMutateLimitFunc`).
@@ -38,7 +42,10 @@ pub fn default_pod(limit_range: &Value, pod: &mut Value) {
         if item.get("type").and_then(Value::as_str) != Some("Container") {
             continue;
         }
-        for (src, dst) in [("defaultRequest", &mut default_requests), ("default", &mut default_limits)] {
+        for (src, dst) in [
+            ("defaultRequest", &mut default_requests),
+            ("default", &mut default_limits),
+        ] {
             if let Some(m) = item.get(src).and_then(Value::as_object) {
                 for (k, v) in m {
                     dst.retain(|(name, _)| name != k);
@@ -51,24 +58,43 @@ pub fn default_pod(limit_range: &Value, pod: &mut Value) {
         return;
     }
     let mut notes = Vec::new();
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else { return };
-    for (field, label) in [("containers", "container"), ("initContainers", "init container")] {
-        let Some(containers) = spec.get_mut(field).and_then(Value::as_array_mut) else { continue };
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (field, label) in [
+        ("containers", "container"),
+        ("initContainers", "init container"),
+    ] {
+        let Some(containers) = spec.get_mut(field).and_then(Value::as_array_mut) else {
+            continue;
+        };
         for c in containers {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let Some(c) = c.as_object_mut() else { continue };
             let resources = c.entry("resources").or_insert_with(|| json!({}));
             if !resources.is_object() {
                 *resources = json!({});
             }
-            let Some(resources) = resources.as_object_mut() else { continue };
+            let Some(resources) = resources.as_object_mut() else {
+                continue;
+            };
             let set_requests = merge_defaults(resources, "requests", &default_requests);
             let set_limits = merge_defaults(resources, "limits", &default_limits);
             if !set_requests.is_empty() {
-                notes.push(format!("{} request for {label} {name}", set_requests.join(", ")));
+                notes.push(format!(
+                    "{} request for {label} {name}",
+                    set_requests.join(", ")
+                ));
             }
             if !set_limits.is_empty() {
-                notes.push(format!("{} limit for {label} {name}", set_limits.join(", ")));
+                notes.push(format!(
+                    "{} limit for {label} {name}",
+                    set_limits.join(", ")
+                ));
             }
         }
     }
@@ -86,7 +112,11 @@ pub fn default_pod(limit_range: &Value, pod: &mut Value) {
 }
 
 /// Fills missing keys of `resources[key]`; returns the names set, sorted.
-fn merge_defaults(resources: &mut Map<String, Value>, key: &str, defaults: &[(String, Value)]) -> Vec<String> {
+fn merge_defaults(
+    resources: &mut Map<String, Value>,
+    key: &str,
+    defaults: &[(String, Value)],
+) -> Vec<String> {
     if defaults.is_empty() {
         return Vec::new();
     }
@@ -116,7 +146,9 @@ fn quantities(v: Option<&Value>) -> Quantities {
             m.iter()
                 .filter_map(|(k, v)| match v {
                     Value::String(s) => ParsedQuantity::parse(s).ok().map(|q| (k.clone(), q)),
-                    Value::Number(n) => ParsedQuantity::parse(&n.to_string()).ok().map(|q| (k.clone(), q)),
+                    Value::Number(n) => ParsedQuantity::parse(&n.to_string())
+                        .ok()
+                        .map(|q| (k.clone(), q)),
                     _ => None,
                 })
                 .collect()
@@ -132,57 +164,101 @@ fn find<'a>(list: &'a Quantities, name: &str) -> Option<&'a ParsedQuantity> {
 const MAX_MILLI_VALUE: i64 = i64::MAX / 1000;
 
 /// `requestLimitEnforcedValues`: milli precision unless any value would overflow.
-fn enforced_values(req: Option<&ParsedQuantity>, lim: Option<&ParsedQuantity>, enforced: &ParsedQuantity) -> (i64, i64, i64) {
+fn enforced_values(
+    req: Option<&ParsedQuantity>,
+    lim: Option<&ParsedQuantity>,
+    enforced: &ParsedQuantity,
+) -> (i64, i64, i64) {
     let v = |q: Option<&ParsedQuantity>| q.map(ParsedQuantity::value).unwrap_or(0);
     let m = |q: Option<&ParsedQuantity>| q.map(ParsedQuantity::milli_value).unwrap_or(0);
-    if v(req) <= MAX_MILLI_VALUE && v(lim) <= MAX_MILLI_VALUE && enforced.value() <= MAX_MILLI_VALUE {
+    if v(req) <= MAX_MILLI_VALUE && v(lim) <= MAX_MILLI_VALUE && enforced.value() <= MAX_MILLI_VALUE
+    {
         (m(req), m(lim), enforced.milli_value())
     } else {
         (v(req), v(lim), enforced.value())
     }
 }
 
-fn min_constraint(limit_type: &str, name: &str, enforced: &ParsedQuantity, requests: &Quantities, limits: &Quantities) -> Option<String> {
+fn min_constraint(
+    limit_type: &str,
+    name: &str,
+    enforced: &ParsedQuantity,
+    requests: &Quantities,
+    limits: &Quantities,
+) -> Option<String> {
     let (req, lim) = (find(requests, name), find(limits, name));
     let (r, l, e) = enforced_values(req, lim, enforced);
     let Some(req) = req else {
-        return Some(format!("minimum {name} usage per {limit_type} is {enforced}.  No request is specified"));
+        return Some(format!(
+            "minimum {name} usage per {limit_type} is {enforced}.  No request is specified"
+        ));
     };
     if r < e {
-        return Some(format!("minimum {name} usage per {limit_type} is {enforced}, but request is {req}"));
+        return Some(format!(
+            "minimum {name} usage per {limit_type} is {enforced}, but request is {req}"
+        ));
     }
     match lim {
-        Some(lim) if l < e => Some(format!("minimum {name} usage per {limit_type} is {enforced}, but limit is {lim}")),
+        Some(lim) if l < e => Some(format!(
+            "minimum {name} usage per {limit_type} is {enforced}, but limit is {lim}"
+        )),
         _ => None,
     }
 }
 
-fn max_constraint(limit_type: &str, name: &str, enforced: &ParsedQuantity, requests: &Quantities, limits: &Quantities) -> Option<String> {
+fn max_constraint(
+    limit_type: &str,
+    name: &str,
+    enforced: &ParsedQuantity,
+    requests: &Quantities,
+    limits: &Quantities,
+) -> Option<String> {
     let (req, lim) = (find(requests, name), find(limits, name));
     let (r, l, e) = enforced_values(req, lim, enforced);
     let Some(lim) = lim else {
-        return Some(format!("maximum {name} usage per {limit_type} is {enforced}.  No limit is specified"));
+        return Some(format!(
+            "maximum {name} usage per {limit_type} is {enforced}.  No limit is specified"
+        ));
     };
     if l > e {
-        return Some(format!("maximum {name} usage per {limit_type} is {enforced}, but limit is {lim}"));
+        return Some(format!(
+            "maximum {name} usage per {limit_type} is {enforced}, but limit is {lim}"
+        ));
     }
     match req {
-        Some(req) if r > e => Some(format!("maximum {name} usage per {limit_type} is {enforced}, but request is {req}")),
+        Some(req) if r > e => Some(format!(
+            "maximum {name} usage per {limit_type} is {enforced}, but request is {req}"
+        )),
         _ => None,
     }
 }
 
 /// `maxRequestConstraint`: for kinds without limits (PVCs).
-fn max_request_constraint(limit_type: &str, name: &str, enforced: &ParsedQuantity, requests: &Quantities) -> Option<String> {
+fn max_request_constraint(
+    limit_type: &str,
+    name: &str,
+    enforced: &ParsedQuantity,
+    requests: &Quantities,
+) -> Option<String> {
     let req = find(requests, name);
     let (r, _, e) = enforced_values(req, None, enforced);
     let Some(req) = req else {
-        return Some(format!("maximum {name} usage per {limit_type} is {enforced}.  No request is specified"));
+        return Some(format!(
+            "maximum {name} usage per {limit_type} is {enforced}.  No request is specified"
+        ));
     };
-    (r > e).then(|| format!("maximum {name} usage per {limit_type} is {enforced}, but request is {req}"))
+    (r > e).then(|| {
+        format!("maximum {name} usage per {limit_type} is {enforced}, but request is {req}")
+    })
 }
 
-fn ratio_constraint(limit_type: &str, name: &str, enforced: &ParsedQuantity, requests: &Quantities, limits: &Quantities) -> Option<String> {
+fn ratio_constraint(
+    limit_type: &str,
+    name: &str,
+    enforced: &ParsedQuantity,
+    requests: &Quantities,
+    limits: &Quantities,
+) -> Option<String> {
     let (req, lim) = (find(requests, name), find(limits, name));
     let (r, l, _) = enforced_values(req, lim, enforced);
     if req.is_none() || r == 0 {
@@ -206,7 +282,13 @@ fn ratio_constraint(limit_type: &str, name: &str, enforced: &ParsedQuantity, req
     })
 }
 
-fn check_all(item: &Value, limit_type: &str, requests: &Quantities, limits: &Quantities, errs: &mut Vec<String>) {
+fn check_all(
+    item: &Value,
+    limit_type: &str,
+    requests: &Quantities,
+    limits: &Quantities,
+    errs: &mut Vec<String>,
+) {
     for (k, v) in bucket(item, "min") {
         errs.extend(min_constraint(limit_type, k, &v, requests, limits));
     }
@@ -219,7 +301,13 @@ fn check_all(item: &Value, limit_type: &str, requests: &Quantities, limits: &Qua
 }
 
 fn to_quantities(list: &super::resources::ResourceList) -> Quantities {
-    list.iter().filter_map(|(k, q)| ParsedQuantity::parse(&q.to_string()).ok().map(|p| (k.clone(), p))).collect()
+    list.iter()
+        .filter_map(|(k, q)| {
+            ParsedQuantity::parse(&q.to_string())
+                .ok()
+                .map(|p| (k.clone(), p))
+        })
+        .collect()
 }
 
 /// Checks a pod against one LimitRange (upstream `PodValidateLimitFunc`); the error is
@@ -231,7 +319,12 @@ pub fn validate_pod(limit_range: &Value, pod: &Value) -> Result<(), String> {
         match item.get("type").and_then(Value::as_str) {
             Some("Container") => {
                 for field in ["containers", "initContainers"] {
-                    for c in spec.and_then(|s| s.get(field)).and_then(Value::as_array).into_iter().flatten() {
+                    for c in spec
+                        .and_then(|s| s.get(field))
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         let res = c.get("resources");
                         let requests = quantities(res.and_then(|r| r.get("requests")));
                         let limits = quantities(res.and_then(|r| r.get("limits")));
@@ -240,7 +333,8 @@ pub fn validate_pod(limit_range: &Value, pod: &Value) -> Result<(), String> {
                 }
             }
             Some("Pod") => {
-                let requests = to_quantities(&super::resources::pod_aggregate(pod, "requests", false));
+                let requests =
+                    to_quantities(&super::resources::pod_aggregate(pod, "requests", false));
                 let limits = to_quantities(&super::resources::pod_aggregate(pod, "limits", false));
                 check_all(item, "Pod", &requests, &limits, &mut errs);
             }
@@ -259,10 +353,21 @@ pub fn validate_pvc(limit_range: &Value, pvc: &Value) -> Result<(), String> {
             continue;
         }
         for (k, v) in bucket(item, "min") {
-            errs.extend(min_constraint("PersistentVolumeClaim", k, &v, &requests, &Vec::new()));
+            errs.extend(min_constraint(
+                "PersistentVolumeClaim",
+                k,
+                &v,
+                &requests,
+                &Vec::new(),
+            ));
         }
         for (k, v) in bucket(item, "max") {
-            errs.extend(max_request_constraint("PersistentVolumeClaim", k, &v, &requests));
+            errs.extend(max_request_constraint(
+                "PersistentVolumeClaim",
+                k,
+                &v,
+                &requests,
+            ));
         }
     }
     aggregate(errs)
@@ -299,12 +404,21 @@ mod tests {
             {"name": "side", "image": "x", "resources": {"limits": {"cpu": "300m"}, "requests": {"cpu": "150m"}}}
         ]}});
         default_pod(&range(), &mut pod);
-        assert_eq!(pod["spec"]["containers"][0]["resources"], json!({
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-            "limits": {"cpu": "200m", "memory": "256Mi"}
-        }));
-        assert_eq!(pod["spec"]["containers"][1]["resources"]["limits"], json!({"cpu": "300m", "memory": "256Mi"}));
-        assert_eq!(pod["spec"]["containers"][1]["resources"]["requests"], json!({"cpu": "150m", "memory": "128Mi"}));
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"],
+            json!({
+                "requests": {"cpu": "100m", "memory": "128Mi"},
+                "limits": {"cpu": "200m", "memory": "256Mi"}
+            })
+        );
+        assert_eq!(
+            pod["spec"]["containers"][1]["resources"]["limits"],
+            json!({"cpu": "300m", "memory": "256Mi"})
+        );
+        assert_eq!(
+            pod["spec"]["containers"][1]["resources"]["requests"],
+            json!({"cpu": "150m", "memory": "128Mi"})
+        );
         assert_eq!(
             pod["metadata"]["annotations"][ANNOTATION],
             "LimitRanger plugin set: cpu, memory request for container web; cpu, memory limit for container web; memory request for container side; memory limit for container side"
@@ -314,14 +428,21 @@ mod tests {
 
     #[test]
     fn enforces_max_min_and_ratio_with_upstream_messages() {
-        let pod = |req: &str, lim: &str| {
-            json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": req, "memory": "128Mi"}, "limits": {"cpu": lim, "memory": "256Mi"}}}]}})
-        };
-        assert_eq!(validate_pod(&range(), &pod("500m", "1")), Err("maximum cpu usage per Container is 500m, but limit is 1".into()));
-        assert_eq!(validate_pod(&range(), &pod("10m", "20m")), Err("minimum cpu usage per Container is 50m, but request is 10m".into()));
+        let pod = |req: &str, lim: &str| json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": req, "memory": "128Mi"}, "limits": {"cpu": lim, "memory": "256Mi"}}}]}});
+        assert_eq!(
+            validate_pod(&range(), &pod("500m", "1")),
+            Err("maximum cpu usage per Container is 500m, but limit is 1".into())
+        );
+        assert_eq!(
+            validate_pod(&range(), &pod("10m", "20m")),
+            Err("minimum cpu usage per Container is 50m, but request is 10m".into())
+        );
         assert_eq!(
             validate_pod(&range(), &pod("100m", "500m")),
-            Err("cpu max limit to request ratio per Container is 4, but provided ratio is 5.000000".into())
+            Err(
+                "cpu max limit to request ratio per Container is 4, but provided ratio is 5.000000"
+                    .into()
+            )
         );
         let no_limit = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}});
         assert_eq!(
@@ -337,7 +458,10 @@ mod tests {
             {"name": "a", "resources": {"limits": {"memory": "768Mi"}}},
             {"name": "b", "resources": {"limits": {"memory": "512Mi"}}}
         ]}});
-        assert_eq!(validate_pod(&lr, &pod), Err("maximum memory usage per Pod is 1Gi, but limit is 1280Mi".into()));
+        assert_eq!(
+            validate_pod(&lr, &pod),
+            Err("maximum memory usage per Pod is 1Gi, but limit is 1280Mi".into())
+        );
     }
 
     #[test]
@@ -347,11 +471,16 @@ mod tests {
         assert_eq!(validate_pvc(&lr, &pvc("1Gi")), Ok(()));
         assert_eq!(
             validate_pvc(&lr, &pvc("5Gi")),
-            Err("maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi".into())
+            Err(
+                "maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi".into()
+            )
         );
         assert_eq!(
             validate_pvc(&lr, &pvc("500Mi")),
-            Err("minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi".into())
+            Err(
+                "minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi"
+                    .into()
+            )
         );
     }
 }

@@ -72,8 +72,12 @@ pub struct Admission {
 
 /// `pods "x" is forbidden: <why>` (upstream `admission.NewForbidden`).
 fn forbidden(attrs: &Attributes<'_>, why: impl std::fmt::Display) -> ApiError {
-    ApiError::forbidden(format!("{} \"{}\" is forbidden: {why}", attrs.info.qualified_plural(), attrs.name))
-        .with_details(attrs.info.group, attrs.info.plural, attrs.name)
+    ApiError::forbidden(format!(
+        "{} \"{}\" is forbidden: {why}",
+        attrs.info.qualified_plural(),
+        attrs.name
+    ))
+    .with_details(attrs.info.group, attrs.info.plural, attrs.name)
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -88,7 +92,9 @@ impl Admission {
     pub fn new(plugins: Vec<String>, cache: Arc<WatchCache>, storage: Arc<Storage>) -> Self {
         for p in &plugins {
             if p == "SecurityContextDeny" {
-                tracing::warn!("admission plugin SecurityContextDeny is deprecated upstream and has no effect");
+                tracing::warn!(
+                    "admission plugin SecurityContextDeny is deprecated upstream and has no effect"
+                );
             } else if !KNOWN_PLUGINS.contains(&p.as_str()) {
                 tracing::warn!(plugin = %p, "unknown admission plugin ignored");
             }
@@ -107,7 +113,12 @@ impl Admission {
     }
 
     /// Mutating admission: may change `obj`.
-    pub async fn admit(&self, attrs: &Attributes<'_>, obj: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
+    pub async fn admit(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        _old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if self.enabled("NamespaceLifecycle") || self.enabled("NamespaceExists") {
             self.namespace_lifecycle(attrs)?;
         }
@@ -132,7 +143,12 @@ impl Admission {
     }
 
     /// Validating admission: may only reject (ResourceQuota also charges the quota).
-    pub async fn validate(&self, attrs: &Attributes<'_>, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    pub async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if attrs.operation == Operation::Delete || attrs.subresource.is_some() {
             return Ok(());
         }
@@ -146,14 +162,25 @@ impl Admission {
     }
 
     fn namespace_of<'a>(attrs: &Attributes<'a>, obj: &'a Value) -> Option<&'a str> {
-        attrs.namespace.or_else(|| meta::namespace(obj)).filter(|ns| !ns.is_empty())
+        attrs
+            .namespace
+            .or_else(|| meta::namespace(obj))
+            .filter(|ns| !ns.is_empty())
     }
 
     /// Every object of a core resource in `namespace`, from the watch cache.
     fn cached_list(&self, plural: &str, namespace: &str) -> Vec<Value> {
-        let Some(info) = api_types::registry::lookup("", "v1", plural) else { return Vec::new() };
-        let Some(cache) = self.cache.resource(info) else { return Vec::new() };
-        cache.list(&info.list_prefix(Some(namespace))).iter().map(|o| o.value.clone()).collect()
+        let Some(info) = api_types::registry::lookup("", "v1", plural) else {
+            return Vec::new();
+        };
+        let Some(cache) = self.cache.resource(info) else {
+            return Vec::new();
+        };
+        cache
+            .list(&info.list_prefix(Some(namespace)))
+            .iter()
+            .map(|o| o.value.clone())
+            .collect()
     }
 
     fn limit_ranges(&self, attrs: &Attributes<'_>, obj: &Value) -> Vec<Value> {
@@ -163,14 +190,23 @@ impl Admission {
         }
     }
 
-    fn validate_limit_ranges(&self, attrs: &Attributes<'_>, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    fn validate_limit_ranges(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         let pod = is_core(attrs, "pods") && attrs.operation == Operation::Create;
         let pvc = is_core(attrs, "persistentvolumeclaims");
         if !(pod || pvc) || old.is_some_and(|o| meta::deletion_timestamp(o).is_some()) {
             return Ok(());
         }
         for lr in self.limit_ranges(attrs, obj) {
-            let checked = if pod { limit_ranger::validate_pod(&lr, obj) } else { limit_ranger::validate_pvc(&lr, obj) };
+            let checked = if pod {
+                limit_ranger::validate_pod(&lr, obj)
+            } else {
+                limit_ranger::validate_pvc(&lr, obj)
+            };
             checked.map_err(|why| forbidden(attrs, why))?;
         }
         Ok(())
@@ -178,20 +214,37 @@ impl Admission {
 
     /// ServiceAccount: default the account and require it to exist (cache first; one
     /// etcd read only when the cache has not seen it, as upstream's live lookup).
-    async fn service_account(&self, attrs: &Attributes<'_>, pod: &mut Value) -> Result<(), ApiError> {
+    async fn service_account(
+        &self,
+        attrs: &Attributes<'_>,
+        pod: &mut Value,
+    ) -> Result<(), ApiError> {
         if service_account::is_mirror_pod(pod) {
             return Ok(());
         }
-        let Some(ns) = Self::namespace_of(attrs, pod).map(str::to_string) else { return Ok(()) };
+        let Some(ns) = Self::namespace_of(attrs, pod).map(str::to_string) else {
+            return Ok(());
+        };
         let name = service_account::default_service_account_name(pod);
-        let Some(info) = api_types::registry::lookup("", "v1", "serviceaccounts") else { return Ok(()) };
+        let Some(info) = api_types::registry::lookup("", "v1", "serviceaccounts") else {
+            return Ok(());
+        };
         let key = info.key(Some(&ns), &name);
-        let cached = self.cache.resource(info).and_then(|c| c.get(&key)).map(|o| o.value.clone());
+        let cached = self
+            .cache
+            .resource(info)
+            .and_then(|c| c.get(&key))
+            .map(|o| o.value.clone());
         let account = match cached {
             Some(a) => a,
             None => match self.storage.get(&key).await.map_err(internal)? {
                 Some(stored) => serde_json::from_slice(&stored.value).map_err(internal)?,
-                None => return Err(forbidden(attrs, service_account::not_found_message(&ns, &name))),
+                None => {
+                    return Err(forbidden(
+                        attrs,
+                        service_account::not_found_message(&ns, &name),
+                    ))
+                }
             },
         };
         service_account::apply_image_pull_secrets(pod, &account);
@@ -199,7 +252,11 @@ impl Admission {
     }
 
     fn quota_lock(&self, namespace: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.quota_locks.lock().entry(namespace.to_string()).or_default().clone()
+        self.quota_locks
+            .lock()
+            .entry(namespace.to_string())
+            .or_default()
+            .clone()
     }
 
     /// The newest known state of a quota: the watch cache's, or our own last write.
@@ -217,11 +274,20 @@ impl Admission {
 
     /// What the namespace uses now under `tracked`, from the watch cache (upstream's
     /// quota controller `CalculateUsage`), for quotas without recorded usage.
-    fn namespace_usage(&self, namespace: &str, tracked: &std::collections::BTreeSet<String>) -> ResourceList {
+    fn namespace_usage(
+        &self,
+        namespace: &str,
+        tracked: &std::collections::BTreeSet<String>,
+    ) -> ResourceList {
         let now = Utc::now();
         let mut total = ResourceList::new();
-        for info in api_types::registry::RESOURCES.iter().filter(|i| i.namespaced && tracked.iter().any(|n| quota::tracks(i, n))) {
-            let Some(cache) = self.cache.resource(info) else { continue };
+        for info in api_types::registry::RESOURCES
+            .iter()
+            .filter(|i| i.namespaced && tracked.iter().any(|n| quota::tracks(i, n)))
+        {
+            let Some(cache) = self.cache.resource(info) else {
+                continue;
+            };
             for o in cache.list(&info.list_prefix(Some(namespace))) {
                 total = add(&total, &mask(&quota::usage(info, &o.value, now), tracked));
             }
@@ -247,7 +313,8 @@ impl Admission {
         if matched.is_empty() || !quota::matches_scopes(attrs.info, quota_obj, obj) {
             return Ok(None);
         }
-        quota::constraints(attrs.info, obj, &matched).map_err(|e| forbidden(attrs, format!("failed quota: {quota_name}: {e}")))?;
+        quota::constraints(attrs.info, obj, &matched)
+            .map_err(|e| forbidden(attrs, format!("failed quota: {quota_name}: {e}")))?;
         let mut used = parse_list(quota_obj.pointer("/status/used"));
         let hard_names = names(&hard);
         if hard_names.iter().any(|n| !used.contains_key(n)) {
@@ -264,18 +331,33 @@ impl Admission {
 
     /// ResourceQuota: reject writes that exceed a quota of the namespace, and charge the
     /// quota's `status.used` (CAS) before the object is written.
-    async fn resource_quota(&self, attrs: &Attributes<'_>, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    async fn resource_quota(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if !quota::handles(attrs.info, attrs.operation) {
             return Ok(());
         }
-        let Some(ns) = Self::namespace_of(attrs, obj) else { return Ok(()) };
-        let Some(quota_info) = api_types::registry::lookup("", "v1", "resourcequotas") else { return Ok(()) };
-        let Some(quota_cache) = self.cache.resource(quota_info) else { return Ok(()) };
+        let Some(ns) = Self::namespace_of(attrs, obj) else {
+            return Ok(());
+        };
+        let Some(quota_info) = api_types::registry::lookup("", "v1", "resourcequotas") else {
+            return Ok(());
+        };
+        let Some(quota_cache) = self.cache.resource(quota_info) else {
+            return Ok(());
+        };
         let quotas = quota_cache.list(&quota_info.list_prefix(Some(ns)));
         if quotas.is_empty() {
             return Ok(());
         }
-        let old = if attrs.operation == Operation::Update { old } else { None };
+        let old = if attrs.operation == Operation::Update {
+            old
+        } else {
+            None
+        };
         let delta = quota::delta(attrs.info, obj, old, Utc::now());
         if delta.is_empty() {
             return Ok(());
@@ -303,7 +385,10 @@ impl Admission {
                     m.remove("resourceVersion");
                 }
                 if let Some(o) = updated.as_object_mut() {
-                    o.insert("status".into(), json!({"hard": to_json(&hard), "used": to_json(&used)}));
+                    o.insert(
+                        "status".into(),
+                        json!({"hard": to_json(&hard), "used": to_json(&used)}),
+                    );
                 }
                 let bytes = serde_json::to_vec(&updated).map_err(internal)?;
                 match self.storage.update(&key, bytes, revision, None).await {

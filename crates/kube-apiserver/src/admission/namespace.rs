@@ -8,9 +8,15 @@ use super::{Admission, Attributes, Operation, IMMORTAL_NAMESPACES};
 
 impl Admission {
     pub(super) fn namespace_lifecycle(&self, attrs: &Attributes<'_>) -> Result<(), ApiError> {
-        if attrs.info.kind == "Namespace" && attrs.operation == Operation::Delete && IMMORTAL_NAMESPACES.contains(&attrs.name) {
-            return Err(ApiError::forbidden(format!("namespaces \"{}\" is forbidden: this namespace may not be deleted", attrs.name))
-                .with_details("", "namespaces", attrs.name));
+        if attrs.info.kind == "Namespace"
+            && attrs.operation == Operation::Delete
+            && IMMORTAL_NAMESPACES.contains(&attrs.name)
+        {
+            return Err(ApiError::forbidden(format!(
+                "namespaces \"{}\" is forbidden: this namespace may not be deleted",
+                attrs.name
+            ))
+            .with_details("", "namespaces", attrs.name));
         }
         if attrs.operation != Operation::Create || !attrs.info.namespaced {
             return Ok(());
@@ -19,14 +25,21 @@ impl Admission {
         if attrs.subresource.is_some() {
             return Ok(());
         }
-        let Some(ns) = attrs.namespace else { return Ok(()) };
-        let Some(ns_info) = api_types::registry::lookup("", "v1", "namespaces") else { return Ok(()) };
-        let Some(cache) = self.cache.resource(ns_info) else { return Ok(()) };
+        let Some(ns) = attrs.namespace else {
+            return Ok(());
+        };
+        let Some(ns_info) = api_types::registry::lookup("", "v1", "namespaces") else {
+            return Ok(());
+        };
+        let Some(cache) = self.cache.resource(ns_info) else {
+            return Ok(());
+        };
         match cache.get(&ns_info.key(None, ns)) {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(obj) => {
                 let terminating = meta::deletion_timestamp(&obj.value).is_some()
-                    || obj.value.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+                    || obj.value.pointer("/status/phase").and_then(Value::as_str)
+                        == Some("Terminating");
                 if terminating && attrs.info.kind != "Event" {
                     Err(ApiError::forbidden(format!(
                         "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",

@@ -9,13 +9,20 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::resources::{
-    add, container_resources, less_than_or_equal, mask, names, pod_aggregate, pretty_print, remove_zeros,
-    subtract_non_negative, Qty, ResourceList,
+    add, container_resources, less_than_or_equal, mask, names, pod_aggregate, pretty_print,
+    remove_zeros, subtract_non_negative, Qty, ResourceList,
 };
 use super::Operation;
 
 /// Compute resources a quota on pods forces every container to declare.
-const VALIDATION_SET: &[&str] = &["cpu", "limits.cpu", "limits.memory", "memory", "requests.cpu", "requests.memory"];
+const VALIDATION_SET: &[&str] = &[
+    "cpu",
+    "limits.cpu",
+    "limits.memory",
+    "memory",
+    "requests.cpu",
+    "requests.memory",
+];
 const POD_RESOURCES: &[&str] = &[
     "count/pods",
     "cpu",
@@ -29,7 +36,12 @@ const POD_RESOURCES: &[&str] = &[
     "requests.ephemeral-storage",
     "requests.memory",
 ];
-const SERVICE_RESOURCES: &[&str] = &["count/services", "services", "services.loadbalancers", "services.nodeports"];
+const SERVICE_RESOURCES: &[&str] = &[
+    "count/services",
+    "services",
+    "services.loadbalancers",
+    "services.nodeports",
+];
 const STORAGE_CLASS_SUFFIX: &str = ".storageclass.storage.k8s.io/";
 
 /// `count/pods` for core kinds, `count/deployments.apps` otherwise.
@@ -47,9 +59,13 @@ fn legacy_count_name(info: &ResourceInfo) -> Option<&'static str> {
         return None;
     }
     match info.plural {
-        "configmaps" | "secrets" | "replicationcontrollers" | "resourcequotas" | "persistentvolumeclaims" | "services" | "pods" => {
-            Some(info.plural)
-        }
+        "configmaps"
+        | "secrets"
+        | "replicationcontrollers"
+        | "resourcequotas"
+        | "persistentvolumeclaims"
+        | "services"
+        | "pods" => Some(info.plural),
         _ => None,
     }
 }
@@ -69,8 +85,12 @@ pub fn tracks(info: &ResourceInfo, name: &str) -> bool {
         return SERVICE_RESOURCES.contains(&name);
     }
     if is_kind(info, "persistentvolumeclaims") {
-        return matches!(name, "count/persistentvolumeclaims" | "persistentvolumeclaims" | "requests.storage")
-            || name.split_once(STORAGE_CLASS_SUFFIX).is_some_and(|(_, r)| r == "requests.storage" || r == "persistentvolumeclaims");
+        return matches!(
+            name,
+            "count/persistentvolumeclaims" | "persistentvolumeclaims" | "requests.storage"
+        ) || name
+            .split_once(STORAGE_CLASS_SUFFIX)
+            .is_some_and(|(_, r)| r == "requests.storage" || r == "persistentvolumeclaims");
     }
     name == object_count_name(info) || legacy_count_name(info) == Some(name)
 }
@@ -92,7 +112,10 @@ pub fn handles(info: &ResourceInfo, op: Operation) -> bool {
 
 /// Upstream `QuotaV1Pod`: finished pods, and pods past their deletion grace, use no compute.
 fn pod_counts_for_compute(pod: &Value, now: DateTime<Utc>) -> bool {
-    let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if phase == "Succeeded" || phase == "Failed" {
         return false;
     }
@@ -100,7 +123,9 @@ fn pod_counts_for_compute(pod: &Value, now: DateTime<Utc>) -> bool {
         .pointer("/metadata/deletionTimestamp")
         .and_then(Value::as_str)
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-    let grace = pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+    let grace = pod
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .and_then(Value::as_i64);
     match (deletion, grace) {
         (Some(at), Some(grace)) => now <= at.with_timezone(&Utc) + chrono::Duration::seconds(grace),
         _ => true,
@@ -139,30 +164,60 @@ pub fn usage(info: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> ResourceLi
     if is_kind(info, "pods") {
         out.remove("pods");
         if pod_counts_for_compute(obj, now) {
-            out.extend(compute_usage(&pod_aggregate(obj, "requests", true), &pod_aggregate(obj, "limits", true)));
+            out.extend(compute_usage(
+                &pod_aggregate(obj, "requests", true),
+                &pod_aggregate(obj, "limits", true),
+            ));
         }
     } else if is_kind(info, "services") {
         let spec = obj.get("spec");
-        let ports = spec.and_then(|s| s.get("ports")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-        let explicit = ports.iter().filter(|p| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0).count();
+        let ports = spec
+            .and_then(|s| s.get("ports"))
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let explicit = ports
+            .iter()
+            .filter(|p| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0)
+            .count();
         let count = |n: usize| Qty::count(i64::try_from(n).unwrap_or(i64::MAX));
-        match spec.and_then(|s| s.get("type")).and_then(Value::as_str).unwrap_or("ClusterIP") {
+        match spec
+            .and_then(|s| s.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+        {
             "NodePort" => {
                 out.insert("services.nodeports".into(), count(ports.len()));
             }
             "LoadBalancer" => {
-                let allocate = spec.and_then(|s| s.get("allocateLoadBalancerNodePorts")).and_then(Value::as_bool) != Some(false);
-                out.insert("services.nodeports".into(), count(if allocate { ports.len() } else { explicit }));
+                let allocate = spec
+                    .and_then(|s| s.get("allocateLoadBalancerNodePorts"))
+                    .and_then(Value::as_bool)
+                    != Some(false);
+                out.insert(
+                    "services.nodeports".into(),
+                    count(if allocate { ports.len() } else { explicit }),
+                );
                 out.insert("services.loadbalancers".into(), Qty::count(1));
             }
             _ => {}
         }
     } else if is_kind(info, "persistentvolumeclaims") {
-        let class = obj.pointer("/spec/storageClassName").and_then(Value::as_str).filter(|c| !c.is_empty());
+        let class = obj
+            .pointer("/spec/storageClassName")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty());
         if let Some(c) = class {
-            out.insert(format!("{c}{STORAGE_CLASS_SUFFIX}persistentvolumeclaims"), Qty::count(1));
+            out.insert(
+                format!("{c}{STORAGE_CLASS_SUFFIX}persistentvolumeclaims"),
+                Qty::count(1),
+            );
         }
-        if let Some(q) = obj.pointer("/spec/resources/requests/storage").and_then(Value::as_str).and_then(Qty::parse) {
+        if let Some(q) = obj
+            .pointer("/spec/resources/requests/storage")
+            .and_then(Value::as_str)
+            .and_then(Qty::parse)
+        {
             out.insert("requests.storage".into(), q);
             if let Some(c) = class {
                 out.insert(format!("{c}{STORAGE_CLASS_SUFFIX}requests.storage"), q);
@@ -175,10 +230,16 @@ pub fn usage(info: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> ResourceLi
 fn is_best_effort(pod: &Value) -> bool {
     let spec = pod.get("spec");
     ["containers", "initContainers"].iter().all(|field| {
-        spec.and_then(|s| s.get(*field)).and_then(Value::as_array).into_iter().flatten().all(|c| {
-            let (req, lim) = container_resources(c);
-            !["cpu", "memory"].iter().any(|r| req.contains_key(*r) || lim.contains_key(*r))
-        })
+        spec.and_then(|s| s.get(*field))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .all(|c| {
+                let (req, lim) = container_resources(c);
+                !["cpu", "memory"]
+                    .iter()
+                    .any(|r| req.contains_key(*r) || lim.contains_key(*r))
+            })
     })
 }
 
@@ -192,9 +253,26 @@ fn scope_requirements(quota: &Value) -> Vec<(String, String, Vec<String>)> {
         .filter_map(Value::as_str)
         .map(|s| (s.to_string(), "Exists".to_string(), Vec::new()))
         .collect();
-    for e in quota.pointer("/spec/scopeSelector/matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-        let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-        let values = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect();
+    for e in quota
+        .pointer("/spec/scopeSelector/matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let field = |k: &str| {
+            e.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let values = e
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
         out.push((field("scopeName"), field("operator"), values));
     }
     out
@@ -211,14 +289,20 @@ pub fn matches_scopes(info: &ResourceInfo, quota: &Value, obj: &Value) -> bool {
         return false;
     }
     reqs.iter().all(|(scope, op, values)| {
-        let terminating = obj.pointer("/spec/activeDeadlineSeconds").and_then(Value::as_i64).is_some_and(|s| s >= 0);
+        let terminating = obj
+            .pointer("/spec/activeDeadlineSeconds")
+            .and_then(Value::as_i64)
+            .is_some_and(|s| s >= 0);
         match scope.as_str() {
             "Terminating" => terminating,
             "NotTerminating" => !terminating,
             "BestEffort" => is_best_effort(obj),
             "NotBestEffort" => !is_best_effort(obj),
             "PriorityClass" => {
-                let class = obj.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("");
+                let class = obj
+                    .pointer("/spec/priorityClassName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 match op.as_str() {
                     "In" => values.iter().any(|v| v == class),
                     "NotIn" => !values.iter().any(|v| v == class),
@@ -233,32 +317,58 @@ pub fn matches_scopes(info: &ResourceInfo, quota: &Value, obj: &Value) -> bool {
 }
 
 /// Upstream's pod `Constraints`: with cpu/memory quotas every container must state them.
-pub fn constraints(info: &ResourceInfo, obj: &Value, required: &BTreeSet<String>) -> Result<(), String> {
+pub fn constraints(
+    info: &ResourceInfo,
+    obj: &Value,
+    required: &BTreeSet<String>,
+) -> Result<(), String> {
     if !is_kind(info, "pods") {
         return Ok(());
     }
-    let required: BTreeSet<&str> = required.iter().map(String::as_str).filter(|r| VALIDATION_SET.contains(r)).collect();
+    let required: BTreeSet<&str> = required
+        .iter()
+        .map(String::as_str)
+        .filter(|r| VALIDATION_SET.contains(r))
+        .collect();
     if required.is_empty() {
         return Ok(());
     }
     let mut missing = BTreeSet::new();
     let spec = obj.get("spec");
     for field in ["containers", "initContainers"] {
-        for c in spec.and_then(|s| s.get(field)).and_then(Value::as_array).into_iter().flatten() {
+        for c in spec
+            .and_then(|s| s.get(field))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let (req, lim) = container_resources(c);
             let have = compute_usage(&req, &lim);
-            missing.extend(required.iter().filter(|r| !have.contains_key(**r)).map(|r| r.to_string()));
+            missing.extend(
+                required
+                    .iter()
+                    .filter(|r| !have.contains_key(**r))
+                    .map(|r| r.to_string()),
+            );
         }
     }
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("must specify {}", missing.into_iter().collect::<Vec<_>>().join(",")))
+        Err(format!(
+            "must specify {}",
+            missing.into_iter().collect::<Vec<_>>().join(",")
+        ))
     }
 }
 
 /// The charge of a write: the object's usage, minus the old object's on updates.
-pub fn delta(info: &ResourceInfo, obj: &Value, old: Option<&Value>, now: DateTime<Utc>) -> ResourceList {
+pub fn delta(
+    info: &ResourceInfo,
+    obj: &Value,
+    old: Option<&Value>,
+    now: DateTime<Utc>,
+) -> ResourceList {
     let mut d = usage(info, obj, now);
     if let Some(old) = old {
         d = subtract_non_negative(&d, &usage(info, old, now));
@@ -268,7 +378,12 @@ pub fn delta(info: &ResourceInfo, obj: &Value, old: Option<&Value>, now: DateTim
 
 /// Charges `delta` to one quota: `Ok(None)` when it tracks none of it, `Ok(Some(used))`
 /// with the new usage, or the upstream `exceeded quota` message.
-pub fn charge(quota_name: &str, hard: &ResourceList, used: &ResourceList, delta: &ResourceList) -> Result<Option<ResourceList>, String> {
+pub fn charge(
+    quota_name: &str,
+    hard: &ResourceList,
+    used: &ResourceList,
+    delta: &ResourceList,
+) -> Result<Option<ResourceList>, String> {
     let requested = remove_zeros(&mask(delta, &names(hard)));
     if requested.is_empty() {
         return Ok(None);
@@ -293,7 +408,8 @@ mod tests {
     use serde_json::json;
 
     fn info(plural: &str) -> &'static ResourceInfo {
-        api_types::registry::lookup("", "v1", plural).unwrap_or_else(|| panic!("{plural} registered"))
+        api_types::registry::lookup("", "v1", plural)
+            .unwrap_or_else(|| panic!("{plural} registered"))
     }
 
     fn list(v: Value) -> ResourceList {
@@ -309,16 +425,25 @@ mod tests {
     #[test]
     fn pod_usage_counts_compute_and_objects() {
         let u = usage(info("pods"), &pod("250m", "128Mi"), Utc::now());
-        assert_eq!(pretty_print(&u), "count/pods=1,cpu=250m,limits.memory=128Mi,pods=1,requests.cpu=250m");
+        assert_eq!(
+            pretty_print(&u),
+            "count/pods=1,cpu=250m,limits.memory=128Mi,pods=1,requests.cpu=250m"
+        );
         let mut done = pod("250m", "128Mi");
         done["status"] = json!({"phase": "Succeeded"});
-        assert_eq!(pretty_print(&usage(info("pods"), &done, Utc::now())), "count/pods=1");
+        assert_eq!(
+            pretty_print(&usage(info("pods"), &done, Utc::now())),
+            "count/pods=1"
+        );
     }
 
     #[test]
     fn service_usage_counts_node_ports_and_load_balancers() {
         let svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
-        assert_eq!(pretty_print(&usage(info("services"), &svc, Utc::now())), "count/services=1,services=1,services.nodeports=2");
+        assert_eq!(
+            pretty_print(&usage(info("services"), &svc, Utc::now())),
+            "count/services=1,services=1,services.nodeports=2"
+        );
         let lb = json!({"spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80, "nodePort": 30001}, {"port": 81}]}});
         assert_eq!(
             pretty_print(&usage(info("services"), &lb, Utc::now())),
@@ -326,7 +451,10 @@ mod tests {
         );
         // ClusterIP -> NodePort on update charges only the new node ports.
         let old = json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80}, {"port": 443}]}});
-        assert_eq!(pretty_print(&delta(info("services"), &svc, Some(&old), Utc::now())), "services.nodeports=2");
+        assert_eq!(
+            pretty_print(&delta(info("services"), &svc, Some(&old), Utc::now())),
+            "services.nodeports=2"
+        );
     }
 
     #[test]
@@ -344,28 +472,65 @@ mod tests {
             Err("exceeded quota: compute, requested: requests.cpu=250m, used: requests.cpu=900m, limited: requests.cpu=1".into())
         );
         let used = list(json!({"pods": "1", "requests.cpu": "500m"}));
-        let new_used = charge("compute", &hard, &used, &d).ok().flatten().map(|u| pretty_print(&u));
+        let new_used = charge("compute", &hard, &used, &d)
+            .ok()
+            .flatten()
+            .map(|u| pretty_print(&u));
         assert_eq!(new_used.as_deref(), Some("pods=2,requests.cpu=750m"));
         // A quota that tracks nothing this object uses is not charged.
-        assert_eq!(charge("cm", &list(json!({"configmaps": "1"})), &ResourceList::new(), &d), Ok(None));
+        assert_eq!(
+            charge(
+                "cm",
+                &list(json!({"configmaps": "1"})),
+                &ResourceList::new(),
+                &d
+            ),
+            Ok(None)
+        );
     }
 
     #[test]
     fn object_counts_and_matching() {
         let cm = json!({"metadata": {"name": "x"}});
-        assert_eq!(pretty_print(&usage(info("configmaps"), &cm, Utc::now())), "configmaps=1,count/configmaps=1");
-        let deploy = api_types::registry::lookup("apps", "v1", "deployments").expect("deployments registered");
+        assert_eq!(
+            pretty_print(&usage(info("configmaps"), &cm, Utc::now())),
+            "configmaps=1,count/configmaps=1"
+        );
+        let deploy = api_types::registry::lookup("apps", "v1", "deployments")
+            .expect("deployments registered");
         assert_eq!(object_count_name(deploy), "count/deployments.apps");
-        let hard = list(json!({"count/deployments.apps": "1", "pods": "10", "requests.storage": "1Gi"}));
-        assert_eq!(matching_resources(deploy, &hard).into_iter().collect::<Vec<_>>(), vec!["count/deployments.apps"]);
-        assert_eq!(matching_resources(info("pods"), &hard).into_iter().collect::<Vec<_>>(), vec!["pods"]);
-        assert_eq!(matching_resources(info("persistentvolumeclaims"), &hard).into_iter().collect::<Vec<_>>(), vec!["requests.storage"]);
+        let hard =
+            list(json!({"count/deployments.apps": "1", "pods": "10", "requests.storage": "1Gi"}));
+        assert_eq!(
+            matching_resources(deploy, &hard)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["count/deployments.apps"]
+        );
+        assert_eq!(
+            matching_resources(info("pods"), &hard)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["pods"]
+        );
+        assert_eq!(
+            matching_resources(info("persistentvolumeclaims"), &hard)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec!["requests.storage"]
+        );
     }
 
     #[test]
     fn constraints_require_declared_compute() {
-        let required: BTreeSet<String> = ["limits.cpu", "requests.cpu", "pods"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(constraints(info("pods"), &pod("100m", "64Mi"), &required), Err("must specify limits.cpu".into()));
+        let required: BTreeSet<String> = ["limits.cpu", "requests.cpu", "pods"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            constraints(info("pods"), &pod("100m", "64Mi"), &required),
+            Err("must specify limits.cpu".into())
+        );
         let ok = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}]}});
         assert_eq!(constraints(info("pods"), &ok, &required), Ok(()));
     }
@@ -378,7 +543,11 @@ mod tests {
         assert!(!matches_scopes(info("pods"), &quota, &pod("1", "1Gi")));
         assert!(!matches_scopes(info("services"), &quota, &json!({})));
         let prio = json!({"spec": {"scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}});
-        assert!(matches_scopes(info("pods"), &prio, &json!({"spec": {"priorityClassName": "high"}})));
+        assert!(matches_scopes(
+            info("pods"),
+            &prio,
+            &json!({"spec": {"priorityClassName": "high"}})
+        ));
         assert!(!matches_scopes(info("pods"), &prio, &json!({"spec": {}})));
     }
 }

@@ -17,12 +17,18 @@ pub struct Qty {
 impl Qty {
     pub fn parse(s: &str) -> Option<Qty> {
         let q = ParsedQuantity::parse(s).ok()?;
-        Some(Qty { milli: i128::from(q.milli_value()), binary: q.format() == Format::BinarySI })
+        Some(Qty {
+            milli: i128::from(q.milli_value()),
+            binary: q.format() == Format::BinarySI,
+        })
     }
 
     /// A plain count (`pods=1`).
     pub fn count(n: i64) -> Qty {
-        Qty { milli: i128::from(n) * 1000, binary: false }
+        Qty {
+            milli: i128::from(n) * 1000,
+            binary: false,
+        }
     }
 
     pub fn is_zero(&self) -> bool {
@@ -31,11 +37,17 @@ impl Qty {
 
     /// Sum keeping `self`'s format, as `Quantity.Add`.
     pub fn plus(self, other: Qty) -> Qty {
-        Qty { milli: self.milli.saturating_add(other.milli), binary: self.binary }
+        Qty {
+            milli: self.milli.saturating_add(other.milli),
+            binary: self.binary,
+        }
     }
 
     pub fn minus(self, other: Qty) -> Qty {
-        Qty { milli: self.milli.saturating_sub(other.milli), binary: self.binary }
+        Qty {
+            milli: self.milli.saturating_sub(other.milli),
+            binary: self.binary,
+        }
     }
 }
 
@@ -77,14 +89,20 @@ pub fn parse_list(v: Option<&Value>) -> ResourceList {
 }
 
 pub fn to_json(list: &ResourceList) -> Value {
-    Value::Object(list.iter().map(|(k, q)| (k.clone(), Value::String(q.to_string()))).collect::<Map<_, _>>())
+    Value::Object(
+        list.iter()
+            .map(|(k, q)| (k.clone(), Value::String(q.to_string())))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 /// `a + b` per key (keys of either side).
 pub fn add(a: &ResourceList, b: &ResourceList) -> ResourceList {
     let mut out = a.clone();
     for (k, q) in b {
-        out.entry(k.clone()).and_modify(|v| *v = v.plus(*q)).or_insert(*q);
+        out.entry(k.clone())
+            .and_modify(|v| *v = v.plus(*q))
+            .or_insert(*q);
     }
     out
 }
@@ -121,11 +139,17 @@ pub fn max(a: &ResourceList, b: &ResourceList) -> ResourceList {
 
 /// Only the keys in `names`.
 pub fn mask(list: &ResourceList, names: &BTreeSet<String>) -> ResourceList {
-    list.iter().filter(|(k, _)| names.contains(*k)).map(|(k, q)| (k.clone(), *q)).collect()
+    list.iter()
+        .filter(|(k, _)| names.contains(*k))
+        .map(|(k, q)| (k.clone(), *q))
+        .collect()
 }
 
 pub fn remove_zeros(list: &ResourceList) -> ResourceList {
-    list.iter().filter(|(_, q)| !q.is_zero()).map(|(k, q)| (k.clone(), *q)).collect()
+    list.iter()
+        .filter(|(_, q)| !q.is_zero())
+        .map(|(k, q)| (k.clone(), *q))
+        .collect()
 }
 
 pub fn names(list: &ResourceList) -> BTreeSet<String> {
@@ -135,20 +159,29 @@ pub fn names(list: &ResourceList) -> BTreeSet<String> {
 /// Whether every key of `a` that `b` also has is `<=` (`LessThanOrEqual`), and the keys
 /// that are not.
 pub fn less_than_or_equal(a: &ResourceList, b: &ResourceList) -> (bool, BTreeSet<String>) {
-    let exceeded: BTreeSet<String> =
-        b.iter().filter(|(k, limit)| a.get(*k).is_some_and(|v| v.milli > limit.milli)).map(|(k, _)| k.clone()).collect();
+    let exceeded: BTreeSet<String> = b
+        .iter()
+        .filter(|(k, limit)| a.get(*k).is_some_and(|v| v.milli > limit.milli))
+        .map(|(k, _)| k.clone())
+        .collect();
     (exceeded.is_empty(), exceeded)
 }
 
 /// `cpu=1,memory=1Gi` (sorted by name), upstream's `prettyPrint`.
 pub fn pretty_print(list: &ResourceList) -> String {
-    list.iter().map(|(k, q)| format!("{k}={q}")).collect::<Vec<_>>().join(",")
+    list.iter()
+        .map(|(k, q)| format!("{k}={q}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A container's `resources.requests` and `resources.limits`.
 pub fn container_resources(container: &Value) -> (ResourceList, ResourceList) {
     let res = container.get("resources");
-    (parse_list(res.and_then(|r| r.get("requests"))), parse_list(res.and_then(|r| r.get("limits"))))
+    (
+        parse_list(res.and_then(|r| r.get("requests"))),
+        parse_list(res.and_then(|r| r.get("limits"))),
+    )
 }
 
 /// A pod's effective requests (or limits, `bucket = "limits"`): the sum over containers
@@ -158,12 +191,22 @@ pub fn pod_aggregate(pod: &Value, bucket: &str, with_overhead: bool) -> Resource
     let spec = pod.get("spec");
     let list = |c: &Value| parse_list(c.get("resources").and_then(|r| r.get(bucket)));
     let mut sum = ResourceList::new();
-    for c in spec.and_then(|s| s.get("containers")).and_then(Value::as_array).into_iter().flatten() {
+    for c in spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         sum = add(&sum, &list(c));
     }
     let mut sidecars = ResourceList::new();
     let mut init_max = ResourceList::new();
-    for c in spec.and_then(|s| s.get("initContainers")).and_then(Value::as_array).into_iter().flatten() {
+    for c in spec
+        .and_then(|s| s.get("initContainers"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if c.get("restartPolicy").and_then(Value::as_str) == Some("Always") {
             sidecars = add(&sidecars, &list(c));
             init_max = max(&init_max, &sidecars);
@@ -193,9 +236,15 @@ mod tests {
         let b = list(json!({"cpu": "1", "memory": "512Mi", "pods": "1"}));
         let sum = add(&a, &b);
         assert_eq!(pretty_print(&sum), "cpu=1500m,memory=1536Mi,pods=3");
-        assert_eq!(to_json(&sum), json!({"cpu": "1500m", "memory": "1536Mi", "pods": "3"}));
+        assert_eq!(
+            to_json(&sum),
+            json!({"cpu": "1500m", "memory": "1536Mi", "pods": "3"})
+        );
         // Quantity.Add keeps the left side's format: 0 (decimal) + 1Gi prints in bytes.
-        let z = add(&list(json!({"memory": "0"})), &list(json!({"memory": "1Gi"})));
+        let z = add(
+            &list(json!({"memory": "0"})),
+            &list(json!({"memory": "1Gi"})),
+        );
         assert_eq!(pretty_print(&z), "memory=1073741824");
         let d = subtract_non_negative(&b, &a);
         assert_eq!(pretty_print(&d), "cpu=500m,memory=0,pods=0");
@@ -208,7 +257,10 @@ mod tests {
         let hard = list(json!({"pods": "2", "cpu": "2", "memory": "1Gi"}));
         let (ok, exceeded) = less_than_or_equal(&used, &hard);
         assert!(!ok);
-        assert_eq!(exceeded.into_iter().collect::<Vec<_>>(), vec!["pods".to_string()]);
+        assert_eq!(
+            exceeded.into_iter().collect::<Vec<_>>(),
+            vec!["pods".to_string()]
+        );
         assert!(less_than_or_equal(&list(json!({"pods": "2"})), &hard).0);
     }
 
@@ -224,8 +276,14 @@ mod tests {
             ],
             "overhead": {"cpu": "10m"}
         }});
-        assert_eq!(pretty_print(&pod_aggregate(&pod, "requests", false)), "cpu=1,memory=64Mi");
-        assert_eq!(pretty_print(&pod_aggregate(&pod, "requests", true)), "cpu=1010m,memory=64Mi");
+        assert_eq!(
+            pretty_print(&pod_aggregate(&pod, "requests", false)),
+            "cpu=1,memory=64Mi"
+        );
+        assert_eq!(
+            pretty_print(&pod_aggregate(&pod, "requests", true)),
+            "cpu=1010m,memory=64Mi"
+        );
         assert!(pod_aggregate(&pod, "limits", false).is_empty());
     }
 }

@@ -11,12 +11,16 @@ pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
 /// Adds the default tolerations a pod lacks.
 pub fn add_default_tolerations(pod: &mut Value) {
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     let list = spec.entry("tolerations").or_insert_with(|| json!([]));
     if !list.is_array() {
         *list = json!([]);
     }
-    let Some(list) = list.as_array_mut() else { return };
+    let Some(list) = list.as_array_mut() else {
+        return;
+    };
     let tolerates = |key: &str| {
         list.iter().any(|t| {
             let k = t.get("key").and_then(Value::as_str).unwrap_or("");
@@ -25,7 +29,10 @@ pub fn add_default_tolerations(pod: &mut Value) {
         })
     };
     let (not_ready, unreachable) = (tolerates(NOT_READY_TAINT), tolerates(UNREACHABLE_TAINT));
-    for (key, present) in [(NOT_READY_TAINT, not_ready), (UNREACHABLE_TAINT, unreachable)] {
+    for (key, present) in [
+        (NOT_READY_TAINT, not_ready),
+        (UNREACHABLE_TAINT, unreachable),
+    ] {
         if !present {
             list.push(json!({
                 "key": key,
@@ -64,7 +71,10 @@ mod tests {
             {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 10}
         ]}});
         add_default_tolerations(&mut pod);
-        let t = pod["spec"]["tolerations"].as_array().cloned().unwrap_or_default();
+        let t = pod["spec"]["tolerations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(t.len(), 2);
         assert_eq!(t[0]["tolerationSeconds"], 10);
         assert_eq!(t[1]["key"], UNREACHABLE_TAINT);

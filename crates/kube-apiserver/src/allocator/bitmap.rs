@@ -13,7 +13,11 @@ pub struct Bitmap {
 impl Bitmap {
     pub fn new(size: u64) -> Bitmap {
         let words = usize::try_from(size.div_ceil(64)).unwrap_or(0);
-        Bitmap { size, words: vec![0; words], dirty: false }
+        Bitmap {
+            size,
+            words: vec![0; words],
+            dirty: false,
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -21,7 +25,10 @@ impl Bitmap {
     }
 
     fn slot(i: u64) -> (usize, u64) {
-        (usize::try_from(i / 64).unwrap_or(usize::MAX), 1u64 << (i % 64))
+        (
+            usize::try_from(i / 64).unwrap_or(usize::MAX),
+            1u64 << (i % 64),
+        )
     }
 
     pub fn get(&self, i: u64) -> bool {
@@ -75,7 +82,9 @@ impl Bitmap {
         }
         let span = hi - lo;
         let start = rng.random_range(0..span);
-        (0..span).map(|i| lo + (start + i) % span).find(|&o| !self.get(o) && !skip.contains(&o))
+        (0..span)
+            .map(|i| lo + (start + i) % span)
+            .find(|&o| !self.get(o) && !skip.contains(&o))
     }
 
     /// Upstream's dynamic strategy: a random free offset from `[band, size)` first, the
@@ -83,12 +92,15 @@ impl Bitmap {
     pub fn random_free(&self, band: u64, skip: &[u64]) -> Option<u64> {
         let mut rng = rand::rng();
         let band = band.min(self.size);
-        self.random_free_in(band, self.size, skip, &mut rng).or_else(|| self.random_free_in(0, band, skip, &mut rng))
+        self.random_free_in(band, self.size, skip, &mut rng)
+            .or_else(|| self.random_free_in(0, band, skip, &mut rng))
     }
 
     /// `big.Int.Bytes()`: big-endian, no leading zero bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let Some(high) = (0..self.words.len()).rev().find(|&w| self.words[w] != 0) else { return Vec::new() };
+        let Some(high) = (0..self.words.len()).rev().find(|&w| self.words[w] != 0) else {
+            return Vec::new();
+        };
         let top_bit = high as u64 * 64 + 63 - u64::from(self.words[high].leading_zeros());
         let len = usize::try_from(top_bit / 8 + 1).unwrap_or(0);
         let mut out = vec![0u8; len];
@@ -168,6 +180,10 @@ mod tests {
         for i in 1..16 {
             b.set(i);
         }
-        assert_eq!(b.random_free(16, &[0]), None, "offset 0 is never picked at random");
+        assert_eq!(
+            b.random_free(16, &[0]),
+            None,
+            "offset 0 is never picked at random"
+        );
     }
 }

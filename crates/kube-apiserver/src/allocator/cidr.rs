@@ -28,12 +28,19 @@ pub struct Ipv4Cidr {
 impl Ipv4Cidr {
     /// Parses `a.b.c.d/n`; host bits are masked off, as Go's `ParseCIDR` does.
     pub fn parse(s: &str) -> Result<Ipv4Cidr, RangeParseError> {
-        let (addr, prefix) = s.trim().split_once('/').ok_or_else(|| RangeParseError::InvalidCidr(s.to_string()))?;
-        let prefix: u8 = prefix.parse().map_err(|_| RangeParseError::InvalidCidr(s.to_string()))?;
+        let (addr, prefix) = s
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| RangeParseError::InvalidCidr(s.to_string()))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| RangeParseError::InvalidCidr(s.to_string()))?;
         if addr.contains(':') {
             return Err(RangeParseError::NotIpv4(s.to_string()));
         }
-        let ip: Ipv4Addr = addr.parse().map_err(|_| RangeParseError::InvalidCidr(s.to_string()))?;
+        let ip: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| RangeParseError::InvalidCidr(s.to_string()))?;
         if prefix > 32 {
             return Err(RangeParseError::InvalidCidr(s.to_string()));
         }
@@ -44,7 +51,10 @@ impl Ipv4Cidr {
             return Err(RangeParseError::TooSmall(s.to_string()));
         }
         let mask = u32::MAX << (32 - prefix);
-        Ok(Ipv4Cidr { network: u32::from(ip) & mask, prefix })
+        Ok(Ipv4Cidr {
+            network: u32::from(ip) & mask,
+            prefix,
+        })
     }
 
     /// Addresses in the block, network and broadcast included.
@@ -68,7 +78,9 @@ impl Ipv4Cidr {
         if offset >= self.usable() {
             return None;
         }
-        u32::try_from(u64::from(self.network) + 1 + offset).ok().map(Ipv4Addr::from)
+        u32::try_from(u64::from(self.network) + 1 + offset)
+            .ok()
+            .map(Ipv4Addr::from)
     }
 
     /// The first usable address (`.1`), reserved for the `kubernetes` Service.
@@ -110,7 +122,10 @@ impl PortRange {
         if low == 0 || high < low {
             return Err(bad());
         }
-        Ok(PortRange { base: low, size: u32::from(high - low) + 1 })
+        Ok(PortRange {
+            base: low,
+            size: u32::from(high - low) + 1,
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -123,7 +138,9 @@ impl PortRange {
     }
 
     pub fn port_at(&self, offset: u64) -> Option<u16> {
-        (offset < self.size()).then(|| u16::try_from(u64::from(self.base) + offset).ok()).flatten()
+        (offset < self.size())
+            .then(|| u16::try_from(u64::from(self.base) + offset).ok())
+            .flatten()
     }
 }
 
@@ -153,8 +170,16 @@ mod tests {
         assert_eq!(c.to_string(), "10.254.0.0/16");
         assert_eq!(c.usable(), 65534);
         assert_eq!(c.first(), Ipv4Addr::new(10, 254, 0, 1));
-        assert_eq!(c.offset_of(Ipv4Addr::new(10, 254, 0, 0)), None, "network address");
-        assert_eq!(c.offset_of(Ipv4Addr::new(10, 254, 255, 255)), None, "broadcast address");
+        assert_eq!(
+            c.offset_of(Ipv4Addr::new(10, 254, 0, 0)),
+            None,
+            "network address"
+        );
+        assert_eq!(
+            c.offset_of(Ipv4Addr::new(10, 254, 255, 255)),
+            None,
+            "broadcast address"
+        );
         assert_eq!(c.offset_of(Ipv4Addr::new(10, 254, 0, 1)), Some(0));
         assert_eq!(c.offset_of(Ipv4Addr::new(10, 254, 1, 0)), Some(255));
         assert_eq!(c.offset_of(Ipv4Addr::new(10, 254, 255, 254)), Some(65533));
@@ -169,11 +194,26 @@ mod tests {
 
     #[test]
     fn cidr_rejects_bad_input() {
-        assert!(matches!(Ipv4Cidr::parse("10.254.0.0"), Err(RangeParseError::InvalidCidr(_))));
-        assert!(matches!(Ipv4Cidr::parse("fd00::/108"), Err(RangeParseError::NotIpv4(_))));
-        assert!(matches!(Ipv4Cidr::parse("10.0.0.0/8"), Err(RangeParseError::TooLarge(_))));
-        assert!(matches!(Ipv4Cidr::parse("10.0.0.0/31"), Err(RangeParseError::TooSmall(_))));
-        assert!(matches!(Ipv4Cidr::parse("300.0.0.0/24"), Err(RangeParseError::InvalidCidr(_))));
+        assert!(matches!(
+            Ipv4Cidr::parse("10.254.0.0"),
+            Err(RangeParseError::InvalidCidr(_))
+        ));
+        assert!(matches!(
+            Ipv4Cidr::parse("fd00::/108"),
+            Err(RangeParseError::NotIpv4(_))
+        ));
+        assert!(matches!(
+            Ipv4Cidr::parse("10.0.0.0/8"),
+            Err(RangeParseError::TooLarge(_))
+        ));
+        assert!(matches!(
+            Ipv4Cidr::parse("10.0.0.0/31"),
+            Err(RangeParseError::TooSmall(_))
+        ));
+        assert!(matches!(
+            Ipv4Cidr::parse("300.0.0.0/24"),
+            Err(RangeParseError::InvalidCidr(_))
+        ));
     }
 
     #[test]
@@ -186,7 +226,10 @@ mod tests {
         assert_eq!(r.offset_of(32768), None);
         assert_eq!(r.offset_of(80), None);
         assert_eq!(r.port_at(2767), Some(32767));
-        assert_eq!(PortRange::parse("30000+99").map(|r| r.to_string()), Ok("30000-30099".into()));
+        assert_eq!(
+            PortRange::parse("30000+99").map(|r| r.to_string()),
+            Ok("30000-30099".into())
+        );
         assert!(PortRange::parse("32767-30000").is_err());
         assert!(PortRange::parse("abc").is_err());
     }

@@ -17,7 +17,10 @@ use serde_json::{json, Value};
 use crate::storage::Storage;
 use cidr::{static_band, Ipv4Cidr, PortRange};
 use range::PersistedRange;
-use service::{needs_cluster_ip, node_ports_of, plan_node_ports, real_cluster_ip, requested_cluster_ips, set_cluster_ip};
+use service::{
+    needs_cluster_ip, node_ports_of, plan_node_ports, real_cluster_ip, requested_cluster_ips,
+    set_cluster_ip,
+};
 
 pub const SERVICE_IPS_KEY: &str = "/registry/ranges/serviceips";
 pub const SERVICE_NODE_PORTS_KEY: &str = "/registry/ranges/servicenodeports";
@@ -32,33 +35,52 @@ pub struct ServiceAllocator {
 
 /// `spec.clusterIPs: Invalid value: []string{"10.0.0.1"}: failed to allocate IP 10.0.0.1: <why>`
 fn ip_error(name: &str, shown: &[String], ip: &str, why: &str) -> ApiError {
-    let list = shown.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+    let list = shown
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     ApiError::invalid(
         "",
         "Service",
         name,
         vec![StatusCause {
             reason: "FieldValueInvalid".into(),
-            message: format!("Invalid value: []string{{{list}}}: failed to allocate IP {ip}: {why}"),
+            message: format!(
+                "Invalid value: []string{{{list}}}: failed to allocate IP {ip}: {why}"
+            ),
             field: "spec.clusterIPs".into(),
         }],
     )
 }
 
 fn port_error(name: &str, field: &str, port: i64, why: &str) -> ApiError {
-    ApiError::invalid("", "Service", name, vec![StatusCause::invalid(field, &json!(port), why)])
+    ApiError::invalid(
+        "",
+        "Service",
+        name,
+        vec![StatusCause::invalid(field, &json!(port), why)],
+    )
 }
 
 impl ServiceAllocator {
     /// `cluster_ip_range` is `--service-cluster-ip-range` (IPv4 CIDR), `node_port_range`
     /// is `--service-node-port-range` (`30000-32767`).
-    pub fn new(storage: Arc<Storage>, cluster_ip_range: &str, node_port_range: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        storage: Arc<Storage>,
+        cluster_ip_range: &str,
+        node_port_range: &str,
+    ) -> anyhow::Result<Self> {
         let cidr = Ipv4Cidr::parse(cluster_ip_range)?;
         let ports = PortRange::parse(node_port_range)?;
         Ok(ServiceAllocator {
             storage,
             ips: PersistedRange::new(SERVICE_IPS_KEY, cidr.to_string(), cidr.usable()),
-            node_ports: PersistedRange::new(SERVICE_NODE_PORTS_KEY, ports.to_string(), ports.size()),
+            node_ports: PersistedRange::new(
+                SERVICE_NODE_PORTS_KEY,
+                ports.to_string(),
+                ports.size(),
+            ),
             cidr,
             ports,
         })
@@ -116,7 +138,12 @@ impl ServiceAllocator {
                         if bits.set(offset) {
                             Ok(offset)
                         } else {
-                            Err(ip_error(&name, &requested, &ip_text, "provided IP is already allocated"))
+                            Err(ip_error(
+                                &name,
+                                &requested,
+                                &ip_text,
+                                "provided IP is already allocated",
+                            ))
                         }
                     })
                     .await?
@@ -125,39 +152,55 @@ impl ServiceAllocator {
                 let band = self.ip_band();
                 self.ips
                     .modify(&self.storage, dry_run, |bits| {
-                        let offset = bits
-                            .random_free(band, &[0])
-                            .ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?;
+                        let offset = bits.random_free(band, &[0]).ok_or_else(|| {
+                            ApiError::internal("failed to allocate a serviceIP: range is full")
+                        })?;
                         bits.set(offset);
                         Ok(offset)
                     })
                     .await?
             }
         };
-        let ip = self.cidr.ip_at(offset).ok_or_else(|| ApiError::internal("allocated IP out of range"))?;
+        let ip = self
+            .cidr
+            .ip_at(offset)
+            .ok_or_else(|| ApiError::internal("allocated IP out of range"))?;
         set_cluster_ip(svc, &ip.to_string());
         Ok(Some(offset))
     }
 
     async fn release_ip_offset(&self, offset: u64) {
-        if let Err(e) = self.ips.modify(&self.storage, false, |bits| Ok(bits.clear(offset))).await {
+        if let Err(e) = self
+            .ips
+            .modify(&self.storage, false, |bits| Ok(bits.clear(offset)))
+            .await
+        {
             tracing::error!(error = %e.message, "releasing a service IP failed");
         }
     }
 
     /// Allocates the node ports `svc` needs beyond those of `old`, and frees the ones
     /// `old` had that `svc` no longer uses; fills in the random picks.
-    async fn allocate_node_ports(&self, svc: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<(), ApiError> {
+    async fn allocate_node_ports(
+        &self,
+        svc: &mut Value,
+        old: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
         let name = meta::name(svc).unwrap_or_default().to_string();
         let old_ports: BTreeSet<i64> = old.map(node_ports_of).unwrap_or_default();
-        let plan = plan_node_ports(svc, old, &old_ports, &self.ports).map_err(|(field, port)| {
-            port_error(
-                &name,
-                &field,
-                port,
-                &format!("provided port is not in the valid range. The range of valid ports is {}", self.ports),
-            )
-        })?;
+        let plan =
+            plan_node_ports(svc, old, &old_ports, &self.ports).map_err(|(field, port)| {
+                port_error(
+                    &name,
+                    &field,
+                    port,
+                    &format!(
+                        "provided port is not in the valid range. The range of valid ports is {}",
+                        self.ports
+                    ),
+                )
+            })?;
         if plan.is_empty() {
             return Ok(());
         }
@@ -169,14 +212,19 @@ impl ServiceAllocator {
                 for (field, port) in &plan.specific {
                     let offset = ports.offset_of(*port).unwrap_or(u64::MAX);
                     if !bits.set(offset) {
-                        return Err(port_error(&name, field, *port, "provided port is already allocated"));
+                        return Err(port_error(
+                            &name,
+                            field,
+                            *port,
+                            "provided port is already allocated",
+                        ));
                     }
                 }
                 let mut picked = Vec::new();
                 for _ in 0..plan.random {
-                    let offset = bits
-                        .random_free(band, &[])
-                        .ok_or_else(|| ApiError::internal("failed to allocate a nodePort: range is full"))?;
+                    let offset = bits.random_free(band, &[]).ok_or_else(|| {
+                        ApiError::internal("failed to allocate a nodePort: range is full")
+                    })?;
                     bits.set(offset);
                     picked.push(ports.port_at(offset).map(i64::from).unwrap_or_default());
                 }
@@ -232,12 +280,21 @@ impl ServiceAllocator {
 
     /// Reconciles allocations for an updated Service: an IP when it stops being
     /// ExternalName (released when it becomes one), node ports on type and port changes.
-    pub async fn update(&self, new: &mut Value, old: &Value, dry_run: bool) -> Result<(), ApiError> {
+    pub async fn update(
+        &self,
+        new: &mut Value,
+        old: &Value,
+        dry_run: bool,
+    ) -> Result<(), ApiError> {
         let old_ip = real_cluster_ip(old).and_then(|ip| self.cidr.offset_of(ip));
         let mut new_ip = None;
         if needs_cluster_ip(new) {
             if requested_cluster_ips(new).is_empty() {
-                if let Some(ip) = old.pointer("/spec/clusterIP").and_then(Value::as_str).filter(|ip| !ip.is_empty()) {
+                if let Some(ip) = old
+                    .pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .filter(|ip| !ip.is_empty())
+                {
                     set_cluster_ip(new, ip);
                 }
             }
@@ -274,19 +331,31 @@ impl ServiceAllocator {
         let mut ips = BTreeSet::new();
         let mut ports = BTreeSet::new();
         for svc in services {
-            let who = format!("{}/{}", meta::namespace(svc).unwrap_or_default(), meta::name(svc).unwrap_or_default());
+            let who = format!(
+                "{}/{}",
+                meta::namespace(svc).unwrap_or_default(),
+                meta::name(svc).unwrap_or_default()
+            );
             if let Some(ip) = real_cluster_ip(svc) {
                 match self.cidr.offset_of(ip) {
-                    Some(o) if !ips.insert(o) => tracing::warn!(service = %who, %ip, "cluster IP assigned to multiple services"),
+                    Some(o) if !ips.insert(o) => {
+                        tracing::warn!(service = %who, %ip, "cluster IP assigned to multiple services")
+                    }
                     Some(_) => {}
-                    None => tracing::warn!(service = %who, %ip, range = %self.cidr, "cluster IP is not within the service CIDR"),
+                    None => {
+                        tracing::warn!(service = %who, %ip, range = %self.cidr, "cluster IP is not within the service CIDR")
+                    }
                 }
             }
             for p in node_ports_of(svc) {
                 match self.ports.offset_of(p) {
-                    Some(o) if !ports.insert(o) => tracing::warn!(service = %who, port = p, "node port assigned to multiple services"),
+                    Some(o) if !ports.insert(o) => {
+                        tracing::warn!(service = %who, port = p, "node port assigned to multiple services")
+                    }
                     Some(_) => {}
-                    None => tracing::warn!(service = %who, port = p, range = %self.ports, "node port is not within the node port range"),
+                    None => {
+                        tracing::warn!(service = %who, port = p, range = %self.ports, "node port is not within the node port range")
+                    }
                 }
             }
         }
@@ -301,7 +370,11 @@ impl ServiceAllocator {
         if let Err(e) = self.ips.modify(&self.storage, false, mark(ips)).await {
             tracing::error!(key = self.ips.key(), error = %e.message, "repairing service IP allocations failed");
         }
-        if let Err(e) = self.node_ports.modify(&self.storage, false, mark(ports)).await {
+        if let Err(e) = self
+            .node_ports
+            .modify(&self.storage, false, mark(ports))
+            .await
+        {
             tracing::error!(key = self.node_ports.key(), error = %e.message, "repairing node port allocations failed");
         }
     }

@@ -34,7 +34,12 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 
 impl PersistedRange {
     pub fn new(key: &str, range: String, size: u64) -> PersistedRange {
-        PersistedRange { key: key.to_string(), range, size, state: tokio::sync::Mutex::new(None) }
+        PersistedRange {
+            key: key.to_string(),
+            range,
+            size,
+            state: tokio::sync::Mutex::new(None),
+        }
     }
 
     pub fn key(&self) -> &str {
@@ -58,10 +63,21 @@ impl PersistedRange {
     /// the start-up repair re-marks every existing Service.
     fn decode(&self, stored: &Stored) -> Snapshot {
         let parsed: Option<Value> = serde_json::from_slice(&stored.value).ok();
-        let range = parsed.as_ref().and_then(|v| v.get("range")).and_then(Value::as_str);
-        let bits = match (range, parsed.as_ref().and_then(|v| v.get("data")).and_then(Value::as_str)) {
+        let range = parsed
+            .as_ref()
+            .and_then(|v| v.get("range"))
+            .and_then(Value::as_str);
+        let bits = match (
+            range,
+            parsed
+                .as_ref()
+                .and_then(|v| v.get("data"))
+                .and_then(Value::as_str),
+        ) {
             (Some(r), data) if r == self.range => {
-                let bytes = data.map(|d| base64::engine::general_purpose::STANDARD.decode(d)).transpose();
+                let bytes = data
+                    .map(|d| base64::engine::general_purpose::STANDARD.decode(d))
+                    .transpose();
                 match bytes {
                     Ok(b) => Bitmap::from_bytes(self.size, &b.unwrap_or_default()),
                     Err(e) => {
@@ -75,13 +91,19 @@ impl PersistedRange {
                 Bitmap::new(self.size)
             }
         };
-        Snapshot { bits, revision: stored.mod_revision }
+        Snapshot {
+            bits,
+            revision: stored.mod_revision,
+        }
     }
 
     async fn load(&self, storage: &Storage) -> Result<Snapshot, ApiError> {
         Ok(match storage.get(&self.key).await.map_err(internal)? {
             Some(stored) => self.decode(&stored),
-            None => Snapshot { bits: Bitmap::new(self.size), revision: 0 },
+            None => Snapshot {
+                bits: Bitmap::new(self.size),
+                revision: 0,
+            },
         })
     }
 
@@ -115,7 +137,10 @@ impl PersistedRange {
                 *state = Some(snapshot);
                 return Ok(result);
             }
-            match storage.put_if_revision(&self.key, self.encode(&bits), snapshot.revision).await {
+            match storage
+                .put_if_revision(&self.key, self.encode(&bits), snapshot.revision)
+                .await
+            {
                 Ok(revision) => {
                     bits.mark_clean();
                     *state = Some(Snapshot { bits, revision });
@@ -127,6 +152,9 @@ impl PersistedRange {
                 Err(e) => return Err(internal(e)),
             }
         }
-        Err(internal(format!("too much contention allocating from {}", self.key)))
+        Err(internal(format!(
+            "too much contention allocating from {}",
+            self.key
+        )))
     }
 }

@@ -22,7 +22,10 @@ fn spec_mut(svc: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
 }
 
 fn str_field<'a>(svc: &'a Value, field: &str) -> &'a str {
-    spec(svc).and_then(|s| s.get(field)).and_then(Value::as_str).unwrap_or("")
+    spec(svc)
+        .and_then(|s| s.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn svc_type(svc: &Value) -> &str {
@@ -44,7 +47,12 @@ fn needs_node_ports(svc: &Value) -> bool {
 fn should_allocate_node_ports(svc: &Value) -> bool {
     match svc_type(svc) {
         "NodePort" => true,
-        "LoadBalancer" => spec(svc).and_then(|s| s.get("allocateLoadBalancerNodePorts")).and_then(Value::as_bool) != Some(false),
+        "LoadBalancer" => {
+            spec(svc)
+                .and_then(|s| s.get("allocateLoadBalancerNodePorts"))
+                .and_then(Value::as_bool)
+                != Some(false)
+        }
         _ => false,
     }
 }
@@ -91,7 +99,10 @@ pub fn real_cluster_ip(svc: &Value) -> Option<Ipv4Addr> {
 /// Single-stack IPv4, as upstream defaults a Service on an IPv4 cluster.
 pub fn default_ip_families(svc: &mut Value) {
     if let Some(s) = spec_mut(svc) {
-        if s.get("ipFamilies").and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        if s.get("ipFamilies")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
             s.insert("ipFamilies".into(), json!(["IPv4"]));
         }
         if s.get("ipFamilyPolicy").is_none_or(Value::is_null) {
@@ -101,7 +112,11 @@ pub fn default_ip_families(svc: &mut Value) {
 }
 
 fn port_list(svc: &Value) -> &[Value] {
-    spec(svc).and_then(|s| s.get("ports")).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    spec(svc)
+        .and_then(|s| s.get("ports"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn node_port(p: &Value) -> i64 {
@@ -109,12 +124,19 @@ fn node_port(p: &Value) -> i64 {
 }
 
 fn health_check_port(svc: &Value) -> i64 {
-    spec(svc).and_then(|s| s.get("healthCheckNodePort")).and_then(Value::as_i64).unwrap_or(0)
+    spec(svc)
+        .and_then(|s| s.get("healthCheckNodePort"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// Every node port a Service holds (ports and health check).
 pub fn node_ports_of(svc: &Value) -> BTreeSet<i64> {
-    let mut out: BTreeSet<i64> = port_list(svc).iter().map(node_port).filter(|p| *p != 0).collect();
+    let mut out: BTreeSet<i64> = port_list(svc)
+        .iter()
+        .map(node_port)
+        .filter(|p| *p != 0)
+        .collect();
     let hc = health_check_port(svc);
     if hc != 0 {
         out.insert(hc);
@@ -127,14 +149,32 @@ pub fn node_ports_of(svc: &Value) -> BTreeSet<i64> {
 fn patch_from_old(svc: &mut Value, old: &Value) {
     if needs_node_ports(old) && needs_node_ports(svc) {
         let new_ports: BTreeSet<i64> = port_list(svc).iter().map(node_port).collect();
-        let used: BTreeSet<i64> = node_ports_of(old).intersection(&new_ports).copied().collect();
+        let used: BTreeSet<i64> = node_ports_of(old)
+            .intersection(&new_ports)
+            .copied()
+            .collect();
         let by_name: HashMap<String, i64> = port_list(old)
             .iter()
-            .map(|p| (p.get("name").and_then(Value::as_str).unwrap_or("").to_string(), node_port(p)))
+            .map(|p| {
+                (
+                    p.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    node_port(p),
+                )
+            })
             .collect();
-        if let Some(ports) = spec_mut(svc).and_then(|s| s.get_mut("ports")).and_then(Value::as_array_mut) {
+        if let Some(ports) = spec_mut(svc)
+            .and_then(|s| s.get_mut("ports"))
+            .and_then(Value::as_array_mut)
+        {
             for p in ports.iter_mut().filter(|p| node_port(p) == 0) {
-                let name = p.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                let name = p
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 if let Some(&np) = by_name.get(&name) {
                     if np != 0 && !used.contains(&np) {
                         if let Some(o) = p.as_object_mut() {
@@ -179,7 +219,10 @@ pub struct NodePortPlan {
 
 impl NodePortPlan {
     pub fn is_empty(&self) -> bool {
-        self.specific.is_empty() && self.random == 0 && self.release.is_empty() && self.assign.is_empty()
+        self.specific.is_empty()
+            && self.random == 0
+            && self.release.is_empty()
+            && self.assign.is_empty()
     }
 
     /// Writes the chosen ports into the Service.
@@ -195,7 +238,12 @@ impl NodePortPlan {
                     s.insert("healthCheckNodePort".into(), json!(value));
                 }
                 Target::Port(i) => {
-                    if let Some(p) = s.get_mut("ports").and_then(Value::as_array_mut).and_then(|a| a.get_mut(*i)).and_then(Value::as_object_mut) {
+                    if let Some(p) = s
+                        .get_mut("ports")
+                        .and_then(Value::as_array_mut)
+                        .and_then(|a| a.get_mut(*i))
+                        .and_then(Value::as_object_mut)
+                    {
                         p.insert("nodePort".into(), json!(value));
                     }
                 }
@@ -207,21 +255,27 @@ impl NodePortPlan {
 /// Works out which node ports `svc` takes, keeps and frees relative to `old_ports`.
 /// Ports with the same number (TCP and UDP 53) share one node port, as upstream.
 /// Fails with (field, port) for a requested port outside `range`.
-pub fn plan_node_ports(svc: &mut Value, old: Option<&Value>, old_ports: &BTreeSet<i64>, range: &PortRange) -> Result<NodePortPlan, (String, i64)> {
+pub fn plan_node_ports(
+    svc: &mut Value,
+    old: Option<&Value>,
+    old_ports: &BTreeSet<i64>,
+    range: &PortRange,
+) -> Result<NodePortPlan, (String, i64)> {
     if let Some(old) = old {
         patch_from_old(svc, old);
     }
     let mut plan = NodePortPlan::default();
     let mut held = BTreeSet::new();
-    let mut take = |plan: &mut NodePortPlan, field: String, port: i64| -> Result<(), (String, i64)> {
-        if range.offset_of(port).is_none() {
-            return Err((field, port));
-        }
-        if held.insert(port) && !old_ports.contains(&port) {
-            plan.specific.push((field, port));
-        }
-        Ok(())
-    };
+    let mut take =
+        |plan: &mut NodePortPlan, field: String, port: i64| -> Result<(), (String, i64)> {
+            if range.offset_of(port).is_none() {
+                return Err((field, port));
+            }
+            if held.insert(port) && !old_ports.contains(&port) {
+                plan.specific.push((field, port));
+            }
+            Ok(())
+        };
     if needs_node_ports(svc) {
         let allocate = should_allocate_node_ports(svc);
         let ports = port_list(svc).to_vec();
@@ -258,7 +312,8 @@ pub fn plan_node_ports(svc: &mut Value, old: Option<&Value>, old_ports: &BTreeSe
         if hc != 0 {
             take(&mut plan, "spec.healthCheckNodePort".into(), hc)?;
         } else {
-            plan.assign.push((Target::HealthCheck, Pick::Random(plan.random)));
+            plan.assign
+                .push((Target::HealthCheck, Pick::Random(plan.random)));
             plan.random += 1;
         }
     }
@@ -287,8 +342,13 @@ mod tests {
         assert_eq!(svc["spec"]["clusterIPs"], json!(["10.254.3.4"]));
         assert_eq!(svc["spec"]["ipFamilies"], json!(["IPv4"]));
         assert_eq!(real_cluster_ip(&svc), Some(Ipv4Addr::new(10, 254, 3, 4)));
-        assert_eq!(real_cluster_ip(&json!({"spec": {"clusterIP": "None"}})), None);
-        assert!(!needs_cluster_ip(&json!({"spec": {"type": "ExternalName"}})));
+        assert_eq!(
+            real_cluster_ip(&json!({"spec": {"clusterIP": "None"}})),
+            None
+        );
+        assert!(!needs_cluster_ip(
+            &json!({"spec": {"type": "ExternalName"}})
+        ));
     }
 
     #[test]
@@ -299,18 +359,27 @@ mod tests {
             {"name": "web", "port": 80, "nodePort": 30080}
         ]}});
         let plan = plan_node_ports(&mut svc, None, &BTreeSet::new(), &range()).expect("in range");
-        assert_eq!(plan.specific, vec![("spec.ports[2].nodePort".to_string(), 30080)]);
+        assert_eq!(
+            plan.specific,
+            vec![("spec.ports[2].nodePort".to_string(), 30080)]
+        );
         assert_eq!(plan.random, 1, "TCP and UDP 53 share one node port");
         plan.fill(&mut svc, &[31000]);
         assert_eq!(svc["spec"]["ports"][0]["nodePort"], 31000);
         assert_eq!(svc["spec"]["ports"][1]["nodePort"], 31000);
         assert_eq!(svc["spec"]["ports"][2]["nodePort"], 30080);
 
-        let mut bad = json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}});
-        assert_eq!(plan_node_ports(&mut bad, None, &BTreeSet::new(), &range()).err(), Some(("spec.ports[0].nodePort".to_string(), 80)));
+        let mut bad =
+            json!({"spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}});
+        assert_eq!(
+            plan_node_ports(&mut bad, None, &BTreeSet::new(), &range()).err(),
+            Some(("spec.ports[0].nodePort".to_string(), 80))
+        );
 
         let mut cip = json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}});
-        assert!(plan_node_ports(&mut cip, None, &BTreeSet::new(), &range()).map(|p| p.is_empty()).unwrap_or(false));
+        assert!(plan_node_ports(&mut cip, None, &BTreeSet::new(), &range())
+            .map(|p| p.is_empty())
+            .unwrap_or(false));
     }
 
     #[test]
@@ -320,10 +389,16 @@ mod tests {
         // The client resent the Service without node ports and dropped port b.
         let mut new = json!({"spec": {"type": "NodePort", "ports": [{"name": "a", "port": 80}]}});
         let plan = plan_node_ports(&mut new, Some(&old), &old_ports, &range()).expect("in range");
-        assert_eq!(new["spec"]["ports"][0]["nodePort"], 30001, "patched from the old object");
+        assert_eq!(
+            new["spec"]["ports"][0]["nodePort"], 30001,
+            "patched from the old object"
+        );
         assert!(plan.specific.is_empty());
         assert_eq!(plan.random, 0);
-        assert_eq!(plan.release.iter().copied().collect::<Vec<_>>(), vec![30002]);
+        assert_eq!(
+            plan.release.iter().copied().collect::<Vec<_>>(),
+            vec![30002]
+        );
 
         // NodePort -> ClusterIP frees everything.
         let mut cip = json!({"spec": {"type": "ClusterIP", "ports": [{"name": "a", "port": 80}]}});
@@ -345,6 +420,9 @@ mod tests {
         plan.fill(&mut lb, &[32000]);
         assert_eq!(lb["spec"]["healthCheckNodePort"], 32000);
         assert!(lb["spec"]["ports"][0].get("nodePort").is_none());
-        assert_eq!(node_ports_of(&lb).into_iter().collect::<Vec<_>>(), vec![32000]);
+        assert_eq!(
+            node_ports_of(&lb).into_iter().collect::<Vec<_>>(),
+            vec![32000]
+        );
     }
 }

@@ -1,0 +1,195 @@
+//! Object semantics through the real kubectl and raw HTTP: generator commands (protobuf
+//! bodies), graceful deletion, finalizers, status/scale subresources, dryRun,
+//! generateName, event TTL leases, TLS with tokens, metrics.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use test_support::{http_get, http_request};
+
+fn get_json(c: &Cluster, path: &str) -> Value {
+    let r = http_get(&format!("{}{}", c.api.url(), path)).expect("GET");
+    serde_json::from_str(&r.body).unwrap_or(Value::Null)
+}
+
+fn send(c: &Cluster, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let r = http_request(method, &format!("{}{}", c.api.url(), path), Some(&body.to_string())).expect("request");
+    (r.status, serde_json::from_str(&r.body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn generator_commands_send_protobuf_and_work() {
+    let c = start();
+    let cases: &[(&[&str], &str)] = &[
+        (&["create", "namespace", "team-a"], "namespace/team-a created"),
+        (&["create", "configmap", "cfg", "--from-literal=a=1", "--from-literal=b=2"], "configmap/cfg created"),
+        (&["create", "secret", "generic", "pw", "--from-literal=password=s3cret"], "secret/pw created"),
+        (&["create", "deployment", "web", "--image=busybox", "--replicas=2"], "deployment.apps/web created"),
+        (&["create", "service", "clusterip", "web", "--tcp=80:8080"], "service/web created"),
+        (&["create", "serviceaccount", "robot"], "serviceaccount/robot created"),
+        (&["create", "job", "once", "--image=busybox", "--", "true"], "job.batch/once created"),
+        (&["create", "role", "reader", "--verb=get", "--resource=pods"], "role.rbac.authorization.k8s.io/reader created"),
+        (&["run", "solo", "--image=busybox", "--restart=Never"], "pod/solo created"),
+    ];
+    for (args, expected) in cases {
+        let out = kubectl(&c.api, args);
+        assert_eq!(out.stdout.trim(), *expected, "{args:?}: {out}");
+    }
+    let secret = get_json(&c, "/api/v1/namespaces/default/secrets/pw");
+    assert_eq!(secret["data"]["password"], "czNjcmV0", "bytes arrive base64-encoded");
+    let dep = get_json(&c, "/apis/apps/v1/namespaces/default/deployments/web");
+    assert_eq!(dep["spec"]["replicas"], 2);
+    assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["image"], "busybox");
+    let svc = get_json(&c, "/api/v1/namespaces/default/services/web");
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080);
+    let job = get_json(&c, "/apis/batch/v1/namespaces/default/jobs/once");
+    assert!(job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"].is_string(), "{job}");
+    let ns = kubectl(&c.api, &["get", "ns", "team-a", "--no-headers"]);
+    assert!(ns.stdout.contains("Active"), "{ns}");
+}
+
+#[test]
+fn graceful_pod_deletion_and_finalizers() {
+    let c = start();
+    kubectl_stdin(&c.api, &["create", "-f", "-"], &POD_YAML.replace("spec:\n", "spec:\n  nodeName: node-1\n")).assert_success();
+    // A bound pod is only marked for deletion; the kubelet confirms with grace 0.
+    let (code, pod) = send(&c, "DELETE", "/api/v1/namespaces/default/pods/web-1", &json!({"gracePeriodSeconds": 30}));
+    assert_eq!(code, 200, "{pod}");
+    assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{pod}");
+    assert_eq!(pod["metadata"]["deletionGracePeriodSeconds"], 30);
+    assert!(c.etcd.get("/registry/pods/default/web-1").expect("etcd").is_some());
+    let uid = pod["metadata"]["uid"].as_str().expect("uid").to_string();
+    let (code, st) = send(&c, "DELETE", "/api/v1/namespaces/default/pods/web-1", &json!({"gracePeriodSeconds": 0, "preconditions": {"uid": "wrong"}}));
+    assert_eq!(code, 409, "{st}");
+    let (code, _) = send(&c, "DELETE", "/api/v1/namespaces/default/pods/web-1", &json!({"gracePeriodSeconds": 0, "preconditions": {"uid": uid}}));
+    assert_eq!(code, 200);
+    assert!(c.etcd.get("/registry/pods/default/web-1").expect("etcd").is_none());
+
+    // --force --grace-period=0 removes at once.
+    kubectl_stdin(&c.api, &["create", "-f", "-"], &POD_YAML.replace("spec:\n", "spec:\n  nodeName: node-1\n")).assert_success();
+    let forced = kubectl(&c.api, &["delete", "pod", "web-1", "--force", "--grace-period=0"]);
+    forced.assert_success();
+    assert!(c.etcd.get("/registry/pods/default/web-1").expect("etcd").is_none());
+
+    // Finalizers hold deletion until removed.
+    let cm = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
+    assert_eq!(send(&c, "POST", "/api/v1/namespaces/default/configmaps", &cm).0, 201);
+    let (code, held) = send(&c, "DELETE", "/api/v1/namespaces/default/configmaps/held", &json!({}));
+    assert_eq!(code, 200);
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    let (code, _) = send(&c, "POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": "held"}}));
+    assert_eq!(code, 409, "still there while finalizing");
+    let patched = kubectl(&c.api, &["patch", "configmap", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    patched.assert_success();
+    assert!(c.etcd.get("/registry/configmaps/default/held").expect("etcd").is_none(), "last finalizer removed → gone");
+}
+
+#[test]
+fn status_scale_binding_dry_run_generate_name() {
+    let c = start();
+    kubectl_stdin(&c.api, &["create", "-f", "-"], DEPLOYMENT_YAML).assert_success();
+    let dep = get_json(&c, "/apis/apps/v1/namespaces/default/deployments/web");
+    assert_eq!(dep["metadata"]["generation"], 1);
+    // The main resource ignores status; the status subresource ignores spec.
+    let mut d = dep.clone();
+    d["status"] = json!({"replicas": 7});
+    d["spec"]["replicas"] = json!(3);
+    let (code, out) = send(&c, "PUT", "/apis/apps/v1/namespaces/default/deployments/web", &d);
+    assert_eq!(code, 200, "{out}");
+    assert_eq!(out["metadata"]["generation"], 2);
+    assert!(out["status"]["replicas"].is_null(), "{out}");
+    let mut s = out.clone();
+    s["status"] = json!({"replicas": 3, "observedGeneration": 2});
+    s["spec"]["replicas"] = json!(9);
+    let (code, out) = send(&c, "PUT", "/apis/apps/v1/namespaces/default/deployments/web/status", &s);
+    assert_eq!(code, 200, "{out}");
+    assert_eq!((out["spec"]["replicas"].as_i64(), out["status"]["replicas"].as_i64()), (Some(3), Some(3)));
+    assert_eq!(out["metadata"]["generation"], 2);
+
+    let scale = get_json(&c, "/apis/apps/v1/namespaces/default/deployments/web/scale");
+    assert_eq!((scale["kind"].as_str(), scale["spec"]["replicas"].as_i64(), scale["status"]["selector"].as_str()), (Some("Scale"), Some(3), Some("app=web")));
+
+    // Binding a pod, then binding it again.
+    kubectl_stdin(&c.api, &["create", "-f", "-"], POD_YAML).assert_success();
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "web-1"}, "target": {"kind": "Node", "name": "node-1"}});
+    assert_eq!(send(&c, "POST", "/api/v1/namespaces/default/pods/web-1/binding", &binding).0, 201);
+    let (code, st) = send(&c, "POST", "/api/v1/namespaces/default/pods/web-1/binding", &binding);
+    assert_eq!(code, 409, "{st}");
+    let pod = get_json(&c, "/api/v1/namespaces/default/pods/web-1");
+    assert_eq!(pod["spec"]["nodeName"], "node-1");
+    assert_eq!(pod["status"]["conditions"][0]["type"], "PodScheduled");
+
+    // dryRun=All validates and answers without storing.
+    let (code, out) = send(&c, "POST", "/api/v1/namespaces/default/configmaps?dryRun=All", &json!({"metadata": {"name": "dry"}}));
+    assert_eq!(code, 201, "{out}");
+    assert!(c.etcd.get("/registry/configmaps/default/dry").expect("etcd").is_none());
+    let dry = kubectl(&c.api, &["delete", "deployment", "web", "--dry-run=server"]);
+    dry.assert_success();
+    assert!(c.etcd.get("/registry/deployments/default/web").expect("etcd").is_some());
+
+    let (code, out) = send(&c, "POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"generateName": "gen-"}}));
+    assert_eq!(code, 201);
+    let name = out["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+}
+
+#[test]
+fn events_expire_through_an_etcd_lease_and_namespace_lifecycle() {
+    let c = start_with(&["--event-ttl=90s"]);
+    let ev = json!({"metadata": {"name": "e1"}, "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "default"},
+        "reason": "Testing", "message": "hello", "type": "Normal"});
+    assert_eq!(send(&c, "POST", "/api/v1/namespaces/default/events", &ev).0, 201);
+    let out = c.etcd.etcdctl(&["get", "/registry/events/default/e1", "-w", "json"]).expect("etcdctl");
+    let v: Value = serde_json::from_str(&out).expect("etcdctl json");
+    let lease = v["kvs"][0]["lease"].as_i64().expect("event stored with a lease");
+    let ttl = c.etcd.etcdctl(&["lease", "timetolive", &format!("{lease:x}")]).expect("ttl");
+    let secs: i64 = ttl.split("remaining(").nth(1).and_then(|s| s.split('s').next()).and_then(|s| s.parse().ok()).expect("remaining ttl");
+    assert!(secs > 60 && secs <= 150, "ttl {secs} for --event-ttl=90s (+ lease reuse window)");
+    let listed = kubectl(&c.api, &["get", "events", "--field-selector", "involvedObject.name=web-1", "--no-headers"]);
+    assert!(listed.stdout.contains("Testing"), "{listed}");
+
+    // No creates in a missing or terminating namespace; system namespaces stay.
+    let none = kubectl_stdin(&c.api, &["create", "-n", "ghost", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n");
+    assert!(none.stderr.contains("namespaces \"ghost\" not found"), "{none}");
+    let protected = kubectl(&c.api, &["delete", "namespace", "default", "--wait=false"]);
+    assert!(protected.stderr.contains("forbidden"), "{protected}");
+    kubectl(&c.api, &["create", "namespace", "doomed"]).assert_success();
+    kubectl(&c.api, &["delete", "namespace", "doomed", "--wait=false"]).assert_success();
+    let ns = get_json(&c, "/api/v1/namespaces/doomed");
+    assert_eq!(ns["status"]["phase"], "Terminating");
+    let (code, st) = send(&c, "POST", "/api/v1/namespaces/doomed/configmaps", &json!({"metadata": {"name": "late"}}));
+    assert_eq!(code, 403, "{st}");
+    assert!(st["message"].as_str().unwrap_or("").contains("because it is being terminated"));
+}
+
+#[test]
+fn tls_token_auth_metrics_and_health() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = write_file(dir.path(), "tokens.csv", "s3cret-token,admin,uid-1,\"system:masters\"\n");
+    let c = start_with(&[&format!("--token-auth-file={tokens}")]);
+    let https = format!("https://127.0.0.1:{}", c.api.secure_port());
+    let ok = std::process::Command::new(test_support::KUBECTL)
+        .args(["--kubeconfig=/dev/null", "--server", &https, "--insecure-skip-tls-verify", "--token=s3cret-token", "get", "ns", "-o", "name"])
+        .output()
+        .expect("kubectl");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("namespace/kube-system"));
+    let bad = std::process::Command::new(test_support::KUBECTL)
+        .args(["--kubeconfig=/dev/null", "--server", &https, "--insecure-skip-tls-verify", "--token=wrong", "get", "ns"])
+        .output()
+        .expect("kubectl");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Unauthorized"));
+
+    for p in ["/healthz", "/livez", "/readyz"] {
+        let r = http_get(&format!("{}{p}", c.api.url())).expect("health");
+        assert_eq!((r.status, r.body.as_str()), (200, "ok"), "{p}");
+    }
+    kubectl(&c.api, &["get", "pods"]).assert_success();
+    let m = http_get(&format!("{}/metrics", c.api.url())).expect("metrics");
+    assert!(m.body.contains("apiserver_request_total{verb=\"LIST\",resource=\"pods\",code=\"200\"}"), "{}", m.body);
+    assert!(m.body.contains("apiserver_request_duration_seconds_bucket"), "{}", m.body);
+    let v = get_json(&c, "/version");
+    assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("32")));
+}

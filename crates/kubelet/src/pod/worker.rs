@@ -1,0 +1,553 @@
+//! One task per pod (upstream `pod_workers.go`): each wake-up compares the pod
+//! spec with what the runtime has (`SyncPod` in `kuberuntime_manager.go`), starts
+//! what is missing, restarts what exited as `restartPolicy` says with back-off,
+//! and writes the status back when it changed. Deletion stops the containers
+//! within the grace period, then deletes the pod from the API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::env::{self, PodFacts, Referenced};
+use super::spec::{self, SpecSettings};
+use super::status::{self, ContainerRecord, RuntimePod, StatusInputs, Waiting};
+use super::volumes;
+use crate::cri::{self, api, labels, Runtime};
+
+/// How often a worker re-inspects its pod without an API event (upstream's PLEG
+/// relists every second).
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// Container restart back-off: 10 s doubling to 5 min (upstream `backOffPeriod`,
+/// `MaxContainerBackOff`).
+pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// After running this long without failing, the back-off starts over.
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Runtime(#[from] cri::Error),
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+    #[error("serializing pod status: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What every worker shares.
+pub struct PodContext<R> {
+    pub cri: Arc<R>,
+    pub client: kube::Client,
+    pub settings: SpecSettings,
+    pub node_name: String,
+    pub host_ip: String,
+    /// Root of per-pod directories (`/var/lib/kubelet/pods/<uid>/volumes/...`).
+    pub root_dir: std::path::PathBuf,
+}
+
+/// Per (pod, container) back-off, upstream's `flowcontrol.Backoff`.
+#[derive(Debug, Clone)]
+struct Backoff {
+    delay: Duration,
+    last: Instant,
+}
+
+#[derive(Default)]
+struct WorkerState {
+    backoff: HashMap<String, Backoff>,
+    image_backoff: HashMap<String, Backoff>,
+    waiting: HashMap<String, Waiting>,
+    terminal: bool,
+    last_status: Option<serde_json::Value>,
+}
+
+/// Runs the worker of one pod until the pod is gone. `updates` carries the latest
+/// pod from the API; `None` means it was removed from the API.
+pub async fn run_worker<R: Runtime>(ctx: Arc<PodContext<R>>, mut updates: watch::Receiver<Option<Arc<Pod>>>) {
+    let mut state = WorkerState::default();
+    let mut uid = String::new();
+    loop {
+        let latest = updates.borrow_and_update().clone();
+        match latest {
+            None => {
+                if !uid.is_empty() {
+                    info!(pod_uid = %uid, "pod removed from the API; killing it");
+                    if let Err(err) = kill_pod(&ctx, &uid, Duration::from_secs(2)).await {
+                        warn!(pod_uid = %uid, "killing pod: {err}");
+                    }
+                    remove_pod(&ctx, &uid).await;
+                }
+                return;
+            }
+            Some(pod) => {
+                uid = spec::pod_uid(&pod).to_string();
+                let span = tracing::info_span!("sync", pod = %format!("{}/{}", spec::pod_namespace(&pod), spec::pod_name(&pod)));
+                let _enter = span.enter();
+                if pod.metadata.deletion_timestamp.is_some() {
+                    match terminate(&ctx, &pod).await {
+                        Ok(()) => return,
+                        Err(err) => warn!("terminating pod: {err}"),
+                    }
+                } else if let Err(err) = sync_pod(&ctx, &pod, &mut state).await {
+                    warn!("sync failed: {err}");
+                }
+            }
+        }
+        tokio::select! {
+            changed = updates.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(RESYNC_INTERVAL) => {}
+        }
+    }
+}
+
+fn uid_filter_sandbox(uid: &str) -> api::PodSandboxFilter {
+    api::PodSandboxFilter { label_selector: HashMap::from([(labels::POD_UID.into(), uid.into())]), ..Default::default() }
+}
+
+fn uid_filter_container(uid: &str) -> api::ContainerFilter {
+    api::ContainerFilter { label_selector: HashMap::from([(labels::POD_UID.into(), uid.into())]), ..Default::default() }
+}
+
+struct Inspected {
+    sandboxes: Vec<api::PodSandbox>,
+    runtime: RuntimePod,
+}
+
+impl Inspected {
+    fn ready_sandbox(&self) -> Option<&api::PodSandbox> {
+        self.sandboxes.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32).max_by_key(|s| s.created_at)
+    }
+}
+
+async fn inspect<R: Runtime>(cri: &R, uid: &str) -> Result<Inspected> {
+    let sandboxes = cri.list_pod_sandbox(Some(uid_filter_sandbox(uid))).await?;
+    let containers = cri.list_containers(Some(uid_filter_container(uid))).await?;
+    let mut runtime = RuntimePod::default();
+    for container in &containers {
+        match cri.container_status(&container.id).await {
+            Ok(status) => runtime.containers.push(ContainerRecord::from_status(&status, &container.pod_sandbox_id)),
+            Err(err) if err.is_not_found() => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let ready = sandboxes.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32).max_by_key(|s| s.created_at);
+    if let Some(sandbox) = ready {
+        runtime.sandbox_ready = true;
+        let status = cri.pod_sandbox_status(&sandbox.id).await?;
+        runtime.pod_ip = status.network.map(|n| n.ip).filter(|ip| !ip.is_empty());
+    }
+    Ok(Inspected { sandboxes, runtime })
+}
+
+fn restart_policy(pod: &Pod) -> &str {
+    pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always")
+}
+
+fn should_restart(pod: &Pod, exit_code: i32) -> bool {
+    match restart_policy(pod) {
+        "Never" => false,
+        "OnFailure" => exit_code != 0,
+        _ => true,
+    }
+}
+
+/// The pod's containers will not run again: every app container exited and the
+/// policy does not restart it, or an init container failed under `Never`.
+fn is_terminal(pod: &Pod, runtime: &RuntimePod) -> bool {
+    let Some(spec) = &pod.spec else { return false };
+    let init_failed = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .any(|c| runtime.latest(&c.name).is_some_and(|r| r.exited() && r.exit_code != 0 && restart_policy(pod) == "Never"));
+    let all_done = spec
+        .containers
+        .iter()
+        .all(|c| runtime.latest(&c.name).is_some_and(|r| r.exited() && !should_restart(pod, r.exit_code)));
+    init_failed || all_done
+}
+
+async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, state: &mut WorkerState) -> Result<()> {
+    let uid = spec::pod_uid(pod);
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    if matches!(phase, Some("Succeeded" | "Failed")) {
+        state.terminal = true;
+    }
+    let mut inspected = inspect(ctx.cri.as_ref(), uid).await?;
+    if !state.terminal && is_terminal(pod, &inspected.runtime) {
+        state.terminal = true;
+    }
+    if state.terminal {
+        // Nothing will run again: free the sandbox (and its IP).
+        for sandbox in inspected.sandboxes.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32) {
+            kill_containers(ctx.cri.as_ref(), &inspected.runtime, Duration::from_secs(2)).await;
+            ctx.cri.stop_pod_sandbox(&sandbox.id).await?;
+        }
+        state.waiting.clear();
+        return write_status(ctx, pod, &inspected.runtime, state).await;
+    }
+
+    let sandbox = match inspected.ready_sandbox() {
+        Some(sandbox) => (sandbox.id.clone(), sandbox.metadata.as_ref().map_or(0, |m| m.attempt)),
+        None => {
+            let attempt = inspected.sandboxes.len() as u32;
+            // A dead sandbox's containers go with it (upstream kills the pod first).
+            kill_containers(ctx.cri.as_ref(), &inspected.runtime, Duration::from_secs(2)).await;
+            let config = spec::sandbox_config(pod, attempt, &ctx.settings);
+            if let Err(err) = std::fs::create_dir_all(&config.log_directory) {
+                warn!("creating {}: {err}", config.log_directory);
+            }
+            let id = ctx.cri.run_pod_sandbox(config, String::new()).await?;
+            info!(sandbox = %id, attempt, "sandbox started");
+            inspected = inspect(ctx.cri.as_ref(), uid).await?;
+            (id, attempt)
+        }
+    };
+    let (sandbox_id, sandbox_attempt) = sandbox;
+    let sandbox_config = spec::sandbox_config(pod, sandbox_attempt, &ctx.settings);
+    let pod_spec = pod.spec.clone().unwrap_or_default();
+    let mut refs: Option<Referenced> = None;
+    let mut starter = Starter { ctx, pod, sandbox_id: &sandbox_id, sandbox_config: &sandbox_config, refs: &mut refs, runtime: &inspected.runtime };
+
+    // Init containers, in order, each to completion before the next.
+    let mut initialized = true;
+    for container in pod_spec.init_containers.iter().flatten() {
+        let current = inspected.runtime.by_name(&container.name).into_iter().find(|r| r.sandbox_id == sandbox_id).cloned();
+        let total = inspected.runtime.latest(&container.name).map_or(0, |r| r.attempt + 1);
+        match current {
+            Some(r) if r.exited() && r.exit_code == 0 => continue,
+            Some(r) if r.running() => {}
+            Some(r) if r.exited() => {
+                if restart_policy(pod) != "Never" {
+                    starter.restart_with_backoff(container, &r, state).await;
+                }
+            }
+            Some(_) => {}
+            None => starter.start(container, total, state).await,
+        }
+        initialized = false;
+        break;
+    }
+    if initialized {
+        for container in &pod_spec.containers {
+            let latest = inspected.runtime.latest(&container.name).cloned();
+            match latest {
+                None => starter.start(container, 0, state).await,
+                Some(r) if r.running() => {
+                    state.waiting.remove(&container.name);
+                    if let Some(b) = state.backoff.get_mut(&container.name) {
+                        if r.started_at > 0 && Instant::now().duration_since(b.last) > BACKOFF_RESET {
+                            state.backoff.remove(&container.name);
+                        }
+                    }
+                }
+                Some(r) if r.sandbox_id != sandbox_id => starter.start(container, r.attempt + 1, state).await,
+                Some(r) if r.exited() => {
+                    if should_restart(pod, r.exit_code) {
+                        starter.restart_with_backoff(container, &r, state).await;
+                    } else {
+                        state.waiting.remove(&container.name);
+                    }
+                }
+                Some(r) => {
+                    // Created but never started (e.g. the kubelet died in between).
+                    if let Err(err) = ctx.cri.start_container(&r.id).await {
+                        warn!(container = %container.name, "starting created container: {err}");
+                    }
+                }
+            }
+        }
+    }
+    let runtime = inspect(ctx.cri.as_ref(), uid).await?.runtime;
+    if is_terminal(pod, &runtime) {
+        state.terminal = true;
+    }
+    gc_dead_containers(ctx.cri.as_ref(), &runtime).await;
+    write_status(ctx, pod, &runtime, state).await
+}
+
+/// Keeps only the newest dead container per name besides the current one (for
+/// `kubectl logs --previous`), like upstream's container GC.
+async fn gc_dead_containers<R: Runtime>(cri: &R, runtime: &RuntimePod) {
+    let mut names: Vec<&str> = runtime.containers.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        for old in runtime.by_name(name).into_iter().skip(2).filter(|c| c.exited()) {
+            if let Err(err) = cri.remove_container(&old.id).await {
+                debug!(container = %old.id, "removing old container: {err}");
+            }
+        }
+    }
+}
+
+struct Starter<'a, R> {
+    ctx: &'a PodContext<R>,
+    pod: &'a Pod,
+    sandbox_id: &'a str,
+    sandbox_config: &'a api::PodSandboxConfig,
+    refs: &'a mut Option<Referenced>,
+    runtime: &'a RuntimePod,
+}
+
+impl<R: Runtime> Starter<'_, R> {
+    async fn restart_with_backoff(&mut self, container: &Container, exited: &ContainerRecord, state: &mut WorkerState) {
+        let now = Instant::now();
+        if let Some(b) = state.backoff.get(&container.name) {
+            if now.duration_since(b.last) < b.delay {
+                state.waiting.insert(
+                    container.name.clone(),
+                    Waiting {
+                        reason: "CrashLoopBackOff".into(),
+                        message: format!(
+                            "back-off {}s restarting failed container={} pod={}_{}({})",
+                            b.delay.as_secs(),
+                            container.name,
+                            spec::pod_name(self.pod),
+                            spec::pod_namespace(self.pod),
+                            spec::pod_uid(self.pod)
+                        ),
+                    },
+                );
+                return;
+            }
+        }
+        let delay = state.backoff.get(&container.name).map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
+        state.backoff.insert(container.name.clone(), Backoff { delay, last: now });
+        info!(container = %container.name, exit_code = exited.exit_code, "restarting container");
+        self.start(container, exited.attempt + 1, state).await;
+    }
+
+    async fn referenced(&mut self) -> &Referenced {
+        if self.refs.is_none() {
+            let (config_maps, secrets) = env::referenced_names(self.pod);
+            let ns = spec::pod_namespace(self.pod);
+            let mut refs = Referenced::default();
+            let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
+            for name in config_maps {
+                let found = cm_api.get_opt(&name).await.unwrap_or_else(|err| {
+                    warn!("reading configmap {name}: {err}");
+                    None
+                });
+                refs.config_maps.insert(name, found);
+            }
+            let secret_api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), ns);
+            for name in secrets {
+                let found = secret_api.get_opt(&name).await.unwrap_or_else(|err| {
+                    warn!("reading secret {name}: {err}");
+                    None
+                });
+                refs.secrets.insert(name, found);
+            }
+            *self.refs = Some(refs);
+        }
+        self.refs.get_or_insert_with(Referenced::default)
+    }
+
+    /// Pulls (per policy), creates and starts one container; failures become the
+    /// container's waiting reason as upstream reports them.
+    async fn start(&mut self, container: &Container, attempt: u32, state: &mut WorkerState) {
+        match self.try_start(container, attempt, state).await {
+            Ok(()) => {
+                state.waiting.remove(&container.name);
+            }
+            Err(waiting) => {
+                warn!(container = %container.name, reason = %waiting.reason, "{}", waiting.message);
+                state.waiting.insert(container.name.clone(), waiting);
+            }
+        }
+    }
+
+    async fn try_start(&mut self, container: &Container, attempt: u32, state: &mut WorkerState) -> Result<(), Waiting> {
+        let image = container.image.clone().unwrap_or_default();
+        ensure_image(self.ctx.cri.as_ref(), &image, container.image_pull_policy.as_deref(), self.sandbox_config, state).await?;
+        let facts = PodFacts {
+            pod_ip: self.runtime.pod_ip.clone().unwrap_or_default(),
+            host_ip: self.ctx.host_ip.clone(),
+            node_name: self.ctx.node_name.clone(),
+        };
+        let pod = self.pod;
+        let refs = self.referenced().await.clone();
+        let env = env::make_environment(pod, container, &refs, &facts)
+            .map_err(|err| Waiting { reason: "CreateContainerConfigError".into(), message: err.to_string() })?;
+        let pod_dir = self.ctx.root_dir.join("pods").join(spec::pod_uid(pod));
+        let mounts = volumes::prepare_mounts(pod, container, &pod_dir, &refs, &facts)
+            .map_err(|err| Waiting { reason: "CreateContainerConfigError".into(), message: err.to_string() })?;
+        let config = spec::container_config(pod, container, attempt, env, mounts);
+        let id = self
+            .ctx
+            .cri
+            .create_container(self.sandbox_id, config, self.sandbox_config.clone())
+            .await
+            .map_err(|err| Waiting { reason: "CreateContainerError".into(), message: err.to_string() })?;
+        self.ctx
+            .cri
+            .start_container(&id)
+            .await
+            .map_err(|err| Waiting { reason: "RunContainerError".into(), message: err.to_string() })?;
+        info!(container = %container.name, id = %id, attempt, "container started");
+        Ok(())
+    }
+}
+
+/// Upstream's default pull policy: `Always` for `:latest` or untagged images.
+pub fn effective_pull_policy(image: &str, policy: Option<&str>) -> String {
+    if let Some(p) = policy.filter(|p| !p.is_empty()) {
+        return p.to_string();
+    }
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    match last.split_once(':') {
+        Some((_, tag)) if tag != "latest" => "IfNotPresent".into(),
+        _ if image.contains('@') => "IfNotPresent".into(),
+        _ => "Always".into(),
+    }
+}
+
+async fn ensure_image<R: Runtime>(
+    cri: &R,
+    image: &str,
+    policy: Option<&str>,
+    sandbox_config: &api::PodSandboxConfig,
+    state: &mut WorkerState,
+) -> Result<(), Waiting> {
+    let policy = effective_pull_policy(image, policy);
+    let present = cri.image_status(image).await.map_err(|err| Waiting { reason: "ErrImagePull".into(), message: err.to_string() })?.is_some();
+    match policy.as_str() {
+        "Never" if !present => {
+            return Err(Waiting {
+                reason: "ErrImageNeverPull".into(),
+                message: format!("Container image \"{image}\" is not present with pull policy of Never"),
+            })
+        }
+        "Never" => return Ok(()),
+        "IfNotPresent" if present => return Ok(()),
+        _ => {}
+    }
+    let now = Instant::now();
+    if let Some(b) = state.image_backoff.get(image) {
+        if now.duration_since(b.last) < b.delay {
+            return Err(Waiting { reason: "ImagePullBackOff".into(), message: format!("Back-off pulling image \"{image}\"") });
+        }
+    }
+    match cri.pull_image(image, Some(sandbox_config.clone())).await {
+        Ok(_) => {
+            state.image_backoff.remove(image);
+            Ok(())
+        }
+        Err(err) => {
+            let delay = state.image_backoff.get(image).map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
+            state.image_backoff.insert(image.to_string(), Backoff { delay, last: now });
+            Err(Waiting { reason: "ErrImagePull".into(), message: err.to_string() })
+        }
+    }
+}
+
+async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &RuntimePod, state: &mut WorkerState) -> Result<()> {
+    let inputs = StatusInputs { waiting: state.waiting.clone(), readiness: HashMap::new(), host_ip: &ctx.host_ip, terminal: state.terminal };
+    let computed = status::compute(pod, runtime, &inputs, Timestamp::now());
+    let value = serde_json::to_value(&computed)?;
+    // Compare without timestamps that change on every computation of a new pod.
+    if state.last_status.as_ref() == Some(&value) {
+        return Ok(());
+    }
+    let current = pod.status.as_ref().map(serde_json::to_value).transpose()?;
+    if current.as_ref() == Some(&value) {
+        state.last_status = Some(value);
+        return Ok(());
+    }
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), spec::pod_namespace(pod));
+    let patch = serde_json::json!({ "status": value });
+    api.patch_status(spec::pod_name(pod), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    debug!(phase = ?computed.phase, "status written");
+    state.last_status = Some(value);
+    Ok(())
+}
+
+/// Stops every running container of the pod with `grace`, concurrently.
+async fn kill_containers<R: Runtime>(cri: &R, runtime: &RuntimePod, grace: Duration) {
+    let stops = runtime.containers.iter().filter(|c| c.running()).map(|c| async move {
+        if let Err(err) = cri.stop_container(&c.id, grace).await {
+            warn!(container = %c.id, "stopping container: {err}");
+        }
+    });
+    futures::future::join_all(stops).await;
+}
+
+/// Stops the pod's containers (SIGTERM, SIGKILL after `grace`) and its sandboxes.
+pub async fn kill_pod<R: Runtime>(ctx: &PodContext<R>, uid: &str, grace: Duration) -> Result<()> {
+    let inspected = inspect(ctx.cri.as_ref(), uid).await?;
+    kill_containers(ctx.cri.as_ref(), &inspected.runtime, grace).await;
+    for sandbox in &inspected.sandboxes {
+        ctx.cri.stop_pod_sandbox(&sandbox.id).await?;
+    }
+    Ok(())
+}
+
+/// Removes the pod's containers, sandboxes and volume directories.
+pub async fn remove_pod<R: Runtime>(ctx: &PodContext<R>, uid: &str) {
+    if let Ok(containers) = ctx.cri.list_containers(Some(uid_filter_container(uid))).await {
+        for c in containers {
+            let _ = ctx.cri.remove_container(&c.id).await;
+        }
+    }
+    if let Ok(sandboxes) = ctx.cri.list_pod_sandbox(Some(uid_filter_sandbox(uid))).await {
+        for s in sandboxes {
+            let _ = ctx.cri.stop_pod_sandbox(&s.id).await;
+            if let Err(err) = ctx.cri.remove_pod_sandbox(&s.id).await {
+                warn!(sandbox = %s.id, "removing sandbox: {err}");
+            }
+        }
+    }
+    volumes::remove_pod_dir(&ctx.root_dir.join("pods").join(uid));
+}
+
+/// Graceful deletion: stop within the grace period, then delete the pod object
+/// with grace 0 and a uid precondition, then clean up the runtime.
+async fn terminate<R: Runtime>(ctx: &PodContext<R>, pod: &Pod) -> Result<()> {
+    let uid = spec::pod_uid(pod);
+    let grace = pod
+        .metadata
+        .deletion_grace_period_seconds
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .unwrap_or(30)
+        .max(0) as u64;
+    info!(grace_seconds = grace, "killing pod for deletion");
+    kill_pod(ctx, uid, Duration::from_secs(grace)).await?;
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), spec::pod_namespace(pod));
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+        ..Default::default()
+    };
+    match api.delete(spec::pod_name(pod), &params).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+        Err(err) => return Err(err.into()),
+    }
+    remove_pod(ctx, uid).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_pull_policy_as_upstream() {
+        assert_eq!(effective_pull_policy("busybox", None), "Always");
+        assert_eq!(effective_pull_policy("busybox:latest", None), "Always");
+        assert_eq!(effective_pull_policy("busybox:1.36", None), "IfNotPresent");
+        assert_eq!(effective_pull_policy("localhost:5000/x", None), "Always");
+        assert_eq!(effective_pull_policy("x@sha256:abc", None), "IfNotPresent");
+        assert_eq!(effective_pull_policy("busybox", Some("Never")), "Never");
+    }
+}
