@@ -67,17 +67,19 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
         mutating_inflight: Arc::new(Semaphore::new(opts.max_mutating_requests_inflight.max(1))),
         advertise: format!("{advertise_ip}:{}", opts.secure_port),
     });
-    bootstrap(&state).await?;
+    bootstrap(&state, opts).await?;
     Ok(state)
 }
 
-/// Namespaces that exist from the start, as upstream's system namespaces controller.
-async fn bootstrap(state: &Arc<AppState>) -> anyhow::Result<()> {
-    let opts = WriteOptions { dry_run: false, field_manager: "kube-apiserver".into(), field_validation: FieldValidation::Ignore, force: false };
+/// What exists from the start, as upstream's bootstrap controllers make it: the system
+/// namespaces, allocator repair from the stored Services, and the `kubernetes`
+/// Service + Endpoints pointing at this apiserver.
+async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> {
+    let write = WriteOptions { dry_run: false, field_manager: "kube-apiserver".into(), field_validation: FieldValidation::Ignore, force: false };
     let ns_info = api_types::registry::lookup("", "v1", "namespaces").context("namespaces registered")?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        match state.store.create(ns_info, None, obj, &opts).await {
+        match state.store.create(ns_info, None, obj, &write).await {
             Ok(_) => tracing::info!(namespace = ns, "created system namespace"),
             Err(e) if e.code == 409 => {}
             Err(e) => anyhow::bail!("creating namespace {ns}: {}", e.message),
@@ -86,5 +88,38 @@ async fn bootstrap(state: &Arc<AppState>) -> anyhow::Result<()> {
     // The cache must see them before admission checks namespace existence.
     let rev = state.storage.current_revision().await?;
     state.cache.wait_for(rev, Duration::from_secs(5)).await;
+
+    let svc_info = api_types::registry::lookup("", "v1", "services").context("services registered")?;
+    let existing: Vec<serde_json::Value> = state
+        .cache
+        .resource(svc_info)
+        .map(|c| c.list(&svc_info.key_prefix()).iter().map(|o| o.value.clone()).collect())
+        .unwrap_or_default();
+    state.store.services.repair(&existing).await;
+
+    let port = if opts.secure_port != 0 { opts.secure_port } else { opts.insecure_port };
+    let present = existing.iter().any(|s| s.pointer("/metadata/namespace") == Some(&json!("default")) && s.pointer("/metadata/name") == Some(&json!("kubernetes")));
+    if !present {
+        let ip = state.store.services.reserve_kubernetes_service_ip().await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let svc = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}], "sessionAffinity": "None"},
+        });
+        match state.store.create(svc_info, Some("default"), svc, &write).await {
+            Ok(_) => tracing::info!(%ip, "created the kubernetes service"),
+            Err(e) if e.code == 409 || e.code == 422 => {}
+            Err(e) => anyhow::bail!("creating the kubernetes service: {}", e.message),
+        }
+    }
+    let ep_info = api_types::registry::lookup("", "v1", "endpoints").context("endpoints registered")?;
+    let endpoints = json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": state.advertise.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1")}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+    });
+    if let Err(e) = state.store.update(ep_info, Some("default"), "kubernetes", None, endpoints, &write).await {
+        tracing::warn!(error = %e.message, "reconciling the kubernetes endpoints");
+    }
     Ok(())
 }

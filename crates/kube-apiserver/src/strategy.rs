@@ -89,11 +89,30 @@ pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Opt
             }
         }
     }
+    if sub.is_none() && info.kind == "Service" {
+        clear_node_ports_for_cluster_ip(&mut obj);
+    }
     if sub.is_none() && tracks_generation(info) && obj.get("spec") != old.get("spec") {
         let g = meta::generation(old) + 1;
         meta::meta_mut(&mut obj).insert("generation".into(), json!(g));
     }
     obj
+}
+
+/// A Service changed to ClusterIP/ExternalName drops its node ports (upstream's
+/// service strategy does this before validation).
+fn clear_node_ports_for_cluster_ip(svc: &mut Value) {
+    let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+    if ty != "ClusterIP" && ty != "ExternalName" {
+        return;
+    }
+    if let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+        for p in ports {
+            if let Some(o) = p.as_object_mut() {
+                o.remove("nodePort");
+            }
+        }
+    }
 }
 
 /// Upstream's QoS class of a pod: Guaranteed, Burstable or BestEffort.

@@ -193,3 +193,39 @@ fn tls_token_auth_metrics_and_health() {
     let v = get_json(&c, "/version");
     assert_eq!((v["major"].as_str(), v["minor"].as_str()), (Some("1"), Some("32")));
 }
+
+#[test]
+fn services_get_cluster_ips_and_node_ports_and_the_kubernetes_service_exists() {
+    let c = start();
+    let k = get_json(&c, "/api/v1/namespaces/default/services/kubernetes");
+    assert_eq!(k["spec"]["clusterIP"], "10.254.0.1", "{k}");
+    let ep = get_json(&c, "/api/v1/namespaces/default/endpoints/kubernetes");
+    assert_eq!(ep["subsets"][0]["ports"][0]["port"].as_u64(), Some(c.api.secure_port() as u64), "{ep}");
+    let svc = |name: &str, extra: Value| {
+        let mut s = json!({"metadata": {"name": name}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        if let (Some(spec), Some(e)) = (s["spec"].as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                spec.insert(k.clone(), v.clone());
+            }
+        }
+        send(&c, "POST", "/api/v1/namespaces/default/services", &s)
+    };
+    let (code, a) = svc("a", json!({}));
+    assert_eq!(code, 201, "{a}");
+    let ip = a["spec"]["clusterIP"].as_str().expect("allocated").to_string();
+    assert!(ip.starts_with("10.254.") && ip != "10.254.0.1", "{ip}");
+    let (code, st) = svc("b", json!({"clusterIP": ip}));
+    assert_eq!(code, 422, "{st}");
+    assert!(st["message"].as_str().unwrap_or("").contains("provided IP is already allocated"), "{st}");
+    let (code, np) = svc("np", json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}));
+    assert_eq!((code, np["spec"]["ports"][0]["nodePort"].as_u64()), (201, Some(30080)), "{np}");
+    let (code, st) = svc("np2", json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}));
+    assert_eq!(code, 422, "{st}");
+    assert!(st["message"].as_str().unwrap_or("").contains("provided port is already allocated"), "{st}");
+    // Deleting frees the IP and port for reuse.
+    kubectl(&c.api, &["delete", "service", "a", "np"]).assert_success();
+    let (code, again) = svc("b", json!({"clusterIP": ip, "type": "NodePort", "ports": [{"port": 80, "nodePort": 30080}]}));
+    assert_eq!(code, 201, "{again}");
+    let table = kubectl(&c.api, &["get", "svc", "b", "--no-headers"]);
+    assert!(table.stdout.contains("NodePort") && table.stdout.contains("80:30080/TCP"), "{table}");
+}

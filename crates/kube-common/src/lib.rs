@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod flags;
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod signals;

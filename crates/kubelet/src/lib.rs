@@ -3,3 +3,5 @@
 
 pub mod cri;
 pub mod pod;
+pub mod node;
+pub mod options;

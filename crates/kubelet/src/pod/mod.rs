@@ -4,3 +4,6 @@ pub mod env;
 pub mod resources;
 pub mod spec;
 pub mod status;
+pub mod volumes;
+pub mod worker;
+pub mod manager;

@@ -1,0 +1,273 @@
+//! Flags as upstream's kubelet takes them, plus the classic spellings of the
+//! RPM-era `/etc/kubernetes/kubelet` (`--api-servers`, `--config` as a manifest
+//! directory). `_` and `-` are interchangeable (normalized before parsing).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use kube_common::logging::LoggingArgs;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kubelet", about = "The Kubernetes node agent: runs the pods bound to this node on a CRI runtime.")]
+pub struct Options {
+    /// The IP address for the kubelet to serve on (0.0.0.0 for all interfaces).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub address: String,
+    /// The port for the kubelet to serve on.
+    #[arg(long, default_value_t = 10250)]
+    pub port: u16,
+    /// The read-only port (accepted for compatibility; 0 disables it).
+    #[arg(long, default_value_t = 0)]
+    pub read_only_port: u16,
+    /// The name this node registers with instead of the hostname.
+    #[arg(long)]
+    pub hostname_override: Option<String>,
+    /// Classic: comma-separated API servers (the first is used), plain master URL.
+    #[arg(long = "api-servers", value_delimiter = ',')]
+    pub api_servers: Vec<String>,
+    /// Path to a kubeconfig file for the API connection.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The CRI endpoint (unix socket).
+    #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+    pub container_runtime_endpoint: String,
+    /// Directory (or file) of static pod manifests.
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
+    /// A KubeletConfiguration file, or (classic meaning) a directory of static pod manifests.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The IP address reported as the node's InternalIP.
+    #[arg(long)]
+    pub node_ip: Option<String>,
+    /// Labels to add when registering the node (key=value,...).
+    #[arg(long, value_delimiter = ',')]
+    pub node_labels: Vec<String>,
+    /// Register the node with the API server.
+    #[arg(long, default_value = "true", value_parser = kube_common::flags::parse_go_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub register_node: bool,
+    /// Directory for kubelet files (volume mounts etc.).
+    #[arg(long, default_value = "/var/lib/kubelet")]
+    pub root_dir: PathBuf,
+    /// Where container logs are written (KubeletConfiguration `podLogsDir`).
+    #[arg(long)]
+    pub pod_logs_dir: Option<PathBuf>,
+    /// How often the node status is posted (Go duration).
+    #[arg(long, value_parser = parse_duration)]
+    pub node_status_update_frequency: Option<Duration>,
+    /// Cluster DNS server IPs (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub cluster_dns: Vec<String>,
+    /// The cluster's DNS domain.
+    #[arg(long)]
+    pub cluster_domain: Option<String>,
+    /// The node's pod CIDR (standalone mode; usually set by the controller-manager).
+    #[arg(long)]
+    pub pod_cidr: Option<String>,
+    /// Maximum pods on this node.
+    #[arg(long)]
+    pub max_pods: Option<i64>,
+    /// Accepted for compatibility, ignored.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_privileged: Option<String>,
+    /// Accepted for compatibility, ignored (the sandbox image is containerd's).
+    #[arg(long)]
+    pub pod_infra_container_image: Option<String>,
+    /// Accepted for compatibility, ignored.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub fail_swap_on: Option<String>,
+    /// Accepted for compatibility, ignored.
+    #[arg(long)]
+    pub cgroup_driver: Option<String>,
+    /// Accepted for compatibility, ignored.
+    #[arg(long)]
+    pub container_runtime: Option<String>,
+    #[command(flatten)]
+    pub logging: LoggingArgs,
+}
+
+/// The subset of `kubelet.config.k8s.io/v1beta1` KubeletConfiguration we honour.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeletConfiguration {
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub static_pod_path: Option<PathBuf>,
+    pub cluster_dns: Option<Vec<String>>,
+    pub cluster_domain: Option<String>,
+    pub node_status_update_frequency: Option<String>,
+    pub pod_logs_dir: Option<PathBuf>,
+    pub container_runtime_endpoint: Option<String>,
+    pub max_pods: Option<i64>,
+    #[serde(rename = "podCIDR")]
+    pub pod_cidr: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing KubeletConfiguration {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_norway::Error,
+    },
+    #[error("invalid duration {0:?}")]
+    Duration(String),
+}
+
+/// The settings the kubelet runs with, flags over config file over defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub address: String,
+    pub port: u16,
+    pub master: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub runtime_endpoint: String,
+    pub static_pod_path: Option<PathBuf>,
+    pub node_name: Option<String>,
+    pub node_ip: Option<String>,
+    pub node_labels: Vec<(String, String)>,
+    pub register_node: bool,
+    pub root_dir: PathBuf,
+    pub pod_logs_dir: PathBuf,
+    pub node_status_update_frequency: Duration,
+    pub cluster_dns: Vec<String>,
+    pub cluster_domain: String,
+    pub pod_cidr: Option<String>,
+    pub max_pods: i64,
+}
+
+/// Go's `time.ParseDuration` for the units kubelet flags use (`10s`, `1m30s`, `500ms`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Ok(total);
+    }
+    if rest.is_empty() {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("missing unit in duration {s:?}"))?;
+        let value: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => return Err(format!("unknown unit {other:?} in duration {s:?}")),
+        };
+        total += Duration::from_secs_f64(value * seconds);
+        rest = &rest[unit_end..];
+    }
+    Ok(total)
+}
+
+impl Options {
+    /// Merges flags with the `--config` file (flags win).
+    pub fn settings(&self) -> Result<Settings, Error> {
+        let mut static_pod_path = self.pod_manifest_path.clone();
+        let mut file = KubeletConfiguration::default();
+        if let Some(config) = &self.config {
+            if config.is_dir() {
+                // Classic meaning: a directory of static pod manifests.
+                static_pod_path.get_or_insert_with(|| config.clone());
+            } else {
+                file = load_config(config)?;
+            }
+        }
+        let frequency = match (&self.node_status_update_frequency, &file.node_status_update_frequency) {
+            (Some(d), _) => *d,
+            (None, Some(s)) => parse_duration(s).map_err(|_| Error::Duration(s.clone()))?,
+            (None, None) => Duration::from_secs(10),
+        };
+        let default_endpoint = "unix:///run/containerd/containerd.sock";
+        let runtime_endpoint = if self.container_runtime_endpoint != default_endpoint {
+            self.container_runtime_endpoint.clone()
+        } else {
+            file.container_runtime_endpoint.clone().unwrap_or_else(|| default_endpoint.into())
+        };
+        Ok(Settings {
+            address: if self.address != "0.0.0.0" { self.address.clone() } else { file.address.clone().unwrap_or_else(|| self.address.clone()) },
+            port: if self.port != 10250 { self.port } else { file.port.unwrap_or(self.port) },
+            master: self.api_servers.iter().find(|s| !s.is_empty()).cloned(),
+            kubeconfig: self.kubeconfig.clone(),
+            runtime_endpoint,
+            static_pod_path: static_pod_path.or(file.static_pod_path.clone()),
+            node_name: self.hostname_override.clone().filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
+            node_ip: self.node_ip.clone(),
+            node_labels: self.node_labels.iter().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            register_node: self.register_node,
+            root_dir: self.root_dir.clone(),
+            pod_logs_dir: self.pod_logs_dir.clone().or(file.pod_logs_dir.clone()).unwrap_or_else(|| "/var/log/pods".into()),
+            node_status_update_frequency: frequency,
+            cluster_dns: if self.cluster_dns.is_empty() { file.cluster_dns.clone().unwrap_or_default() } else { self.cluster_dns.clone() },
+            cluster_domain: self.cluster_domain.clone().or(file.cluster_domain.clone()).unwrap_or_else(|| "cluster.local".into()),
+            pod_cidr: self.pod_cidr.clone().or(file.pod_cidr.clone()),
+            max_pods: self.max_pods.or(file.max_pods).unwrap_or(crate::node::MAX_PODS),
+        })
+    }
+}
+
+fn load_config(path: &Path) -> Result<KubeletConfiguration, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    serde_norway::from_str(&text).map_err(|source| Error::Parse { path: path.into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        let argv = kube_common::flags::normalize_args(std::iter::once("kubelet").chain(args.iter().copied()), false);
+        Options::try_parse_from(argv).expect("flags parse")
+    }
+
+    #[test]
+    fn classic_flags_and_underscores() {
+        let o = parse(&["--address=127.0.0.1", "--port=10251", "--hostname_override=Node-1", "--api_servers=http://m:8080", "--allow-privileged=false"]);
+        let s = o.settings().expect("settings");
+        assert_eq!((s.address.as_str(), s.port), ("127.0.0.1", 10251));
+        assert_eq!(s.node_name.as_deref(), Some("node-1"));
+        assert_eq!(s.master.as_deref(), Some("http://m:8080"));
+        assert_eq!(s.node_status_update_frequency, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn config_is_a_file_or_a_manifest_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = parse(&[&format!("--config={}", dir.path().display())]).settings().expect("settings");
+        assert_eq!(s.static_pod_path.as_deref(), Some(dir.path()));
+
+        let file = dir.path().join("kubelet.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: /etc/kubernetes/manifests\nclusterDNS: [10.254.0.10]\nnodeStatusUpdateFrequency: 5s\nport: 10260\n",
+        )
+        .expect("write");
+        let s = parse(&[&format!("--config={}", file.display())]).settings().expect("settings");
+        assert_eq!(s.static_pod_path.as_deref(), Some(Path::new("/etc/kubernetes/manifests")));
+        assert_eq!(s.cluster_dns, ["10.254.0.10"]);
+        assert_eq!(s.node_status_update_frequency, Duration::from_secs(5));
+        assert_eq!(s.port, 10260);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("10").is_err());
+    }
+}
