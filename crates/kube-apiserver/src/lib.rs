@@ -3,6 +3,8 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod authn;
+pub mod authz;
 pub mod cache;
 pub mod discovery;
 pub mod handlers;
@@ -13,4 +15,4 @@ pub mod storage;
 pub mod store;
 pub mod strategy;
 pub mod subresources;
-pub mod tls; pub mod authn;
+pub mod tls;

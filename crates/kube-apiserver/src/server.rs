@@ -24,6 +24,7 @@ pub struct AppState {
     pub cache: Arc<WatchCache>,
     pub store: Store,
     pub metrics: ApiMetrics,
+    pub authorizer: crate::authz::Authorizer,
     pub readonly_inflight: Arc<Semaphore>,
     pub mutating_inflight: Arc<Semaphore>,
     /// host:port clients are told to use (discovery `serverAddressByClientCIDRs`).
@@ -63,6 +64,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
         cache,
         store,
         metrics: ApiMetrics::new(),
+        authorizer: crate::authz::Authorizer::new(&opts.authorization_mode),
         readonly_inflight: Arc::new(Semaphore::new(opts.max_requests_inflight.max(1))),
         mutating_inflight: Arc::new(Semaphore::new(opts.max_mutating_requests_inflight.max(1))),
         advertise: format!("{advertise_ip}:{}", opts.secure_port),

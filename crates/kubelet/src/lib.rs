@@ -5,3 +5,5 @@ pub mod cri;
 pub mod pod;
 pub mod node;
 pub mod options;
+pub mod server;
+pub mod app;

@@ -95,6 +95,7 @@ pub struct KubeletConfiguration {
     pub address: Option<String>,
     pub port: Option<u16>,
     pub static_pod_path: Option<PathBuf>,
+    #[serde(rename = "clusterDNS")]
     pub cluster_dns: Option<Vec<String>>,
     pub cluster_domain: Option<String>,
     pub node_status_update_frequency: Option<String>,

@@ -17,7 +17,7 @@ use axum::{
     response::Response,
 };
 
-use crate::{discovery, server::AppState};
+use crate::{authn::UserInfo, authz::RequestInfo, discovery, server::AppState};
 use path::Route;
 use query::Query;
 
@@ -44,14 +44,73 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
             }
         }
     };
-    let resp = match route {
-        Ok(route) => handle(&state, route, req).await.unwrap_or_else(|e| response::error(&e)),
-        Err(e) => response::error(&e),
+    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
+    let info = request_info(&method, &path, &route, req.uri().query());
+    let resp = match crate::authz::Authorizer::authorize(&state.authorizer, &user, &info) {
+        crate::authz::Decision::Deny(reason) => response::error(&crate::authz::forbidden(&user, &info, &reason)),
+        crate::authz::Decision::Allow => match route {
+            Ok(route) => handle(&state, route, req).await.unwrap_or_else(|e| response::error(&e)),
+            Err(e) => response::error(&e),
+        },
     };
     if !long_running {
         state.metrics.observe(&verb, resource, resp.status().as_u16(), started.elapsed());
     }
     resp
+}
+
+/// Upstream's RequestInfo of a request, for authorization.
+fn request_info(method: &Method, path: &str, route: &Result<Route, ApiError>, query: Option<&str>) -> RequestInfo {
+    match route {
+        Ok(Route::Resource { info, namespace, name, sub }) => {
+            let watch = query.is_some_and(|q| q.split('&').any(|p| p == "watch=1" || p == "watch=true"));
+            let verb = match (method, name.is_some()) {
+                (&Method::GET, false) if watch => "watch",
+                (&Method::GET, false) => "list",
+                (&Method::GET, true) => "get",
+                (&Method::POST, _) => "create",
+                (&Method::PUT, _) => "update",
+                (&Method::PATCH, _) => "patch",
+                (&Method::DELETE, false) => "deletecollection",
+                (&Method::DELETE, true) => "delete",
+                _ => "unknown",
+            };
+            RequestInfo {
+                verb: verb.into(),
+                is_resource_request: true,
+                api_group: info.group.into(),
+                api_version: info.version.into(),
+                resource: info.plural.into(),
+                subresource: sub.map(|s| s.name().to_string()).unwrap_or_default(),
+                // A namespace is its own namespace for authorization, as upstream.
+                namespace: namespace.clone().or_else(|| (info.kind == "Namespace").then(|| name.clone()).flatten()).unwrap_or_default(),
+                name: name.clone().unwrap_or_default(),
+                path: path.to_string(),
+            }
+        }
+        Ok(Route::NamespaceFinalize(ns)) => RequestInfo {
+            verb: "update".into(),
+            is_resource_request: true,
+            api_group: String::new(),
+            api_version: "v1".into(),
+            resource: "namespaces".into(),
+            subresource: "finalize".into(),
+            namespace: ns.clone(),
+            name: ns.clone(),
+            path: path.to_string(),
+        },
+        _ => RequestInfo {
+            verb: method.as_str().to_ascii_lowercase(),
+            is_resource_request: false,
+            api_group: String::new(),
+            api_version: String::new(),
+            resource: String::new(),
+            subresource: String::new(),
+            namespace: String::new(),
+            name: String::new(),
+            path: path.to_string(),
+        },
+    }
 }
 
 fn metric_labels(method: &Method, route: &Result<Route, ApiError>, query: Option<&str>) -> (String, &'static str) {

@@ -1,0 +1,82 @@
+//! Wiring: client, health/metrics server, leader election, then every enabled
+//! controller until a signal (upstream `cmd/kube-controller-manager/app`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use kube_common::metrics::{health_router, Metrics};
+use tokio::task::JoinSet;
+
+use crate::context::ControllerContext;
+use crate::descriptors;
+use crate::options::Options;
+
+const COMPONENT: &str = "kube-controller-manager";
+
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    options.logging.init();
+    let enabled: Vec<&'static str> = descriptors::enabled(descriptors::descriptors(), &options.controllers)?
+        .iter()
+        .map(|d| d.name)
+        .collect();
+    let client = options.client.client(COMPONENT).await?;
+    let metrics = Metrics::new();
+
+    if options.health_port() != 0 {
+        let addr: SocketAddr = format!("{}:{}", options.bind_address, options.health_port())
+            .parse()
+            .with_context(|| format!("invalid --bind-address {:?}", options.bind_address))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        tracing::info!(%addr, "serving /healthz and /metrics");
+        let router = health_router(metrics.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!("health server: {err}");
+            }
+        });
+    }
+
+    let identity = format!("{}_{}", hostname(), random_suffix());
+    let ctx = ControllerContext { client: client.clone(), options: Arc::new(options.clone()), metrics };
+    let run = kube_common::leader::run_leader_elected(client, &options.leader_election, COMPONENT, identity, move || {
+        start_controllers(ctx, enabled)
+    });
+    tokio::select! {
+        result = run => result,
+        () = kube_common::signals::shutdown_signal() => Ok(()),
+    }
+}
+
+/// Starts the named controllers and waits; the first one to fail stops the process.
+async fn start_controllers(ctx: ControllerContext, enabled: Vec<&'static str>) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    for name in enabled {
+        let Some(descriptor) = descriptors::lookup(descriptors::descriptors(), name) else { continue };
+        tracing::info!(controller = name, "starting controller");
+        let fut = (descriptor.start)(ctx.clone());
+        tasks.spawn(async move { (name, fut.await) });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((name, Ok(()))) => tracing::info!(controller = name, "controller stopped"),
+            Ok((name, Err(err))) => return Err(err.context(format!("controller {name}"))),
+            Err(err) => return Err(anyhow::anyhow!("controller task panicked: {err}")),
+        }
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..8).map(|_| format!("{:x}", rng.random_range(0..16u8))).collect()
+}

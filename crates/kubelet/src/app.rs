@@ -1,0 +1,91 @@
+//! Wiring: settings → API client, CRI connection, node registration + lease,
+//! pod manager and the HTTP server; runs until SIGTERM.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::UdpSocket;
+use std::sync::Arc;
+
+use anyhow::Context;
+use parking_lot::RwLock;
+use tracing::{info, warn};
+
+use crate::cri::RemoteRuntime;
+use crate::node::{self, NodeInfo};
+use crate::options::Settings;
+use crate::pod::manager::PodManager;
+use crate::pod::spec::SpecSettings;
+use crate::pod::worker::PodContext;
+use crate::server::{self, ServerState};
+
+/// The node name: `--hostname-override`, else the lowercased hostname.
+pub fn node_name(settings: &Settings) -> String {
+    settings.node_name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_lowercase()).unwrap_or_else(|_| "localhost".into())
+    })
+}
+
+/// `--node-ip`, else the source address the kernel picks for the default route
+/// (a UDP connect sends nothing), else loopback.
+pub fn node_ip(settings: &Settings) -> String {
+    if let Some(ip) = settings.node_ip.clone().filter(|ip| !ip.is_empty()) {
+        return ip;
+    }
+    UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:53").and_then(|()| s.local_addr()))
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let name = node_name(&settings);
+    let host_ip = node_ip(&settings);
+    info!(node = %name, ip = %host_ip, runtime = %settings.runtime_endpoint, "starting kubelet");
+    let client = kube_common::client::build_client(settings.master.as_deref(), settings.kubeconfig.as_deref(), "kubelet/v1.33.0").await?;
+    let cri = Arc::new(RemoteRuntime::connect(&settings.runtime_endpoint).await.context("connecting to the container runtime")?);
+    std::fs::create_dir_all(&settings.root_dir).with_context(|| format!("creating {}", settings.root_dir.display()))?;
+    if let Some(path) = &settings.static_pod_path {
+        warn!("static pods from {} are not supported yet", path.display());
+    }
+
+    let info = NodeInfo {
+        name: name.clone(),
+        internal_ip: host_ip.clone(),
+        hostname: name.clone(),
+        labels: settings.node_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+        pod_cidr: settings.pod_cidr.clone(),
+        root_dir: settings.root_dir.clone(),
+        max_pods: settings.max_pods,
+    };
+    if settings.register_node {
+        tokio::spawn(node::run(client.clone(), cri.clone(), info, settings.node_status_update_frequency));
+    }
+
+    let ctx = Arc::new(PodContext {
+        cri: cri.clone(),
+        client: client.clone(),
+        settings: SpecSettings {
+            pod_logs_dir: settings.pod_logs_dir.clone(),
+            cluster_dns: settings.cluster_dns.clone(),
+            cluster_domain: settings.cluster_domain.clone(),
+        },
+        node_name: name,
+        host_ip,
+        root_dir: settings.root_dir.clone(),
+    });
+    let cache = Arc::new(RwLock::new(HashMap::new()));
+    let manager = PodManager::new(ctx, cache.clone());
+    let pods = tokio::spawn(manager.run());
+
+    let metrics = kube_common::metrics::Metrics::new();
+    let app = server::router(Arc::new(ServerState { cri, pods: cache }), metrics);
+    let addr = format!("{}:{}", settings.address, settings.port);
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    info!(%addr, "serving");
+    let serve = axum::serve(listener, app).with_graceful_shutdown(kube_common::signals::shutdown_signal());
+    tokio::select! {
+        result = serve => result.context("HTTP server")?,
+        _ = pods => warn!("pod manager ended"),
+    }
+    info!("kubelet stopped; containers keep running");
+    Ok(())
+}
