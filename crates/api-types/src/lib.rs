@@ -6,6 +6,7 @@
 pub use k8s_openapi;
 
 pub mod apply;
+pub mod conversion;
 pub mod defaults;
 pub mod meta;
 pub mod openapi;

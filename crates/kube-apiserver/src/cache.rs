@@ -28,9 +28,11 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
-    /// Decodes a stored value, stamping `metadata.resourceVersion` with `revision`.
-    pub fn decode(key: String, raw: &[u8], revision: i64) -> Option<CachedObject> {
+    /// Decodes a stored value into the form `info` serves, stamping
+    /// `metadata.resourceVersion` with `revision`.
+    pub fn decode(info: &ResourceInfo, key: String, raw: &[u8], revision: i64) -> Option<CachedObject> {
         let mut value: Value = serde_json::from_slice(raw).ok()?;
+        api_types::conversion::storage_to_external(info, &mut value);
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
         }
@@ -263,14 +265,14 @@ impl WatchCache {
         let rev = self.storage.current_revision().await?;
         for (plural, caches) in &self.by_plural {
             let page = self.storage.list_all(&format!("/registry/{plural}/"), rev).await?;
-            let mut objects = BTreeMap::new();
-            for (key, stored) in page.items {
-                if let Some(o) = CachedObject::decode(key.clone(), &stored.value, stored.mod_revision) {
-                    objects.insert(key, Arc::new(o));
-                }
-            }
             for c in caches {
-                c.reset(objects.clone(), rev);
+                let mut objects = BTreeMap::new();
+                for (key, stored) in &page.items {
+                    if let Some(o) = CachedObject::decode(c.info, key.clone(), &stored.value, stored.mod_revision) {
+                        objects.insert(key.clone(), Arc::new(o));
+                    }
+                }
+                c.reset(objects, rev);
             }
         }
         self.revision_tx.send_replace(rev);
@@ -311,25 +313,25 @@ impl WatchCache {
                 let Some(plural) = key.strip_prefix("/registry/").and_then(|r| r.split('/').next()) else { continue };
                 let Some(caches) = self.by_plural.get(plural) else { continue };
                 let revision = kv.mod_revision();
-                let prev = ev
-                    .prev_kv()
-                    .and_then(|p| CachedObject::decode(key.clone(), p.value(), p.mod_revision()))
-                    .map(Arc::new);
-                let (kind, object) = match ev.event_type() {
-                    EventType::Put => {
-                        let Some(o) = CachedObject::decode(key.clone(), kv.value(), revision) else { continue };
-                        let kind = if kv.create_revision() == revision { WatchEventType::Added } else { WatchEventType::Modified };
-                        (kind, Arc::new(o))
-                    }
-                    EventType::Delete => {
-                        // The last state, stamped with the deletion revision, as upstream sends it.
-                        let Some(p) = &prev else { continue };
-                        let Some(o) = CachedObject::decode(key.clone(), &serde_json::to_vec(&p.value)?, revision) else { continue };
-                        (WatchEventType::Deleted, Arc::new(o))
-                    }
-                };
                 for c in caches {
-                    c.apply(CacheEvent { kind, revision, object: object.clone(), prev: prev.clone() });
+                    let prev = ev
+                        .prev_kv()
+                        .and_then(|p| CachedObject::decode(c.info, key.clone(), p.value(), p.mod_revision()))
+                        .map(Arc::new);
+                    let (kind, object) = match ev.event_type() {
+                        EventType::Put => {
+                            let Some(o) = CachedObject::decode(c.info, key.clone(), kv.value(), revision) else { continue };
+                            let kind = if kv.create_revision() == revision { WatchEventType::Added } else { WatchEventType::Modified };
+                            (kind, Arc::new(o))
+                        }
+                        EventType::Delete => {
+                            // The last state, stamped with the deletion revision, as upstream sends it.
+                            let Some(p) = ev.prev_kv() else { continue };
+                            let Some(o) = CachedObject::decode(c.info, key.clone(), p.value(), revision) else { continue };
+                            (WatchEventType::Deleted, Arc::new(o))
+                        }
+                    };
+                    c.apply(CacheEvent { kind, revision, object, prev });
                 }
                 self.revision_tx.send_if_modified(|r| {
                     if revision > *r {

@@ -121,15 +121,17 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
 
-fn decode_stored(stored: &Stored) -> Result<Value, ApiError> {
+fn decode_stored(info: &ResourceInfo, stored: &Stored) -> Result<Value, ApiError> {
     let mut v: Value = serde_json::from_slice(&stored.value).map_err(internal)?;
+    api_types::conversion::storage_to_external(info, &mut v);
     meta::set_resource_version(&mut v, &stored.mod_revision.to_string());
     Ok(v)
 }
 
 /// The stored form: no resourceVersion (it is the etcd revision).
-fn encode_for_storage(obj: &Value) -> Result<Vec<u8>, ApiError> {
+fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiError> {
     let mut o = obj.clone();
+    api_types::conversion::external_to_storage(info, &mut o);
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
         m.remove("selfLink");
@@ -296,7 +298,7 @@ impl Store {
             return Ok(Written { object: obj, warnings, created: true });
         }
         let key = info.key(namespace, &name);
-        let bytes = encode_for_storage(&obj)?;
+        let bytes = encode_for_storage(info, &obj)?;
         match self.storage.create(&key, bytes, self.ttl(info)).await {
             Ok(rev) => {
                 meta::set_resource_version(&mut obj, &rev.to_string());
@@ -318,7 +320,7 @@ impl Store {
     pub async fn get(&self, info: &'static ResourceInfo, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
         let key = info.key(namespace, name);
         match self.storage.get(&key).await.map_err(internal)? {
-            Some(s) => decode_stored(&s),
+            Some(s) => decode_stored(info, &s),
             None => Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
         }
     }
@@ -357,7 +359,7 @@ impl Store {
                     other => return other,
                 }
             };
-            let old = decode_stored(&current)?;
+            let old = decode_stored(info, &current)?;
             let mut new = mutate(Some(&old))?;
             Self::check_type_and_namespace(info, &mut new, namespace)?;
             if meta::name(&new).is_some_and(|n| n != name) {
@@ -410,7 +412,7 @@ impl Store {
                     Err(e) => Err(internal(e)),
                 };
             }
-            let bytes = encode_for_storage(&obj)?;
+            let bytes = encode_for_storage(info, &obj)?;
             match self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await {
                 Ok(rev) => {
                     meta::set_resource_version(&mut obj, &rev.to_string());
@@ -488,7 +490,7 @@ impl Store {
             let Some(current) = self.storage.get(&key).await.map_err(internal)? else {
                 return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
             };
-            let mut obj = decode_stored(&current)?;
+            let mut obj = decode_stored(info, &current)?;
             if let Some(uid) = &opts.precondition_uid {
                 if meta::uid(&obj) != Some(uid.as_str()) {
                     return Err(ApiError::conflict(
@@ -565,7 +567,7 @@ impl Store {
                     if opts.dry_run || !changed {
                         return Ok(Deleted { object: obj, deleted_now: false });
                     }
-                    let bytes = encode_for_storage(&obj)?;
+                    let bytes = encode_for_storage(info, &obj)?;
                     match self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await {
                         Ok(rev) => {
                             meta::set_resource_version(&mut obj, &rev.to_string());
@@ -659,9 +661,9 @@ impl Store {
             let Some(current) = self.storage.get(&key).await.map_err(internal)? else {
                 return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
             };
-            let old = decode_stored(&current)?;
+            let old = decode_stored(info, &current)?;
             let Some(mut obj) = mutate(&old)? else { return Ok(old) };
-            let bytes = encode_for_storage(&obj)?;
+            let bytes = encode_for_storage(info, &obj)?;
             match self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await {
                 Ok(rev) => {
                     meta::set_resource_version(&mut obj, &rev.to_string());

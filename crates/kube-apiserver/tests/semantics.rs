@@ -229,3 +229,23 @@ fn services_get_cluster_ips_and_node_ports_and_the_kubernetes_service_exists() {
     let table = kubectl(&c.api, &["get", "svc", "b", "--no-headers"]);
     assert!(table.stdout.contains("NodePort") && table.stdout.contains("80:30080/TCP"), "{table}");
 }
+
+#[test]
+fn events_k8s_io_serves_core_events_converted() {
+    let c = start();
+    let ev = json!({"metadata": {"name": "e2"}, "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "default"},
+        "reason": "Pulled", "message": "image pulled", "type": "Normal", "source": {"component": "kubelet"}});
+    assert_eq!(send(&c, "POST", "/api/v1/namespaces/default/events", &ev).0, 201);
+    let e = get_json(&c, "/apis/events.k8s.io/v1/namespaces/default/events/e2");
+    assert_eq!((e["apiVersion"].as_str(), e["note"].as_str(), e["regarding"]["name"].as_str()), (Some("events.k8s.io/v1"), Some("image pulled"), Some("web-1")), "{e}");
+    let list = get_json(&c, "/apis/events.k8s.io/v1/namespaces/default/events");
+    assert_eq!(list["items"][0]["deprecatedSource"]["component"], "kubelet", "{list}");
+    // Written through events.k8s.io, read through core.
+    let v1 = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e3"}, "eventTime": "2026-11-22T00:00:00.000000Z",
+        "reportingController": "example.com/ctl", "reportingInstance": "ctl-1", "action": "Sync", "reason": "Synced", "note": "done", "type": "Normal",
+        "regarding": {"kind": "Pod", "name": "web-1", "namespace": "default"}});
+    let (code, out) = send(&c, "POST", "/apis/events.k8s.io/v1/namespaces/default/events", &v1);
+    assert_eq!(code, 201, "{out}");
+    let core = get_json(&c, "/api/v1/namespaces/default/events/e3");
+    assert_eq!((core["message"].as_str(), core["reportingComponent"].as_str()), (Some("done"), Some("example.com/ctl")), "{core}");
+}

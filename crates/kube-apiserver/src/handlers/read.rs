@@ -255,7 +255,7 @@ async fn list_from_etcd(
         let more = page.more;
         let mut last_key = None;
         for (key, stored) in page.items {
-            if let Some(o) = CachedObject::decode(key.clone(), &stored.value, stored.mod_revision) {
+            if let Some(o) = CachedObject::decode(info, key.clone(), &stored.value, stored.mod_revision) {
                 if filter.is_empty() || filter.matches(&o.value) {
                     out.push(ItemRef::Owned(o));
                 }
