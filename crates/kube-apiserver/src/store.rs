@@ -413,7 +413,16 @@ impl Store {
                 };
             }
             let bytes = encode_for_storage(info, &obj)?;
-            match self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await {
+            let result = self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await;
+            if result.is_err() && info.kind == "Service" && sub.is_none() {
+                // Undo this attempt's allocation changes (the update from `obj` back to
+                // `old` releases what was added and re-takes what was released).
+                let mut revert = old.clone();
+                if let Err(e) = self.services.update(&mut revert, &obj, false).await {
+                    tracing::warn!(error = %e.message, "reverting service allocations after a failed update");
+                }
+            }
+            match result {
                 Ok(rev) => {
                     meta::set_resource_version(&mut obj, &rev.to_string());
                     return Ok(Written { object: obj, warnings, created: false });

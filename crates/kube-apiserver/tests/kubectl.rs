@@ -81,6 +81,13 @@ fn create_get_describe_delete_pods_with_upstream_messages() {
     let img = kubectl(&c.api, &["get", "pod", "web-1", "-o", "jsonpath={.spec.containers[0].image} {.spec.containers[0].command[0]}"]);
     assert_eq!(img.stdout, "busybox:1.36 sh", "strategic merge keeps the other fields");
 
+    // kubectl's default --validate=strict asks the server (fieldValidation=Strict).
+    let typo = kubectl_stdin(&c.api, &["create", "-f", "-"], &POD_YAML.replace("web-1", "web-2").replace("    image: busybox\n", "    image: busybox\n    imagePullPolicyy: Always\n"));
+    typo.assert_failure();
+    assert!(typo.stderr.contains("unknown field \"spec.containers[0].imagePullPolicyy\""), "{typo}");
+    let all = kubectl(&c.api, &["get", "all", "-o", "name"]);
+    assert!(all.stdout.lines().any(|l| l == "pod/web-1") && all.stdout.lines().any(|l| l == "service/kubernetes"), "{all}");
+
     let deleted = kubectl(&c.api, &["delete", "pod", "web-1"]);
     assert_eq!(deleted.stdout.trim(), "pod \"web-1\" deleted", "{deleted}");
     assert!(c.etcd.get("/registry/pods/default/web-1").expect("etcd get").is_none());
