@@ -9,7 +9,7 @@ pub mod write;
 
 use std::{sync::Arc, time::Instant};
 
-use api_types::ApiError;
+use api_types::{ApiError, Subresource};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -187,6 +187,9 @@ async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Res
                     }
                 }
                 (Method::GET, Some(n), None) => read::get(state, info, ns, n, &query, req.headers()).await,
+                (_, Some(n), Some(s)) if info.kind == "Pod" && matches!(s, Subresource::Log | Subresource::Exec | Subresource::Attach | Subresource::PortForward) => {
+                    crate::proxy::pod_connect(state, info, ns, n, s, req).await
+                }
                 (Method::GET, Some(n), Some(s)) => read::get_subresource(state, info, ns, n, s, &query).await,
                 (Method::POST, None, None) => write::create(state, info, ns, &query, req).await,
                 (Method::POST, Some(n), Some(s)) => write::create_subresource(state, info, ns, n, s, &query, req).await,
