@@ -20,6 +20,7 @@ PACKAGES=(
     conntrack
     iproute2
     systemd                     # systemd-analyze, to verify our unit files
+    curl                        # readiness checks in scripts/local-up.sh
 )
 
 # INSTALL_DEPS_FORCE=1 runs apt-get even when everything looks installed.
