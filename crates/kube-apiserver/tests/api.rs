@@ -253,3 +253,30 @@ async fn kube_rs_client_crud_watch_and_paginated_list_of_10k() {
     let all = raw.list(&ListParams::default()).await.expect("unpaginated");
     assert_eq!(all.items.len(), 10_000);
 }
+
+#[tokio::test]
+async fn max_requests_inflight_answers_429_with_retry_after() {
+    let c = common::start_with(&["--max-requests-inflight=1"]);
+    let api = Arc::new(Api::new(&c));
+    for i in 0..300 {
+        let data: serde_json::Map<String, Value> = (0..20).map(|k| (format!("k{k}"), json!("v".repeat(100)))).collect();
+        let (code, _) = api.json("POST", "/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": format!("cm-{i}")}, "data": data})).await;
+        assert_eq!(code, 201);
+    }
+    let mut lists = Vec::new();
+    for _ in 0..32 {
+        let api = api.clone();
+        lists.push(tokio::spawn(async move {
+            let req = hyper::Request::get(format!("{}/api/v1/namespaces/default/configmaps", api.base)).body(Full::new(Bytes::new())).expect("req");
+            let resp = api.client.request(req).await.expect("resp");
+            (resp.status().as_u16(), resp.headers().get("retry-after").is_some())
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in lists {
+        codes.push(t.await.expect("list"));
+    }
+    assert!(codes.iter().any(|(c, _)| *c == 200), "{codes:?}");
+    assert!(codes.iter().any(|(c, retry)| *c == 429 && *retry), "one in-flight read at a time must turn some away: {codes:?}");
+    assert!(codes.iter().all(|(c, _)| *c == 200 || *c == 429), "{codes:?}");
+}
