@@ -25,6 +25,12 @@ pub struct AppState {
     pub store: Store,
     pub metrics: ApiMetrics,
     pub authorizer: crate::authz::Authorizer,
+    /// The secure port's authenticator chain (also answers TokenReviews).
+    pub authenticator: Arc<crate::authn::Authenticator>,
+    /// Service-account token keys (TokenRequest), if configured.
+    pub token_keys: Option<Arc<crate::serviceaccount::TokenKeys>>,
+    /// `--service-account-max-token-expiration` in seconds (0: no cap).
+    pub max_token_expiration: i64,
     pub readonly_inflight: Arc<Semaphore>,
     pub mutating_inflight: Arc<Semaphore>,
     /// host:port clients are told to use (discovery `serverAddressByClientCIDRs`).
@@ -58,18 +64,37 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
     let services = ServiceAllocator::new(storage.clone(), &opts.service_cluster_ip_range, &opts.service_node_port_range)
         .context("service IP / node port ranges")?;
     let store = Store { storage: storage.clone(), cache: cache.clone(), admission, services, event_ttl: opts.event_ttl };
+    let token_keys = crate::serviceaccount::from_options(opts)?;
+    let authenticator = Arc::new(
+        crate::authn::Authenticator::from_options(opts)?.with_cluster(cache.clone(), token_keys.clone(), opts.enable_bootstrap_token_auth),
+    );
+    let authorizer = crate::authz::Authorizer::with_cache(&opts.authorization_mode, cache.clone());
     let advertise_ip = opts.advertise_address.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1".into());
     let state = Arc::new(AppState {
         storage,
         cache,
         store,
         metrics: ApiMetrics::new(),
-        authorizer: crate::authz::Authorizer::new(&opts.authorization_mode),
+        authorizer,
+        authenticator,
+        token_keys,
+        max_token_expiration: opts.service_account_max_token_expiration.as_secs() as i64,
         readonly_inflight: Arc::new(Semaphore::new(opts.max_requests_inflight.max(1))),
         mutating_inflight: Arc::new(Semaphore::new(opts.max_mutating_requests_inflight.max(1))),
         advertise: format!("{advertise_ip}:{}", opts.secure_port),
     });
     bootstrap(&state, opts).await?;
+    // Build the lazily computed schema tables and OpenAPI documents now, off the
+    // request path, so the first patch or `kubectl explain` does not pay for them.
+    tokio::task::spawn_blocking(|| {
+        for info in api_types::registry::RESOURCES {
+            let _ = api_types::patch::schema::root_shape(info);
+        }
+        let _ = api_types::openapi::v2_document_protobuf();
+        for (g, v) in api_types::registry::group_versions() {
+            let _ = api_types::openapi::v3_document(g, v);
+        }
+    });
     Ok(state)
 }
 
@@ -87,6 +112,7 @@ async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> 
             Err(e) => anyhow::bail!("creating namespace {ns}: {}", e.message),
         }
     }
+    crate::authz::bootstrap_policy::ensure(&state.store, &state.cache, &write).await?;
     // The cache must see them before admission checks namespace existence.
     let rev = state.storage.current_revision().await?;
     state.cache.wait_for(rev, Duration::from_secs(5)).await;
