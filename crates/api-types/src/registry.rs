@@ -224,7 +224,8 @@ pub static RESOURCES: &[ResourceInfo] = &[
     // discovery.k8s.io/v1
     res!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", NONE, true, NONE, &[]),
     // events.k8s.io/v1 (same storage as core events upstream; kept separate here)
-    ResourceInfo { ttl: true, ..res!("events.k8s.io", "v1", "Event", "events", "event", &["ev"], true, NONE, &[]) },
+    // No short name: `ev` resolves to core events without an ambiguity warning.
+    ResourceInfo { ttl: true, ..res!("events.k8s.io", "v1", "Event", "events", "event", NONE, true, NONE, &[]) },
     // policy/v1
     res!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", &["pdb"], true, NONE, &[Status]),
     // networking.k8s.io/v1
@@ -236,6 +237,12 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", NONE, true, NONE, &[]),
     res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", NONE, false, NONE, &[]),
     res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", NONE, false, NONE, &[]),
+    // authentication.k8s.io/v1 and authorization.k8s.io/v1: create-only, never stored
+    ResourceInfo { verbs: &["create"], ..res!("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", NONE, false, NONE, &[]) },
+    ResourceInfo { verbs: &["create"], ..res!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", NONE, false, NONE, &[]) },
+    ResourceInfo { verbs: &["create"], ..res!("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", "localsubjectaccessreview", NONE, true, NONE, &[]) },
+    ResourceInfo { verbs: &["create"], ..res!("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", NONE, false, NONE, &[]) },
+    ResourceInfo { verbs: &["create"], ..res!("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", NONE, false, NONE, &[]) },
     // storage.k8s.io/v1
     res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", &["sc"], false, NONE, &[]),
     // certificates.k8s.io/v1
