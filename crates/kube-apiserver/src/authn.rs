@@ -5,6 +5,9 @@
 //! anonymous. A bearer token nobody recognises fails the request (401) even when
 //! anonymous access is on, as upstream's `union.NewFailOnError(authn, anonymous)`.
 
+pub mod bootstrap;
+pub mod review;
+pub mod serviceaccount;
 pub mod tokenfile;
 pub mod x509;
 
@@ -116,6 +119,31 @@ impl Authenticator {
             authn.add_token_authenticator(Box::new(file));
         }
         Ok(authn)
+    }
+
+    /// Adds the authenticators that need cluster state: service-account JWTs (when
+    /// keys are configured) and, with `--enable-bootstrap-token-auth`, bootstrap tokens.
+    pub fn with_cluster(
+        mut self,
+        cache: std::sync::Arc<crate::cache::WatchCache>,
+        token_keys: Option<std::sync::Arc<crate::serviceaccount::TokenKeys>>,
+        bootstrap_tokens: bool,
+    ) -> Authenticator {
+        if let Some(keys) = token_keys {
+            self.add_token_authenticator(Box::new(serviceaccount::ServiceAccountAuthenticator::new(keys, Some(cache.clone()))));
+        }
+        if bootstrap_tokens {
+            self.add_token_authenticator(Box::new(bootstrap::BootstrapTokenAuthenticator::new(cache)));
+        }
+        self
+    }
+
+    /// The user of a bearer token according to the token authenticators only (TokenReview).
+    pub fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
+        self.token_authenticators
+            .iter()
+            .find_map(|a| a.authenticate_token(token))
+            .map(with_authenticated_group)
     }
 
     /// Appends a bearer-token authenticator; they are tried in the order added.

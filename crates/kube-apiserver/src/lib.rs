@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod metrics;
 pub mod options;
+pub mod pki;
 pub mod proxy;
 pub mod server;
 pub mod serviceaccount;

@@ -1,14 +1,23 @@
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
-use kube_apiserver::{authn::Authenticator, options::Options, server, tls};
+use kube_apiserver::{options::Options, server, tls};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("gen-certs") {
+        let cfg = kube_apiserver::pki::parse_args(&args[2..])?;
+        for f in kube_apiserver::pki::generate(&cfg)? {
+            println!("wrote {}", f.display());
+        }
+        return Ok(());
+    }
     let opts = Options::parse_from(kube_common::flags::args());
     opts.logging.init();
     let state = server::build(&opts).await?;
+    let authn = state.authenticator.clone();
     let app = server::router(state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = move || {
@@ -27,7 +36,6 @@ async fn main() -> anyhow::Result<()> {
     if opts.secure_port != 0 {
         let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
         let config = tls::server_config(&opts)?;
-        let authn = Arc::new(Authenticator::from_options(&opts)?);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the secure port {addr}"))?;
         tracing::info!(%addr, "serving securely");
         tasks.push(tokio::spawn(tls::serve_tls(listener, config, app.clone(), authn, shutdown())));

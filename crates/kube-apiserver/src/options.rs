@@ -59,6 +59,33 @@ pub struct Options {
     /// Ordered list of plug-ins to do authorization on the secure port.
     #[arg(long = "authorization-mode", value_delimiter = ',', default_value = "AlwaysAllow")]
     pub authorization_mode: Vec<String>,
+    /// File with PEM keys (public or private; RSA or ECDSA) used to verify service account tokens; repeatable.
+    #[arg(long = "service-account-key-file", action = clap::ArgAction::Append)]
+    pub service_account_key_file: Vec<PathBuf>,
+    /// Path to the PEM private key used to sign service account tokens (RS256 or ES256).
+    #[arg(long = "service-account-signing-key-file")]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// Issuer of service account tokens (`iss`); the first issues, all are accepted.
+    #[arg(long = "service-account-issuer", action = clap::ArgAction::Append)]
+    pub service_account_issuer: Vec<String>,
+    /// Audiences accepted in tokens; defaults to the service account issuers.
+    #[arg(long = "api-audiences", value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+    /// Maximum validity of tokens issued by the TokenRequest API (0: no cap).
+    #[arg(long = "service-account-max-token-expiration", default_value = "0s", value_parser = parse_duration)]
+    pub service_account_max_token_expiration: Duration,
+    /// Enable bootstrap tokens (kube-system Secrets of type bootstrap.kubernetes.io/token) for TLS bootstrapping.
+    #[arg(long = "enable-bootstrap-token-auth", default_value = "false", value_parser = kube_common::flags::parse_go_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub enable_bootstrap_token_auth: bool,
+    /// Client certificate the apiserver presents to kubelets.
+    #[arg(long = "kubelet-client-certificate")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Client key the apiserver presents to kubelets.
+    #[arg(long = "kubelet-client-key")]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// CA bundle to verify kubelet serving certificates.
+    #[arg(long = "kubelet-certificate-authority")]
+    pub kubelet_certificate_authority: Option<PathBuf>,
 
     /// A CIDR notation IP range from which to assign service cluster IPs.
     #[arg(long = "service-cluster-ip-range", alias = "portal-net", default_value = "10.0.0.0/24")]

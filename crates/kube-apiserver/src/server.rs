@@ -102,7 +102,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
 /// namespaces, allocator repair from the stored Services, and the `kubernetes`
 /// Service + Endpoints pointing at this apiserver.
 async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> {
-    let write = WriteOptions { dry_run: false, field_manager: "kube-apiserver".into(), field_validation: FieldValidation::Ignore, force: false };
+    let write = WriteOptions { dry_run: false, field_manager: "kube-apiserver".into(), field_validation: FieldValidation::Ignore, force: false, user: None };
     let ns_info = api_types::registry::lookup("", "v1", "namespaces").context("namespaces registered")?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});

@@ -50,6 +50,8 @@ pub struct WriteOptions {
     pub field_validation: FieldValidation,
     /// Server-side apply `force`.
     pub force: bool,
+    /// Who writes (admission plugins such as NodeRestriction look at it).
+    pub user: Option<crate::authn::UserInfo>,
 }
 
 /// A write's result plus warnings to return in `Warning` headers.
@@ -70,6 +72,8 @@ pub struct DeleteOptions {
     pub precondition_uid: Option<String>,
     pub precondition_resource_version: Option<String>,
     pub dry_run: bool,
+    /// Who deletes.
+    pub user: Option<crate::authn::UserInfo>,
 }
 
 impl DeleteOptions {
@@ -281,7 +285,7 @@ impl Store {
         }
         let name = meta::name(&obj).unwrap_or_default().to_string();
         api_types::defaults::apply_defaults(info, &mut obj);
-        let attrs = Attributes { operation: Operation::Create, info, namespace, name: &name, subresource: None, dry_run: opts.dry_run };
+        let attrs = Attributes { operation: Operation::Create, info, namespace, name: &name, subresource: None, dry_run: opts.dry_run, user: opts.user.as_ref() };
         self.admission.admit(&attrs, &mut obj, None).await?;
         let now = now_rfc3339();
         strategy::prepare_for_create(info, &mut obj, &uuid::Uuid::new_v4().to_string(), &now);
@@ -378,7 +382,7 @@ impl Store {
             let warnings = Self::check_fields(info, &new, opts.field_validation)?;
             api_types::defaults::apply_defaults(info, &mut new);
             let mut obj = strategy::prepare_for_update(info, new, &old, sub);
-            let attrs = Attributes { operation: Operation::Update, info, namespace, name, subresource: sub, dry_run: opts.dry_run };
+            let attrs = Attributes { operation: Operation::Update, info, namespace, name, subresource: sub, dry_run: opts.dry_run, user: opts.user.as_ref() };
             self.admission.admit(&attrs, &mut obj, Some(&old)).await?;
             Self::validate_update(info, &obj, &old)?;
             self.admission.validate(&attrs, &obj, Some(&old)).await?;
@@ -520,7 +524,7 @@ impl Store {
                     ));
                 }
             }
-            let attrs = Attributes { operation: Operation::Delete, info, namespace, name, subresource: None, dry_run: opts.dry_run };
+            let attrs = Attributes { operation: Operation::Delete, info, namespace, name, subresource: None, dry_run: opts.dry_run, user: opts.user.as_ref() };
             self.admission.admit(&attrs, &mut obj, None).await?;
 
             let grace = self.grace_period(info, &obj, opts);

@@ -5,6 +5,7 @@
 
 pub mod limit_ranger;
 mod namespace;
+pub mod node_restriction;
 pub mod quota;
 pub mod resources;
 pub mod service_account;
@@ -37,6 +38,8 @@ pub struct Attributes<'a> {
     pub name: &'a str,
     pub subresource: Option<Subresource>,
     pub dry_run: bool,
+    /// The requesting user (None for the apiserver's own writes).
+    pub user: Option<&'a crate::authn::UserInfo>,
 }
 
 /// Namespaces that always exist and can never be deleted.
@@ -121,6 +124,9 @@ impl Admission {
     ) -> Result<(), ApiError> {
         if self.enabled("NamespaceLifecycle") || self.enabled("NamespaceExists") {
             self.namespace_lifecycle(attrs)?;
+        }
+        if self.enabled("NodeRestriction") {
+            node_restriction::admit(attrs, obj, _old)?;
         }
         if attrs.operation == Operation::Delete || attrs.subresource.is_some() {
             return Ok(());

@@ -45,6 +45,13 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
         }
     };
     let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
+    // `Impersonate-*` headers switch the identity once the caller may impersonate it.
+    let user = match crate::authz::impersonation::impersonate(&state.authorizer, user, req.headers()) {
+        Ok(u) => u,
+        Err(e) => return response::error(&e),
+    };
+    let mut req = req;
+    req.extensions_mut().insert(user.clone());
     let info = request_info(&method, &path, &route, req.uri().query());
     let resp = match crate::authz::Authorizer::authorize(&state.authorizer, &user, &info) {
         crate::authz::Decision::Deny(reason) => response::error(&crate::authz::forbidden(&user, &info, &reason)),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::authn::UserInfo;
 use api_types::{meta, patch::PatchType, ApiError, ResourceInfo, StatusCause, Subresource};
 use axum::{
     extract::Request,
@@ -26,8 +27,16 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 
 /// Reads the request body up to 3 MiB. A larger body is read to its end (up to a
 /// bound) and discarded, so the client receives the 413 instead of a reset connection.
-async fn read_body(req: Request) -> Result<(HeaderMap, Vec<u8>), ApiError> {
+/// A request's headers, body and authenticated user.
+struct Incoming {
+    headers: HeaderMap,
+    body: Vec<u8>,
+    user: Option<UserInfo>,
+}
+
+async fn read_body(req: Request) -> Result<Incoming, ApiError> {
     use http_body_util::BodyExt;
+    let user = req.extensions().get::<UserInfo>().cloned();
     let (parts, mut body) = req.into_parts();
     let mut buf = Vec::new();
     let mut seen = 0usize;
@@ -45,7 +54,7 @@ async fn read_body(req: Request) -> Result<(HeaderMap, Vec<u8>), ApiError> {
     if seen > MAX_BODY_BYTES {
         return Err(ApiError::too_large("Request entity too large: limit is 3145728"));
     }
-    Ok((parts.headers, buf))
+    Ok(Incoming { headers: parts.headers, body: buf, user })
 }
 
 /// The field manager of a write: `fieldManager`, else the User-Agent's product name
@@ -61,12 +70,13 @@ fn field_manager(q: &Query, headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(ua.split('/').next().unwrap_or("unknown").chars().take(128).collect())
 }
 
-fn write_options(q: &Query, headers: &HeaderMap) -> Result<WriteOptions, ApiError> {
+fn write_options(q: &Query, headers: &HeaderMap, user: Option<UserInfo>) -> Result<WriteOptions, ApiError> {
     Ok(WriteOptions {
         dry_run: q.dry_run()?,
         field_manager: field_manager(q, headers)?,
         field_validation: FieldValidation::parse(q.get("fieldValidation"))?,
         force: q.flag("force"),
+        user,
     })
 }
 
@@ -89,9 +99,16 @@ pub async fn create(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
     if !info.verbs.contains(&"create") {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
-    let (headers, body) = read_body(req).await?;
-    let opts = write_options(q, &headers)?;
+    let user = request_user(&req);
+    let Incoming { headers, body, .. } = read_body(req).await?;
+    let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
+    if crate::authz::review::is_non_stored(info) {
+        // Reviews are answered, never stored.
+        let answer = crate::authz::review::create_non_stored(state, &user, info, ns, obj).unwrap_or_else(|| Err(ApiError::internal("unhandled review kind")))?;
+        return Ok(response::json(StatusCode::CREATED, &answer));
+    }
+    crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
     if info.kind == "Binding" {
         // POST /namespaces/{ns}/bindings: the old form of pods/binding.
         let pod = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -99,6 +116,11 @@ pub async fn create(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
     }
     let w = state.store.create(info, ns, obj, &opts).await?;
     Ok(written(w, StatusCode::CREATED))
+}
+
+/// The authenticated user of the request (anonymous when none is attached).
+fn request_user(req: &Request) -> crate::authn::UserInfo {
+    req.extensions().get::<crate::authn::UserInfo>().cloned().unwrap_or_else(crate::authn::UserInfo::anonymous)
 }
 
 async fn bind(state: &Arc<AppState>, ns: Option<&str>, pod: &str, binding: &Value) -> Result<Response, ApiError> {
@@ -115,28 +137,37 @@ async fn bind(state: &Arc<AppState>, ns: Option<&str>, pod: &str, binding: &Valu
 pub async fn create_subresource(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Subresource, q: &Query, req: Request) -> Result<Response, ApiError> {
     match sub {
         Subresource::Binding => {
-            let (headers, body) = read_body(req).await?;
+            let Incoming { headers, body, .. } = read_body(req).await?;
             let obj = decode_body(&headers, &body)?;
             bind(state, ns, name, &obj).await
         }
         Subresource::Eviction => {
-            let (headers, body) = read_body(req).await?;
+            let Incoming { headers, body, user } = read_body(req).await?;
             let eviction = decode_body(&headers, &body)?;
-            let mut opts = DeleteOptions { dry_run: q.dry_run()?, ..Default::default() };
+            let mut opts = DeleteOptions { dry_run: q.dry_run()?, user, ..Default::default() };
             if let Some(d) = eviction.get("deleteOptions") {
                 opts.merge_body(d);
             }
             state.store.delete(info, ns, name, &opts).await?;
             Ok(response::json(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
         }
+        Subresource::Token => {
+            let Incoming { headers, body, .. } = read_body(req).await?;
+            let request = decode_body(&headers, &body)?;
+            let keys = state.token_keys.as_ref().ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource (service account token signing is not configured)"))?;
+            let answer = crate::serviceaccount::token_request::create(&state.store, keys, ns.unwrap_or("default"), name, request, Some(state.max_token_expiration)).await?;
+            Ok(response::json(StatusCode::CREATED, &answer))
+        }
         other => Err(ApiError::new(501, "NotImplemented", format!("{} is served by the kubelet, which this apiserver does not reach yet", other.name()))),
     }
 }
 
 pub async fn update(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Option<Subresource>, q: &Query, req: Request) -> Result<Response, ApiError> {
-    let (headers, body) = read_body(req).await?;
-    let opts = write_options(q, &headers)?;
+    let user = request_user(&req);
+    let Incoming { headers, body, .. } = read_body(req).await?;
+    let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
+    crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
     match sub {
         None | Some(Subresource::Status) => {
             let w = state.store.update(info, ns, name, sub, obj, &opts).await?;
@@ -157,10 +188,11 @@ pub async fn update(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
 }
 
 pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Option<Subresource>, q: &Query, req: Request) -> Result<Response, ApiError> {
-    let (headers, body) = read_body(req).await?;
+    let user = request_user(&req);
+    let Incoming { headers, body, .. } = read_body(req).await?;
     let ct = response::content_type(&headers);
     let patch_type = PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
-    let opts = write_options(q, &headers)?;
+    let opts = write_options(q, &headers, Some(user.clone()))?;
     if patch_type == PatchType::Apply && q.get("fieldManager").is_none_or(str::is_empty) {
         return Err(ApiError::invalid(
             "",
@@ -178,6 +210,16 @@ pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
         }
         _ => serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
     };
+    if crate::authz::escalation::applies(info) {
+        // The patched role/binding must pass the escalation check; an apply patch
+        // carries the whole (atomic) rules list / roleRef itself.
+        let target = match (patch_type, state.store.get(info, ns, name).await) {
+            (PatchType::Apply, _) => patch.clone(),
+            (_, Ok(current)) => api_types::patch::apply_patch(info, &current, patch_type, &patch)?,
+            (_, Err(e)) => return Err(e),
+        };
+        crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &target)?;
+    }
     match sub {
         None | Some(Subresource::Status) => {
             let w = state.store.patch(info, ns, name, sub, patch_type, patch, &opts).await?;
@@ -207,12 +249,13 @@ pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
     }
 }
 
-fn delete_options(q: &Query, headers: &HeaderMap, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(q: &Query, headers: &HeaderMap, body: &[u8], user: Option<UserInfo>) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions {
         grace_period_seconds: q.i64("gracePeriodSeconds")?,
         propagation_policy: q.get("propagationPolicy").map(str::to_string),
         orphan_dependents: q.get("orphanDependents").map(|v| v == "true"),
         dry_run: q.dry_run()?,
+        user,
         ..Default::default()
     };
     if !body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -223,8 +266,8 @@ fn delete_options(q: &Query, headers: &HeaderMap, body: &[u8]) -> Result<DeleteO
 }
 
 pub async fn delete(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, q: &Query, req: Request) -> Result<Response, ApiError> {
-    let (headers, body) = read_body(req).await?;
-    let opts = delete_options(q, &headers, &body)?;
+    let Incoming { headers, body, user } = read_body(req).await?;
+    let opts = delete_options(q, &headers, &body, user)?;
     let d = state.store.delete(info, ns, name, &opts).await?;
     let code = if !d.deleted_now && opts.orphan_dependents == Some(false) { StatusCode::ACCEPTED } else { StatusCode::OK };
     Ok(response::json(code, &d.object))
@@ -234,8 +277,8 @@ pub async fn delete_collection(state: &Arc<AppState>, info: &'static ResourceInf
     if !info.verbs.contains(&"deletecollection") {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
-    let (headers, body) = read_body(req).await?;
-    let opts = delete_options(q, &headers, &body)?;
+    let Incoming { headers, body, user } = read_body(req).await?;
+    let opts = delete_options(q, &headers, &body, user)?;
     let filter = super::read::Filter::from_query(info, q)?;
     let cache = state.cache.resource(info).ok_or_else(|| ApiError::internal("no cache"))?;
     let rev = state.storage.current_revision().await.map_err(|e| ApiError::internal(e.to_string()))?;
@@ -263,7 +306,7 @@ pub async fn finalize_namespace(state: &Arc<AppState>, ns: &str, req: Request) -
         return Err(ApiError::method_not_allowed("only PUT is allowed on namespaces/finalize"));
     }
     let info = api_types::registry::lookup("", "v1", "namespaces").ok_or_else(|| ApiError::internal("namespaces not registered"))?;
-    let (headers, body) = read_body(req).await?;
+    let Incoming { headers, body, .. } = read_body(req).await?;
     let obj = decode_body(&headers, &body)?;
     let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
     let updated = state
