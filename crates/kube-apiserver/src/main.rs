@@ -2,6 +2,11 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
+/// The apiserver allocates and frees many small JSON nodes per request; mimalloc
+/// spends far less time there than glibc's malloc (measured with perf).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use kube_apiserver::{options::Options, server, tls};
 
 #[tokio::main]
