@@ -123,7 +123,7 @@ impl Admission {
         _old: Option<&Value>,
     ) -> Result<(), ApiError> {
         if self.enabled("NamespaceLifecycle") || self.enabled("NamespaceExists") {
-            self.namespace_lifecycle(attrs)?;
+            self.namespace_lifecycle(attrs).await?;
         }
         if self.enabled("NodeRestriction") {
             node_restriction::admit(attrs, obj, _old)?;

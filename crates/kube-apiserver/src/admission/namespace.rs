@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{Admission, Attributes, Operation, IMMORTAL_NAMESPACES};
 
 impl Admission {
-    pub(super) fn namespace_lifecycle(&self, attrs: &Attributes<'_>) -> Result<(), ApiError> {
+    pub(super) async fn namespace_lifecycle(&self, attrs: &Attributes<'_>) -> Result<(), ApiError> {
         if attrs.info.kind == "Namespace"
             && attrs.operation == Operation::Delete
             && IMMORTAL_NAMESPACES.contains(&attrs.name)
@@ -34,11 +34,22 @@ impl Admission {
         let Some(cache) = self.cache.resource(ns_info) else {
             return Ok(());
         };
-        match cache.get(&ns_info.key(None, ns)) {
+        let key = ns_info.key(None, ns);
+        // A namespace created a moment ago may not be in the cache yet: on a miss,
+        // look it up live, as upstream's plugin does.
+        let found: Option<Value> = match cache.get(&key) {
+            Some(obj) => Some(obj.value.clone()),
+            None => match self.storage.get(&key).await {
+                Ok(Some(stored)) => serde_json::from_slice(&stored.value).ok(),
+                Ok(None) => None,
+                Err(e) => return Err(ApiError::internal(e.to_string())),
+            },
+        };
+        match found {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(obj) => {
-                let terminating = meta::deletion_timestamp(&obj.value).is_some()
-                    || obj.value.pointer("/status/phase").and_then(Value::as_str)
+                let terminating = meta::deletion_timestamp(&obj).is_some()
+                    || obj.pointer("/status/phase").and_then(Value::as_str)
                         == Some("Terminating");
                 if terminating && attrs.info.kind != "Event" {
                     Err(ApiError::forbidden(format!(
