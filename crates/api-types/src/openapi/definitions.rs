@@ -81,6 +81,19 @@ fn kind_subschema(
         ("authentication.k8s.io", "v1", "TokenRequest") => {
             gen.subschema_for::<authn::TokenRequest>()
         }
+        ("authentication.k8s.io", "v1", "TokenReview") => gen.subschema_for::<authn::TokenReview>(),
+        ("authentication.k8s.io", "v1", "SelfSubjectReview") => {
+            gen.subschema_for::<authn::SelfSubjectReview>()
+        }
+        ("authorization.k8s.io", "v1", "SubjectAccessReview") => {
+            gen.subschema_for::<k8s_openapi::api::authorization::v1::SubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "v1", "SelfSubjectAccessReview") => {
+            gen.subschema_for::<k8s_openapi::api::authorization::v1::SelfSubjectAccessReview>()
+        }
+        ("authorization.k8s.io", "v1", "LocalSubjectAccessReview") => {
+            gen.subschema_for::<k8s_openapi::api::authorization::v1::LocalSubjectAccessReview>()
+        }
         ("coordination.k8s.io", "v1", "Lease") => gen.subschema_for::<coordination::Lease>(),
         ("discovery.k8s.io", "v1", "EndpointSlice") => {
             gen.subschema_for::<discovery::EndpointSlice>()

@@ -510,6 +510,11 @@ fn build_graph() -> Graph {
         "storage.k8s.io" "StorageClass" => api::storage::v1::StorageClass,
         "certificates.k8s.io" "CertificateSigningRequest" => api::certificates::v1::CertificateSigningRequest,
         "scheduling.k8s.io" "PriorityClass" => api::scheduling::v1::PriorityClass,
+        "authentication.k8s.io" "TokenReview" => api::authentication::v1::TokenReview,
+        "authentication.k8s.io" "SelfSubjectReview" => api::authentication::v1::SelfSubjectReview,
+        "authorization.k8s.io" "SubjectAccessReview" => api::authorization::v1::SubjectAccessReview,
+        "authorization.k8s.io" "SelfSubjectAccessReview" => api::authorization::v1::SelfSubjectAccessReview,
+        "authorization.k8s.io" "LocalSubjectAccessReview" => api::authorization::v1::LocalSubjectAccessReview,
     );
     let mut defs = HashMap::new();
     for (name, schema) in gen.definitions() {

@@ -10,11 +10,12 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
+use crate::util::informer;
 use crate::util::{is_status, ApiContext, Result};
 
 /// The accounts ensured in every namespace.
@@ -32,20 +33,17 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let (accounts, writer) = reflector::store();
     let selector = format!("metadata.name={}", SERVICE_ACCOUNTS[0]);
-    let sa_stream = watcher(Api::<ServiceAccount>::all(client.clone()), watcher::Config::default().fields(&selector))
-        .default_backoff()
-        .reflect(writer)
-        .touched_objects();
-    let state = Arc::new(Ctx { client: client.clone(), accounts: accounts.clone(), backoff: KeyBackoff::default() });
+    let (accounts, sa_stream) = informer::spawn(
+        watcher(Api::<ServiceAccount>::all(client.clone()), watcher::Config::default().fields(&selector)).default_backoff(),
+    );
+    // Acting before the account cache is filled would create accounts that exist.
+    accounts.wait_until_ready().await?;
+    let state = Arc::new(Ctx { client: client.clone(), accounts, backoff: KeyBackoff::default() });
     let controller = Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
         .watches_stream(sa_stream, |sa: ServiceAccount| sa.metadata.namespace.map(|ns| ObjectRef::<Namespace>::new(&ns)))
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_serviceaccount_syncs));
-    // Acting before the account cache is filled would create accounts that exist.
-    let waiter = tokio::spawn(async move { accounts.wait_until_ready().await });
     let mut controller_stream = controller.run(reconcile, error_policy, state).boxed();
-    let _ = waiter.await;
     while let Some(result) = controller_stream.next().await {
         if let Err(err) = result {
             tracing::debug!("serviceaccount controller: {err}");
@@ -56,12 +54,14 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
     let name = ns.metadata.name.clone().unwrap_or_default();
+    tracing::debug!(namespace = %name, "syncing namespace");
     if ns.metadata.deletion_timestamp.is_some() || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating") {
         return Ok(Action::await_change());
     }
     let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &name);
     for account in SERVICE_ACCOUNTS {
         if ctx.accounts.get(&ObjectRef::new(account).within(&name)).is_some() {
+            tracing::debug!(namespace = %name, account, "service account exists");
             continue;
         }
         let sa = ServiceAccount {
@@ -71,7 +71,9 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
         match api.create(&PostParams::default(), &sa).await {
             Ok(_) => tracing::info!(namespace = %name, account, "created service account"),
             // Exists already (cache lag), or the namespace is going away.
-            Err(err) if is_status(&err, 409) || is_status(&err, 403) => {}
+            Err(err) if is_status(&err, 409) || is_status(&err, 403) => {
+                tracing::debug!(namespace = %name, account, "service account not created: {err}");
+            }
             Err(err) => return Err(err).ctx(|| format!("creating serviceaccount {name}/{account}")),
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod expectations;
+pub mod informer;
 pub mod owner;
 pub mod pod;
 pub mod selector;

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Generates the cluster PKI and kubeconfigs (pure Rust, no openssl):
+#   scripts/gen-certs.sh --dir /etc/kubernetes --server https://10.0.0.1:6443 \
+#       --hostname master --ip 10.0.0.1 --ip 10.254.0.1 --node node1 --node node2
+# Writes pki/{ca,apiserver,apiserver-kubelet-client,admin,controller-manager,scheduler,
+# kube-proxy,kubelet-<node>}.{crt,key}, pki/sa.{key,pub} and <client>.conf kubeconfigs.
+set -eu
+KUBE_APISERVER=${KUBE_APISERVER:-}
+if [ -z "$KUBE_APISERVER" ]; then
+    if command -v kube-apiserver >/dev/null 2>&1; then
+        KUBE_APISERVER=kube-apiserver
+    else
+        root=$(cd "$(dirname "$0")/.." && pwd)
+        cargo build --quiet --manifest-path "$root/Cargo.toml" -p kube-apiserver
+        KUBE_APISERVER="${CARGO_TARGET_DIR:-$root/target}/debug/kube-apiserver"
+    fi
+fi
+exec "$KUBE_APISERVER" gen-certs "$@"
