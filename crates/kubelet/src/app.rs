@@ -40,12 +40,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let name = node_name(&settings);
     let host_ip = node_ip(&settings);
     info!(node = %name, ip = %host_ip, runtime = %settings.runtime_endpoint, "starting kubelet");
-    let client = kube_common::client::build_client(settings.master.as_deref(), settings.kubeconfig.as_deref(), "kubelet/v1.33.0").await?;
+    // Neither an API server nor a kubeconfig: standalone mode, static pods only
+    // (as upstream's kubelet without --kubeconfig).
+    let client = if settings.master.is_none() && settings.kubeconfig.is_none() {
+        info!("no API server configured: running in standalone mode");
+        None
+    } else {
+        Some(kube_common::client::build_client(settings.master.as_deref(), settings.kubeconfig.as_deref(), "kubelet/v1.33.0").await?)
+    };
     let cri = Arc::new(RemoteRuntime::connect(&settings.runtime_endpoint).await.context("connecting to the container runtime")?);
     std::fs::create_dir_all(&settings.root_dir).with_context(|| format!("creating {}", settings.root_dir.display()))?;
-    if let Some(path) = &settings.static_pod_path {
-        warn!("static pods from {} are not supported yet", path.display());
-    }
 
     let info = NodeInfo {
         name: name.clone(),
@@ -55,9 +59,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         pod_cidr: settings.pod_cidr.clone(),
         root_dir: settings.root_dir.clone(),
         max_pods: settings.max_pods,
+        kubelet_port: settings.port,
     };
-    if settings.register_node {
-        tokio::spawn(node::run(client.clone(), cri.clone(), info, settings.node_status_update_frequency));
+    if let Some(client) = client.clone().filter(|_| settings.register_node) {
+        tokio::spawn(node::run(client, cri.clone(), info, settings.node_status_update_frequency));
     }
 
     let ctx = Arc::new(PodContext {
@@ -68,16 +73,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             cluster_dns: settings.cluster_dns.clone(),
             cluster_domain: settings.cluster_domain.clone(),
         },
-        node_name: name,
+        node_name: name.clone(),
         host_ip,
         root_dir: settings.root_dir.clone(),
+        recorder: client.clone().map_or_else(crate::events::Recorder::disabled, |c| crate::events::Recorder::new(c, name.clone())),
     });
     let cache = Arc::new(RwLock::new(HashMap::new()));
-    let manager = PodManager::new(ctx, cache.clone());
+    let manager = PodManager::new(ctx, cache.clone(), settings.static_pod_path.clone());
     let pods = tokio::spawn(manager.run());
 
     let metrics = kube_common::metrics::Metrics::new();
-    let app = server::router(Arc::new(ServerState { cri, pods: cache }), metrics);
+    let state = ServerState { cri, pods: cache, node_name: name, cpu_samples: Default::default() };
+    let app = server::router(Arc::new(state), metrics);
     let addr = format!("{}:{}", settings.address, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
     info!(%addr, "serving");

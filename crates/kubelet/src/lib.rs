@@ -2,8 +2,11 @@
 //! CRI v1 runtime (containerd) and writes their status back to the API.
 
 pub mod cri;
+pub mod events;
 pub mod pod;
 pub mod node;
 pub mod options;
 pub mod server;
+pub mod stats;
+pub mod streaming;
 pub mod app;

@@ -39,6 +39,9 @@ pub struct NodeInfo {
     pub pod_cidr: Option<String>,
     pub root_dir: std::path::PathBuf,
     pub max_pods: i64,
+    /// `--port`: published as `status.daemonEndpoints.kubeletEndpoint.Port`, where
+    /// the apiserver sends logs/exec/attach/port-forward.
+    pub kubelet_port: u16,
 }
 
 fn meminfo_kib(key: &str) -> Option<u64> {
@@ -128,7 +131,7 @@ pub fn node_status(info: &NodeInfo, runtime_version: &str, runtime_ready: Result
             {"type": "InternalIP", "address": info.internal_ip},
             {"type": "Hostname", "address": info.hostname},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": info.kubelet_port}},
         "nodeInfo": {
             "machineID": machine_id(),
             "systemUUID": machine_id(),
@@ -269,6 +272,7 @@ mod tests {
             pod_cidr: None,
             root_dir: "/".into(),
             max_pods: MAX_PODS,
+            kubelet_port: 10251,
         }
     }
 
@@ -280,6 +284,7 @@ mod tests {
         assert_eq!(s["capacity"], s["allocatable"]);
         assert_eq!(s["addresses"][0], json!({"type": "InternalIP", "address": "192.168.0.9"}));
         assert_eq!(s["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20");
+        assert_eq!(s["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10251);
         let ready = s["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).cloned().expect("Ready");
         assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("KubeletReady")));
     }

@@ -1,5 +1,6 @@
 //! The kubelet's HTTP server on `--port`: `/healthz`, `/metrics`, `/pods`,
-//! `/containerLogs/{ns}/{pod}/{container}` (plain HTTP until TLS is added).
+//! `/stats/summary`, `/containerLogs/{ns}/{pod}/{container}`, `/exec`, `/attach`, `/portForward`
+//! (plain HTTP until TLS is added).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,16 +16,23 @@ use kube_common::metrics::{health_router, Metrics};
 
 use crate::cri::{api, labels, Runtime};
 use crate::pod::manager::PodCache;
+use crate::{stats, streaming};
 
 pub struct ServerState<R> {
     pub cri: Arc<R>,
     pub pods: PodCache,
+    pub node_name: String,
+    pub cpu_samples: stats::CpuSamples,
 }
 
 pub fn router<R: Runtime>(state: Arc<ServerState<R>>, metrics: Metrics) -> Router {
     let api = Router::new()
         .route("/pods", get(pods::<R>))
+        .route("/stats/summary", get(stats_summary::<R>))
         .route("/containerLogs/{namespace}/{pod}/{container}", get(container_logs::<R>))
+        .route("/exec/{namespace}/{pod}/{container}", get(streaming::exec::<R>).post(streaming::exec::<R>))
+        .route("/attach/{namespace}/{pod}/{container}", get(streaming::attach::<R>).post(streaming::attach::<R>))
+        .route("/portForward/{namespace}/{pod}", get(streaming::port_forward::<R>).post(streaming::port_forward::<R>))
         .with_state(state);
     health_router(metrics).merge(api)
 }
@@ -33,6 +41,22 @@ async fn pods<R: Runtime>(State(state): State<Arc<ServerState<R>>>) -> Response 
     let items: Vec<serde_json::Value> = state.pods.read().values().filter_map(|p| serde_json::to_value(p.as_ref()).ok()).collect();
     let list = serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items});
     ([(header::CONTENT_TYPE, "application/json")], list.to_string()).into_response()
+}
+
+async fn stats_summary<R: Runtime>(State(state): State<Arc<ServerState<R>>>) -> Response {
+    let containers = match state.cri.list_container_stats().await {
+        Ok(c) => c,
+        Err(err) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to get container stats: {err}")),
+    };
+    let pods: Vec<Arc<k8s_openapi::api::core::v1::Pod>> = state.pods.read().values().cloned().collect();
+    let pod_refs: Vec<&k8s_openapi::api::core::v1::Pod> = pods.iter().map(|p| p.as_ref()).collect();
+    let summary = serde_json::json!({
+        "node": stats::node_stats(&state.node_name, &state.cpu_samples),
+        "pods": stats::pod_stats(&containers, &pod_refs, &state.cpu_samples),
+    });
+    let live: std::collections::HashSet<&str> = containers.iter().filter_map(|c| c.attributes.as_ref().map(|a| a.id.as_str())).collect();
+    state.cpu_samples.retain(|k| k == "/" || live.contains(k));
+    ([(header::CONTENT_TYPE, "application/json")], summary.to_string()).into_response()
 }
 
 fn text(status: StatusCode, message: String) -> Response {

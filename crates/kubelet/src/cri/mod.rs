@@ -48,6 +48,15 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Rpc { source, .. } if source.code() == tonic::Code::NotFound)
     }
+
+    /// The error as Go's gRPC client prints it (`rpc error: code = X desc = ...`),
+    /// which is what upstream's kubelet puts in events and statuses.
+    pub fn go_string(&self) -> String {
+        match self {
+            Error::Rpc { source, .. } => format!("rpc error: code = {:?} desc = {}", source.code(), source.message()),
+            other => other.to_string(),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -77,6 +86,11 @@ pub trait RuntimeService: Send + Sync + 'static {
     fn container_status(&self, id: &str) -> impl Future<Output = Result<api::ContainerStatus>> + Send;
     fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout: Duration) -> impl Future<Output = Result<api::ExecSyncResponse>> + Send;
     fn list_container_stats(&self) -> impl Future<Output = Result<Vec<api::ContainerStats>>> + Send;
+    fn list_pod_sandbox_stats(&self) -> impl Future<Output = Result<Vec<api::PodSandboxStats>>> + Send;
+    /// A URL of the runtime's streaming server serving this exec (one use).
+    fn exec(&self, request: api::ExecRequest) -> impl Future<Output = Result<String>> + Send;
+    fn attach(&self, request: api::AttachRequest) -> impl Future<Output = Result<String>> + Send;
+    fn port_forward(&self, request: api::PortForwardRequest) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// The image half of CRI.

@@ -141,6 +141,23 @@ impl RuntimeService for RemoteRuntime {
         let req = api::ListContainerStatsRequest { filter: None };
         Ok(self.runtime.clone().list_container_stats(req).await.map_err(rpc("ListContainerStats"))?.into_inner().stats)
     }
+
+    async fn list_pod_sandbox_stats(&self) -> Result<Vec<api::PodSandboxStats>> {
+        let req = api::ListPodSandboxStatsRequest { filter: None };
+        Ok(self.runtime.clone().list_pod_sandbox_stats(req).await.map_err(rpc("ListPodSandboxStats"))?.into_inner().stats)
+    }
+
+    async fn exec(&self, request: api::ExecRequest) -> Result<String> {
+        Ok(self.runtime.clone().exec(request).await.map_err(rpc("Exec"))?.into_inner().url)
+    }
+
+    async fn attach(&self, request: api::AttachRequest) -> Result<String> {
+        Ok(self.runtime.clone().attach(request).await.map_err(rpc("Attach"))?.into_inner().url)
+    }
+
+    async fn port_forward(&self, request: api::PortForwardRequest) -> Result<String> {
+        Ok(self.runtime.clone().port_forward(request).await.map_err(rpc("PortForward"))?.into_inner().url)
+    }
 }
 
 impl ImageService for RemoteRuntime {

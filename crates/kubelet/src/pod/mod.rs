@@ -7,3 +7,5 @@ pub mod status;
 pub mod volumes;
 pub mod worker;
 pub mod manager;
+pub mod prober;
+pub mod static_pods;

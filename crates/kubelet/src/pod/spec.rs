@@ -234,7 +234,6 @@ pub fn container_config(
                 no_new_privs: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
                 ..Default::default()
             }),
-            ..Default::default()
         }),
         ..Default::default()
     }

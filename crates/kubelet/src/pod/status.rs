@@ -70,7 +70,7 @@ impl RuntimePod {
     /// The containers named `name`, newest (highest attempt) first.
     pub fn by_name(&self, name: &str) -> Vec<&ContainerRecord> {
         let mut found: Vec<&ContainerRecord> = self.containers.iter().filter(|c| c.name == name).collect();
-        found.sort_by(|a, b| (b.attempt, b.created_at).cmp(&(a.attempt, a.created_at)));
+        found.sort_by_key(|c| std::cmp::Reverse((c.attempt, c.created_at)));
         found
     }
 
@@ -92,6 +92,8 @@ pub struct StatusInputs<'a> {
     pub waiting: HashMap<String, Waiting>,
     /// Readiness-probe results by container name (absent: no probe → ready when running).
     pub readiness: HashMap<String, bool>,
+    /// Startup-probe results by container name (absent: started when running).
+    pub started: HashMap<String, bool>,
     pub host_ip: &'a str,
     /// Whether the pod's containers will never run again (terminal phase reached).
     pub terminal: bool,
@@ -155,7 +157,7 @@ fn container_status(container: &Container, runtime: &RuntimePod, inputs: &Status
             ..Default::default()
         });
         status.last_state = previous;
-        status.started = Some(true);
+        status.started = Some(inputs.started.get(&container.name).copied().unwrap_or(true));
         let has_probe = container.readiness_probe.is_some();
         status.ready = inputs.readiness.get(&container.name).copied().unwrap_or(!has_probe);
     } else if latest.exited() {
@@ -288,7 +290,7 @@ pub fn compute(pod: &Pod, runtime: &RuntimePod, inputs: &StatusInputs, now: Time
     let not_ready: Vec<&str> = app.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
     let incomplete: Vec<&str> = init
         .iter()
-        .filter(|s| !s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code == 0))
+        .filter(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_none_or(|t| t.exit_code != 0))
         .map(|s| s.name.as_str())
         .collect();
     let terminal_phase = phase == "Succeeded" || phase == "Failed";

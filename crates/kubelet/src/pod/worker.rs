@@ -11,14 +11,16 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tokio::sync::{watch, Notify};
+use tracing::{debug, info, warn, Instrument};
 
 use super::env::{self, PodFacts, Referenced};
+use super::prober::{ContainerProbes, PodProbes, ProbeContext, ProbeKind, Target};
 use super::spec::{self, SpecSettings};
 use super::status::{self, ContainerRecord, RuntimePod, StatusInputs, Waiting};
 use super::volumes;
 use crate::cri::{self, api, labels, Runtime};
+use crate::events::{self, Recorder};
 
 /// How often a worker re-inspects its pod without an API event (upstream's PLEG
 /// relists every second).
@@ -45,12 +47,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What every worker shares.
 pub struct PodContext<R> {
     pub cri: Arc<R>,
-    pub client: kube::Client,
+    /// `None` in standalone mode (static pods only, no API server configured).
+    pub client: Option<kube::Client>,
     pub settings: SpecSettings,
     pub node_name: String,
     pub host_ip: String,
     /// Root of per-pod directories (`/var/lib/kubelet/pods/<uid>/volumes/...`).
     pub root_dir: std::path::PathBuf,
+    pub recorder: Recorder,
 }
 
 /// Per (pod, container) back-off, upstream's `flowcontrol.Backoff`.
@@ -67,6 +71,9 @@ struct WorkerState {
     waiting: HashMap<String, Waiting>,
     terminal: bool,
     last_status: Option<serde_json::Value>,
+    probes: PodProbes,
+    /// Probe tasks wake the worker when a result changes.
+    wake: Arc<Notify>,
 }
 
 /// Runs the worker of one pod until the pod is gone. `updates` carries the latest
@@ -89,20 +96,30 @@ pub async fn run_worker<R: Runtime>(ctx: Arc<PodContext<R>>, mut updates: watch:
             }
             Some(pod) => {
                 uid = spec::pod_uid(&pod).to_string();
+                // Instrument, never `enter()`: a guard held across `.await` corrupts
+                // the span stack when the task moves between runtime threads.
                 let span = tracing::info_span!("sync", pod = %format!("{}/{}", spec::pod_namespace(&pod), spec::pod_name(&pod)));
-                let _enter = span.enter();
-                if pod.metadata.deletion_timestamp.is_some() {
-                    match terminate(&ctx, &pod).await {
-                        Ok(()) => return,
-                        Err(err) => warn!("terminating pod: {err}"),
+                let finished = async {
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        match terminate(&ctx, &pod).await {
+                            Ok(()) => return true,
+                            Err(err) => warn!("terminating pod: {err}"),
+                        }
+                    } else if let Err(err) = sync_pod(&ctx, &pod, &mut state).await {
+                        warn!("sync failed: {err}");
                     }
-                } else if let Err(err) = sync_pod(&ctx, &pod, &mut state).await {
-                    warn!("sync failed: {err}");
+                    false
+                }
+                .instrument(span)
+                .await;
+                if finished {
+                    return;
                 }
             }
         }
         tokio::select! {
             changed = updates.changed() => if changed.is_err() { return },
+            _ = state.wake.notified() => {}
             _ = tokio::time::sleep(RESYNC_INTERVAL) => {}
         }
     }
@@ -175,7 +192,7 @@ fn is_terminal(pod: &Pod, runtime: &RuntimePod) -> bool {
     init_failed || all_done
 }
 
-async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, state: &mut WorkerState) -> Result<()> {
+async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut WorkerState) -> Result<()> {
     let uid = spec::pod_uid(pod);
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     if matches!(phase, Some("Succeeded" | "Failed")) {
@@ -266,12 +283,62 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, state: &mut Worker
             }
         }
     }
+    if initialized && manage_probes(ctx, pod, &inspect(ctx.cri.as_ref(), uid).await?.runtime, &sandbox_id, state).await {
+        // A container was killed by its probe: restart it right away (back-off permitting).
+        state.wake.notify_one();
+    }
     let runtime = inspect(ctx.cri.as_ref(), uid).await?.runtime;
     if is_terminal(pod, &runtime) {
         state.terminal = true;
     }
     gc_dead_containers(ctx.cri.as_ref(), &runtime).await;
     write_status(ctx, pod, &runtime, state).await
+}
+
+/// Starts probes for newly running app containers, drops those of stopped ones,
+/// and kills containers whose liveness or startup probe failed. Returns whether
+/// it killed any.
+async fn manage_probes<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, runtime: &RuntimePod, sandbox_id: &str, state: &mut WorkerState) -> bool {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let pod_ip = if spec::host_network(pod) { ctx.host_ip.clone() } else { runtime.pod_ip.clone().unwrap_or_default() };
+    let mut running: Vec<&str> = Vec::new();
+    let mut killed = false;
+    for container in &spec.containers {
+        let Some(record) = runtime.latest(&container.name).filter(|r| r.running() && r.sandbox_id == sandbox_id) else { continue };
+        running.push(&record.id);
+        if !state.probes.contains(&record.id) {
+            let since_start = Duration::from_nanos(u64::try_from(Timestamp::now().as_nanosecond() - i128::from(record.started_at)).unwrap_or(0));
+            let probe_ctx = ProbeContext {
+                cri: ctx.cri.clone(),
+                recorder: ctx.recorder.clone(),
+                pod: pod.clone(),
+                container: container.name.clone(),
+                target: Target { container_id: record.id.clone(), pod_ip: pod_ip.clone(), ports: container.ports.clone().unwrap_or_default() },
+                started_at: Instant::now().checked_sub(since_start).unwrap_or_else(Instant::now),
+                wake: state.wake.clone(),
+            };
+            if let Some(probes) = ContainerProbes::start(container, probe_ctx) {
+                state.probes.insert(record.id.clone(), probes);
+            }
+            continue;
+        }
+        let Some((kind, _)) = state.probes.get(&record.id).and_then(|r| r.failed) else { continue };
+        let (probe, what) = match kind {
+            ProbeKind::Startup => (container.startup_probe.as_ref(), "startup"),
+            _ => (container.liveness_probe.as_ref(), "liveness"),
+        };
+        let message = format!("Container {} failed {what} probe, will be restarted", container.name);
+        info!(container = %container.name, "{message}");
+        ctx.recorder.container_event(pod, &container.name, events::NORMAL, "Killing", message);
+        let grace = probe.and_then(|p| p.termination_grace_period_seconds).or(spec.termination_grace_period_seconds).unwrap_or(30).max(0) as u64;
+        if let Err(err) = ctx.cri.stop_container(&record.id, Duration::from_secs(grace)).await {
+            warn!(container = %container.name, "stopping unhealthy container: {err}");
+        }
+        running.pop();
+        killed = true;
+    }
+    state.probes.retain_running(&running);
+    killed
 }
 
 /// Keeps only the newest dead container per name besides the current one (for
@@ -303,6 +370,17 @@ impl<R: Runtime> Starter<'_, R> {
         let now = Instant::now();
         if let Some(b) = state.backoff.get(&container.name) {
             if now.duration_since(b.last) < b.delay {
+                let message = format!(
+                    "Back-off restarting failed container {} in pod {}_{}({})",
+                    container.name,
+                    spec::pod_name(self.pod),
+                    spec::pod_namespace(self.pod),
+                    spec::pod_uid(self.pod)
+                );
+                // Once per back-off period, not on every resync.
+                if state.waiting.get(&container.name).is_none_or(|w| w.reason != "CrashLoopBackOff") {
+                    self.ctx.recorder.container_event(self.pod, &container.name, events::WARNING, "BackOff", message);
+                }
                 state.waiting.insert(
                     container.name.clone(),
                     Waiting {
@@ -331,7 +409,10 @@ impl<R: Runtime> Starter<'_, R> {
             let (config_maps, secrets) = env::referenced_names(self.pod);
             let ns = spec::pod_namespace(self.pod);
             let mut refs = Referenced::default();
-            let cm_api: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), ns);
+            let Some(client) = self.ctx.client.clone() else {
+                return self.refs.get_or_insert_with(Referenced::default);
+            };
+            let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
             for name in config_maps {
                 let found = cm_api.get_opt(&name).await.unwrap_or_else(|err| {
                     warn!("reading configmap {name}: {err}");
@@ -339,7 +420,7 @@ impl<R: Runtime> Starter<'_, R> {
                 });
                 refs.config_maps.insert(name, found);
             }
-            let secret_api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), ns);
+            let secret_api: Api<Secret> = Api::namespaced(client, ns);
             for name in secrets {
                 let found = secret_api.get_opt(&name).await.unwrap_or_else(|err| {
                     warn!("reading secret {name}: {err}");
@@ -359,8 +440,14 @@ impl<R: Runtime> Starter<'_, R> {
             Ok(()) => {
                 state.waiting.remove(&container.name);
             }
+            Err(waiting) if state.waiting.get(&container.name) == Some(&waiting) => {}
             Err(waiting) => {
                 warn!(container = %container.name, reason = %waiting.reason, "{}", waiting.message);
+                let message = match waiting.reason.as_str() {
+                    "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => format!("Error: {}", waiting.message),
+                    reason => format!("Error: {reason}"),
+                };
+                self.ctx.recorder.container_event(self.pod, &container.name, events::WARNING, "Failed", message);
                 state.waiting.insert(container.name.clone(), waiting);
             }
         }
@@ -368,7 +455,8 @@ impl<R: Runtime> Starter<'_, R> {
 
     async fn try_start(&mut self, container: &Container, attempt: u32, state: &mut WorkerState) -> Result<(), Waiting> {
         let image = container.image.clone().unwrap_or_default();
-        ensure_image(self.ctx.cri.as_ref(), &image, container.image_pull_policy.as_deref(), self.sandbox_config, state).await?;
+        let events = ContainerEvents { recorder: &self.ctx.recorder, pod: self.pod, container: &container.name };
+        ensure_image(self.ctx.cri.as_ref(), &image, container.image_pull_policy.as_deref(), self.sandbox_config, state, &events).await?;
         let facts = PodFacts {
             pod_ip: self.runtime.pod_ip.clone().unwrap_or_default(),
             host_ip: self.ctx.host_ip.clone(),
@@ -388,11 +476,13 @@ impl<R: Runtime> Starter<'_, R> {
             .create_container(self.sandbox_id, config, self.sandbox_config.clone())
             .await
             .map_err(|err| Waiting { reason: "CreateContainerError".into(), message: err.to_string() })?;
+        events.normal("Created", format!("Created container: {}", container.name));
         self.ctx
             .cri
             .start_container(&id)
             .await
             .map_err(|err| Waiting { reason: "RunContainerError".into(), message: err.to_string() })?;
+        events.normal("Started", format!("Started container {}", container.name));
         info!(container = %container.name, id = %id, attempt, "container started");
         Ok(())
     }
@@ -412,47 +502,86 @@ pub fn effective_pull_policy(image: &str, policy: Option<&str>) -> String {
     }
 }
 
+/// Events about one container of a pod.
+struct ContainerEvents<'a> {
+    recorder: &'a Recorder,
+    pod: &'a Pod,
+    container: &'a str,
+}
+
+impl ContainerEvents<'_> {
+    fn normal(&self, reason: &'static str, message: String) {
+        self.recorder.container_event(self.pod, self.container, events::NORMAL, reason, message);
+    }
+
+    fn warning(&self, reason: &'static str, message: String) {
+        self.recorder.container_event(self.pod, self.container, events::WARNING, reason, message);
+    }
+}
+
 async fn ensure_image<R: Runtime>(
     cri: &R,
     image: &str,
     policy: Option<&str>,
     sandbox_config: &api::PodSandboxConfig,
     state: &mut WorkerState,
+    events: &ContainerEvents<'_>,
 ) -> Result<(), Waiting> {
     let policy = effective_pull_policy(image, policy);
     let present = cri.image_status(image).await.map_err(|err| Waiting { reason: "ErrImagePull".into(), message: err.to_string() })?.is_some();
     match policy.as_str() {
         "Never" if !present => {
-            return Err(Waiting {
-                reason: "ErrImageNeverPull".into(),
-                message: format!("Container image \"{image}\" is not present with pull policy of Never"),
-            })
+            let message = format!("Container image \"{image}\" is not present with pull policy of Never");
+            events.warning("ErrImageNeverPull", message.clone());
+            return Err(Waiting { reason: "ErrImageNeverPull".into(), message });
         }
-        "Never" => return Ok(()),
-        "IfNotPresent" if present => return Ok(()),
+        "Never" | "IfNotPresent" if present => {
+            events.normal("Pulled", format!("Container image \"{image}\" already present on machine"));
+            return Ok(());
+        }
         _ => {}
     }
     let now = Instant::now();
     if let Some(b) = state.image_backoff.get(image) {
         if now.duration_since(b.last) < b.delay {
-            return Err(Waiting { reason: "ImagePullBackOff".into(), message: format!("Back-off pulling image \"{image}\"") });
+            let message = format!("Back-off pulling image \"{image}\"");
+            if state.waiting.get(events.container).is_none_or(|w| w.reason != "ImagePullBackOff") {
+                events.normal("BackOff", message.clone());
+            }
+            return Err(Waiting { reason: "ImagePullBackOff".into(), message });
         }
     }
+    events.normal("Pulling", format!("Pulling image \"{image}\""));
     match cri.pull_image(image, Some(sandbox_config.clone())).await {
         Ok(_) => {
             state.image_backoff.remove(image);
+            let took = now.elapsed();
+            events.normal("Pulled", format!("Successfully pulled image \"{image}\" in {took:.3?} ({took:.3?} including waiting)"));
             Ok(())
         }
         Err(err) => {
+            events.warning("Failed", format!("Failed to pull image \"{image}\": {}", err.go_string()));
             let delay = state.image_backoff.get(image).map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
             state.image_backoff.insert(image.to_string(), Backoff { delay, last: now });
-            Err(Waiting { reason: "ErrImagePull".into(), message: err.to_string() })
+            Err(Waiting { reason: "ErrImagePull".into(), message: err.go_string() })
         }
     }
 }
 
 async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &RuntimePod, state: &mut WorkerState) -> Result<()> {
-    let inputs = StatusInputs { waiting: state.waiting.clone(), readiness: HashMap::new(), host_ip: &ctx.host_ip, terminal: state.terminal };
+    let mut readiness = HashMap::new();
+    let mut started = HashMap::new();
+    for container in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+        if let Some(results) = runtime.latest(&container.name).filter(|r| r.running()).and_then(|r| state.probes.get(&r.id)) {
+            readiness.insert(container.name.clone(), results.ready && results.started);
+            started.insert(container.name.clone(), results.started);
+        } else if container.startup_probe.is_some() || container.readiness_probe.is_some() {
+            // Probes not started yet (or the kubelet just restarted): not ready until they say so.
+            readiness.insert(container.name.clone(), false);
+            started.insert(container.name.clone(), container.startup_probe.is_none());
+        }
+    }
+    let inputs = StatusInputs { waiting: state.waiting.clone(), readiness, started, host_ip: &ctx.host_ip, terminal: state.terminal };
     let computed = status::compute(pod, runtime, &inputs, Timestamp::now());
     let value = serde_json::to_value(&computed)?;
     // Compare without timestamps that change on every computation of a new pod.
@@ -464,9 +593,15 @@ async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &Runt
         state.last_status = Some(value);
         return Ok(());
     }
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), spec::pod_namespace(pod));
+    let Some(client) = ctx.client.clone() else { return Ok(()) };
+    let api: Api<Pod> = Api::namespaced(client, spec::pod_namespace(pod));
     let patch = serde_json::json!({ "status": value });
-    api.patch_status(spec::pod_name(pod), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    match api.patch_status(spec::pod_name(pod), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => {}
+        // A static pod's status goes to its mirror pod, which may not exist yet.
+        Err(kube::Error::Api(status)) if status.code == 404 && super::static_pods::is_static(pod) => return Ok(()),
+        Err(err) => return Err(err.into()),
+    }
     debug!(phase = ?computed.phase, "status written");
     state.last_status = Some(value);
     Ok(())
@@ -521,8 +656,17 @@ async fn terminate<R: Runtime>(ctx: &PodContext<R>, pod: &Pod) -> Result<()> {
         .unwrap_or(30)
         .max(0) as u64;
     info!(grace_seconds = grace, "killing pod for deletion");
+    if let Ok(inspected) = inspect(ctx.cri.as_ref(), uid).await {
+        for c in inspected.runtime.containers.iter().filter(|c| c.running()) {
+            ctx.recorder.container_event(pod, &c.name, events::NORMAL, "Killing", format!("Stopping container {}", c.name));
+        }
+    }
     kill_pod(ctx, uid, Duration::from_secs(grace)).await?;
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), spec::pod_namespace(pod));
+    let Some(client) = ctx.client.clone() else {
+        remove_pod(ctx, uid).await;
+        return Ok(());
+    };
+    let api: Api<Pod> = Api::namespaced(client, spec::pod_namespace(pod));
     let params = DeleteParams {
         grace_period_seconds: Some(0),
         preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),

@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod cluster;
+
 use kubelet::cri::{RemoteRuntime, RuntimeService};
 
 pub fn repo_root() -> PathBuf {
@@ -154,8 +156,12 @@ impl Drop for Containerd {
     }
 }
 
-/// `target/debug/kube-apiserver`, built with `cargo build -p kube-apiserver` when missing.
+/// `$KUBE_APISERVER_BIN`, else `target/debug/kube-apiserver`, built with
+/// `cargo build -p kube-apiserver` when missing.
 pub fn apiserver_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("KUBE_APISERVER_BIN") {
+        return binary.into();
+    }
     let binary = repo_root().join("target/debug/kube-apiserver");
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
@@ -181,5 +187,43 @@ where
         }
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A child process killed on drop, its log printed when the test panics.
+pub struct Process {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
+        let file = File::create(&log)?;
+        let child = command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).spawn()?;
+        Ok(Process { name: name.into(), child, log })
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let mut start = log.len().saturating_sub(12000);
+            while !log.is_char_boundary(start) {
+                start += 1;
+            }
+            eprintln!("----- {} log -----\n{}\n----- end -----", self.name, &log[start..]);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
