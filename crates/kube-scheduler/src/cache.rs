@@ -3,12 +3,98 @@
 //! cycle picks the node until the informer confirms the binding or the bind fails.
 
 use std::collections::HashMap;
+use std::ops::Index;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 
 use crate::framework::{NodeInfo, PodInfo};
 use crate::labels::Labels;
+
+/// Node infos in stable slots (the scheduling loop walks them by slot index, which
+/// avoids a hash lookup and its cache misses per node), with a name index.
+#[derive(Debug, Default)]
+pub struct NodeMap {
+    slots: Vec<Option<NodeInfo>>,
+    index: HashMap<String, usize>,
+    free: Vec<usize>,
+}
+
+impl NodeMap {
+    pub fn get(&self, name: &str) -> Option<&NodeInfo> {
+        self.index.get(name).and_then(|i| self.slot(*i))
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
+        let i = *self.index.get(name)?;
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    pub fn slot(&self, i: usize) -> Option<&NodeInfo> {
+        self.slots.get(i).and_then(Option::as_ref)
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The info for `name`, created empty if absent.
+    pub fn get_or_insert(&mut self, name: &str) -> &mut NodeInfo {
+        let i = match self.index.get(name) {
+            Some(i) => *i,
+            None => {
+                let info = NodeInfo { name: name.to_string(), ..NodeInfo::default() };
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i] = Some(info);
+                        i
+                    }
+                    None => {
+                        self.slots.push(Some(info));
+                        self.slots.len() - 1
+                    }
+                };
+                self.index.insert(name.to_string(), i);
+                i
+            }
+        };
+        self.slots[i].get_or_insert_with(NodeInfo::default)
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        if let Some(i) = self.index.remove(name) {
+            self.slots[i] = None;
+            self.free.push(i);
+        }
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.slots.iter().flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+impl Index<&str> for NodeMap {
+    type Output = NodeInfo;
+
+    fn index(&self, name: &str) -> &NodeInfo {
+        match self.get(name) {
+            Some(n) => n,
+            None => panic!("no node {name:?} in the cache"),
+        }
+    }
+}
 
 #[derive(Debug)]
 struct PodState {
@@ -19,16 +105,20 @@ struct PodState {
 /// Nodes, assigned pods and namespaces' labels, as the scheduling cycle sees them.
 #[derive(Debug, Default)]
 pub struct Cache {
-    pub nodes: HashMap<String, NodeInfo>,
+    pub nodes: NodeMap,
     /// Per zone (in order of first appearance), the names of its nodes.
     zones: Vec<(String, Vec<String>)>,
-    /// Node names interleaved across zones (upstream `nodeTree.list`).
-    order: Vec<String>,
+    /// Node slots interleaved across zones (upstream `nodeTree.list`).
+    order: Vec<usize>,
     order_dirty: bool,
     pod_states: HashMap<String, PodState>,
     /// Normalized image name → number of nodes that have it.
     pub image_nodes: HashMap<String, usize>,
     pub namespaces: HashMap<String, Labels>,
+    /// Pods (bound or assumed) with any pod (anti-)affinity, and with required
+    /// anti-affinity: when zero, InterPodAffinity need not look at existing pods.
+    pub pods_with_affinity: usize,
+    pub pods_with_required_anti_affinity: usize,
 }
 
 /// Upstream `utilnode.GetZoneKey`: region and zone, empty when neither is set.
@@ -56,16 +146,20 @@ impl Cache {
         self.zones.iter().map(|(_, n)| n.len()).sum()
     }
 
-    /// Node names in scheduling order.
-    pub fn node_order(&mut self) -> &[String] {
+    /// Node slots (see [`NodeMap::slot`]) in scheduling order.
+    pub fn node_order(&mut self) -> &[usize] {
         if self.order_dirty {
             self.order.clear();
             let mut idx = vec![0usize; self.zones.len()];
             let total = self.node_count();
-            while self.order.len() < total {
+            let mut added = 0;
+            while added < total {
                 for (z, (_, names)) in self.zones.iter().enumerate() {
                     if let Some(n) = names.get(idx[z]) {
-                        self.order.push(n.clone());
+                        if let Some(slot) = self.nodes.index_of(n) {
+                            self.order.push(slot);
+                        }
+                        added += 1;
                         idx[z] += 1;
                     }
                 }
@@ -76,8 +170,14 @@ impl Cache {
     }
 
     /// The order computed by the last [`Cache::node_order`] call.
-    pub fn cached_order(&self) -> &[String] {
+    pub fn cached_order(&self) -> &[usize] {
         &self.order
+    }
+
+    /// Node names in scheduling order.
+    pub fn node_names(&mut self) -> Vec<String> {
+        self.node_order();
+        self.order.iter().filter_map(|i| self.nodes.slot(*i)).map(|n| n.name.clone()).collect()
     }
 
     fn tree_remove(&mut self, name: &str) {
@@ -102,7 +202,7 @@ impl Cache {
     pub fn add_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
         let zone = zone_key(&node);
-        let info = self.nodes.entry(name.clone()).or_default();
+        let info = self.nodes.get_or_insert(&name);
         let old_zone = info.node.as_deref().map(zone_key);
         for image in info.images.keys() {
             if let Some(c) = self.image_nodes.get_mut(image) {
@@ -139,7 +239,14 @@ impl Cache {
 
     fn remove_from_node(&mut self, key: &str, node: &str) {
         if let Some(info) = self.nodes.get_mut(node) {
-            info.remove_pod(key);
+            if let Some(pod) = info.remove_pod(key) {
+                if pod.has_affinity() {
+                    self.pods_with_affinity -= 1;
+                }
+                if !pod.required_anti_affinity.is_empty() {
+                    self.pods_with_required_anti_affinity -= 1;
+                }
+            }
             if info.node.is_none() && info.pods.is_empty() {
                 self.nodes.remove(node);
             }
@@ -149,7 +256,13 @@ impl Cache {
     fn place(&mut self, pod: Arc<PodInfo>, assumed: bool) {
         let node = pod.node_name.clone();
         self.pod_states.insert(pod.key.clone(), PodState { node: node.clone(), assumed });
-        let info = self.nodes.entry(node.clone()).or_insert_with(|| NodeInfo { name: node, ..NodeInfo::default() });
+        if pod.has_affinity() {
+            self.pods_with_affinity += 1;
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity += 1;
+        }
+        let info = self.nodes.get_or_insert(&node);
         info.add_pod(pod);
     }
 
@@ -230,10 +343,13 @@ mod tests {
         for (n, z) in [("a1", "a"), ("a2", "a"), ("a3", "a"), ("b1", "b"), ("c1", "c")] {
             c.add_node(node(n, z));
         }
-        assert_eq!(c.node_order(), ["a1", "b1", "c1", "a2", "a3"]);
+        assert_eq!(c.node_names(), ["a1", "b1", "c1", "a2", "a3"]);
         c.remove_node("b1");
-        assert_eq!(c.node_order(), ["a1", "c1", "a2", "a3"]);
-        assert_eq!(c.image_nodes.get("busybox:latest"), Some(&4));
+        assert_eq!(c.node_names(), ["a1", "c1", "a2", "a3"]);
+        // A new node may reuse b1's slot.
+        c.add_node(node("d1", "d"));
+        assert_eq!(c.node_names(), ["a1", "c1", "d1", "a2", "a3"]);
+        assert_eq!(c.image_nodes.get("busybox:latest"), Some(&5), "a1 a2 a3 c1 d1");
     }
 
     #[test]

@@ -113,7 +113,7 @@ pub struct WeightedAffinityTerm {
 }
 
 /// Everything the plugins need from a pod, computed once per pod version.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PodInfo {
     pub pod: Arc<Pod>,
     pub key: String,
@@ -157,7 +157,14 @@ impl PodInfo {
         let meta = &pod.metadata;
         let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
         let name = meta.name.clone().unwrap_or_default();
-        let spec = pod.spec.clone().unwrap_or_default();
+        let default_spec;
+        let spec = match pod.spec.as_ref() {
+            Some(s) => s,
+            None => {
+                default_spec = k8s_openapi::api::core::v1::PodSpec::default();
+                &default_spec
+            }
+        };
         let mut host_ports = Vec::new();
         let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
         for c in spec.containers.iter().chain(sidecars) {
@@ -213,8 +220,8 @@ impl PodInfo {
             priority: spec.priority.unwrap_or(0),
             preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
             terminating: meta.deletion_timestamp.is_some(),
-            requests: pod_requests(&spec, false),
-            non_zero_requests: pod_requests(&spec, true),
+            requests: pod_requests(spec, false),
+            non_zero_requests: pod_requests(spec, true),
             host_ports,
             tolerations: spec.tolerations.clone().unwrap_or_default(),
             node_selector: spec.node_selector.clone().unwrap_or_default(),
@@ -232,13 +239,10 @@ impl PodInfo {
         }
     }
 
-    /// The same pod as assumed on `node` (spec.nodeName set).
+    /// The same pod as assumed on `node`. Plugins read `node_name`, not the pod
+    /// object, so the object stays the unassigned one.
     pub fn assumed_on(&self, node: &str) -> PodInfo {
-        let mut pod = (*self.pod).clone();
-        if let Some(spec) = pod.spec.as_mut() {
-            spec.node_name = Some(node.to_string());
-        }
-        PodInfo::new(Arc::new(pod))
+        PodInfo { node_name: node.to_string(), ..self.clone() }
     }
 
     pub fn has_affinity(&self) -> bool {
@@ -304,9 +308,9 @@ impl NodeInfo {
         self.generation += 1;
     }
 
-    /// Removes the pod with this key; returns whether it was there.
-    pub fn remove_pod(&mut self, key: &str) -> bool {
-        let Some(idx) = self.pods.iter().position(|p| p.key == key) else { return false };
+    /// Removes the pod with this key and returns it.
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+        let idx = self.pods.iter().position(|p| p.key == key)?;
         let pod = self.pods.swap_remove(idx);
         self.requested.sub(&pod.requests);
         self.non_zero_requested.milli_cpu -= pod.non_zero_requests.milli_cpu;
@@ -323,15 +327,16 @@ impl NodeInfo {
             }
         }
         self.generation += 1;
-        true
+        Some(pod)
     }
 }
 
 /// Per scheduling cycle state written by PreFilter/PreScore and read by Filter/Score.
 #[derive(Debug, Default)]
 pub struct CycleState {
-    pub skip_filter: Vec<&'static str>,
-    pub skip_score: Vec<&'static str>,
+    /// Per filter/score plugin (by position), whether its PreX said Skip.
+    pub skip_filter: Vec<bool>,
+    pub skip_score: Vec<bool>,
     pub spread_filter: Option<topology_spread::PreFilterState>,
     pub spread_score: Option<topology_spread::PreScoreState>,
     pub interpod_filter: Option<inter_pod_affinity::PreFilterState>,

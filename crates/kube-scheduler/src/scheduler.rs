@@ -24,7 +24,7 @@ use crate::queue::{ClusterEvent, QueuedPod, SchedulingQueue};
 use crate::retry::with_retries;
 
 /// Binds in flight at once.
-const MAX_CONCURRENT_BINDS: usize = 64;
+const MAX_CONCURRENT_BINDS: usize = 128;
 
 /// The async side: binds, pod condition updates, events.
 #[derive(Clone)]

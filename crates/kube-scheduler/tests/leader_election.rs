@@ -122,7 +122,7 @@ async fn two_schedulers_hand_over_when_the_leader_dies_and_never_bind_twice() {
         create_node(&client, node_json(&format!("node-{i}"), "8", json!({}), json!([]))).await;
     }
     let le = ["--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms"];
-    let mut schedulers = vec![SchedulerProcess::start(&cluster.apiserver.url(), &le), SchedulerProcess::start(&cluster.apiserver.url(), &le)];
+    let mut schedulers = [SchedulerProcess::start(&cluster.apiserver.url(), &le), SchedulerProcess::start(&cluster.apiserver.url(), &le)];
 
     for i in 0..20 {
         create_pod(&client, pod_json(&format!("before-{i}"), json!({}))).await;

@@ -53,6 +53,10 @@ impl FilterPlugin for InterPodAffinity {
     fn pre_filter(&self, state: &mut CycleState, pod: &PodInfo, cache: &Cache) -> Status {
         let ns = &cache.namespaces;
         let mut s = PreFilterState::default();
+        let incoming_terms = !(pod.required_affinity.is_empty() && pod.required_anti_affinity.is_empty());
+        if !incoming_terms && cache.pods_with_required_anti_affinity == 0 {
+            return Status::skip();
+        }
         for node in cache.nodes.values().filter(|n| n.node.is_some()) {
             if node.pods_with_required_anti_affinity > 0 {
                 for existing in &node.pods {
@@ -160,6 +164,9 @@ impl ScorePlugin for InterPodAffinity {
         }
         let ns = &cache.namespaces;
         let has_constraints = !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
+        if !has_constraints && cache.pods_with_affinity == 0 {
+            return Code::Skip;
+        }
         let mut s = PreScoreState::default();
         for node in cache.nodes.values().filter(|n| n.node.is_some()) {
             if node.labels.is_empty() || (!has_constraints && node.pods_with_affinity == 0) {
