@@ -3,39 +3,21 @@
 use api_types::{meta, selectors::LabelSelector, ApiError, ResourceInfo};
 use serde_json::{json, Value};
 
-/// `spec.selector` rendered as a label selector string (`app=web,tier in (a)`).
+/// `spec.selector` rendered as a label selector string (`app=web,tier in (a)`),
+/// through the shared selector type; an unparsable selector is reported empty.
 fn selector_string(info: &ResourceInfo, obj: &Value) -> String {
     let Some(sel) = obj.pointer("/spec/selector") else { return String::new() };
-    if info.kind == "ReplicationController" {
+    let parsed = if info.kind == "ReplicationController" {
         // RC selectors are plain maps.
-        return sel
+        let map = sel
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
             .unwrap_or_default();
-    }
-    let mut parts: Vec<String> = sel
-        .get("matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
-        .unwrap_or_default();
-    for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let vals: Vec<&str> = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-        match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => parts.push(format!("{key} in ({})", vals.join(","))),
-            "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
-            "Exists" => parts.push(key.to_string()),
-            "DoesNotExist" => parts.push(format!("!{key}")),
-            _ => {}
-        }
-    }
-    // Validate our own rendering once: an unparsable selector is reported empty.
-    let s = parts.join(",");
-    if LabelSelector::parse(&s).is_ok() {
-        s
+        Ok(LabelSelector::from_map(&map))
     } else {
-        String::new()
-    }
+        LabelSelector::from_label_selector_json(sel)
+    };
+    parsed.map(|s| s.to_string()).unwrap_or_default()
 }
 
 /// The `autoscaling/v1` Scale of a scalable object.
