@@ -573,6 +573,8 @@ fn binary_serves_healthz_and_metrics_in_netns() {
         let response = get(10256, "/healthz");
         response.starts_with("HTTP/1.0 200") && response.ends_with("ok")
     });
+    // The metrics listener is a second server; it may bind a moment after /healthz.
+    wait_for("/metrics", || get(10249, "/metrics").contains("kubeproxy_sync_proxy_rules_duration_seconds"));
     let metrics = get(10249, "/metrics");
     assert!(
         metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds"),
