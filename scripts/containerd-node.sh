@@ -3,7 +3,8 @@
 # several nodes can run side by side on one machine (tests, local clusters).
 #
 #   scripts/containerd-node.sh --dir DIR --pod-cidr CIDR [--bridge NAME]
-#                              [--config-only] [--no-images]
+#                              [--config-only] [--no-images] [--netns NAME]
+#   scripts/containerd-node.sh --dir DIR --flannel [--netns NAME] ...
 #   scripts/containerd-node.sh --dir DIR --stop
 #
 # Writes DIR/config.toml (root DIR/root, state DIR/state, socket
@@ -15,6 +16,9 @@
 # the socket path. --config-only writes the files and exits (tests start the
 # process themselves). The bridge (default cni<hash of DIR>) carries CIDR's first
 # address, so pod traffic is routed locally and never through the default route.
+# --flannel writes no CNI config: flanneld writes DIR/net.d/10-flannel.conflist
+# (run it with --cni-conf-dir=DIR/net.d). --netns runs containerd (and so CNI and
+# runc) in the network namespace /run/netns/NAME: one "host" of a local cluster.
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -25,6 +29,8 @@ bridge=""
 config_only=""
 images=1
 stop=""
+flannel=""
+netns=""
 while (($#)); do
     case "$1" in
         --dir) dir="${2:?--dir needs a value}"; shift 2 ;;
@@ -33,7 +39,9 @@ while (($#)); do
         --config-only) config_only=1; shift ;;
         --no-images) images=""; shift ;;
         --stop) stop=1; shift ;;
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --flannel) flannel=1; shift ;;
+        --netns) netns="${2:?--netns needs a value}"; shift 2 ;;
+        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) die "unknown argument: $1" ;;
     esac
 done
@@ -57,6 +65,9 @@ if [[ -n "$stop" ]]; then
     exit 0
 fi
 
+if [[ -n "$flannel" ]]; then
+    pod_cidr="${pod_cidr:-0.0.0.0/32}"
+fi
 [[ -n "$pod_cidr" ]] || die "--pod-cidr is required (e.g. 10.88.1.0/24)"
 [[ "$pod_cidr" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)/([0-9]+)$ ]] || die "bad --pod-cidr $pod_cidr"
 # The bridge takes the subnet's first address (host-local's default gateway).
@@ -109,6 +120,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     max_conf_num = 1
 EOF
 
+if [[ -n "$flannel" ]]; then
+    rm -f "$dir/net.d/10-bridge.conflist"
+else
 cat >"$dir/net.d/10-bridge.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
@@ -134,6 +148,7 @@ cat >"$dir/net.d/10-bridge.conflist" <<EOF
   ]
 }
 EOF
+fi
 
 if [[ -n "$config_only" ]]; then
     echo "$dir/config.toml"
@@ -146,7 +161,12 @@ if running; then
 else
     rm -f "$socket"
     # setsid: containerd outlives this script and its terminal.
-    setsid containerd --config "$dir/config.toml" >>"$dir/containerd.log" 2>&1 </dev/null &
+    in_netns=()
+    if [[ -n "$netns" ]]; then
+        [[ -e "/run/netns/$netns" ]] || die "network namespace $netns does not exist"
+        in_netns=(nsenter "--net=/run/netns/$netns")
+    fi
+    setsid "${in_netns[@]}" containerd --config "$dir/config.toml" >>"$dir/containerd.log" 2>&1 </dev/null &
     echo $! >"$pid_file"
     for _ in $(seq 200); do
         [[ -S "$socket" ]] && ctr --address "$socket" version >/dev/null 2>&1 && break
