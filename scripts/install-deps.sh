@@ -21,6 +21,7 @@ PACKAGES=(
     iproute2
     systemd                     # systemd-analyze, to verify our unit files
     curl                        # readiness checks in scripts/local-up.sh
+    rpm                         # rpmbuild and rpm -qlp, for scripts/package.sh
 )
 
 # INSTALL_DEPS_FORCE=1 runs apt-get even when everything looks installed.

@@ -127,20 +127,18 @@ fn vxlan_with_nftables_proxy() {
     });
 
     // Cluster DNS: a pod on minion2 finds a Service whose pod is on minion1 by name.
-    if cluster::repo_root().join("target/debug/kube-dns").exists() && cluster::repo_root().join("systemd/kube-dns.service").exists() {
-        c.apply(&service("front", "front", false));
-        let front_ip = cluster_ip(&c, "front");
-        let answer = wait_for("front.default.svc.cluster.local resolving", Duration::from_secs(30), || {
-            let (code, out) = c.exec("web-b", "nslookup front.default.svc.cluster.local");
-            (code == 0 && out.contains(&front_ip)).then_some(out)
+    c.apply(&service("front", "front", false));
+    let front_ip = cluster_ip(&c, "front");
+    let answer = wait_for("front.default.svc.cluster.local resolving", Duration::from_secs(30), || {
+        let (code, out) = c.exec("web-b", "nslookup front.default.svc.cluster.local");
+        (code == 0 && out.contains(&front_ip)).then_some(out)
+    });
+    assert!(answer.contains(&front_ip), "{answer}");
+    for name in ["front", "front.default.svc.cluster.local"] {
+        let body = wait_for(&format!("wget http://{name}:8000/"), Duration::from_secs(20), || {
+            c.http_from_pod("web-b", &format!("http://{name}:8000/"))
         });
-        assert!(answer.contains(&front_ip), "{answer}");
-        for name in ["front", "front.default.svc.cluster.local"] {
-            let body = wait_for(&format!("wget http://{name}:8000/"), Duration::from_secs(20), || {
-                c.http_from_pod("web-b", &format!("http://{name}:8000/"))
-            });
-            assert_eq!(body, "hello from client\n");
-        }
+        assert_eq!(body, "hello from client\n");
     }
 
     // Deleting the Service removes its rules on every minion.

@@ -313,21 +313,31 @@ impl WatchCache {
                 let Some(plural) = key.strip_prefix("/registry/").and_then(|r| r.split('/').next()) else { continue };
                 let Some(caches) = self.by_plural.get(plural) else { continue };
                 let revision = kv.mod_revision();
+                // Encrypted values are decrypted here: the cache holds plaintext.
+                let open = |raw: &'_ [u8]| match self.storage.open(&key, raw) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        tracing::error!(%key, error = %e, "cannot transform the value read from etcd");
+                        None
+                    }
+                };
+                let value = if ev.event_type() == EventType::Put { open(kv.value()) } else { None };
+                let prev_value = ev.prev_kv().and_then(|p| open(p.value()).map(|v| (v, p.mod_revision())));
                 for c in caches {
-                    let prev = ev
-                        .prev_kv()
-                        .and_then(|p| CachedObject::decode(c.info, key.clone(), p.value(), p.mod_revision()))
+                    let prev = prev_value
+                        .as_ref()
+                        .and_then(|(v, r)| CachedObject::decode(c.info, key.clone(), v, *r))
                         .map(Arc::new);
                     let (kind, object) = match ev.event_type() {
                         EventType::Put => {
-                            let Some(o) = CachedObject::decode(c.info, key.clone(), kv.value(), revision) else { continue };
+                            let Some(o) = value.as_deref().and_then(|v| CachedObject::decode(c.info, key.clone(), v, revision)) else { continue };
                             let kind = if kv.create_revision() == revision { WatchEventType::Added } else { WatchEventType::Modified };
                             (kind, Arc::new(o))
                         }
                         EventType::Delete => {
                             // The last state, stamped with the deletion revision, as upstream sends it.
-                            let Some(p) = ev.prev_kv() else { continue };
-                            let Some(o) = CachedObject::decode(c.info, key.clone(), p.value(), revision) else { continue };
+                            let Some((p, _)) = &prev_value else { continue };
+                            let Some(o) = CachedObject::decode(c.info, key.clone(), p, revision) else { continue };
                             (WatchEventType::Deleted, Arc::new(o))
                         }
                     };

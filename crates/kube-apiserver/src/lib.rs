@@ -3,11 +3,14 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod cache;
 pub mod discovery;
+pub mod encryption;
 pub mod handlers;
+pub mod master_endpoints;
 pub mod metrics;
 pub mod options;
 pub mod pki;

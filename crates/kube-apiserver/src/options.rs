@@ -125,6 +125,29 @@ pub struct Options {
     /// Port of kubelets (classic flag; accepted).
     #[arg(long = "kubelet-port", default_value_t = 10250)]
     pub kubelet_port: u16,
+
+    /// File with the encryption-at-rest configuration (apiserver.config.k8s.io/v1 EncryptionConfiguration).
+    #[arg(long = "encryption-provider-config")]
+    pub encryption_provider_config: Option<PathBuf>,
+
+    /// Path of the audit log (`-` = standard output); auditing is off without it.
+    #[arg(long = "audit-log-path")]
+    pub audit_log_path: Option<String>,
+    /// Path to the audit policy file (audit.k8s.io/v1 Policy).
+    #[arg(long = "audit-policy-file")]
+    pub audit_policy_file: Option<PathBuf>,
+    /// Maximum size in megabytes of the audit log file before it gets rotated (0: no rotation).
+    #[arg(long = "audit-log-maxsize", default_value_t = 0)]
+    pub audit_log_maxsize: u64,
+    /// Maximum number of old audit log files to retain (0: no limit).
+    #[arg(long = "audit-log-maxbackup", default_value_t = 0)]
+    pub audit_log_maxbackup: u64,
+    /// Maximum number of days to retain old audit log files (accepted).
+    #[arg(long = "audit-log-maxage", default_value_t = 0)]
+    pub audit_log_maxage: u64,
+    /// Format of saved audits (only `json` is supported).
+    #[arg(long = "audit-log-format", default_value = "json")]
+    pub audit_log_format: String,
 }
 
 /// Parses Go-style durations: `1h`, `30m`, `90s`, `1h30m`, `500ms`.
@@ -175,6 +198,7 @@ impl Options {
                 "LimitRanger",
                 "ServiceAccount",
                 "DefaultTolerationSeconds",
+                "PodSecurity",
                 "ResourceQuota",
             ]
             .iter()

@@ -35,6 +35,8 @@ pub struct AppState {
     pub mutating_inflight: Arc<Semaphore>,
     /// host:port clients are told to use (discovery `serverAddressByClientCIDRs`).
     pub advertise: String,
+    /// Audit logging (`--audit-log-path` + `--audit-policy-file`), if on.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 impl AppState {
@@ -44,15 +46,27 @@ impl AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new().fallback(handlers::dispatch).with_state(state)
+    Router::new()
+        .fallback(handlers::dispatch)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::middleware))
+        .with_state(state)
 }
 
 /// Builds the whole server state from options.
 pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
     let tls = EtcdTls { ca_file: opts.etcd_cafile.clone(), cert_file: opts.etcd_certfile.clone(), key_file: opts.etcd_keyfile.clone() };
+    let encryption = match &opts.encryption_provider_config {
+        Some(path) => Some(Arc::new(
+            crate::encryption::Encryption::load(path).with_context(|| format!("loading --encryption-provider-config {}", path.display()))?,
+        )),
+        None => None,
+    };
     let storage = Arc::new(loop {
         match Storage::connect(&opts.etcd_servers, &tls).await {
-            Ok(s) => break s,
+            Ok(s) => break match &encryption {
+                Some(e) => s.with_encryption(e.clone()),
+                None => s,
+            },
             Err(e) => {
                 tracing::warn!(error = %e, servers = ?opts.etcd_servers, "cannot reach etcd; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -69,7 +83,14 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
         crate::authn::Authenticator::from_options(opts)?.with_cluster(cache.clone(), token_keys.clone(), opts.enable_bootstrap_token_auth),
     );
     let authorizer = crate::authz::Authorizer::with_cache(&opts.authorization_mode, cache.clone());
-    let advertise_ip = opts.advertise_address.map(|a| a.to_string()).unwrap_or_else(|| "127.0.0.1".into());
+    // `--advertise-address`, else a specific `--bind-address`. Upstream would then pick
+    // the default route's interface; we keep loopback as the safe default (set
+    // --advertise-address for pods to reach the apiserver through the Service).
+    let advertise_ip = opts
+        .advertise_address
+        .or_else(|| (!opts.bind_address.is_unspecified()).then_some(opts.bind_address))
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
     let state = Arc::new(AppState {
         storage,
         cache,
@@ -82,6 +103,7 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
         readonly_inflight: Arc::new(Semaphore::new(opts.max_requests_inflight.max(1))),
         mutating_inflight: Arc::new(Semaphore::new(opts.max_mutating_requests_inflight.max(1))),
         advertise: format!("{advertise_ip}:{}", opts.secure_port),
+        audit: crate::audit::Auditor::from_options(opts)?,
     });
     bootstrap(&state, opts).await?;
     // Build the lazily computed schema tables and OpenAPI documents now, off the
@@ -140,14 +162,8 @@ async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> 
             Err(e) => anyhow::bail!("creating the kubernetes service: {}", e.message),
         }
     }
-    let ep_info = api_types::registry::lookup("", "v1", "endpoints").context("endpoints registered")?;
-    let endpoints = json!({
-        "apiVersion": "v1", "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
-        "subsets": [{"addresses": [{"ip": state.advertise.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1")}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
-    });
-    if let Err(e) = state.store.update(ep_info, Some("default"), "kubernetes", None, endpoints, &write).await {
-        tracing::warn!(error = %e.message, "reconciling the kubernetes endpoints");
-    }
+    // The Endpoints and EndpointSlice `default/kubernetes`, kept by a lease reconciler.
+    let ip = state.advertise.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1").to_string();
+    crate::master_endpoints::start(state.clone(), ip, port).await;
     Ok(())
 }

@@ -23,6 +23,9 @@ pub enum StorageError {
     /// The object changed since the given revision; carries the current value.
     #[error("object has been modified")]
     Conflict(Stored),
+    /// Encryption at rest failed on the way in or out.
+    #[error("{0}")]
+    Transform(#[from] crate::encryption::EncryptionError),
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -56,6 +59,8 @@ const LEASE_REUSE: Duration = Duration::from_secs(60);
 pub struct Storage {
     client: Client,
     lease: Mutex<Option<LeaseCache>>,
+    /// Encryption at rest (`--encryption-provider-config`).
+    encryption: Option<std::sync::Arc<crate::encryption::Encryption>>,
 }
 
 /// TLS material for the etcd connection.
@@ -86,7 +91,30 @@ impl Storage {
             opts = opts.with_tls(t);
         }
         let client = Client::connect(endpoints, Some(opts)).await?;
-        Ok(Storage { client, lease: Mutex::new(None) })
+        Ok(Storage { client, lease: Mutex::new(None), encryption: None })
+    }
+
+    /// Transforms values of the configured resources on write and read.
+    pub fn with_encryption(mut self, encryption: std::sync::Arc<crate::encryption::Encryption>) -> Storage {
+        self.encryption = Some(encryption);
+        self
+    }
+
+    /// The bytes written to etcd for `key`.
+    fn seal(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>> {
+        match &self.encryption {
+            Some(e) => Ok(e.seal(key, value)?),
+            None => Ok(value),
+        }
+    }
+
+    /// The plaintext of a value read from etcd under `key` (the watch cache uses it
+    /// on watch events).
+    pub fn open(&self, key: &str, stored: &[u8]) -> Result<Vec<u8>> {
+        match &self.encryption {
+            Some(e) => Ok(e.open(key, stored)?.into_owned()),
+            None => Ok(stored.to_vec()),
+        }
     }
 
     pub fn client(&self) -> Client {
@@ -105,11 +133,15 @@ impl Storage {
 
     pub async fn get(&self, key: &str) -> Result<Option<Stored>> {
         let resp = self.client.kv_client().get(key, None).await?;
-        Ok(resp.kvs().first().map(|kv| Stored { value: kv.value().to_vec(), mod_revision: kv.mod_revision() }))
+        match resp.kvs().first() {
+            Some(kv) => Ok(Some(Stored { value: self.open(key, kv.value())?, mod_revision: kv.mod_revision() })),
+            None => Ok(None),
+        }
     }
 
     /// Creates `key` if absent; returns the revision of the write.
     pub async fn create(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<i64> {
+        let value = self.seal(key, value)?;
         let put_opts = self.put_options(ttl).await?;
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
@@ -124,6 +156,7 @@ impl Storage {
     /// Replaces `key` if its mod_revision is still `expected`; on a mismatch returns
     /// `Conflict` with the current value (read in the same txn), or `NotFound`.
     pub async fn update(&self, key: &str, value: Vec<u8>, expected: i64, ttl: Option<Duration>) -> Result<i64> {
+        let value = self.seal(key, value)?;
         let put_opts = self.put_options(ttl).await?;
         let txn = Txn::new()
             .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
@@ -133,7 +166,7 @@ impl Storage {
         if resp.succeeded() {
             return Ok(resp.header().map(|h| h.revision()).unwrap_or(0));
         }
-        Err(Self::current_from_else(resp.op_responses()))
+        Err(self.current_from_else(key, resp.op_responses()))
     }
 
     /// Deletes `key` if its mod_revision is still `expected`; returns the delete revision.
@@ -146,14 +179,17 @@ impl Storage {
         if resp.succeeded() {
             return Ok(resp.header().map(|h| h.revision()).unwrap_or(0));
         }
-        Err(Self::current_from_else(resp.op_responses()))
+        Err(self.current_from_else(key, resp.op_responses()))
     }
 
-    fn current_from_else(ops: Vec<TxnOpResponse>) -> StorageError {
+    fn current_from_else(&self, key: &str, ops: Vec<TxnOpResponse>) -> StorageError {
         for op in ops {
             if let TxnOpResponse::Get(g) = op {
                 if let Some(kv) = g.kvs().first() {
-                    return StorageError::Conflict(Stored { value: kv.value().to_vec(), mod_revision: kv.mod_revision() });
+                    return match self.open(key, kv.value()) {
+                        Ok(value) => StorageError::Conflict(Stored { value, mod_revision: kv.mod_revision() }),
+                        Err(e) => e,
+                    };
                 }
             }
         }
@@ -171,16 +207,16 @@ impl Storage {
             opts = opts.with_revision(revision);
         }
         let resp = self.client.kv_client().get(from, Some(opts)).await?;
-        let items = resp
-            .kvs()
-            .iter()
-            .map(|kv| {
-                (
-                    String::from_utf8_lossy(kv.key()).into_owned(),
-                    Stored { value: kv.value().to_vec(), mod_revision: kv.mod_revision() },
-                )
-            })
-            .collect();
+        let mut items = Vec::with_capacity(resp.kvs().len());
+        for kv in resp.kvs() {
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            match self.open(&key, kv.value()) {
+                Ok(value) => items.push((key, Stored { value, mod_revision: kv.mod_revision() })),
+                // One undecryptable value must not take every list (and the watch
+                // cache's load) down; reading it by name reports the error.
+                Err(e) => tracing::error!(%key, error = %e, "cannot transform the value read from etcd; skipped"),
+            }
+        }
         Ok(ListPage { items, more: resp.more(), revision: resp.header().map(|h| h.revision()).unwrap_or(0) })
     }
 

@@ -293,7 +293,8 @@ impl Store {
             api_types::defaults::generate_job_selector(&mut obj);
         }
         Self::validate_create(info, &obj)?;
-        self.admission.validate(&attrs, &obj, None).await?;
+        let mut warnings = warnings;
+        warnings.extend(self.admission.validate(&attrs, &obj, None).await?);
         if info.kind == "Service" {
             self.services.allocate(&mut obj, opts.dry_run).await?;
         }
@@ -385,7 +386,8 @@ impl Store {
             let attrs = Attributes { operation: Operation::Update, info, namespace, name, subresource: sub, dry_run: opts.dry_run, user: opts.user.as_ref() };
             self.admission.admit(&attrs, &mut obj, Some(&old)).await?;
             Self::validate_update(info, &obj, &old)?;
-            self.admission.validate(&attrs, &obj, Some(&old)).await?;
+            let mut warnings = warnings;
+            warnings.extend(self.admission.validate(&attrs, &obj, Some(&old)).await?);
             if info.kind == "Service" && sub.is_none() {
                 self.services.update(&mut obj, &old, opts.dry_run).await?;
             }

@@ -17,6 +17,9 @@ pub fn tracks_generation(info: &ResourceInfo) -> bool {
 
 /// Server-owned fields of a new object.
 pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: &str) {
+    if info.kind == "Secret" {
+        merge_string_data(obj);
+    }
     let m = meta::meta_mut(obj);
     m.insert("uid".into(), json!(uid));
     m.insert("creationTimestamp".into(), json!(now));
@@ -48,7 +51,29 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: 
 
 /// Builds the object to store from an update of the main resource (`sub` = None) or
 /// of the status subresource, given the current object.
+/// A Secret's write-only `stringData` merged into `data` (base64), overriding keys
+/// of the same name, as upstream's v1 conversion does; it is never stored.
+pub fn merge_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(o) = secret.as_object_mut() else { return };
+    let Some(Value::Object(strings)) = o.remove("stringData") else { return };
+    let data = o.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(d) = data.as_object_mut() {
+        for (k, v) in strings {
+            let text = v.as_str().unwrap_or_default();
+            d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+        }
+    }
+}
+
 pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subresource>) -> Value {
+    let mut new = new;
+    if info.kind == "Secret" {
+        merge_string_data(&mut new);
+    }
     let mut obj = match sub {
         Some(Subresource::Status) => {
             // Only status moves; everything else stays as stored.

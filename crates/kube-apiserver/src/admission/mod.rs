@@ -6,6 +6,7 @@
 pub mod limit_ranger;
 mod namespace;
 pub mod node_restriction;
+pub mod pod_security;
 pub mod quota;
 pub mod resources;
 pub mod service_account;
@@ -54,6 +55,7 @@ const KNOWN_PLUGINS: &[&str] = &[
     "DefaultTolerationSeconds",
     "ResourceQuota",
     "SecurityContextDeny",
+    "PodSecurity",
     "NodeRestriction",
     "AlwaysAdmit",
 ];
@@ -83,6 +85,38 @@ fn forbidden(attrs: &Attributes<'_>, why: impl std::fmt::Display) -> ApiError {
     .with_details(attrs.info.group, attrs.info.plural, attrs.name)
 }
 
+/// The deprecated SecurityContextDeny plugin: pods may not set the security context
+/// fields it guards (upstream's messages).
+fn security_context_deny(pod: &Value) -> Result<(), String> {
+    let set = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    let psc = pod.pointer("/spec/securityContext");
+    let field = |name: &str| set(psc.and_then(|s| s.get(name)));
+    if field("supplementalGroups") {
+        return Err("pod.Spec.SecurityContext.SupplementalGroups is forbidden".into());
+    }
+    if field("seLinuxOptions") {
+        return Err("pod.Spec.SecurityContext.SELinuxOptions is forbidden".into());
+    }
+    if field("runAsUser") {
+        return Err("pod.Spec.SecurityContext.RunAsUser is forbidden".into());
+    }
+    if field("fsGroup") {
+        return Err("pod.Spec.SecurityContext.FSGroup is forbidden".into());
+    }
+    for key in ["initContainers", "containers"] {
+        for c in pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array).into_iter().flatten() {
+            let csc = c.get("securityContext");
+            if set(csc.and_then(|s| s.get("seLinuxOptions"))) {
+                return Err("SecurityContext.SELinuxOptions is forbidden".into());
+            }
+            if set(csc.and_then(|s| s.get("runAsUser"))) {
+                return Err("SecurityContext.RunAsUser is forbidden".into());
+            }
+        }
+    }
+    Ok(())
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
@@ -96,7 +130,7 @@ impl Admission {
         for p in &plugins {
             if p == "SecurityContextDeny" {
                 tracing::warn!(
-                    "admission plugin SecurityContextDeny is deprecated upstream and has no effect"
+                    "admission plugin SecurityContextDeny is deprecated (removed upstream in 1.30); use PodSecurity instead"
                 );
             } else if !KNOWN_PLUGINS.contains(&p.as_str()) {
                 tracing::warn!(plugin = %p, "unknown admission plugin ignored");
@@ -149,22 +183,119 @@ impl Admission {
     }
 
     /// Validating admission: may only reject (ResourceQuota also charges the quota).
+    /// Returns warnings for the client (`Warning` headers).
     pub async fn validate(
         &self,
         attrs: &Attributes<'_>,
         obj: &Value,
         old: Option<&Value>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Vec<String>, ApiError> {
+        let mut warnings = Vec::new();
         if attrs.operation == Operation::Delete || attrs.subresource.is_some() {
-            return Ok(());
+            return Ok(warnings);
         }
         if self.enabled("LimitRanger") {
             self.validate_limit_ranges(attrs, obj, old)?;
         }
+        if self.enabled("SecurityContextDeny") && is_core(attrs, "pods") {
+            security_context_deny(obj).map_err(|why| forbidden(attrs, why))?;
+        }
+        if self.enabled("PodSecurity") {
+            warnings.extend(self.pod_security(attrs, obj, old)?);
+        }
         if self.enabled("ResourceQuota") {
             self.resource_quota(attrs, obj, old).await?;
         }
-        Ok(())
+        Ok(warnings)
+    }
+
+    /// PodSecurity: enforce on pods, warn (and audit) on pods and workload templates.
+    fn pod_security(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        if is_core(attrs, "namespaces") {
+            return self.pod_security_namespace(attrs, obj, old);
+        }
+        let Some((metadata, spec)) = pod_security::pod_spec_of(attrs.info.group, attrs.info.plural, obj) else {
+            return Ok(Vec::new());
+        };
+        let is_pod = is_core(attrs, "pods");
+        if is_pod && attrs.operation == Operation::Update && old.is_some_and(|o| !pod_security::significant_pod_update(obj, o)) {
+            return Ok(Vec::new());
+        }
+        let Some(ns) = Self::namespace_of(attrs, obj) else {
+            return Ok(Vec::new());
+        };
+        let labels = self.namespace_labels(ns);
+        let (policy, errors) = pod_security::policy_from_labels(labels.as_ref());
+        let outcome = pod_security::admit(&policy, &errors, metadata, spec, is_pod);
+        for (k, v) in &outcome.audit_annotations {
+            crate::audit::annotate(k, v);
+        }
+        if let Some(why) = outcome.denied {
+            return Err(forbidden(attrs, why));
+        }
+        Ok(outcome.warnings)
+    }
+
+    /// PodSecurity on namespaces: labels must be valid (when set or changed), and a
+    /// tightened enforce level warns about existing pods that violate it.
+    fn pod_security_namespace(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        let (policy, errors) = pod_security::policy_from_labels(obj.pointer("/metadata/labels"));
+        let old_policy = old.map(|o| pod_security::policy_from_labels(o.pointer("/metadata/labels")));
+        let changed_errors = match &old_policy {
+            Some((_, old_errors)) => !errors.is_empty() && errors != *old_errors,
+            None => !errors.is_empty(),
+        };
+        if changed_errors {
+            return Err(ApiError::new(422, "Invalid", errors.join(", ")).with_details(
+                attrs.info.group,
+                attrs.info.plural,
+                attrs.name,
+            ));
+        }
+        let Some((old_policy, _)) = old_policy else {
+            return Ok(Vec::new());
+        };
+        let (new, prev) = (&policy.enforce, &old_policy.enforce);
+        if new == prev
+            || new.level == pod_security::Level::Privileged
+            || (new.version == prev.version && new.level <= prev.level)
+        {
+            return Ok(Vec::new());
+        }
+        let mut violations = Vec::new();
+        for pod in self.cached_list("pods", attrs.name).iter().take(3000) {
+            let Some((metadata, spec)) = pod_security::pod_spec_of("", "pods", pod) else { continue };
+            if let Some(reasons) = pod_security::evaluate_reasons(new.level, metadata, spec) {
+                violations.push(format!("{}: {}", meta::name(pod).unwrap_or(""), reasons.join(", ")));
+            }
+        }
+        if violations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut warnings = vec![format!(
+            "existing pods in namespace {:?} violate the new PodSecurity enforce level {:?}",
+            attrs.name,
+            new.to_string()
+        )];
+        warnings.extend(violations);
+        Ok(warnings)
+    }
+
+    /// A namespace's labels from the watch cache.
+    fn namespace_labels(&self, ns: &str) -> Option<Value> {
+        let info = api_types::registry::lookup("", "v1", "namespaces")?;
+        let cached = self.cache.resource(info)?.get(&info.key(None, ns))?;
+        cached.value.pointer("/metadata/labels").cloned()
     }
 
     fn namespace_of<'a>(attrs: &Attributes<'a>, obj: &'a Value) -> Option<&'a str> {

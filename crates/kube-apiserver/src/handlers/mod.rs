@@ -53,8 +53,17 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
     let mut req = req;
     req.extensions_mut().insert(user.clone());
     let info = request_info(&method, &path, &route, req.uri().query());
-    let resp = match crate::authz::Authorizer::authorize(&state.authorizer, &user, &info) {
-        crate::authz::Decision::Deny(reason) => response::error(&crate::authz::forbidden(&user, &info, &reason)),
+    let decision = crate::authz::Authorizer::authorize(&state.authorizer, &user, &info);
+    if matches!(decision, crate::authz::Decision::Allow) {
+        crate::audit::annotate("authorization.k8s.io/decision", "allow");
+        crate::audit::annotate("authorization.k8s.io/reason", "");
+    }
+    let resp = match decision {
+        crate::authz::Decision::Deny(reason) => {
+            crate::audit::annotate("authorization.k8s.io/decision", "forbid");
+            crate::audit::annotate("authorization.k8s.io/reason", &reason);
+            response::error(&crate::authz::forbidden(&user, &info, &reason))
+        }
         crate::authz::Decision::Allow => match route {
             Ok(route) => handle(&state, route, req).await.unwrap_or_else(|e| response::error(&e)),
             Err(e) => response::error(&e),
@@ -67,7 +76,7 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
 }
 
 /// Upstream's RequestInfo of a request, for authorization.
-fn request_info(method: &Method, path: &str, route: &Result<Route, ApiError>, query: Option<&str>) -> RequestInfo {
+pub(crate) fn request_info(method: &Method, path: &str, route: &Result<Route, ApiError>, query: Option<&str>) -> RequestInfo {
     match route {
         Ok(Route::Resource { info, namespace, name, sub }) => {
             let watch = query.is_some_and(|q| q.split('&').any(|p| p == "watch=1" || p == "watch=true"));
