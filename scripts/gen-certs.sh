@@ -3,7 +3,8 @@
 #   scripts/gen-certs.sh --dir /etc/kubernetes --server https://10.0.0.1:6443 \
 #       --hostname master --ip 10.0.0.1 --ip 10.254.0.1 --node node1 --node node2
 # Writes pki/{ca,apiserver,apiserver-kubelet-client,admin,controller-manager,scheduler,
-# kube-proxy,kubelet-<node>}.{crt,key}, pki/sa.{key,pub} and <client>.conf kubeconfigs.
+# kube-proxy,kubelet-<node>}.{crt,key}, pki/sa.{key,pub}, etcd's PKI (pki/etcd/{ca,server}, pki/{apiserver,flanneld}-etcd-client)
+# and <client>.conf kubeconfigs.
 set -eu
 KUBE_APISERVER=${KUBE_APISERVER:-}
 if [ -z "$KUBE_APISERVER" ]; then

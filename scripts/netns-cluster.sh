@@ -2,7 +2,7 @@
 # The classic "master + two minions" cluster on one machine, each host in its
 # own network namespace joined by a bridge:
 #
-#   scripts/netns-cluster.sh up [--backend vxlan|host-gw] [--proxy-mode nftables|iptables]
+#   scripts/netns-cluster.sh up [--backend vxlan|host-gw] [--proxy-mode nftables|iptables] [--etcd-tls]
 #   scripts/netns-cluster.sh add-minion NAME     # a minion joining later
 #   scripts/netns-cluster.sh restart HOST UNIT   # e.g. restart minion1 flanneld
 #   scripts/netns-cluster.sh stop HOST UNIT
@@ -21,6 +21,10 @@
 #   etcdctl put /atomic.io/network/config '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}'
 # kubectl (upstream or ours) reaches the cluster from the host at
 # http://10.240.0.10:8080 or with --kubeconfig $NC_DIR/admin.kubeconfig.
+#
+# --etcd-tls: etcd serves only TLS and requires client certs (PKI from
+# `kube-apiserver gen-certs` in $NC_DIR/pki); the apiserver and every flanneld
+# connect with --etcd-cafile/--etcd-certfile/--etcd-keyfile.
 #
 # Safety: every host routes the service range (10.254.0.0/16) to a dummy device
 # and has a blackhole route for the cluster range (10.1.0.0/16), less specific
@@ -44,7 +48,15 @@ SERVICE_CIDR="10.254.0.0/16"
 DNS_IP="10.254.0.10"
 BRIDGE="${NC_PREFIX}br0"
 MASTER_URL="http://$MASTER_IP:8080"
-ETCD_URL="http://$MASTER_IP:2379"
+ETCD_TLS=""
+etcd_scheme() { if [[ -n "$ETCD_TLS" ]]; then echo https; else echo http; fi; }
+PKI="$NC_DIR/pki/pki"
+# etcdctl against the cluster's etcd (with the flanneld client cert under TLS).
+etcdctl_nc() {
+    local tls=()
+    [[ -n "$ETCD_TLS" ]] && tls=(--cacert "$PKI/etcd/ca.crt" --cert "$PKI/flanneld-etcd-client.crt" --key "$PKI/flanneld-etcd-client.key")
+    in_ns master etcdctl --endpoints "$(etcd_scheme)://$MASTER_IP:2379" "${tls[@]}" "$@"
+}
 
 netns_of() { echo "${NC_PREFIX}$1"; }
 in_ns() { local ns; ns="$(netns_of "$1")"; shift; nsenter "--net=/run/netns/$ns" "$@"; }
@@ -160,13 +172,18 @@ master_up() {
     make_host master
     write_common_config master
     local d="$NC_DIR/master"
+    local etcd_args="" scheme
+    scheme="$(etcd_scheme)"
+    if [[ -n "$ETCD_TLS" ]]; then
+        etcd_args="--etcd-cafile=$PKI/etcd/ca.crt --etcd-certfile=$PKI/apiserver-etcd-client.crt --etcd-keyfile=$PKI/apiserver-etcd-client.key"
+    fi
     cat >"$d/etc/kubernetes/apiserver" <<EOF
 KUBE_API_ADDRESS="--insecure-bind-address=0.0.0.0"
 KUBE_API_PORT="--port=8080"
-KUBE_ETCD_SERVERS="--etcd-servers=http://127.0.0.1:2379"
+KUBE_ETCD_SERVERS="--etcd-servers=$scheme://127.0.0.1:2379"
 KUBE_SERVICE_ADDRESSES="--service-cluster-ip-range=$SERVICE_CIDR"
 KUBE_ADMISSION_CONTROL="--admission-control=NamespaceLifecycle,NamespaceExists,LimitRanger,ServiceAccount,ResourceQuota"
-KUBE_API_ARGS="--advertise-address=$MASTER_IP --cert-dir=$d/certs"
+KUBE_API_ARGS="--advertise-address=$MASTER_IP --cert-dir=$d/certs $etcd_args"
 EOF
     cat >"$d/etc/kubernetes/controller-manager" <<EOF
 KUBE_CONTROLLER_MANAGER_ARGS="--leader-elect=false --node-monitor-grace-period=20s"
@@ -175,16 +192,21 @@ EOF
 KUBE_SCHEDULER_ARGS="--leader-elect=false"
 EOF
     if ! alive master etcd; then
-        (exec setsid nsenter "--net=/run/netns/$(netns_of master)" etcd --name master --data-dir "$d/etcd" \
-            --listen-client-urls "http://127.0.0.1:2379,$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+        local tls=()
+        if [[ -n "$ETCD_TLS" ]]; then
+            tls=(--cert-file "$PKI/etcd/server.crt" --key-file "$PKI/etcd/server.key"
+                --client-cert-auth --trusted-ca-file "$PKI/etcd/ca.crt")
+        fi
+        (exec setsid nsenter "--net=/run/netns/$(netns_of master)" etcd --name master --data-dir "$d/etcd" "${tls[@]}" \
+            --listen-client-urls "$scheme://127.0.0.1:2379,$scheme://$MASTER_IP:2379" --advertise-client-urls "$scheme://$MASTER_IP:2379" \
             --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
             --initial-cluster master=http://127.0.0.1:2380 >>"$d/log/etcd.log" 2>&1 </dev/null) &
         echo $! >"$(pid_file master etcd)"
     fi
-    for _ in $(seq 100); do in_ns master etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-    in_ns master etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 || die "etcd did not start; see $d/log/etcd.log"
+    for _ in $(seq 100); do etcdctl_nc endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+    etcdctl_nc endpoint health >/dev/null 2>&1 || die "etcd did not start; see $d/log/etcd.log"
     # The classic flannel configuration, with the etcd v3 API.
-    in_ns master etcdctl --endpoints "$ETCD_URL" put /atomic.io/network/config \
+    etcdctl_nc put /atomic.io/network/config \
         "{\"Network\":\"$CLUSTER_CIDR\",\"SubnetLen\":24,\"Backend\":{\"Type\":\"$BACKEND\"}}" >/dev/null
     run_unit master kube-apiserver
     wait_http master "$MASTER_URL/healthz" kube-apiserver
@@ -245,10 +267,14 @@ minion_up() {
     make_host "$name"
     write_common_config "$name"
     mkdir -p "$d/kubelet" "$d/pods" "$d/cni"
+    local etcd_tls=""
+    if [[ -n "$ETCD_TLS" ]]; then
+        etcd_tls="-etcd-cafile=$PKI/etcd/ca.crt -etcd-certfile=$PKI/flanneld-etcd-client.crt -etcd-keyfile=$PKI/flanneld-etcd-client.key "
+    fi
     cat >"$d/etc/sysconfig/flanneld" <<EOF
-FLANNEL_ETCD_ENDPOINTS="$ETCD_URL"
+FLANNEL_ETCD_ENDPOINTS="$(etcd_scheme)://$MASTER_IP:2379"
 FLANNEL_ETCD_PREFIX="/atomic.io/network"
-FLANNEL_OPTIONS="-iface=eth0 -ip-masq -subnet-file=$d/run/flannel/subnet.env -cni-conf-dir=$d/containerd/net.d -cni-ipam-data-dir=$d/cni -healthz-ip=$ip -healthz-port=8471"
+FLANNEL_OPTIONS="${etcd_tls}-iface=eth0 -ip-masq -subnet-file=$d/run/flannel/subnet.env -cni-conf-dir=$d/containerd/net.d -cni-ipam-data-dir=$d/cni -healthz-ip=$ip -healthz-port=8471"
 EOF
     cat >"$d/etc/kubernetes/kubelet" <<EOF
 KUBELET_ADDRESS="--address=0.0.0.0"
@@ -285,7 +311,10 @@ cmd_up() {
     ensure_bridge
     mkdir -p "$NC_DIR"
     test_support_kubeconfig >"$NC_DIR/admin.kubeconfig"
-    echo "BACKEND=$BACKEND PROXY_MODE=$PROXY_MODE" >"$NC_DIR/settings"
+    echo "BACKEND=$BACKEND PROXY_MODE=$PROXY_MODE ETCD_TLS=$ETCD_TLS" >"$NC_DIR/settings"
+    if [[ -n "$ETCD_TLS" && ! -f "$PKI/etcd/ca.crt" ]]; then
+        "$BIN_DIR/kube-apiserver" gen-certs --dir "$NC_DIR/pki" --hostname master --ip "$MASTER_IP" >/dev/null
+    fi
     master_up
     local i
     for i in $(seq "$NC_MINIONS"); do minion_up "minion$i"; done
@@ -399,6 +428,7 @@ case "$command" in
             case "$1" in
                 --backend) BACKEND="${2:?}"; shift 2 ;;
                 --proxy-mode) PROXY_MODE="${2:?}"; shift 2 ;;
+                --etcd-tls) ETCD_TLS=1; shift ;;
                 *) die "unknown argument: $1" ;;
             esac
         done

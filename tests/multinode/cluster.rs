@@ -24,11 +24,18 @@ pub struct Cluster {
 impl Cluster {
     /// `scripts/netns-cluster.sh up` with the given backend and proxy mode.
     pub fn up(backend: &str, proxy_mode: &str) -> Cluster {
+        Cluster::up_with(backend, proxy_mode, &[])
+    }
+
+    /// `up` with more arguments (e.g. `--etcd-tls`).
+    pub fn up_with(backend: &str, proxy_mode: &str, extra: &[&str]) -> Cluster {
         let dir = tempfile::Builder::new().prefix("netns-cluster-").tempdir().expect("tempdir");
         let cluster = Cluster { dir, torn_down: false };
         // A previous run that was killed may have left its hosts behind.
         let _ = cluster.script(&["down"]);
-        let out = cluster.script(&["up", "--backend", backend, "--proxy-mode", proxy_mode]);
+        let mut args = vec!["up", "--backend", backend, "--proxy-mode", proxy_mode];
+        args.extend_from_slice(extra);
+        let out = cluster.script(&args);
         assert!(out.status.success(), "netns-cluster.sh up failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
         cluster
     }

@@ -179,12 +179,40 @@ fn vxlan_with_nftables_proxy() {
     c.down();
 }
 
+/// host-gw routing, the iptables proxy, and etcd served only over TLS with client
+/// certs: the apiserver and both flanneld connect with --etcd-cafile/certfile/keyfile.
 #[test]
-fn host_gw_with_iptables_proxy() {
-    let mut c = Cluster::up("host-gw", "iptables");
+fn host_gw_with_iptables_proxy_and_etcd_tls() {
+    let mut c = Cluster::up_with("host-gw", "iptables", &["--etcd-tls"]);
     // host-gw: routes to the other minion's subnet via its address, no overlay device.
     let routes = String::from_utf8_lossy(&c.on_host("minion1", &["ip", "route"]).stdout).into_owned();
     assert!(routes.contains("via 10.240.0.12 dev eth0"), "{routes}");
     check_core_paths(&c);
+
+    // etcd refuses plain HTTP and clients without a cert of its CA.
+    let pki = c.dir().join("pki/pki");
+    let plain = c.on_host("master", &["etcdctl", "--endpoints=http://10.240.0.10:2379", "--dial-timeout=2s", "get", "/atomic.io/network/config"]);
+    assert!(!plain.status.success(), "etcd answered plain HTTP");
+    let no_cert = c.on_host("master", &["etcdctl", "--endpoints=https://10.240.0.10:2379", "--dial-timeout=2s", "--command-timeout=3s", "--cacert", &pki.join("etcd/ca.crt").display().to_string(), "get", "/atomic.io/network/config"]);
+    assert!(!no_cert.status.success(), "etcd answered a client without a certificate");
+    // An apiserver trusting the wrong CA for etcd never becomes ready.
+    let bin = cluster::repo_root().join("target/debug/kube-apiserver");
+    let mut wrong = std::process::Command::new("nsenter")
+        .arg("--net=/run/netns/nc-master")
+        .arg(&bin)
+        .args(["--etcd-servers=https://127.0.0.1:2379", "--insecure-port=8090", "--secure-port=6490"])
+        .arg(format!("--cert-dir={}", c.dir().join("wrong-certs").display()))
+        .arg(format!("--etcd-cafile={}", pki.join("ca.crt").display()))
+        .arg(format!("--etcd-certfile={}", pki.join("apiserver-etcd-client.crt").display()))
+        .arg(format!("--etcd-keyfile={}", pki.join("apiserver-etcd-client.key").display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("second apiserver");
+    std::thread::sleep(Duration::from_secs(6));
+    let ready = c.on_host("master", &["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:8090/readyz"]);
+    let _ = wrong.kill();
+    let _ = wrong.wait();
+    assert!(!ready.status.success(), "an apiserver with the wrong etcd CA became ready");
     c.down();
 }

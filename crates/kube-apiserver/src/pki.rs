@@ -3,7 +3,8 @@
 //! IP, localhost, given hostnames and IPs), the apiserver's kubelet client cert, client
 //! certs for admin (`O=system:masters`), controller-manager, scheduler, kube-proxy and
 //! each node's kubelet (`CN=system:node:<name>, O=system:nodes`), the service-account
-//! key pair, and a kubeconfig per client. Run as `kube-apiserver gen-certs`
+//! key pair, a kubeconfig per client, and etcd's own CA with etcd's serving cert and
+//! the apiserver's and flanneld's etcd client certs. Run as `kube-apiserver gen-certs`
 //! (`scripts/gen-certs.sh` wraps it).
 
 use std::{
@@ -166,6 +167,21 @@ pub fn generate(cfg: &PkiConfig) -> Result<Vec<PathBuf>, PkiError> {
     write_pair(&pki, "apiserver", &ca.issue("kube-apiserver", &[], sans, true, false)?)?;
     write_pair(&pki, "apiserver-kubelet-client", &ca.issue("kube-apiserver-kubelet-client", &["system:masters"], Vec::new(), false, true)?)?;
 
+    // etcd's own CA, as kubeadm lays it out: the server cert etcd serves with
+    // (localhost + the master's names and addresses), and the client certs the
+    // apiserver and flanneld present with --etcd-certfile/--etcd-keyfile.
+    let etcd_dir = pki.join("etcd");
+    std::fs::create_dir_all(&etcd_dir).map_err(|source| PkiError::Write { path: etcd_dir.clone(), source })?;
+    let etcd_ca = Ca::generate("etcd-ca")?;
+    write_pair(&etcd_dir, "ca", &etcd_ca.issued)?;
+    let mut etcd_sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into()];
+    etcd_sans.extend(cfg.hostnames.iter().cloned());
+    etcd_sans.extend(cfg.ips.iter().map(IpAddr::to_string));
+    etcd_sans.dedup();
+    write_pair(&etcd_dir, "server", &etcd_ca.issue("etcd-server", &[], etcd_sans, true, true)?)?;
+    write_pair(&pki, "apiserver-etcd-client", &etcd_ca.issue("kube-apiserver-etcd-client", &[], Vec::new(), false, true)?)?;
+    write_pair(&pki, "flanneld-etcd-client", &etcd_ca.issue("flanneld-etcd-client", &[], Vec::new(), false, true)?)?;
+
     let sa = crate::serviceaccount::SigningKey::generate_pem().map_err(|e| PkiError::Usage(e.to_string()))?;
     write(&pki, "sa.key", &sa, true)?;
     let sa_pub = KeyPair::from_pem(&sa).map_err(gen_err("sa.pub"))?.public_key_pem();
@@ -256,5 +272,8 @@ mod tests {
         assert!(conf.contains("client-certificate-data") && conf.contains("server: https://127.0.0.1:6443"));
         assert!(crate::serviceaccount::keys::load_verifying_keys(&dir.path().join("pki/sa.pub")).is_ok());
         assert!(parse_args(&["--bogus".to_string()]).is_err());
+        for file in ["pki/etcd/ca.crt", "pki/etcd/server.crt", "pki/etcd/server.key", "pki/apiserver-etcd-client.key", "pki/flanneld-etcd-client.crt"] {
+            assert!(dir.path().join(file).exists(), "{file} missing");
+        }
     }
 }
