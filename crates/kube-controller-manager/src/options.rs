@@ -13,7 +13,7 @@ use kube_common::logging::LoggingArgs;
 pub const DEFAULT_PORT: u16 = 10257;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kube-controller-manager", about = "The Kubernetes controller manager: a daemon that embeds the core control loops")]
+#[command(name = "kube-controller-manager", about = "The Kubernetes controller manager: a daemon that embeds the core control loops", version)]
 pub struct Options {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -64,6 +64,21 @@ pub struct Options {
     /// Number of job objects allowed to sync concurrently.
     #[arg(long = "concurrent-job-syncs", default_value_t = 5)]
     pub concurrent_job_syncs: u16,
+    /// Number of daemonset objects allowed to sync concurrently.
+    #[arg(long = "concurrent-daemonset-syncs", default_value_t = 2)]
+    pub concurrent_daemonset_syncs: u16,
+    /// Number of cronjob objects allowed to sync concurrently.
+    #[arg(long = "concurrent-cron-job-syncs", default_value_t = 5)]
+    pub concurrent_cron_job_syncs: u16,
+    /// Number of resource quotas allowed to sync concurrently.
+    #[arg(long = "concurrent-resource-quota-syncs", default_value_t = 5)]
+    pub concurrent_resource_quota_syncs: u16,
+    /// The period for syncing quota usage status in the system.
+    #[arg(long = "resource-quota-sync-period", default_value = "5m0s", value_parser = parse_go_duration)]
+    pub resource_quota_sync_period: Duration,
+    /// Number of TTL-after-finished collector workers.
+    #[arg(long = "concurrent-ttl-after-finished-syncs", default_value_t = 5)]
+    pub concurrent_ttl_after_finished_syncs: u16,
 
     /// Amount of time a running Node may be unresponsive before it is marked unhealthy.
     #[arg(long = "node-monitor-grace-period", default_value = "40s", value_parser = parse_go_duration)]
@@ -79,6 +94,17 @@ pub struct Options {
     /// collector starts deleting them (<= 0 disables).
     #[arg(long = "terminated-pod-gc-threshold", default_value_t = 12500)]
     pub terminated_pod_gc_threshold: i64,
+    /// The maximum number of endpoints added to an EndpointSlice.
+    #[arg(long = "max-endpoints-per-slice", default_value_t = 100)]
+    pub max_endpoints_per_slice: usize,
+    /// How often the pod garbage collector runs (upstream's fixed `gcCheckPeriod`;
+    /// not an upstream flag, tests shorten it).
+    #[arg(long = "pod-gc-period", default_value = "20s", value_parser = parse_go_duration, hide = true)]
+    pub pod_gc_period: Duration,
+    /// How long a node must stay missing before its pods count as orphaned
+    /// (upstream's fixed `quarantineTime`; not an upstream flag, tests shorten it).
+    #[arg(long = "pod-gc-orphan-quarantine", default_value = "40s", value_parser = parse_go_duration, hide = true)]
+    pub pod_gc_orphan_quarantine: Duration,
     /// Whether the garbage collector runs.
     #[arg(long = "enable-garbage-collector", num_args = 0..=1, default_value = "true", default_missing_value = "true",
           value_parser = kube_common::flags::parse_go_bool)]

@@ -1,15 +1,47 @@
 //! The controllers, one module each, and the descriptor table `--controllers`
 //! selects from (upstream `NewControllerDescriptors`).
 
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
+pub mod nodelifecycle;
+pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod serviceaccount;
 
 use crate::descriptors::ControllerDescriptor;
 
 pub static DESCRIPTORS: &[ControllerDescriptor] = &[
+    ControllerDescriptor {
+        name: "endpoints-controller",
+        aliases: &["endpoint"],
+        enabled_by_default: true,
+        start: endpoints::start,
+    },
+    ControllerDescriptor {
+        name: "endpointslice-controller",
+        aliases: &["endpointslice"],
+        enabled_by_default: true,
+        start: endpointslice::start,
+    },
+    ControllerDescriptor {
+        name: "node-lifecycle-controller",
+        aliases: &["nodelifecycle"],
+        enabled_by_default: true,
+        start: nodelifecycle::start,
+    },
+    ControllerDescriptor {
+        name: "pod-garbage-collector-controller",
+        aliases: &["podgc"],
+        enabled_by_default: true,
+        start: podgc::start,
+    },
     ControllerDescriptor {
         name: "serviceaccount-controller",
         aliases: &["serviceaccount"],
@@ -45,5 +77,35 @@ pub static DESCRIPTORS: &[ControllerDescriptor] = &[
         aliases: &["replicationcontroller"],
         enabled_by_default: true,
         start: replicaset::start_replicationcontroller,
+    },
+    ControllerDescriptor {
+        name: "job-controller",
+        aliases: &["job"],
+        enabled_by_default: true,
+        start: job::start,
+    },
+    ControllerDescriptor {
+        name: "daemonset-controller",
+        aliases: &["daemonset"],
+        enabled_by_default: true,
+        start: daemonset::start,
+    },
+    ControllerDescriptor {
+        name: "resourcequota-controller",
+        aliases: &["resourcequota"],
+        enabled_by_default: true,
+        start: resourcequota::start,
+    },
+    ControllerDescriptor {
+        name: "cronjob-controller",
+        aliases: &["cronjob"],
+        enabled_by_default: true,
+        start: cronjob::start,
+    },
+    ControllerDescriptor {
+        name: "ttl-after-finished-controller",
+        aliases: &["ttl-after-finished"],
+        enabled_by_default: true,
+        start: job::ttl::start,
     },
 ];

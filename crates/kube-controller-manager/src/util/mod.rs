@@ -2,12 +2,16 @@
 //! owner references, pod predicates and ordering, expectations, rate-limited requeue.
 
 pub mod backoff;
+pub mod batch;
+pub mod endpoints;
 pub mod expectations;
 pub mod informer;
+pub mod ownedpods;
 pub mod owner;
 pub mod pod;
 pub mod selector;
 pub mod time;
+pub mod workqueue;
 
 /// The error every reconcile returns: an API call failed, or an object was malformed.
 #[derive(Debug, thiserror::Error)]

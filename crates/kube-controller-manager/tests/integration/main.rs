@@ -3,9 +3,17 @@
 
 mod bench;
 mod common;
+mod cronjob;
+mod daemonset;
 mod deployment;
+mod endpoints;
+mod endpointslice;
 mod garbagecollector;
+mod job;
 mod leader;
 mod namespace;
+mod nodelifecycle;
+mod podgc;
 mod replicaset;
+mod resourcequota;
 mod serviceaccount;
