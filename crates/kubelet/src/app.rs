@@ -46,7 +46,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         info!("no API server configured: running in standalone mode");
         None
     } else {
-        Some(kube_common::client::build_client(settings.master.as_deref(), settings.kubeconfig.as_deref(), "kubelet/v1.33.0").await?)
+        Some(kube_common::client::build_client(settings.master.as_deref(), settings.kubeconfig.as_deref(), &format!("kubelet/{}", crate::node::KUBELET_VERSION)).await?)
     };
     let cri = Arc::new(RemoteRuntime::connect(&settings.runtime_endpoint).await.context("connecting to the container runtime")?);
     std::fs::create_dir_all(&settings.root_dir).with_context(|| format!("creating {}", settings.root_dir.display()))?;
@@ -77,6 +77,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         host_ip,
         root_dir: settings.root_dir.clone(),
         recorder: client.clone().map_or_else(crate::events::Recorder::disabled, |c| crate::events::Recorder::new(c, name.clone())),
+        tokens: Default::default(),
     });
     let cache = Arc::new(RwLock::new(HashMap::new()));
     let manager = PodManager::new(ctx, cache.clone(), settings.static_pod_path.clone());

@@ -19,7 +19,9 @@ use crate::cri::{Runtime, RuntimeService};
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 pub const NODE_LEASE_DURATION_SECONDS: i32 = 40;
 pub const MAX_PODS: i64 = 110;
-pub const KUBELET_VERSION: &str = "v1.33.0";
+/// The version reported in `status.nodeInfo.kubeletVersion`: the same as the
+/// apiserver's `/version` `gitVersion` (hard-coded there too; no shared constant yet).
+pub const KUBELET_VERSION: &str = "v1.32.0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -10,7 +10,7 @@ use kube_common::logging::LoggingArgs;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kubelet", about = "The Kubernetes node agent: runs the pods bound to this node on a CRI runtime.")]
+#[command(name = "kubelet", about = "The Kubernetes node agent: runs the pods bound to this node on a CRI runtime.", version)]
 pub struct Options {
     /// The IP address for the kubelet to serve on (0.0.0.0 for all interfaces).
     #[arg(long, default_value = "0.0.0.0")]

@@ -305,3 +305,247 @@ async fn static_pods_mirror_pods_and_kubelet_restart_adoption() {
     .await;
     cluster.assert_kubelet_healthy();
 }
+
+/// `sh -c script` in a container of a pod (through CRI); stdout, or `None` on failure.
+async fn exec(cri: &RemoteRuntime, pod: &Pod, container: &str, script: &str) -> Option<String> {
+    let cmd = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    let out = cri.exec_sync(&container_id(pod, container), cmd, Duration::from_secs(10)).await.ok()?;
+    (out.exit_code == 0).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn apply_config_map(client: &kube::Client, name: &str, data: serde_json::Value) {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).expect("configmap");
+    let params = kube::api::PatchParams::apply("test").force();
+    api.patch(name, &params, &kube::api::Patch::Apply(&cm)).await.expect("apply configmap");
+}
+
+#[tokio::test]
+async fn projected_token_volume_updates_and_memory_empty_dir() {
+    if !common::can_run_containers() {
+        return;
+    }
+    let cluster = Cluster::start(false).await;
+    let pods = cluster.pods();
+    let client = cluster.client.clone();
+    // The controller-manager would create the account; nobody publishes kube-root-ca.crt yet.
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), "default");
+    let sa = serde_json::from_value(json!({"metadata": {"name": "default"}})).expect("sa");
+    let _ = accounts.create(&PostParams::default(), &sa).await;
+    apply_config_map(&client, "live", json!({"color": "blue", "size": "s"})).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "default");
+    let secret = serde_json::from_value(json!({"metadata": {"name": "creds"}, "stringData": {"user": "alice"}})).expect("secret");
+    secrets.create(&PostParams::default(), &secret).await.expect("secret");
+
+    // The volume upstream's ServiceAccount admission adds, plus configMap/secret volumes.
+    let p = pod("sa", &cluster.node, "Always", json!([busybox("main", "exec sleep 3600")]));
+    let p = with(p, "/spec/volumes", json!([
+        {"name": "kube-api-access-x7k2p", "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ]}},
+        {"name": "live", "configMap": {"name": "live"}},
+        {"name": "creds", "secret": {"secretName": "creds", "items": [{"key": "user", "path": "username", "mode": 256}]}},
+    ]));
+    let p = with(p, "/spec/containers/0/volumeMounts", json!([
+        {"name": "kube-api-access-x7k2p", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true},
+        {"name": "live", "mountPath": "/etc/live"},
+        {"name": "live", "mountPath": "/etc/pinned/color", "subPath": "color"},
+        {"name": "creds", "mountPath": "/etc/creds"},
+    ]));
+    // A memory-backed emptyDir with a size limit.
+    let mem = pod("mem", &cluster.node, "Always", json!([busybox("main", "exec sleep 3600")]));
+    let mem = with(mem, "/spec/volumes", json!([{"name": "cache", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]));
+    let mem = with(mem, "/spec/containers/0/volumeMounts", json!([{"name": "cache", "mountPath": "/cache"}]));
+    for p in [&p, &mem] {
+        pods.create(&PostParams::default(), p).await.expect("create pod");
+    }
+    let running = wait_pod(&pods, "sa", "sa Running", |p| phase(p) == "Running").await;
+    let cri = RemoteRuntime::connect(&cluster.containerd.endpoint()).await.expect("cri");
+
+    // Token and namespace without ca.crt (the ConfigMap is missing: mounted anyway).
+    let sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let listing = exec(&cri, &running, "main", &format!("ls {sa_dir}")).await.expect("ls");
+    assert_eq!(listing, "namespace\ntoken\n");
+    assert_eq!(exec(&cri, &running, "main", &format!("cat {sa_dir}/namespace")).await.as_deref(), Some("default"));
+    let token = exec(&cri, &running, "main", &format!("cat {sa_dir}/token")).await.expect("token");
+    let review: k8s_openapi::api::authentication::v1::TokenReview =
+        serde_json::from_value(json!({"spec": {"token": token}})).expect("review");
+    let reviews: Api<k8s_openapi::api::authentication::v1::TokenReview> = Api::all(client.clone());
+    let reviewed = reviews.create(&PostParams::default(), &review).await.expect("token review").status.expect("review status");
+    assert_eq!(reviewed.authenticated, Some(true), "{reviewed:?}");
+    let user = reviewed.user.expect("user");
+    assert_eq!(user.username.as_deref(), Some("system:serviceaccount:default:default"));
+    // Bound to the pod, with the requested lifetime.
+    use base64::Engine as _;
+    let claims = token.split('.').nth(1).and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok()).expect("JWT payload");
+    let claims: serde_json::Value = serde_json::from_slice(&claims).expect("claims");
+    assert_eq!(claims["kubernetes.io"]["pod"]["name"], "sa", "{claims}");
+    assert_eq!(claims["kubernetes.io"]["pod"]["uid"], running.metadata.uid.clone().expect("uid").as_str());
+    assert_eq!(claims["exp"].as_i64().zip(claims["iat"].as_i64()).map(|(e, i)| e - i), Some(3607), "{claims}");
+    // The upstream layout: ..data → ..<timestamp>, each key a symlink through ..data.
+    let layout = exec(&cri, &running, "main", "readlink /etc/live/..data; readlink /etc/live/color").await.expect("readlink");
+    assert!(layout.starts_with("..20") && layout.ends_with("\n..data/color\n"), "{layout}");
+    assert_eq!(exec(&cri, &running, "main", "stat -L -c %a /etc/creds/username; cat /etc/creds/username").await.as_deref(), Some("400\nalice"));
+
+    // kube-root-ca.crt published later: ca.crt appears.
+    apply_config_map(&client, "kube-root-ca.crt", json!({"ca.crt": "-----BEGIN CERTIFICATE-----\n"})).await;
+    common::wait_for(Duration::from_secs(15), "ca.crt in the token volume", || async {
+        exec(&cri, &running, "main", &format!("cat {sa_dir}/ca.crt")).await.filter(|s| s.starts_with("-----BEGIN CERTIFICATE"))
+    })
+    .await;
+    // ConfigMap and Secret updates reach the volume; the subPath mount keeps the old value.
+    apply_config_map(&client, "live", json!({"color": "green"})).await;
+    let patch = json!({"stringData": {"user": "bob"}});
+    secrets.patch("creds", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("patch secret");
+    common::wait_for(Duration::from_secs(15), "configmap update in the volume", || async {
+        exec(&cri, &running, "main", "cat /etc/live/color").await.filter(|s| s == "green")
+    })
+    .await;
+    // A key removed from the ConfigMap disappears from the volume.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.patch("live", &kube::api::PatchParams::default(), &kube::api::Patch::Json::<()>(serde_json::from_value(json!([{"op": "remove", "path": "/data/size"}])).expect("patch")))
+        .await
+        .expect("remove key");
+    common::wait_for(Duration::from_secs(15), "removed key gone from the volume", || async {
+        exec(&cri, &running, "main", "ls /etc/live").await.filter(|s| s == "color\n")
+    })
+    .await;
+    common::wait_for(Duration::from_secs(15), "secret update in the volume", || async {
+        exec(&cri, &running, "main", "cat /etc/creds/username").await.filter(|s| s == "bob")
+    })
+    .await;
+    assert_eq!(exec(&cri, &running, "main", "cat /etc/pinned/color").await.as_deref(), Some("blue"));
+
+    // emptyDir medium Memory: a tmpfs of the given size, unmounted when the pod goes.
+    let mem = wait_pod(&pods, "mem", "mem Running", |p| phase(p) == "Running").await;
+    let mounts = exec(&cri, &mem, "main", "grep ' /cache ' /proc/mounts").await.expect("mounts");
+    assert!(mounts.starts_with("tmpfs /cache tmpfs") && mounts.contains("size=1024k"), "{mounts}");
+    assert!(exec(&cri, &mem, "main", "dd if=/dev/zero of=/cache/fill bs=1024 count=512 2>/dev/null && echo ok").await.is_some());
+    assert!(exec(&cri, &mem, "main", "dd if=/dev/zero of=/cache/more bs=1024 count=1024 2>/dev/null").await.is_none(), "wrote past the size limit");
+    let uid = mem.metadata.uid.clone().expect("uid");
+    let pod_dir = cluster.root_dir().join("pods").join(&uid);
+    let host_mounts = || std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(host_mounts().contains(&pod_dir.display().to_string()), "no host tmpfs for the emptyDir");
+    pods.delete("mem", &DeleteParams::default()).await.expect("delete mem");
+    common::wait_for(Duration::from_secs(30), "mem removed", || async { matches!(pods.get_opt("mem").await, Ok(None)).then_some(()) }).await;
+    common::wait_for(Duration::from_secs(10), "tmpfs unmounted and pod dir removed", || async {
+        (!host_mounts().contains(&pod_dir.display().to_string()) && !pod_dir.exists()).then_some(())
+    })
+    .await;
+    cluster.assert_kubelet_healthy();
+}
+
+#[tokio::test]
+async fn lifecycle_hooks_post_start_and_pre_stop() {
+    if !common::can_run_containers() {
+        return;
+    }
+    let cluster = Cluster::start(false).await;
+    let pods = cluster.pods();
+    let out = tempfile::tempdir().expect("tempdir");
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = common::servers::request_recorder(requests.clone()).await;
+
+    // postStart exec and httpGet (to a recorder on the host), preStop exec before SIGTERM.
+    let hooks = pod(
+        "hooks",
+        &cluster.node,
+        "Always",
+        json!([
+            busybox("main", "trap 'echo term >> /out/log; exit 0' TERM; while true; do sleep 1; done"),
+            busybox("web", "exec sleep 3600"),
+        ]),
+    );
+    let hooks = with(hooks, "/spec/volumes", json!([{"name": "out", "hostPath": {"path": out.path().display().to_string()}}]));
+    let hooks = with(hooks, "/spec/containers/0/volumeMounts", json!([{"name": "out", "mountPath": "/out"}]));
+    let hooks = with(hooks, "/spec/containers/0/lifecycle", json!({
+        "postStart": {"exec": {"command": ["sh", "-c", "echo poststart >> /out/log"]}},
+        "preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /out/log"]}},
+    }));
+    let hooks = with(hooks, "/spec/containers/1/lifecycle", json!({
+        "postStart": {"httpGet": {"host": "127.0.0.1", "port": recorder, "path": "/post-start-hook"}},
+    }));
+    // Failing postStart hooks: the container is killed (and restarted).
+    let failing = pod("bad-hooks", &cluster.node, "Always", json!([busybox("exec", "exec sleep 3600"), busybox("http", "exec sleep 3600")]));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+    let failing = with(failing, "/spec/containers/0/lifecycle", json!({"postStart": {"exec": {"command": ["sh", "-c", "echo nope; exit 3"]}}}));
+    let failing = with(failing, "/spec/containers/1/lifecycle", json!({"postStart": {"httpGet": {"host": "127.0.0.1", "port": closed, "path": "/x"}}}));
+    for p in [&hooks, &failing] {
+        pods.create(&PostParams::default(), p).await.expect("create pod");
+    }
+
+    wait_pod(&pods, "hooks", "hooks Running", |p| phase(p) == "Running").await;
+    let log = out.path().join("log");
+    common::wait_for(Duration::from_secs(10), "postStart exec", || async { std::fs::read_to_string(&log).ok().filter(|s| s == "poststart\n") }).await;
+    assert_eq!(requests.lock().expect("requests").as_slice(), ["/post-start-hook"]);
+
+    let failed = wait_pod(&pods, "bad-hooks", "both containers restarted after failed hooks", |p| {
+        ["exec", "http"].iter().all(|c| container_status(p, c).is_some_and(|s| s.restart_count >= 1))
+    })
+    .await;
+    assert!(container_status(&failed, "exec").and_then(|s| s.last_state).and_then(|s| s.terminated).is_some());
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), "default");
+    let messages = common::wait_for(Duration::from_secs(10), "FailedPostStartHook events", || async {
+        let list = events.list(&ListParams::default().fields("involvedObject.name=bad-hooks")).await.ok()?;
+        let messages: Vec<String> = list.items.into_iter().filter(|e| e.reason.as_deref() == Some("FailedPostStartHook")).filter_map(|e| e.message).collect();
+        (messages.iter().any(|m| m.starts_with("Exec lifecycle hook")) && messages.iter().any(|m| m.starts_with("HTTP lifecycle hook"))).then_some(messages)
+    })
+    .await;
+    let exec_message = messages.iter().find(|m| m.starts_with("Exec")).expect("exec message");
+    assert!(exec_message.starts_with("Exec lifecycle hook ([sh -c echo nope; exit 3]) for Container \"exec\" in Pod \"bad-hooks_default("), "{exec_message}");
+    assert!(exec_message.ends_with("message: \"nope\\n\""), "{exec_message}");
+
+    // Deletion: preStop runs, then SIGTERM.
+    pods.delete("hooks", &DeleteParams::default()).await.expect("delete hooks");
+    common::wait_for(Duration::from_secs(30), "hooks removed", || async { matches!(pods.get_opt("hooks").await, Ok(None)).then_some(()) }).await;
+    assert_eq!(std::fs::read_to_string(&log).expect("log"), "poststart\nprestop\nterm\n");
+    cluster.assert_kubelet_healthy();
+}
+
+#[tokio::test]
+async fn https_and_grpc_probes_and_kubelet_version() {
+    if !common::can_run_containers() {
+        return;
+    }
+    use std::sync::atomic::{AtomicI32, AtomicU16, Ordering};
+    use std::sync::Arc;
+    let cluster = Cluster::start(false).await;
+    let pods = cluster.pods();
+
+    // nodeInfo.kubeletVersion is the apiserver's /version gitVersion.
+    let node = cluster.wait_node_ready().await;
+    let version = cluster.client.apiserver_version().await.expect("/version");
+    assert_eq!(node.status.and_then(|s| s.node_info).map(|i| i.kubelet_version), Some(version.git_version));
+
+    // A hostNetwork pod: its IP is the node's (127.0.0.1), where the test serves.
+    let https_status = Arc::new(AtomicU16::new(200));
+    let https_port = common::servers::https_server(https_status.clone()).await;
+    let grpc_status = Arc::new(AtomicI32::new(1));
+    let grpc_port = common::servers::grpc_health_server(grpc_status.clone()).await;
+    let p = pod("probed", &cluster.node, "Always", json!([busybox("tls", "exec sleep 3600"), busybox("grpc", "exec sleep 3600")]));
+    let p = with(p, "/spec/hostNetwork", json!(true));
+    let p = with(p, "/spec/containers/0/readinessProbe", json!({"httpGet": {"scheme": "HTTPS", "port": https_port, "path": "/ready"}, "periodSeconds": 1}));
+    let p = with(p, "/spec/containers/1/readinessProbe", json!({"grpc": {"port": grpc_port}, "periodSeconds": 1}));
+    pods.create(&PostParams::default(), &p).await.expect("create pod");
+    let ready = |name: &'static str, want: bool| move |p: &Pod| container_status(p, name).is_some_and(|s| s.ready == want);
+    wait_pod(&pods, "probed", "both ready", |p| ready("tls", true)(p) && ready("grpc", true)(p) && condition(p, "Ready").as_deref() == Some("True")).await;
+
+    grpc_status.store(2, Ordering::SeqCst);
+    let now = wait_pod(&pods, "probed", "grpc unready", ready("grpc", false)).await;
+    assert!(ready("tls", true)(&now));
+    https_status.store(503, Ordering::SeqCst);
+    wait_pod(&pods, "probed", "tls unready", ready("tls", false)).await;
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), "default");
+    let wanted = ["Readiness probe failed: service unhealthy (responded with \"NOT_SERVING\")", "Readiness probe failed: HTTP probe failed with statuscode: 503"];
+    common::wait_for(Duration::from_secs(10), "Unhealthy events of both probes", || async {
+        let list = events.list(&ListParams::default().fields("involvedObject.name=probed")).await.ok()?;
+        let messages: Vec<String> = list.items.into_iter().filter(|e| e.reason.as_deref() == Some("Unhealthy")).filter_map(|e| e.message).collect();
+        wanted.iter().all(|w| messages.iter().any(|m| m == w)).then_some(())
+    })
+    .await;
+    grpc_status.store(1, Ordering::SeqCst);
+    wait_pod(&pods, "probed", "grpc ready again", ready("grpc", true)).await;
+    cluster.assert_kubelet_healthy();
+}

@@ -30,6 +30,11 @@ pub enum EnvError {
 pub struct Referenced {
     pub config_maps: HashMap<String, Option<ConfigMap>>,
     pub secrets: HashMap<String, Option<Secret>>,
+    /// Service account tokens of projected volumes, by (volume, source index).
+    pub tokens: super::projected::Tokens,
+    /// How many reads failed (not "not found"): such a set must not replace
+    /// volume contents, or an API blip would empty them.
+    pub fetch_errors: usize,
 }
 
 impl Referenced {

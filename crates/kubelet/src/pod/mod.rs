@@ -1,11 +1,16 @@
 //! Pods on this node: turning specs into CRI calls and runtime state into status.
 
+pub mod atomic_writer;
 pub mod env;
 pub mod resources;
 pub mod spec;
 pub mod status;
 pub mod volumes;
 pub mod worker;
+pub mod lifecycle;
 pub mod manager;
+pub mod probe_net;
 pub mod prober;
+pub mod projected;
 pub mod static_pods;
+pub mod token;

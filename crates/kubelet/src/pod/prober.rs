@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::{Container, ContainerPort, Pod, Probe};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::cri::RuntimeService;
 use crate::events::{self, Recorder};
+
+pub use super::probe_net::network_probe;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProbeKind {
@@ -67,29 +67,6 @@ pub struct Target {
     pub ports: Vec<ContainerPort>,
 }
 
-fn resolve_port(port: &IntOrString, ports: &[ContainerPort]) -> Result<u16, String> {
-    let number = match port {
-        IntOrString::Int(n) => *n,
-        IntOrString::String(name) => match name.parse::<i32>() {
-            Ok(n) => n,
-            Err(_) => ports
-                .iter()
-                .find(|p| p.name.as_deref() == Some(name.as_str()))
-                .map(|p| p.container_port)
-                .ok_or_else(|| format!("couldn't find port: {name}"))?,
-        },
-    };
-    u16::try_from(number).ok().filter(|n| *n > 0).ok_or_else(|| format!("invalid port number: {number}"))
-}
-
-fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// Runs `probe` once: `Ok(())` on success, `Err(message)` as upstream words it.
 pub async fn probe_once<R: RuntimeService>(cri: &R, probe: &Probe, target: &Target, timeout: Duration) -> Result<(), String> {
     if let Some(exec) = &probe.exec {
@@ -111,76 +88,6 @@ pub async fn probe_once<R: RuntimeService>(cri: &R, probe: &Probe, target: &Targ
         return Err(output);
     }
     network_probe(probe, target, timeout).await
-}
-
-/// httpGet and tcpSocket probes (and the unsupported kinds).
-pub async fn network_probe(probe: &Probe, target: &Target, timeout: Duration) -> Result<(), String> {
-    if let Some(http) = &probe.http_get {
-        let port = resolve_port(&http.port, &target.ports)?;
-        let host = http.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| target.pod_ip.clone());
-        let path = http.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
-        let path = if path.starts_with('/') { path } else { format!("/{path}") };
-        let scheme = http.scheme.as_deref().unwrap_or("HTTP").to_lowercase();
-        let authority = host_port(&host, port);
-        let url = format!("{scheme}://{authority}{path}");
-        if scheme != "http" {
-            return Err(format!("Get \"{url}\": HTTPS probes are not supported by this kubelet"));
-        }
-        let headers: Vec<(String, String)> = http.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect();
-        return match tokio::time::timeout(timeout, http_get(&authority, &path, &headers)).await {
-            Err(_) => Err(format!("Get \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)")),
-            Ok(Err(err)) => Err(format!("Get \"{url}\": {err}")),
-            Ok(Ok(status)) if (200..400).contains(&status) => Ok(()),
-            Ok(Ok(status)) => Err(format!("HTTP probe failed with statuscode: {status}")),
-        };
-    }
-    if let Some(tcp) = &probe.tcp_socket {
-        let port = resolve_port(&tcp.port, &target.ports)?;
-        let host = tcp.host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| target.pod_ip.clone());
-        let address = host_port(&host, port);
-        return match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&address)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(format!("dial tcp {address}: connect: {}", go_io_error(&err))),
-            Err(_) => Err(format!("dial tcp {address}: i/o timeout")),
-        };
-    }
-    if probe.grpc.is_some() {
-        return Err("gRPC probes are not supported by this kubelet".into());
-    }
-    Err("missing probe handler".into())
-}
-
-/// Go's spelling of the common connect errors.
-fn go_io_error(err: &std::io::Error) -> String {
-    match err.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        std::io::ErrorKind::TimedOut => "connection timed out".into(),
-        _ => err.to_string(),
-    }
-}
-
-/// A GET over plain HTTP/1.1; the response status (the body is drained).
-async fn http_get(authority: &str, path: &str, headers: &[(String, String)]) -> Result<u16, String> {
-    let stream = tokio::net::TcpStream::connect(authority).await.map_err(|e| format!("dial tcp {authority}: connect: {}", go_io_error(&e)))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, String>(hyper_util::rt::TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let mut req = hyper::Request::builder().method("GET").uri(path).header("Host", authority);
-    let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    if !has("user-agent") {
-        req = req.header("User-Agent", "kube-probe/1.33");
-    }
-    if !has("accept") {
-        req = req.header("Accept", "*/*");
-    }
-    for (k, v) in headers {
-        req = req.header(k.as_str(), v.as_str());
-    }
-    let req = req.body(String::new()).map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let _ = resp.into_body().collect().await;
-    Ok(status)
 }
 
 /// The current results of one container's probes.
@@ -320,53 +227,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_and_named_ports() {
+    fn defaults() {
         let t = Timing::of(&Probe::default());
         assert_eq!(t, Timing { initial_delay: Duration::ZERO, period: Duration::from_secs(10), timeout: Duration::from_secs(1), success_threshold: 1, failure_threshold: 3 });
         let t = Timing::of(&Probe { period_seconds: Some(0), timeout_seconds: Some(5), failure_threshold: Some(1), ..Default::default() });
         assert_eq!((t.period, t.timeout, t.failure_threshold), (Duration::from_secs(1), Duration::from_secs(5), 1));
-        let ports = vec![ContainerPort { name: Some("http".into()), container_port: 8080, ..Default::default() }];
-        assert_eq!(resolve_port(&IntOrString::String("http".into()), &ports), Ok(8080));
-        assert_eq!(resolve_port(&IntOrString::Int(81), &ports), Ok(81));
-        assert_eq!(resolve_port(&IntOrString::String("web".into()), &ports), Err("couldn't find port: web".into()));
-    }
-
-    #[tokio::test]
-    async fn tcp_and_http_probes_against_a_local_server() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
-                tokio::spawn(async move {
-                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                    let mut buf = [0u8; 1024];
-                    let n = socket.read(&mut buf).await.unwrap_or(0);
-                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    let status = if request.starts_with("GET /healthz ") && request.to_lowercase().contains("x-probe: yes") { "200 OK" } else { "500 Oops" };
-                    let _ = socket.write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n").as_bytes()).await;
-                });
-            }
-        });
-        let target = Target { container_id: String::new(), pod_ip: "127.0.0.1".into(), ports: Vec::new() };
-        let http = |path: &str, header: bool| Probe {
-            http_get: Some(k8s_openapi::api::core::v1::HTTPGetAction {
-                path: Some(path.into()),
-                port: IntOrString::Int(port.into()),
-                http_headers: header.then(|| vec![k8s_openapi::api::core::v1::HTTPHeader { name: "X-Probe".into(), value: "yes".into() }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let second = Duration::from_secs(1);
-        assert_eq!(network_probe(&http("/healthz", true), &target, second).await, Ok(()));
-        assert_eq!(network_probe(&http("/healthz", false), &target, second).await, Err("HTTP probe failed with statuscode: 500".into()));
-        let tcp = |port: u16| Probe {
-            tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction { port: IntOrString::Int(port.into()), host: None }),
-            ..Default::default()
-        };
-        assert_eq!(network_probe(&tcp(port), &target, second).await, Ok(()));
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
-        assert_eq!(network_probe(&tcp(closed), &target, second).await, Err(format!("dial tcp 127.0.0.1:{closed}: connect: connection refused")));
     }
 }

@@ -2,13 +2,14 @@
 //! secret and downwardAPI are directories under
 //! `<root-dir>/pods/<uid>/volumes/<plugin>/<name>` bind-mounted into containers.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, KeyToPath, Pod, Volume};
+use k8s_openapi::api::core::v1::{Container, Pod, Volume};
+use tracing::{debug, info, warn};
 
-use super::env::{self, PodFacts, Referenced};
+use super::env::{PodFacts, Referenced};
+use super::{atomic_writer, projected, resources};
 use crate::cri::api;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +43,9 @@ pub fn prepare_mounts(pod: &Pod, container: &Container, pod_dir: &Path, refs: &R
                 if !p.exists() {
                     std::fs::create_dir_all(&p).map_err(io(&p))?;
                 }
-                p
+                // Through the `..data` symlinks to the file of this moment: a
+                // subPath mount does not see later updates, as upstream.
+                p.canonicalize().map_err(io(&p))?
             }
             None => host_path,
         };
@@ -64,9 +67,12 @@ pub fn prepare_mounts(pod: &Pod, container: &Container, pod_dir: &Path, refs: &R
 fn setup_volume(pod: &Pod, volume: &Volume, pod_dir: &Path, refs: &Referenced, facts: &PodFacts) -> Result<(PathBuf, bool), VolumeError> {
     let dir = |plugin: &str| pod_dir.join("volumes").join(plugin).join(&volume.name);
     let setup_err = |message: String| VolumeError::Setup { volume: volume.name.clone(), message };
-    if volume.empty_dir.is_some() {
+    if let Some(empty) = &volume.empty_dir {
         let d = dir("kubernetes.io~empty-dir");
         std::fs::create_dir_all(&d).map_err(io(&d))?;
+        if empty.medium.as_deref() == Some("Memory") && !is_mount_point(&d) {
+            mount_tmpfs(&d, empty.size_limit.as_ref().and_then(|q| resources::parse_quantity(&q.0))).map_err(|e| setup_err(format!("mounting tmpfs: {e}")))?;
+        }
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).map_err(io(&d))?;
         return Ok((d, false));
     }
@@ -92,69 +98,97 @@ fn setup_volume(pod: &Pod, volume: &Volume, pod_dir: &Path, refs: &Referenced, f
         }
         return Ok((path, false));
     }
-    if let Some(cm) = &volume.config_map {
-        let d = dir("kubernetes.io~configmap");
-        let data = match refs.config_map_data(&cm.name) {
-            Some(data) => data.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
-            None if cm.optional == Some(true) => BTreeMap::new(),
-            None => return Err(setup_err(format!("configmap \"{}\" not found", cm.name))),
-        };
-        write_files(&d, &data, cm.items.as_deref(), cm.default_mode.unwrap_or(0o644))?;
-        return Ok((d, true));
-    }
-    if let Some(secret) = &volume.secret {
-        let d = dir("kubernetes.io~secret");
-        let name = secret.secret_name.clone().unwrap_or_default();
-        let data = match refs.secret_data(&name) {
-            Some(data) => data,
-            None if secret.optional == Some(true) => BTreeMap::new(),
-            None => return Err(setup_err(format!("secret \"{name}\" not found"))),
-        };
-        write_files(&d, &data, secret.items.as_deref(), secret.default_mode.unwrap_or(0o644))?;
-        return Ok((d, true));
-    }
-    if let Some(downward) = &volume.downward_api {
-        let d = dir("kubernetes.io~downward-api");
-        let mut files = BTreeMap::new();
-        for item in downward.items.iter().flatten() {
-            if let Some(field) = &item.field_ref {
-                let value = env::field_value(pod, &field.field_path, facts).map_err(|e| setup_err(e.to_string()))?;
-                files.insert(item.path.clone(), value.into_bytes());
-            }
-        }
-        write_files(&d, &files, None, downward.default_mode.unwrap_or(0o644))?;
+    if let Some(plugin) = projected::plugin_dir(volume) {
+        let d = dir(plugin);
+        let files = projected::payload(pod, volume, refs, facts).unwrap_or_else(|| Ok(Default::default())).map_err(setup_err)?;
+        atomic_writer::write(&d, &files).map_err(|e| setup_err(e.to_string()))?;
         return Ok((d, true));
     }
     Err(setup_err("volume type not supported by this kubelet".into()))
 }
 
-/// Writes `data` (or only `items`, renamed) into `dir`, replacing what was there.
-fn write_files(dir: &Path, data: &BTreeMap<String, Vec<u8>>, items: Option<&[KeyToPath]>, default_mode: i32) -> Result<(), VolumeError> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
-    }
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let files: Vec<(String, &Vec<u8>, i32)> = match items {
-        Some(items) => items.iter().filter_map(|i| data.get(&i.key).map(|v| (i.path.clone(), v, i.mode.unwrap_or(default_mode)))).collect(),
-        None => data.iter().map(|(k, v)| (k.clone(), v, default_mode)).collect(),
-    };
-    for (name, value, mode) in files {
-        // Keys are validated by the apiserver; still never write outside the volume.
-        if name.split('/').any(|part| part == ".." || part.is_empty()) {
+/// Rewrites the configMap, secret, downwardAPI and projected volumes already set
+/// up for the pod when their contents changed (atomically, see `atomic_writer`);
+/// returns the names of the volumes it updated. Failures keep the old contents.
+pub fn refresh(pod: &Pod, pod_dir: &Path, refs: &Referenced, facts: &PodFacts) -> Vec<String> {
+    let mut updated = Vec::new();
+    for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        let Some(plugin) = projected::plugin_dir(volume) else { continue };
+        let dir = pod_dir.join("volumes").join(plugin).join(&volume.name);
+        if !dir.join(atomic_writer::DATA_DIR).exists() {
             continue;
         }
-        let path = dir.join(&name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        match projected::payload(pod, volume, refs, facts).map(|p| p.map_err(|e| e.to_string())) {
+            Some(Ok(files)) => match atomic_writer::write(&dir, &files) {
+                Ok(true) => {
+                    info!(volume = %volume.name, "volume contents updated");
+                    updated.push(volume.name.clone());
+                }
+                Ok(false) => {}
+                Err(err) => warn!(volume = %volume.name, "updating volume: {err}"),
+            },
+            Some(Err(err)) => debug!(volume = %volume.name, "not updating volume: {err}"),
+            None => {}
         }
-        std::fs::write(&path, value).map_err(io(&path))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode((mode as u32) & 0o777)).map_err(io(&path))?;
     }
+    updated
+}
+
+/// Mount points at or under `dir`, deepest first (from /proc/self/mountinfo).
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mount_path)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mount_path(raw: &str) -> PathBuf {
+    let mut out = Vec::with_capacity(raw.len());
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            out.push((bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(out))
+}
+
+fn is_mount_point(dir: &Path) -> bool {
+    mounts_under(dir).iter().any(|p| p == dir)
+}
+
+/// `mount -t tmpfs -o size=<bytes> tmpfs <dir>` (a memory-backed emptyDir).
+fn mount_tmpfs(dir: &Path, size: Option<f64>) -> std::io::Result<()> {
+    let mut options = String::from("mode=0777");
+    if let Some(size) = size.filter(|s| *s > 0.0) {
+        options.push_str(&format!(",size={}", size.ceil() as u64));
+    }
+    let data = std::ffi::CString::new(options).map_err(std::io::Error::other)?;
+    rustix::mount::mount("tmpfs", dir, "tmpfs", rustix::mount::MountFlags::empty(), Some(data.as_c_str()))?;
+    info!(dir = %dir.display(), size = ?size, "tmpfs mounted for a memory-backed emptyDir");
     Ok(())
 }
 
-/// Removes a pod's directory (its emptyDir, configMap, ... volumes).
+/// Removes a pod's directory (its emptyDir, configMap, ... volumes), unmounting
+/// the tmpfs of memory-backed emptyDirs first.
 pub fn remove_pod_dir(pod_dir: &Path) {
+    for mount in mounts_under(pod_dir) {
+        if let Err(err) = rustix::mount::unmount(&mount, rustix::mount::UnmountFlags::DETACH) {
+            warn!("unmounting {}: {err}", mount.display());
+        }
+    }
     if pod_dir.exists() {
         if let Err(err) = std::fs::remove_dir_all(pod_dir) {
             tracing::warn!("removing {}: {err}", pod_dir.display());
@@ -165,7 +199,8 @@ pub fn remove_pod_dir(pod_dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, EmptyDirVolumeSource, PodSpec, VolumeMount};
+    use std::collections::BTreeMap;
+    use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, ConfigMapVolumeSource, EmptyDirVolumeSource, PodSpec, VolumeMount};
 
     #[test]
     fn config_map_items_and_empty_dir_become_mounts() {

@@ -8,13 +8,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
+use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use tokio::sync::{watch, Notify};
 use tracing::{debug, info, warn, Instrument};
 
 use super::env::{self, PodFacts, Referenced};
+use super::lifecycle;
+use super::projected;
+use super::token::TokenManager;
 use super::prober::{ContainerProbes, PodProbes, ProbeContext, ProbeKind, Target};
 use super::spec::{self, SpecSettings};
 use super::status::{self, ContainerRecord, RuntimePod, StatusInputs, Waiting};
@@ -31,6 +34,10 @@ pub const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// After running this long without failing, the back-off starts over.
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How often the configMap, secret, downwardAPI and projected volumes of a
+/// running pod are compared with the API and rewritten (upstream: the sync
+/// period, about a minute).
+pub const VOLUME_RESYNC_INTERVAL: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,6 +62,8 @@ pub struct PodContext<R> {
     /// Root of per-pod directories (`/var/lib/kubelet/pods/<uid>/volumes/...`).
     pub root_dir: std::path::PathBuf,
     pub recorder: Recorder,
+    /// Service account tokens of projected volumes.
+    pub tokens: TokenManager,
 }
 
 /// Per (pod, container) back-off, upstream's `flowcontrol.Backoff`.
@@ -74,6 +83,8 @@ struct WorkerState {
     probes: PodProbes,
     /// Probe tasks wake the worker when a result changes.
     wake: Arc<Notify>,
+    /// When the pod's API-backed volumes were last refreshed.
+    volumes_synced: Option<Instant>,
 }
 
 /// Runs the worker of one pod until the pod is gone. `updates` carries the latest
@@ -291,6 +302,10 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
     if is_terminal(pod, &runtime) {
         state.terminal = true;
     }
+    if state.volumes_synced.is_none_or(|t| t.elapsed() >= VOLUME_RESYNC_INTERVAL) {
+        state.volumes_synced = Some(Instant::now());
+        refresh_volumes(ctx, pod, &runtime).await;
+    }
     gc_dead_containers(ctx.cri.as_ref(), &runtime).await;
     write_status(ctx, pod, &runtime, state).await
 }
@@ -331,14 +346,28 @@ async fn manage_probes<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, runtime:
         info!(container = %container.name, "{message}");
         ctx.recorder.container_event(pod, &container.name, events::NORMAL, "Killing", message);
         let grace = probe.and_then(|p| p.termination_grace_period_seconds).or(spec.termination_grace_period_seconds).unwrap_or(30).max(0) as u64;
-        if let Err(err) = ctx.cri.stop_container(&record.id, Duration::from_secs(grace)).await {
-            warn!(container = %container.name, "stopping unhealthy container: {err}");
-        }
+        lifecycle::kill_container(ctx.cri.as_ref(), &ctx.recorder, pod, record, &pod_ip, Duration::from_secs(grace)).await;
         running.pop();
         killed = true;
     }
     state.probes.retain_running(&running);
     killed
+}
+
+/// Brings the pod's configMap, secret, downwardAPI and projected volumes up to
+/// date with the API (and refreshes service account tokens due for it).
+async fn refresh_volumes<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &RuntimePod) {
+    let Some(spec) = &pod.spec else { return };
+    if !spec.volumes.iter().flatten().any(|v| projected::plugin_dir(v).is_some()) {
+        return;
+    }
+    let refs = projected::fetch_referenced(ctx.client.as_ref(), &ctx.tokens, pod, projected::Scope::Volumes).await;
+    if refs.fetch_errors > 0 {
+        debug!("not refreshing volumes: {} API reads failed", refs.fetch_errors);
+        return;
+    }
+    let facts = PodFacts { pod_ip: runtime.pod_ip.clone().unwrap_or_default(), host_ip: ctx.host_ip.clone(), node_name: ctx.node_name.clone() };
+    volumes::refresh(pod, &ctx.root_dir.join("pods").join(spec::pod_uid(pod)), &refs, &facts);
 }
 
 /// Keeps only the newest dead container per name besides the current one (for
@@ -406,29 +435,7 @@ impl<R: Runtime> Starter<'_, R> {
 
     async fn referenced(&mut self) -> &Referenced {
         if self.refs.is_none() {
-            let (config_maps, secrets) = env::referenced_names(self.pod);
-            let ns = spec::pod_namespace(self.pod);
-            let mut refs = Referenced::default();
-            let Some(client) = self.ctx.client.clone() else {
-                return self.refs.get_or_insert_with(Referenced::default);
-            };
-            let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-            for name in config_maps {
-                let found = cm_api.get_opt(&name).await.unwrap_or_else(|err| {
-                    warn!("reading configmap {name}: {err}");
-                    None
-                });
-                refs.config_maps.insert(name, found);
-            }
-            let secret_api: Api<Secret> = Api::namespaced(client, ns);
-            for name in secrets {
-                let found = secret_api.get_opt(&name).await.unwrap_or_else(|err| {
-                    warn!("reading secret {name}: {err}");
-                    None
-                });
-                refs.secrets.insert(name, found);
-            }
-            *self.refs = Some(refs);
+            *self.refs = Some(projected::fetch_referenced(self.ctx.client.as_ref(), &self.ctx.tokens, self.pod, projected::Scope::All).await);
         }
         self.refs.get_or_insert_with(Referenced::default)
     }
@@ -441,6 +448,10 @@ impl<R: Runtime> Starter<'_, R> {
                 state.waiting.remove(&container.name);
             }
             Err(waiting) if state.waiting.get(&container.name) == Some(&waiting) => {}
+            // Recorded as FailedPostStartHook already.
+            Err(waiting) if waiting.reason == "PostStartHookError" => {
+                state.waiting.insert(container.name.clone(), waiting);
+            }
             Err(waiting) => {
                 warn!(container = %container.name, reason = %waiting.reason, "{}", waiting.message);
                 let message = match waiting.reason.as_str() {
@@ -484,7 +495,10 @@ impl<R: Runtime> Starter<'_, R> {
             .map_err(|err| Waiting { reason: "RunContainerError".into(), message: err.to_string() })?;
         events.normal("Started", format!("Started container {}", container.name));
         info!(container = %container.name, id = %id, attempt, "container started");
-        Ok(())
+        let pod_ip = if spec::host_network(pod) { self.ctx.host_ip.clone() } else { facts.pod_ip.clone() };
+        lifecycle::post_start(self.ctx.cri.as_ref(), &self.ctx.recorder, pod, container, &id, &pod_ip)
+            .await
+            .map_err(|message| Waiting { reason: "PostStartHookError".into(), message })
     }
 }
 
@@ -643,6 +657,7 @@ pub async fn remove_pod<R: Runtime>(ctx: &PodContext<R>, uid: &str) {
         }
     }
     volumes::remove_pod_dir(&ctx.root_dir.join("pods").join(uid));
+    ctx.tokens.forget_pod(uid);
 }
 
 /// Graceful deletion: stop within the grace period, then delete the pod object
@@ -656,12 +671,15 @@ async fn terminate<R: Runtime>(ctx: &PodContext<R>, pod: &Pod) -> Result<()> {
         .unwrap_or(30)
         .max(0) as u64;
     info!(grace_seconds = grace, "killing pod for deletion");
-    if let Ok(inspected) = inspect(ctx.cri.as_ref(), uid).await {
-        for c in inspected.runtime.containers.iter().filter(|c| c.running()) {
-            ctx.recorder.container_event(pod, &c.name, events::NORMAL, "Killing", format!("Stopping container {}", c.name));
-        }
+    let inspected = inspect(ctx.cri.as_ref(), uid).await?;
+    for c in inspected.runtime.containers.iter().filter(|c| c.running()) {
+        ctx.recorder.container_event(pod, &c.name, events::NORMAL, "Killing", format!("Stopping container {}", c.name));
     }
-    kill_pod(ctx, uid, Duration::from_secs(grace)).await?;
+    let pod_ip = if spec::host_network(pod) { ctx.host_ip.clone() } else { inspected.runtime.pod_ip.clone().unwrap_or_default() };
+    lifecycle::kill_containers(ctx.cri.as_ref(), &ctx.recorder, pod, &inspected.runtime.containers, &pod_ip, Duration::from_secs(grace)).await;
+    for sandbox in &inspected.sandboxes {
+        ctx.cri.stop_pod_sandbox(&sandbox.id).await?;
+    }
     let Some(client) = ctx.client.clone() else {
         remove_pod(ctx, uid).await;
         return Ok(());

@@ -80,6 +80,11 @@ impl Cluster {
         assert!(!log.contains("panicked at"), "the kubelet panicked:\n{log}");
     }
 
+    /// The kubelet's `--root-dir` (pods' volumes are under `pods/<uid>/volumes`).
+    pub fn root_dir(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
     pub fn kubelet_pid(&self) -> Option<u32> {
         self.kubelet.as_ref().map(Process::pid)
     }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod cluster;
+pub mod servers;
 
 use kubelet::cri::{RemoteRuntime, RuntimeService};
 
