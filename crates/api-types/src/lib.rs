@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod patch;
 pub mod protobuf;
 pub mod quantity;
+pub mod quota;
 pub mod registry;
 pub mod selectors;
 pub mod status;

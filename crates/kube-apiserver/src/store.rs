@@ -143,7 +143,8 @@ fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiEr
     serde_json::to_vec(&o).map_err(internal)
 }
 
-fn random_suffix() -> String {
+/// Upstream's `utilrand.String(5)`: generateName suffixes, token volume names.
+pub(crate) fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();

@@ -20,7 +20,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .iter()
         .map(|d| d.name)
         .collect();
-    let client = options.client.client(COMPONENT).await?;
+    let config = options.client.config(COMPONENT).await?;
+    let root_ca = kube_common::client::root_ca_pem(&config);
+    let client = kube::Client::try_from(config)?;
     let metrics = Metrics::new();
 
     if options.health_port() != 0 {
@@ -38,7 +40,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
 
     let identity = format!("{}_{}", hostname(), random_suffix());
-    let ctx = ControllerContext { client: client.clone(), options: Arc::new(options.clone()), metrics };
+    let ctx = ControllerContext { client: client.clone(), options: Arc::new(options.clone()), metrics, root_ca };
     let run = kube_common::leader::run_leader_elected(client, &options.leader_election, COMPONENT, identity, move || {
         start_controllers(ctx, enabled)
     });

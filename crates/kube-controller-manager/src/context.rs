@@ -11,4 +11,6 @@ pub struct ControllerContext {
     pub client: kube::Client,
     pub options: Arc<Options>,
     pub metrics: Metrics,
+    /// The CA the client trusts for the apiserver (PEM), if any.
+    pub root_ca: Option<String>,
 }

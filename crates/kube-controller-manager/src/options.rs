@@ -112,7 +112,8 @@ pub struct Options {
     /// Accepted for compatibility with old unit files; ignored.
     #[arg(long = "service-account-private-key-file")]
     pub service_account_private_key_file: Option<String>,
-    /// Accepted for compatibility with old unit files; ignored.
+    /// The CA bundle published as ConfigMap `kube-root-ca.crt` in every namespace
+    /// (default: the CA of the kubeconfig this controller-manager uses).
     #[arg(long = "root-ca-file")]
     pub root_ca_file: Option<String>,
 }

@@ -300,7 +300,7 @@ fn check_all(
     }
 }
 
-fn to_quantities(list: &super::resources::ResourceList) -> Quantities {
+fn to_quantities(list: &api_types::quota::ResourceList) -> Quantities {
     list.iter()
         .filter_map(|(k, q)| {
             ParsedQuantity::parse(&q.to_string())
@@ -334,8 +334,8 @@ pub fn validate_pod(limit_range: &Value, pod: &Value) -> Result<(), String> {
             }
             Some("Pod") => {
                 let requests =
-                    to_quantities(&super::resources::pod_aggregate(pod, "requests", false));
-                let limits = to_quantities(&super::resources::pod_aggregate(pod, "limits", false));
+                    to_quantities(&api_types::quota::pod_aggregate(pod, "requests", false));
+                let limits = to_quantities(&api_types::quota::pod_aggregate(pod, "limits", false));
                 check_all(item, "Pod", &requests, &limits, &mut errs);
             }
             _ => {}

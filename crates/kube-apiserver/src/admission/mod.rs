@@ -8,7 +8,6 @@ mod namespace;
 pub mod node_restriction;
 pub mod pod_security;
 pub mod quota;
-pub mod resources;
 pub mod service_account;
 pub mod tolerations;
 
@@ -22,7 +21,7 @@ use crate::{
     cache::WatchCache,
     storage::{Storage, StorageError},
 };
-use resources::{add, mask, names, parse_list, to_json, Qty, ResourceList};
+use api_types::quota::{add, mask, names, parse_list, to_json, Qty, ResourceList};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -385,6 +384,7 @@ impl Admission {
             },
         };
         service_account::apply_image_pull_secrets(pod, &account);
+        service_account::mount_token_volume(pod, &account, &crate::store::random_suffix());
         Ok(())
     }
 
@@ -411,10 +411,13 @@ impl Admission {
 
     /// What the namespace uses now under `tracked`, from the watch cache (upstream's
     /// quota controller `CalculateUsage`), for quotas without recorded usage.
+    /// What the namespace uses of `tracked`, counting only objects `quota_obj`'s
+    /// scopes select (as the quota controller computes `status.used`).
     fn namespace_usage(
         &self,
         namespace: &str,
         tracked: &std::collections::BTreeSet<String>,
+        quota_obj: &Value,
     ) -> ResourceList {
         let now = Utc::now();
         let mut total = ResourceList::new();
@@ -426,6 +429,9 @@ impl Admission {
                 continue;
             };
             for o in cache.list(&info.list_prefix(Some(namespace))) {
+                if !quota::matches_scopes(info, quota_obj, &o.value) {
+                    continue;
+                }
                 total = add(&total, &mask(&quota::usage(info, &o.value, now), tracked));
             }
         }
@@ -455,7 +461,7 @@ impl Admission {
         let mut used = parse_list(quota_obj.pointer("/status/used"));
         let hard_names = names(&hard);
         if hard_names.iter().any(|n| !used.contains_key(n)) {
-            for (k, v) in self.namespace_usage(namespace, &hard_names) {
+            for (k, v) in self.namespace_usage(namespace, &hard_names, quota_obj) {
                 used.entry(k).or_insert(v);
             }
         }

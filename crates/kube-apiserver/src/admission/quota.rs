@@ -1,103 +1,21 @@
-//! ResourceQuota evaluation, as upstream's quota evaluators (`pkg/quota/v1/evaluator/core`)
-//! and the admission `checkRequest`: what an object uses, which quotas it is charged to,
-//! and whether the charge fits.
+//! ResourceQuota admission, as upstream's `checkRequest`: which writes are charged,
+//! the charge of a write and whether it fits a quota. What objects use under quota
+//! names lives in [`api_types::quota`], shared with the resourcequota controller.
 
-use std::collections::BTreeSet;
-
+use api_types::quota::{
+    add, less_than_or_equal, mask, names, pretty_print, remove_zeros, subtract_non_negative,
+    ResourceList,
+};
 use api_types::ResourceInfo;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::resources::{
-    add, container_resources, less_than_or_equal, mask, names, pod_aggregate, pretty_print,
-    remove_zeros, subtract_non_negative, Qty, ResourceList,
-};
 use super::Operation;
 
-/// Compute resources a quota on pods forces every container to declare.
-const VALIDATION_SET: &[&str] = &[
-    "cpu",
-    "limits.cpu",
-    "limits.memory",
-    "memory",
-    "requests.cpu",
-    "requests.memory",
-];
-const POD_RESOURCES: &[&str] = &[
-    "count/pods",
-    "cpu",
-    "ephemeral-storage",
-    "limits.cpu",
-    "limits.ephemeral-storage",
-    "limits.memory",
-    "memory",
-    "pods",
-    "requests.cpu",
-    "requests.ephemeral-storage",
-    "requests.memory",
-];
-const SERVICE_RESOURCES: &[&str] = &[
-    "count/services",
-    "services",
-    "services.loadbalancers",
-    "services.nodeports",
-];
-const STORAGE_CLASS_SUFFIX: &str = ".storageclass.storage.k8s.io/";
-
-/// `count/pods` for core kinds, `count/deployments.apps` otherwise.
-pub fn object_count_name(info: &ResourceInfo) -> String {
-    if info.group.is_empty() {
-        format!("count/{}", info.plural)
-    } else {
-        format!("count/{}.{}", info.plural, info.group)
-    }
-}
-
-/// The legacy quota name of a core kind's object count (`configmaps`, `secrets`, ...).
-fn legacy_count_name(info: &ResourceInfo) -> Option<&'static str> {
-    if !info.group.is_empty() {
-        return None;
-    }
-    match info.plural {
-        "configmaps"
-        | "secrets"
-        | "replicationcontrollers"
-        | "resourcequotas"
-        | "persistentvolumeclaims"
-        | "services"
-        | "pods" => Some(info.plural),
-        _ => None,
-    }
-}
+pub use api_types::quota::{constraints, matches_scopes, matching_resources, tracks, usage};
 
 fn is_kind(info: &ResourceInfo, plural: &str) -> bool {
     info.group.is_empty() && info.plural == plural
-}
-
-/// Whether the evaluator of `info` accounts for quota resource `name`.
-pub fn tracks(info: &ResourceInfo, name: &str) -> bool {
-    if is_kind(info, "pods") {
-        return POD_RESOURCES.contains(&name)
-            || name.starts_with("requests.hugepages-")
-            || (name.starts_with("requests.") && name.contains('/'));
-    }
-    if is_kind(info, "services") {
-        return SERVICE_RESOURCES.contains(&name);
-    }
-    if is_kind(info, "persistentvolumeclaims") {
-        return matches!(
-            name,
-            "count/persistentvolumeclaims" | "persistentvolumeclaims" | "requests.storage"
-        ) || name
-            .split_once(STORAGE_CLASS_SUFFIX)
-            .is_some_and(|(_, r)| r == "requests.storage" || r == "persistentvolumeclaims");
-    }
-    name == object_count_name(info) || legacy_count_name(info) == Some(name)
-}
-
-/// Which of a quota's hard resources this kind is charged for.
-pub fn matching_resources(info: &ResourceInfo, hard: &ResourceList) -> BTreeSet<String> {
-    hard.keys().filter(|k| tracks(info, k)).cloned().collect()
 }
 
 /// Which operations are charged: creates, plus updates of services and claims (their
@@ -107,258 +25,6 @@ pub fn handles(info: &ResourceInfo, op: Operation) -> bool {
         Operation::Create => true,
         Operation::Update => is_kind(info, "services") || is_kind(info, "persistentvolumeclaims"),
         Operation::Delete => false,
-    }
-}
-
-/// Upstream `QuotaV1Pod`: finished pods, and pods past their deletion grace, use no compute.
-fn pod_counts_for_compute(pod: &Value, now: DateTime<Utc>) -> bool {
-    let phase = pod
-        .pointer("/status/phase")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if phase == "Succeeded" || phase == "Failed" {
-        return false;
-    }
-    let deletion = pod
-        .pointer("/metadata/deletionTimestamp")
-        .and_then(Value::as_str)
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-    let grace = pod
-        .pointer("/metadata/deletionGracePeriodSeconds")
-        .and_then(Value::as_i64);
-    match (deletion, grace) {
-        (Some(at), Some(grace)) => now <= at.with_timezone(&Utc) + chrono::Duration::seconds(grace),
-        _ => true,
-    }
-}
-
-/// Per-container (or per-pod) compute usage from requests and limits
-/// (upstream `podComputeUsageHelper`).
-fn compute_usage(requests: &ResourceList, limits: &ResourceList) -> ResourceList {
-    let mut out = ResourceList::new();
-    out.insert("pods".into(), Qty::count(1));
-    for res in ["cpu", "memory", "ephemeral-storage"] {
-        if let Some(q) = requests.get(res) {
-            out.insert(res.into(), *q);
-            out.insert(format!("requests.{res}"), *q);
-        }
-        if let Some(q) = limits.get(res) {
-            out.insert(format!("limits.{res}"), *q);
-        }
-    }
-    for (res, q) in requests {
-        if res.starts_with("hugepages-") || res.contains('/') {
-            out.insert(format!("requests.{res}"), *q);
-        }
-    }
-    out
-}
-
-/// What one object uses, under every quota name its evaluator knows.
-pub fn usage(info: &ResourceInfo, obj: &Value, now: DateTime<Utc>) -> ResourceList {
-    let mut out = ResourceList::new();
-    out.insert(object_count_name(info), Qty::count(1));
-    if let Some(alias) = legacy_count_name(info) {
-        out.insert(alias.into(), Qty::count(1));
-    }
-    if is_kind(info, "pods") {
-        out.remove("pods");
-        if pod_counts_for_compute(obj, now) {
-            out.extend(compute_usage(
-                &pod_aggregate(obj, "requests", true),
-                &pod_aggregate(obj, "limits", true),
-            ));
-        }
-    } else if is_kind(info, "services") {
-        let spec = obj.get("spec");
-        let ports = spec
-            .and_then(|s| s.get("ports"))
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        let explicit = ports
-            .iter()
-            .filter(|p| p.get("nodePort").and_then(Value::as_i64).unwrap_or(0) != 0)
-            .count();
-        let count = |n: usize| Qty::count(i64::try_from(n).unwrap_or(i64::MAX));
-        match spec
-            .and_then(|s| s.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("ClusterIP")
-        {
-            "NodePort" => {
-                out.insert("services.nodeports".into(), count(ports.len()));
-            }
-            "LoadBalancer" => {
-                let allocate = spec
-                    .and_then(|s| s.get("allocateLoadBalancerNodePorts"))
-                    .and_then(Value::as_bool)
-                    != Some(false);
-                out.insert(
-                    "services.nodeports".into(),
-                    count(if allocate { ports.len() } else { explicit }),
-                );
-                out.insert("services.loadbalancers".into(), Qty::count(1));
-            }
-            _ => {}
-        }
-    } else if is_kind(info, "persistentvolumeclaims") {
-        let class = obj
-            .pointer("/spec/storageClassName")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty());
-        if let Some(c) = class {
-            out.insert(
-                format!("{c}{STORAGE_CLASS_SUFFIX}persistentvolumeclaims"),
-                Qty::count(1),
-            );
-        }
-        if let Some(q) = obj
-            .pointer("/spec/resources/requests/storage")
-            .and_then(Value::as_str)
-            .and_then(Qty::parse)
-        {
-            out.insert("requests.storage".into(), q);
-            if let Some(c) = class {
-                out.insert(format!("{c}{STORAGE_CLASS_SUFFIX}requests.storage"), q);
-            }
-        }
-    }
-    out
-}
-
-fn is_best_effort(pod: &Value) -> bool {
-    let spec = pod.get("spec");
-    ["containers", "initContainers"].iter().all(|field| {
-        spec.and_then(|s| s.get(*field))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .all(|c| {
-                let (req, lim) = container_resources(c);
-                !["cpu", "memory"]
-                    .iter()
-                    .any(|r| req.contains_key(*r) || lim.contains_key(*r))
-            })
-    })
-}
-
-/// One scope requirement: (scope name, operator, values).
-fn scope_requirements(quota: &Value) -> Vec<(String, String, Vec<String>)> {
-    let mut out: Vec<(String, String, Vec<String>)> = quota
-        .pointer("/spec/scopes")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|s| (s.to_string(), "Exists".to_string(), Vec::new()))
-        .collect();
-    for e in quota
-        .pointer("/spec/scopeSelector/matchExpressions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let field = |k: &str| {
-            e.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let values = e
-            .get("values")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        out.push((field("scopeName"), field("operator"), values));
-    }
-    out
-}
-
-/// Whether a quota's scopes select this object (objects other than pods match only
-/// unscoped quotas).
-pub fn matches_scopes(info: &ResourceInfo, quota: &Value, obj: &Value) -> bool {
-    let reqs = scope_requirements(quota);
-    if reqs.is_empty() {
-        return true;
-    }
-    if !is_kind(info, "pods") {
-        return false;
-    }
-    reqs.iter().all(|(scope, op, values)| {
-        let terminating = obj
-            .pointer("/spec/activeDeadlineSeconds")
-            .and_then(Value::as_i64)
-            .is_some_and(|s| s >= 0);
-        match scope.as_str() {
-            "Terminating" => terminating,
-            "NotTerminating" => !terminating,
-            "BestEffort" => is_best_effort(obj),
-            "NotBestEffort" => !is_best_effort(obj),
-            "PriorityClass" => {
-                let class = obj
-                    .pointer("/spec/priorityClassName")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                match op.as_str() {
-                    "In" => values.iter().any(|v| v == class),
-                    "NotIn" => !values.iter().any(|v| v == class),
-                    "Exists" => !class.is_empty(),
-                    "DoesNotExist" => class.is_empty(),
-                    _ => false,
-                }
-            }
-            _ => false,
-        }
-    })
-}
-
-/// Upstream's pod `Constraints`: with cpu/memory quotas every container must state them.
-pub fn constraints(
-    info: &ResourceInfo,
-    obj: &Value,
-    required: &BTreeSet<String>,
-) -> Result<(), String> {
-    if !is_kind(info, "pods") {
-        return Ok(());
-    }
-    let required: BTreeSet<&str> = required
-        .iter()
-        .map(String::as_str)
-        .filter(|r| VALIDATION_SET.contains(r))
-        .collect();
-    if required.is_empty() {
-        return Ok(());
-    }
-    let mut missing = BTreeSet::new();
-    let spec = obj.get("spec");
-    for field in ["containers", "initContainers"] {
-        for c in spec
-            .and_then(|s| s.get(field))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (req, lim) = container_resources(c);
-            let have = compute_usage(&req, &lim);
-            missing.extend(
-                required
-                    .iter()
-                    .filter(|r| !have.contains_key(**r))
-                    .map(|r| r.to_string()),
-            );
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "must specify {}",
-            missing.into_iter().collect::<Vec<_>>().join(",")
-        ))
     }
 }
 
@@ -403,8 +69,8 @@ pub fn charge(
 
 #[cfg(test)]
 mod tests {
-    use super::super::resources::parse_list;
     use super::*;
+    use api_types::quota::{parse_list, to_json};
     use serde_json::json;
 
     fn info(plural: &str) -> &'static ResourceInfo {
@@ -423,38 +89,18 @@ mod tests {
     }
 
     #[test]
-    fn pod_usage_counts_compute_and_objects() {
-        let u = usage(info("pods"), &pod("250m", "128Mi"), Utc::now());
-        assert_eq!(
-            pretty_print(&u),
-            "count/pods=1,cpu=250m,limits.memory=128Mi,pods=1,requests.cpu=250m"
-        );
-        let mut done = pod("250m", "128Mi");
-        done["status"] = json!({"phase": "Succeeded"});
-        assert_eq!(
-            pretty_print(&usage(info("pods"), &done, Utc::now())),
-            "count/pods=1"
-        );
-    }
-
-    #[test]
-    fn service_usage_counts_node_ports_and_load_balancers() {
-        let svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
-        assert_eq!(
-            pretty_print(&usage(info("services"), &svc, Utc::now())),
-            "count/services=1,services=1,services.nodeports=2"
-        );
-        let lb = json!({"spec": {"type": "LoadBalancer", "allocateLoadBalancerNodePorts": false, "ports": [{"port": 80, "nodePort": 30001}, {"port": 81}]}});
-        assert_eq!(
-            pretty_print(&usage(info("services"), &lb, Utc::now())),
-            "count/services=1,services=1,services.loadbalancers=1,services.nodeports=1"
-        );
+    fn updates_are_charged_only_what_grows() {
         // ClusterIP -> NodePort on update charges only the new node ports.
+        let svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}});
         let old = json!({"spec": {"type": "ClusterIP", "ports": [{"port": 80}, {"port": 443}]}});
         assert_eq!(
             pretty_print(&delta(info("services"), &svc, Some(&old), Utc::now())),
             "services.nodeports=2"
         );
+        assert!(handles(info("services"), Operation::Update));
+        assert!(!handles(info("pods"), Operation::Update));
+        assert!(handles(info("pods"), Operation::Create));
+        assert!(!handles(info("configmaps"), Operation::Delete));
     }
 
     #[test]
@@ -490,64 +136,15 @@ mod tests {
     }
 
     #[test]
-    fn object_counts_and_matching() {
-        let cm = json!({"metadata": {"name": "x"}});
-        assert_eq!(
-            pretty_print(&usage(info("configmaps"), &cm, Utc::now())),
-            "configmaps=1,count/configmaps=1"
-        );
-        let deploy = api_types::registry::lookup("apps", "v1", "deployments")
-            .expect("deployments registered");
-        assert_eq!(object_count_name(deploy), "count/deployments.apps");
-        let hard =
-            list(json!({"count/deployments.apps": "1", "pods": "10", "requests.storage": "1Gi"}));
-        assert_eq!(
-            matching_resources(deploy, &hard)
-                .into_iter()
-                .collect::<Vec<_>>(),
-            vec!["count/deployments.apps"]
-        );
-        assert_eq!(
-            matching_resources(info("pods"), &hard)
-                .into_iter()
-                .collect::<Vec<_>>(),
-            vec!["pods"]
-        );
-        assert_eq!(
-            matching_resources(info("persistentvolumeclaims"), &hard)
-                .into_iter()
-                .collect::<Vec<_>>(),
-            vec!["requests.storage"]
-        );
-    }
-
-    #[test]
-    fn constraints_require_declared_compute() {
-        let required: BTreeSet<String> = ["limits.cpu", "requests.cpu", "pods"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            constraints(info("pods"), &pod("100m", "64Mi"), &required),
-            Err("must specify limits.cpu".into())
-        );
-        let ok = json!({"spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}]}});
-        assert_eq!(constraints(info("pods"), &ok, &required), Ok(()));
-    }
-
-    #[test]
-    fn scopes_select_pods() {
-        let quota = json!({"spec": {"scopes": ["BestEffort"]}});
-        let be = json!({"spec": {"containers": [{"name": "c"}]}});
-        assert!(matches_scopes(info("pods"), &quota, &be));
-        assert!(!matches_scopes(info("pods"), &quota, &pod("1", "1Gi")));
-        assert!(!matches_scopes(info("services"), &quota, &json!({})));
-        let prio = json!({"spec": {"scopeSelector": {"matchExpressions": [{"scopeName": "PriorityClass", "operator": "In", "values": ["high"]}]}}});
-        assert!(matches_scopes(
-            info("pods"),
-            &prio,
-            &json!({"spec": {"priorityClassName": "high"}})
-        ));
-        assert!(!matches_scopes(info("pods"), &prio, &json!({"spec": {}})));
+    fn charge_on_zero_usage_records_the_requests_format() {
+        // Upstream writes "512Mi" into status.used when usage starts at "0".
+        let hard = list(json!({"limits.memory": "2Gi"}));
+        let used = list(json!({"limits.memory": "0"}));
+        let d = usage(info("pods"), &pod("250m", "512Mi"), Utc::now());
+        let new_used = charge("mem", &hard, &used, &d)
+            .ok()
+            .flatten()
+            .map(|u| to_json(&u));
+        assert_eq!(new_used, Some(json!({"limits.memory": "512Mi"})));
     }
 }

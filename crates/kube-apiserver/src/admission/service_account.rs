@@ -1,6 +1,9 @@
 //! ServiceAccount: every pod runs as a service account (`default` unless named), which
-//! must exist; the account's image pull secrets are copied to pods that list none.
-//! Token volumes are not mounted yet.
+//! must exist; the account's image pull secrets are copied to pods that list none;
+//! unless automounting is turned off, a projected `kube-api-access-<random>` volume
+//! (a bound token from TokenRequest, the `kube-root-ca.crt` CA, the namespace) is
+//! mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every
+//! container, as upstream's admission plugin does; the kubelet fills it.
 
 use serde_json::{json, Value};
 
@@ -62,6 +65,60 @@ pub fn apply_image_pull_secrets(pod: &mut Value, service_account: &Value) {
     }
 }
 
+/// Where every container finds its token, CA and namespace.
+pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Adds the projected token volume `kube-api-access-<suffix>` and its read-only
+/// mount to every container (init, regular and ephemeral) that does not already
+/// mount something at [`TOKEN_MOUNT_PATH`]. The pod's
+/// `automountServiceAccountToken` wins over the account's; both default to true.
+pub fn mount_token_volume(pod: &mut Value, service_account: &Value, suffix: &str) {
+    let pod_choice = pod.pointer("/spec/automountServiceAccountToken").and_then(Value::as_bool);
+    let account_choice = service_account.get("automountServiceAccountToken").and_then(Value::as_bool);
+    if !pod_choice.or(account_choice).unwrap_or(true) {
+        return;
+    }
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let volume_name = format!("kube-api-access-{suffix}");
+    let mut mounted = false;
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(containers) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for container in containers.iter_mut().filter_map(Value::as_object_mut) {
+            let mounts = container.entry("volumeMounts").or_insert_with(|| json!([]));
+            let Some(mounts) = mounts.as_array_mut() else { continue };
+            if mounts.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)) {
+                continue;
+            }
+            mounts.push(json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH}));
+            mounted = true;
+        }
+    }
+    if !mounted {
+        return;
+    }
+    let volume = json!({
+        "name": volume_name,
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+            ]
+        }
+    });
+    match spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        Some(volumes) => volumes.push(volume),
+        None => {
+            spec.insert("volumes".into(), json!([volume]));
+        }
+    }
+}
+
 /// The reason a pod is refused when its account is missing.
 pub fn not_found_message(namespace: &str, name: &str) -> String {
     format!(
@@ -72,6 +129,32 @@ pub fn not_found_message(namespace: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_volume_is_mounted_unless_opted_out() {
+        let mut pod = json!({"spec": {
+            "initContainers": [{"name": "init"}],
+            "containers": [{"name": "a"}, {"name": "b", "volumeMounts": [{"name": "own", "mountPath": TOKEN_MOUNT_PATH}]}],
+            "volumes": [{"name": "own", "emptyDir": {}}]
+        }});
+        mount_token_volume(&mut pod, &json!({}), "x2b4z");
+        let volumes = pod["spec"]["volumes"].as_array().expect("volumes");
+        assert_eq!(volumes.len(), 2);
+        assert_eq!(volumes[1]["name"], "kube-api-access-x2b4z");
+        assert_eq!(volumes[1]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"], 3607);
+        assert_eq!(pod["spec"]["initContainers"][0]["volumeMounts"][0]["readOnly"], true);
+        assert_eq!(pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], TOKEN_MOUNT_PATH);
+        // A container mounting its own volume there is left alone.
+        assert_eq!(pod["spec"]["containers"][1]["volumeMounts"].as_array().map(Vec::len), Some(1));
+
+        let mut off = json!({"spec": {"containers": [{"name": "a"}]}});
+        mount_token_volume(&mut off, &json!({"automountServiceAccountToken": false}), "aaaaa");
+        assert!(off["spec"].get("volumes").is_none());
+        // The pod's own choice wins over the account's.
+        let mut on = json!({"spec": {"automountServiceAccountToken": true, "containers": [{"name": "a"}]}});
+        mount_token_volume(&mut on, &json!({"automountServiceAccountToken": false}), "aaaaa");
+        assert_eq!(on["spec"]["volumes"][0]["name"], "kube-api-access-aaaaa");
+    }
 
     #[test]
     fn defaults_and_mirrors_the_account_name() {

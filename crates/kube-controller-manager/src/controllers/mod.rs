@@ -13,6 +13,7 @@ pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
 pub mod resourcequota;
+pub mod rootcacert;
 pub mod serviceaccount;
 
 use crate::descriptors::ControllerDescriptor;
@@ -41,6 +42,12 @@ pub static DESCRIPTORS: &[ControllerDescriptor] = &[
         aliases: &["podgc"],
         enabled_by_default: true,
         start: podgc::start,
+    },
+    ControllerDescriptor {
+        name: "root-ca-certificate-publisher-controller",
+        aliases: &["root-ca-cert-publisher"],
+        enabled_by_default: true,
+        start: rootcacert::start,
     },
     ControllerDescriptor {
         name: "serviceaccount-controller",

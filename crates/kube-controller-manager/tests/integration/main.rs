@@ -16,4 +16,5 @@ mod nodelifecycle;
 mod podgc;
 mod replicaset;
 mod resourcequota;
+mod rootcacert;
 mod serviceaccount;

@@ -3,9 +3,8 @@
 //! in the namespace, on quota changes, on changes of the kinds it counts (pods,
 //! services, configmaps, secrets, claims, replication controllers) and every
 //! `--resource-quota-sync-period`. Admission charges creations; this controller is
-//! what gives usage back when objects go away or pods finish.
-
-pub mod usage;
+//! what gives usage back when objects go away or pods finish. Both compute usage with
+//! the shared [`api_types::quota`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -14,7 +13,6 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Secret, Service};
-use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -26,7 +24,7 @@ use serde_json::{json, Map, Value};
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
 use crate::util::{is_not_found, key_of, ApiContext, Result};
-use usage::{add, parse_list, ResourceList};
+use api_types::quota::{add, equals, matches_scopes, parse_list, source_of, to_json, usage, Qty, ResourceList};
 
 struct Ctx {
     client: kube::Client,
@@ -85,10 +83,10 @@ fn error_policy(quota: Arc<ResourceQuota>, err: &crate::util::Error, ctx: Arc<Ct
 
 /// Usage of everything in `ns` the quota's hard names count (upstream `CalculateUsage`).
 async fn calculate_usage(client: &kube::Client, ns: &str, quota: &Value, hard: &ResourceList) -> Result<ResourceList> {
-    let now = Timestamp::now();
+    let now = chrono::Utc::now();
     let mut kinds: Vec<&'static api_types::ResourceInfo> = Vec::new();
     for name in hard.keys() {
-        if let Some(info) = usage::source_of(name) {
+        if let Some(info) = source_of(name) {
             if !kinds.iter().any(|k| std::ptr::eq(*k, info)) {
                 kinds.push(info);
             }
@@ -102,17 +100,13 @@ async fn calculate_usage(client: &kube::Client, ns: &str, quota: &Value, hard: &
         let list = api.list(&ListParams::default()).await.ctx(|| format!("listing {} in {ns}", info.plural))?;
         for obj in list.items {
             let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
-            if usage::matches_scopes(info, quota, &value) {
-                used = add(&used, &usage::usage(info, &value, now));
+            if matches_scopes(info, quota, &value) {
+                used = add(&used, &usage(info, &value, now));
             }
         }
     }
     // Only the names the quota limits, zero when nothing uses them.
-    Ok(hard.keys().map(|k| (k.clone(), used.get(k).copied().unwrap_or_else(|| usage::Qty::count(0)))).collect())
-}
-
-fn same_values(a: &ResourceList, b: &ResourceList) -> bool {
-    a.len() == b.len() && a.iter().all(|(k, q)| b.get(k).is_some_and(|x| x.milli == q.milli))
+    Ok(hard.keys().map(|k| (k.clone(), used.get(k).copied().unwrap_or_else(|| Qty::count(0)))).collect())
 }
 
 /// A merge patch that sets `new` and removes keys only `old` has.
@@ -139,14 +133,13 @@ async fn sync_quota(quota: &ResourceQuota, ctx: &Ctx) -> Result<()> {
     let old_hard = parse_list(old_hard_json);
     let old_used = parse_list(old_used_json);
     let names = |v: Option<&Value>| v.and_then(Value::as_object).map(|m| m.keys().cloned().collect::<BTreeSet<_>>()).unwrap_or_default();
-    let hard_same = same_values(&old_hard, &hard) && names(old_hard_json) == names(Some(&spec_hard));
-    if hard_same && same_values(&old_used, &used) && names(old_used_json) == used.keys().cloned().collect() {
+    let hard_same = equals(&old_hard, &hard) && names(old_hard_json) == names(Some(&spec_hard));
+    if hard_same && equals(&old_used, &used) && names(old_used_json) == used.keys().cloned().collect() {
         return Ok(());
     }
-    let used_json: Map<String, Value> = used.iter().map(|(k, q)| (k.clone(), Value::String(q.to_string()))).collect();
     let patch = json!({ "status": {
         "hard": replace_map(old_hard_json, spec_hard),
-        "used": replace_map(old_used_json, Value::Object(used_json)),
+        "used": replace_map(old_used_json, to_json(&used)),
     }});
     let api: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), &ns);
     match api.patch_status(&quota.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
