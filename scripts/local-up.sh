@@ -248,7 +248,9 @@ wait_for() {
         if eval "$cmd" >/dev/null 2>&1; then
             return 0
         fi
-        if [[ -n "$daemon" ]] && ! running "$daemon"; then
+        # Only "is the pid alive": right after start the pid may still be the
+        # shell that is about to exec the daemon.
+        if [[ -n "$daemon" ]] && ! kill -0 "$(pid_of "$daemon")" 2>/dev/null; then
             tail -n 20 "$LOG_DIR/$daemon.log" >&2 || true
             die "$daemon exited while waiting for $what (log $LOG_DIR/$daemon.log)"
         fi

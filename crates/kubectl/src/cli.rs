@@ -50,6 +50,35 @@ pub enum Command {
     ApiResources(cmd::api_resources::ApiResourcesArgs),
     /// Print the supported API versions on the server, in the form of "group/version"
     ApiVersions,
+    /// Execute a command in a container
+    Exec(cmd::exec::ExecArgs),
+    /// Take a replication controller, service, deployment or pod and expose it as a new Kubernetes service
+    Expose(cmd::expose::ExposeArgs),
+    /// Print the logs for a container in a pod
+    Logs(cmd::logs::LogsArgs),
+    /// Run a particular image on the cluster
+    Run(cmd::run::RunArgs),
+    /// Experimental: Wait for a specific condition on one or many resources
+    Wait(cmd::wait::WaitArgs),
+    /// Mark node as unschedulable
+    Cordon(cmd::drain::CordonArgs),
+    /// Mark node as schedulable
+    Uncordon(cmd::drain::CordonArgs),
+    /// Drain node in preparation for maintenance
+    Drain(cmd::drain::DrainArgs),
+    /// Update the taints on one or more nodes
+    Taint(cmd::taint::TaintArgs),
+    /// Display resource (CPU/memory) usage
+    #[command(subcommand)]
+    Top(cmd::top::TopCommand),
+    /// Manage the rollout of a resource
+    #[command(subcommand)]
+    Rollout(cmd::rollout::RolloutCommand),
+    /// Set specific features on objects
+    #[command(subcommand)]
+    Set(cmd::set::SetCommand),
+    /// Show details of a specific resource or group of resources
+    Describe(cmd::describe::DescribeArgs),
     /// Modify kubeconfig files
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),

@@ -19,12 +19,23 @@ pub mod cluster_info;
 pub mod config;
 pub mod create;
 pub mod delete;
+pub mod describe;
 pub mod get;
 pub mod label;
 pub mod patch;
 pub mod replace;
+pub mod rollout;
 pub mod scale;
+pub mod set;
 pub mod version;
+pub mod exec;
+pub mod expose;
+pub mod logs;
+pub mod run;
+pub mod wait;
+pub mod drain;
+pub mod taint;
+pub mod top;
 
 use serde_json::Value;
 
@@ -54,6 +65,19 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::ClusterInfo(args) => cluster_info::run(&ctx, args).await,
         Command::ApiResources(args) => api_resources::run(&ctx, args).await,
         Command::ApiVersions => api_resources::run_versions(&ctx).await,
+        Command::Rollout(command) => rollout::run(&ctx, command).await,
+        Command::Exec(args) => exec::run(&ctx, args).await,
+        Command::Expose(args) => expose::run(&ctx, args).await,
+        Command::Logs(args) => logs::run(&ctx, args).await,
+        Command::Run(args) => run::run(&ctx, args).await,
+        Command::Wait(args) => wait::run(&ctx, args).await,
+        Command::Cordon(args) => drain::run_cordon(&ctx, args, true).await,
+        Command::Uncordon(args) => drain::run_cordon(&ctx, args, false).await,
+        Command::Drain(args) => drain::run_drain(&ctx, args).await,
+        Command::Taint(args) => taint::run(&ctx, args).await,
+        Command::Top(command) => top::run(&ctx, command).await,
+        Command::Set(command) => set::run(&ctx, command).await,
+        Command::Describe(args) => describe::run(&ctx, args).await,
         Command::Config(_) => Ok(()),
     }
 }

@@ -1,0 +1,197 @@
+//! `kubectl describe`: upstream's per-kind describers, one file per kind, on top of
+//! the shared writer and pod-template blocks.
+
+pub mod configmap;
+pub mod events;
+pub mod namespace;
+pub mod pod;
+pub mod service;
+pub mod template;
+pub mod workloads;
+pub mod writer;
+
+use serde_json::Value;
+
+use crate::cmd::{list_query, name_of, parse_targets};
+use crate::context::Context;
+use crate::errors::{Error, Result};
+use crate::resource::ApiResource;
+
+#[derive(Debug, clap::Args)]
+pub struct DescribeArgs {
+    /// TYPE [NAME_PREFIX] or TYPE/NAME
+    pub resources: Vec<String>,
+    /// Selector (label query) to filter on
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// If present, list the requested object(s) across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// If true, display events related to the described object.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub show_events: bool,
+}
+
+/// Metadata fields every describer reads.
+pub fn field<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// `Kind/Name` of the controlling owner, as upstream's `printController`.
+pub fn controller(obj: &Value) -> Option<String> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["kind"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default()
+            )
+        })
+}
+
+/// `labels.FormatLabels`: sorted `k=v` joined by commas, `<none>` when empty.
+pub fn format_labels(map: &Value) -> String {
+    let mut pairs: Vec<String> = map
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if pairs.is_empty() {
+        return "<none>".into();
+    }
+    pairs.sort();
+    pairs.join(",")
+}
+
+/// The describer of a kind; `None` when there is none.
+async fn describe_one(
+    ctx: &Context,
+    resource: &ApiResource,
+    obj: &Value,
+    show_events: bool,
+) -> Result<Option<String>> {
+    let events = if show_events {
+        Some(events::for_object(ctx, resource, obj).await?)
+    } else {
+        None
+    };
+    let events = events.as_ref();
+    let text = match (resource.group.as_str(), resource.kind.as_str()) {
+        ("", "Pod") => pod::describe(obj, events),
+        ("apps", "Deployment") => workloads::deployment(ctx, obj, events).await?,
+        ("apps", "ReplicaSet") => workloads::replica_set(ctx, obj, events).await?,
+        ("", "ReplicationController") => {
+            workloads::replication_controller(ctx, obj, events).await?
+        }
+        ("", "Service") => service::describe(ctx, obj, events).await?,
+        ("", "ConfigMap") => configmap::describe(obj, events),
+        ("", "Namespace") => namespace::describe(ctx, obj).await?,
+        _ => return Ok(None),
+    };
+    Ok(Some(text))
+}
+
+async fn list(
+    ctx: &Context,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+) -> Result<Vec<Value>> {
+    let client = ctx.client().await?;
+    let path = format!(
+        "{}{}",
+        resource.collection_path(namespace),
+        list_query(selector, None)
+    );
+    let list = client.get(&path).await?;
+    let mut items = list["items"].as_array().cloned().unwrap_or_default();
+    let kind = &resource.kind;
+    for item in &mut items {
+        if item["kind"].is_null() {
+            item["kind"] = Value::String(kind.clone());
+        }
+    }
+    Ok(items)
+}
+
+pub async fn run(ctx: &Context, args: DescribeArgs) -> Result<()> {
+    let discovery = ctx.discovery().await?;
+    let targets = parse_targets(discovery, &args.resources)?;
+    if targets.is_empty() {
+        return Err(Error::usage("You must specify the type of resource to describe. Use \"kubectl api-resources\" for a complete list of supported resources."));
+    }
+    let client = ctx.client().await?;
+    let namespace = ctx.namespace();
+    let list_ns = (!args.all_namespaces).then_some(namespace.as_str());
+    let type_name_form = args.resources.len() == 2 && !args.resources[0].contains('/');
+    let mut objects: Vec<(ApiResource, Value)> = Vec::new();
+    let mut errors = Vec::new();
+    let mut listed_empty = false;
+    // upstream prints prefix matches each followed by a newline instead
+    let mut prefix_matched = false;
+    for target in &targets {
+        if target.names.is_empty() {
+            let items = list(ctx, &target.resource, list_ns, args.selector.as_deref()).await?;
+            listed_empty |= items.is_empty();
+            objects.extend(items.into_iter().map(|o| (target.resource.clone(), o)));
+            continue;
+        }
+        for name in &target.names {
+            match client
+                .get(&target.resource.object_path(&namespace, name))
+                .await
+            {
+                Ok(obj) => objects.push((target.resource.clone(), obj)),
+                Err(e) if e.is_not_found() && type_name_form => {
+                    // upstream: describe everything whose name starts with NAME
+                    let items = list(ctx, &target.resource, Some(&namespace), None).await?;
+                    let matching: Vec<Value> = items
+                        .into_iter()
+                        .filter(|o| name_of(o).starts_with(name.as_str()))
+                        .collect();
+                    if matching.is_empty() {
+                        errors.push(e);
+                    }
+                    prefix_matched = true;
+                    objects.extend(matching.into_iter().map(|o| (target.resource.clone(), o)));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    let mut first = true;
+    for (resource, obj) in &objects {
+        let Some(text) = describe_one(ctx, resource, obj, args.show_events).await? else {
+            errors.push(Error::usage(format!(
+                "describing {} is not supported by this kubectl",
+                resource.qualified_name()
+            )));
+            continue;
+        };
+        if prefix_matched {
+            println!("{text}");
+        } else if first {
+            print!("{text}");
+            first = false;
+        } else {
+            print!("\n\n{text}");
+        }
+    }
+    if objects.is_empty() && errors.is_empty() && listed_empty {
+        if args.all_namespaces || !targets.iter().all(|t| t.resource.namespaced) {
+            eprintln!("No resources found");
+        } else {
+            eprintln!("No resources found in {namespace} namespace.");
+        }
+    }
+    crate::cmd::finish(errors)
+}
