@@ -4,6 +4,9 @@
 //! sync every endpoint churn triggers), and the number of rules. Run by
 //! `scripts/bench-proxy.sh`. Last line:
 //! `RESULT svcs=10000 nft_full_ms=N nft_partial_ms=N ipt_full_ms=N ipt_partial_ms=N`.
+//! `PROXY_BENCH_SIZES=1000` runs a subset of the sizes (default `1000,10000`);
+//! `PROXY_BENCH_MODES=nftables` (or `iptables`) one backend only (the other's
+//! numbers print as 0; the iptables full sync at 10 000 takes minutes).
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -38,8 +41,16 @@ fn state(services: u32) -> ProxyState {
                 external_policy_local: false,
                 internal_policy_local: false,
                 endpoints: vec![
-                    Endpoint { ip: ip(u32::from(Ipv4Addr::new(10, 1, 0, 0))), port: 8080, local: false },
-                    Endpoint { ip: ip(u32::from(Ipv4Addr::new(10, 2, 0, 0))), port: 8080, local: false },
+                    Endpoint {
+                        ip: ip(u32::from(Ipv4Addr::new(10, 1, 0, 0))),
+                        port: 8080,
+                        local: false,
+                    },
+                    Endpoint {
+                        ip: ip(u32::from(Ipv4Addr::new(10, 2, 0, 0))),
+                        port: 8080,
+                        local: false,
+                    },
                 ],
             }
         })
@@ -48,7 +59,11 @@ fn state(services: u32) -> ProxyState {
 }
 
 /// (full sync ms, partial sync ms, rules) for one backend.
-fn measure(backend: &mut dyn ProxyBackend, state: &ProxyState, config: &SyncConfig) -> (f64, f64, usize) {
+fn measure(
+    backend: &mut dyn ProxyBackend,
+    state: &ProxyState,
+    config: &SyncConfig,
+) -> (f64, f64, usize) {
     let start = Instant::now();
     let stats = backend.sync(state, config).expect("full sync");
     let full = start.elapsed().as_secs_f64() * 1000.0;
@@ -74,9 +89,16 @@ fn main() {
         return;
     }
     let ns = Netns(format!("bench-proxy-{}", std::process::id()));
-    let ok = Command::new("ip").args(["netns", "add", &ns.0]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("ip")
+        .args(["netns", "add", &ns.0])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     assert!(ok, "ip netns add failed (run as root)");
-    let config = SyncConfig { cluster_cidr: Some("10.1.0.0/16".parse().expect("cidr")), ..SyncConfig::default() };
+    let config = SyncConfig {
+        cluster_cidr: Some("10.1.0.0/16".parse().expect("cidr")),
+        ..SyncConfig::default()
+    };
     // PROXY_BENCH_SIZES=1000 runs a subset while iterating (default 1000,10000).
     let sizes: Vec<u32> = std::env::var("PROXY_BENCH_SIZES")
         .ok()
@@ -86,8 +108,24 @@ fn main() {
     let mut last = String::new();
     for n in sizes {
         let s = state(n);
-        let (nft_full, nft_partial, nft_rules) = measure(&mut NftBackend::new(Runner::in_netns(&ns.0)), &s, &config);
-        let (ipt_full, ipt_partial, ipt_rules) = measure(&mut IptablesBackend::new(Runner::in_netns(&ns.0)), &s, &config);
+        // PROXY_BENCH_MODES=nftables (or iptables) measures one backend only; the
+        // other's numbers are then 0 (the iptables full sync at 10 000 takes minutes).
+        let modes = std::env::var("PROXY_BENCH_MODES").unwrap_or_default();
+        let wants = |mode: &str| modes.is_empty() || modes.split(',').any(|m| m.trim() == mode);
+        let (nft_full, nft_partial, nft_rules) = if wants("nftables") {
+            measure(&mut NftBackend::new(Runner::in_netns(&ns.0)), &s, &config)
+        } else {
+            (0.0, 0.0, 0)
+        };
+        let (ipt_full, ipt_partial, ipt_rules) = if wants("iptables") {
+            measure(
+                &mut IptablesBackend::new(Runner::in_netns(&ns.0)),
+                &s,
+                &config,
+            )
+        } else {
+            (0.0, 0.0, 0)
+        };
         println!(
             "svcs={n} endpoints={} nft_full_ms={nft_full:.0} nft_partial_ms={nft_partial:.1} nft_rules={nft_rules} \
              ipt_full_ms={ipt_full:.0} ipt_partial_ms={ipt_partial:.1} ipt_rules={ipt_rules}",

@@ -1,15 +1,19 @@
 //! The side-effecting part: a [`ProxyBackend`] applies a [`ProxyState`] to the
-//! node (nftables via one `nft -f -` transaction, or `iptables-restore --noflush`),
-//! plus UDP conntrack cleanup for changed endpoints.
+//! node (nftables: full syncs as one `nft -f -` transaction, partial ones as one
+//! netlink batch; iptables: `iptables-restore --noflush` of all or only the changed
+//! chains), plus UDP conntrack cleanup for changed endpoints.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
 use crate::nft::Fragment;
-use crate::state::{Protocol, ProxyState};
+use crate::nft_netlink::NfTables;
+use crate::nft_partial::{partial_update, render, Op};
+use crate::state::{Protocol, ProxyState, ServicePort};
 
 /// Node-wide settings the rules depend on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -43,6 +47,8 @@ pub enum BackendError {
         status: String,
         stderr: String,
     },
+    #[error(transparent)]
+    Netlink(#[from] crate::nft_netlink::NetlinkError),
 }
 
 /// Programs the node's packet filter from the proxy state.
@@ -73,6 +79,11 @@ impl Runner {
         Self {
             netns: Some(name.to_string()),
         }
+    }
+
+    /// The network namespace commands run in (`None`: our own).
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
     }
 
     /// Runs `program args`, feeding `stdin`; returns stdout.
@@ -130,15 +141,21 @@ impl Runner {
 /// What the nftables backend last applied.
 struct Applied {
     config: SyncConfig,
-    fragments: BTreeMap<String, Fragment>,
+    /// The service ports the fragments were built from, by id: an unchanged one
+    /// reuses its fragment (building all of them costs more than a partial sync).
+    services: BTreeMap<String, ServicePort>,
+    fragments: BTreeMap<String, Arc<Fragment>>,
 }
 
-/// The nftables backend (`--proxy-mode=nftables`): a full table rewrite on the
-/// first sync (and after [`ProxyBackend::invalidate`] or a failure), then partial
-/// transactions touching only changed chains and map elements.
+/// The nftables backend (`--proxy-mode=nftables`): a full table rewrite with
+/// `nft -f` on the first sync (and after [`ProxyBackend::invalidate`] or a
+/// failure), then partial transactions touching only changed chains and map
+/// elements, sent over netlink ([`crate::nft_netlink`]; `nft -f` would first dump
+/// the whole table).
 pub struct NftBackend {
     runner: Runner,
     applied: Option<Applied>,
+    netlink: Option<NfTables>,
 }
 
 impl NftBackend {
@@ -146,9 +163,39 @@ impl NftBackend {
         Self {
             runner,
             applied: None,
+            netlink: None,
+        }
+    }
+
+    /// Applies a partial transaction: over netlink when possible, else `nft -f`.
+    fn apply_partial(&mut self, ops: &[Op]) -> Result<(), BackendError> {
+        if self.netlink.is_none() {
+            match NfTables::open(self.runner.netns()) {
+                Ok(socket) => self.netlink = Some(socket),
+                Err(err) => tracing::warn!("nf_tables netlink socket: {err}; using nft -f"),
+            }
+        }
+        let small = ops.len() < MAX_BATCH_OPS;
+        match &mut self.netlink {
+            Some(socket) if small => match socket.apply(ops) {
+                Ok(()) => Ok(()),
+                Err(err) => {
+                    // A broken socket is reopened next time.
+                    self.netlink = None;
+                    Err(err.into())
+                }
+            },
+            _ => self
+                .runner
+                .run("nft", &["-f", "-"], Some(&render(ops)))
+                .map(|_| ()),
         }
     }
 }
+
+/// Partial transactions with more operations go through `nft -f` (one netlink
+/// batch must fit the socket buffer).
+const MAX_BATCH_OPS: usize = 250;
 
 impl ProxyBackend for NftBackend {
     fn mode(&self) -> &'static str {
@@ -156,20 +203,37 @@ impl ProxyBackend for NftBackend {
     }
 
     fn sync(&mut self, state: &ProxyState, config: &SyncConfig) -> Result<SyncStats, BackendError> {
-        let fragments = crate::nft_partial::fragments(state, config);
+        let previous = self.applied.take().filter(|a| a.config == *config);
+        let mut services = BTreeMap::new();
+        let mut fragments = BTreeMap::new();
+        for sp in &state.services {
+            let id = sp.id();
+            let reused = previous
+                .as_ref()
+                .filter(|a| a.services.get(&id) == Some(sp))
+                .and_then(|a| a.fragments.get(&id).cloned());
+            let fragment =
+                reused.unwrap_or_else(|| Arc::new(crate::nft::service_fragment(sp, config)));
+            fragments.insert(id.clone(), fragment);
+            services.insert(id, sp.clone());
+        }
         let rules = crate::nft::ruleset(&ProxyState::default(), config).rules
-            + fragments.values().map(Fragment::rule_count).sum::<usize>();
-        let text = match self.applied.take() {
-            Some(applied) if applied.config == *config => {
-                crate::nft_partial::partial_update(&applied.fragments, &fragments)
+            + fragments.values().map(|f| f.rule_count()).sum::<usize>();
+        match previous {
+            Some(applied) => {
+                let ops = partial_update(&applied.fragments, &fragments);
+                if !ops.is_empty() {
+                    self.apply_partial(&ops)?;
+                }
             }
-            _ => crate::nft::ruleset(state, config).text,
-        };
-        if !text.is_empty() {
-            self.runner.run("nft", &["-f", "-"], Some(&text))?;
+            None => {
+                let text = crate::nft::ruleset(state, config).text;
+                self.runner.run("nft", &["-f", "-"], Some(&text))?;
+            }
         }
         self.applied = Some(Applied {
             config: config.clone(),
+            services,
             fragments,
         });
         Ok(SyncStats { rules })

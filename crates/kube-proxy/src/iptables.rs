@@ -1,8 +1,9 @@
 //! iptables mode (`--proxy-mode=iptables`): KUBE-SERVICES / KUBE-SVC-* / KUBE-SEP-*
 //! chains written with `iptables-restore --noflush`. Generation is pure
-//! ([`restore_input`]); [`IptablesBackend`] applies it.
+//! ([`build_rules`], [`restore_input`] for a full sync, [`partial_restore_input`]
+//! for only the changed chains); [`IptablesBackend`] applies it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::backend::{BackendError, ProxyBackend, Runner, SyncConfig, SyncStats};
@@ -57,6 +58,50 @@ pub fn is_service_chain(name: &str) -> bool {
     name.starts_with("KUBE-SVC-") || name.starts_with("KUBE-SEP-") || name.starts_with("KUBE-EXT-")
 }
 
+/// Everything the backend writes: the filter rules (all in our two filter chains)
+/// and each nat chain we own with its rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// `-A ...` lines of the filter table (KUBE-SERVICES, KUBE-NODEPORTS-CHECK).
+    pub filter: Vec<String>,
+    /// nat chains in declaration order.
+    pub nat_order: Vec<String>,
+    /// nat chain → its `-A ...` lines, in order.
+    pub nat: BTreeMap<String, Vec<String>>,
+}
+
+impl Rules {
+    pub fn rule_count(&self) -> usize {
+        self.filter.len() + self.nat.values().map(Vec::len).sum::<usize>()
+    }
+
+    fn write_filter(&self, out: &mut String) {
+        out.push_str("*filter\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS-CHECK - [0:0]\n");
+        for rule in &self.filter {
+            let _ = writeln!(out, "{rule}");
+        }
+        out.push_str("COMMIT\n");
+    }
+
+    /// The nat section rewriting `chains` (declaring a chain flushes it) and
+    /// flushing then deleting `stale` ones.
+    fn write_nat(&self, out: &mut String, chains: &[&String], stale: &[&String]) {
+        out.push_str("*nat\n");
+        for chain in chains.iter().chain(stale) {
+            let _ = writeln!(out, ":{chain} - [0:0]");
+        }
+        for chain in chains {
+            for rule in self.nat.get(*chain).into_iter().flatten() {
+                let _ = writeln!(out, "{rule}");
+            }
+        }
+        for chain in stale {
+            let _ = writeln!(out, "-X {chain}");
+        }
+        out.push_str("COMMIT\n");
+    }
+}
+
 /// Input for `iptables-restore --noflush`: every chain we own is declared (which
 /// flushes it), refilled, and per-service chains in `existing_nat` that are no
 /// longer wanted are deleted. Returns the text and the rule count.
@@ -65,6 +110,46 @@ pub fn restore_input(
     config: &SyncConfig,
     existing_nat: &BTreeSet<String>,
 ) -> (String, usize) {
+    let rules = build_rules(state, config);
+    let all: Vec<&String> = rules.nat_order.iter().collect();
+    let stale: Vec<&String> = existing_nat
+        .iter()
+        .filter(|c| is_service_chain(c) && !rules.nat.contains_key(*c))
+        .collect();
+    let mut out = String::new();
+    rules.write_filter(&mut out);
+    rules.write_nat(&mut out, &all, &stale);
+    (out, rules.rule_count())
+}
+
+/// Input for `iptables-restore --noflush` turning `old` into `new`, upstream's
+/// partial sync: only nat chains whose rules changed are rewritten (a changed
+/// KUBE-SVC-/KUBE-SEP-/KUBE-EXT- chain, and KUBE-SERVICES / KUBE-NODEPORTS when a
+/// service's dispatch rules changed), removed ones flushed and deleted; the filter
+/// table only when its rules changed. Empty when nothing changed.
+pub fn partial_restore_input(old: &Rules, new: &Rules) -> String {
+    let changed: Vec<&String> = new
+        .nat_order
+        .iter()
+        .filter(|c| old.nat.get(*c) != new.nat.get(*c))
+        .collect();
+    let stale: Vec<&String> = old
+        .nat_order
+        .iter()
+        .filter(|c| !new.nat.contains_key(*c))
+        .collect();
+    let mut out = String::new();
+    if old.filter != new.filter {
+        new.write_filter(&mut out);
+    }
+    if !changed.is_empty() || !stale.is_empty() {
+        new.write_nat(&mut out, &changed, &stale);
+    }
+    out
+}
+
+/// The rules for `state`.
+pub fn build_rules(state: &ProxyState, config: &SyncConfig) -> Rules {
     let mut filter_rules = Vec::new();
     let mut nat_chains: Vec<String> = [
         "KUBE-SERVICES",
@@ -168,31 +253,25 @@ pub fn restore_input(
     }
     nat_rules.extend(nodeport_rules);
 
-    let mut out = String::new();
-    out.push_str("*filter\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS-CHECK - [0:0]\n");
-    for rule in &filter_rules {
-        let _ = writeln!(out, "{rule}");
+    let mut nat: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut nat_order = Vec::with_capacity(nat_chains.len());
+    for chain in nat_chains {
+        if !nat.contains_key(&chain) {
+            nat.insert(chain.clone(), Vec::new());
+            nat_order.push(chain);
+        }
     }
-    out.push_str("COMMIT\n*nat\n");
-    let wanted: BTreeSet<&String> = nat_chains.iter().collect();
-    for chain in &nat_chains {
-        let _ = writeln!(out, ":{chain} - [0:0]");
+    for rule in nat_rules {
+        let chain = rule.split_whitespace().nth(1).unwrap_or_default();
+        if let Some(rules) = nat.get_mut(chain) {
+            rules.push(rule);
+        }
     }
-    let stale: Vec<&String> = existing_nat
-        .iter()
-        .filter(|c| is_service_chain(c) && !wanted.contains(c))
-        .collect();
-    for chain in &stale {
-        let _ = writeln!(out, ":{chain} - [0:0]");
+    Rules {
+        filter: filter_rules,
+        nat_order,
+        nat,
     }
-    for rule in &nat_rules {
-        let _ = writeln!(out, "{rule}");
-    }
-    for chain in &stale {
-        let _ = writeln!(out, "-X {chain}");
-    }
-    out.push_str("COMMIT\n");
-    (out, filter_rules.len() + nat_rules.len())
 }
 
 fn balance(rules: &mut Vec<String>, sp: &ServicePort, chain: &str, eps: &[Endpoint]) {
@@ -247,14 +326,26 @@ pub fn saved_chains(save: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The iptables backend.
+/// What the iptables backend last applied.
+struct Applied {
+    config: SyncConfig,
+    rules: Rules,
+}
+
+/// The iptables backend: a full rewrite (after `iptables-save` to find stale
+/// chains) on the first sync and after [`ProxyBackend::invalidate`] or a failure;
+/// then partial `iptables-restore --noflush` runs rewriting only changed chains.
 pub struct IptablesBackend {
     runner: Runner,
+    applied: Option<Applied>,
 }
 
 impl IptablesBackend {
     pub fn new(runner: Runner) -> Self {
-        Self { runner }
+        Self {
+            runner,
+            applied: None,
+        }
     }
 
     fn ensure_jumps(&self) -> Result<(), BackendError> {
@@ -282,15 +373,44 @@ impl ProxyBackend for IptablesBackend {
     }
 
     fn sync(&mut self, state: &ProxyState, config: &SyncConfig) -> Result<SyncStats, BackendError> {
-        self.ensure_jumps()?;
-        let existing = saved_chains(&self.runner.run("iptables-save", &["-t", "nat"], None)?);
-        let (text, rules) = restore_input(state, config, &existing);
-        self.runner
-            .run("iptables-restore", &["-w", "--noflush"], Some(&text))?;
-        Ok(SyncStats { rules })
+        let rules = build_rules(state, config);
+        let count = rules.rule_count();
+        let text = match self.applied.take() {
+            Some(applied) if applied.config == *config => {
+                partial_restore_input(&applied.rules, &rules)
+            }
+            _ => {
+                self.ensure_jumps()?;
+                let existing =
+                    saved_chains(&self.runner.run("iptables-save", &["-t", "nat"], None)?);
+                let stale: Vec<&String> = existing
+                    .iter()
+                    .filter(|c| is_service_chain(c) && !rules.nat.contains_key(*c))
+                    .collect();
+                let all: Vec<&String> = rules.nat_order.iter().collect();
+                let mut text = String::new();
+                rules.write_filter(&mut text);
+                rules.write_nat(&mut text, &all, &stale);
+                text
+            }
+        };
+        if !text.is_empty() {
+            self.runner
+                .run("iptables-restore", &["-w", "--noflush"], Some(&text))?;
+        }
+        self.applied = Some(Applied {
+            config: config.clone(),
+            rules,
+        });
+        Ok(SyncStats { rules: count })
+    }
+
+    fn invalidate(&mut self) {
+        self.applied = None;
     }
 
     fn cleanup(&mut self) -> Result<(), BackendError> {
+        self.applied = None;
         for (table, builtin, chain) in JUMPS {
             let _ = self.runner.run(
                 "iptables",
@@ -374,11 +494,12 @@ COMMIT
 :{sep1} - [0:0]
 :{sep2} - [0:0]
 :KUBE-SVC-OLDOLDOLDOLDOLDO - [0:0]
+-A KUBE-SERVICES -d 172.30.0.41/32 -p tcp -m comment --comment \"ns1/svc1:p80\" -m tcp --dport 80 -j {svc}
+-A KUBE-SERVICES -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
 -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KUBE-POSTROUTING -j MARK --xor-mark 0x4000
 -A KUBE-POSTROUTING -j MASQUERADE --random-fully
 -A KUBE-MARK-MASQ -j MARK --or-mark 0x4000
--A KUBE-SERVICES -d 172.30.0.41/32 -p tcp -m comment --comment \"ns1/svc1:p80\" -m tcp --dport 80 -j {svc}
 -A {svc} ! -s 10.0.0.0/8 -d 172.30.0.41/32 -p tcp -m tcp --dport 80 -j KUBE-MARK-MASQ
 -A {svc} -m statistic --mode random --probability 0.5000000000 -j {sep1}
 -A {svc} -j {sep2}
@@ -386,7 +507,6 @@ COMMIT
 -A {sep1} -p tcp -m tcp -j DNAT --to-destination 10.180.0.1:8080
 -A {sep2} -s 10.180.0.2/32 -j KUBE-MARK-MASQ
 -A {sep2} -p tcp -m tcp -j DNAT --to-destination 10.180.0.2:8080
--A KUBE-SERVICES -m addrtype --dst-type LOCAL ! -d 127.0.0.0/8 -j KUBE-NODEPORTS
 -X KUBE-SVC-OLDOLDOLDOLDOLDO
 COMMIT
 "
@@ -408,6 +528,63 @@ COMMIT
         assert!(text.contains("-A KUBE-SERVICES -d 172.30.0.41/32 -p tcp -m comment --comment \"ns1/svc1:p80\" -m tcp --dport 80 -j REJECT\n"));
         assert!(text.contains("-A KUBE-NODEPORTS-CHECK -m addrtype --dst-type LOCAL -p tcp -m comment --comment \"ns1/svc1:p80\" -m tcp --dport 30080 -j REJECT\n"));
         assert!(!text.contains("KUBE-SVC-"));
+    }
+
+    #[test]
+    fn partial_rewrites_only_changed_chains() {
+        let config = SyncConfig::default();
+        let mut other = sp(&["10.180.0.9"]);
+        other.name = "other".into();
+        other.cluster_ip = Some("172.30.0.42".parse().unwrap());
+        let before = sp(&["10.180.0.1", "10.180.0.2"]);
+        let after = sp(&["10.180.0.1", "10.180.0.3"]);
+        let old = build_rules(
+            &ProxyState {
+                services: vec![before.clone(), other.clone()],
+            },
+            &config,
+        );
+        let new = build_rules(
+            &ProxyState {
+                services: vec![after.clone(), other.clone()],
+            },
+            &config,
+        );
+        assert_eq!(partial_restore_input(&new, &new), "");
+        let text = partial_restore_input(&old, &new);
+        let svc = svc_chain(&after);
+        let kept = sep_chain(&after, &after.endpoints[0]);
+        let added = sep_chain(&after, &after.endpoints[1]);
+        let gone = sep_chain(&before, &before.endpoints[1]);
+        let expected = format!(
+            "\
+*nat
+:{svc} - [0:0]
+:{added} - [0:0]
+:{gone} - [0:0]
+-A {svc} -m statistic --mode random --probability 0.5000000000 -j {kept}
+-A {svc} -j {added}
+-A {added} -s 10.180.0.3/32 -j KUBE-MARK-MASQ
+-A {added} -p tcp -m tcp -j DNAT --to-destination 10.180.0.3:8080
+-X {gone}
+COMMIT
+"
+        );
+        assert_eq!(text, expected);
+
+        // A removed service: its dispatch rule goes (KUBE-SERVICES rewritten), its
+        // chains are deleted, the other service's chains are untouched.
+        let only_other = build_rules(
+            &ProxyState {
+                services: vec![other.clone()],
+            },
+            &config,
+        );
+        let text = partial_restore_input(&new, &only_other);
+        assert!(text.contains(":KUBE-SERVICES - [0:0]\n"), "{text}");
+        assert!(text.contains(&format!("-X {svc}\n")), "{text}");
+        assert!(!text.contains(&format!(":{}", svc_chain(&other))), "{text}");
+        assert!(!text.contains("*filter"), "{text}");
     }
 
     #[test]

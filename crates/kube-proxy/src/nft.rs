@@ -5,7 +5,9 @@
 //! services without endpoints) and `nat-*` jumping to `services`, which looks up
 //! the verdict maps `service-ips` (`ipv4_addr . inet_proto . inet_service`) and
 //! `service-nodeports`; per-service chains `service-<hash>-<ns>/<name>/<proto>/<port>`
-//! load-balance with `numgen random mod N vmap` over per-endpoint chains
+//! load-balance with a cascade of `numgen random mod N-i == 0 goto` rules (no
+//! per-service anonymous vmap: the kernel allocates those in quadratic time) over
+//! per-endpoint chains
 //! `endpoint-<hash>-<id>__<ip>/<port>` doing the DNAT; packets marked 0x4000 are
 //! masqueraded in `nat-postrouting`.
 
@@ -13,6 +15,7 @@ use std::fmt::Write;
 
 use crate::backend::SyncConfig;
 use crate::hash::hash_prefix;
+use crate::nft_rule::{random_cascade, MapElement, Rule};
 use crate::state::{Endpoint, ProxyState, ServicePort};
 
 pub const TABLE: &str = "kube-proxy";
@@ -74,9 +77,9 @@ pub struct Fragment {
     /// Affinity sets: (name, timeout seconds).
     pub sets: Vec<(String, u32)>,
     /// Regular chains and their rules, in creation order.
-    pub chains: Vec<(String, Vec<String>)>,
-    /// Map elements: (map, key, value).
-    pub elements: Vec<(String, String, String)>,
+    pub chains: Vec<(String, Vec<Rule>)>,
+    /// Dispatch map elements.
+    pub elements: Vec<MapElement>,
 }
 
 impl Fragment {
@@ -84,17 +87,27 @@ impl Fragment {
         self.chains.push((name.to_string(), Vec::new()));
     }
 
-    fn rule(&mut self, chain: &str, rule: &str) {
+    fn rule(&mut self, chain: &str, rule: Rule) {
         if let Some((_, rules)) = self.chains.iter_mut().rev().find(|(name, _)| name == chain) {
-            rules.push(rule.to_string());
+            rules.push(rule);
         }
     }
 
-    fn element(&mut self, map: &str, element: &str) {
-        if let Some((key, value)) = element.split_once(" : ") {
-            self.elements
-                .push((map.to_string(), key.to_string(), value.to_string()));
-        }
+    fn element(
+        &mut self,
+        map: &'static str,
+        sp: &ServicePort,
+        ip: Option<std::net::Ipv4Addr>,
+        port: u16,
+        chain: &str,
+    ) {
+        self.elements.push(MapElement {
+            map,
+            ip,
+            protocol: sp.protocol,
+            port,
+            chain: chain.to_string(),
+        });
     }
 
     fn set(&mut self, name: &str, timeout: u32) {
@@ -118,10 +131,13 @@ impl Fragment {
                 let _ = writeln!(out, "add rule {FAMILY} {TABLE} {name} {rule}");
             }
         }
-        for (map, key, value) in &self.elements {
+        for e in &self.elements {
             let _ = writeln!(
                 out,
-                "add element {FAMILY} {TABLE} {map} {{ {key} : {value} }}"
+                "add element {FAMILY} {TABLE} {} {{ {} : goto {} }}",
+                e.map,
+                e.key(),
+                e.chain
             );
         }
     }
@@ -260,7 +276,6 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
     let Some(cluster_ip) = sp.cluster_ip else {
         return;
     };
-    let proto = sp.protocol.lower();
     let cluster_eps = sp.cluster_endpoints();
     let external_eps = sp.external_endpoints();
     let svc_chain = service_chain(sp);
@@ -271,31 +286,31 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
     if cluster_eps.is_empty() {
         o.element(
             "no-endpoint-services",
-            &format!("{cluster_ip} . {proto} . {} : goto reject-chain", sp.port),
+            sp,
+            Some(cluster_ip),
+            sp.port,
+            "reject-chain",
         );
     } else {
         endpoint_chains(o, sp, &svc_chain, &cluster_eps);
         let masq = if config.masquerade_all {
-            Some(String::new())
+            Some(None)
         } else {
-            config
-                .cluster_cidr
-                .map(|cidr| format!("ip saddr != {cidr} "))
+            config.cluster_cidr.map(Some)
         };
-        if let Some(cond) = masq {
+        if let Some(except) = masq {
             o.rule(
                 &svc_chain,
-                &format!(
-                    "ip daddr {cluster_ip} {proto} dport {} {cond}jump mark-for-masquerade",
-                    sp.port
-                ),
+                Rule::ServiceMasq {
+                    ip: cluster_ip,
+                    protocol: sp.protocol,
+                    port: sp.port,
+                    except,
+                },
             );
         }
         balance(o, sp, &svc_chain, &cluster_eps);
-        o.element(
-            "service-ips",
-            &format!("{cluster_ip} . {proto} . {} : goto {svc_chain}", sp.port),
-        );
+        o.element("service-ips", sp, Some(cluster_ip), sp.port, &svc_chain);
     }
 
     // NodePort and externalIPs.
@@ -306,14 +321,14 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
         for ip in &sp.external_ips {
             o.element(
                 "no-endpoint-services",
-                &format!("{ip} . {proto} . {} : goto reject-chain", sp.port),
+                sp,
+                Some(*ip),
+                sp.port,
+                "reject-chain",
             );
         }
         if let Some(node_port) = sp.node_port {
-            o.element(
-                "no-endpoint-nodeports",
-                &format!("{proto} . {node_port} : goto reject-chain"),
-            );
+            o.element("no-endpoint-nodeports", sp, None, node_port, "reject-chain");
         }
         return;
     }
@@ -323,25 +338,24 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
         ensure_endpoint_chains(o, sp, &external_eps, &cluster_eps);
         balance(o, sp, &ext_chain, &external_eps);
     } else {
-        o.rule(&ext_chain, "jump mark-for-masquerade");
+        o.rule(&ext_chain, Rule::MarkMasq);
         if cluster_eps == external_eps && !cluster_eps.is_empty() {
-            o.rule(&ext_chain, &format!("goto {svc_chain}"));
+            o.rule(
+                &ext_chain,
+                Rule::Goto {
+                    chain: svc_chain.clone(),
+                },
+            );
         } else {
             ensure_endpoint_chains(o, sp, &external_eps, &cluster_eps);
             balance(o, sp, &ext_chain, &external_eps);
         }
     }
     for ip in &sp.external_ips {
-        o.element(
-            "service-ips",
-            &format!("{ip} . {proto} . {} : goto {ext_chain}", sp.port),
-        );
+        o.element("service-ips", sp, Some(*ip), sp.port, &ext_chain);
     }
     if let Some(node_port) = sp.node_port {
-        o.element(
-            "service-nodeports",
-            &format!("{proto} . {node_port} : goto {ext_chain}"),
-        );
+        o.element("service-nodeports", sp, None, node_port, &ext_chain);
     }
 }
 
@@ -374,50 +388,43 @@ fn endpoint_chain_rules(o: &mut Fragment, sp: &ServicePort, eps: &[Endpoint]) {
             o.set(&set, timeout);
         }
         // Hairpin: an endpoint reaching itself through the service must be masqueraded.
-        o.rule(
-            &chain,
-            &format!("ip saddr {} jump mark-for-masquerade", ep.ip),
-        );
+        o.rule(&chain, Rule::SourceMasq { ip: ep.ip });
         if sp.affinity_timeout.is_some() {
             o.rule(
                 &chain,
-                &format!("update @{} {{ ip saddr }}", affinity_set(sp, ep)),
+                Rule::AffinityUpdate {
+                    set: affinity_set(sp, ep),
+                },
             );
         }
         o.rule(
             &chain,
-            &format!("meta l4proto {} dnat to {}:{}", sp.protocol, ep.ip, ep.port),
+            Rule::Dnat {
+                protocol: sp.protocol,
+                ip: ep.ip,
+                port: ep.port,
+            },
         );
     }
 }
 
-/// Session affinity lookups, then `numgen random mod N vmap` over endpoint chains.
+/// Session affinity lookups, then the random cascade over endpoint chains.
 fn balance(o: &mut Fragment, sp: &ServicePort, chain: &str, eps: &[Endpoint]) {
     if sp.affinity_timeout.is_some() {
         for ep in eps {
             o.rule(
                 chain,
-                &format!(
-                    "ip saddr @{} goto {}",
-                    affinity_set(sp, ep),
-                    endpoint_chain(sp, ep)
-                ),
+                Rule::AffinityGoto {
+                    set: affinity_set(sp, ep),
+                    chain: endpoint_chain(sp, ep),
+                },
             );
         }
     }
-    let arms: Vec<String> = eps
-        .iter()
-        .enumerate()
-        .map(|(i, ep)| format!("{i} : goto {}", endpoint_chain(sp, ep)))
-        .collect();
-    o.rule(
-        chain,
-        &format!(
-            "numgen random mod {} vmap {{ {} }}",
-            eps.len(),
-            arms.join(" , ")
-        ),
-    );
+    let targets: Vec<String> = eps.iter().map(|ep| endpoint_chain(sp, ep)).collect();
+    for rule in random_cascade(&targets) {
+        o.rule(chain, rule);
+    }
 }
 
 #[cfg(test)]
@@ -527,7 +534,8 @@ add chain ip kube-proxy {svc}
 add chain ip kube-proxy {ep1}
 add chain ip kube-proxy {ep2}
 add rule ip kube-proxy {svc} ip daddr 172.30.0.41 tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-add rule ip kube-proxy {svc} numgen random mod 2 vmap {{ 0 : goto {ep1} , 1 : goto {ep2} }}
+add rule ip kube-proxy {svc} numgen random mod 2 == 0 goto {ep1}
+add rule ip kube-proxy {svc} goto {ep2}
 add rule ip kube-proxy {ep1} ip saddr 10.180.0.1 jump mark-for-masquerade
 add rule ip kube-proxy {ep1} meta l4proto tcp dnat to 10.180.0.1:8080
 add rule ip kube-proxy {ep2} ip saddr 10.180.0.2 jump mark-for-masquerade
@@ -535,7 +543,7 @@ add rule ip kube-proxy {ep2} meta l4proto tcp dnat to 10.180.0.2:8080
 add element ip kube-proxy service-ips {{ 172.30.0.41 . tcp . 80 : goto {svc} }}"
         );
         assert_eq!(service_lines(&r.text).join("\n"), expected);
-        assert_eq!(r.rules, 16 + 6);
+        assert_eq!(r.rules, 16 + 7);
     }
 
     #[test]
@@ -609,7 +617,7 @@ add set ip kube-proxy {set} {{ type ipv4_addr ; flags dynamic,timeout ; timeout 
 add chain ip kube-proxy {svc}
 add chain ip kube-proxy {ep}
 add rule ip kube-proxy {svc} ip saddr @{set} goto {ep}
-add rule ip kube-proxy {svc} numgen random mod 1 vmap {{ 0 : goto {ep} }}
+add rule ip kube-proxy {svc} goto {ep}
 add rule ip kube-proxy {ep} ip saddr 10.180.0.1 jump mark-for-masquerade
 add rule ip kube-proxy {ep} update @{set} {{ ip saddr }}
 add rule ip kube-proxy {ep} meta l4proto tcp dnat to 10.180.0.1:8080
@@ -633,9 +641,8 @@ add rule ip kube-proxy {ep} meta l4proto tcp dnat to 10.180.0.1:8080
         let ext = external_chain(&s);
         let local = endpoint_chain(&s, &s.endpoints[1]);
         assert!(
-            r.text.contains(&format!(
-                "add rule ip kube-proxy {ext} numgen random mod 1 vmap {{ 0 : goto {local} }}\n"
-            )),
+            r.text
+                .contains(&format!("add rule ip kube-proxy {ext} goto {local}\n")),
             "{}",
             r.text
         );

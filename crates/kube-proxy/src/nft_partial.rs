@@ -3,19 +3,72 @@
 //! changed chains, sets and map elements.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
+use std::fmt::{self, Write};
+use std::sync::Arc;
 
 use crate::backend::SyncConfig;
 use crate::nft::{service_fragment, set_command, Fragment, FAMILY, TABLE};
+use crate::nft_rule::{MapElement, Rule};
 use crate::state::ProxyState;
 
 /// Every service port's fragment, keyed by service port id.
-pub fn fragments(state: &ProxyState, config: &SyncConfig) -> BTreeMap<String, Fragment> {
+pub fn fragments(state: &ProxyState, config: &SyncConfig) -> BTreeMap<String, Arc<Fragment>> {
     state
         .services
         .iter()
-        .map(|sp| (sp.id(), service_fragment(sp, config)))
+        .map(|sp| (sp.id(), Arc::new(service_fragment(sp, config))))
         .collect()
+}
+
+/// One step of a partial transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `add set` for a sessionAffinity set (name, timeout seconds).
+    AddSet(String, u32),
+    /// `add chain` (no error when it exists).
+    AddChain(String),
+    /// `flush chain`: remove all its rules.
+    FlushChain(String),
+    AddRule(String, Rule),
+    DeleteElement(MapElement),
+    AddElement(MapElement),
+    DeleteChain(String),
+    DeleteSet(String),
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::AddSet(name, timeout) => f.write_str(&set_command(name, *timeout)),
+            Op::AddChain(name) => write!(f, "add chain {FAMILY} {TABLE} {name}"),
+            Op::FlushChain(name) => write!(f, "flush chain {FAMILY} {TABLE} {name}"),
+            Op::AddRule(chain, rule) => write!(f, "add rule {FAMILY} {TABLE} {chain} {rule}"),
+            Op::DeleteElement(e) => write!(
+                f,
+                "delete element {FAMILY} {TABLE} {} {{ {} }}",
+                e.map,
+                e.key()
+            ),
+            Op::AddElement(e) => write!(
+                f,
+                "add element {FAMILY} {TABLE} {} {{ {} : goto {} }}",
+                e.map,
+                e.key(),
+                e.chain
+            ),
+            Op::DeleteChain(name) => write!(f, "delete chain {FAMILY} {TABLE} {name}"),
+            Op::DeleteSet(name) => write!(f, "delete set {FAMILY} {TABLE} {name}"),
+        }
+    }
+}
+
+/// The operations as one `nft -f` transaction.
+pub fn render(ops: &[Op]) -> String {
+    let mut out = String::new();
+    for op in ops {
+        let _ = writeln!(out, "{op}");
+    }
+    out
 }
 
 /// The transaction turning `old` into `new`; empty when nothing changed.
@@ -24,28 +77,28 @@ pub fn fragments(state: &ProxyState, config: &SyncConfig) -> BTreeMap<String, Fr
 /// stale map elements deleted, new ones added; removed chains flushed then
 /// deleted; removed sets deleted last (once nothing references them).
 pub fn partial_update(
-    old: &BTreeMap<String, Fragment>,
-    new: &BTreeMap<String, Fragment>,
-) -> String {
-    let empty = Fragment::default();
-    let mut add_sets = String::new();
-    let mut declare = String::new();
-    let mut chains = String::new();
-    let mut del_elements = String::new();
-    let mut add_elements = String::new();
-    let mut flush_removed = String::new();
-    let mut del_chains = String::new();
-    let mut del_sets = String::new();
+    old: &BTreeMap<String, Arc<Fragment>>,
+    new: &BTreeMap<String, Arc<Fragment>>,
+) -> Vec<Op> {
+    let empty = Arc::new(Fragment::default());
+    let mut add_sets = Vec::new();
+    let mut declare = Vec::new();
+    let mut chains = Vec::new();
+    let mut del_elements = Vec::new();
+    let mut add_elements = Vec::new();
+    let mut flush_removed = Vec::new();
+    let mut del_chains = Vec::new();
+    let mut del_sets = Vec::new();
     let ids: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
     for id in ids {
         let before = old.get(id).unwrap_or(&empty);
         let after = new.get(id).unwrap_or(&empty);
-        if before == after {
+        if Arc::ptr_eq(before, after) || before == after {
             continue;
         }
         for (name, timeout) in &after.sets {
             if !before.sets.iter().any(|(n, _)| n == name) {
-                let _ = writeln!(add_sets, "{}", set_command(name, *timeout));
+                add_sets.push(Op::AddSet(name.clone(), *timeout));
             }
         }
         for (name, rules) in &after.chains {
@@ -54,41 +107,33 @@ pub fn partial_update(
                 continue;
             }
             // All chains exist before any rule refers to them.
-            let _ = writeln!(declare, "add chain {FAMILY} {TABLE} {name}");
+            declare.push(Op::AddChain(name.clone()));
             if previous.is_some() {
-                let _ = writeln!(declare, "flush chain {FAMILY} {TABLE} {name}");
+                declare.push(Op::FlushChain(name.clone()));
             }
             for rule in rules {
-                let _ = writeln!(chains, "add rule {FAMILY} {TABLE} {name} {rule}");
+                chains.push(Op::AddRule(name.clone(), rule.clone()));
             }
         }
         for element in &before.elements {
             if !after.elements.contains(element) {
-                let (map, key, _) = element;
-                let _ = writeln!(
-                    del_elements,
-                    "delete element {FAMILY} {TABLE} {map} {{ {key} }}"
-                );
+                del_elements.push(Op::DeleteElement(element.clone()));
             }
         }
         for element in &after.elements {
             if !before.elements.contains(element) {
-                let (map, key, value) = element;
-                let _ = writeln!(
-                    add_elements,
-                    "add element {FAMILY} {TABLE} {map} {{ {key} : {value} }}"
-                );
+                add_elements.push(Op::AddElement(element.clone()));
             }
         }
         for (name, _) in &before.chains {
             if !after.chains.iter().any(|(n, _)| n == name) {
-                let _ = writeln!(flush_removed, "flush chain {FAMILY} {TABLE} {name}");
-                let _ = writeln!(del_chains, "delete chain {FAMILY} {TABLE} {name}");
+                flush_removed.push(Op::FlushChain(name.clone()));
+                del_chains.push(Op::DeleteChain(name.clone()));
             }
         }
         for (name, _) in &before.sets {
             if !after.sets.iter().any(|(n, _)| n == name) {
-                let _ = writeln!(del_sets, "delete set {FAMILY} {TABLE} {name}");
+                del_sets.push(Op::DeleteSet(name.clone()));
             }
         }
     }
@@ -135,14 +180,14 @@ mod tests {
         }
     }
 
-    fn frags(services: Vec<ServicePort>) -> BTreeMap<String, Fragment> {
+    fn frags(services: Vec<ServicePort>) -> BTreeMap<String, Arc<Fragment>> {
         fragments(&ProxyState { services }, &SyncConfig::default())
     }
 
     #[test]
     fn unchanged_state_gives_empty_update() {
         let a = frags(vec![sp("a", "10.254.0.1", &["10.1.0.1"])]);
-        assert_eq!(partial_update(&a, &a), "");
+        assert_eq!(render(&partial_update(&a, &a)), "");
     }
 
     #[test]
@@ -150,10 +195,10 @@ mod tests {
         let other = sp("other", "10.254.0.2", &["10.1.0.9"]);
         let before = sp("a", "10.254.0.1", &["10.1.0.1", "10.1.0.2"]);
         let after = sp("a", "10.254.0.1", &["10.1.0.1"]);
-        let update = partial_update(
+        let update = render(&partial_update(
             &frags(vec![before.clone(), other.clone()]),
             &frags(vec![after.clone(), other.clone()]),
-        );
+        ));
         let svc = service_chain(&after);
         let kept = endpoint_chain(&after, &after.endpoints[0]);
         let gone = endpoint_chain(&before, &before.endpoints[1]);
@@ -161,7 +206,7 @@ mod tests {
             "\
 add chain ip kube-proxy {svc}
 flush chain ip kube-proxy {svc}
-add rule ip kube-proxy {svc} numgen random mod 1 vmap {{ 0 : goto {kept} }}
+add rule ip kube-proxy {svc} goto {kept}
 flush chain ip kube-proxy {gone}
 delete chain ip kube-proxy {gone}
 "
@@ -174,7 +219,10 @@ delete chain ip kube-proxy {gone}
     fn added_endpoint_chain_declared_before_rules_use_it() {
         let before = sp("a", "10.254.0.1", &["10.1.0.1"]);
         let after = sp("a", "10.254.0.1", &["10.1.0.1", "10.1.0.2"]);
-        let update = partial_update(&frags(vec![before]), &frags(vec![after.clone()]));
+        let update = render(&partial_update(
+            &frags(vec![before]),
+            &frags(vec![after.clone()]),
+        ));
         let new_ep = endpoint_chain(&after, &after.endpoints[1]);
         let declared = update
             .find(&format!("add chain ip kube-proxy {new_ep}\n"))
@@ -189,7 +237,7 @@ delete chain ip kube-proxy {gone}
     #[test]
     fn removed_service_deletes_element_then_chains() {
         let a = sp("a", "10.254.0.1", &["10.1.0.1"]);
-        let update = partial_update(&frags(vec![a.clone()]), &BTreeMap::new());
+        let update = render(&partial_update(&frags(vec![a.clone()]), &BTreeMap::new()));
         let svc = service_chain(&a);
         let ep = endpoint_chain(&a, &a.endpoints[0]);
         let expected = format!(
@@ -208,7 +256,7 @@ delete chain ip kube-proxy {ep}
     fn service_losing_all_endpoints_switches_to_reject() {
         let with = sp("a", "10.254.0.1", &["10.1.0.1"]);
         let without = sp("a", "10.254.0.1", &[]);
-        let update = partial_update(&frags(vec![with]), &frags(vec![without]));
+        let update = render(&partial_update(&frags(vec![with]), &frags(vec![without])));
         assert!(
             update.contains("delete element ip kube-proxy service-ips { 10.254.0.1 . tcp . 80 }\n"),
             "{update}"

@@ -32,6 +32,15 @@ impl Protocol {
         }
     }
 
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::Sctp => 132,
+        }
+    }
+
     /// Lower-case name, as nft and iptables write it.
     pub fn lower(self) -> &'static str {
         match self {

@@ -248,7 +248,10 @@ fn nft_backend_programs_connects_and_removes_in_netns() {
         )
         .expect("partial nft sync");
     let table = topo.nft_table();
-    assert!(table.contains("numgen random mod 2 vmap"), "{table}");
+    assert!(
+        table.contains("numgen random mod 2 0 goto endpoint-"),
+        "{table}"
+    );
     assert!(
         !table.contains("10.254.1.") && !table.contains("affinity-"),
         "{table}"
@@ -322,6 +325,62 @@ fn nft_backend_programs_connects_and_removes_in_netns() {
     assert_eq!(topo.nft_table(), "");
 }
 
+/// Partial syncs go to nf_tables over netlink (no `nft -f`): creating every rule
+/// shape that way must give the same table, as `nft` lists it, as a full `nft -f`
+/// sync of the same state, and traffic must flow through it.
+#[test]
+fn nft_netlink_partial_sync_matches_full_sync_in_netns() {
+    let topo = Topology::new();
+    let mut backend = NftBackend::new(Runner::in_netns(&topo.node.0));
+    let config = SyncConfig {
+        cluster_cidr: Some("10.99.0.0/16".parse().unwrap()),
+        ..Default::default()
+    };
+    backend
+        .sync(&ProxyState::default(), &config)
+        .expect("initial full sync");
+    let mut services = feature_services();
+    let mut web = service(
+        "web",
+        &[(POD_IP, 8080), ("10.99.0.51", 8080), ("10.99.0.52", 8080)],
+    );
+    web.node_port = Some(30090);
+    services.push(web);
+    // Sorted by id as build_state sorts them, so both syncs create chains in one order.
+    services.sort_by_key(|s| s.id());
+    let state = ProxyState { services };
+    backend
+        .sync(&state, &config)
+        .expect("partial sync over netlink");
+    let partial = topo.nft_table();
+    assert!(
+        partial.contains("numgen random mod 3 0 goto endpoint-"),
+        "{partial}"
+    );
+    assert!(partial.contains("update @affinity-"), "{partial}");
+    backend.invalidate();
+    backend.sync(&state, &config).expect("full sync");
+    let full = topo.nft_table();
+    assert_eq!(partial, full);
+
+    // Only the reachable endpoint left, changed over netlink: connections work.
+    let web = service("web", &[(POD_IP, 8080)]);
+    backend
+        .sync(
+            &ProxyState {
+                services: vec![web],
+            },
+            &config,
+        )
+        .expect("partial sync");
+    assert_eq!(
+        topo.connect(SERVICE_IP, 80).as_deref(),
+        Some("hello"),
+        "ClusterIP connection after a netlink partial sync"
+    );
+    backend.cleanup().expect("cleanup");
+}
+
 #[test]
 fn iptables_backend_programs_connects_and_removes_in_netns() {
     let topo = Topology::new();
@@ -365,6 +424,50 @@ fn iptables_backend_programs_connects_and_removes_in_netns() {
         )
         .expect("iptables sync");
     assert_eq!(save().matches("-A PREROUTING -j KUBE-SERVICES").count(), 1);
+
+    // Partial syncs (only changed chains rewritten): an endpoint moves away and
+    // back, a service appears; the result equals a full rewrite of the same state.
+    let moved = ProxyState {
+        services: vec![service("web", &[("10.99.0.60", 8080)])],
+    };
+    backend
+        .sync(&moved, &config)
+        .expect("partial iptables sync");
+    assert!(!save().contains(&format!("--to-destination {POD_IP}:8080")));
+    let mut services = feature_services();
+    services.push(service("web", &[(POD_IP, 8080), ("10.99.0.61", 8080)]));
+    services.sort_by_key(|s| s.id());
+    let state = ProxyState { services };
+    backend
+        .sync(&state, &config)
+        .expect("partial iptables sync");
+    let without_comments = |text: String| -> Vec<String> {
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(String::from)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let partial = without_comments(save());
+    backend.invalidate();
+    backend.sync(&state, &config).expect("full iptables sync");
+    assert_eq!(partial, without_comments(save()));
+    backend
+        .sync(
+            &ProxyState {
+                services: vec![service("web", &[(POD_IP, 8080)])],
+            },
+            &config,
+        )
+        .expect("partial iptables sync");
+    assert_eq!(
+        topo.connect(SERVICE_IP, 80).as_deref(),
+        Some("hello"),
+        "ClusterIP connection after partial iptables syncs"
+    );
+
     backend
         .sync(&ProxyState::default(), &config)
         .expect("iptables sync");
@@ -489,7 +592,7 @@ fn apiserver_service_and_endpointslice_become_nft_rules_in_netns() {
         let table = topo.nft_table();
         table.contains("map service-ips")
             && !table.contains("10.254.77.7")
-            && !table.contains("dnat to")
+            && !table.contains("dnat to 10.99.0.2:")
     });
 
     let _ = stop.send(());
@@ -574,7 +677,9 @@ fn binary_serves_healthz_and_metrics_in_netns() {
         response.starts_with("HTTP/1.0 200") && response.ends_with("ok")
     });
     // The metrics listener is a second server; it may bind a moment after /healthz.
-    wait_for("/metrics", || get(10249, "/metrics").contains("kubeproxy_sync_proxy_rules_duration_seconds"));
+    wait_for("/metrics", || {
+        get(10249, "/metrics").contains("kubeproxy_sync_proxy_rules_duration_seconds")
+    });
     let metrics = get(10249, "/metrics");
     assert!(
         metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds"),
