@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod flags;
+pub mod informer;
 pub mod leader;
 pub mod logging;
 pub mod metrics;

@@ -10,13 +10,11 @@ use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use futures::StreamExt;
 use hickory_server::Server;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
+use kube_common::informer::reflect_notify;
 use kube_common::metrics::Metrics;
 use tokio::sync::Notify;
 
@@ -33,34 +31,6 @@ const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Outgoing responses buffered per TCP connection.
 const TCP_RESPONSE_BUFFER: usize = 32;
 
-/// Starts a reflector for `K`, notifying `notify` on every change.
-fn reflect<K>(api: Api<K>, notify: Arc<Notify>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher::watcher(api, watcher::Config::default()).default_backoff(),
-    );
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(_) => notify.notify_one(),
-                Err(err) => tracing::warn!("watch error: {err}"),
-            }
-        }
-    });
-    store
-}
-
 /// Keeps `state`'s index current with the cluster until `shutdown`.
 pub async fn run_indexer(
     client: kube::Client,
@@ -68,8 +38,8 @@ pub async fn run_indexer(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let notify = Arc::new(Notify::new());
-    let services = reflect(Api::<Service>::all(client.clone()), notify.clone());
-    let slices = reflect(Api::<EndpointSlice>::all(client), notify.clone());
+    let services = reflect_notify(Api::<Service>::all(client.clone()), notify.clone());
+    let slices = reflect_notify(Api::<EndpointSlice>::all(client), notify.clone());
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::select! {
         ready = async {

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Api;
+use kube_common::informer::reflect_notify;
 use kube_common::metrics::{health_router, Metrics};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -82,34 +81,6 @@ impl ProxyMetrics {
     }
 }
 
-/// Starts a reflector for `K`, notifying `notify` on every change.
-fn reflect<K>(api: Api<K>, notify: Arc<Notify>) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher::watcher(api, watcher::Config::default()).default_backoff(),
-    );
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(_) => notify.notify_one(),
-                Err(err) => tracing::warn!("watch error: {err}"),
-            }
-        }
-    });
-    store
-}
-
 fn current_state(
     services: &Store<Service>,
     slices: &Store<EndpointSlice>,
@@ -129,9 +100,9 @@ pub async fn run_proxier(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let notify = Arc::new(Notify::new());
-    let services = reflect(Api::<Service>::all(client.clone()), notify.clone());
-    let slices = reflect(Api::<EndpointSlice>::all(client.clone()), notify.clone());
-    let nodes = reflect(Api::<Node>::all(client), notify.clone());
+    let services = reflect_notify(Api::<Service>::all(client.clone()), notify.clone());
+    let slices = reflect_notify(Api::<EndpointSlice>::all(client.clone()), notify.clone());
+    let nodes = reflect_notify(Api::<Node>::all(client), notify.clone());
     let mut shutdown = std::pin::pin!(shutdown);
     tokio::select! {
         ready = async {

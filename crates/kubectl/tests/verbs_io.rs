@@ -501,7 +501,7 @@ fn exec_and_logs_stream_from_running_containers() {
         return;
     }
     let node = node::Node::start();
-    node.run_pod("talker", "echo one; echo two >&2; echo three; sleep 3600");
+    node.run_pod("talker", "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600");
     let c = &node.cluster;
     c.assert_all_same(&[
         &["exec", "talker", "--", "echo", "hello"],

@@ -84,7 +84,11 @@ async fn cronjob_starts_the_due_job_and_tracks_active_and_last_successful() {
         let api = api.clone();
         async move {
             let s = api.get("hello").await.ok()?.status?;
-            (s.active.as_ref().is_some_and(|a| a.len() == 1)).then_some(s)
+            // The test's back-dated lastScheduleTime is not on a minute; wait for the
+            // controller's own record (a creation right at a minute boundary can make
+            // the controller start a job before the back-dating lands).
+            let aligned = s.last_schedule_time.as_ref().is_some_and(|t| t.0.as_second() % 60 == 0);
+            (aligned && s.active.as_ref().is_some_and(|a| a.len() == 1)).then_some(s)
         }
     })
     .await;
