@@ -87,7 +87,10 @@ async fn cronjob_starts_the_due_job_and_tracks_active_and_last_successful() {
         let api = api.clone();
         async move {
             let s = api.get("hello").await.ok()?.status?;
-            (s.active.as_ref().is_some_and(|a| a.len() == 1)).then_some(s)
+            // The controller may report the new active job one status write before
+            // its lastScheduleTime: wait until the back-dated (unaligned) time is gone.
+            let aligned = s.last_schedule_time.as_ref().is_some_and(|t| t.0.as_second() % 60 == 0);
+            (aligned && s.active.as_ref().is_some_and(|a| a.len() == 1)).then_some(s)
         }
     })
     .await;
