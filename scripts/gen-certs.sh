@@ -5,6 +5,10 @@
 # Writes pki/{ca,apiserver,apiserver-kubelet-client,admin,controller-manager,scheduler,
 # kube-proxy,kubelet-<node>}.{crt,key}, pki/sa.{key,pub}, etcd's PKI (pki/etcd/{ca,server}, pki/{apiserver,flanneld}-etcd-client)
 # and <client>.conf kubeconfigs.
+# For the secured kubelet port: apiserver-kubelet-client (O=system:masters, as kubeadm's)
+# is what kube-apiserver presents (--kubelet-client-certificate/--kubelet-client-key),
+# pki/ca.crt is the kubelets' --client-ca-file; kubelets serve with a self-signed pair
+# they generate in their --cert-dir (kubelet.crt/kubelet.key), as upstream does.
 set -eu
 KUBE_APISERVER=${KUBE_APISERVER:-}
 if [ -z "$KUBE_APISERVER" ]; then

@@ -24,6 +24,11 @@
 #     subnet), kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
 #     kube-proxy (and kube-dns when its binary and unit exist), each with the
 #     arguments of its systemd unit's ExecStart= and the unit's EnvironmentFiles.
+#     The kubelet is secured as kubeadm's: HTTPS on 10250 (self-signed serving
+#     cert in $STATE/kubelet-pki), client certificates from the cluster CA in
+#     /etc/kubernetes/pki (scripts/gen-certs.sh, generated when absent), bearer
+#     tokens by TokenReview, no anonymous access, Webhook authorization; the
+#     apiserver calls it with pki/apiserver-kubelet-client.crt (O=system:masters).
 #  5. Writes /etc/kubernetes/admin.kubeconfig (and ~/.kube/config if absent),
 #     waits for every /healthz and for the node to be Ready, prints what to type next.
 #
@@ -53,6 +58,8 @@ FLANNEL_HEALTHZ_PORT=8471
 FLANNEL_BACKEND="${FLANNEL_BACKEND:-host-gw}"
 CONTAINERD_SOCK=/run/containerd/containerd.sock
 API=http://127.0.0.1:8080
+PKI_ROOT=/etc/kubernetes
+PKI="$PKI_ROOT/pki"
 ADMIN_KUBECONFIG=/etc/kubernetes/admin.kubeconfig
 KUBECTL="${KUBECTL:-/usr/bin/kubectl}"
 
@@ -158,22 +165,54 @@ install_config() {
     log "installed $dest"
 }
 
+# ensure_flags FILE VAR FLAG...: a FILE that local-up installed (its header says so)
+# and that predates a setting gets the missing --flags appended to VAR; files an
+# operator wrote are left alone.
+ensure_flags() {
+    local file="$1" var="$2" flag missing=()
+    shift 2
+    head -n1 "$file" 2>/dev/null | grep -q '^# Installed by scripts/local-up.sh' || return 0
+    for flag in "$@"; do
+        grep -q -- "${flag%%=*}[= \"]" "$file" || grep -q -- "${flag%%=*}\$" "$file" || missing+=("$flag")
+    done
+    [[ ${#missing[@]} -gt 0 ]] || return 0
+    VALUE=" ${missing[*]}" awk -v var="$var" '
+        !done && $0 ~ "^" var "=\"" { sub(/"$/, ENVIRON["VALUE"] "\""); done = 1 }
+        { print }' "$file" >"$file.new"
+    mv "$file.new" "$file"
+    log "$file: added ${missing[*]} to $var"
+}
+
 have_dns=""
 [[ -x "$BIN_DIR/kube-dns" && -f systemd/kube-dns.service ]] && have_dns=1
+
+# The cluster PKI, kubeadm's layout (/etc/kubernetes/pki), kept like the config.
+if [[ ! -f "$PKI/ca.crt" ]]; then
+    KUBE_APISERVER="$BIN_DIR/kube-apiserver" scripts/gen-certs.sh --dir "$PKI_ROOT" >/dev/null
+    log "generated the cluster PKI in $PKI (scripts/gen-certs.sh)"
+fi
 
 # --node-ip: the apiserver reaches the kubelet (logs, exec) at the node's InternalIP,
 # and the kubelet listens on 127.0.0.1 only (KUBELET_ADDRESS).
 kubelet_args="--node-ip=127.0.0.1 --pod-manifest-path=/etc/kubernetes/manifests --root-dir=$STATE/kubelet --pod-logs-dir=$STATE/pod-logs"
 [[ -n "$have_dns" ]] && kubelet_args+=" --cluster-dns=$DNS_IP --cluster-domain=cluster.local"
+# The secured kubelet port: TLS, x509 + TokenReview authentication, no anonymous,
+# SubjectAccessReview authorization.
+kubelet_secure_args=(--cert-dir="$STATE/kubelet-pki" --client-ca-file="$PKI/ca.crt" --anonymous-auth=false
+    --authentication-token-webhook --authorization-mode=Webhook)
+apiserver_secure_args=(--client-ca-file="$PKI/ca.crt" --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key")
 
 install_config etc/kubernetes/config /etc/kubernetes/config
 install_config etc/kubernetes/apiserver /etc/kubernetes/apiserver \
-    "KUBE_API_ARGS=--cert-dir=$STATE/apiserver-certs"
+    "KUBE_API_ARGS=--cert-dir=$STATE/apiserver-certs ${apiserver_secure_args[*]}"
+ensure_flags /etc/kubernetes/apiserver KUBE_API_ARGS "${apiserver_secure_args[@]}"
 install_config etc/kubernetes/controller-manager /etc/kubernetes/controller-manager
 install_config etc/kubernetes/scheduler /etc/kubernetes/scheduler
 install_config etc/kubernetes/kubelet /etc/kubernetes/kubelet \
     "KUBELET_RUNTIME=--container-runtime-endpoint=unix://$CONTAINERD_SOCK" \
-    "KUBELET_ARGS=$kubelet_args"
+    "KUBELET_ARGS=$kubelet_args ${kubelet_secure_args[*]}"
+ensure_flags /etc/kubernetes/kubelet KUBELET_ARGS "${kubelet_secure_args[@]}"
 install_config etc/kubernetes/proxy /etc/kubernetes/proxy \
     "KUBE_PROXY_ARGS=--cluster-cidr=$CLUSTER_CIDR --hostname-override=127.0.0.1 --healthz-bind-address=127.0.0.1:10256"
 install_config etc/sysconfig/flanneld /etc/sysconfig/flanneld \
@@ -386,7 +425,8 @@ fi
 
 wait_for "kube-controller-manager healthz" "healthy http://127.0.0.1:10257/healthz" 120 kube-controller-manager
 wait_for "kube-scheduler healthz" "healthy http://127.0.0.1:10259/healthz" 120 kube-scheduler
-wait_for "kubelet healthz" "healthy http://127.0.0.1:10250/healthz" 120 kubelet
+# The kubelet's port is authenticated: ask as the admin (system:masters).
+wait_for "kubelet healthz" "curl -sfk --max-time 2 --cert $PKI/admin.crt --key $PKI/admin.key https://127.0.0.1:10250/healthz | grep -q '^ok'" 120 kubelet
 wait_for "kube-proxy healthz" "curl -sf --max-time 2 http://127.0.0.1:10256/healthz" 120 kube-proxy
 if [[ -n "$have_dns" ]] && grep -q -- "--health-port=8081" /etc/kubernetes/dns; then
     wait_for "kube-dns healthz" "curl -sf --max-time 2 http://127.0.0.1:8081/healthz" 120 kube-dns

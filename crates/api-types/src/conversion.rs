@@ -1,10 +1,13 @@
 //! Conversion between the stored form of an object and the form a group-version serves.
-//! Only `events.k8s.io/v1` differs: upstream stores every Event as core/v1 under
-//! `/registry/events` and converts field names on the way in and out.
+//! `events.k8s.io/v1` Events are stored as core/v1 under `/registry/events` (field
+//! renames); `autoscaling/v1` HorizontalPodAutoscalers are stored as `autoscaling/v2`
+//! ([`hpa`]).
 
 use serde_json::{Map, Value};
 
 use crate::ResourceInfo;
+
+pub mod hpa;
 
 /// (core/v1 field, events.k8s.io/v1 field)
 const EVENT_FIELDS: &[(&str, &str)] = &[
@@ -29,7 +32,9 @@ fn is_events_v1(info: &ResourceInfo) -> bool {
 }
 
 fn rename(obj: &mut Value, api_version: &str, to_external: bool) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     let mut out = Map::new();
     out.insert("kind".into(), Value::String("Event".into()));
     out.insert("apiVersion".into(), Value::String(api_version.into()));
@@ -37,7 +42,11 @@ fn rename(obj: &mut Value, api_version: &str, to_external: bool) {
         out.insert("metadata".into(), m);
     }
     for (core, ext) in EVENT_FIELDS {
-        let (from, to) = if to_external { (core, ext) } else { (ext, core) };
+        let (from, to) = if to_external {
+            (core, ext)
+        } else {
+            (ext, core)
+        };
         if let Some(v) = map.remove(*from) {
             if !v.is_null() {
                 out.insert((*to).to_string(), v);
@@ -49,17 +58,28 @@ fn rename(obj: &mut Value, api_version: &str, to_external: bool) {
     *map = out;
 }
 
-/// Stored (core/v1) → served form of `info`.
+fn is_hpa(info: &ResourceInfo) -> bool {
+    info.group == "autoscaling" && info.kind == "HorizontalPodAutoscaler"
+}
+
+/// Stored form → served form of `info`.
 pub fn storage_to_external(info: &ResourceInfo, obj: &mut Value) {
     if is_events_v1(info) {
         rename(obj, "events.k8s.io/v1", true);
+    } else if is_hpa(info) && info.version == "v1" {
+        hpa::v2_to_v1(obj);
     }
 }
 
-/// Served form of `info` → stored (core/v1) form.
+/// Served form of `info` → stored form.
 pub fn external_to_storage(info: &ResourceInfo, obj: &mut Value) {
     if is_events_v1(info) {
         rename(obj, "v1", false);
+    } else if is_hpa(info) {
+        match info.version {
+            "v1" => hpa::v1_to_v2(obj),
+            _ => hpa::drop_round_trip_annotations(obj),
+        }
     }
 }
 
@@ -84,7 +104,10 @@ mod tests {
         let mut back = ext.clone();
         external_to_storage(info, &mut back);
         let mut expected = core.clone();
-        expected.as_object_mut().expect("object").remove("lastTimestamp");
+        expected
+            .as_object_mut()
+            .expect("object")
+            .remove("lastTimestamp");
         assert_eq!(back, expected);
         let pods = crate::registry::lookup("", "v1", "pods").expect("pods");
         let mut p = json!({"a": 1});

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::conversion::hpa;
 use crate::quantity::ParsedQuantity;
 use crate::registry::ResourceInfo;
 
@@ -43,7 +44,47 @@ pub fn apply_defaults(info: &ResourceInfo, obj: &mut Value) {
         ("apps", "StatefulSet") => default_stateful_set(obj),
         ("batch", "Job") => default_job(obj),
         ("batch", "CronJob") => default_cron_job(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => default_hpa(obj),
         _ => {}
+    }
+}
+
+/// Upstream's v2 `SetDefaults_HorizontalPodAutoscaler`. An `autoscaling/v1` object is
+/// defaulted in its v2 form (as upstream, whose v1 form converts through the same
+/// internal object) and converted back.
+fn default_hpa(obj: &mut Value) {
+    let v1 = obj.get("apiVersion").and_then(Value::as_str) == Some(hpa::API_VERSION_V1);
+    hpa::v1_to_v2(obj);
+    let spec = child(obj, "spec");
+    set_default(spec, "minReplicas", json!(1));
+    if spec
+        .get("metrics")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        spec["metrics"] = json!([{"type": "Resource", "resource": {"name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": hpa::DEFAULT_CPU_UTILIZATION}}}]);
+    }
+    if let Some(behavior) = spec.get_mut("behavior").filter(|b| b.is_object()) {
+        // GenerateHPAScaleUpRules / GenerateHPAScaleDownRules: unset fields of a rule
+        // (or a missing rule) take the defaults; scale-down's window stays unset.
+        let up = json!({"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+            {"type": "Pods", "value": 4, "periodSeconds": 15},
+            {"type": "Percent", "value": 100, "periodSeconds": 15}]});
+        let down = json!({"selectPolicy": "Max", "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]});
+        for (key, defaults) in [("scaleUp", up), ("scaleDown", down)] {
+            let rules = child(behavior, key);
+            if let (Some(rules), Value::Object(defaults)) = (rules.as_object_mut(), defaults) {
+                for (field, value) in defaults {
+                    if rules.get(&field).is_none_or(Value::is_null) {
+                        rules.insert(field, value);
+                    }
+                }
+            }
+        }
+    }
+    if v1 {
+        hpa::v2_to_v1(obj);
     }
 }
 

@@ -299,6 +299,24 @@ mod tests {
     }
 
     #[test]
+    fn autoscaling_v1_hpa_has_paths_and_schema() {
+        let doc = v3("autoscaling", "v1");
+        let path = "/apis/autoscaling/v1/namespaces/{namespace}/horizontalpodautoscalers/{name}";
+        assert!(doc["paths"][path]["get"].is_object(), "missing {path}");
+        let schema =
+            &doc["components"]["schemas"]["io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"];
+        assert!(schema["properties"]["spec"].is_object());
+        assert_eq!(
+            schema["x-kubernetes-group-version-kind"],
+            json!([{"group": "autoscaling", "kind": "HorizontalPodAutoscaler", "version": "v1"}])
+        );
+        let v2: Value = serde_json::from_slice(&v2_document()).expect("v2 JSON");
+        assert!(v2["definitions"]["io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"].is_object());
+        assert!(v2["paths"][path]["put"].is_object());
+        assert!(v2["paths"][format!("{path}/status")]["patch"].is_object());
+    }
+
+    #[test]
     fn index_lists_group_versions_with_hashes() {
         let index = v3_index();
         for (group, version, key) in [("", "v1", "api/v1"), ("apps", "v1", "apis/apps/v1")] {

@@ -16,6 +16,8 @@ pub enum Subresource {
     PortForward,
     Proxy,
     Token,
+    /// `certificatesigningrequests/approval`.
+    Approval,
 }
 
 impl Subresource {
@@ -31,6 +33,7 @@ impl Subresource {
             Subresource::PortForward => "portforward",
             Subresource::Proxy => "proxy",
             Subresource::Token => "token",
+            Subresource::Approval => "approval",
         }
     }
 
@@ -52,7 +55,7 @@ impl Subresource {
     /// Verbs listed in discovery for this subresource.
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
-            Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
+            Subresource::Status | Subresource::Scale | Subresource::Approval => &["get", "patch", "update"],
             Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
             Subresource::Log => &["get"],
             Subresource::Exec | Subresource::Attach | Subresource::PortForward => &["create", "get"],
@@ -72,6 +75,7 @@ const ALL_SUBRESOURCES: &[Subresource] = &[
     Subresource::PortForward,
     Subresource::Proxy,
     Subresource::Token,
+    Subresource::Approval,
 ];
 
 /// The standard verbs of a fully served resource.
@@ -219,6 +223,8 @@ pub static RESOURCES: &[ResourceInfo] = &[
     res!("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, ALL, &[Status]),
     // autoscaling/v2
     res!("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, ALL, &[Status]),
+    // autoscaling/v1: the same objects, stored as v2 (conversion::hpa); v2 stays preferred.
+    res!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, ALL, &[Status]),
     // coordination.k8s.io/v1
     res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", NONE, true, NONE, &[]),
     // discovery.k8s.io/v1
@@ -246,7 +252,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     // storage.k8s.io/v1
     res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", &["sc"], false, NONE, &[]),
     // certificates.k8s.io/v1
-    res!("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", "certificatesigningrequest", &["csr"], false, NONE, &[Status]),
+    res!("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", "certificatesigningrequest", &["csr"], false, NONE, &[Status, Approval]),
     // scheduling.k8s.io/v1
     res!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", &["pc"], false, NONE, &[]),
 ];

@@ -42,6 +42,9 @@ pub fn check_fields(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, Str
         ("apps", "ControllerRevision") => check::<apps::ControllerRevision>(info, obj),
         ("batch", "Job") => check::<batch::Job>(info, obj),
         ("batch", "CronJob") => check::<batch::CronJob>(info, obj),
+        ("autoscaling", "HorizontalPodAutoscaler") if info.version == "v1" => {
+            check::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>(info, obj)
+        }
         ("autoscaling", "HorizontalPodAutoscaler") => {
             check::<autoscaling::HorizontalPodAutoscaler>(info, obj)
         }
@@ -181,6 +184,20 @@ mod tests {
 
     fn info(api_version: &str, kind: &str) -> &'static ResourceInfo {
         lookup_kind(api_version, kind).expect("registered kind")
+    }
+
+    #[test]
+    fn hpa_is_checked_against_the_served_version() {
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "x"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}});
+        assert_eq!(
+            check_fields(info("autoscaling/v1", "HorizontalPodAutoscaler"), &v1),
+            Ok(vec![])
+        );
+        assert_eq!(
+            check_fields(info("autoscaling/v2", "HorizontalPodAutoscaler"), &v1),
+            Ok(vec!["spec.targetCPUUtilizationPercentage".to_string()])
+        );
     }
 
     #[test]

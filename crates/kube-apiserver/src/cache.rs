@@ -39,6 +39,14 @@ impl CachedObject {
         let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
         Some(CachedObject { key, revision, value, bytes })
     }
+
+    /// A served-form object (no `resourceVersion` in it) stamped with `revision`.
+    pub fn stamped(key: &str, mut value: Value, revision: i64) -> Option<CachedObject> {
+        let meta = value.get_mut("metadata").and_then(Value::as_object_mut)?;
+        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
+        Some(CachedObject { key: key.to_string(), revision, value, bytes })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,13 +200,65 @@ impl ResourceCache {
     }
 }
 
+/// A write of this apiserver in flight: the object and the exact bytes stored for it.
+/// The write's watch event and the writer both turn it into the served object (with
+/// `resourceVersion` and JSON bytes) through [`WriteSlot::finish`]; whoever comes first
+/// does the work once, so the event does not decode the value from etcd again.
+pub struct WriteSlot {
+    stored: Vec<u8>,
+    state: parking_lot::Mutex<SlotState>,
+}
+
+enum SlotState {
+    Waiting(Value),
+    Done(Arc<CachedObject>),
+    Empty,
+}
+
+impl WriteSlot {
+    /// The object of a write that did not happen.
+    pub fn into_value(&self) -> Value {
+        match &*self.state.lock() {
+            SlotState::Waiting(v) => v.clone(),
+            SlotState::Done(o) => o.value.clone(),
+            SlotState::Empty => Value::Null,
+        }
+    }
+
+    /// The object as written at `revision` under `key`.
+    pub fn finish(&self, key: &str, revision: i64) -> Option<Arc<CachedObject>> {
+        let mut state = self.state.lock();
+        match std::mem::replace(&mut *state, SlotState::Empty) {
+            SlotState::Done(o) if o.revision == revision => {
+                *state = SlotState::Done(o.clone());
+                Some(o)
+            }
+            SlotState::Done(o) => {
+                // The same bytes written again at another revision (rare).
+                let value = o.value.clone();
+                *state = SlotState::Done(o);
+                drop(state);
+                CachedObject::stamped(key, value, revision).map(Arc::new)
+            }
+            SlotState::Waiting(value) => {
+                let o = Arc::new(CachedObject::stamped(key, value, revision)?);
+                *state = SlotState::Done(o.clone());
+                Some(o)
+            }
+            SlotState::Empty => None,
+        }
+    }
+}
+
 /// Every resource's cache plus the revision the caches have caught up to.
 pub struct WatchCache {
     by_plural: HashMap<&'static str, Vec<Arc<ResourceCache>>>,
-    by_resource: HashMap<(&'static str, &'static str), Arc<ResourceCache>>,
+    by_resource: HashMap<(&'static str, &'static str, &'static str), Arc<ResourceCache>>,
     revision_tx: watch::Sender<i64>,
     storage: Arc<Storage>,
     progress: tokio::sync::Mutex<Option<etcd_client::WatchRequestSender>>,
+    /// Writes of this apiserver waiting for their watch event, by key.
+    pending: parking_lot::Mutex<HashMap<String, Arc<WriteSlot>>>,
 }
 
 impl WatchCache {
@@ -209,10 +269,17 @@ impl WatchCache {
         for info in RESOURCES {
             let c = Arc::new(ResourceCache::new(info, capacity));
             by_plural.entry(info.plural).or_default().push(c.clone());
-            by_resource.insert((info.group, info.plural), c);
+            by_resource.insert((info.group, info.version, info.plural), c);
         }
         let (revision_tx, _) = watch::channel(0);
-        let cache = Arc::new(WatchCache { by_plural, by_resource, revision_tx, storage, progress: tokio::sync::Mutex::new(None) });
+        let cache = Arc::new(WatchCache {
+            by_plural,
+            by_resource,
+            revision_tx,
+            storage,
+            progress: tokio::sync::Mutex::new(None),
+            pending: parking_lot::Mutex::new(HashMap::new()),
+        });
         let rev = cache.load().await?;
         let c2 = cache.clone();
         tokio::spawn(async move { c2.run(rev).await });
@@ -220,7 +287,42 @@ impl WatchCache {
     }
 
     pub fn resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
-        self.by_resource.get(&(info.group, info.plural))
+        self.by_resource.get(&(info.group, info.version, info.plural))
+    }
+
+    /// Whether `info` is the only view of its stored objects (no other group or
+    /// version serves the same etcd keys). Only then is the served form the stored
+    /// form plus `resourceVersion`, so a written object can stand in for its decoded
+    /// watch event.
+    pub fn single_view(&self, info: &ResourceInfo) -> bool {
+        self.by_plural.get(info.plural).is_some_and(|c| c.len() == 1 && std::ptr::eq(c[0].info, info))
+    }
+
+    /// Registers a write about to store `stored` (the exact value bytes) under `key`,
+    /// for `value` (served form, without `resourceVersion`). Only for
+    /// [`WatchCache::single_view`] resources. The writer calls [`WriteSlot::finish`]
+    /// once the write succeeded, or [`WatchCache::forget_write`] when it failed.
+    pub fn expect_write(&self, key: &str, stored: Vec<u8>, value: Value) -> Arc<WriteSlot> {
+        let slot = Arc::new(WriteSlot { stored, state: parking_lot::Mutex::new(SlotState::Waiting(value)) });
+        self.pending.lock().insert(key.to_string(), slot.clone());
+        slot
+    }
+
+    /// Drops a registered write that did not happen (or whose event is not wanted).
+    pub fn forget_write(&self, key: &str, slot: &Arc<WriteSlot>) {
+        let mut pending = self.pending.lock();
+        if pending.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            pending.remove(key);
+        }
+    }
+
+    /// The registered write that stored exactly `value` under `key`, if any.
+    fn take_write(&self, key: &str, value: &[u8]) -> Option<Arc<WriteSlot>> {
+        let mut pending = self.pending.lock();
+        if pending.get(key).is_some_and(|s| s.stored == value) {
+            return pending.remove(key);
+        }
+        None
     }
 
     /// The revision every cache reflects.
@@ -263,6 +365,8 @@ impl WatchCache {
 
     async fn load(&self) -> anyhow::Result<i64> {
         let rev = self.storage.current_revision().await?;
+        // Writes up to `rev` are covered by this list (the writers still finish theirs).
+        self.pending.lock().clear();
         for (plural, caches) in &self.by_plural {
             let page = self.storage.list_all(&format!("/registry/{plural}/"), rev).await?;
             for c in caches {
@@ -294,7 +398,7 @@ impl WatchCache {
     }
 
     async fn watch_from(&self, rev: i64) -> anyhow::Result<()> {
-        let mut client = self.storage.client();
+        let mut client = self.storage.watch_client();
         let opts = WatchOptions::new()
             .with_prefix()
             .with_start_revision(rev + 1)
@@ -321,23 +425,41 @@ impl WatchCache {
                         None
                     }
                 };
-                let value = if ev.event_type() == EventType::Put { open(kv.value()) } else { None };
-                let prev_value = ev.prev_kv().and_then(|p| open(p.value()).map(|v| (v, p.mod_revision())));
+                let is_put = ev.event_type() == EventType::Put;
+                let value = if is_put { open(kv.value()) } else { None };
+                // A write of this apiserver's own: its object is (being) made already.
+                let remembered = match &value {
+                    Some(v) if caches.len() == 1 => self.take_write(&key, v).and_then(|slot| slot.finish(&key, revision)),
+                    _ => None,
+                };
+                let prev_rev = ev.prev_kv().map(|p| p.mod_revision());
                 for c in caches {
-                    let prev = prev_value
-                        .as_ref()
-                        .and_then(|(v, r)| CachedObject::decode(c.info, key.clone(), v, *r))
-                        .map(Arc::new);
+                    // The previous state is normally the cached object; decode it only
+                    // when the cache holds another revision.
+                    let prev = prev_rev.and_then(|r| match c.get(&key) {
+                        Some(o) if o.revision == r => Some(o),
+                        _ => ev
+                            .prev_kv()
+                            .and_then(|p| open(p.value()))
+                            .and_then(|v| CachedObject::decode(c.info, key.clone(), &v, r))
+                            .map(Arc::new),
+                    });
                     let (kind, object) = match ev.event_type() {
                         EventType::Put => {
-                            let Some(o) = value.as_deref().and_then(|v| CachedObject::decode(c.info, key.clone(), v, revision)) else { continue };
+                            let object = match &remembered {
+                                Some(o) => o.clone(),
+                                None => match value.as_deref().and_then(|v| CachedObject::decode(c.info, key.clone(), v, revision)) {
+                                    Some(o) => Arc::new(o),
+                                    None => continue,
+                                },
+                            };
                             let kind = if kv.create_revision() == revision { WatchEventType::Added } else { WatchEventType::Modified };
-                            (kind, Arc::new(o))
+                            (kind, object)
                         }
                         EventType::Delete => {
                             // The last state, stamped with the deletion revision, as upstream sends it.
-                            let Some((p, _)) = &prev_value else { continue };
-                            let Some(o) = CachedObject::decode(c.info, key.clone(), p, revision) else { continue };
+                            let Some(p) = ev.prev_kv().and_then(|p| open(p.value())) else { continue };
+                            let Some(o) = CachedObject::decode(c.info, key.clone(), &p, revision) else { continue };
                             (WatchEventType::Deleted, Arc::new(o))
                         }
                     };
@@ -368,5 +490,36 @@ impl WatchCache {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn slot(value: Value) -> WriteSlot {
+        let stored = serde_json::to_vec(&value).expect("json");
+        WriteSlot { stored, state: parking_lot::Mutex::new(SlotState::Waiting(value)) }
+    }
+
+    #[test]
+    fn a_finished_write_is_what_decoding_its_stored_bytes_gives() {
+        let pods = api_types::registry::lookup("", "v1", "pods").expect("pods");
+        let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "d", "labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let s = slot(obj);
+        let key = "/registry/pods/d/p";
+        let finished = s.finish(key, 42).expect("finished");
+        let decoded = CachedObject::decode(pods, key.to_string(), &s.stored, 42).expect("decoded");
+        assert_eq!(finished.value, decoded.value);
+        assert_eq!(finished.bytes, decoded.bytes);
+        assert_eq!(finished.value["metadata"]["resourceVersion"], "42");
+        // The watch event and the writer share one object.
+        let again = s.finish(key, 42).expect("finished");
+        assert!(Arc::ptr_eq(&finished, &again));
+        // The same bytes at another revision get their own stamp.
+        let other = s.finish(key, 43).expect("finished");
+        assert_eq!(other.value["metadata"]["resourceVersion"], "43");
+        assert_eq!(finished.value["metadata"]["resourceVersion"], "42");
     }
 }

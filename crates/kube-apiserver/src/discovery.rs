@@ -43,11 +43,9 @@ pub fn api_group_list() -> Value {
             groups.push(g);
         }
     }
-    json!({
-        "kind": "APIGroupList",
-        "apiVersion": "v1",
-        "groups": groups.into_iter().filter_map(group_json).collect::<Vec<_>>(),
-    })
+    let mut groups: Vec<Value> = groups.into_iter().filter_map(group_json).collect();
+    groups.push(crate::metrics_api::group_json());
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 pub fn api_group(group: &str) -> Option<Value> {

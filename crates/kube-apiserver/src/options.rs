@@ -83,9 +83,12 @@ pub struct Options {
     /// Client key the apiserver presents to kubelets.
     #[arg(long = "kubelet-client-key")]
     pub kubelet_client_key: Option<PathBuf>,
-    /// CA bundle to verify kubelet serving certificates.
+    /// CA bundle to verify kubelet serving certificates (unverified without it).
     #[arg(long = "kubelet-certificate-authority")]
     pub kubelet_certificate_authority: Option<PathBuf>,
+    /// The preferred NodeAddressTypes to use for kubelet connections.
+    #[arg(long = "kubelet-preferred-address-types", value_delimiter = ',', default_value = DEFAULT_KUBELET_ADDRESS_TYPES)]
+    pub kubelet_preferred_address_types: Vec<String>,
 
     /// A CIDR notation IP range from which to assign service cluster IPs.
     #[arg(long = "service-cluster-ip-range", alias = "portal-net", default_value = "10.0.0.0/24")]
@@ -149,6 +152,10 @@ pub struct Options {
     #[arg(long = "audit-log-format", default_value = "json")]
     pub audit_log_format: String,
 }
+
+/// `--kubelet-preferred-address-types` default: kubeadm's order (upstream's binary
+/// default puts Hostname first, which needs node names that resolve).
+pub const DEFAULT_KUBELET_ADDRESS_TYPES: &str = "InternalIP,ExternalIP,Hostname,InternalDNS,ExternalDNS";
 
 /// Parses Go-style durations: `1h`, `30m`, `90s`, `1h30m`, `500ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

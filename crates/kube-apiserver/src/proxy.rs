@@ -10,6 +10,10 @@ use serde_json::Value;
 
 use crate::{handlers::query::Query, server::AppState};
 
+mod kubelet_client;
+
+pub use kubelet_client::{config as kubelet_client, configure as configure_kubelet_client, KubeletClientConfig};
+
 fn bad_gateway(msg: impl std::fmt::Display) -> ApiError {
     ApiError::new(502, "InternalError", format!("error trying to reach the kubelet: {msg}"))
 }
@@ -24,12 +28,19 @@ async fn kubelet_address(state: &Arc<AppState>, pod: &Value) -> Result<String, A
         .ok_or_else(|| ApiError::bad_request(format!("pod {pod_name} does not have a host assigned")))?;
     let nodes = api_types::registry::lookup("", "v1", "nodes").ok_or_else(|| ApiError::internal("nodes not registered"))?;
     let node = state.store.get(nodes, None, node_name).await?;
+    node_kubelet_address(&node)
+}
+
+/// `host:port` of a node's kubelet, from its status (also used by `metrics_api`).
+pub(crate) fn node_kubelet_address(node: &Value) -> Result<String, ApiError> {
+    let node_name = meta::name(node).unwrap_or("");
     let addresses = node.pointer("/status/addresses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let pick = |ty: &str| addresses.iter().find(|a| a["type"] == ty).and_then(|a| a["address"].as_str()).map(str::to_string);
-    let host = pick("InternalIP")
-        .or_else(|| pick("Hostname"))
-        .or_else(|| pick("ExternalIP"))
-        .ok_or_else(|| bad_gateway(format!("node {node_name} has no address")))?;
+    let pick = |ty: &str| addresses.iter().find(|a| a["type"] == ty).and_then(|a| a["address"].as_str()).filter(|a| !a.is_empty()).map(str::to_string);
+    let host = kubelet_client()
+        .address_types
+        .iter()
+        .find_map(|ty| pick(ty))
+        .ok_or_else(|| bad_gateway(format!("node {node_name}: no preferred addresses found; known addresses: {addresses:?}")))?;
     let port = node.pointer("/status/daemonEndpoints/kubeletEndpoint/Port").and_then(Value::as_u64).filter(|p| *p > 0).unwrap_or(10250);
     Ok(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
 }
@@ -87,15 +98,40 @@ pub async fn pod_connect(
         }
         Subresource::Exec => format!("/exec/{ns}/{name}/{}?{query}", container_of(&pod, &q)?),
         Subresource::Attach => format!("/attach/{ns}/{name}/{}?{query}", container_of(&pod, &q)?),
-        Subresource::PortForward => format!("/portForward/{ns}/{name}?{query}"),
+        Subresource::PortForward => format!("/portForward/{ns}/{name}?{}", port_forward_query(&query)),
         other => return Err(ApiError::method_not_allowed(format!("{} is not proxied", other.name()))),
     };
     forward(&addr, &path, req).await
 }
 
-/// Forwards a request to the kubelet over HTTP/1.1; an upgrade (101) is spliced.
-async fn forward(addr: &str, path_and_query: &str, mut req: Request) -> Result<Response, ApiError> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(bad_gateway)?;
+/// The kubelet reads `port=` once per port; kubectl's `PodPortForwardOptions` sends
+/// `ports=80` (or `ports=80,81`), which upstream's apiserver rewrites the same way.
+fn port_forward_query(query: &str) -> String {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let mut ports: Vec<&str> = Vec::new();
+    for key in ["ports", "port"] {
+        for (_, v) in pairs.iter().filter(|(k, _)| k == key) {
+            for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                if !ports.contains(&p) {
+                    ports.push(p);
+                }
+            }
+        }
+    }
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "ports" && k != "port") {
+        out.append_pair(k, v);
+    }
+    for p in ports {
+        out.append_pair("port", p);
+    }
+    out.finish()
+}
+
+/// Forwards a request to the kubelet over HTTP/1.1 on TLS (see `kubelet_client`); an
+/// upgrade (101) is spliced.
+pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) -> Result<Response, ApiError> {
+    let stream = kubelet_client().connect(addr).await.map_err(bad_gateway)?;
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(io).await.map_err(bad_gateway)?;
     tokio::spawn(async move {
@@ -149,4 +185,15 @@ async fn forward(addr: &str, path_and_query: &str, mut req: Request) -> Result<R
         r.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     }
     Ok(r)
+}
+
+#[cfg(test)]
+mod port_forward_tests {
+    #[test]
+    fn ports_are_rewritten_to_one_port_param_each() {
+        assert_eq!(super::port_forward_query("ports=80%2C81"), "port=80&port=81");
+        assert_eq!(super::port_forward_query("ports=80&ports=81"), "port=80&port=81");
+        assert_eq!(super::port_forward_query("ports=80&port=80"), "port=80");
+        assert_eq!(super::port_forward_query("port=8080"), "port=8080");
+    }
 }

@@ -58,6 +58,9 @@ const LEASE_REUSE: Duration = Duration::from_secs(60);
 
 pub struct Storage {
     client: Client,
+    /// The watch cache's own connection: its event stream never shares HTTP/2 flow
+    /// control (or the connection task) with the request path's txns.
+    watch_client: Client,
     lease: Mutex<Option<LeaseCache>>,
     /// Encryption at rest (`--encryption-provider-config`).
     encryption: Option<std::sync::Arc<crate::encryption::Encryption>>,
@@ -90,8 +93,9 @@ impl Storage {
             }
             opts = opts.with_tls(t);
         }
-        let client = Client::connect(endpoints, Some(opts)).await?;
-        Ok(Storage { client, lease: Mutex::new(None), encryption: None })
+        let client = Client::connect(endpoints, Some(opts.clone())).await?;
+        let watch_client = Client::connect(endpoints, Some(opts)).await?;
+        Ok(Storage { client, watch_client, lease: Mutex::new(None), encryption: None })
     }
 
     /// Transforms values of the configured resources on write and read.
@@ -119,6 +123,11 @@ impl Storage {
 
     pub fn client(&self) -> Client {
         self.client.clone()
+    }
+
+    /// A client on the connection reserved for watches.
+    pub fn watch_client(&self) -> Client {
+        self.watch_client.clone()
     }
 
     /// The current etcd revision (one cheap range read).

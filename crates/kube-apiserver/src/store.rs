@@ -61,6 +61,8 @@ pub struct Written {
     pub warnings: Vec<String>,
     /// For updates: the object did not exist and was created.
     pub created: bool,
+    /// `object` as JSON when the write already encoded it (the response body as is).
+    pub encoded: Option<bytes::Bytes>,
 }
 
 /// `DeleteOptions` as sent by clients.
@@ -165,6 +167,25 @@ impl Store {
         info.ttl.then_some(self.event_ttl)
     }
 
+    /// The bytes to store for `obj` under `key`, and the write in flight. Without a
+    /// conversion between the served and the stored form (see
+    /// [`WatchCache::single_view`]) `obj` itself is encoded (after dropping
+    /// `resourceVersion` and `selfLink` from it) and handed to the watch cache, whose
+    /// event for this write then shares the served object instead of decoding it.
+    fn prepare_write<'a>(&'a self, info: &'static ResourceInfo, key: &'a str, mut obj: Value) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
+        if !self.cache.single_view(info) {
+            let bytes = encode_for_storage(info, &obj)?;
+            return Ok((bytes, PendingWrite { cache: &self.cache, key, slot: None, plain: Some(obj) }));
+        }
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.shift_remove("resourceVersion");
+            m.shift_remove("selfLink");
+        }
+        let bytes = serde_json::to_vec(&obj).map_err(internal)?;
+        let slot = self.cache.expect_write(key, bytes.clone(), obj);
+        Ok((bytes, PendingWrite { cache: &self.cache, key, slot: Some(slot), plain: None }))
+    }
+
     /// Checks `apiVersion`/`kind` of a body against the URL's resource (setting them
     /// when absent) and the namespace against the URL's.
     pub fn check_type_and_namespace(info: &ResourceInfo, obj: &mut Value, namespace: Option<&str>) -> Result<(), ApiError> {
@@ -257,7 +278,17 @@ impl Store {
     }
 
     /// POST: creates a new object.
-    pub async fn create(&self, info: &'static ResourceInfo, namespace: Option<&str>, mut obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub async fn create(&self, info: &'static ResourceInfo, namespace: Option<&str>, obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+        self.create_inner(info, namespace, obj, opts, true).await
+    }
+
+    /// POST as the handler needs it: `Written::encoded` carries the answer and, when it
+    /// does, `Written::object` is left `null` (saves copying the object).
+    pub async fn create_for_response(&self, info: &'static ResourceInfo, namespace: Option<&str>, obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+        self.create_inner(info, namespace, obj, opts, false).await
+    }
+
+    async fn create_inner(&self, info: &'static ResourceInfo, namespace: Option<&str>, mut obj: Value, opts: &WriteOptions, want_object: bool) -> Result<Written, ApiError> {
         Self::check_type_and_namespace(info, &mut obj, namespace)?;
         if meta::resource_version(&obj).is_some_and(|rv| !rv.is_empty()) {
             return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
@@ -290,6 +321,7 @@ impl Store {
         self.admission.admit(&attrs, &mut obj, None).await?;
         let now = now_rfc3339();
         strategy::prepare_for_create(info, &mut obj, &uuid::Uuid::new_v4().to_string(), &now);
+        crate::certificates::on_create(info, &mut obj, opts.user.as_ref())?;
         if info.kind == "Job" {
             api_types::defaults::generate_job_selector(&mut obj);
         }
@@ -301,16 +333,17 @@ impl Store {
         }
         api_types::apply::update_managed_fields(info, None, &mut obj, &opts.field_manager, "Update", &now, None);
         if opts.dry_run {
-            return Ok(Written { object: obj, warnings, created: true });
+            return Ok(Written { object: obj, warnings, created: true, encoded: None });
         }
         let key = info.key(namespace, &name);
-        let bytes = encode_for_storage(info, &obj)?;
+        let (bytes, pending) = self.prepare_write(info, &key, obj)?;
         match self.storage.create(&key, bytes, self.ttl(info)).await {
             Ok(rev) => {
-                meta::set_resource_version(&mut obj, &rev.to_string());
-                Ok(Written { object: obj, warnings, created: true })
+                let (object, encoded) = pending.succeeded(rev, want_object)?;
+                Ok(Written { object, warnings, created: true, encoded })
             }
             Err(e) => {
+                let obj = pending.failed();
                 if info.kind == "Service" {
                     self.services.release(&obj).await;
                 }
@@ -387,6 +420,7 @@ impl Store {
             let attrs = Attributes { operation: Operation::Update, info, namespace, name, subresource: sub, dry_run: opts.dry_run, user: opts.user.as_ref() };
             self.admission.admit(&attrs, &mut obj, Some(&old)).await?;
             Self::validate_update(info, &obj, &old)?;
+            crate::certificates::validate_update(info, &obj, &old, sub)?;
             let mut warnings = warnings;
             warnings.extend(self.admission.validate(&attrs, &obj, Some(&old)).await?);
             if info.kind == "Service" && sub.is_none() {
@@ -397,10 +431,10 @@ impl Store {
             meta::set_resource_version(&mut obj, &current.mod_revision.to_string());
             if same_object(&obj, &old) {
                 // A no-op update is not written, as upstream.
-                return Ok(Written { object: old, warnings, created: false });
+                return Ok(Written { object: old, warnings, created: false, encoded: None });
             }
             if opts.dry_run {
-                return Ok(Written { object: obj, warnings, created: false });
+                return Ok(Written { object: obj, warnings, created: false, encoded: None });
             }
             // The last finalizer removed from a deleting object: it goes away now.
             if meta::deletion_timestamp(&obj).is_some()
@@ -411,7 +445,7 @@ impl Store {
                     Ok(rev) => {
                         meta::set_resource_version(&mut obj, &rev.to_string());
                         self.after_delete(info, &obj).await;
-                        Ok(Written { object: obj, warnings, created: false })
+                        Ok(Written { object: obj, warnings, created: false, encoded: None })
                     }
                     Err(StorageError::Conflict(_)) if precondition.is_none() => continue,
                     Err(StorageError::Conflict(_)) => Err(conflict(info, name)),
@@ -419,9 +453,17 @@ impl Store {
                     Err(e) => Err(internal(e)),
                 };
             }
-            let bytes = encode_for_storage(info, &obj)?;
+            let (bytes, pending) = self.prepare_write(info, &key, obj)?;
             let result = self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await;
-            if result.is_err() && info.kind == "Service" && sub.is_none() {
+            let error = match result {
+                Ok(rev) => {
+                    let (object, encoded) = pending.succeeded(rev, true)?;
+                    return Ok(Written { object, warnings, created: false, encoded });
+                }
+                Err(e) => e,
+            };
+            let obj = pending.failed();
+            if info.kind == "Service" && sub.is_none() {
                 // Undo this attempt's allocation changes (the update from `obj` back to
                 // `old` releases what was added and re-takes what was released).
                 let mut revert = old.clone();
@@ -429,17 +471,11 @@ impl Store {
                     tracing::warn!(error = %e.message, "reverting service allocations after a failed update");
                 }
             }
-            match result {
-                Ok(rev) => {
-                    meta::set_resource_version(&mut obj, &rev.to_string());
-                    return Ok(Written { object: obj, warnings, created: false });
-                }
-                Err(StorageError::Conflict(_)) if precondition.is_none() => continue,
-                Err(StorageError::Conflict(_)) => return Err(conflict(info, name)),
-                Err(StorageError::NotFound) => {
-                    return Err(ApiError::not_found(info.group, &info.qualified_plural(), name))
-                }
-                Err(e) => return Err(internal(e)),
+            match error {
+                StorageError::Conflict(_) if precondition.is_none() => continue,
+                StorageError::Conflict(_) => return Err(conflict(info, name)),
+                StorageError::NotFound => return Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+                e => return Err(internal(e)),
             }
         }
         Err(conflict(info, name))
@@ -694,3 +730,49 @@ impl Store {
     }
 }
 
+
+/// A write in flight (see [`Store::prepare_write`]). Dropped unfinished (the write
+/// failed, or the request went away), it withdraws the object from the watch cache.
+struct PendingWrite<'a> {
+    cache: &'a WatchCache,
+    key: &'a str,
+    slot: Option<Arc<crate::cache::WriteSlot>>,
+    plain: Option<Value>,
+}
+
+impl PendingWrite<'_> {
+    /// The written object stamped with `revision`, and its JSON when the watch cache
+    /// shares it (then the object is `null` unless `want_object`).
+    fn succeeded(mut self, revision: i64, want_object: bool) -> Result<(Value, Option<bytes::Bytes>), ApiError> {
+        if let Some(mut obj) = self.plain.take() {
+            meta::set_resource_version(&mut obj, &revision.to_string());
+            return Ok((obj, None));
+        }
+        let slot = self.slot.take().ok_or_else(|| ApiError::internal("write finished twice"))?;
+        let done = slot.finish(self.key, revision).ok_or_else(|| ApiError::internal("encoding the written object"))?;
+        let object = if want_object { done.value.clone() } else { Value::Null };
+        Ok((object, Some(done.bytes.clone())))
+    }
+
+    /// The object of a write that did not happen.
+    fn failed(mut self) -> Value {
+        if let Some(obj) = self.plain.take() {
+            return obj;
+        }
+        match self.slot.take() {
+            Some(slot) => {
+                self.cache.forget_write(self.key, &slot);
+                slot.into_value()
+            }
+            None => Value::Null,
+        }
+    }
+}
+
+impl Drop for PendingWrite<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.cache.forget_write(self.key, &slot);
+        }
+    }
+}

@@ -71,6 +71,7 @@ pub fn merge_string_data(secret: &mut Value) {
 
 pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subresource>) -> Value {
     let mut new = new;
+    let csr_request = (info.kind == crate::certificates::KIND).then(|| new.clone());
     if info.kind == "Secret" {
         merge_string_data(&mut new);
     }
@@ -120,6 +121,10 @@ pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Opt
     if sub.is_none() && tracks_generation(info) && obj.get("spec") != old.get("spec") {
         let g = meta::generation(old) + 1;
         meta::meta_mut(&mut obj).insert("generation".into(), json!(g));
+    }
+    if let Some(request) = csr_request {
+        let now = meta::format_time(chrono::Utc::now());
+        crate::certificates::prepare_for_update(info, &mut obj, &request, old, sub, &now);
     }
     obj
 }

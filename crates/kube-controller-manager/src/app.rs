@@ -22,6 +22,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         .collect();
     let config = options.client.config(COMPONENT).await?;
     let root_ca = kube_common::client::root_ca_pem(&config);
+    // With --use-service-account-credentials each controller gets a client of its own
+    // built from this configuration (server and CA only).
+    let sa_base = options.use_service_account_credentials.then(|| config.clone());
     let client = kube::Client::try_from(config)?;
     let metrics = Metrics::new();
 
@@ -42,7 +45,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let identity = format!("{}_{}", hostname(), random_suffix());
     let ctx = ControllerContext { client: client.clone(), options: Arc::new(options.clone()), metrics, root_ca };
     let run = kube_common::leader::run_leader_elected(client, &options.leader_election, COMPONENT, identity, move || {
-        start_controllers(ctx, enabled)
+        start_controllers(ctx, enabled, sa_base)
     });
     tokio::select! {
         result = run => result,
@@ -51,12 +54,17 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 }
 
 /// Starts the named controllers and waits; the first one to fail stops the process.
-async fn start_controllers(ctx: ControllerContext, enabled: Vec<&'static str>) -> anyhow::Result<()> {
+async fn start_controllers(ctx: ControllerContext, enabled: Vec<&'static str>, sa_base: Option<kube::Config>) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     for name in enabled {
         let Some(descriptor) = descriptors::lookup(descriptors::descriptors(), name) else { continue };
         tracing::info!(controller = name, "starting controller");
-        let fut = (descriptor.start)(ctx.clone());
+        let mut controller_ctx = ctx.clone();
+        if let Some(base) = &sa_base {
+            let account = crate::credentials::service_account_for(name);
+            controller_ctx.client = crate::credentials::client_for(&ctx.client, base, account).await?;
+        }
+        let fut = (descriptor.start)(controller_ctx);
         tasks.spawn(async move { (name, fut.await) });
     }
     while let Some(joined) = tasks.join_next().await {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod context;
 pub mod controllers;
+pub mod credentials;
 pub mod descriptors;
 pub mod options;
 pub mod util;

@@ -76,6 +76,27 @@ pub struct Options {
     /// The period for syncing quota usage status in the system.
     #[arg(long = "resource-quota-sync-period", default_value = "5m0s", value_parser = parse_go_duration)]
     pub resource_quota_sync_period: Duration,
+    /// The period for syncing the number of pods in horizontal pod autoscaler.
+    #[arg(long = "horizontal-pod-autoscaler-sync-period", default_value = "15s", value_parser = parse_go_duration)]
+    pub horizontal_pod_autoscaler_sync_period: Duration,
+    /// The period for which autoscaler will look backwards and not scale down
+    /// below any recommendation it made during that period.
+    #[arg(long = "horizontal-pod-autoscaler-downscale-stabilization", default_value = "5m0s", value_parser = parse_go_duration)]
+    pub horizontal_pod_autoscaler_downscale_stabilization: Duration,
+    /// The minimum change (from 1.0) in the desired-to-actual metrics ratio for
+    /// the horizontal pod autoscaler to consider scaling.
+    #[arg(long = "horizontal-pod-autoscaler-tolerance", default_value_t = 0.1)]
+    pub horizontal_pod_autoscaler_tolerance: f64,
+    /// The period after pod start when CPU samples might be skipped.
+    #[arg(long = "horizontal-pod-autoscaler-cpu-initialization-period", default_value = "5m0s", value_parser = parse_go_duration)]
+    pub horizontal_pod_autoscaler_cpu_initialization_period: Duration,
+    /// The period after pod start during which readiness changes are treated as
+    /// initial readiness.
+    #[arg(long = "horizontal-pod-autoscaler-initial-readiness-delay", default_value = "30s", value_parser = parse_go_duration)]
+    pub horizontal_pod_autoscaler_initial_readiness_delay: Duration,
+    /// The number of horizontal pod autoscaler objects that are allowed to sync concurrently.
+    #[arg(long = "concurrent-horizontal-pod-autoscaler-syncs", default_value_t = 5)]
+    pub concurrent_horizontal_pod_autoscaler_syncs: u16,
     /// Number of TTL-after-finished collector workers.
     #[arg(long = "concurrent-ttl-after-finished-syncs", default_value_t = 5)]
     pub concurrent_ttl_after_finished_syncs: u16,
@@ -116,6 +137,21 @@ pub struct Options {
     /// (default: the CA of the kubeconfig this controller-manager uses).
     #[arg(long = "root-ca-file")]
     pub root_ca_file: Option<String>,
+    /// PEM x509 CA certificate the csrsigning controller issues cluster-scoped
+    /// certificates with (kubernetes.io/kube-apiserver-client, -client-kubelet,
+    /// kubelet-serving signers).
+    #[arg(long = "cluster-signing-cert-file")]
+    pub cluster_signing_cert_file: Option<String>,
+    /// PEM private key (PKCS#8) of --cluster-signing-cert-file.
+    #[arg(long = "cluster-signing-key-file")]
+    pub cluster_signing_key_file: Option<String>,
+    /// The max length of duration signed certificates will be given.
+    #[arg(long = "cluster-signing-duration", alias = "experimental-cluster-signing-duration", default_value = "8760h0m0s", value_parser = parse_go_duration)]
+    pub cluster_signing_duration: Duration,
+    /// If true, use individual service account credentials for each controller.
+    #[arg(long = "use-service-account-credentials", num_args = 0..=1, default_value = "false", default_missing_value = "true",
+          value_parser = kube_common::flags::parse_go_bool)]
+    pub use_service_account_credentials: bool,
 }
 
 impl Options {
@@ -138,6 +174,8 @@ mod tests {
         assert_eq!(o.pod_eviction_timeout, Duration::from_secs(300));
         assert!(o.leader_election.leader_elect);
         assert_eq!(o.concurrent_deployment_syncs, 5);
+        assert_eq!(o.horizontal_pod_autoscaler_sync_period, Duration::from_secs(15));
+        assert_eq!(o.horizontal_pod_autoscaler_downscale_stabilization, Duration::from_secs(300));
     }
 
     #[test]

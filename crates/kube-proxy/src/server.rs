@@ -119,6 +119,7 @@ pub async fn run_proxier(
     let mut last_config: Option<SyncConfig> = None;
     let mut last_sync: Option<Instant> = None;
     let mut force = true;
+    let mut last_full = Instant::now();
     loop {
         if let Some(at) = last_sync {
             let elapsed = at.elapsed();
@@ -186,6 +187,9 @@ pub async fn run_proxier(
                     }
                     last_state = Some(state);
                     last_config = Some(config);
+                    if force {
+                        last_full = Instant::now();
+                    }
                     force = false;
                 }
                 Err(err) => {
@@ -201,11 +205,18 @@ pub async fn run_proxier(
             _ = notify.notified() => {}
             // After a failure, retry (as a full sync) without waiting for a change.
             _ = tokio::time::sleep(settings.min_sync_period.max(Duration::from_secs(1))), if failed => {}
-            _ = tokio::time::sleep(settings.sync_period) => force = true,
+            // Every sync period re-checks the state; a full rewrite happens at most once
+            // per FULL_SYNC_PERIOD (upstream `proxyutil.FullSyncPeriod`), or after a failure.
+            _ = tokio::time::sleep(settings.sync_period) => force = last_full.elapsed() >= FULL_SYNC_PERIOD,
             _ = &mut shutdown => return Ok(()),
         }
     }
 }
+
+/// Upstream's `proxyutil.FullSyncPeriod`: how often a full resync is forced without
+/// a failure. Partial syncs fail when the table was changed from outside (a missing
+/// map or chain), which forces a full one sooner.
+pub const FULL_SYNC_PERIOD: Duration = Duration::from_secs(3600);
 
 /// The backend for a mode.
 pub fn backend_for(mode: ProxyMode, runner: Runner) -> Box<dyn ProxyBackend> {

@@ -52,6 +52,14 @@ pub enum Command {
     ApiVersions,
     /// Execute a command in a container
     Exec(cmd::exec::ExecArgs),
+    /// Attach to a running container
+    Attach(cmd::attach::AttachArgs),
+    /// Forward one or more local ports to a pod
+    PortForward(cmd::port_forward::PortForwardArgs),
+    /// Copy files and directories to and from containers
+    Cp(cmd::cp::CpArgs),
+    /// Perform a rolling update of the given ReplicationController (the legacy 1.x verb)
+    RollingUpdate(cmd::rolling_update::RollingUpdateArgs),
     /// Take a replication controller, service, deployment or pod and expose it as a new Kubernetes service
     Expose(cmd::expose::ExposeArgs),
     /// Print the logs for a container in a pod
@@ -82,6 +90,14 @@ pub enum Command {
     /// Modify kubeconfig files
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
+    /// Output shell completion code for the specified shell (bash, zsh, fish, or powershell)
+    Completion(cmd::completion::CompletionArgs),
+    /// Auto-scale a deployment, replica set, stateful set, or replication controller
+    Autoscale(cmd::autoscale::AutoscaleArgs),
+    /// Edit a resource on the server
+    Edit(cmd::edit::EditArgs),
+    /// Get documentation for a resource
+    Explain(cmd::explain::ExplainArgs),
 }
 
 /// Upstream accepts `-v=6`, `--v 6` and `-n=ns`; clap needs no help there, but

@@ -44,6 +44,11 @@ impl Client {
         &self.server
     }
 
+    /// The kube-rs client underneath, for upgraded (WebSocket) requests.
+    pub fn kube(&self) -> &kube::Client {
+        &self.inner
+    }
+
     fn host_port(&self) -> String {
         let without_scheme = self
             .server

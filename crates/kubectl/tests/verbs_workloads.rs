@@ -252,8 +252,17 @@ fn render(out: &KubectlOutput, ns: &str) -> String {
                     return format!("{key} <masked>");
                 }
             }
+            // controller events name pods with random suffixes
+            let line = match line.rfind(" pod: ") {
+                Some(i) if line.len() > i + 6 && line[i + 6..].rfind('-').is_some() => {
+                    let name = &line[i + 6..];
+                    let dash = name.rfind('-').unwrap_or(0);
+                    format!("{}{}-<x>", &line[..i + 6], &name[..dash])
+                }
+                _ => line.to_string(),
+            };
             if !line.split_whitespace().any(is_age) {
-                return line.to_string();
+                return line;
             }
             line.split_whitespace()
                 .map(|t| if is_age(t) { "<age>" } else { t })

@@ -9,6 +9,7 @@ use anyhow::Context;
 use parking_lot::RwLock;
 use tracing::{info, warn};
 
+use crate::auth::KubeletAuth;
 use crate::cri::RemoteRuntime;
 use crate::node::{self, NodeInfo};
 use crate::options::Settings;
@@ -40,6 +41,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let name = node_name(&settings);
     let host_ip = node_ip(&settings);
     info!(node = %name, ip = %host_ip, runtime = %settings.runtime_endpoint, "starting kubelet");
+    match (&settings.bootstrap_kubeconfig, &settings.kubeconfig) {
+        (Some(bootstrap), Some(kubeconfig)) => {
+            crate::bootstrap::ensure_client_certificate(bootstrap, kubeconfig, &settings.tls.cert_dir, &name).await.context("TLS bootstrap")?
+        }
+        (Some(_), None) => warn!("--bootstrap-kubeconfig needs --kubeconfig (where the bootstrapped credentials go); ignored"),
+        _ => {}
+    }
     // Neither an API server nor a kubeconfig: standalone mode, static pods only
     // (as upstream's kubelet without --kubeconfig).
     let client = if settings.master.is_none() && settings.kubeconfig.is_none() {
@@ -74,24 +82,39 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             cluster_domain: settings.cluster_domain.clone(),
         },
         node_name: name.clone(),
-        host_ip,
+        host_ip: host_ip.clone(),
         root_dir: settings.root_dir.clone(),
         recorder: client.clone().map_or_else(crate::events::Recorder::disabled, |c| crate::events::Recorder::new(c, name.clone())),
         tokens: Default::default(),
     });
+    let node_ip_for_cert = host_ip;
     let cache = Arc::new(RwLock::new(HashMap::new()));
     let manager = PodManager::new(ctx, cache.clone(), settings.static_pod_path.clone());
     let pods = tokio::spawn(manager.run());
 
     let metrics = kube_common::metrics::Metrics::new();
-    let state = ServerState { cri, pods: cache, node_name: name, cpu_samples: Default::default() };
-    let app = server::router(Arc::new(state), metrics);
+    let state = Arc::new(ServerState { cri, pods: cache, node_name: name.clone(), cpu_samples: Default::default() });
+    let auth = Arc::new(KubeletAuth::new(&settings.auth, client.clone(), &name).context("kubelet authentication")?);
+    let app = server::router(state.clone(), metrics.clone()).layer(axum::middleware::from_fn_with_state(auth, crate::auth::filter));
+    let tls = crate::tls::server_config(&settings.tls, settings.auth.client_ca_file.as_deref(), &name, &node_ip_for_cert).context("serving TLS")?;
+    if settings.read_only_port != 0 {
+        let addr = format!("{}:{}", settings.address, settings.read_only_port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+        info!(%addr, "serving the read-only port (plain HTTP, unauthenticated)");
+        let app = server::read_only_router(state.clone(), metrics.clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                warn!(%err, "read-only server ended");
+            }
+        });
+    }
     let addr = format!("{}:{}", settings.address, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
-    info!(%addr, "serving");
-    let serve = axum::serve(listener, app).with_graceful_shutdown(kube_common::signals::shutdown_signal());
+    let plain_http = settings.auth.allows_everyone();
+    info!(%addr, plain_http, "serving HTTPS");
+    let serve = crate::tls::serve(listener, tls, plain_http, app, kube_common::signals::shutdown_signal());
     tokio::select! {
-        result = serve => result.context("HTTP server")?,
+        _ = serve => {}
         _ = pods => warn!("pod manager ended"),
     }
     info!("kubelet stopped; containers keep running");

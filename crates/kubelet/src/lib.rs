@@ -10,3 +10,6 @@ pub mod server;
 pub mod stats;
 pub mod streaming;
 pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod tls;

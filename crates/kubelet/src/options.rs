@@ -18,9 +18,46 @@ pub struct Options {
     /// The port for the kubelet to serve on.
     #[arg(long, default_value_t = 10250)]
     pub port: u16,
-    /// The read-only port (accepted for compatibility; 0 disables it).
-    #[arg(long, default_value_t = 0)]
-    pub read_only_port: u16,
+    /// The read-only port: plain HTTP, no authentication, only `/healthz`, `/pods`,
+    /// `/stats`, `/metrics`, `/spec` (0 disables it).
+    #[arg(long)]
+    pub read_only_port: Option<u16>,
+    /// File with the x509 certificate for HTTPS on --port (intermediates after the leaf).
+    /// Without it and --tls-private-key-file, a self-signed pair is generated in --cert-dir.
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// File with the x509 private key matching --tls-cert-file.
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// Where the TLS certs are: the self-signed serving pair and the bootstrapped client certificate.
+    #[arg(long, default_value = "/var/lib/kubelet/pki")]
+    pub cert_dir: PathBuf,
+    /// Client certificates signed by one of these authorities are authenticated as their
+    /// CommonName (user) and Organizations (groups).
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Requests not rejected by another authenticator are anonymous (system:anonymous).
+    #[arg(long, value_parser = kube_common::flags::parse_go_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: Option<bool>,
+    /// Authenticate bearer tokens with the TokenReview API.
+    #[arg(long, value_parser = kube_common::flags::parse_go_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub authentication_token_webhook: Option<bool>,
+    /// How long TokenReview answers are cached.
+    #[arg(long, value_parser = parse_duration)]
+    pub authentication_token_webhook_cache_ttl: Option<Duration>,
+    /// AlwaysAllow or Webhook (SubjectAccessReview).
+    #[arg(long)]
+    pub authorization_mode: Option<String>,
+    /// How long allowed SubjectAccessReview answers are cached.
+    #[arg(long, value_parser = parse_duration)]
+    pub authorization_webhook_cache_authorized_ttl: Option<Duration>,
+    /// How long denied SubjectAccessReview answers are cached.
+    #[arg(long, value_parser = parse_duration)]
+    pub authorization_webhook_cache_unauthorized_ttl: Option<Duration>,
+    /// A kubeconfig (bootstrap token) used to get a client certificate when --kubeconfig
+    /// does not exist or holds no valid certificate; the result is written to --kubeconfig.
+    #[arg(long)]
+    pub bootstrap_kubeconfig: Option<PathBuf>,
     /// The name this node registers with instead of the hostname.
     #[arg(long)]
     pub hostname_override: Option<String>,
@@ -104,6 +141,63 @@ pub struct KubeletConfiguration {
     pub max_pods: Option<i64>,
     #[serde(rename = "podCIDR")]
     pub pod_cidr: Option<String>,
+    pub read_only_port: Option<u16>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_private_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub authentication: FileAuthentication,
+    #[serde(default)]
+    pub authorization: FileAuthorization,
+}
+
+/// KubeletConfiguration `authentication`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAuthentication {
+    #[serde(default)]
+    pub x509: FileX509,
+    #[serde(default)]
+    pub webhook: FileWebhook,
+    #[serde(default)]
+    pub anonymous: FileAnonymous,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileX509 {
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileWebhook {
+    pub enabled: Option<bool>,
+    #[serde(rename = "cacheTTL")]
+    pub cache_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct FileAnonymous {
+    pub enabled: Option<bool>,
+}
+
+/// KubeletConfiguration `authorization`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAuthorization {
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub webhook: FileAuthzWebhook,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAuthzWebhook {
+    #[serde(rename = "cacheAuthorizedTTL")]
+    pub cache_authorized_ttl: Option<String>,
+    #[serde(rename = "cacheUnauthorizedTTL")]
+    pub cache_unauthorized_ttl: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +216,10 @@ pub enum Error {
     },
     #[error("invalid duration {0:?}")]
     Duration(String),
+    #[error("unknown authorization mode {0:?} (AlwaysAllow or Webhook)")]
+    AuthorizationMode(String),
+    #[error("--tls-cert-file and --tls-private-key-file must be given together")]
+    IncompleteTlsPair,
 }
 
 /// The settings the kubelet runs with, flags over config file over defaults.
@@ -144,6 +242,11 @@ pub struct Settings {
     pub cluster_domain: String,
     pub pod_cidr: Option<String>,
     pub max_pods: i64,
+    /// 0: no read-only port.
+    pub read_only_port: u16,
+    pub tls: crate::tls::TlsSettings,
+    pub auth: crate::auth::AuthSettings,
+    pub bootstrap_kubeconfig: Option<PathBuf>,
 }
 
 /// Go's `time.ParseDuration` for the units kubelet flags use (`10s`, `1m30s`, `500ms`).
@@ -194,6 +297,12 @@ impl Options {
             (None, Some(s)) => parse_duration(s).map_err(|_| Error::Duration(s.clone()))?,
             (None, None) => Duration::from_secs(10),
         };
+        let auth = self.auth_settings(&file)?;
+        let tls = match (self.tls_cert_file.clone().or(file.tls_cert_file.clone()), self.tls_private_key_file.clone().or(file.tls_private_key_file.clone())) {
+            (Some(cert), Some(key)) => crate::tls::TlsSettings { pair: Some((cert, key)), cert_dir: self.cert_dir.clone() },
+            (None, None) => crate::tls::TlsSettings { pair: None, cert_dir: self.cert_dir.clone() },
+            _ => return Err(Error::IncompleteTlsPair),
+        };
         let default_endpoint = "unix:///run/containerd/containerd.sock";
         let runtime_endpoint = if self.container_runtime_endpoint != default_endpoint {
             self.container_runtime_endpoint.clone()
@@ -218,6 +327,44 @@ impl Options {
             cluster_domain: self.cluster_domain.clone().or(file.cluster_domain.clone()).unwrap_or_else(|| "cluster.local".into()),
             pod_cidr: self.pod_cidr.clone().or(file.pod_cidr.clone()),
             max_pods: self.max_pods.or(file.max_pods).unwrap_or(crate::node::MAX_PODS),
+            read_only_port: self.read_only_port.or(file.read_only_port).unwrap_or(0),
+            tls,
+            auth,
+            bootstrap_kubeconfig: self.bootstrap_kubeconfig.clone(),
+        })
+    }
+
+    /// Authentication and authorization: flags over the file. Defaults differ as
+    /// upstream's: with only flags, the legacy ones (anonymous allowed, no token
+    /// webhook, AlwaysAllow); with a KubeletConfiguration file, its v1beta1 defaults
+    /// (no anonymous, token webhook, Webhook authorization).
+    fn auth_settings(&self, file: &KubeletConfiguration) -> Result<crate::auth::AuthSettings, Error> {
+        let from_file = self.config.as_ref().is_some_and(|c| !c.is_dir());
+        let ttl = |flag: Option<Duration>, file: &Option<String>, default: u64| -> Result<Duration, Error> {
+            match (flag, file) {
+                (Some(d), _) => Ok(d),
+                (None, Some(s)) => parse_duration(s).map_err(|_| Error::Duration(s.clone())),
+                (None, None) => Ok(Duration::from_secs(default)),
+            }
+        };
+        let mode = self
+            .authorization_mode
+            .clone()
+            .or(file.authorization.mode.clone())
+            .unwrap_or_else(|| if from_file { "Webhook".into() } else { "AlwaysAllow".into() });
+        let authorization = match mode.as_str() {
+            "AlwaysAllow" => crate::auth::AuthorizationMode::AlwaysAllow,
+            "Webhook" => crate::auth::AuthorizationMode::Webhook,
+            other => return Err(Error::AuthorizationMode(other.into())),
+        };
+        Ok(crate::auth::AuthSettings {
+            client_ca_file: self.client_ca_file.clone().or(file.authentication.x509.client_ca_file.clone()),
+            anonymous: self.anonymous_auth.or(file.authentication.anonymous.enabled).unwrap_or(!from_file),
+            token_webhook: self.authentication_token_webhook.or(file.authentication.webhook.enabled).unwrap_or(from_file),
+            token_webhook_cache_ttl: ttl(self.authentication_token_webhook_cache_ttl, &file.authentication.webhook.cache_ttl, 120)?,
+            authorization,
+            authorized_ttl: ttl(self.authorization_webhook_cache_authorized_ttl, &file.authorization.webhook.cache_authorized_ttl, 300)?,
+            unauthorized_ttl: ttl(self.authorization_webhook_cache_unauthorized_ttl, &file.authorization.webhook.cache_unauthorized_ttl, 30)?,
         })
     }
 }
@@ -263,6 +410,32 @@ mod tests {
         assert_eq!(s.cluster_dns, ["10.254.0.10"]);
         assert_eq!(s.node_status_update_frequency, Duration::from_secs(5));
         assert_eq!(s.port, 10260);
+    }
+
+    #[test]
+    fn auth_defaults_are_legacy_with_flags_and_secure_with_a_config_file() {
+        use crate::auth::AuthorizationMode;
+        let s = parse(&[]).settings().expect("settings");
+        assert!(s.auth.anonymous && !s.auth.token_webhook && s.auth.authorization == AuthorizationMode::AlwaysAllow);
+        assert!(s.auth.allows_everyone());
+        assert_eq!((s.read_only_port, s.tls.cert_dir.as_path()), (0, Path::new("/var/lib/kubelet/pki")));
+        let s = parse(&["--anonymous-auth=false", "--authentication-token-webhook", "--authorization-mode=Webhook", "--client-ca-file=/ca.crt"])
+            .settings()
+            .expect("settings");
+        assert!(!s.auth.anonymous && s.auth.token_webhook && s.auth.authorization == AuthorizationMode::Webhook);
+        assert_eq!(s.auth.client_ca_file.as_deref(), Some(Path::new("/ca.crt")));
+        assert!(parse(&["--authorization-mode=RBAC"]).settings().is_err());
+        assert!(parse(&["--tls-cert-file=/c"]).settings().is_err());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("kubelet.yaml");
+        std::fs::write(&file, "kind: KubeletConfiguration\nreadOnlyPort: 10255\nauthentication:\n  x509: {clientCAFile: /pki/ca.crt}\n  webhook: {cacheTTL: 30s}\n").expect("write");
+        let s = parse(&[&format!("--config={}", file.display())]).settings().expect("settings");
+        assert!(!s.auth.anonymous && s.auth.token_webhook && s.auth.authorization == AuthorizationMode::Webhook);
+        assert_eq!((s.read_only_port, s.auth.token_webhook_cache_ttl), (10255, Duration::from_secs(30)));
+        assert_eq!(s.auth.client_ca_file.as_deref(), Some(Path::new("/pki/ca.crt")));
+        let s = parse(&[&format!("--config={}", file.display()), "--anonymous-auth", "--authorization-mode=AlwaysAllow"]).settings().expect("settings");
+        assert!(s.auth.allows_everyone());
     }
 
     #[test]

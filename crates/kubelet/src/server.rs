@@ -1,6 +1,7 @@
 //! The kubelet's HTTP server on `--port`: `/healthz`, `/metrics`, `/pods`,
 //! `/stats/summary`, `/containerLogs/{ns}/{pod}/{container}`, `/exec`, `/attach`, `/portForward`
-//! (plain HTTP until TLS is added).
+//! (served over TLS behind `auth::filter` by `tls::serve`), and the read-only port's
+//! subset (`/healthz`, `/metrics`, `/pods`, `/stats`: no logs, exec or port-forward).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub struct ServerState<R> {
     pub cpu_samples: stats::CpuSamples,
 }
 
+/// Everything the kubelet serves on `--port`.
 pub fn router<R: Runtime>(state: Arc<ServerState<R>>, metrics: Metrics) -> Router {
     let api = Router::new()
         .route("/pods", get(pods::<R>))
@@ -34,6 +36,13 @@ pub fn router<R: Runtime>(state: Arc<ServerState<R>>, metrics: Metrics) -> Route
         .route("/attach/{namespace}/{pod}/{container}", get(streaming::attach::<R>).post(streaming::attach::<R>))
         .route("/portForward/{namespace}/{pod}", get(streaming::port_forward::<R>).post(streaming::port_forward::<R>))
         .with_state(state);
+    health_router(metrics).merge(api)
+}
+
+/// What `--read-only-port` serves without authentication (upstream's default
+/// handlers without the debugging ones).
+pub fn read_only_router<R: Runtime>(state: Arc<ServerState<R>>, metrics: Metrics) -> Router {
+    let api = Router::new().route("/pods", get(pods::<R>)).route("/stats/summary", get(stats_summary::<R>)).with_state(state);
     health_router(metrics).merge(api)
 }
 

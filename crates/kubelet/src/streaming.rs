@@ -3,7 +3,10 @@
 //! and reverse-proxy the client's upgrade request to it (upstream `proxyStream`).
 //! containerd's streaming server speaks SPDY/3.1 and the WebSocket protocols up to
 //! `v4.channel.k8s.io`; kubectl ≥ 1.31 first asks for `v5.channel.k8s.io`, which
-//! the runtime refuses with a non-101 answer, and kubectl then falls back to SPDY.
+//! the kubelet serves itself (`v5`), talking SPDY to the runtime (`spdy`).
+
+pub mod spdy;
+pub mod v5;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +38,8 @@ pub enum Error {
     Connect(#[source] std::io::Error),
     #[error("proxying to the runtime's streaming server: {0}")]
     Proxy(#[source] hyper::Error),
+    #[error("streaming from the runtime: {0}")]
+    RuntimeStream(String),
 }
 
 impl IntoResponse for Error {
@@ -129,6 +134,9 @@ pub async fn exec<R: Runtime>(
     let container_id = container_id(&state, &uid, &container).await?;
     let request = api::ExecRequest { container_id, cmd, tty: options.tty, stdin: options.stdin, stdout: options.stdout, stderr: options.stderr };
     let url = state.cri.exec(request).await?;
+    if v5::wants_v5(req.headers()) {
+        return v5::serve(&url, req, options).await;
+    }
     proxy_stream(&url, req).await
 }
 
@@ -142,6 +150,9 @@ pub async fn attach<R: Runtime>(
     let container_id = container_id(&state, &uid, &container).await?;
     let request = api::AttachRequest { container_id, stdin: options.stdin, tty: options.tty, stdout: options.stdout, stderr: options.stderr };
     let url = state.cri.attach(request).await?;
+    if v5::wants_v5(req.headers()) {
+        return v5::serve(&url, req, options).await;
+    }
     proxy_stream(&url, req).await
 }
 
@@ -172,37 +183,16 @@ pub async fn port_forward<R: Runtime>(
 /// streaming server. A 101 answer is returned to the client and both upgraded
 /// connections are spliced byte for byte; anything else is passed through.
 pub async fn proxy_stream(location: &str, mut req: Request) -> Result<Response, Error> {
-    let bad_url = || Error::BadUrl { url: location.to_string() };
-    let url = url::Url::parse(location).map_err(|_| bad_url())?;
-    if url.scheme() != "http" {
-        // containerd serves plain HTTP unless configured with TLS, which we never do.
-        return Err(bad_url());
-    }
-    let host = url.host_str().ok_or_else(bad_url)?;
-    let port = url.port_or_known_default().ok_or_else(bad_url)?;
-    let authority = format!("{host}:{port}");
-    let stream = tokio::net::TcpStream::connect(&authority).await.map_err(Error::Connect)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream)).await.map_err(Error::Proxy)?;
-    tokio::spawn(async move {
-        if let Err(err) = conn.with_upgrades().await {
-            debug!("streaming server connection: {err}");
-        }
-    });
     let client_upgrade = req.headers().contains_key(header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
-    let mut out = hyper::Request::builder().method(req.method().clone()).uri(path);
+    let mut out = hyper::Request::builder().method(req.method().clone());
     for (name, value) in req.headers() {
         if name != header::HOST && name != header::AUTHORIZATION {
             out = out.header(name, value);
         }
     }
-    out = out.header(header::HOST, HeaderValue::from_str(&authority).map_err(|_| bad_url())?);
     let body = if req.method() == Method::GET { Body::empty() } else { req.into_body() };
-    let out = out.body(body).map_err(|_| bad_url())?;
-    let mut resp = sender.send_request(out).await.map_err(Error::Proxy)?;
+    let mut out = out.body(body).map_err(|_| Error::BadUrl { url: location.to_string() })?;
+    let mut resp = send_to_runtime(location, &mut out).await?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         debug!(status = %resp.status(), "streaming server did not upgrade");
         let (parts, body) = resp.into_parts();
@@ -228,6 +218,40 @@ pub async fn proxy_stream(location: &str, mut req: Request) -> Result<Response, 
     *upgraded.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *upgraded.headers_mut() = resp.headers().clone();
     Ok(upgraded)
+}
+
+/// Sends `req` (its method, headers and body; the path and Host set here) to
+/// the runtime's streaming server at `location` over a fresh HTTP/1.1
+/// connection that supports upgrades.
+pub(crate) async fn send_to_runtime(location: &str, req: &mut hyper::Request<Body>) -> Result<hyper::Response<hyper::body::Incoming>, Error> {
+    let bad_url = || Error::BadUrl { url: location.to_string() };
+    let url = url::Url::parse(location).map_err(|_| bad_url())?;
+    if url.scheme() != "http" {
+        // containerd serves plain HTTP unless configured with TLS, which we never do.
+        return Err(bad_url());
+    }
+    let host = url.host_str().ok_or_else(bad_url)?;
+    let port = url.port_or_known_default().ok_or_else(bad_url)?;
+    let authority = format!("{host}:{port}");
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    *req.uri_mut() = path.parse().map_err(|_| bad_url())?;
+    req.headers_mut().insert(header::HOST, HeaderValue::from_str(&authority).map_err(|_| bad_url())?);
+    let stream = tokio::net::TcpStream::connect(&authority).await.map_err(Error::Connect)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream)).await.map_err(Error::Proxy)?;
+    tokio::spawn(async move {
+        if let Err(err) = conn.with_upgrades().await {
+            debug!("streaming server connection: {err}");
+        }
+    });
+    let body = std::mem::replace(req.body_mut(), Body::empty());
+    let mut out = hyper::Request::new(body);
+    *out.method_mut() = req.method().clone();
+    *out.uri_mut() = req.uri().clone();
+    *out.headers_mut() = req.headers().clone();
+    sender.send_request(out).await.map_err(Error::Proxy)
 }
 
 #[cfg(test)]

@@ -343,3 +343,45 @@ fn defaulting_is_idempotent_for_every_kind() {
         }
     }
 }
+
+#[test]
+fn hpa_defaults_apply_to_v2_and_v1_forms() {
+    let v2 =
+        crate::registry::lookup("autoscaling", "v2", "horizontalpodautoscalers").expect("v2 hpa");
+    let mut obj = json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "x"},
+        "spec": {"maxReplicas": 3, "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}}});
+    apply_defaults(v2, &mut obj);
+    assert_eq!(obj["spec"]["minReplicas"], 1);
+    assert_eq!(
+        obj["spec"]["metrics"],
+        json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}])
+    );
+    assert_eq!(
+        obj["spec"]["behavior"]["scaleUp"]["policies"][0],
+        json!({"type": "Pods", "value": 4, "periodSeconds": 15})
+    );
+    assert_eq!(
+        obj["spec"]["behavior"]["scaleUp"]["stabilizationWindowSeconds"],
+        0
+    );
+    assert_eq!(
+        obj["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
+        60
+    );
+    assert_eq!(obj["spec"]["behavior"]["scaleDown"]["selectPolicy"], "Max");
+    let before = obj.clone();
+    apply_defaults(v2, &mut obj);
+    assert_eq!(obj, before);
+
+    let v1 =
+        crate::registry::lookup("autoscaling", "v1", "horizontalpodautoscalers").expect("v1 hpa");
+    let mut obj = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "x"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 3}});
+    apply_defaults(v1, &mut obj);
+    assert_eq!(obj["apiVersion"], "autoscaling/v1");
+    assert_eq!(obj["spec"]["minReplicas"], 1);
+    assert_eq!(obj["spec"]["targetCPUUtilizationPercentage"], 80);
+    let before = obj.clone();
+    apply_defaults(v1, &mut obj);
+    assert_eq!(obj, before);
+}

@@ -75,6 +75,9 @@ fn kind_subschema(
         ("batch", "v1", "Job") => gen.subschema_for::<batch::Job>(),
         ("batch", "v1", "CronJob") => gen.subschema_for::<batch::CronJob>(),
         ("autoscaling", "v1", "Scale") => gen.subschema_for::<autoscaling::v1::Scale>(),
+        ("autoscaling", "v1", "HorizontalPodAutoscaler") => {
+            gen.subschema_for::<autoscaling::v1::HorizontalPodAutoscaler>()
+        }
         ("autoscaling", "v2", "HorizontalPodAutoscaler") => {
             gen.subschema_for::<autoscaling::v2::HorizontalPodAutoscaler>()
         }

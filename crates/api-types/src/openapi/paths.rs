@@ -561,7 +561,7 @@ impl<'a> PathsBuilder<'a> {
                 responses,
             };
             let ops = match sub {
-                Subresource::Status | Subresource::Scale => vec![
+                Subresource::Status | Subresource::Scale | Subresource::Approval => vec![
                     mk(
                         "get",
                         "get",

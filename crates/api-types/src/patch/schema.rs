@@ -450,6 +450,8 @@ struct Graph {
     defs: HashMap<String, HashMap<String, Shape>>,
     /// (group, kind) → definition name of the root type.
     roots: HashMap<(String, String), String>,
+    /// (group, version, kind) → root type, for kinds served in more than one shape.
+    versioned_roots: HashMap<(String, String, String), String>,
     tags: HashMap<(&'static str, &'static str), &'static PatchTag>,
 }
 
@@ -516,6 +518,15 @@ fn build_graph() -> Graph {
         "authorization.k8s.io" "SelfSubjectAccessReview" => api::authorization::v1::SelfSubjectAccessReview,
         "authorization.k8s.io" "LocalSubjectAccessReview" => api::authorization::v1::LocalSubjectAccessReview,
     );
+    let mut versioned_roots = HashMap::new();
+    let hpa_v1 = gen.subschema_for::<api::autoscaling::v1::HorizontalPodAutoscaler>();
+    if let Some(name) = ref_name(hpa_v1.as_value()) {
+        let key = ("autoscaling", "v1", "HorizontalPodAutoscaler");
+        versioned_roots.insert(
+            (key.0.to_string(), key.1.to_string(), key.2.to_string()),
+            name,
+        );
+    }
     let mut defs = HashMap::new();
     for (name, schema) in gen.definitions() {
         if ATOMIC_STRUCTS.contains(&name.as_str()) {
@@ -534,7 +545,12 @@ fn build_graph() -> Graph {
         .iter()
         .map(|t| ((t.type_name, t.field), t))
         .collect();
-    Graph { defs, roots, tags }
+    Graph {
+        defs,
+        roots,
+        versioned_roots,
+        tags,
+    }
 }
 
 fn ref_name(schema: &Value) -> Option<String> {
@@ -564,7 +580,21 @@ fn shape_of(schema: &Value) -> Shape {
 /// The shape of a whole object of this resource's kind; `Unknown` for kinds without a
 /// schema (generic JSON merge applies).
 pub fn root_shape(info: &ResourceInfo) -> &'static Shape {
-    root_shape_for(info.group, info.kind)
+    static VERSIONED: Lazy<HashMap<(String, String, String), Shape>> = Lazy::new(|| {
+        GRAPH
+            .versioned_roots
+            .iter()
+            .map(|(k, v)| (k.clone(), Shape::Struct(v.clone())))
+            .collect()
+    });
+    let key = (
+        info.group.to_string(),
+        info.version.to_string(),
+        info.kind.to_string(),
+    );
+    VERSIONED
+        .get(&key)
+        .unwrap_or_else(|| root_shape_for(info.group, info.kind))
 }
 
 pub(crate) fn root_shape_for(group: &str, kind: &str) -> &'static Shape {
@@ -638,6 +668,20 @@ mod tests {
         assert_eq!(tolerations.list_type(), ListType::Atomic);
         let labels = field(field(root, "metadata").shape, "labels");
         assert!(matches!(labels.shape, Shape::Map(_)));
+    }
+
+    #[test]
+    fn hpa_versions_have_their_own_shapes() {
+        let v1 = lookup_kind("autoscaling/v1", "HorizontalPodAutoscaler").expect("v1 hpa");
+        let v2 = lookup_kind("autoscaling/v2", "HorizontalPodAutoscaler").expect("v2 hpa");
+        let v1_spec = field(root_shape(v1), "spec").shape;
+        let v2_spec = field(root_shape(v2), "spec").shape;
+        assert!(matches!(
+            field(v1_spec, "targetCPUUtilizationPercentage").shape,
+            Shape::Leaf
+        ));
+        assert!(matches!(field(v1_spec, "metrics").shape, Shape::Unknown));
+        assert!(matches!(field(v2_spec, "metrics").shape, Shape::List(_)));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use serde_json::Value;
 
+use crate::conversion::hpa;
+
 use super::util::{age, arr, at, doc, i, int_or_string, name, opt_i, quantity_string, s};
 use super::{columns, Column, Printer, Row};
 
@@ -158,6 +160,16 @@ fn format_hpa_metrics(hpa: &Value) -> String {
 }
 
 fn hpa_row(hpa: &Value, now: DateTime<Utc>) -> Row {
+    // An autoscaling/v1 object prints as its v2 form (upstream prints the internal one).
+    let converted;
+    let hpa = if hpa.get("apiVersion").and_then(Value::as_str) == Some(hpa::API_VERSION_V1) {
+        let mut v2 = hpa.clone();
+        hpa::v1_to_v2(&mut v2);
+        converted = v2;
+        &converted
+    } else {
+        hpa
+    };
     let reference = format!(
         "{}/{}",
         s(hpa, &["spec", "scaleTargetRef", "kind"]),
@@ -278,6 +290,27 @@ mod tests {
             print_one("autoscaling", "HorizontalPodAutoscaler", ext).1[2],
             "3/5, cpu: <unknown>/<auto>"
         );
+    }
+
+    #[test]
+    fn hpa_v1_prints_as_its_v2_form() {
+        let v1 = json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": meta("web"),
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60},
+            "status": {"currentReplicas": 2, "desiredReplicas": 2, "currentCPUUtilizationPercentage": 7}});
+        let info = crate::registry::lookup("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("v1 hpa");
+        let table = super::super::to_table(
+            info,
+            &[v1],
+            super::super::tests::now(),
+            super::super::IncludeObject::None,
+        );
+        assert_eq!(
+            table["rows"][0]["cells"],
+            json!(["web", "Deployment/web", "cpu: 7%/60%", "2", 5, 2, "90s"])
+        );
+        assert_eq!(names(&table).len(), 7);
     }
 
     #[test]

@@ -17,8 +17,23 @@ pub const AGGREGATE_TO_ADMIN: &str = "rbac.authorization.k8s.io/aggregate-to-adm
 pub const AGGREGATE_TO_EDIT: &str = "rbac.authorization.k8s.io/aggregate-to-edit";
 pub const AGGREGATE_TO_VIEW: &str = "rbac.authorization.k8s.io/aggregate-to-view";
 
-fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Value {
+pub(crate) fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
+}
+
+/// A rule limited to `names` (`resourceNames`).
+pub(crate) fn named_rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> Value {
+    json!({"apiGroups": groups, "resources": resources, "resourceNames": names, "verbs": verbs})
+}
+
+/// A bootstrap ClusterRole without labels beyond the bootstrapping one.
+pub(crate) fn system_cluster_role(name: &str, rules: Vec<Value>) -> Value {
+    cluster_role(name, &[], rules)
+}
+
+/// A bootstrap ClusterRoleBinding to one ServiceAccount.
+pub(crate) fn binding_to_service_account(name: &str, role: &str, namespace: &str, account: &str) -> Value {
+    binding(name, role, vec![json!({"kind": "ServiceAccount", "name": account, "namespace": namespace})])
 }
 
 fn url_rule(verbs: &[&str], urls: &[&str]) -> Value {
@@ -211,7 +226,12 @@ pub fn cluster_roles() -> Vec<Value> {
         cluster_role("system:service-account-issuer-discovery", &[], vec![
             url_rule(&["get"], &["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"]),
         ]),
+        // kubeadm's (not upstream's bootstrap policy): bootstrap tokens may read nodes.
+        cluster_role("kubeadm:get-nodes", &[], vec![rule(&["get"], &[""], &["nodes"])]),
     ]
+    .into_iter()
+    .chain(super::controller_policy::cluster_roles())
+    .collect()
 }
 
 fn url_role(name: &str, urls: &[&str]) -> Value {
@@ -233,9 +253,20 @@ pub fn cluster_role_bindings() -> Vec<Value> {
         binding("system:volume-scheduler", "system:volume-scheduler", vec![user("system:kube-scheduler")]),
         binding("system:kube-controller-manager", "system:kube-controller-manager", vec![user("system:kube-controller-manager")]),
         binding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", vec![group("system:serviceaccounts")]),
+        // The bindings `kubeadm init` creates for TLS bootstrapping (kubeadm binds the
+        // per-token-group `system:bootstrappers:kubeadm:default-node-token`; every
+        // bootstrap token is in `system:bootstrappers`, so that group is bound here):
+        // bootstrap tokens may create CSRs, their node client CSRs are auto-approved,
+        // kubelets (`system:nodes`) may renew their own client certificate, and
+        // bootstrap tokens may read nodes.
+        binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", vec![group("system:bootstrappers")]),
         binding("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", vec![group("system:bootstrappers")]),
-        binding("kubeadm:get-nodes", "system:node-bootstrapper", vec![group("system:bootstrappers")]),
+        binding("kubeadm:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", vec![group("system:nodes")]),
+        binding("kubeadm:get-nodes", "kubeadm:get-nodes", vec![group("system:bootstrappers")]),
     ]
+    .into_iter()
+    .chain(super::controller_policy::cluster_role_bindings())
+    .collect()
 }
 
 /// The object to store when `existing` is present: `None` leaves it alone (autoupdate

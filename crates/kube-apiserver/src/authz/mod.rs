@@ -3,6 +3,7 @@
 //! non-resource path) and checked against the configured authorizers in order.
 
 pub mod bootstrap_policy;
+pub mod controller_policy;
 pub mod escalation;
 pub mod impersonation;
 pub mod node;

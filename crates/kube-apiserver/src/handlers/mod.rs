@@ -104,6 +104,7 @@ pub(crate) fn request_info(method: &Method, path: &str, route: &Result<Route, Ap
                 path: path.to_string(),
             }
         }
+        Ok(Route::MetricsApi(target)) => crate::metrics_api::request_info(target, method, path),
         Ok(Route::NamespaceFinalize(ns)) => RequestInfo {
             verb: "update".into(),
             is_resource_request: true,
@@ -191,6 +192,7 @@ async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Res
             .map(|d| response::raw_json(StatusCode::OK, bytes::Bytes::from(d.to_vec())))
             .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
         Route::NamespaceFinalize(ns) => write::finalize_namespace(state, &ns, req).await,
+        Route::MetricsApi(target) => crate::metrics_api::serve(state, target, req).await,
         Route::Resource { info, namespace, name, sub } => {
             let query = Query::parse(req.uri().query());
             let ns = namespace.as_deref();

@@ -23,9 +23,12 @@ pub enum Route {
     Livez,
     Readyz,
     Metrics,
+    /// `metrics.k8s.io`, served by `metrics_api`.
+    MetricsApi(crate::metrics_api::Target),
 }
 
 pub fn parse(path: &str) -> Result<Route, ApiError> {
+    crate::request_path::check(path)?;
     let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
     let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
     match segs.as_slice() {
@@ -40,6 +43,7 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         ["openapi", "v3", "apis", g, v] => Ok(Route::OpenApiV3 { group: g.to_string(), version: v.to_string() }),
         ["api"] => Ok(Route::ApiVersions),
         ["apis"] => Ok(Route::ApiGroupList),
+        ["apis", crate::metrics_api::GROUP, rest @ ..] => crate::metrics_api::route(rest).map(Route::MetricsApi),
         ["api", v] => Ok(Route::ApiResources { group: String::new(), version: v.to_string() }),
         ["apis", g] => Ok(Route::ApiGroup(g.to_string())),
         ["apis", g, v] => Ok(Route::ApiResources { group: g.to_string(), version: v.to_string() }),

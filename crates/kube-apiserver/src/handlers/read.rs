@@ -288,7 +288,7 @@ async fn list_from_etcd(
 /// GET of a subresource: `status`, `scale`.
 pub async fn get_subresource(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Subresource, _q: &Query) -> Result<Response, ApiError> {
     match sub {
-        Subresource::Status => {
+        Subresource::Status | Subresource::Approval => {
             let obj = state.store.get(info, ns, name).await?;
             Ok(response::json(StatusCode::OK, &obj))
         }

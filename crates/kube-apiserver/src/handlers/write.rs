@@ -92,7 +92,11 @@ fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
 
 fn written(w: Written, created_code: StatusCode) -> Response {
     let code = if w.created { created_code } else { StatusCode::OK };
-    with_warnings(response::json(code, &w.object), &w.warnings)
+    let resp = match w.encoded {
+        Some(bytes) => response::raw_json(code, bytes),
+        None => response::json(code, &w.object),
+    };
+    with_warnings(resp, &w.warnings)
 }
 
 pub async fn create(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, q: &Query, req: Request) -> Result<Response, ApiError> {
@@ -114,7 +118,7 @@ pub async fn create(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
         let pod = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         return bind(state, ns, &pod, &obj).await;
     }
-    let w = state.store.create(info, ns, obj, &opts).await?;
+    let w = state.store.create_for_response(info, ns, obj, &opts).await?;
     Ok(written(w, StatusCode::CREATED))
 }
 
@@ -168,8 +172,9 @@ pub async fn update(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
     let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
     crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
+    crate::certificates::authorize_write(state, &user, info, name, sub, |_| Ok(obj.clone())).await?;
     match sub {
-        None | Some(Subresource::Status) => {
+        None | Some(Subresource::Status) | Some(Subresource::Approval) => {
             let w = state.store.update(info, ns, name, sub, obj, &opts).await?;
             Ok(written(w, StatusCode::CREATED))
         }
@@ -220,8 +225,9 @@ pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
         };
         crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &target)?;
     }
+    crate::certificates::authorize_write(state, &user, info, name, sub, |cur| if patch_type == PatchType::Apply { Ok(patch.clone()) } else { api_types::patch::apply_patch(info, cur, patch_type, &patch) }).await?;
     match sub {
-        None | Some(Subresource::Status) => {
+        None | Some(Subresource::Status) | Some(Subresource::Approval) => {
             let w = state.store.patch(info, ns, name, sub, patch_type, patch, &opts).await?;
             Ok(written(w, StatusCode::CREATED))
         }

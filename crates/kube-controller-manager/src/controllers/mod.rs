@@ -1,6 +1,7 @@
 //! The controllers, one module each, and the descriptor table `--controllers`
 //! selects from (upstream `NewControllerDescriptors`).
 
+pub mod certificates;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -10,6 +11,8 @@ pub mod garbagecollector;
 pub mod job;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod persistentvolume;
+pub mod podautoscaler;
 pub mod podgc;
 pub mod replicaset;
 pub mod resourcequota;
@@ -110,9 +113,19 @@ pub static DESCRIPTORS: &[ControllerDescriptor] = &[
         start: cronjob::start,
     },
     ControllerDescriptor {
+        name: "horizontal-pod-autoscaler-controller",
+        aliases: &["horizontalpodautoscaling"],
+        enabled_by_default: true,
+        start: podautoscaler::start,
+    },
+    ControllerDescriptor {
         name: "ttl-after-finished-controller",
         aliases: &["ttl-after-finished"],
         enabled_by_default: true,
         start: job::ttl::start,
     },
+    ControllerDescriptor { name: "persistentvolume-binder-controller", aliases: &["persistentvolume-binder"], enabled_by_default: true, start: persistentvolume::start },
+    ControllerDescriptor { name: "certificatesigningrequest-approving-controller", aliases: &["csrapproving"], enabled_by_default: true, start: certificates::approver::start },
+    ControllerDescriptor { name: "certificatesigningrequest-signing-controller", aliases: &["csrsigning"], enabled_by_default: true, start: certificates::signer::start },
+    ControllerDescriptor { name: "certificatesigningrequest-cleaner-controller", aliases: &["csrcleaner"], enabled_by_default: true, start: certificates::cleaner::start },
 ];

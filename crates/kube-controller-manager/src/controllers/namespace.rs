@@ -51,7 +51,12 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 
 /// The namespaced resources whose objects a namespace deletion removes.
 pub fn deletable_resources() -> impl Iterator<Item = &'static ResourceInfo> {
-    RESOURCES.iter().filter(|r| r.namespaced && r.verbs.contains(&"list") && r.verbs.contains(&"delete"))
+    RESOURCES
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| crate::controllers::garbagecollector::is_preferred(*i, r))
+        .map(|(_, r)| r)
+        .filter(|r| r.namespaced && r.verbs.contains(&"list") && r.verbs.contains(&"delete"))
 }
 
 fn api_resource(info: &ResourceInfo) -> ApiResource {

@@ -4,9 +4,11 @@
 pub mod backoff;
 pub mod batch;
 pub mod endpoints;
+pub mod events;
 pub mod expectations;
 pub mod informer;
 pub mod ownedpods;
+pub mod podcontrol;
 pub mod owner;
 pub mod pod;
 pub mod selector;

@@ -1,17 +1,25 @@
 //! `kubectl exec [-i] [-t] (POD | TYPE/NAME) [-c CONTAINER] -- COMMAND [args...]`.
 //!
-//! The stream runs over WebSocket (kube-rs `ws`: `v5.channel.k8s.io` then
-//! `v4.channel.k8s.io`; our kubelet's runtime answers v4). The remote exit code
-//! is propagated as upstream does: `command terminated with exit code N`, exit N.
+//! Also the remote-command stream that `attach` and `cp` share: a WebSocket
+//! through the apiserver's `pods/exec|attach` proxy, offered as
+//! `v5.channel.k8s.io` then `v4.channel.k8s.io` (kube-rs' `Client::connect`).
+//! Every binary frame starts with its channel: 0 stdin, 1 stdout, 2 stderr,
+//! 3 error (a `Status` when the command ends), 4 resize; under v5 a frame
+//! `[255, channel]` closes that channel (stdin EOF). Our kubelet serves v5
+//! itself; a server that only speaks v4 (e.g. containerd's streaming server
+//! reached directly) has no way to signal stdin EOF, and stdin then stays open
+//! until the command ends. The remote exit code is propagated as upstream
+//! does: `command terminated with exit code N`, exit N.
 //!
-//! Also the helpers the other pod-streaming verbs share: [`kube_client`],
-//! [`resolve_pod`] and [`pick_container`].
+//! Also the pod helpers the other pod verbs share: [`resolve_pod`],
+//! [`selector_of`] and [`pick_container`].
 
 use std::io::{IsTerminal, Write};
 
-use kube::api::{Api, AttachParams, AttachedProcess, TerminalSize};
+use futures::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::cmd::list_query;
 use crate::context::Context;
@@ -39,23 +47,6 @@ pub struct ExecArgs {
     /// The length of time to wait until at least one pod is running.
     #[arg(long, default_value = "1m0s")]
     pub pod_running_timeout: String,
-}
-
-/// A kube-rs client for the upgraded (WebSocket) requests, built from the same
-/// effective kubeconfig as [`crate::client::Client`].
-pub async fn kube_client(ctx: &Context) -> Result<kube::Client> {
-    let effective = ctx.kubeconfig.effective(&ctx.flags)?;
-    let parsed: kube::config::Kubeconfig = serde_json::from_value(effective)
-        .map_err(|e| Error::usage(format!("invalid configuration: {e}")))?;
-    let options = kube::config::KubeConfigOptions {
-        context: Some("kubectl".into()),
-        cluster: Some("kubectl".into()),
-        user: Some("kubectl".into()),
-    };
-    let config = kube::Config::from_custom_kubeconfig(parsed, &options)
-        .await
-        .map_err(|e| Error::usage(format!("invalid configuration: {e}")))?;
-    kube::Client::try_from(config).map_err(|e| Error::usage(format!("invalid configuration: {e}")))
 }
 
 /// Maps a kube-rs failure of a streaming request to our error wording.
@@ -191,12 +182,12 @@ pub fn pick_container(pod: &Value, requested: Option<&str>, quiet: bool) -> Resu
 }
 
 /// Restores the terminal mode when dropped.
-struct RawMode {
+pub struct RawMode {
     saved: rustix::termios::Termios,
 }
 
 impl RawMode {
-    fn enter() -> Option<RawMode> {
+    pub fn enter() -> Option<RawMode> {
         let stdin = std::io::stdin();
         let saved = rustix::termios::tcgetattr(&stdin).ok()?;
         let mut raw = saved.clone();
@@ -216,118 +207,193 @@ impl Drop for RawMode {
     }
 }
 
-fn terminal_size() -> Option<TerminalSize> {
+/// `(width, height)` of the local terminal.
+pub fn terminal_size() -> Option<(u16, u16)> {
     let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
-    Some(TerminalSize {
-        width: ws.ws_col,
-        height: ws.ws_row,
-    })
+    Some((ws.ws_col, ws.ws_row))
 }
 
-/// Streams an attached process: stdin (if asked) in, stdout/stderr out; the
-/// remote exit code (0 on success).
-pub async fn stream_process(mut process: AttachedProcess, stdin: bool) -> Result<i32> {
-    let status = process.take_status();
-    let stdin_task = if stdin {
-        process.stdin().map(|mut writer| {
-            tokio::spawn(async move {
-                let mut input = tokio::io::stdin();
-                let mut buf = vec![0u8; 8192];
-                loop {
-                    match input.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if writer.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-                // kube-rs closes the whole connection on stdin EOF under
-                // `v4.channel.k8s.io` (no half-close there), losing the output:
-                // keep stdin open until the command ends.
-                std::future::pending::<()>().await;
-                drop(writer);
-            })
-        })
-    } else {
-        None
-    };
-    let stdout = process.stdout().map(|mut reader| {
-        tokio::spawn(async move {
-            let mut out = tokio::io::stdout();
-            let _ = tokio::io::copy(&mut reader, &mut out).await;
-            let _ = out.flush().await;
-        })
-    });
-    let stderr = process.stderr().map(|mut reader| {
-        tokio::spawn(async move {
-            let mut out = tokio::io::stderr();
-            let _ = tokio::io::copy(&mut reader, &mut out).await;
-            let _ = out.flush().await;
-        })
-    });
-    let status = match status {
-        Some(s) => s.await,
-        None => None,
-    };
-    for task in [stdout, stderr].into_iter().flatten() {
-        let _ = task.await;
-    }
-    if let Some(task) = stdin_task {
-        task.abort();
-    }
-    let _ = process.join().await;
-    let Some(status) = status else {
-        return Ok(0);
-    };
-    if status.status.as_deref() == Some("Success") {
-        return Ok(0);
-    }
-    if status.reason.as_deref() == Some("NonZeroExitCode") {
-        let code = status
-            .details
-            .as_ref()
-            .and_then(|d| d.causes.as_ref())
-            .into_iter()
-            .flatten()
-            .find(|c| c.reason.as_deref() == Some("ExitCode"))
-            .and_then(|c| c.message.as_deref())
-            .and_then(|m| m.parse::<i32>().ok())
-            .unwrap_or(1);
-        return Ok(code);
-    }
-    // Other failures come as a `Status` on the error channel: upstream prints its message.
-    Err(Error::usage(status.message.unwrap_or_default()))
+// Channels of upstream's remotecommand protocol (`remotecommand/constants.go`).
+const STDIN_CHANNEL: u8 = 0;
+const STDOUT_CHANNEL: u8 = 1;
+const STDERR_CHANNEL: u8 = 2;
+const ERROR_CHANNEL: u8 = 3;
+const RESIZE_CHANNEL: u8 = 4;
+/// v5 only: `[255, channel]` closes `channel` (the `CLOSE` signal).
+const CLOSE_CHANNEL: u8 = 255;
+
+/// Which streams a remote command has, as the query of `pods/exec|attach` names them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamFlags {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
 }
 
-/// The server refused the upgrade: the same request without it gets the
-/// server's `Status` (e.g. `pod x does not have a host assigned`).
-async fn refused_upgrade(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-    params: &AttachParams,
-    command: &[String],
-    err: kube::client::UpgradeConnectionError,
-) -> Error {
-    let mut query = vec![format!("container={}", crate::client::encode(params.container.as_deref().unwrap_or_default()))];
-    for (flag, on) in [("stdin", params.stdin), ("stdout", params.stdout), ("stderr", params.stderr), ("tty", params.tty)] {
-        if on {
-            query.push(format!("{flag}=true"));
+impl StreamFlags {
+    /// `container=..&stdin=true&...` (upstream's `PodExecOptions` query names).
+    pub fn query(&self, container: &str) -> String {
+        let mut query = vec![format!("container={}", crate::client::encode(container))];
+        for (flag, on) in [("stdin", self.stdin), ("stdout", self.stdout), ("stderr", self.stderr), ("tty", self.tty)] {
+            if on {
+                query.push(format!("{flag}=true"));
+            }
+        }
+        query.join("&")
+    }
+}
+
+/// Local ends of a remote command's streams.
+#[derive(Default)]
+pub struct LocalStreams<'a> {
+    pub stdin: Option<Box<dyn AsyncRead + Unpin + Send + 'a>>,
+    pub stdout: Option<Box<dyn AsyncWrite + Unpin + Send + 'a>>,
+    pub stderr: Option<Box<dyn AsyncWrite + Unpin + Send + 'a>>,
+    /// Sent on the resize channel once the stream is open (TTY only).
+    pub terminal_size: Option<(u16, u16)>,
+}
+
+impl LocalStreams<'static> {
+    /// This process's stdin (if asked), stdout and stderr.
+    pub fn process(stdin: bool) -> LocalStreams<'static> {
+        LocalStreams {
+            stdin: stdin.then(|| Box::new(tokio::io::stdin()) as Box<dyn AsyncRead + Unpin + Send>),
+            stdout: Some(Box::new(tokio::io::stdout())),
+            stderr: Some(Box::new(tokio::io::stderr())),
+            terminal_size: None,
         }
     }
-    for c in command {
-        query.push(format!("command={}", crate::client::encode(c)));
+}
+
+/// How a remote command ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Exit code (0: `Success`, or the stream closed without a status).
+    Exited(i32),
+    /// A `Failure` status other than a non-zero exit: its message.
+    Failed(String),
+}
+
+/// Opens the upgraded connection for `path` (an `exec`, `attach` or
+/// `portforward` URL with its query). A refused upgrade is reported as upstream
+/// does: the server's `Status` when it sent one.
+pub async fn connect(ctx: &Context, path: &str) -> Result<kube::client::Connection> {
+    let client = ctx.client().await?;
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| Error::Transport(format!("error: {e}")))?;
+    match client.kube().connect(request).await {
+        Ok(connection) => Ok(connection),
+        Err(kube::Error::UpgradeConnection(err)) => {
+            // The same request without the upgrade gets the server's `Status`.
+            match client.request(http::Method::POST, path, "application/json", None).await {
+                Err(e) => Err(e),
+                Ok(_) => Err(Error::Transport(format!("error: {err}"))),
+            }
+        }
+        Err(e) => Err(map_kube_error(e)),
     }
-    let path = format!("/api/v1/namespaces/{namespace}/pods/{name}/exec?{}", query.join("&"));
-    match ctx.client().await {
-        Ok(client) => match client.request(http::Method::POST, &path, "application/json", None).await {
-            Err(e) => e,
-            Ok(_) => Error::Transport(format!("error: {err}")),
-        },
-        Err(e) => e,
+}
+
+/// Runs the remote-command channel protocol over `connection` until the server
+/// closes it: stdin in, stdout/stderr out, the error channel's `Status` decoded.
+pub async fn run_streams(connection: kube::client::Connection, mut local: LocalStreams<'_>) -> Result<Outcome> {
+    let can_close = connection.supports_stream_close();
+    let (mut sink, mut source) = connection.into_stream().split();
+    let send_error = |e: tokio_tungstenite::tungstenite::Error| Error::Transport(format!("error: {e}"));
+    if let Some((width, height)) = local.terminal_size {
+        let size = serde_json::json!({"Width": width, "Height": height});
+        let mut frame = vec![RESIZE_CHANNEL];
+        frame.extend_from_slice(size.to_string().as_bytes());
+        sink.send(Message::binary(frame)).await.map_err(send_error)?;
     }
+    let mut stdin_open = local.stdin.is_some();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut status: Vec<u8> = Vec::new();
+    loop {
+        tokio::select! {
+            frame = source.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "stream ended");
+                    break;
+                }
+                Some(Ok(Message::Binary(data))) => {
+                    let Some((&channel, payload)) = data.split_first() else { continue };
+                    if payload.is_empty() {
+                        continue;
+                    }
+                    let out = match channel {
+                        STDOUT_CHANNEL => local.stdout.as_mut(),
+                        STDERR_CHANNEL => local.stderr.as_mut(),
+                        ERROR_CHANNEL => {
+                            status.extend_from_slice(payload);
+                            None
+                        }
+                        _ => None,
+                    };
+                    if let Some(out) = out {
+                        out.write_all(payload).await?;
+                        out.flush().await?;
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            read = read_some(local.stdin.as_mut(), &mut buf), if stdin_open => match read {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    if can_close {
+                        sink.send(Message::binary(vec![CLOSE_CHANNEL, STDIN_CHANNEL])).await.map_err(send_error)?;
+                    }
+                    // v4: nothing to say; the command sees EOF when it ends.
+                }
+                Ok(n) => {
+                    let mut frame = Vec::with_capacity(n + 1);
+                    frame.push(STDIN_CHANNEL);
+                    frame.extend_from_slice(&buf[..n]);
+                    sink.send(Message::binary(frame)).await.map_err(send_error)?;
+                }
+            },
+        }
+    }
+    let _ = sink.close().await;
+    for out in [local.stdout.as_mut(), local.stderr.as_mut()].into_iter().flatten() {
+        let _ = out.flush().await;
+    }
+    Ok(outcome(&status))
+}
+
+async fn read_some(input: Option<&mut Box<dyn AsyncRead + Unpin + Send + '_>>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match input {
+        Some(input) => input.read(buf).await,
+        None => Ok(0),
+    }
+}
+
+/// Decodes the error channel: a `Status` (v4+), or plain text (older servers).
+fn outcome(status: &[u8]) -> Outcome {
+    if status.is_empty() {
+        return Outcome::Exited(0);
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(status) else {
+        return Outcome::Failed(String::from_utf8_lossy(status).into_owned());
+    };
+    if value["status"] == "Success" {
+        return Outcome::Exited(0);
+    }
+    if value["reason"] == "NonZeroExitCode" {
+        let code = value["details"]["causes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["reason"] == "ExitCode")
+            .and_then(|c| c["message"].as_str())
+            .and_then(|m| m.parse::<i32>().ok())
+            .unwrap_or(1);
+        return Outcome::Exited(code);
+    }
+    Outcome::Failed(value["message"].as_str().unwrap_or_default().to_string())
 }
 
 /// Exits as upstream does for a remote failure.
@@ -349,6 +415,43 @@ pub fn use_tty(stdin: bool, tty: bool, quiet: bool) -> bool {
         return false;
     }
     true
+}
+
+/// The pod's name and namespace.
+pub fn pod_location(ctx: &Context, pod: &Value) -> (String, String) {
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let namespace = pod["metadata"]["namespace"]
+        .as_str()
+        .map_or_else(|| ctx.namespace(), str::to_string);
+    (namespace, name)
+}
+
+/// Runs `command` in a container with the given local streams (used by `cp`).
+pub async fn exec_with(
+    ctx: &Context,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    command: &[String],
+    local: LocalStreams<'_>,
+) -> Result<Outcome> {
+    let flags = StreamFlags {
+        stdin: local.stdin.is_some(),
+        stdout: local.stdout.is_some(),
+        stderr: local.stderr.is_some(),
+        tty: false,
+    };
+    let path = exec_path(namespace, pod, container, &flags, command);
+    let connection = connect(ctx, &path).await?;
+    run_streams(connection, local).await
+}
+
+fn exec_path(namespace: &str, pod: &str, container: &str, flags: &StreamFlags, command: &[String]) -> String {
+    let mut query = flags.query(container);
+    for c in command {
+        query.push_str(&format!("&command={}", crate::client::encode(c)));
+    }
+    format!("/api/v1/namespaces/{namespace}/pods/{pod}/exec?{query}")
 }
 
 pub async fn run(ctx: &Context, args: ExecArgs) -> Result<()> {
@@ -378,38 +481,27 @@ pub async fn run(ctx: &Context, args: ExecArgs) -> Result<()> {
         None => pick_container(&pod, None, args.quiet)?,
     };
     let tty = use_tty(args.stdin, args.tty, args.quiet);
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let namespace = pod["metadata"]["namespace"]
-        .as_str()
-        .map_or_else(|| ctx.namespace(), str::to_string);
-    let client = kube_client(ctx).await?;
-    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, &namespace);
-    let params = AttachParams::default()
-        .container(container)
-        .stdin(args.stdin)
-        .stdout(true)
-        .stderr(!tty)
-        .tty(tty);
-    let mut process = match api.exec(&name, args.command.clone(), &params).await {
-        Ok(p) => p,
-        Err(kube::Error::UpgradeConnection(e)) => {
-            return Err(refused_upgrade(ctx, &namespace, &name, &params, &args.command, e).await)
-        }
-        Err(e) => return Err(map_kube_error(e)),
+    let (namespace, name) = pod_location(ctx, &pod);
+    let flags = StreamFlags {
+        stdin: args.stdin,
+        stdout: true,
+        stderr: !tty,
+        tty,
     };
-    let _raw = if tty { RawMode::enter() } else { None };
+    let connection = connect(ctx, &exec_path(&namespace, &name, &container, &flags, &args.command)).await?;
+    let raw = if tty { RawMode::enter() } else { None };
+    let mut local = LocalStreams::process(args.stdin);
     if tty {
-        if let (Some(mut sizes), Some(size)) = (process.terminal_size(), terminal_size()) {
-            use futures::SinkExt;
-            let _ = sizes.send(size).await;
-        }
+        local.terminal_size = terminal_size();
     }
-    let code = stream_process(process, args.stdin).await?;
-    drop(_raw);
-    if code != 0 {
-        exit_with(code);
+    let outcome = run_streams(connection, local).await;
+    drop(raw);
+    match outcome? {
+        Outcome::Exited(0) => Ok(()),
+        Outcome::Exited(code) => exit_with(code),
+        // Other failures come as a `Status` on the error channel: upstream prints its message.
+        Outcome::Failed(message) => Err(Error::usage(message)),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -444,5 +536,25 @@ mod tests {
         let svc = json!({"spec": {"selector": {"app": "web"}}});
         assert_eq!(selector_of(&svc).as_deref(), Some("app=web"));
         assert_eq!(selector_of(&json!({"spec": {}})), None);
+    }
+
+    #[test]
+    fn the_error_channel_decodes_to_an_outcome() {
+        assert_eq!(outcome(b""), Outcome::Exited(0));
+        assert_eq!(outcome(br#"{"metadata":{},"status":"Success"}"#), Outcome::Exited(0));
+        let failed = br#"{"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}"#;
+        assert_eq!(outcome(failed), Outcome::Exited(3));
+        let other = br#"{"status":"Failure","message":"container not found (\"x\")","reason":"InternalError"}"#;
+        assert_eq!(outcome(other), Outcome::Failed("container not found (\"x\")".into()));
+        assert_eq!(outcome(b"plain text"), Outcome::Failed("plain text".into()));
+    }
+
+    #[test]
+    fn exec_paths_carry_the_streams_and_the_command() {
+        let flags = StreamFlags { stdin: true, stdout: true, stderr: false, tty: false };
+        assert_eq!(
+            exec_path("ns", "p", "c 1", &flags, &["sh".into(), "-c".into(), "echo a&b".into()]),
+            "/api/v1/namespaces/ns/pods/p/exec?container=c%201&stdin=true&stdout=true&command=sh&command=%2Dc&command=echo%20a%26b"
+        );
     }
 }

@@ -29,6 +29,10 @@ pub mod scale;
 pub mod set;
 pub mod version;
 pub mod exec;
+pub mod attach;
+pub mod cp;
+pub mod port_forward;
+pub mod rolling_update;
 pub mod expose;
 pub mod logs;
 pub mod run;
@@ -36,6 +40,10 @@ pub mod wait;
 pub mod drain;
 pub mod taint;
 pub mod top;
+pub mod completion;
+pub mod autoscale;
+pub mod edit;
+pub mod explain;
 
 use serde_json::Value;
 
@@ -49,6 +57,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     // `config` edits files and must work without a usable kubeconfig.
     if let Command::Config(command) = cli.command {
         return config::run(&cli.config, command);
+    }
+    if let Command::Completion(args) = cli.command {
+        return completion::run(args);
     }
     let ctx = Context::new(cli.config)?;
     match cli.command {
@@ -67,6 +78,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::ApiVersions => api_resources::run_versions(&ctx).await,
         Command::Rollout(command) => rollout::run(&ctx, command).await,
         Command::Exec(args) => exec::run(&ctx, args).await,
+        Command::Attach(args) => attach::run(&ctx, args).await,
+        Command::PortForward(args) => port_forward::run(&ctx, args).await,
+        Command::Cp(args) => cp::run(&ctx, args).await,
+        Command::RollingUpdate(args) => rolling_update::run(&ctx, args).await,
         Command::Expose(args) => expose::run(&ctx, args).await,
         Command::Logs(args) => logs::run(&ctx, args).await,
         Command::Run(args) => run::run(&ctx, args).await,
@@ -79,6 +94,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Set(command) => set::run(&ctx, command).await,
         Command::Describe(args) => describe::run(&ctx, args).await,
         Command::Config(_) => Ok(()),
+        Command::Completion(_) => Ok(()),
+        Command::Autoscale(args) => autoscale::run(&ctx, args).await,
+        Command::Edit(args) => edit::run(&ctx, args).await,
+        Command::Explain(args) => explain::run(&ctx, args).await,
     }
 }
 

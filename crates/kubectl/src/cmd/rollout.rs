@@ -265,41 +265,8 @@ pub fn status_message(kind: &str, obj: &Value, revision: i64) -> Result<(String,
 
 /// Go durations as flags take them (`30s`, `1m30s`, `500ms`, `0`).
 pub fn parse_duration(text: &str) -> Result<Duration> {
-    let bad = || {
-        Error::usage(format!(
-            "invalid argument {text:?} for \"--timeout\" flag: time: invalid duration {text:?}"
-        ))
-    };
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let n: f64 = rest[..num_len].parse().map_err(|_| bad())?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += n * factor;
-        rest = &rest[unit_len..];
-    }
-    Ok(Duration::from_secs_f64(total))
+    crate::cmd::wait::parse_duration(text)
+        .ok_or_else(|| crate::cmd::wait::duration_flag_error("timeout", text))
 }
 
 async fn status(ctx: &Context, args: StatusArgs) -> Result<()> {

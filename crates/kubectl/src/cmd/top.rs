@@ -73,6 +73,28 @@ pub async fn run(ctx: &Context, command: TopCommand) -> Result<()> {
         Some(items) => items.clone(),
         None => vec![data],
     };
+    if items.is_empty() && args.name.is_none() {
+        // upstream: no node metrics is an error; no pod metrics is one only when
+        // there are pods whose metrics should exist
+        if !is_pods {
+            return Err(Error::usage("metrics not available yet"));
+        }
+        let pods_path = if args.all_namespaces {
+            "/api/v1/pods".to_string()
+        } else {
+            format!("/api/v1/namespaces/{}/pods", ctx.namespace())
+        };
+        let pods = client.get(&format!("{pods_path}{}", crate::cmd::list_query(args.selector.as_deref(), None))).await?;
+        if pods["items"].as_array().is_some_and(|p| !p.is_empty()) {
+            return Err(Error::usage("metrics not available yet"));
+        }
+        if args.all_namespaces {
+            eprintln!("No resources found");
+        } else {
+            eprintln!("No resources found in {} namespace.", ctx.namespace());
+        }
+        return Ok(());
+    }
     let mut rows = Vec::new();
     if !args.no_headers {
         let mut header = vec![];

@@ -31,35 +31,28 @@ pub struct WaitArgs {
     pub all_namespaces: bool,
 }
 
-/// Go-style durations: `30s`, `1m30s`, `500ms`, `2h`, plain seconds `0`.
+/// Go `time.Duration` flag values (`30s`, `1m30s`, `500ms`, `0`), as upstream's
+/// duration flags take them: a number without a unit (other than `0`) is refused.
 pub fn parse_duration(text: &str) -> Option<Duration> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += Duration::from_secs_f64(number * scale);
-    }
-    Some(total)
+    kube_common::leader::parse_go_duration(text).ok()
+}
+
+/// Upstream's (pflag + `time.ParseDuration`) message for a bad duration flag.
+pub fn duration_flag_error(flag: &str, text: &str) -> Error {
+    let reason = if !text.is_empty()
+        && text
+            .trim_start_matches(['-', '+'])
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.')
+        && text != "."
+    {
+        "missing unit in duration"
+    } else {
+        "invalid duration"
+    };
+    Error::usage(format!(
+        "invalid argument {text:?} for \"--{flag}\" flag: time: {reason} {text:?}"
+    ))
 }
 
 #[derive(Debug)]
@@ -128,12 +121,8 @@ fn satisfied(cond: &Condition, obj: &Value) -> bool {
 
 pub async fn run(ctx: &Context, args: WaitArgs) -> Result<()> {
     let cond = parse_for(args.for_.as_deref().unwrap_or_default())?;
-    let timeout = parse_duration(&args.timeout).ok_or_else(|| {
-        Error::usage(format!(
-            "invalid argument {:?} for \"--timeout\" flag: time: invalid duration {:?}",
-            args.timeout, args.timeout
-        ))
-    })?;
+    let timeout = parse_duration(&args.timeout)
+        .ok_or_else(|| duration_flag_error("timeout", &args.timeout))?;
     let discovery = ctx.discovery().await?;
     let targets = parse_targets(discovery, &args.resources)?;
     if targets.is_empty() {
@@ -236,6 +225,16 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         assert_eq!(parse_duration("x"), None);
+        // upstream (time.ParseDuration) wants a unit
+        assert_eq!(parse_duration("30"), None);
+        assert_eq!(
+            duration_flag_error("timeout", "30").to_string(),
+            "error: invalid argument \"30\" for \"--timeout\" flag: time: missing unit in duration \"30\""
+        );
+        assert_eq!(
+            duration_flag_error("timeout", "abc").to_string(),
+            "error: invalid argument \"abc\" for \"--timeout\" flag: time: invalid duration \"abc\""
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Referenced {
     /// How many reads failed (not "not found"): such a set must not replace
     /// volume contents, or an API blip would empty them.
     pub fetch_errors: usize,
+    /// Resolved `persistentVolumeClaim` volumes, by volume name.
+    pub claims: HashMap<String, super::pvc::ClaimVolume>,
 }
 
 impl Referenced {

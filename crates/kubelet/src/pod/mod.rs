@@ -12,5 +12,6 @@ pub mod manager;
 pub mod probe_net;
 pub mod prober;
 pub mod projected;
+pub mod pvc;
 pub mod static_pods;
 pub mod token;

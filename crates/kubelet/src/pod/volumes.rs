@@ -1,14 +1,16 @@
 //! Volumes on the node (upstream `pkg/volume`): emptyDir, hostPath, configMap,
 //! secret and downwardAPI are directories under
-//! `<root-dir>/pods/<uid>/volumes/<plugin>/<name>` bind-mounted into containers.
+//! `<root-dir>/pods/<uid>/volumes/<plugin>/<name>` bind-mounted into containers;
+//! persistentVolumeClaim volumes bind-mount their hostPath/local PV (`pvc`).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, Pod, Volume};
+use k8s_openapi::api::core::v1::{Container, HostPathVolumeSource, Pod, Volume};
 use tracing::{debug, info, warn};
 
 use super::env::{PodFacts, Referenced};
+use super::pvc::ClaimSource;
 use super::{atomic_writer, projected, resources};
 use crate::cri::api;
 
@@ -77,26 +79,16 @@ fn setup_volume(pod: &Pod, volume: &Volume, pod_dir: &Path, refs: &Referenced, f
         return Ok((d, false));
     }
     if let Some(host) = &volume.host_path {
-        let path = PathBuf::from(&host.path);
-        match host.type_.as_deref().unwrap_or("") {
-            "DirectoryOrCreate" if !path.exists() => {
-                std::fs::create_dir_all(&path).map_err(io(&path))?;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io(&path))?;
-            }
-            "FileOrCreate" if !path.exists() => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(io(parent))?;
-                }
-                std::fs::write(&path, b"").map_err(io(&path))?;
-            }
-            "Directory" if !path.is_dir() => return Err(setup_err(format!("hostPath type check failed: {} is not a directory", host.path))),
-            "File" if !path.is_file() => return Err(setup_err(format!("hostPath type check failed: {} is not a file", host.path))),
-            "Socket" | "CharDevice" | "BlockDevice" if !path.exists() => {
-                return Err(setup_err(format!("hostPath type check failed: {} does not exist", host.path)))
-            }
-            _ => {}
-        }
-        return Ok((path, false));
+        return Ok((host_path(host, setup_err)?, false));
+    }
+    if let Some(claim) = &volume.persistent_volume_claim {
+        let resolved = refs.claims.get(&volume.name).ok_or_else(|| setup_err(format!("persistentvolumeclaim \"{}\" is not bound", claim.claim_name)))?;
+        let path = match &resolved.source {
+            ClaimSource::HostPath(host) => host_path(host, setup_err)?,
+            ClaimSource::Local(path) if path.is_dir() => path.clone(),
+            ClaimSource::Local(path) => return Err(setup_err(format!("path \"{}\" does not exist", path.display()))),
+        };
+        return Ok((path, resolved.read_only));
     }
     if let Some(plugin) = projected::plugin_dir(volume) {
         let d = dir(plugin);
@@ -105,6 +97,30 @@ fn setup_volume(pod: &Pod, volume: &Volume, pod_dir: &Path, refs: &Referenced, f
         return Ok((d, true));
     }
     Err(setup_err("volume type not supported by this kubelet".into()))
+}
+
+/// A hostPath (volume or PV) checked or created as its `type` says.
+fn host_path(host: &HostPathVolumeSource, setup_err: impl Fn(String) -> VolumeError) -> Result<PathBuf, VolumeError> {
+    let path = PathBuf::from(&host.path);
+    match host.type_.as_deref().unwrap_or("") {
+        "DirectoryOrCreate" if !path.exists() => {
+            std::fs::create_dir_all(&path).map_err(io(&path))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io(&path))?;
+        }
+        "FileOrCreate" if !path.exists() => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::write(&path, b"").map_err(io(&path))?;
+        }
+        "Directory" if !path.is_dir() => return Err(setup_err(format!("hostPath type check failed: {} is not a directory", host.path))),
+        "File" if !path.is_file() => return Err(setup_err(format!("hostPath type check failed: {} is not a file", host.path))),
+        "Socket" | "CharDevice" | "BlockDevice" if !path.exists() => {
+            return Err(setup_err(format!("hostPath type check failed: {} does not exist", host.path)))
+        }
+        _ => {}
+    }
+    Ok(path)
 }
 
 /// Rewrites the configMap, secret, downwardAPI and projected volumes already set

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn, Instrument};
 use super::env::{self, PodFacts, Referenced};
 use super::lifecycle;
 use super::projected;
+use super::pvc;
 use super::token::TokenManager;
 use super::prober::{ContainerProbes, PodProbes, ProbeContext, ProbeKind, Target};
 use super::spec::{self, SpecSettings};
@@ -85,6 +86,10 @@ struct WorkerState {
     wake: Arc<Notify>,
     /// When the pod's API-backed volumes were last refreshed.
     volumes_synced: Option<Instant>,
+    /// The pod's persistentVolumeClaim volumes resolved so far, by volume name.
+    claims: HashMap<String, pvc::ClaimVolume>,
+    /// The last FailedMount message (recorded again only when it changes).
+    mount_error: Option<String>,
 }
 
 /// Runs the worker of one pod until the pod is gone. `updates` carries the latest
@@ -221,6 +226,33 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
         }
         state.waiting.clear();
         return write_status(ctx, pod, &inspected.runtime, state).await;
+    }
+
+    // Volumes before the sandbox, as upstream's WaitForAttachAndMount: a pod
+    // whose claims are not bound waits (polled at every resync).
+    // A pod already running (adopted after a kubelet restart) is not disturbed.
+    if !pvc::claim_volumes(pod).iter().all(|(v, _, _)| state.claims.contains_key(v)) {
+        match pvc::resolve_pod(ctx.client.as_ref(), pod, &mut state.claims).await {
+            Ok(()) => state.mount_error = None,
+            Err(message) => {
+                if state.mount_error.as_deref() != Some(message.as_str()) {
+                    warn!("{message}");
+                    ctx.recorder.record(events::EventRecord {
+                        namespace: spec::pod_namespace(pod).to_string(),
+                        pod_name: spec::pod_name(pod).to_string(),
+                        pod_uid: uid.to_string(),
+                        field_path: None,
+                        type_: events::WARNING,
+                        reason: "FailedMount",
+                        message: message.clone(),
+                    });
+                    state.mount_error = Some(message);
+                }
+                if inspected.ready_sandbox().is_none() {
+                    return write_status(ctx, pod, &inspected.runtime, state).await;
+                }
+            }
+        }
     }
 
     let sandbox = match inspected.ready_sandbox() {
@@ -474,7 +506,8 @@ impl<R: Runtime> Starter<'_, R> {
             node_name: self.ctx.node_name.clone(),
         };
         let pod = self.pod;
-        let refs = self.referenced().await.clone();
+        let mut refs = self.referenced().await.clone();
+        refs.claims.clone_from(&state.claims);
         let env = env::make_environment(pod, container, &refs, &facts)
             .map_err(|err| Waiting { reason: "CreateContainerConfigError".into(), message: err.to_string() })?;
         let pod_dir = self.ctx.root_dir.join("pods").join(spec::pod_uid(pod));

@@ -21,6 +21,7 @@ use kube::ResourceExt;
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
+use crate::util::events::Recorder;
 use crate::util::owner::controller_of;
 use crate::util::{informer, key_of};
 
@@ -31,6 +32,7 @@ pub(crate) struct Ctx {
     pub client: kube::Client,
     pub jobs: Store<Job>,
     pub backoff: KeyBackoff,
+    pub recorder: Recorder,
 }
 
 pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -47,7 +49,8 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let (jobs, job_stream) = informer::spawn(watcher(Api::<Job>::all(client.clone()), watcher::Config::default()).default_backoff());
     jobs.wait_until_ready().await?;
     let controller = Controller::new(Api::<CronJob>::all(client.clone()), watcher::Config::default());
-    let state = Arc::new(Ctx { client, jobs, backoff: KeyBackoff::default() });
+    let recorder = Recorder::new(client.clone(), "cronjob-controller");
+    let state = Arc::new(Ctx { client, jobs, backoff: KeyBackoff::default(), recorder });
     let mut stream = controller
         .watches_stream(job_stream, |job: Job| cronjob_of(&job))
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_cron_job_syncs))

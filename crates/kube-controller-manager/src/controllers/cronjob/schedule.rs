@@ -3,7 +3,7 @@
 //! `mostRecentScheduleTime`/`nextScheduleTime`), on standard 5-field schedules
 //! and the `@hourly`-style macros.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, DurationRound, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds, Year};
 use chrono_tz::Tz;
 use croner::Cron;
@@ -56,15 +56,23 @@ pub fn parse(schedule: &str, time_zone: Option<&str>) -> Result<Schedule, Error>
     Ok(Schedule { cron, tz })
 }
 
+/// `t` without its sub-second part. croner keeps the base time's fraction in
+/// what it yields (10:29:00.167 from a base of 10:28:30.167); robfig/cron, as
+/// upstream uses it, truncates the base to whole seconds first, so schedule
+/// times are whole minutes.
+fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::TimeDelta::seconds(1)).unwrap_or(t)
+}
+
 impl Schedule {
-    /// The first schedule time strictly after `t`.
+    /// The first schedule time strictly after `t` (whole seconds).
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&t.with_timezone(&self.tz), false).ok().map(|d| d.with_timezone(&Utc))
+        self.cron.find_next_occurrence(&whole_seconds(t).with_timezone(&self.tz), false).ok().map(|d| d.with_timezone(&Utc))
     }
 
-    /// The last schedule time at or before `t`.
+    /// The last schedule time at or before `t` (whole seconds).
     pub fn previous(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_previous_occurrence(&t.with_timezone(&self.tz), true).ok().map(|d| d.with_timezone(&Utc))
+        self.cron.find_previous_occurrence(&whole_seconds(t).with_timezone(&self.tz), true).ok().map(|d| d.with_timezone(&Utc))
     }
 
     /// RFC 3339 in the schedule's zone, as the scheduled-timestamp annotation.
@@ -102,6 +110,9 @@ pub fn most_recent(cron: &Schedule, earliest: DateTime<Utc>, now: DateTime<Utc>)
 pub enum Decision {
     /// Nothing due; look again at the next schedule time.
     Wait,
+    /// The most recent time's job already exists (made by an earlier sync whose
+    /// status write was lost): that time counts as lastScheduleTime.
+    Started { scheduled: DateTime<Utc> },
     /// Due, but Forbid and a job is still running.
     Forbidden { scheduled: DateTime<Utc> },
     /// Start a job for `scheduled` (after deleting the running ones under Replace).
@@ -136,7 +147,7 @@ pub fn decide(i: &Inputs<'_>, now: DateTime<Utc>) -> Decision {
     let (scheduled, _) = most_recent(i.cron, earliest, now);
     let Some(scheduled) = scheduled else { return Decision::Wait };
     if (i.exists)(scheduled) {
-        return Decision::Wait;
+        return Decision::Started { scheduled };
     }
     match i.concurrency_policy {
         "Forbid" if i.active_jobs > 0 => Decision::Forbidden { scheduled },
@@ -224,10 +235,21 @@ mod tests {
         assert_eq!(decide(&inputs(&c, "2024-05-01T10:00:00Z", None, "Replace", 2, &none), now), start("2024-05-01T10:30:00Z", true));
         // Already started (same name exists): nothing to do.
         let exists = |t: DateTime<Utc>| t == at("2024-05-01T10:30:00Z");
-        assert_eq!(decide(&inputs(&c, "2024-05-01T10:00:00Z", None, "Allow", 0, &exists), now), Decision::Wait);
+        assert_eq!(decide(&inputs(&c, "2024-05-01T10:00:00Z", None, "Allow", 0, &exists), now), Decision::Started { scheduled: at("2024-05-01T10:30:00Z") });
         let mut suspended = inputs(&c, "2024-05-01T10:00:00Z", None, "Allow", 0, &none);
         suspended.suspended = true;
         assert_eq!(decide(&suspended, now), Decision::Wait);
+    }
+
+    #[test]
+    fn schedule_times_are_whole_minutes_from_fractional_bases() {
+        let c = parse("* * * * *", None).expect("parse");
+        assert_eq!(c.next_after(at("2024-05-01T10:28:30.167Z")), Some(at("2024-05-01T10:29:00Z")));
+        assert_eq!(c.previous(at("2024-05-01T10:29:00.5Z")), Some(at("2024-05-01T10:29:00Z")));
+        // A startingDeadlineSeconds floor carries now's fraction; the start does not.
+        let none = |_: DateTime<Utc>| false;
+        let i = inputs(&c, "2024-05-01T10:00:00Z", Some(300), "Allow", 0, &none);
+        assert_eq!(decide(&i, at("2024-05-01T10:29:00.167Z")), Decision::Start { scheduled: at("2024-05-01T10:29:00Z"), replace_active: false });
     }
 
     #[test]

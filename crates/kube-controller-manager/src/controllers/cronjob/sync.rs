@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::schedule::{self, Decision, Inputs};
 use super::{Ctx, SCHEDULED_TIMESTAMP};
+use crate::util::events::{NORMAL, WARNING};
 use crate::util::owner::{is_controlled_by, new_controller_ref};
 use crate::util::{is_not_found, is_status, key_of, ApiContext, Result};
 
@@ -73,6 +74,11 @@ pub async fn sync_cronjob(cj: &CronJob, ctx: &Ctx, now: DateTime<Utc>) -> Result
         .collect();
     let old = cj.status.clone().unwrap_or_default();
     let mut active: Vec<ObjectReference> = old.active.clone().unwrap_or_default();
+    for j in &children {
+        if let Some(condition) = finished_condition(j).filter(|_| active.iter().any(|r| r.uid == j.metadata.uid)) {
+            ctx.recorder.event(cj, NORMAL, "SawCompletedJob", format!("Saw completed job: {}, condition: {condition}", j.name_any()));
+        }
+    }
     active.retain(|r| children.iter().any(|j| j.metadata.uid == r.uid && finished_condition(j).is_none()));
     for j in &children {
         if finished_condition(j).is_none() && !active.iter().any(|r| r.uid == j.metadata.uid) {
@@ -113,15 +119,23 @@ pub async fn sync_cronjob(cj: &CronJob, ctx: &Ctx, now: DateTime<Utc>) -> Result
                 let (_, missed) = schedule::most_recent(&cron, earliest, now);
                 if missed > schedule::TOO_MANY_MISSED {
                     tracing::warn!(cronjob = %key, "too many missed start times (> {}); check clock skew", schedule::TOO_MANY_MISSED);
+                    let message = format!("too many missed start times: {missed}. Set or decrease .spec.startingDeadlineSeconds or check clock skew");
+                    ctx.recorder.event(cj, WARNING, "TooManyMissedTimes", message);
                 }
                 match schedule::decide(&inputs, now) {
                     Decision::Wait => {}
+                    Decision::Started { scheduled } => {
+                        if last_schedule.is_none_or(|t| t < scheduled) {
+                            last_schedule = Some(scheduled);
+                        }
+                    }
                     Decision::Forbidden { scheduled } => {
                         tracing::info!(cronjob = %key, %scheduled, "not starting job: concurrencyPolicy Forbid and a job is still running");
+                        ctx.recorder.event(cj, NORMAL, "JobAlreadyActive", "Not starting job because prior execution is running and concurrency policy is Forbid");
                     }
                     Decision::Start { scheduled, replace_active } => {
                         if replace_active {
-                            start_result = delete_active(ctx, &key, &mut active).await;
+                            start_result = delete_active(cj, ctx, &key, &mut active).await;
                         }
                         if start_result.is_ok() {
                             start_result = start_job(cj, ctx, &key, scheduled, &cron, &mut active).await;
@@ -150,10 +164,19 @@ pub async fn sync_cronjob(cj: &CronJob, ctx: &Ctx, now: DateTime<Utc>) -> Result
         "lastSuccessfulTime": old.last_successful_time,
     });
     if status != old_json {
+        // One write for active + lastScheduleTime, conditional on the version this
+        // sync read (upstream's UpdateStatus): a sync on a cached CronJob older than
+        // the last write (e.g. woken by its own new Job before the status event
+        // arrived) must not put the previous lastScheduleTime back.
         let api: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
-        match api.patch_status(&cj.name_any(), &PatchParams::default(), &Patch::Merge(&json!({ "status": status }))).await {
+        let patch = json!({ "metadata": { "resourceVersion": cj.metadata.resource_version }, "status": status });
+        match api.patch_status(&cj.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => return Ok(None),
+            Err(err) if is_status(&err, 409) && start_result.is_ok() => {
+                tracing::debug!(cronjob = %key, "status changed since read; syncing again");
+                return Ok(Some(Duration::from_millis(50)));
+            }
             Err(err) => return Err(err).ctx(|| format!("updating status of cronjob {key}")),
         }
     }
@@ -168,29 +191,36 @@ async fn start_job(cj: &CronJob, ctx: &Ctx, key: &str, scheduled: DateTime<Utc>,
     match api.create(&PostParams::default(), &job).await {
         Ok(created) => {
             tracing::info!(cronjob = %key, job = %created.name_any(), %scheduled, "created job");
+            ctx.recorder.event(cj, NORMAL, "SuccessfulCreate", format!("Created job {}", created.name_any()));
             active.push(job_ref(&created));
             Ok(())
         }
         // Made by an earlier sync whose status write was lost: adopt the time.
         Err(err) if is_status(&err, 409) => Ok(()),
-        Err(err) => Err(err).ctx(|| format!("creating job for cronjob {key}")),
+        Err(err) => {
+            ctx.recorder.event(cj, WARNING, "FailedCreate", format!("Error creating job: {err}"));
+            Err(err).ctx(|| format!("creating job for cronjob {key}"))
+        }
     }
 }
 
-async fn delete_job(ctx: &Ctx, ns: &str, name: &str) -> Result<()> {
+async fn delete_job(cj: &CronJob, ctx: &Ctx, ns: &str, name: &str) -> Result<()> {
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
     match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            ctx.recorder.event(cj, NORMAL, "SuccessfulDelete", format!("Deleted job {name}"));
+            Ok(())
+        }
         Err(err) if is_not_found(&err) => Ok(()),
         Err(err) => Err(err).ctx(|| format!("deleting job {ns}/{name}")),
     }
 }
 
 /// concurrencyPolicy Replace: the running jobs go (with their pods).
-async fn delete_active(ctx: &Ctx, key: &str, active: &mut Vec<ObjectReference>) -> Result<()> {
+async fn delete_active(cj: &CronJob, ctx: &Ctx, key: &str, active: &mut Vec<ObjectReference>) -> Result<()> {
     for r in active.drain(..) {
         let (ns, name) = (r.namespace.unwrap_or_default(), r.name.unwrap_or_default());
-        delete_job(ctx, &ns, &name).await?;
+        delete_job(cj, ctx, &ns, &name).await?;
         tracing::info!(cronjob = %key, job = %name, "deleted active job (Replace)");
     }
     Ok(())
@@ -213,7 +243,7 @@ async fn cleanup_history(cj: &CronJob, ctx: &Ctx, children: &[Job]) -> Result<()
             (start.is_none(), start, j.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()), j.name_any())
         });
         for j in &done[..done.len() - limit] {
-            delete_job(ctx, &ns, &j.name_any()).await?;
+            delete_job(cj, ctx, &ns, &j.name_any()).await?;
             tracing::info!(cronjob = %key_of(&cj.metadata), job = %j.name_any(), "deleted finished job past history limit");
         }
     }

@@ -27,6 +27,7 @@ pub use sync::TEMPLATE_GENERATION;
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
+use crate::util::events::Recorder;
 use crate::util::expectations::Expectations;
 use crate::util::owner::controller_of;
 use crate::util::{informer, key_of, ownedpods};
@@ -37,6 +38,7 @@ pub(crate) struct Ctx {
     pub nodes: Store<Node>,
     pub expectations: Arc<Expectations>,
     pub backoff: KeyBackoff,
+    pub recorder: Recorder,
 }
 
 pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -56,7 +58,8 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     nodes.wait_until_ready().await?;
     let controller = Controller::new(Api::<DaemonSet>::all(client.clone()), watcher::Config::default());
     let daemonsets = controller.store();
-    let state = Arc::new(Ctx { client, pods, nodes, expectations, backoff: KeyBackoff::default() });
+    let recorder = Recorder::new(client.clone(), "daemonset-controller");
+    let state = Arc::new(Ctx { client, pods, nodes, expectations, backoff: KeyBackoff::default(), recorder });
     let mut stream = controller
         .watches_stream(pod_stream, |pod: Pod| ds_of_pod(&pod))
         // Any node change may change where daemons belong.

@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -18,7 +17,7 @@ use super::predicates::{add_daemon_tolerations, pin_to_node, should_run, target_
 use super::revision::{ensure_current, REVISION_HASH};
 use super::Ctx;
 use crate::controllers::deployment::util::scaled_value;
-use crate::util::batch::slow_start_batch;
+use crate::util::podcontrol::PodControl;
 use crate::util::owner::{is_controlled_by, new_controller_ref};
 use crate::util::pod::{is_available, is_ready};
 use crate::util::{is_not_found, key_of, ApiContext, Error, Result};
@@ -209,44 +208,18 @@ pub async fn sync_daemonset(ds: &Arc<DaemonSet>, ctx: &Ctx) -> Result<Option<Dur
 
 async fn execute(ds: &DaemonSet, hash: &str, plan: &Plan, ctx: &Ctx, key: &str) -> Result<()> {
     let ns = ds.namespace().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let control = PodControl { client: &ctx.client, expectations: &ctx.expectations, recorder: &ctx.recorder, key, owner: ds };
     if !plan.delete.is_empty() {
-        let keys: Vec<String> = plan.delete.iter().map(|n| format!("{ns}/{n}")).collect();
-        ctx.expectations.expect_deletions(key, keys.clone());
-        let results = join_all(plan.delete.iter().map(|name| {
-            let api = api.clone();
-            async move { api.delete(name, &DeleteParams::default()).await }
-        }))
-        .await;
-        for (result, pod_key) in results.into_iter().zip(keys) {
-            if let Err(err) = result {
-                ctx.expectations.deletion_observed(key, &pod_key);
-                if !is_not_found(&err) {
-                    return Err(err).ctx(|| format!("deleting daemon pod {pod_key}"));
-                }
-            }
-        }
+        let targets: Vec<(String, String)> = plan.delete.iter().map(|n| (ns.clone(), n.clone())).collect();
+        control.delete(&targets).await.ctx(|| format!("deleting daemon pods of {key}"))?;
         tracing::info!(daemonset = %key, deleted = plan.delete.len(), "deleted daemon pods");
         // Replacements are created once the deletions are observed (next sync).
         return Ok(());
     }
     if !plan.create_on.is_empty() {
         let pods: Vec<Pod> = plan.create_on.iter().filter_map(|n| new_pod(ds, n, hash)).collect();
-        let n = pods.len();
-        ctx.expectations.expect_creations(key, n);
-        let created = slow_start_batch(n, |i| {
-            let api = api.clone();
-            let pod = pods[i].clone();
-            async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
-        })
-        .await;
-        for _ in created.succeeded..n {
-            ctx.expectations.creation_observed(key);
-        }
-        if let Some(err) = created.error {
-            return Err(err).ctx(|| format!("creating daemon pods for {key}"));
-        }
-        tracing::info!(daemonset = %key, created = n, "created daemon pods");
+        control.create(&pods).await.ctx(|| format!("creating daemon pods for {key}"))?;
+        tracing::info!(daemonset = %key, created = pods.len(), "created daemon pods");
     }
     Ok(())
 }

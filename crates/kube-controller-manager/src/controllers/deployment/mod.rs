@@ -26,12 +26,14 @@ use crate::util::informer;
 use crate::util::owner::{controller_of, new_controller_ref};
 use crate::util::selector::{from_api, labels_of};
 use crate::util::{is_not_found, is_status, ApiContext, Result};
+use crate::util::events::Recorder;
 use sync::Rollout;
 
 struct Ctx {
     client: kube::Client,
     replica_sets: Store<ReplicaSet>,
     backoff: KeyBackoff,
+    recorder: Recorder,
 }
 
 pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -66,7 +68,8 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     replica_sets.wait_until_ready().await?;
     let controller = Controller::new(Api::<Deployment>::all(client.clone()), watcher::Config::default());
     let deployments = controller.store();
-    let state = Arc::new(Ctx { client, replica_sets, backoff: KeyBackoff::default() });
+    let recorder = Recorder::new(client.clone(), "deployment-controller");
+    let state = Arc::new(Ctx { client, replica_sets, backoff: KeyBackoff::default(), recorder });
     let mut stream = controller
         .watches_stream(rs_stream, move |rs: ReplicaSet| deployments_of_rs(&rs, &deployments))
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_deployment_syncs))
@@ -108,25 +111,25 @@ async fn sync_deployment(d: Deployment, ctx: &Ctx) -> Result<Option<Duration>> {
     let client = &ctx.client;
 
     if d.metadata.deletion_timestamp.is_some() {
-        let mut r = Rollout::load(client, d, rss, false).await?;
+        let mut r = Rollout::load(client, &ctx.recorder, d, rss, false).await?;
         r.sync_status().await?;
         return Ok(None);
     }
 
     // Paused/resumed conditions come first, on the deployment as read.
-    let mut pre = Rollout { client, d, new_rs: None, old_rss: Vec::new() };
+    let mut pre = Rollout { client, recorder: &ctx.recorder, d, new_rs: None, old_rss: Vec::new() };
     pre.check_paused_conditions().await?;
     let d = pre.d;
 
     if util::paused(&d) {
-        let mut r = Rollout::load(client, d, rss, false).await?;
+        let mut r = Rollout::load(client, &ctx.recorder, d, rss, false).await?;
         rollout::scale(&mut r).await?;
         r.cleanup().await?;
         r.sync_status().await?;
         return Ok(None);
     }
 
-    let mut probe = Rollout::load(client, d.clone(), rss.clone(), false).await?;
+    let mut probe = Rollout::load(client, &ctx.recorder, d.clone(), rss.clone(), false).await?;
     if rollout::is_scaling_event(&probe) {
         rollout::scale(&mut probe).await?;
         probe.sync_status().await?;
@@ -135,10 +138,10 @@ async fn sync_deployment(d: Deployment, ctx: &Ctx) -> Result<Option<Duration>> {
     let d = probe.d;
 
     if util::is_recreate(&d) {
-        let mut r = Rollout::load(client, d, rss.clone(), false).await?;
+        let mut r = Rollout::load(client, &ctx.recorder, d, rss.clone(), false).await?;
         return rollout::recreate(&mut r, rss).await;
     }
-    let mut r = Rollout::load(client, d, rss, true).await?;
+    let mut r = Rollout::load(client, &ctx.recorder, d, rss, true).await?;
     rollout::rolling(&mut r).await
 }
 

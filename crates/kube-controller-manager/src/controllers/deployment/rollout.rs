@@ -143,7 +143,7 @@ pub async fn recreate(r: &mut Rollout<'_>, rss: Vec<ReplicaSet>) -> Result<Optio
     }
     if r.new_rs.is_none() {
         let d = r.d.clone();
-        *r = Rollout::load(r.client, d, rss, true).await?;
+        *r = Rollout::load(r.client, r.recorder, d, rss, true).await?;
     }
     if let Some(new_rs) = r.new_rs.clone() {
         r.scale_rs(&new_rs.name_any(), replicas(&r.d)).await?;

@@ -12,12 +12,14 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use super::util::*;
+use crate::util::events::{Recorder, NORMAL};
 use crate::util::owner::{is_controlled_by, new_controller_ref};
 use crate::util::{is_not_found, is_status, ApiContext, Error, Result};
 
 /// The ReplicaSets of one deployment during one sync, updated in place as it writes.
 pub struct Rollout<'a> {
     pub client: &'a kube::Client,
+    pub recorder: &'a Recorder,
     pub d: Deployment,
     pub new_rs: Option<ReplicaSet>,
     pub old_rss: Vec<ReplicaSet>,
@@ -39,14 +41,14 @@ impl<'a> Rollout<'a> {
     /// Upstream `getAllReplicaSetsAndSyncRevision`: splits `rss` into the new one
     /// (template equal to the deployment's) and the old ones, creating the new one
     /// when asked and bringing its revision annotations up to date.
-    pub async fn load(client: &'a kube::Client, d: Deployment, mut rss: Vec<ReplicaSet>, create: bool) -> Result<Rollout<'a>> {
+    pub async fn load(client: &'a kube::Client, recorder: &'a Recorder, d: Deployment, mut rss: Vec<ReplicaSet>, create: bool) -> Result<Rollout<'a>> {
         rss.sort_by(|a, b| {
             a.metadata.creation_timestamp.as_ref().map(|t| t.0).cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0)).then(a.name_any().cmp(&b.name_any()))
         });
         let template = d.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
         let new_idx = rss.iter().position(|rs| rs.spec.as_ref().and_then(|s| s.template.as_ref()).is_some_and(|t| equal_ignore_hash(t, &template)));
         let new_rs = new_idx.map(|i| rss.remove(i));
-        let mut r = Rollout { client, d, new_rs, old_rss: rss };
+        let mut r = Rollout { client, recorder, d, new_rs, old_rss: rss };
         r.sync_new_rs(create).await?;
         Ok(r)
     }
@@ -100,6 +102,10 @@ impl<'a> Rollout<'a> {
             Err(err) => return Err(err).ctx(|| format!("creating replicaset {name}")),
         };
         tracing::info!(deployment = %self.d.name_any(), replicaset = %name, "created new replica set");
+        let replicas = rs_replicas(&created);
+        if replicas > 0 {
+            self.recorder.event(&self.d, NORMAL, "ScalingReplicaSet", format!("Scaled up replica set {name} from 0 to {replicas}"));
+        }
         self.new_rs = Some(created);
         self.set_deployment_revision(new_revision).await?;
         if progress_deadline_seconds(&self.d).is_some() {
@@ -185,7 +191,9 @@ impl<'a> Rollout<'a> {
             .await
             .ctx(|| format!("scaling replicaset {name}"))?;
         if size_changed {
-            tracing::info!(deployment = %self.d.name_any(), replicaset = name, from = rs_replicas(rs), to = new_scale, "scaled replica set");
+            let (from, direction) = (rs_replicas(rs), if new_scale > rs_replicas(rs) { "up" } else { "down" });
+            tracing::info!(deployment = %self.d.name_any(), replicaset = name, from, to = new_scale, "scaled replica set");
+            self.recorder.event(&self.d, NORMAL, "ScalingReplicaSet", format!("Scaled {direction} replica set {name} from {from} to {new_scale}"));
         }
         *rs = updated;
         Ok(size_changed)

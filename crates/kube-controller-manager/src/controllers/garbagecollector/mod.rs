@@ -36,8 +36,15 @@ pub fn monitored_resources() -> Vec<usize> {
         .enumerate()
         .filter(|(_, r)| r.verbs.contains(&"list") && r.verbs.contains(&"watch") && r.verbs.contains(&"delete"))
         .filter(|(_, r)| r.kind != "Event" && r.kind != "ComponentStatus")
+        .filter(|(i, r)| is_preferred(*i, r))
         .map(|(i, _)| i)
         .collect()
+}
+
+/// Whether `RESOURCES[index]` is the first (preferred) version of its group and
+/// resource: autoscaling/v1 and v2 HPAs are one set of objects, served twice.
+pub fn is_preferred(index: usize, info: &ResourceInfo) -> bool {
+    RESOURCES.iter().position(|o| o.group == info.group && o.plural == info.plural) == Some(index)
 }
 
 fn api_resource(info: &ResourceInfo) -> ApiResource {

@@ -26,6 +26,7 @@ pub use logic::COMPLETION_INDEX;
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
+use crate::util::events::Recorder;
 use crate::util::expectations::Expectations;
 use crate::util::owner::controller_of;
 use crate::util::{key_of, ownedpods};
@@ -36,6 +37,7 @@ pub(crate) struct Ctx {
     pub expectations: Arc<Expectations>,
     pub backoff: KeyBackoff,
     pub pod_backoff: podbackoff::PodBackoff,
+    pub recorder: Recorder,
 }
 
 pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -52,7 +54,8 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let expectations = Arc::new(Expectations::new());
     let (pods, pod_stream) = ownedpods::spawn(client.clone(), "Job", expectations.clone()).await?;
     let controller = Controller::new(Api::<Job>::all(client.clone()), watcher::Config::default());
-    let state = Arc::new(Ctx { client, pods, expectations, backoff: KeyBackoff::default(), pod_backoff: Default::default() });
+    let recorder = Recorder::new(client.clone(), "job-controller");
+    let state = Arc::new(Ctx { client, pods, expectations, backoff: KeyBackoff::default(), pod_backoff: Default::default(), recorder });
     let mut stream = controller
         .watches_stream(pod_stream, |pod: Pod| job_of_pod(&pod))
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_job_syncs))

@@ -3,17 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use k8s_openapi::api::batch::v1::{Job, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
 
 use super::logic::{self, Counts, COMPLETION_INDEX};
 use super::Ctx;
-use crate::util::batch::slow_start_batch;
+use crate::util::events::{NORMAL, WARNING};
+use crate::util::podcontrol::{targets, PodControl};
 use crate::util::owner::{is_controlled_by, new_controller_ref};
 use crate::util::pod::is_active;
 use crate::util::{is_not_found, key_of, time, ApiContext, Error, Result};
@@ -112,11 +112,13 @@ pub async fn sync_job(job: &Arc<Job>, ctx: &Ctx) -> Result<Option<Duration>> {
     if suspended && !was_suspended {
         logic::set_condition(&mut conditions, logic::SUSPENDED, "True", logic::REASON_SUSPENDED, logic::MSG_SUSPENDED, &now);
         tracing::info!(job = %key, "job suspended");
+        ctx.recorder.event(job.as_ref(), NORMAL, "Suspended", "Job suspended");
     } else if !suspended && was_suspended {
         logic::set_condition(&mut conditions, logic::SUSPENDED, "False", logic::REASON_RESUMED, logic::MSG_RESUMED, &now);
         // The active deadline starts over.
         status.start_time = Some(now.clone());
         tracing::info!(job = %key, "job resumed");
+        ctx.recorder.event(job.as_ref(), NORMAL, "Resumed", "Job resumed");
     }
     let mut view = job.as_ref().clone();
     view.status = Some(status.clone());
@@ -145,7 +147,7 @@ pub async fn sync_job(job: &Arc<Job>, ctx: &Ctx) -> Result<Option<Duration>> {
     let backoff_secs = ctx.pod_backoff.remaining(&key, &pods, now_secs);
     let mut manage_result = Ok(());
     if target.is_some() || suspended {
-        manage_result = delete_pods(ctx, &key, &active).await;
+        manage_result = delete_pods(job.as_ref(), ctx, &key, &active).await;
     } else if ctx.expectations.satisfied(&key) {
         manage_result = manage(&view, &counts, &active, ctx, &key, backoff_secs == 0).await;
     }
@@ -180,6 +182,14 @@ pub async fn sync_job(job: &Arc<Job>, ctx: &Ctx) -> Result<Option<Duration>> {
             Err(err) => return Err(err).ctx(|| format!("updating status of job {key}")),
         }
     }
+    if let (true, Some((final_type, reason, message))) = (finished_now, &target) {
+        // Upstream `recordJobFinished`.
+        if *final_type == logic::COMPLETE {
+            ctx.recorder.event(job.as_ref(), NORMAL, "Completed", "Job completed");
+        } else {
+            ctx.recorder.event(job.as_ref(), WARNING, reason, message.clone());
+        }
+    }
     manage_result?;
     if finished_now {
         return Ok(None);
@@ -201,7 +211,7 @@ async fn manage(job: &Job, counts: &Counts, active: &[&Pod], ctx: &Ctx, key: &st
         let owned: Vec<Pod> = active.iter().map(|p| (*p).clone()).collect();
         let victims = crate::util::pod::pods_to_delete(&owned, excess);
         let refs: Vec<&Pod> = victims.iter().collect();
-        return delete_pods(ctx, key, &refs).await;
+        return delete_pods(job, ctx, key, &refs).await;
     }
     let missing = usize::try_from(want - counts.active).unwrap_or(0);
     if missing == 0 || !may_create {
@@ -215,49 +225,21 @@ async fn manage(job: &Job, counts: &Counts, active: &[&Pod], ctx: &Ctx, key: &st
     if templates.is_empty() {
         return Err(Error::Invalid { object: key.to_string(), message: "spec.template.spec is required".into() });
     }
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let diff = templates.len();
-    ctx.expectations.expect_creations(key, diff);
-    let created = slow_start_batch(diff, |i| {
-        let api = api.clone();
-        let pod = templates[i].clone();
-        async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
-    })
-    .await;
-    for _ in created.succeeded..diff {
-        ctx.expectations.creation_observed(key);
-    }
-    if let Some(err) = created.error {
-        return Err(err).ctx(|| format!("creating pods for job {key}"));
-    }
+    pod_control(job, ctx, key).create(&templates).await.ctx(|| format!("creating pods for job {key}"))?;
     tracing::info!(job = %key, created = diff, "created pods");
     Ok(())
 }
 
-async fn delete_pods(ctx: &Ctx, key: &str, pods: &[&Pod]) -> Result<()> {
+fn pod_control<'a>(job: &'a Job, ctx: &'a Ctx, key: &'a str) -> PodControl<'a, Job> {
+    PodControl { client: &ctx.client, expectations: &ctx.expectations, recorder: &ctx.recorder, key, owner: job }
+}
+
+async fn delete_pods(job: &Job, ctx: &Ctx, key: &str, pods: &[&Pod]) -> Result<()> {
     if pods.is_empty() {
         return Ok(());
     }
-    let keys: Vec<String> = pods.iter().map(|p| key_of(&p.metadata)).collect();
-    ctx.expectations.expect_deletions(key, keys.clone());
-    let results = join_all(pods.iter().map(|p| {
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), p.metadata.namespace.as_deref().unwrap_or(""));
-        let name = p.name_any();
-        async move { api.delete(&name, &DeleteParams::default()).await }
-    }))
-    .await;
-    let mut first_error = None;
-    for (result, pod_key) in results.into_iter().zip(keys) {
-        if let Err(err) = result {
-            ctx.expectations.deletion_observed(key, &pod_key);
-            if !is_not_found(&err) && first_error.is_none() {
-                first_error = Some(err);
-            }
-        }
-    }
-    if let Some(err) = first_error {
-        return Err(err).ctx(|| format!("deleting pods of job {key}"));
-    }
+    pod_control(job, ctx, key).delete(&targets(pods.iter().copied())).await.ctx(|| format!("deleting pods of job {key}"))?;
     tracing::info!(job = %key, deleted = pods.len(), "deleted pods");
     Ok(())
 }

@@ -27,6 +27,7 @@ pub use taints::{desired_taints, eviction_time, tolerates, unknown_conditions, E
 
 use crate::context::ControllerContext;
 use crate::util::time::now;
+use crate::util::events::{Recorder, NORMAL, WARNING};
 use crate::util::workqueue::informer;
 use crate::util::{is_not_found, key_of, ApiContext, Result};
 
@@ -53,6 +54,10 @@ struct State {
     health: Mutex<HashMap<String, Health>>,
     /// Pods we asked to delete (until the cache shows it).
     evicted: Mutex<HashSet<String>>,
+    /// Events as `node-controller`.
+    recorder: Recorder,
+    /// Events as `taint-eviction-controller` (upstream 1.29+ runs it apart).
+    eviction_recorder: Recorder,
 }
 
 pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -67,7 +72,11 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     nodes.wait_until_ready().await?;
     leases.wait_until_ready().await?;
     pods.wait_until_ready().await?;
+    let recorder = Recorder::new(client.clone(), "node-controller");
+    let eviction_recorder = Recorder::new(client.clone(), "taint-eviction-controller");
     let state = Arc::new(State {
+        recorder,
+        eviction_recorder,
         client,
         nodes,
         leases,
@@ -162,6 +171,10 @@ async fn monitor_node(state: &State, node: &Node) -> Result<()> {
         let mut health = state.health.lock();
         health.get_mut(&name).and_then(|h| std::mem::replace(&mut h.ready, ready.clone()))
     };
+    if was_ready.as_deref() == Some("True") && ready.as_deref() != Some("True") {
+        // Upstream `RecordNodeStatusChange`, once per transition.
+        state.recorder.event(&node, NORMAL, "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
+    }
     let mark = match ready.as_deref() {
         Some("Unknown") => true,
         Some("False") => was_ready.as_deref() == Some("True"),
@@ -193,7 +206,10 @@ async fn mark_pods_not_ready(state: &State, node: &str) -> Result<()> {
         let api: Api<Pod> = Api::namespaced(state.client.clone(), &pod.namespace().unwrap_or_default());
         let patch = json!({"status": {"conditions": conditions}});
         match api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => tracing::info!(pod = %key_of(&pod.metadata), node, "marked pod NotReady"),
+            Ok(_) => {
+                tracing::info!(pod = %key_of(&pod.metadata), node, "marked pod NotReady");
+                state.recorder.event(pod.as_ref(), WARNING, "NodeNotReady", "Node is not ready");
+            }
             Err(err) if is_not_found(&err) => {}
             Err(err) => return Err(err).ctx(|| format!("marking pod {} NotReady", key_of(&pod.metadata))),
         }
@@ -249,6 +265,7 @@ async fn evict(state: &State, pod: &Pod) -> Result<()> {
         Err(err) if is_not_found(&err) => return Ok(()),
         Err(err) => return Err(err).ctx(|| format!("adding DisruptionTarget to {key}")),
     }
+    state.eviction_recorder.event(pod, NORMAL, "TaintManagerEviction", format!("Marking for deletion Pod {key}"));
     match api.delete(&pod.name_any(), &DeleteParams::default()).await {
         Ok(_) => {
             tracing::info!(pod = %key, "deleted pod: NoExecute taint no longer tolerated");

@@ -23,6 +23,7 @@ pub use kinds::{ReplicaStatus, ReplicatedKind};
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
+use crate::util::events::Recorder;
 use crate::util::informer;
 use crate::util::expectations::Expectations;
 use crate::util::owner::controller_of;
@@ -37,6 +38,7 @@ pub(crate) struct Ctx<K: ReplicatedKind> {
     pub pods: Store<Pod>,
     pub expectations: Arc<Expectations>,
     pub backoff: KeyBackoff,
+    pub recorder: Recorder,
 }
 
 pub fn start_replicaset(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
@@ -126,7 +128,10 @@ async fn run<K: ReplicatedKind>(ctx: ControllerContext, concurrency: u16) -> any
     pods.wait_until_ready().await?;
     let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default());
     let mapper_owners = controller.store();
-    let state = Arc::new(Ctx { _kind: std::marker::PhantomData, client, pods: pods.clone(), expectations, backoff: KeyBackoff::default() });
+    // Upstream's event sources: `replicaset-controller`, `replication-controller`.
+    let component = if K::kind(&()) == "ReplicaSet" { "replicaset-controller" } else { "replication-controller" };
+    let recorder = Recorder::new(client.clone(), component);
+    let state = Arc::new(Ctx { _kind: std::marker::PhantomData, client, pods: pods.clone(), expectations, backoff: KeyBackoff::default(), recorder });
     let mut stream = controller
         .watches_stream(pod_stream, move |pod: Pod| owners_of_pod(&pod, &mapper_owners))
         .with_config(ControllerConfig::default().concurrency(concurrency))

@@ -5,16 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::ResourceExt;
 use serde_json::json;
 
 use super::{owner_key, Ctx, ReplicaStatus, ReplicatedKind, BURST_REPLICAS};
 use crate::util::owner::{controller_of, new_controller_ref};
+use crate::util::podcontrol::{targets, PodControl};
 use crate::util::pod::{is_active, is_available, is_ready, pods_to_delete};
 use crate::util::selector::{from_map, labels_of};
 use crate::util::{is_not_found, is_status, key_of, ApiContext, Result};
@@ -139,94 +139,21 @@ pub async fn sync_owner<K: ReplicatedKind>(owner: &Arc<K>, ctx: &Ctx<K>) -> Resu
 /// Creates or deletes pods so `claimed` reaches `spec.replicas`.
 async fn manage_replicas<K: ReplicatedKind>(owner: &K, claimed: &[Pod], ctx: &Ctx<K>, key: &str) -> Result<()> {
     let want = usize::try_from(owner.replicas().max(0)).unwrap_or(0);
-    let ns = owner.namespace().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let control = PodControl { client: &ctx.client, expectations: &ctx.expectations, recorder: &ctx.recorder, key, owner };
     if claimed.len() < want {
         let diff = (want - claimed.len()).min(BURST_REPLICAS);
         let Some(pod) = pod_from_template(owner) else {
             return Err(crate::util::Error::Invalid { object: key.to_string(), message: "spec.template is required".into() });
         };
-        ctx.expectations.expect_creations(key, diff);
-        let created = slow_start_batch(diff, |_| {
-            let api = api.clone();
-            let pod = pod.clone();
-            async move { api.create(&PostParams::default(), &pod).await.map(|_| ()) }
-        })
-        .await;
-        // Creations that failed or were skipped will never be observed.
-        for _ in created.succeeded..diff {
-            ctx.expectations.creation_observed(key);
-        }
-        if let Some(err) = created.error {
-            return Err(err).ctx(|| format!("creating pods for {} {key}", K::kind(&())));
-        }
+        control.create(&vec![pod; diff]).await.ctx(|| format!("creating pods for {} {key}", K::kind(&())))?;
         tracing::info!(kind = %K::kind(&()), owner = %key, created = diff, "created pods");
     } else if claimed.len() > want {
         let diff = (claimed.len() - want).min(BURST_REPLICAS);
         let victims = pods_to_delete(claimed, diff);
-        let keys: Vec<String> = victims.iter().map(|p| key_of(&p.metadata)).collect();
-        ctx.expectations.expect_deletions(key, keys.clone());
-        let results = join_all(victims.iter().map(|p| {
-            let api = api.clone();
-            let name = p.name_any();
-            async move { api.delete(&name, &DeleteParams::default()).await }
-        }))
-        .await;
-        let mut first_error = None;
-        for (result, pod_key) in results.into_iter().zip(keys) {
-            if let Err(err) = result {
-                ctx.expectations.deletion_observed(key, &pod_key);
-                if !is_not_found(&err) && first_error.is_none() {
-                    first_error = Some(err);
-                }
-            }
-        }
-        if let Some(err) = first_error {
-            return Err(err).ctx(|| format!("deleting pods of {} {key}", K::kind(&())));
-        }
+        control.delete(&targets(&victims)).await.ctx(|| format!("deleting pods of {} {key}", K::kind(&())))?;
         tracing::info!(kind = %K::kind(&()), owner = %key, deleted = diff, "deleted pods");
     }
     Ok(())
-}
-
-pub struct BatchOutcome {
-    pub succeeded: usize,
-    pub error: Option<kube::Error>,
-}
-
-/// Upstream `slowStartBatch`: batches of 1, 2, 4, ... run in parallel; the first
-/// failing batch stops the rest, so a quota or admission error costs one call, not N.
-pub async fn slow_start_batch<F, Fut>(count: usize, make: F) -> BatchOutcome
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<(), kube::Error>>,
-{
-    let mut remaining = count;
-    let mut batch = 1usize;
-    let mut succeeded = 0;
-    let mut index = 0;
-    while remaining > 0 {
-        let size = batch.min(remaining);
-        let results = join_all((index..index + size).map(&make)).await;
-        index += size;
-        let mut error = None;
-        for r in results {
-            match r {
-                Ok(()) => succeeded += 1,
-                Err(err) => {
-                    if error.is_none() {
-                        error = Some(err);
-                    }
-                }
-            }
-        }
-        if error.is_some() {
-            return BatchOutcome { succeeded, error };
-        }
-        remaining -= size;
-        batch *= 2;
-    }
-    BatchOutcome { succeeded, error: None }
 }
 
 /// Sets our controller reference on an orphan; false when it changed meanwhile.
@@ -345,25 +272,5 @@ mod tests {
         let r = &p.metadata.owner_references.expect("refs")[0];
         assert_eq!((r.uid.as_str(), r.controller, r.block_owner_deletion), ("rs-uid", Some(true), Some(true)));
         assert_eq!(p.metadata.labels, Some(labels(&[("app", "web"), ("tier", "fe")])));
-    }
-
-    #[tokio::test]
-    async fn slow_start_stops_after_the_failing_batch() {
-        let calls = std::sync::atomic::AtomicUsize::new(0);
-        let outcome = slow_start_batch(10, |i| {
-            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async move {
-                if i == 4 {
-                    Err(kube::Error::LinesCodecMaxLineLengthExceeded)
-                } else {
-                    Ok(())
-                }
-            }
-        })
-        .await;
-        // Batches 1, 2, 4: the third batch (indexes 3..7) contains the failure.
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 7);
-        assert_eq!(outcome.succeeded, 6);
-        assert!(outcome.error.is_some());
     }
 }

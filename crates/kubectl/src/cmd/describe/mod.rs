@@ -4,6 +4,7 @@
 pub mod configmap;
 pub mod events;
 pub mod namespace;
+pub mod node;
 pub mod pod;
 pub mod service;
 pub mod template;
@@ -95,6 +96,7 @@ async fn describe_one(
         ("", "Service") => service::describe(ctx, obj, events).await?,
         ("", "ConfigMap") => configmap::describe(obj, events),
         ("", "Namespace") => namespace::describe(ctx, obj).await?,
+        ("", "Node") => node::describe(ctx, resource, obj, events).await?,
         _ => return Ok(None),
     };
     Ok(Some(text))

@@ -1,0 +1,421 @@
+//! TLS bootstrapping and per-controller credentials against a secure apiserver
+//! (x509 + bootstrap tokens + ServiceAccount tokens, `Node,RBAC`): a node client CSR
+//! created with a bootstrap token is auto-approved (csrapproving) and signed
+//! (csrsigning), and the issued certificate authenticates as `system:node:<name>`;
+//! with `--use-service-account-credentials` each controller works as its own
+//! ServiceAccount holding exactly its `system:controller:*` role.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use test_support::{ApiServer, Etcd};
+
+use super::common::{apiserver_bin, KCM};
+
+const TOKEN: &str = "abcdef.0123456789abcdef";
+
+struct Secure {
+    kcm: Option<Child>,
+    kcm_log: PathBuf,
+    api: ApiServer,
+    _etcd: Etcd,
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Drop for Secure {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.kcm.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.kcm_log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "--- kube-controller-manager log (tail) ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+            eprintln!("--- apiserver log ---\n{}", self.api.log());
+        }
+    }
+}
+
+impl Secure {
+    /// PKI from `kube-apiserver gen-certs`, the apiserver on it, and the
+    /// controller-manager with its own kubeconfig and `kcm_args`.
+    fn start(kcm_args: &[&str]) -> Secure {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let status = Command::new(apiserver_bin())
+            .args([
+                "gen-certs",
+                "--dir",
+                &dir.display().to_string(),
+                "--server",
+                "https://127.0.0.1:SECURE_PORT",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("gen-certs");
+        assert!(status.success());
+        let p = |f: &str| dir.join("pki").join(f).display().to_string();
+        let args = [
+            format!("--client-ca-file={}", p("ca.crt")),
+            format!("--tls-cert-file={}", p("apiserver.crt")),
+            format!("--tls-private-key-file={}", p("apiserver.key")),
+            "--authorization-mode=Node,RBAC".to_string(),
+            "--enable-bootstrap-token-auth".to_string(),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let etcd = Etcd::start().expect("etcd");
+        let api = ApiServer::start(&apiserver_bin(), &etcd, &args).expect("apiserver");
+        for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "conf") {
+                let text = std::fs::read_to_string(&path).expect("conf");
+                std::fs::write(
+                    &path,
+                    text.replace("SECURE_PORT", &api.secure_port().to_string()),
+                )
+                .expect("rewrite conf");
+            }
+        }
+        let kcm_log = dir.join("kcm.log");
+        let out = File::create(&kcm_log).expect("log");
+        let kcm = Command::new(KCM)
+            .arg(format!(
+                "--kubeconfig={}",
+                dir.join("controller-manager.conf").display()
+            ))
+            .arg("--secure-port=0")
+            .arg("--leader-elect=false")
+            .arg(format!("--cluster-signing-cert-file={}", p("ca.crt")))
+            .arg(format!("--cluster-signing-key-file={}", p("ca.key")))
+            .args(kcm_args)
+            .env("RUST_LOG", "info,kube_controller_manager=debug")
+            .stdout(Stdio::from(out.try_clone().expect("log")))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("kube-controller-manager");
+        Secure {
+            kcm: Some(kcm),
+            kcm_log,
+            api,
+            _etcd: etcd,
+            _dir: tmp,
+            dir,
+        }
+    }
+
+    fn kubectl_conf(
+        &self,
+        conf: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
+        let mut cmd = Command::new(test_support::KUBECTL);
+        cmd.env_remove("KUBECONFIG")
+            .env("KUBECACHEDIR", self.dir.join("kubectl-cache"))
+            .arg(format!("--kubeconfig={}", conf.display()))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("stdin");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("kubectl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn admin(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let (ok, out, err) = self.kubectl_conf(&self.dir.join("admin.conf"), args, stdin);
+        assert!(ok, "kubectl {args:?}: {err}");
+        out
+    }
+
+    /// A kubeconfig for this apiserver with `user` (a YAML flow mapping).
+    fn conf_with(&self, name: &str, user: &str) -> PathBuf {
+        use base64::Engine;
+        let ca = std::fs::read(self.dir.join("pki/ca.crt")).expect("ca");
+        let conf = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user: {user}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
+            self.api.secure_port(),
+            base64::engine::general_purpose::STANDARD.encode(ca),
+        );
+        let path = self.dir.join(format!("{name}.conf"));
+        std::fs::write(&path, conf).expect("write conf");
+        path
+    }
+
+    /// `kubectl auth can-i` as `user`.
+    fn can_i(&self, user: &str, args: &[&str]) -> bool {
+        let mut all = vec!["auth", "can-i"];
+        all.extend_from_slice(args);
+        all.push("--as");
+        all.push(user);
+        let (_, out, _) = self.kubectl_conf(&self.dir.join("admin.conf"), &all, None);
+        out.trim() == "yes"
+    }
+}
+
+/// Polls `check` every 200 ms until it gives a value or `timeout` passes.
+fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn bootstrap_secret() -> String {
+    let (id, secret) = TOKEN.split_once('.').expect("token");
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: bootstrap-token-{id}\n  namespace: kube-system\ntype: bootstrap.kubernetes.io/token\nstringData:\n  token-id: {id}\n  token-secret: {secret}\n  usage-bootstrap-authentication: \"true\"\n"
+    )
+}
+
+#[test]
+fn bootstrap_token_node_csr_is_auto_approved_signed_and_authenticates() {
+    let c = Secure::start(&[
+        "--use-service-account-credentials",
+        "--controllers=csrapproving,csrsigning",
+    ]);
+    c.admin(&["apply", "-f", "-"], Some(&bootstrap_secret()));
+    let boot = c.conf_with("bootstrap", &format!("{{token: {TOKEN}}}"));
+
+    // The kubelet side of TLS bootstrapping: a key, a CSR for system:node:boot1.
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "system:node:boot1");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "system:nodes");
+    let request = params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    use base64::Engine;
+    let csr = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: node-csr-boot1\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [\"digital signature\", \"client auth\"]\n  expirationSeconds: 7200\n",
+        base64::engine::general_purpose::STANDARD.encode(&request)
+    );
+    let (ok, _, err) = c.kubectl_conf(&boot, &["create", "-f", "-"], Some(&csr));
+    assert!(ok, "bootstrap token creates the CSR: {err}");
+    let requester = c.admin(
+        &[
+            "get",
+            "csr",
+            "node-csr-boot1",
+            "-o",
+            "jsonpath={.spec.username} {.spec.groups}",
+        ],
+        None,
+    );
+    assert_eq!(
+        requester,
+        "system:bootstrap:abcdef [\"system:bootstrappers\",\"system:authenticated\"]"
+    );
+
+    let cert_b64 = poll("the signed certificate", Duration::from_secs(60), || {
+        let out = c.admin(
+            &[
+                "get",
+                "csr",
+                "node-csr-boot1",
+                "-o",
+                "jsonpath={.status.certificate}",
+            ],
+            None,
+        );
+        (!out.is_empty()).then_some(out)
+    });
+    let cond = c.admin(&["get", "csr", "node-csr-boot1", "-o", "jsonpath={.status.conditions[0].type}|{.status.conditions[0].reason}|{.status.conditions[0].message}"], None);
+    assert_eq!(cond, "Approved|AutoApproved|Auto approving kubelet client certificate after SubjectAccessReview.");
+    let cert = base64::engine::general_purpose::STANDARD
+        .decode(cert_b64.trim())
+        .expect("base64");
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&cert).expect("pem");
+    let (_, x) = x509_parser::parse_x509_certificate(&pem.contents).expect("x509");
+    let life = x.validity().not_after.timestamp() - x.validity().not_before.timestamp();
+    assert_eq!(
+        life,
+        7200 + 300,
+        "expirationSeconds plus the 5 minute backdate"
+    );
+
+    // The issued certificate authenticates as the node.
+    let cert_file = c.dir.join("boot1.crt");
+    let key_file = c.dir.join("boot1.key");
+    std::fs::write(&cert_file, &cert).expect("cert");
+    std::fs::write(&key_file, key.serialize_pem()).expect("key");
+    let node = c.conf_with(
+        "node",
+        &format!(
+            "{{client-certificate: {}, client-key: {}}}",
+            cert_file.display(),
+            key_file.display()
+        ),
+    );
+    let (ok, who, err) = c.kubectl_conf(
+        &node,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        who,
+        "system:node:boot1 [\"system:nodes\",\"system:authenticated\"]"
+    );
+
+    // A CSR for someone else's name from the bootstrap token is not approved.
+    let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    other.distinguished_name = rcgen::DistinguishedName::new();
+    other
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "jane");
+    let other_req = other
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    let csr2 = csr.replace("node-csr-boot1", "not-a-node").replace(
+        &base64::engine::general_purpose::STANDARD.encode(&request),
+        &base64::engine::general_purpose::STANDARD.encode(&other_req),
+    );
+    let (ok, _, err) = c.kubectl_conf(&boot, &["create", "-f", "-"], Some(&csr2));
+    assert!(ok, "{err}");
+    // Approved by hand, the kubelet signer refuses it (Failed, SignerValidationFailure).
+    c.admin(&["certificate", "approve", "not-a-node"], None);
+    let failed = poll("the signer's verdict", Duration::from_secs(60), || {
+        let out = c.admin(&["get", "csr", "not-a-node", "-o", "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}|{.status.conditions[?(@.type==\"Failed\")].message}"], None);
+        (out != "|").then_some(out)
+    });
+    assert_eq!(
+        failed,
+        "SignerValidationFailure|subject organization is not system:nodes"
+    );
+    let first = c.admin(
+        &[
+            "get",
+            "csr",
+            "not-a-node",
+            "-o",
+            "jsonpath={.status.conditions[0].reason}",
+        ],
+        None,
+    );
+    assert_eq!(first, "KubectlApprove", "csrapproving left it alone");
+}
+
+#[test]
+fn controllers_run_as_their_service_accounts_with_exactly_their_roles() {
+    // Every default controller runs as its own account (the replicaset one is probed).
+    let mut c = Secure::start(&["--use-service-account-credentials"]);
+    let rs = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: busybox\n";
+    // The controller-manager's own user may not create pods: only the controller's
+    // ServiceAccount can have made them.
+    assert!(!c.can_i(
+        "system:kube-controller-manager",
+        &["create", "pods", "-n", "default"]
+    ));
+    c.admin(&["apply", "-f", "-"], Some("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n"));
+    c.admin(&["create", "-f", "-"], Some(rs));
+    poll("two pods", Duration::from_secs(60), || {
+        let out = c.admin(
+            &[
+                "get", "pods", "-n", "default", "-l", "app=web", "-o", "name",
+            ],
+            None,
+        );
+        (out.lines().count() == 2).then_some(())
+    });
+    let sa = c.admin(
+        &[
+            "get",
+            "serviceaccount",
+            "replicaset-controller",
+            "-n",
+            "kube-system",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    assert_eq!(sa.trim(), "serviceaccount/replicaset-controller");
+    let binding = c.admin(&["get", "clusterrolebinding", "system:controller:replicaset-controller", "-o", "jsonpath={.roleRef.name} {.subjects[0].kind} {.subjects[0].namespace}/{.subjects[0].name}"], None);
+    assert_eq!(
+        binding,
+        "system:controller:replicaset-controller ServiceAccount kube-system/replicaset-controller"
+    );
+    let me = "system:serviceaccount:kube-system:replicaset-controller";
+    for (args, want) in [
+        (&["create", "pods", "-n", "default"][..], true),
+        (
+            &["update", "replicasets.apps/status", "-n", "default"][..],
+            true,
+        ),
+        (&["watch", "replicasets.apps", "-A"][..], true),
+        (&["create", "deployments.apps", "-n", "default"][..], false),
+        (&["get", "secrets", "-n", "default"][..], false),
+        (&["delete", "replicasets.apps", "-n", "default"][..], false),
+    ] {
+        assert_eq!(c.can_i(me, args), want, "can-i {args:?}");
+    }
+    // No controller was refused anything it needs, and none gave up.
+    let accounts = c.admin(
+        &["get", "serviceaccounts", "-n", "kube-system", "-o", "name"],
+        None,
+    );
+    for sa in [
+        "endpoint-controller",
+        "node-controller",
+        "generic-garbage-collector",
+        "namespace-controller",
+        "certificate-controller",
+        "service-account-controller",
+    ] {
+        assert!(
+            accounts.contains(&format!("serviceaccount/{sa}\n")),
+            "{sa} missing: {accounts}"
+        );
+    }
+    let exited = c.kcm.as_mut().and_then(|k| k.try_wait().ok().flatten());
+    assert!(exited.is_none(), "controller-manager exited: {exited:?}");
+    let log = std::fs::read_to_string(&c.kcm_log).unwrap_or_default();
+    let forbidden: Vec<&str> = log.lines().filter(|l| l.contains("forbidden")).collect();
+    assert!(forbidden.is_empty(), "{forbidden:#?}");
+}

@@ -1,0 +1,70 @@
+//! `kubectl completion SHELL`: the shell completion script, generated from our
+//! clap command tree by `clap_complete` (upstream prints cobra's script; the
+//! commands and flags it completes are the same ones).
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use crate::cli::Cli;
+use crate::errors::{Error, Result};
+
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// SHELL: bash, zsh, fish or powershell
+    pub shell: Vec<String>,
+}
+
+/// The script for `shell` (`bash`, `zsh`, `fish`, `powershell`).
+pub fn script(shell: &str) -> Result<Vec<u8>> {
+    let shell = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        "powershell" => Shell::PowerShell,
+        other => return Err(usage(&format!("Unsupported shell type {other:?}."))),
+    };
+    let mut command = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, "kubectl", &mut out);
+    Ok(out)
+}
+
+/// Upstream's `cmdutil.UsageErrorf` for this command.
+fn usage(message: &str) -> Error {
+    Error::usage(format!(
+        "{message}\nSee 'kubectl completion -h' for help and examples"
+    ))
+}
+
+pub fn run(args: CompletionArgs) -> Result<()> {
+    use std::io::Write;
+    let shell = match args.shell.as_slice() {
+        [] => return Err(usage("Shell not specified.")),
+        [shell] => shell,
+        _ => return Err(usage("Too many arguments. Expected only the shell type.")),
+    };
+    let text = script(shell)?;
+    std::io::stdout().write_all(&text)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_for_known_shells_only() {
+        let bash = String::from_utf8(script("bash").expect("bash")).expect("utf8");
+        assert!(bash.contains("complete -F"), "{bash}");
+        assert!(bash.contains("kubectl"));
+        let zsh = String::from_utf8(script("zsh").expect("zsh")).expect("utf8");
+        assert!(zsh.starts_with("#compdef kubectl"), "{zsh}");
+        assert_eq!(
+            script("tcsh").err().map(|e| e.to_string()),
+            Some(
+                "error: Unsupported shell type \"tcsh\".\nSee 'kubectl completion -h' for help and examples"
+                    .to_string()
+            )
+        );
+    }
+}
