@@ -172,7 +172,12 @@ impl Cluster {
 
     fn assert_same(&self, args: &[&str]) {
         let (ours, theirs) = self.both(args);
-        assert_eq!(ours, theirs, "kubectl {}", args.join(" "));
+        assert_eq!(
+            map_order_free(&ours),
+            map_order_free(&theirs),
+            "kubectl {}",
+            args.join(" ")
+        );
     }
 
     /// Waits (with our binary in `ours`, upstream's in `theirs`) until the
@@ -581,4 +586,69 @@ fn set_and_describe_match_upstream() {
     }
     cluster.assert_same(&["describe", "pod", "web"]);
     cluster.assert_same(&["describe", "ns", "default", "kube-system"]);
+}
+
+/// Upstream's `describe` prints ConfigMap/Secret `Data` by ranging over a Go
+/// map, so its key order changes from run to run. This puts the `key:` /
+/// `----` blocks of every `Data` / `BinaryData` section in sorted order so
+/// the comparison checks content, not Go's map iteration order.
+fn map_order_free(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let is_section = (lines[i] == "Data" || lines[i] == "BinaryData")
+            && lines.get(i + 1) == Some(&"====");
+        if !is_section {
+            out.push(lines[i].to_string());
+            i += 1;
+            continue;
+        }
+        out.push(lines[i].to_string());
+        out.push(lines[i + 1].to_string());
+        i += 2;
+        // blocks run until the next section header or the Events line
+        let mut blocks: Vec<String> = Vec::new();
+        let mut current: Option<String> = None;
+        let mut tail: Vec<String> = Vec::new();
+        while i < lines.len() {
+            let line = lines[i];
+            let next_is_section = (line == "BinaryData" || line == "Data")
+                && lines.get(i + 1) == Some(&"====");
+            if next_is_section || line.starts_with("Events:") {
+                break;
+            }
+            if lines.get(i + 1) == Some(&"----") && line.ends_with(':') {
+                blocks.extend(current.take());
+                current = Some(String::new());
+            }
+            match current.as_mut() {
+                Some(block) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                None => tail.push(line.to_string()),
+            }
+            i += 1;
+        }
+        blocks.extend(current.take());
+        // a block's trailing blank lines depend on its position; compare trimmed
+        let mut trimmed: Vec<String> = blocks
+            .iter()
+            .map(|b| b.trim_end_matches('\n').to_string())
+            .collect();
+        trimmed.sort();
+        out.extend(tail);
+        out.extend(trimmed);
+    }
+    out.join("\n")
+}
+
+#[test]
+fn map_order_free_sorts_data_blocks_only() {
+    let a = "Name: x\n\nData\n====\nb:\n----\ntwo\n\na:\n----\none\nline\n\n\nBinaryData\n====\n\nEvents:  <none>";
+    let b = "Name: x\n\nData\n====\na:\n----\none\nline\n\nb:\n----\ntwo\n\n\nBinaryData\n====\n\nEvents:  <none>";
+    assert_eq!(map_order_free(a), map_order_free(b));
+    let c = "Name: x\n\nData\n====\na:\n----\nONE\nline\n\nb:\n----\ntwo\n\n\nBinaryData\n====\n\nEvents:  <none>";
+    assert_ne!(map_order_free(a), map_order_free(c));
 }
