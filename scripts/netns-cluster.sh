@@ -61,7 +61,15 @@ etcdctl_nc() {
 netns_of() { echo "${NC_PREFIX}$1"; }
 in_ns() { local ns; ns="$(netns_of "$1")"; shift; nsenter "--net=/run/netns/$ns" "$@"; }
 pid_file() { echo "$NC_DIR/$1/run/$2.pid"; }
-alive() { local f; f="$(pid_file "$1" "$2")"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
+# running PID: the process exists and is not a zombie. The daemons outlive the
+# script that started them, so once they exit they wait for init to reap them,
+# and kill -0 would still find them until it does (seconds on some machines).
+running() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ "${stat##*) }" != Z* ]]
+}
+alive() { local f; f="$(pid_file "$1" "$2")"; [[ -f "$f" ]] && running "$(cat "$f")"; }
 
 # host_ip NAME: master → .10, minionN → .(10+N).
 host_ip() {
@@ -140,9 +148,9 @@ stop_pid() {
     f="$(pid_file "$host" "$what")"
     [[ -f "$f" ]] || return 0
     pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$f"
@@ -369,7 +377,7 @@ stop_minion() {
     "$REPO_ROOT/scripts/containerd-node.sh" --dir "$d/containerd" --stop >/dev/null 2>&1 || true
     stop_pid "$name" flanneld
     # Leftover mounts of this node (rootfs, shm, pod netns) would keep files busy.
-    grep -o " $d[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    grep -o " ${d}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 }
 
 cmd_down() {
@@ -408,7 +416,7 @@ cmd_status() {
         for f in "$NC_DIR/$host"/run/*.pid; do
             [[ -f "$f" ]] || continue
             unit="$(basename "$f" .pid)"
-            if kill -0 "$(cat "$f")" 2>/dev/null; then
+            if running "$(cat "$f")"; then
                 printf '%-10s %-26s running (pid %s)\n' "$host" "$unit" "$(cat "$f")"
             else
                 printf '%-10s %-26s stopped\n' "$host" "$unit"

@@ -22,12 +22,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// `scripts/netns-cluster.sh up` with the given backend and proxy mode.
-    pub fn up(backend: &str, proxy_mode: &str) -> Cluster {
-        Cluster::up_with(backend, proxy_mode, &[])
-    }
-
-    /// `up` with more arguments (e.g. `--etcd-tls`).
+    /// `scripts/netns-cluster.sh up` with the given backend and proxy mode and
+    /// more arguments (e.g. `--etcd-tls`).
     pub fn up_with(backend: &str, proxy_mode: &str, extra: &[&str]) -> Cluster {
         let dir = tempfile::Builder::new().prefix("netns-cluster-").tempdir().expect("tempdir");
         let cluster = Cluster { dir, torn_down: false };
@@ -165,6 +161,44 @@ impl Cluster {
             .expect("nsenter")
     }
 
+    /// The minions brought up so far (`minion1`, `minion2`, ...), sorted.
+    pub fn minions(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                    .filter(|n| n.starts_with("minion"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// `FLANNEL_SUBNET` of the minion's /run/flannel/subnet.env (e.g. `10.1.94.1/24`).
+    pub fn flannel_subnet(&self, minion: &str) -> String {
+        let path = self.dir.path().join(minion).join("run/flannel/subnet.env");
+        let env = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        env.lines()
+            .find_map(|l| l.strip_prefix("FLANNEL_SUBNET="))
+            .unwrap_or_else(|| panic!("no FLANNEL_SUBNET in {}:\n{env}", path.display()))
+            .to_string()
+    }
+
+    /// `ip route` in a host's network namespace.
+    pub fn routes(&self, host: &str) -> String {
+        let out = self.on_host(host, &["ip", "route"]);
+        assert!(out.status.success(), "ip route on {host}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// The pid of a unit the script started (from its pid file), if any.
+    pub fn unit_pid(&self, host: &str, unit: &str) -> Option<u32> {
+        let f = self.dir.path().join(host).join("run").join(format!("{unit}.pid"));
+        std::fs::read_to_string(f).ok()?.trim().parse().ok()
+    }
+
     pub fn host_log(&self, host: &str, unit: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(host).join("log").join(format!("{unit}.log"))).unwrap_or_default()
     }
@@ -181,17 +215,18 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            for (host, unit) in [
-                ("master", "kube-controller-manager"),
-                ("master", "kube-apiserver"),
-                ("minion1", "kubelet"),
-                ("minion1", "kube-proxy"),
-                ("minion1", "flanneld"),
-                ("minion2", "kubelet"),
-                ("minion2", "kube-proxy"),
-                ("minion2", "flanneld"),
-            ] {
-                let log = self.host_log(host, unit);
+            let mut units = vec![
+                ("master".to_string(), "kube-controller-manager"),
+                ("master".to_string(), "kube-apiserver"),
+                ("master".to_string(), "kube-dns"),
+            ];
+            for minion in self.minions() {
+                for unit in ["kubelet", "kube-proxy", "flanneld"] {
+                    units.push((minion.clone(), unit));
+                }
+            }
+            for (host, unit) in units {
+                let log = self.host_log(&host, unit);
                 let tail: Vec<&str> = log.lines().rev().take(25).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 eprintln!("----- {host} {unit} -----\n{}", tail.join("\n"));
@@ -204,13 +239,20 @@ impl Drop for Cluster {
     }
 }
 
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    try_wait_for(timeout, check).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// Polls `check` every 250 ms until it gives a value or `timeout` passes.
+pub fn try_wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
