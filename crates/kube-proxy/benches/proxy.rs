@@ -1,7 +1,8 @@
 //! Rule sync cost of both backends, as root, in a throwaway network namespace:
 //! for 1 000 and 10 000 Services with two endpoints each, the time of a full
 //! sync (a fresh backend, as at start), of one changed endpoint (the partial
-//! sync every endpoint churn triggers), and the number of rules. Run by
+//! sync every endpoint churn triggers), of one added endpoint (scale), and the
+//! number of rules. Run by
 //! `scripts/bench-proxy.sh`. Last line:
 //! `RESULT svcs=10000 nft_full_ms=N nft_partial_ms=N ipt_full_ms=N ipt_partial_ms=N`.
 //! `PROXY_BENCH_SIZES=1000` runs a subset of the sizes (default `1000,10000`);
@@ -58,12 +59,22 @@ fn state(services: u32) -> ProxyState {
     ProxyState { services }
 }
 
-/// (full sync ms, partial sync ms, rules) for one backend.
-fn measure(
-    backend: &mut dyn ProxyBackend,
-    state: &ProxyState,
-    config: &SyncConfig,
-) -> (f64, f64, usize) {
+/// Sync times of one backend.
+struct Measured {
+    full_ms: f64,
+    /// One endpoint replaced (median of 5).
+    partial_ms: f64,
+    /// One endpoint added to a service (median of 3): its balancing rule changes.
+    scale_ms: f64,
+    rules: usize,
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn measure(backend: &mut dyn ProxyBackend, state: &ProxyState, config: &SyncConfig) -> Measured {
     let start = Instant::now();
     let stats = backend.sync(state, config).expect("full sync");
     let full = start.elapsed().as_secs_f64() * 1000.0;
@@ -79,9 +90,27 @@ fn measure(
         backend.sync(&changed, config).expect("partial sync");
         partial.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    partial.sort_by(f64::total_cmp);
+    let mut scale = Vec::new();
+    for round in 0..3u8 {
+        let n = changed.services.len();
+        let sp = &mut changed.services[n / 3 + usize::from(round)];
+        sp.endpoints.push(Endpoint {
+            ip: Ipv4Addr::new(10, 4, round, 9),
+            port: 8080,
+            local: false,
+        });
+        sp.endpoints.sort();
+        let start = Instant::now();
+        backend.sync(&changed, config).expect("scale sync");
+        scale.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
     backend.cleanup().expect("cleanup");
-    (full, partial[partial.len() / 2], stats.rules)
+    Measured {
+        full_ms: full,
+        partial_ms: median(partial),
+        scale_ms: median(scale),
+        rules: stats.rules,
+    }
 }
 
 fn main() {
@@ -112,24 +141,36 @@ fn main() {
         // other's numbers are then 0 (the iptables full sync at 10 000 takes minutes).
         let modes = std::env::var("PROXY_BENCH_MODES").unwrap_or_default();
         let wants = |mode: &str| modes.is_empty() || modes.split(',').any(|m| m.trim() == mode);
-        let (nft_full, nft_partial, nft_rules) = if wants("nftables") {
+        let skipped = || Measured {
+            full_ms: 0.0,
+            partial_ms: 0.0,
+            scale_ms: 0.0,
+            rules: 0,
+        };
+        let nft = if wants("nftables") {
             measure(&mut NftBackend::new(Runner::in_netns(&ns.0)), &s, &config)
         } else {
-            (0.0, 0.0, 0)
+            skipped()
         };
-        let (ipt_full, ipt_partial, ipt_rules) = if wants("iptables") {
+        let ipt = if wants("iptables") {
             measure(
                 &mut IptablesBackend::new(Runner::in_netns(&ns.0)),
                 &s,
                 &config,
             )
         } else {
-            (0.0, 0.0, 0)
+            skipped()
         };
+        let (nft_full, nft_partial, ipt_full, ipt_partial) =
+            (nft.full_ms, nft.partial_ms, ipt.full_ms, ipt.partial_ms);
         println!(
-            "svcs={n} endpoints={} nft_full_ms={nft_full:.0} nft_partial_ms={nft_partial:.1} nft_rules={nft_rules} \
-             ipt_full_ms={ipt_full:.0} ipt_partial_ms={ipt_partial:.1} ipt_rules={ipt_rules}",
-            2 * n
+            "svcs={n} endpoints={} nft_full_ms={nft_full:.0} nft_partial_ms={nft_partial:.1} nft_scale_ms={:.1} nft_rules={} \
+             ipt_full_ms={ipt_full:.0} ipt_partial_ms={ipt_partial:.1} ipt_scale_ms={:.1} ipt_rules={}",
+            2 * n,
+            nft.scale_ms,
+            nft.rules,
+            ipt.scale_ms,
+            ipt.rules,
         );
         last = format!(
             "RESULT svcs={n} nft_full_ms={nft_full:.0} nft_partial_ms={nft_partial:.1} ipt_full_ms={ipt_full:.0} ipt_partial_ms={ipt_partial:.1}"

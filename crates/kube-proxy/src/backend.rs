@@ -3,17 +3,14 @@
 //! netlink batch; iptables: `iptables-restore --noflush` of all or only the changed
 //! chains), plus UDP conntrack cleanup for changed endpoints.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
-use crate::nft::Fragment;
 use crate::nft_netlink::NfTables;
-use crate::nft_partial::{partial_update, render, Op};
-use crate::state::{Protocol, ProxyState, ServicePort};
+use crate::nft_partial::{render, Applied, Op};
+use crate::state::{Protocol, ProxyState};
 
 /// Node-wide settings the rules depend on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -138,15 +135,6 @@ impl Runner {
     }
 }
 
-/// What the nftables backend last applied.
-struct Applied {
-    config: SyncConfig,
-    /// The service ports the fragments were built from, by id: an unchanged one
-    /// reuses its fragment (building all of them costs more than a partial sync).
-    services: BTreeMap<String, ServicePort>,
-    fragments: BTreeMap<String, Arc<Fragment>>,
-}
-
 /// The nftables backend (`--proxy-mode=nftables`): a full table rewrite with
 /// `nft -f` on the first sync (and after [`ProxyBackend::invalidate`] or a
 /// failure), then partial transactions touching only changed chains and map
@@ -203,39 +191,27 @@ impl ProxyBackend for NftBackend {
     }
 
     fn sync(&mut self, state: &ProxyState, config: &SyncConfig) -> Result<SyncStats, BackendError> {
-        let previous = self.applied.take().filter(|a| a.config == *config);
-        let mut services = BTreeMap::new();
-        let mut fragments = BTreeMap::new();
-        for sp in &state.services {
-            let id = sp.id();
-            let reused = previous
-                .as_ref()
-                .filter(|a| a.services.get(&id) == Some(sp))
-                .and_then(|a| a.fragments.get(&id).cloned());
-            let fragment =
-                reused.unwrap_or_else(|| Arc::new(crate::nft::service_fragment(sp, config)));
-            fragments.insert(id.clone(), fragment);
-            services.insert(id, sp.clone());
-        }
-        let rules = crate::nft::ruleset(&ProxyState::default(), config).rules
-            + fragments.values().map(|f| f.rule_count()).sum::<usize>();
-        match previous {
-            Some(applied) => {
-                let ops = partial_update(&applied.fragments, &fragments);
+        // Taken out: if applying fails, the next sync is a full one.
+        let previous = self.applied.take().filter(|a| a.config() == config);
+        let partial = previous.and_then(|mut applied| {
+            let ops = applied.update(state, config)?;
+            Some((applied, ops))
+        });
+        let applied = match partial {
+            Some((applied, ops)) => {
                 if !ops.is_empty() {
                     self.apply_partial(&ops)?;
                 }
+                applied
             }
             None => {
-                let text = crate::nft::ruleset(state, config).text;
-                self.runner.run("nft", &["-f", "-"], Some(&text))?;
+                let (applied, ruleset) = Applied::full(state, config);
+                self.runner.run("nft", &["-f", "-"], Some(&ruleset.text))?;
+                applied
             }
-        }
-        self.applied = Some(Applied {
-            config: config.clone(),
-            services,
-            fragments,
-        });
+        };
+        let rules = applied.rules();
+        self.applied = Some(applied);
         Ok(SyncStats { rules })
     }
 

@@ -5,17 +5,31 @@
 //! services without endpoints) and `nat-*` jumping to `services`, which looks up
 //! the verdict maps `service-ips` (`ipv4_addr . inet_proto . inet_service`) and
 //! `service-nodeports`; per-service chains `service-<hash>-<ns>/<name>/<proto>/<port>`
-//! load-balance with a cascade of `numgen random mod N-i == 0 goto` rules (no
-//! per-service anonymous vmap: the kernel allocates those in quadratic time) over
-//! per-endpoint chains
-//! `endpoint-<hash>-<id>__<ip>/<port>` doing the DNAT; packets marked 0x4000 are
-//! masqueraded in `nat-postrouting`.
+//! (and `external-<hash>-...` for NodePorts / externalIPs). Unlike upstream, a
+//! balancing chain does not jump to per-endpoint chains: it DNATs to
+//! `numgen random mod N offset K map @endpoints`, a slot of the one shared data
+//! map `endpoints` (slot → address . port) where the chain owns slots K..K+N. So
+//! replacing an endpoint only replaces map elements: no rule and no verdict
+//! changes, which would make the kernel re-validate every chain reachable from the
+//! base chains (~100 ms at 10 000 services). Endpoints reaching themselves through
+//! a service are masqueraded through the shared `hairpin` set (`<ip> . <ip>`,
+//! checked after DNAT in `masquerading`). sessionAffinity services keep upstream's
+//! per-endpoint chains `endpoint-<hash>-<id>__<ip>/<port>` (their DNAT and the
+//! client set update), picked by a cascade of `numgen random mod N-i == 0 goto`
+//! rules after the affinity lookups. Packets marked 0x4000 are masqueraded in
+//! `nat-postrouting`.
 
 use std::fmt::Write;
 
 use crate::backend::SyncConfig;
 use crate::hash::hash_prefix;
-use crate::nft_rule::{random_cascade, MapElement, Rule};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use crate::nft_rule::{
+    endpoint_map, endpoint_shard, random_cascade, MapElement, Rule, Slot, ENDPOINT_MAPS,
+    HAIRPIN_SET,
+};
 use crate::state::{Endpoint, ProxyState, ServicePort};
 
 pub const TABLE: &str = "kube-proxy";
@@ -80,6 +94,45 @@ pub struct Fragment {
     pub chains: Vec<(String, Vec<Rule>)>,
     /// Dispatch map elements.
     pub elements: Vec<MapElement>,
+    /// Elements of the shared endpoint map (slots of this port's balancing chains).
+    pub slots: Vec<Slot>,
+    /// Endpoint addresses this port puts in the shared hairpin set (no duplicates).
+    pub hairpin: Vec<Ipv4Addr>,
+}
+
+/// Hands out ranges of the shared endpoint map's slots to balancing chains. A
+/// chain keeps its range while its endpoint count stays the same (so replacing an
+/// endpoint changes only elements); otherwise it gets a fresh range after all
+/// ranges handed out so far. Ranges are never reused until the next full sync
+/// starts over from 0; [`SlotAllocator::exhausted`] tells when the u32 key space
+/// ran out (the caller then does a full sync).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotAllocator {
+    next: u32,
+    exhausted: bool,
+}
+
+impl SlotAllocator {
+    /// The first slot of `chain`'s range of `count` slots; `previous` is the
+    /// fragment that chain belonged to in the last sync.
+    pub fn range(&mut self, previous: Option<&Fragment>, chain: &str, count: u32) -> u32 {
+        if let Some((offset, modulus)) = previous.and_then(|f| f.balancer(chain)) {
+            if modulus == count {
+                return offset;
+            }
+        }
+        match self.next.checked_add(count) {
+            Some(end) => std::mem::replace(&mut self.next, end),
+            None => {
+                self.exhausted = true;
+                0
+            }
+        }
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
 }
 
 impl Fragment {
@@ -118,7 +171,20 @@ impl Fragment {
         self.chains.iter().map(|(_, rules)| rules.len()).sum()
     }
 
-    /// Appends the `add` commands creating everything in this fragment.
+    /// The (offset, modulus) of `chain`'s [`Rule::DnatMap`], if it balances that way.
+    pub fn balancer(&self, chain: &str) -> Option<(u32, u32)> {
+        let (_, rules) = self.chains.iter().find(|(name, _)| name == chain)?;
+        rules.iter().find_map(|rule| match rule {
+            Rule::DnatMap {
+                offset, modulus, ..
+            } => Some((*offset, *modulus)),
+            _ => None,
+        })
+    }
+
+    /// Appends the `add` commands creating this fragment's sets, chains and rules
+    /// ([`render_ruleset`] adds the map elements of all fragments at once, one
+    /// statement per map: 10 000 separate statements cost nft much more).
     pub fn render_add(&self, out: &mut String) {
         for (name, timeout) in &self.sets {
             let _ = writeln!(out, "{}", set_command(name, *timeout));
@@ -130,15 +196,6 @@ impl Fragment {
             for rule in rules {
                 let _ = writeln!(out, "add rule {FAMILY} {TABLE} {name} {rule}");
             }
-        }
-        for e in &self.elements {
-            let _ = writeln!(
-                out,
-                "add element {FAMILY} {TABLE} {} {{ {} : goto {} }}",
-                e.map,
-                e.key(),
-                e.chain
-            );
         }
     }
 }
@@ -158,6 +215,21 @@ pub struct Ruleset {
 /// The full transaction for `state`: create-then-delete-then-create the table, so
 /// the result never depends on what was there before, all in one atomic `nft -f`.
 pub fn ruleset(state: &ProxyState, config: &SyncConfig) -> Ruleset {
+    let mut slots = SlotAllocator::default();
+    let fragments: Vec<Fragment> = state
+        .services
+        .iter()
+        .map(|sp| service_fragment(sp, config, &mut slots, None))
+        .collect();
+    render_ruleset(&fragments, config)
+}
+
+/// The full transaction creating the fixed chains and maps and `fragments` (built
+/// with one fresh [`SlotAllocator`], in this order).
+pub fn render_ruleset<F: std::borrow::Borrow<Fragment>>(
+    fragments: &[F],
+    config: &SyncConfig,
+) -> Ruleset {
     let mut o = Out {
         text: String::new(),
         rules: 0,
@@ -184,6 +256,16 @@ pub fn ruleset(state: &ProxyState, config: &SyncConfig) -> Ruleset {
     o.line(&format!(
         "add map {table} no-endpoint-nodeports {{ type inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to service nodeports with no endpoints\" ; }}"
     ));
+    // `th dport`, not `tcp dport`: the maps serve UDP and SCTP services too.
+    for shard in 0..ENDPOINT_MAPS {
+        o.line(&format!(
+            "add map {table} {} {{ typeof numgen random mod 1 : ip daddr . th dport ; comment \"endpoint address and port by slot\" ; }}",
+            endpoint_map(shard)
+        ));
+    }
+    o.line(&format!(
+        "add set {table} {HAIRPIN_SET} {{ type ipv4_addr . ipv4_addr ; comment \"endpoints reaching themselves through a service\" ; }}"
+    ));
 
     // Fixed chains.
     o.base_chain("filter-prerouting", "filter", "prerouting", -110);
@@ -207,6 +289,10 @@ pub fn ruleset(state: &ProxyState, config: &SyncConfig) -> Ruleset {
     o.rule(
         "mark-for-masquerade",
         &format!("mark set mark or {MASQ_MARK}"),
+    );
+    o.rule(
+        "masquerading",
+        &format!("ct status dnat ip saddr . ip daddr @{HAIRPIN_SET} jump mark-for-masquerade"),
     );
     o.rule("masquerading", &format!("mark and {MASQ_MARK} == 0 return"));
     o.rule("masquerading", &format!("mark set mark xor {MASQ_MARK}"));
@@ -240,10 +326,61 @@ pub fn ruleset(state: &ProxyState, config: &SyncConfig) -> Ruleset {
         &format!("{nodeport_match} meta l4proto . th dport vmap @service-nodeports"),
     );
 
-    for sp in &state.services {
-        let fragment = service_fragment(sp, config);
+    let mut hairpin = BTreeSet::new();
+    let mut slots = Vec::new();
+    // Verdict map elements, by map in declaration order.
+    let mut elements: Vec<(&str, Vec<String>)> = [
+        "service-ips",
+        "service-nodeports",
+        "no-endpoint-services",
+        "no-endpoint-nodeports",
+    ]
+    .into_iter()
+    .map(|map| (map, Vec::new()))
+    .collect();
+    for fragment in fragments {
+        let fragment = fragment.borrow();
         o.rules += fragment.rule_count();
         fragment.render_add(&mut o.text);
+        hairpin.extend(fragment.hairpin.iter().copied());
+        slots.extend(fragment.slots.iter().copied());
+        for e in &fragment.elements {
+            let element = format!("{} : goto {}", e.key(), e.chain);
+            match elements.iter_mut().find(|(map, _)| *map == e.map) {
+                Some((_, list)) => list.push(element),
+                None => elements.push((e.map, vec![element])),
+            }
+        }
+    }
+    for (map, list) in &elements {
+        if !list.is_empty() {
+            o.line(&format!(
+                "add element {table} {map} {{ {} }}",
+                list.join(", ")
+            ));
+        }
+    }
+    let mut by_map: Vec<Vec<String>> = vec![Vec::new(); ENDPOINT_MAPS as usize];
+    for s in &slots {
+        if let Some(list) = by_map.get_mut(s.shard as usize) {
+            list.push(format!("{} : {} . {}", s.key, s.ip, s.port));
+        }
+    }
+    for (shard, elements) in (0..ENDPOINT_MAPS).zip(&by_map) {
+        if !elements.is_empty() {
+            o.line(&format!(
+                "add element {table} {} {{ {} }}",
+                endpoint_map(shard),
+                elements.join(", ")
+            ));
+        }
+    }
+    if !hairpin.is_empty() {
+        let elements: Vec<String> = hairpin.iter().map(|ip| format!("{ip} . {ip}")).collect();
+        o.line(&format!(
+            "add element {table} {HAIRPIN_SET} {{ {} }}",
+            elements.join(", ")
+        ));
     }
     Ruleset {
         text: o.text,
@@ -265,14 +402,30 @@ fn nodeport_match(config: &SyncConfig) -> String {
     }
 }
 
-/// The chains, sets and map elements of one service port.
-pub fn service_fragment(sp: &ServicePort, config: &SyncConfig) -> Fragment {
+/// The chains, sets and map elements of one service port. `slots` hands out the
+/// endpoint map ranges; `previous` is this port's fragment from the last sync (a
+/// chain keeps its range while its endpoint count stays).
+pub fn service_fragment(
+    sp: &ServicePort,
+    config: &SyncConfig,
+    slots: &mut SlotAllocator,
+    previous: Option<&Fragment>,
+) -> Fragment {
     let mut f = Fragment::default();
-    service_rules(&mut f, sp, config);
+    let mut ranges = Ranges { slots, previous };
+    service_rules(&mut f, &mut ranges, sp, config);
+    f.hairpin.sort_unstable();
+    f.hairpin.dedup();
     f
 }
 
-fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
+/// Where balancing chains get their endpoint map slots.
+struct Ranges<'a> {
+    slots: &'a mut SlotAllocator,
+    previous: Option<&'a Fragment>,
+}
+
+fn service_rules(o: &mut Fragment, ranges: &mut Ranges, sp: &ServicePort, config: &SyncConfig) {
     let Some(cluster_ip) = sp.cluster_ip else {
         return;
     };
@@ -292,7 +445,8 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
             "reject-chain",
         );
     } else {
-        endpoint_chains(o, sp, &svc_chain, &cluster_eps);
+        o.chain(&svc_chain);
+        endpoint_chain_rules(o, sp, &cluster_eps);
         let masq = if config.masquerade_all {
             Some(None)
         } else {
@@ -309,7 +463,7 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
                 },
             );
         }
-        balance(o, sp, &svc_chain, &cluster_eps);
+        balance(o, ranges, sp, &svc_chain, &cluster_eps);
         o.element("service-ips", sp, Some(cluster_ip), sp.port, &svc_chain);
     }
 
@@ -336,7 +490,7 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
     if sp.external_policy_local {
         // Source IP is preserved (no masquerade); only local endpoints are used.
         ensure_endpoint_chains(o, sp, &external_eps, &cluster_eps);
-        balance(o, sp, &ext_chain, &external_eps);
+        balance(o, ranges, sp, &ext_chain, &external_eps);
     } else {
         o.rule(&ext_chain, Rule::MarkMasq);
         if cluster_eps == external_eps && !cluster_eps.is_empty() {
@@ -348,7 +502,7 @@ fn service_rules(o: &mut Fragment, sp: &ServicePort, config: &SyncConfig) {
             );
         } else {
             ensure_endpoint_chains(o, sp, &external_eps, &cluster_eps);
-            balance(o, sp, &ext_chain, &external_eps);
+            balance(o, ranges, sp, &ext_chain, &external_eps);
         }
     }
     for ip in &sp.external_ips {
@@ -374,29 +528,20 @@ fn ensure_endpoint_chains(
     endpoint_chain_rules(o, sp, &missing);
 }
 
-fn endpoint_chains(o: &mut Fragment, sp: &ServicePort, svc_chain: &str, eps: &[Endpoint]) {
-    o.chain(svc_chain);
-    endpoint_chain_rules(o, sp, eps);
-}
-
+/// Per-endpoint chains, only for sessionAffinity services (the others DNAT from
+/// the endpoint map: [`balance`]).
 fn endpoint_chain_rules(o: &mut Fragment, sp: &ServicePort, eps: &[Endpoint]) {
+    let Some(timeout) = sp.affinity_timeout else {
+        return;
+    };
     for ep in eps {
         let chain = endpoint_chain(sp, ep);
+        let set = affinity_set(sp, ep);
         o.chain(&chain);
-        if let Some(timeout) = sp.affinity_timeout {
-            let set = affinity_set(sp, ep);
-            o.set(&set, timeout);
-        }
+        o.set(&set, timeout);
         // Hairpin: an endpoint reaching itself through the service must be masqueraded.
         o.rule(&chain, Rule::SourceMasq { ip: ep.ip });
-        if sp.affinity_timeout.is_some() {
-            o.rule(
-                &chain,
-                Rule::AffinityUpdate {
-                    set: affinity_set(sp, ep),
-                },
-            );
-        }
+        o.rule(&chain, Rule::AffinityUpdate { set });
         o.rule(
             &chain,
             Rule::Dnat {
@@ -408,18 +553,45 @@ fn endpoint_chain_rules(o: &mut Fragment, sp: &ServicePort, eps: &[Endpoint]) {
     }
 }
 
-/// Session affinity lookups, then the random cascade over endpoint chains.
-fn balance(o: &mut Fragment, sp: &ServicePort, chain: &str, eps: &[Endpoint]) {
-    if sp.affinity_timeout.is_some() {
-        for ep in eps {
-            o.rule(
-                chain,
-                Rule::AffinityGoto {
-                    set: affinity_set(sp, ep),
-                    chain: endpoint_chain(sp, ep),
-                },
-            );
+/// Without session affinity: a DNAT to a random one of the chain's endpoint map
+/// slots. With it: the affinity lookups, then the random cascade over endpoint
+/// chains.
+fn balance(o: &mut Fragment, ranges: &mut Ranges, sp: &ServicePort, chain: &str, eps: &[Endpoint]) {
+    if sp.affinity_timeout.is_none() {
+        if eps.is_empty() {
+            return;
         }
+        let modulus = u32::try_from(eps.len()).unwrap_or(u32::MAX);
+        let offset = ranges.slots.range(ranges.previous, chain, modulus);
+        for (index, ep) in eps.iter().enumerate() {
+            // In range: the allocator made sure offset + modulus fits in a u32.
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            o.slots.push(Slot {
+                shard: endpoint_shard(offset),
+                key: offset.wrapping_add(index),
+                ip: ep.ip,
+                port: ep.port,
+            });
+            o.hairpin.push(ep.ip);
+        }
+        o.rule(
+            chain,
+            Rule::DnatMap {
+                protocol: sp.protocol,
+                offset,
+                modulus,
+            },
+        );
+        return;
+    }
+    for ep in eps {
+        o.rule(
+            chain,
+            Rule::AffinityGoto {
+                set: affinity_set(sp, ep),
+                chain: endpoint_chain(sp, ep),
+            },
+        );
     }
     let targets: Vec<String> = eps.iter().map(|ep| endpoint_chain(sp, ep)).collect();
     for rule in random_cascade(&targets) {
@@ -428,226 +600,4 @@ fn balance(o: &mut Fragment, sp: &ServicePort, chain: &str, eps: &[Endpoint]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::state::Protocol;
-
-    pub(crate) fn sp(eps: &[(&str, u16)]) -> ServicePort {
-        ServicePort {
-            namespace: "ns1".into(),
-            name: "svc1".into(),
-            port_name: "p80".into(),
-            protocol: Protocol::Tcp,
-            cluster_ip: Some("172.30.0.41".parse().unwrap()),
-            port: 80,
-            node_port: None,
-            external_ips: vec![],
-            affinity_timeout: None,
-            external_policy_local: false,
-            internal_policy_local: false,
-            endpoints: eps
-                .iter()
-                .map(|(ip, port)| Endpoint {
-                    ip: ip.parse().unwrap(),
-                    port: *port,
-                    local: false,
-                })
-                .collect(),
-        }
-    }
-
-    fn service_lines(text: &str) -> Vec<&str> {
-        // Everything after the fixed preamble (the first service-related line).
-        let start = text
-            .lines()
-            .position(|l| l.contains("ns1/svc1"))
-            .unwrap_or(text.lines().count());
-        text.lines().skip(start).collect()
-    }
-
-    #[test]
-    fn fixed_preamble() {
-        let r = ruleset(&ProxyState::default(), &SyncConfig::default());
-        let expected = "\
-add table ip kube-proxy { comment \"rules for kube-proxy\" ; }
-delete table ip kube-proxy
-add table ip kube-proxy { comment \"rules for kube-proxy\" ; }
-add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment \"ClusterIP and ExternalIP traffic\" ; }
-add map ip kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; comment \"NodePort traffic\" ; }
-add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to services with no endpoints\" ; }
-add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment \"vmap to drop or reject packets to service nodeports with no endpoints\" ; }
-add chain ip kube-proxy filter-prerouting { type filter hook prerouting priority -110 ; }
-add chain ip kube-proxy filter-input { type filter hook input priority -110 ; }
-add chain ip kube-proxy filter-forward { type filter hook forward priority -110 ; }
-add chain ip kube-proxy filter-output { type filter hook output priority -110 ; }
-add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
-add chain ip kube-proxy nat-output { type nat hook output priority -100 ; }
-add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }
-add chain ip kube-proxy service-endpoints-check
-add chain ip kube-proxy nodeport-endpoints-check
-add chain ip kube-proxy reject-chain
-add chain ip kube-proxy services
-add chain ip kube-proxy masquerading
-add chain ip kube-proxy mark-for-masquerade
-add rule ip kube-proxy reject-chain reject
-add rule ip kube-proxy mark-for-masquerade mark set mark or 0x4000
-add rule ip kube-proxy masquerading mark and 0x4000 == 0 return
-add rule ip kube-proxy masquerading mark set mark xor 0x4000
-add rule ip kube-proxy masquerading masquerade fully-random
-add rule ip kube-proxy filter-prerouting ct state new jump service-endpoints-check
-add rule ip kube-proxy filter-output ct state new jump service-endpoints-check
-add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check
-add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check
-add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
-add rule ip kube-proxy nodeport-endpoints-check fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports
-add rule ip kube-proxy nat-prerouting jump services
-add rule ip kube-proxy nat-output jump services
-add rule ip kube-proxy nat-postrouting jump masquerading
-add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips
-add rule ip kube-proxy services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports
-";
-        assert_eq!(r.text, expected);
-        assert_eq!(r.rules, 16);
-    }
-
-    #[test]
-    fn cluster_ip_with_two_endpoints() {
-        let state = ProxyState {
-            services: vec![sp(&[("10.180.0.1", 8080), ("10.180.0.2", 8080)])],
-        };
-        let config = SyncConfig {
-            cluster_cidr: Some("10.0.0.0/8".parse().unwrap()),
-            ..Default::default()
-        };
-        let r = ruleset(&state, &config);
-        let svc = service_chain(&state.services[0]);
-        let ep1 = endpoint_chain(&state.services[0], &state.services[0].endpoints[0]);
-        let ep2 = endpoint_chain(&state.services[0], &state.services[0].endpoints[1]);
-        assert!(
-            svc.starts_with("service-") && svc.ends_with("-ns1/svc1/tcp/p80"),
-            "{svc}"
-        );
-        assert!(ep1.ends_with("-ns1/svc1/tcp/p80__10.180.0.1/8080"), "{ep1}");
-        let expected = format!(
-            "\
-add chain ip kube-proxy {svc}
-add chain ip kube-proxy {ep1}
-add chain ip kube-proxy {ep2}
-add rule ip kube-proxy {svc} ip daddr 172.30.0.41 tcp dport 80 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
-add rule ip kube-proxy {svc} numgen random mod 2 == 0 goto {ep1}
-add rule ip kube-proxy {svc} goto {ep2}
-add rule ip kube-proxy {ep1} ip saddr 10.180.0.1 jump mark-for-masquerade
-add rule ip kube-proxy {ep1} meta l4proto tcp dnat to 10.180.0.1:8080
-add rule ip kube-proxy {ep2} ip saddr 10.180.0.2 jump mark-for-masquerade
-add rule ip kube-proxy {ep2} meta l4proto tcp dnat to 10.180.0.2:8080
-add element ip kube-proxy service-ips {{ 172.30.0.41 . tcp . 80 : goto {svc} }}"
-        );
-        assert_eq!(service_lines(&r.text).join("\n"), expected);
-        assert_eq!(r.rules, 16 + 7);
-    }
-
-    #[test]
-    fn no_endpoints_rejected_including_nodeport() {
-        let mut s = sp(&[]);
-        s.node_port = Some(30080);
-        let r = ruleset(&ProxyState { services: vec![s] }, &SyncConfig::default());
-        let tail: Vec<&str> = r
-            .text
-            .lines()
-            .skip_while(|l| !l.starts_with("add element"))
-            .collect();
-        assert_eq!(
-            tail,
-            vec![
-                "add element ip kube-proxy no-endpoint-services { 172.30.0.41 . tcp . 80 : goto reject-chain }",
-                "add element ip kube-proxy no-endpoint-nodeports { tcp . 30080 : goto reject-chain }",
-            ]
-        );
-        assert!(
-            !r.text.contains("add element ip kube-proxy service-ips"),
-            "no service-ips element without endpoints"
-        );
-    }
-
-    #[test]
-    fn nodeport_external_ip_and_masquerade_all() {
-        let mut s = sp(&[("10.180.0.1", 8080)]);
-        s.node_port = Some(30080);
-        s.external_ips = vec!["192.0.2.7".parse().unwrap()];
-        let config = SyncConfig {
-            masquerade_all: true,
-            nodeport_addresses: vec!["192.168.50.0/24".parse().unwrap()],
-            ..Default::default()
-        };
-        let r = ruleset(
-            &ProxyState {
-                services: vec![s.clone()],
-            },
-            &config,
-        );
-        let svc = service_chain(&s);
-        let ext = external_chain(&s);
-        assert!(r.text.contains(&format!("add rule ip kube-proxy {svc} ip daddr 172.30.0.41 tcp dport 80 jump mark-for-masquerade\n")));
-        assert!(r.text.contains(&format!("add rule ip kube-proxy {ext} jump mark-for-masquerade\nadd rule ip kube-proxy {ext} goto {svc}\n")));
-        assert!(r.text.contains(&format!(
-            "add element ip kube-proxy service-ips {{ 192.0.2.7 . tcp . 80 : goto {ext} }}"
-        )));
-        assert!(r.text.contains(&format!(
-            "add element ip kube-proxy service-nodeports {{ tcp . 30080 : goto {ext} }}"
-        )));
-        assert!(r.text.contains("add rule ip kube-proxy services ip daddr { 192.168.50.0/24 } meta l4proto . th dport vmap @service-nodeports\n"));
-    }
-
-    #[test]
-    fn session_affinity_sets_and_lookups() {
-        let mut s = sp(&[("10.180.0.1", 8080)]);
-        s.affinity_timeout = Some(600);
-        let r = ruleset(
-            &ProxyState {
-                services: vec![s.clone()],
-            },
-            &SyncConfig::default(),
-        );
-        let ep = endpoint_chain(&s, &s.endpoints[0]);
-        let set = affinity_set(&s, &s.endpoints[0]);
-        let svc = service_chain(&s);
-        let expected = format!(
-            "\
-add set ip kube-proxy {set} {{ type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }}
-add chain ip kube-proxy {svc}
-add chain ip kube-proxy {ep}
-add rule ip kube-proxy {svc} ip saddr @{set} goto {ep}
-add rule ip kube-proxy {svc} goto {ep}
-add rule ip kube-proxy {ep} ip saddr 10.180.0.1 jump mark-for-masquerade
-add rule ip kube-proxy {ep} update @{set} {{ ip saddr }}
-add rule ip kube-proxy {ep} meta l4proto tcp dnat to 10.180.0.1:8080
-"
-        );
-        assert!(r.text.contains(&expected), "{}", r.text);
-    }
-
-    #[test]
-    fn external_policy_local_uses_only_local_endpoints() {
-        let mut s = sp(&[("10.180.0.1", 8080), ("10.180.0.2", 8080)]);
-        s.endpoints[1].local = true;
-        s.node_port = Some(30080);
-        s.external_policy_local = true;
-        let r = ruleset(
-            &ProxyState {
-                services: vec![s.clone()],
-            },
-            &SyncConfig::default(),
-        );
-        let ext = external_chain(&s);
-        let local = endpoint_chain(&s, &s.endpoints[1]);
-        assert!(
-            r.text
-                .contains(&format!("add rule ip kube-proxy {ext} goto {local}\n")),
-            "{}",
-            r.text
-        );
-        assert!(!r.text.contains(&format!(
-            "add rule ip kube-proxy {ext} jump mark-for-masquerade"
-        )));
-    }
-}
+mod tests;

@@ -13,7 +13,9 @@ use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
 use crate::nft::TABLE;
 use crate::nft_partial::Op;
-use crate::nft_rule::{MapElement, Rule, MARK_FOR_MASQUERADE};
+use crate::nft_rule::{
+    endpoint_map, endpoint_shard, hairpin_key, MapElement, Rule, HAIRPIN_SET, MARK_FOR_MASQUERADE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
@@ -119,9 +121,13 @@ const NFT_NAT_DNAT: u32 = 1;
 const NFTA_NG_DREG: u16 = 1;
 const NFTA_NG_MODULUS: u16 = 2;
 const NFTA_NG_TYPE: u16 = 3;
+const NFTA_NG_OFFSET: u16 = 4;
 const NFT_NG_RANDOM: u32 = 1;
 const NFTA_LOOKUP_SET: u16 = 1;
 const NFTA_LOOKUP_SREG: u16 = 2;
+const NFTA_LOOKUP_DREG: u16 = 3;
+/// The second 32-bit word of NFT_REG_1 (where a concatenation's second field lands).
+const NFT_REG32_01: u32 = 9;
 const NFTA_DYNSET_SET_NAME: u16 = 1;
 const NFTA_DYNSET_OP: u16 = 3;
 const NFTA_DYNSET_SREG_KEY: u16 = 4;
@@ -325,7 +331,46 @@ impl Buf {
             }
             Rule::Goto { chain } => self.verdict(NFT_GOTO, chain),
             Rule::MarkMasq => self.verdict(NFT_JUMP, MARK_FOR_MASQUERADE),
+            Rule::DnatMap {
+                protocol,
+                offset,
+                modulus,
+            } => {
+                self.l4proto(protocol.number());
+                self.expr("numgen", |b| {
+                    b.u32(NFTA_NG_DREG, NFT_REG_1);
+                    b.u32(NFTA_NG_MODULUS, *modulus);
+                    b.u32(NFTA_NG_TYPE, NFT_NG_RANDOM);
+                    b.u32(NFTA_NG_OFFSET, *offset);
+                });
+                // The map's value `address . port` fills reg 1 and the word after it.
+                self.expr("lookup", |b| {
+                    b.str(NFTA_LOOKUP_SET, &endpoint_map(endpoint_shard(*offset)));
+                    b.u32(NFTA_LOOKUP_SREG, NFT_REG_1);
+                    b.u32(NFTA_LOOKUP_DREG, NFT_REG_1);
+                });
+                self.expr("nat", |b| {
+                    b.u32(NFTA_NAT_TYPE, NFT_NAT_DNAT);
+                    b.u32(NFTA_NAT_FAMILY, u32::from(NFPROTO_IPV4));
+                    b.u32(NFTA_NAT_REG_ADDR_MIN, NFT_REG_1);
+                    b.u32(NFTA_NAT_REG_PROTO_MIN, NFT_REG32_01);
+                });
+            }
         }
+    }
+
+    /// One element of `set` (key, optional value data) in a SETELEM message.
+    fn data_element(&mut self, set: &str, key: &[u8], data: Option<&[u8]>) {
+        self.str(NFTA_SET_ELEM_LIST_TABLE, TABLE);
+        self.str(NFTA_SET_ELEM_LIST_SET, set);
+        self.nested(NFTA_SET_ELEM_LIST_ELEMENTS, |b| {
+            b.nested(NFTA_LIST_ELEM, |b| {
+                b.nested(NFTA_SET_ELEM_KEY, |b| b.attr(NFTA_DATA_VALUE, key));
+                if let Some(data) = data {
+                    b.nested(NFTA_SET_ELEM_DATA, |b| b.attr(NFTA_DATA_VALUE, data));
+                }
+            });
+        });
     }
 
     fn element(&mut self, e: &MapElement, with_data: bool) {
@@ -451,6 +496,30 @@ fn encode(ops: &[Op], first_seq: u32) -> Vec<u8> {
                         b.str(NFTA_CHAIN_NAME, name);
                     },
                 );
+            }
+            Op::AddSlot(slot) => {
+                let kind = nft_type(NFT_MSG_NEWSETELEM);
+                b.message(kind, create, seq, NFPROTO_IPV4, 0, |b| {
+                    b.data_element(&slot.map(), &slot.key_bytes(), Some(&slot.value_bytes()))
+                });
+            }
+            Op::DeleteSlot(slot) => {
+                let kind = nft_type(NFT_MSG_DELSETELEM);
+                b.message(kind, NLM_F_REQUEST, seq, NFPROTO_IPV4, 0, |b| {
+                    b.data_element(&slot.map(), &slot.key_bytes(), None)
+                });
+            }
+            Op::AddHairpin(ip) => {
+                let kind = nft_type(NFT_MSG_NEWSETELEM);
+                b.message(kind, create, seq, NFPROTO_IPV4, 0, |b| {
+                    b.data_element(HAIRPIN_SET, &hairpin_key(*ip), None)
+                });
+            }
+            Op::DeleteHairpin(ip) => {
+                let kind = nft_type(NFT_MSG_DELSETELEM);
+                b.message(kind, NLM_F_REQUEST, seq, NFPROTO_IPV4, 0, |b| {
+                    b.data_element(HAIRPIN_SET, &hairpin_key(*ip), None)
+                });
             }
             Op::DeleteSet(name) => {
                 b.message(

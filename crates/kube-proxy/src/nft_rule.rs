@@ -12,6 +12,29 @@ use crate::state::Protocol;
 /// The chain every masquerade decision jumps to.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 
+/// The data maps `slot → endpoint address . port` that [`Rule::DnatMap`] picks
+/// from: `endpoints-0` … `endpoints-63`. Each balancing chain owns a range of
+/// slot keys (unique across all maps) in the map [`endpoint_shard`] picks for the
+/// range's first key. Not one map: the kernel checks every new element against
+/// each rule bound to its map, so with one map a full sync at 10 000 services
+/// spent seconds on 20 000 elements × 12 000 rules.
+pub const ENDPOINT_MAPS: u32 = 64;
+
+/// The endpoint map (index below [`ENDPOINT_MAPS`]) of the range starting at
+/// `offset`: Fibonacci hashing spreads consecutive ranges over all maps.
+pub fn endpoint_shard(offset: u32) -> u32 {
+    offset.wrapping_mul(0x9E37_79B9) >> (32 - ENDPOINT_MAPS.trailing_zeros())
+}
+
+/// The name of endpoint map `shard`.
+pub fn endpoint_map(shard: u32) -> String {
+    format!("endpoints-{shard}")
+}
+
+/// The shared set of `<endpoint ip> . <endpoint ip>` pairs: DNATed traffic from an
+/// endpoint to itself (hairpin) is masqueraded.
+pub const HAIRPIN_SET: &str = "hairpin";
+
 /// One rule of a per-service chain (service, external or endpoint chain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
@@ -42,6 +65,15 @@ pub enum Rule {
     Goto { chain: String },
     /// `jump mark-for-masquerade`.
     MarkMasq,
+    /// `meta l4proto <proto> dnat ip to numgen random mod <modulus> offset <offset>
+    /// map @endpoints`: a uniformly random endpoint among the `modulus` slots from
+    /// `offset` on in the shared endpoint map, so replacing an endpoint changes
+    /// only map elements (no rule, no verdict: no table-wide validation in the kernel).
+    DnatMap {
+        protocol: Protocol,
+        offset: u32,
+        modulus: u32,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -70,6 +102,15 @@ impl fmt::Display for Rule {
             }
             Rule::Goto { chain } => write!(f, "goto {chain}"),
             Rule::MarkMasq => write!(f, "jump {MARK_FOR_MASQUERADE}"),
+            Rule::DnatMap {
+                protocol,
+                offset,
+                modulus,
+            } => write!(
+                f,
+                "meta l4proto {protocol} dnat ip to numgen random mod {modulus} offset {offset} map @{}",
+                endpoint_map(endpoint_shard(*offset))
+            ),
         }
     }
 }
@@ -132,6 +173,41 @@ impl MapElement {
     }
 }
 
+/// One element of an endpoint map: slot `key` DNATs to `ip:port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Slot {
+    /// The endpoint map holding it ([`endpoint_shard`] of its range's offset).
+    pub shard: u32,
+    pub key: u32,
+    pub ip: Ipv4Addr,
+    pub port: u16,
+}
+
+impl Slot {
+    /// The endpoint map's name.
+    pub fn map(&self) -> String {
+        endpoint_map(self.shard)
+    }
+
+    /// The key as the kernel stores it: numgen writes a host-order u32.
+    pub fn key_bytes(&self) -> [u8; 4] {
+        self.key.to_ne_bytes()
+    }
+
+    /// The value: the address, then the port padded to 4 bytes.
+    pub fn value_bytes(&self) -> [u8; 8] {
+        let [a, b, c, d] = self.ip.octets();
+        let [p, q] = self.port.to_be_bytes();
+        [a, b, c, d, p, q, 0, 0]
+    }
+}
+
+/// The key of `<ip> . <ip>` in the hairpin set.
+pub fn hairpin_key(ip: Ipv4Addr) -> [u8; 8] {
+    let [a, b, c, d] = ip.octets();
+    [a, b, c, d, a, b, c, d]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +252,39 @@ mod tests {
         };
         assert_eq!(np.key(), "udp . 30080");
         assert_eq!(np.key_bytes(), vec![17, 0, 0, 0, 0x75, 0x80, 0, 0]);
+    }
+
+    #[test]
+    fn slot_and_hairpin_bytes() {
+        let slot = Slot {
+            shard: 3,
+            key: 100,
+            ip: Ipv4Addr::new(10, 1, 0, 1),
+            port: 8080,
+        };
+        assert_eq!(slot.key_bytes(), 100u32.to_ne_bytes());
+        assert_eq!(slot.value_bytes(), [10, 1, 0, 1, 0x1f, 0x90, 0, 0]);
+        assert_eq!(
+            hairpin_key(Ipv4Addr::new(10, 1, 0, 1)),
+            [10, 1, 0, 1, 10, 1, 0, 1]
+        );
+        let rule = Rule::DnatMap {
+            protocol: Protocol::Udp,
+            offset: 4,
+            modulus: 2,
+        };
+        assert_eq!(
+            rule.to_string(),
+            format!(
+                "meta l4proto udp dnat ip to numgen random mod 2 offset 4 map @endpoints-{}",
+                endpoint_shard(4)
+            )
+        );
+        // Consecutive ranges land in different maps, all below ENDPOINT_MAPS.
+        let shards: std::collections::BTreeSet<u32> =
+            (0..64).map(|i| endpoint_shard(2 * i)).collect();
+        assert!(shards.len() > 32, "{shards:?}");
+        assert!(shards.iter().all(|s| *s < ENDPOINT_MAPS));
+        assert_eq!(endpoint_shard(0), 0);
     }
 }

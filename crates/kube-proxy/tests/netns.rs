@@ -1,209 +1,19 @@
 //! Integration tests in fresh network namespaces (run as root): the generated
 //! rulesets load into the kernel, a real TCP connection reaches an endpoint through
 //! a ClusterIP, and Services/EndpointSlices from a real apiserver become rules.
-//!
-//! Topology per test: namespace `<tag>n` (the "node", where kube-proxy's rules
-//! live) joined by a veth pair to `<tag>p` (a "pod" at 10.99.0.2 running a busybox
-//! nc listener). Neither namespace has a default route, so nothing can leave.
+//! The namespaces and helpers are in `common`.
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::*;
 use kube_proxy::backend::{NftBackend, ProxyBackend, Runner, SyncConfig};
 use kube_proxy::iptables::IptablesBackend;
-use kube_proxy::state::{Endpoint, Protocol, ProxyState, ServicePort};
-
-const POD_IP: &str = "10.99.0.2";
-const SERVICE_IP: &str = "10.254.77.7";
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Topology {
-    node: Netns,
-    _pod: Netns,
-    _listener: Proc,
-}
-
-impl Topology {
-    fn new() -> Topology {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let tag = format!(
-            "kp{}x{}",
-            std::process::id() % 100_000,
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let node = Netns(format!("{tag}n"));
-        run(&["ip", "netns", "add", &node.0]);
-        let pod = Netns(format!("{tag}p"));
-        run(&["ip", "netns", "add", &pod.0]);
-        let (veth_node, veth_pod) = (format!("{tag}a"), format!("{tag}b"));
-        run(&[
-            "ip", "link", "add", &veth_node, "netns", &node.0, "type", "veth", "peer", "name",
-            &veth_pod, "netns", &pod.0,
-        ]);
-        for (ns, dev, addr) in [
-            (&node.0, &veth_node, "10.99.0.1/24"),
-            (&pod.0, &veth_pod, "10.99.0.2/24"),
-        ] {
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-            run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-            run(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        }
-        // The service range is routed into the veth, as the node's dummy device would.
-        run(&[
-            "ip",
-            "-n",
-            &node.0,
-            "route",
-            "add",
-            "10.254.0.0/16",
-            "dev",
-            &veth_node,
-        ]);
-        let listener = Command::new("ip")
-            .args([
-                "netns", "exec", &pod.0, "busybox", "nc", "-ll", "-p", "8080", "-e", "busybox",
-                "echo", "hello",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn listener");
-        let topology = Topology {
-            node,
-            _pod: pod,
-            _listener: Proc(listener),
-        };
-        // Wait for the listener to answer directly.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while topology.connect(POD_IP, 8080).as_deref() != Some("hello") {
-            assert!(
-                Instant::now() < deadline,
-                "listener in the pod namespace did not come up"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        topology
-    }
-
-    /// Connects from the node namespace; the first line received, if any.
-    fn connect(&self, ip: &str, port: u16) -> Option<String> {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.node.0,
-                "busybox",
-                "timeout",
-                "3",
-                "busybox",
-                "nc",
-                "-w",
-                "2",
-                ip,
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .ok()?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (!text.is_empty()).then_some(text)
-    }
-
-    fn nft_table(&self) -> String {
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.node.0,
-                "nft",
-                "list",
-                "table",
-                "ip",
-                "kube-proxy",
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-    }
-}
-
-fn service(name: &str, endpoints: &[(&str, u16)]) -> ServicePort {
-    ServicePort {
-        namespace: "default".into(),
-        name: name.into(),
-        port_name: "http".into(),
-        protocol: Protocol::Tcp,
-        cluster_ip: Some(SERVICE_IP.parse().unwrap()),
-        port: 80,
-        node_port: None,
-        external_ips: vec![],
-        affinity_timeout: None,
-        external_policy_local: false,
-        internal_policy_local: false,
-        endpoints: endpoints
-            .iter()
-            .map(|(ip, port)| Endpoint {
-                ip: ip.parse().unwrap(),
-                port: *port,
-                local: false,
-            })
-            .collect(),
-    }
-}
-
-/// Services exercising every rule shape, so the kernel parses all of them.
-fn feature_services() -> Vec<ServicePort> {
-    let mut affinity = service("affinity", &[("10.99.0.20", 80), ("10.99.0.21", 80)]);
-    affinity.cluster_ip = Some("10.254.1.1".parse().unwrap());
-    affinity.affinity_timeout = Some(600);
-    let mut nodeport = service("nodeport", &[("10.99.0.22", 80)]);
-    nodeport.cluster_ip = Some("10.254.1.2".parse().unwrap());
-    nodeport.node_port = Some(30080);
-    nodeport.external_ips = vec!["10.98.0.1".parse().unwrap()];
-    let mut local = service("local", &[("10.99.0.23", 80), ("10.99.0.24", 80)]);
-    local.cluster_ip = Some("10.254.1.3".parse().unwrap());
-    local.node_port = Some(30081);
-    local.external_policy_local = true;
-    local.endpoints[1].local = true;
-    let mut empty = service("empty", &[]);
-    empty.cluster_ip = Some("10.254.1.4".parse().unwrap());
-    empty.node_port = Some(30082);
-    empty.protocol = Protocol::Udp;
-    vec![affinity, nodeport, local, empty]
-}
+use kube_proxy::nft_rule::{endpoint_map, endpoint_shard};
+use kube_proxy::state::{Protocol, ProxyState};
 
 #[test]
 fn nft_backend_programs_connects_and_removes_in_netns() {
@@ -225,7 +35,7 @@ fn nft_backend_programs_connects_and_removes_in_netns() {
         table.contains(&format!("{SERVICE_IP} . tcp . 80 : goto service-")),
         "{table}"
     );
-    assert!(table.contains(&format!("dnat to {POD_IP}:8080")), "{table}");
+    assert!(table.contains(&format!(": {POD_IP} . 8080")), "{table}");
     assert!(
         table.contains("10.254.1.4 . udp . 80 : goto reject-chain"),
         "{table}"
@@ -249,7 +59,7 @@ fn nft_backend_programs_connects_and_removes_in_netns() {
         .expect("partial nft sync");
     let table = topo.nft_table();
     assert!(
-        table.contains("numgen random mod 2 0 goto endpoint-"),
+        table.contains("dnat ip to numgen random mod 2 offset "),
         "{table}"
     );
     assert!(
@@ -292,7 +102,7 @@ fn nft_backend_programs_connects_and_removes_in_netns() {
             &config,
         )
         .expect("full nft sync");
-    assert!(topo.nft_table().contains(&format!("dnat to {POD_IP}:8080")));
+    assert!(topo.nft_table().contains(&format!(": {POD_IP} . 8080")));
 
     // Endpoint gone: the service is rejected, so the connection fails.
     backend
@@ -304,7 +114,10 @@ fn nft_backend_programs_connects_and_removes_in_netns() {
         )
         .expect("nft sync");
     let table = topo.nft_table();
-    assert!(!table.contains("dnat to"), "{table}");
+    assert!(
+        !table.contains("dnat ip to") && !table.contains(POD_IP),
+        "{table}"
+    );
     assert!(
         table.contains(&format!("{SERVICE_IP} . tcp . 80 : goto reject-chain")),
         "{table}"
@@ -354,7 +167,7 @@ fn nft_netlink_partial_sync_matches_full_sync_in_netns() {
         .expect("partial sync over netlink");
     let partial = topo.nft_table();
     assert!(
-        partial.contains("numgen random mod 3 0 goto endpoint-"),
+        partial.contains("dnat ip to numgen random mod 3 offset "),
         "{partial}"
     );
     assert!(partial.contains("update @affinity-"), "{partial}");
@@ -377,6 +190,134 @@ fn nft_netlink_partial_sync_matches_full_sync_in_netns() {
         topo.connect(SERVICE_IP, 80).as_deref(),
         Some("hello"),
         "ClusterIP connection after a netlink partial sync"
+    );
+    backend.cleanup().expect("cleanup");
+}
+
+/// A UDP and a TCP service on one ClusterIP and port (as DNS has) pick their
+/// endpoints from the one shared endpoint map: both answer after a partial sync
+/// that replaced their endpoints (slot elements only) over netlink.
+#[test]
+fn nft_udp_and_tcp_services_on_one_port_after_partial_sync_in_netns() {
+    let topo = Topology::new();
+    let _echo = UdpEcho::start(&topo.pod.0, 8080);
+    assert_eq!(
+        udp_ask(&topo.pod.0, POD_IP, 8080).as_deref(),
+        Some("udp-hello"),
+        "UDP echo answers directly"
+    );
+    let mut backend = NftBackend::new(Runner::in_netns(&topo.node.0));
+    let config = SyncConfig {
+        cluster_cidr: Some("10.99.0.0/16".parse().unwrap()),
+        ..Default::default()
+    };
+    let state = |tcp_endpoint: &str, udp_endpoint: &str| {
+        let tcp = service("web", &[(tcp_endpoint, 8080)]);
+        let mut udp = service("dns", &[(udp_endpoint, 8080)]);
+        udp.protocol = Protocol::Udp;
+        ProxyState {
+            services: vec![udp, tcp],
+        }
+    };
+    // First both point at addresses nobody has.
+    backend
+        .sync(&state("10.99.0.52", "10.99.0.53"), &config)
+        .expect("full sync");
+    let table = topo.nft_table();
+    assert!(
+        // (nft leaves out `offset 0`.)
+        table.contains("meta l4proto udp dnat ip to numgen random mod 1 map @endpoints-0")
+            && table.contains(&format!(
+                "meta l4proto tcp dnat ip to numgen random mod 1 offset 1 map @{}",
+                endpoint_map(endpoint_shard(1))
+            )),
+        "{table}"
+    );
+    // Then both move to the pod: the same slots get new elements.
+    backend
+        .sync(&state(POD_IP, POD_IP), &config)
+        .expect("partial sync");
+    let table = topo.nft_table();
+    assert!(
+        table.contains(&format!("0 : {POD_IP} . 8080"))
+            && table.contains(&format!("1 : {POD_IP} . 8080"))
+            && !table.contains("10.99.0.5"),
+        "{table}"
+    );
+    assert_eq!(
+        topo.connect(SERVICE_IP, 80).as_deref(),
+        Some("hello"),
+        "TCP ClusterIP after the partial sync"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut answer = None;
+    while answer.is_none() && Instant::now() < deadline {
+        answer = udp_ask(&topo.node.0, SERVICE_IP, 80);
+    }
+    assert_eq!(
+        answer.as_deref(),
+        Some("udp-hello"),
+        "UDP ClusterIP on the same port after the partial sync"
+    );
+    backend.cleanup().expect("cleanup");
+}
+
+/// An endpoint reaching itself through its own Service (hairpin) works only when
+/// masqueraded: the kernel drops a packet arriving with its own address as
+/// source. Checked after a full sync and after partial syncs that took the
+/// address out of the shared hairpin set and put it back over netlink.
+#[test]
+fn nft_hairpin_endpoint_reaches_itself_through_its_service_in_netns() {
+    let topo = Topology::new();
+    // The pod reaches the service range through the node, which routes it back.
+    run(&[
+        "ip",
+        "netns",
+        "exec",
+        &topo.node.0,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ]);
+    run(&[
+        "ip",
+        "-n",
+        &topo.pod.0,
+        "route",
+        "add",
+        "10.254.0.0/16",
+        "via",
+        "10.99.0.1",
+    ]);
+    let mut backend = NftBackend::new(Runner::in_netns(&topo.node.0));
+    let config = SyncConfig {
+        cluster_cidr: Some("10.99.0.0/16".parse().unwrap()),
+        ..Default::default()
+    };
+    let web = |ip: &str| ProxyState {
+        services: vec![service("web", &[(ip, 8080)])],
+    };
+    backend.sync(&web(POD_IP), &config).expect("full sync");
+    assert!(
+        topo.nft_table()
+            .contains(&format!("elements = {{ {POD_IP} . {POD_IP} }}")),
+        "{}",
+        topo.nft_table()
+    );
+    assert_eq!(
+        connect_from(&topo.pod.0, SERVICE_IP, 80).as_deref(),
+        Some("hello"),
+        "hairpin after a full sync"
+    );
+    backend
+        .sync(&web("10.99.0.50"), &config)
+        .expect("partial sync");
+    assert!(!topo.nft_table().contains(&format!("{POD_IP} . {POD_IP}")));
+    backend.sync(&web(POD_IP), &config).expect("partial sync");
+    assert_eq!(
+        connect_from(&topo.pod.0, SERVICE_IP, 80).as_deref(),
+        Some("hello"),
+        "hairpin after partial syncs"
     );
     backend.cleanup().expect("cleanup");
 }
@@ -559,7 +500,7 @@ fn apiserver_service_and_endpointslice_become_nft_rules_in_netns() {
 
     kubectl_stdin(&server, &["apply", "-f", "-"], WEB_YAML).assert_success();
     wait_for("the service rules", || {
-        topo.nft_table().contains("dnat to 10.99.0.2:8080")
+        topo.nft_table().contains(": 10.99.0.2 . 8080")
     });
     let table = topo.nft_table();
     assert!(
@@ -592,7 +533,7 @@ fn apiserver_service_and_endpointslice_become_nft_rules_in_netns() {
         let table = topo.nft_table();
         table.contains("map service-ips")
             && !table.contains("10.254.77.7")
-            && !table.contains("dnat to 10.99.0.2:")
+            && !table.contains(": 10.99.0.2 . 8080")
     });
 
     let _ = stop.send(());
@@ -612,7 +553,7 @@ fn binary_cleanup_with_classic_flags_removes_rules_in_netns() {
             &SyncConfig::default(),
         )
         .expect("nft sync");
-    assert!(topo.nft_table().contains("dnat to"));
+    assert!(topo.nft_table().contains("dnat ip to"));
     let status = Command::new("ip")
         .args([
             "netns",
