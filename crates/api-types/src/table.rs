@@ -322,6 +322,11 @@ pub(crate) mod tests {
             .to_string()
     }
 
+    /// `metadata` of an object `name` in `default`, created `age_secs` before [`now`].
+    pub(crate) fn meta_aged(name: &str, age_secs: i64) -> Value {
+        json!({"name": name, "namespace": "default", "creationTimestamp": ago(age_secs)})
+    }
+
     pub(crate) fn info(group: &str, kind: &str) -> &'static ResourceInfo {
         crate::registry::RESOURCES
             .iter()

@@ -4,6 +4,7 @@
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
+use kube_common::duration::parse_go_duration as parse_duration;
 use kube_common::logging::LoggingArgs;
 
 #[derive(Debug, Clone, Parser)]
@@ -156,41 +157,6 @@ pub struct Options {
 /// `--kubelet-preferred-address-types` default: kubeadm's order (upstream's binary
 /// default puts Hostname first, which needs node names that resolve).
 pub const DEFAULT_KUBELET_ADDRESS_TYPES: &str = "InternalIP,ExternalIP,Hostname,InternalDNS,ExternalDNS";
-
-/// Parses Go-style durations: `1h`, `30m`, `90s`, `1h30m`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut num = String::new();
-    let mut chars = s.chars().peekable();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        num.clear();
-        let secs = match unit.as_str() {
-            "h" => n * 3600.0,
-            "m" => n * 60.0,
-            "s" => n,
-            "ms" => n / 1000.0,
-            _ => return Err(format!("invalid duration unit in {s:?}")),
-        };
-        total += Duration::from_secs_f64(secs);
-    }
-    if !num.is_empty() {
-        return Err(format!("missing unit in duration {s:?}"));
-    }
-    Ok(total)
-}
 
 impl Options {
     /// The admission plugins in effect: the classic `--admission-control` list when

@@ -3,156 +3,41 @@
 //! approve|deny` (upstream kubectl) uses `/approval`, and approving / issuing need
 //! `approve` / `sign` on the signer.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::Path;
 
-use kube_apiserver::pki::{self, PkiConfig};
-use test_support::{ApiServer, Etcd};
+use test_support::{b64, csr_pem, Identities, KubectlOutput, SecureApiServer};
 
-struct Secure {
-    api: ApiServer,
-    _etcd: Etcd,
-    _pki_dir: tempfile::TempDir,
-    dir: PathBuf,
+fn start() -> SecureApiServer {
+    SecureApiServer::start_with_etcd(
+        Path::new(env!("CARGO_BIN_EXE_kube-apiserver")),
+        Identities {
+            nodes: &["n1"],
+            users: &["jane"],
+        },
+        &[],
+    )
+    .expect("apiserver")
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Secure {
-    fn start() -> Secure {
-        let pki_dir = tempfile::tempdir().expect("tempdir");
-        let dir = pki_dir.path().to_path_buf();
-        let cfg = PkiConfig {
-            dir: dir.clone(),
-            server: "https://127.0.0.1:SECURE_PORT".into(),
-            hostnames: Vec::new(),
-            ips: Vec::new(),
-            nodes: vec!["n1".into()],
-            users: vec!["jane".into()],
-        };
-        pki::generate(&cfg).expect("pki");
-        let p = |f: &str| dir.join("pki").join(f).display().to_string();
-        let args = [
-            format!("--client-ca-file={}", p("ca.crt")),
-            format!("--tls-cert-file={}", p("apiserver.crt")),
-            format!("--tls-private-key-file={}", p("apiserver.key")),
-            "--authorization-mode=Node,RBAC".to_string(),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let etcd = Etcd::start().expect("etcd");
-        let api = ApiServer::start(
-            Path::new(env!("CARGO_BIN_EXE_kube-apiserver")),
-            &etcd,
-            &args,
-        )
-        .expect("apiserver");
-        for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "conf") {
-                let text = std::fs::read_to_string(&path).expect("conf");
-                std::fs::write(
-                    &path,
-                    text.replace("SECURE_PORT", &api.secure_port().to_string()),
-                )
-                .expect("rewrite conf");
-            }
-        }
-        Secure {
-            api,
-            _etcd: etcd,
-            _pki_dir: pki_dir,
-            dir,
-        }
-    }
-
-    fn kubectl_as(&self, conf: &str, args: &[&str], stdin: Option<&str>) -> Out {
-        let mut cmd = Command::new(test_support::KUBECTL);
-        cmd.env_remove("KUBECONFIG")
-            .env("KUBECACHEDIR", self.api.dir().join(format!("cache-{conf}")))
-            .arg(format!(
-                "--kubeconfig={}",
-                self.dir.join(format!("{conf}.conf")).display()
-            ))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("write stdin");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("kubectl output");
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self, conf: &str, args: &[&str]) -> String {
-        let out = self.kubectl_as(conf, args, None);
-        assert!(
-            out.ok,
-            "kubectl {args:?} as {conf} failed: {}\n{}",
-            out.stderr,
-            self.api.log()
-        );
-        out.stdout
-    }
-
-    fn apply(&self, conf: &str, yaml: &str) -> Out {
-        self.kubectl_as(conf, &["create", "-f", "-"], Some(yaml))
-    }
-}
-
-fn b64(data: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(data)
+/// `kubectl create -f -` as `conf`.
+fn create(c: &SecureApiServer, conf: &str, yaml: &str) -> KubectlOutput {
+    c.kubectl_as(conf, &["create", "-f", "-"], Some(yaml))
 }
 
 /// A PEM PKCS#10 request for CN `cn` (and O `org`).
 fn request_pem(cn: &str, org: Option<&str>) -> String {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    if let Some(o) = org {
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, o);
-    }
-    params
-        .serialize_request(&key)
-        .expect("csr")
-        .pem()
-        .expect("pem")
+    let groups: Vec<&str> = org.into_iter().collect();
+    csr_pem(cn, &groups, &[]).expect("csr").0
 }
 
-fn csr_yaml(name: &str, request_b64: &str, signer: &str, extra_spec: &str) -> String {
-    format!(
-        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {request_b64}\n  signerName: {signer}\n  usages: [\"digital signature\", \"client auth\"]\n{extra_spec}"
-    )
+fn csr_yaml(name: &str, request: &str, signer: &str, extra_spec: &str) -> String {
+    test_support::csr_manifest(name, request.as_bytes(), signer, extra_spec)
 }
 
 #[test]
 fn create_records_the_requester_and_validates_the_request() {
-    let c = Secure::start();
-    c.ok(
+    let c = start();
+    c.kubectl_ok(
         "admin",
         &[
             "create",
@@ -162,7 +47,7 @@ fn create_records_the_requester_and_validates_the_request() {
             "--resource=certificatesigningrequests.certificates.k8s.io",
         ],
     );
-    c.ok(
+    c.kubectl_ok(
         "admin",
         &[
             "create",
@@ -177,13 +62,13 @@ fn create_records_the_requester_and_validates_the_request() {
     let forged = "  username: admin\n  groups: [\"system:masters\"]\n  uid: forged\n";
     let yaml = csr_yaml(
         "jane-1",
-        &b64(request_pem("jane", None).as_bytes()),
+        &request_pem("jane", None),
         "example.com/signer",
         forged,
     );
-    let out = c.apply("user-jane", &yaml);
-    assert!(out.ok, "{}", out.stderr);
-    let who = c.ok(
+    let out = create(&c, "user-jane", &yaml);
+    assert!(out.success(), "{}", out.stderr);
+    let who = c.kubectl_ok(
         "admin",
         &[
             "get",
@@ -194,10 +79,34 @@ fn create_records_the_requester_and_validates_the_request() {
         ],
     );
     assert_eq!(who, "jane|[\"system:authenticated\"]||{}", "{who}");
+    // Upstream kubectl prints the server's CSR table columns.
+    let table = c.kubectl_ok("admin", &["get", "csr"]);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "NAME",
+            "AGE",
+            "SIGNERNAME",
+            "REQUESTOR",
+            "REQUESTEDDURATION",
+            "CONDITION"
+        ],
+        "{table}"
+    );
+    assert_eq!(lines[1][0], "jane-1", "{table}");
+    assert_eq!(
+        lines[1][2..],
+        ["example.com/signer", "jane", "<none>", "Pending"],
+        "{table}"
+    );
 
     // A request that is not a PEM CSR, and a missing signerName: 422 naming the fields.
-    let yaml = csr_yaml("bad-1", &b64(b"not a csr"), "example.com/signer", "");
-    let err = c.apply("admin", &yaml).stderr;
+    let yaml = csr_yaml("bad-1", "not a csr", "example.com/signer", "");
+    let err = create(&c, "admin", &yaml).stderr;
     assert!(
         err.contains("The CertificateSigningRequest \"bad-1\" is invalid"),
         "{err}"
@@ -207,17 +116,12 @@ fn create_records_the_requester_and_validates_the_request() {
             && err.contains("PEM block type must be CERTIFICATE REQUEST"),
         "{err}"
     );
-    let yaml = csr_yaml("bad-2", &b64(request_pem("x", None).as_bytes()), "\"\"", "");
-    let err = c.apply("admin", &yaml).stderr;
+    let yaml = csr_yaml("bad-2", &request_pem("x", None), "\"\"", "");
+    let err = create(&c, "admin", &yaml).stderr;
     assert!(err.contains("spec.signerName: Required value"), "{err}");
-    let yaml = csr_yaml(
-        "bad-3",
-        &b64(request_pem("x", None).as_bytes()),
-        "no-slash",
-        "",
-    )
-    .replace("\"client auth\"]", "\"client auth\", \"flying\"]");
-    let err = c.apply("admin", &yaml).stderr;
+    let yaml = csr_yaml("bad-3", &request_pem("x", None), "no-slash", "")
+        .replace("\"client auth\"]", "\"client auth\", \"flying\"]");
+    let err = create(&c, "admin", &yaml).stderr;
     assert!(
         err.contains("spec.signerName: Invalid value: \"no-slash\""),
         "{err}"
@@ -228,11 +132,11 @@ fn create_records_the_requester_and_validates_the_request() {
     );
     let yaml = csr_yaml(
         "bad-4",
-        &b64(request_pem("x", None).as_bytes()),
+        &request_pem("x", None),
         "example.com/s",
         "  expirationSeconds: 10\n",
     );
-    let err = c.apply("admin", &yaml).stderr;
+    let err = create(&c, "admin", &yaml).stderr;
     assert!(
         err.contains("may not specify a duration less than 600 seconds (10 minutes)"),
         "{err}"
@@ -241,13 +145,13 @@ fn create_records_the_requester_and_validates_the_request() {
     // CertificateSubjectRestriction: no system:masters from kube-apiserver-client.
     let yaml = csr_yaml(
         "masters",
-        &b64(request_pem("evil", Some("system:masters")).as_bytes()),
+        &request_pem("evil", Some("system:masters")),
         "kubernetes.io/kube-apiserver-client",
         "",
     );
-    let err = c.apply("admin", &yaml).stderr;
+    let err = create(&c, "admin", &yaml).stderr;
     assert!(err.contains("use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed"), "{err}");
-    let names = c.ok("admin", &["get", "csr", "-o", "name"]);
+    let names = c.kubectl_ok("admin", &["get", "csr", "-o", "name"]);
     assert_eq!(
         names.trim(),
         "certificatesigningrequest.certificates.k8s.io/jane-1",
@@ -257,29 +161,36 @@ fn create_records_the_requester_and_validates_the_request() {
 
 #[test]
 fn kubectl_certificate_approve_and_deny_need_the_signer() {
-    let c = Secure::start();
+    let c = start();
     for name in ["a1", "d1", "w1"] {
         let signer = if name == "w1" {
             "example.com/widgets"
         } else {
             "kubernetes.io/kube-apiserver-client"
         };
-        let out = c.apply(
+        let out = create(
+            &c,
             "admin",
-            &csr_yaml(name, &b64(request_pem(name, None).as_bytes()), signer, ""),
+            &csr_yaml(name, &request_pem(name, None), signer, ""),
         );
-        assert!(out.ok, "{}", out.stderr);
+        assert!(out.success(), "{}", out.stderr);
     }
     // Upstream kubectl reads the CSR and PUTs `/approval`.
-    let out = c.ok("admin", &["certificate", "approve", "a1"]);
+    let out = c.kubectl_ok("admin", &["certificate", "approve", "a1"]);
     assert!(
         out.contains("certificatesigningrequest.certificates.k8s.io/a1 approved"),
         "{out}"
     );
-    let cond = c.ok("admin", &["get", "csr", "a1", "-o", "jsonpath={.status.conditions[0].type} {.status.conditions[0].reason} {.status.conditions[0].status}"]);
+    let cond = c.kubectl_ok("admin", &["get", "csr", "a1", "-o", "jsonpath={.status.conditions[0].type} {.status.conditions[0].reason} {.status.conditions[0].status}"]);
     assert_eq!(cond, "Approved KubectlApprove True");
-    c.ok("admin", &["certificate", "deny", "d1"]);
-    let cond = c.ok(
+    let table = c.kubectl_ok("admin", &["get", "csr", "a1", "d1", "--no-headers"]);
+    let conditions: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(conditions, ["Approved", "Pending"], "{table}");
+    c.kubectl_ok("admin", &["certificate", "deny", "d1"]);
+    let cond = c.kubectl_ok(
         "admin",
         &[
             "get",
@@ -306,7 +217,7 @@ fn kubectl_certificate_approve_and_deny_need_the_signer() {
         None,
     );
     assert!(
-        !out.ok
+        !out.success()
             && out
                 .stderr
                 .contains("Approved and Denied conditions are mutually exclusive"),
@@ -315,8 +226,8 @@ fn kubectl_certificate_approve_and_deny_need_the_signer() {
     );
 
     // jane may update /approval but holds no `approve` on the signer: 403.
-    c.ok("admin", &["create", "clusterrole", "csr-approver", "--verb=get,list,update", "--resource=certificatesigningrequests.certificates.k8s.io,certificatesigningrequests.certificates.k8s.io/approval"]);
-    c.ok(
+    c.kubectl_ok("admin", &["create", "clusterrole", "csr-approver", "--verb=get,list,update", "--resource=certificatesigningrequests.certificates.k8s.io,certificatesigningrequests.certificates.k8s.io/approval"]);
+    c.kubectl_ok(
         "admin",
         &[
             "create",
@@ -327,7 +238,7 @@ fn kubectl_certificate_approve_and_deny_need_the_signer() {
         ],
     );
     let out = c.kubectl_as("user-jane", &["certificate", "approve", "w1"], None);
-    assert!(!out.ok);
+    assert!(!out.success());
     assert!(
         out.stderr.contains("certificatesigningrequests.certificates.k8s.io \"w1\" is forbidden: user not permitted to approve requests with signerName \"example.com/widgets\""),
         "{}",
@@ -335,8 +246,8 @@ fn kubectl_certificate_approve_and_deny_need_the_signer() {
     );
     // `approve` on the `example.com/*` signers suffices.
     let role = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: widget-approver\nrules:\n- apiGroups: [certificates.k8s.io]\n  resources: [signers]\n  resourceNames: [\"example.com/*\"]\n  verbs: [approve]\n";
-    assert!(c.apply("admin", role).ok);
-    c.ok(
+    assert!(create(&c, "admin", role).success());
+    c.kubectl_ok(
         "admin",
         &[
             "create",
@@ -346,29 +257,23 @@ fn kubectl_certificate_approve_and_deny_need_the_signer() {
             "--user=jane",
         ],
     );
-    let out = c.ok("user-jane", &["certificate", "approve", "w1"]);
+    let out = c.kubectl_ok("user-jane", &["certificate", "approve", "w1"]);
     assert!(out.contains("approved"), "{out}");
 }
 
 #[test]
 fn status_certificate_needs_sign_and_is_set_once() {
-    let c = Secure::start();
-    assert!(
-        c.apply(
-            "admin",
-            &csr_yaml(
-                "s1",
-                &b64(request_pem("s1", None).as_bytes()),
-                "example.com/widgets",
-                ""
-            )
-        )
-        .ok
-    );
-    let ca = std::fs::read(c.dir.join("pki/ca.crt")).expect("ca");
+    let c = start();
+    assert!(create(
+        &c,
+        "admin",
+        &csr_yaml("s1", &request_pem("s1", None), "example.com/widgets", "")
+    )
+    .success());
+    let ca = std::fs::read(c.pki_file("ca.crt")).expect("ca");
     let patch = format!("{{\"status\":{{\"certificate\":\"{}\"}}}}", b64(&ca));
-    c.ok("admin", &["create", "clusterrole", "csr-status", "--verb=get,update,patch", "--resource=certificatesigningrequests.certificates.k8s.io,certificatesigningrequests.certificates.k8s.io/status"]);
-    c.ok(
+    c.kubectl_ok("admin", &["create", "clusterrole", "csr-status", "--verb=get,update,patch", "--resource=certificatesigningrequests.certificates.k8s.io,certificatesigningrequests.certificates.k8s.io/status"]);
+    c.kubectl_ok(
         "admin",
         &[
             "create",
@@ -392,7 +297,7 @@ fn status_certificate_needs_sign_and_is_set_once() {
         None,
     );
     assert!(
-        !out.ok
+        !out.success()
             && out.stderr.contains(
                 "user not permitted to sign requests with signerName \"example.com/widgets\""
             ),
@@ -400,16 +305,16 @@ fn status_certificate_needs_sign_and_is_set_once() {
         out.stderr
     );
     // The main resource cannot carry a certificate in; /status can, once.
-    c.ok(
+    c.kubectl_ok(
         "admin",
         &["patch", "csr", "s1", "--type=merge", "-p", &patch],
     );
-    let cert = c.ok(
+    let cert = c.kubectl_ok(
         "admin",
         &["get", "csr", "s1", "-o", "jsonpath={.status.certificate}"],
     );
     assert!(cert.is_empty(), "main resource wrote status: {cert}");
-    c.ok(
+    c.kubectl_ok(
         "admin",
         &[
             "patch",
@@ -421,11 +326,17 @@ fn status_certificate_needs_sign_and_is_set_once() {
             &patch,
         ],
     );
-    let cert = c.ok(
+    let cert = c.kubectl_ok(
         "admin",
         &["get", "csr", "s1", "-o", "jsonpath={.status.certificate}"],
     );
     assert_eq!(cert, b64(&ca));
+    let row = c.kubectl_ok("admin", &["get", "csr", "s1", "--no-headers"]);
+    assert_eq!(
+        row.split_whitespace().last(),
+        Some("Pending,Issued"),
+        "{row}"
+    );
     let twice = format!(
         "{{\"status\":{{\"certificate\":\"{}\"}}}}",
         b64(&[ca.clone(), ca].concat())
@@ -444,7 +355,7 @@ fn status_certificate_needs_sign_and_is_set_once() {
         None,
     );
     assert!(
-        !out.ok
+        !out.success()
             && out
                 .stderr
                 .contains("updates may not modify existing certificate content"),
@@ -452,18 +363,12 @@ fn status_certificate_needs_sign_and_is_set_once() {
         out.stderr
     );
     let garbage = format!("{{\"status\":{{\"certificate\":\"{}\"}}}}", b64(b"junk"));
-    assert!(
-        c.apply(
-            "admin",
-            &csr_yaml(
-                "s2",
-                &b64(request_pem("s2", None).as_bytes()),
-                "example.com/widgets",
-                ""
-            )
-        )
-        .ok
-    );
+    assert!(create(
+        &c,
+        "admin",
+        &csr_yaml("s2", &request_pem("s2", None), "example.com/widgets", "")
+    )
+    .success());
     let out = c.kubectl_as(
         "admin",
         &[
@@ -478,7 +383,7 @@ fn status_certificate_needs_sign_and_is_set_once() {
         None,
     );
     assert!(
-        !out.ok && out.stderr.contains("status.certificate: Invalid value"),
+        !out.success() && out.stderr.contains("status.certificate: Invalid value"),
         "{}",
         out.stderr
     );

@@ -14,14 +14,10 @@ use std::{
     time::Duration,
 };
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use test_support::{ApiServer, Etcd};
-
-const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+use test_support::{
+    Ca, Etcd, Identities, Issued, SecureApiServer, Validity, SERVICE_ACCOUNT_ISSUER as ISSUER,
+};
 
 /// A client identity: certificate chain (DER) and PKCS#8 key.
 #[derive(Clone)]
@@ -30,78 +26,23 @@ struct Identity {
     key: Vec<u8>,
 }
 
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    der: Vec<u8>,
-    pem: String,
-}
-
-impl Ca {
-    fn new(cn: &str) -> Ca {
-        let key = KeyPair::generate().expect("ca key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let cert = params.self_signed(&key).expect("ca");
-        Ca {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            params,
-            key,
+impl From<Issued> for Identity {
+    fn from(issued: Issued) -> Identity {
+        Identity {
+            chain: vec![issued.cert_der],
+            key: issued.key_der,
         }
-    }
-
-    /// A leaf for `cn`/`org`; `expired` puts its validity in the past.
-    fn leaf(
-        &self,
-        cn: &str,
-        org: Option<&str>,
-        server: bool,
-        expired: bool,
-    ) -> (Identity, String, String) {
-        let key = KeyPair::generate().expect("key");
-        let sans = if server {
-            vec!["127.0.0.1".to_string(), "localhost".to_string()]
-        } else {
-            Vec::new()
-        };
-        let mut params = CertificateParams::new(sans).expect("params");
-        params.distinguished_name.push(DnType::CommonName, cn);
-        if let Some(o) = org {
-            params.distinguished_name.push(DnType::OrganizationName, o);
-        }
-        params.extended_key_usages = vec![if server {
-            ExtendedKeyUsagePurpose::ServerAuth
-        } else {
-            ExtendedKeyUsagePurpose::ClientAuth
-        }];
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer).expect("sign");
-        let id = Identity {
-            chain: vec![cert.der().to_vec()],
-            key: key.serialize_der(),
-        };
-        (id, cert.pem(), key.serialize_pem())
     }
 }
 
 struct Cluster {
-    api: ApiServer,
+    api: SecureApiServer,
     etcd: Etcd,
-    _dir: tempfile::TempDir,
     ca: Ca,
     admin: Identity,
     jane: Identity,
     sa_key: PathBuf,
+    sa_pub: PathBuf,
 }
 
 /// Status code and whole raw response, or the transport error (TLS refusal).
@@ -109,48 +50,31 @@ type Answer = Result<(u16, String), String>;
 
 impl Cluster {
     fn start() -> Cluster {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ca = Ca::new("kubernetes");
-        let (_, server_pem, server_key) = ca.leaf("kube-apiserver", None, true, false);
-        let (admin, _, _) = ca.leaf("admin", Some("system:masters"), false, false);
-        let (jane, _, _) = ca.leaf("jane", None, false, false);
-        let write = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, text).expect("write");
-            p.display().to_string()
-        };
-        let sa_pem =
-            kube_apiserver::serviceaccount::keys::SigningKey::generate_pem().expect("sa key");
-        let sa_key = write("sa.key", &sa_pem);
-        let args = [
-            format!("--client-ca-file={}", write("ca.crt", &ca.pem)),
-            format!("--tls-cert-file={}", write("apiserver.crt", &server_pem)),
-            format!(
-                "--tls-private-key-file={}",
-                write("apiserver.key", &server_key)
-            ),
-            "--authorization-mode=Node,RBAC".to_string(),
-            "--enable-bootstrap-token-auth".to_string(),
-            format!("--service-account-signing-key-file={sa_key}"),
-            format!("--service-account-key-file={sa_key}"),
-            format!("--service-account-issuer={ISSUER}"),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let etcd = Etcd::start().expect("etcd");
-        let api = ApiServer::start(
+        let api = SecureApiServer::start(
             Path::new(env!("CARGO_BIN_EXE_kube-apiserver")),
             &etcd,
-            &args,
+            Identities::default(),
+            &["--enable-bootstrap-token-auth"],
         )
         .expect("apiserver");
+        let ca = api.ca().expect("cluster CA");
+        let admin = ca
+            .client_cert("admin", &["system:masters"], Validity::Current)
+            .expect("admin")
+            .into();
+        let jane = ca
+            .client_cert("jane", &[], Validity::Current)
+            .expect("jane")
+            .into();
         Cluster {
+            sa_key: api.pki_file("sa.key"),
+            sa_pub: api.pki_file("sa.pub"),
             api,
             etcd,
-            _dir: dir,
             ca,
             admin,
             jane,
-            sa_key: PathBuf::from(sa_key),
         }
     }
 
@@ -165,7 +89,7 @@ impl Cluster {
     ) -> Answer {
         let mut roots = rustls::RootCertStore::empty();
         roots
-            .add(CertificateDer::from(self.ca.der.clone()))
+            .add(CertificateDer::from(self.ca.cert_der().to_vec()))
             .map_err(|e| e.to_string())?;
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -295,13 +219,19 @@ fn hostile_requests_are_rejected_without_state_change() {
         || post(Some(&garbage), &[JSON]),
         refused,
     );
-    let (foreign, _, _) = Ca::new("evil").leaf("admin", Some("system:masters"), false, false);
+    let foreign: Identity = Ca::new("evil")
+        .and_then(|evil| evil.client_cert("admin", &["system:masters"], Validity::Current))
+        .expect("foreign certificate")
+        .into();
     c.rejected(
         "client certificate from another CA",
         || post(Some(&foreign), &[JSON]),
         refused,
     );
-    let (expired, _, _) = c.ca.leaf("admin", Some("system:masters"), false, true);
+    let expired: Identity =
+        c.ca.client_cert("admin", &["system:masters"], Validity::Expired)
+            .expect("expired")
+            .into();
     c.rejected(
         "expired client certificate",
         || post(Some(&expired), &[JSON]),
@@ -311,7 +241,7 @@ fn hostile_requests_are_rejected_without_state_change() {
     // Bearer tokens: a real one works; truncated, tampered and expired ones are 401.
     let keys = kube_apiserver::serviceaccount::TokenKeys::from_files(
         Some(&c.sa_key),
-        std::slice::from_ref(&c.sa_key),
+        std::slice::from_ref(&c.sa_pub),
         vec![ISSUER.into()],
         vec![ISSUER.into()],
     )

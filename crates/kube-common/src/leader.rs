@@ -24,6 +24,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
+/// Re-exported for the flag definitions that have always imported it from here.
+pub use crate::duration::parse_go_duration;
+
 /// The leader election flags of upstream's component-base `LeaderElectionConfiguration`.
 #[derive(Debug, Clone, Args)]
 pub struct LeaderElectionArgs {
@@ -92,40 +95,6 @@ impl LeaderElectionArgs {
 
 /// client-go's `JitterFactor` for the acquire loop.
 const JITTER_FACTOR: f64 = 1.2;
-
-/// Parses a Go `time.Duration` string: `15s`, `1m30s`, `500ms`, `1.5h`, `0`.
-pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {s:?}");
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
-        if num_len == 0 {
-            return Err(invalid());
-        }
-        let value: f64 = rest[..num_len].parse().map_err(|_| invalid())?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        total += value * seconds_per_unit;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
-}
 
 /// The fields of a Lease that leader election reads and writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,17 +409,6 @@ mod tests {
         assert!(args.validate().is_err());
         args.renew_deadline = Duration::from_secs(2);
         assert!(args.validate().is_err(), "renew deadline must exceed 1.2 × retry period");
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_go_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
-        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_go_duration("").is_err());
-        assert!(parse_go_duration("5").is_err());
-        assert!(parse_go_duration("5x").is_err());
     }
 
     #[test]

@@ -249,34 +249,9 @@ pub struct Settings {
     pub bootstrap_kubeconfig: Option<PathBuf>,
 }
 
-/// Go's `time.ParseDuration` for the units kubelet flags use (`10s`, `1m30s`, `500ms`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest == "0" {
-        return Ok(total);
-    }
-    if rest.is_empty() {
-        return Err(format!("invalid duration {s:?}"));
-    }
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| format!("missing unit in duration {s:?}"))?;
-        let value: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => return Err(format!("unknown unit {other:?} in duration {s:?}")),
-        };
-        total += Duration::from_secs_f64(value * seconds);
-        rest = &rest[unit_end..];
-    }
-    Ok(total)
+/// Go's `time.ParseDuration`; surrounding blanks (from a config file value) are ignored.
+pub fn parse_duration(s: &str) -> Result<Duration, kube_common::duration::DurationError> {
+    kube_common::duration::parse_go_duration(s.trim())
 }
 
 impl Options {

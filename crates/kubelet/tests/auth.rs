@@ -11,7 +11,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use common::cluster::{busybox, phase, pod, wait_pod};
 use common::{apiserver_binary, wait_for, Containerd, Process};
 use http_body_util::BodyExt;
@@ -19,47 +18,18 @@ use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use test_support::{Ca, Identities, SecureApiServer};
 
-/// `kube-apiserver gen-certs` (what scripts/gen-certs.sh runs) into `dir`.
-fn gen_certs(dir: &Path, node: &str) {
-    let out = Command::new(apiserver_binary())
-        .args(["gen-certs", "--dir"])
-        .arg(dir)
-        .args(["--node", node, "--user", "alice"])
-        .output()
-        .expect("gen-certs");
-    assert!(out.status.success(), "gen-certs: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn pki(dir: &Path, file: &str) -> String {
-    dir.join("pki").join(file).display().to_string()
-}
-
-/// A kubeconfig written by gen-certs, pointed at the test apiserver's secure port.
-fn retarget(conf: &Path, secure_port: u16) -> PathBuf {
-    let text = std::fs::read_to_string(conf).expect("kubeconfig").replace("https://127.0.0.1:6443", &format!("https://127.0.0.1:{secure_port}"));
-    std::fs::write(conf, text).expect("write kubeconfig");
-    conf.to_path_buf()
-}
-
-/// The apiserver as a secured cluster runs it: TLS from the cluster CA, client
-/// certificates, Node+RBAC, bootstrap tokens, and its kubelet client certificate.
-fn secure_apiserver(etcd: &test_support::Etcd, dir: &Path) -> test_support::ApiServer {
-    let args = [
-        format!("--client-ca-file={}", pki(dir, "ca.crt")),
-        format!("--tls-cert-file={}", pki(dir, "apiserver.crt")),
-        format!("--tls-private-key-file={}", pki(dir, "apiserver.key")),
-        format!("--kubelet-client-certificate={}", pki(dir, "apiserver-kubelet-client.crt")),
-        format!("--kubelet-client-key={}", pki(dir, "apiserver-kubelet-client.key")),
-        format!("--service-account-key-file={}", pki(dir, "sa.pub")),
-        format!("--service-account-signing-key-file={}", pki(dir, "sa.key")),
-        "--service-account-issuer=https://kubernetes.default.svc".to_string(),
-        "--authorization-mode=Node,RBAC".to_string(),
-        "--enable-bootstrap-token-auth".to_string(),
-        "--disable-admission-plugins=ServiceAccount".to_string(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    test_support::ApiServer::start(&apiserver_binary(), etcd, &args).expect("apiserver")
+/// The apiserver as a secured cluster runs it (gen-certs PKI, client certificates,
+/// Node+RBAC, its kubelet client certificate), plus bootstrap tokens.
+fn secure_apiserver(etcd: &test_support::Etcd, identities: Identities<'_>) -> SecureApiServer {
+    SecureApiServer::start(
+        &apiserver_binary(),
+        etcd,
+        identities,
+        &["--enable-bootstrap-token-auth", "--disable-admission-plugins=ServiceAccount"],
+    )
+    .expect("apiserver")
 }
 
 struct Kubelet {
@@ -176,13 +146,12 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let node = format!("secure-{}", std::process::id());
-    gen_certs(dir.path(), &node);
     let etcd = test_support::Etcd::start().expect("etcd");
-    let apiserver = secure_apiserver(&etcd, dir.path());
+    let apiserver = secure_apiserver(&etcd, Identities { nodes: &[&node], users: &["alice"] });
     let containerd = Containerd::start().expect("containerd");
     let admin = kube_common::client::build_client(Some(&apiserver.url()), None, "auth-test").await.expect("client");
     // The kubelet's own identity: its node client certificate (Node authorizer).
-    let kubeconfig = retarget(&dir.path().join(format!("kubelet-{node}.conf")), apiserver.secure_port());
+    let kubeconfig = apiserver.kubeconfig_for(&format!("kubelet-{node}"));
     let read_only_port = test_support::free_port();
     let kubelet = start_kubelet(
         "kubelet",
@@ -191,7 +160,7 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
         &node,
         &[
             format!("--kubeconfig={}", kubeconfig.display()),
-            format!("--client-ca-file={}", pki(dir.path(), "ca.crt")),
+            format!("--client-ca-file={}", apiserver.pki_file("ca.crt").display()),
             "--anonymous-auth=false".into(),
             "--authentication-token-webhook".into(),
             "--authorization-mode=Webhook".into(),
@@ -212,7 +181,7 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
     let plain = test_support::http_get(&format!("http://127.0.0.1:{port}/pods")).expect("plain GET");
     assert_eq!((plain.status, plain.body.as_str()), (400, "Client sent an HTTP request to an HTTPS server.\n"));
     // A client certificate of a user without nodes/* permissions: 403 as upstream.
-    let alice = Identity { cert: dir.path().join("pki/user-alice.crt"), key: dir.path().join("pki/user-alice.key") };
+    let alice = Identity { cert: apiserver.pki_file("user-alice.crt"), key: apiserver.pki_file("user-alice.key") };
     assert_eq!(
         kubelet_https(port, "GET", "/pods", Some(&alice), None).await,
         (403, "Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[proxy])\n".to_string())
@@ -222,7 +191,7 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
     let (code, body) = kubelet_https(port, "POST", "/exec/default/x/y?command=true", Some(&alice), None).await;
     assert_eq!((code, body.contains("verb=create")), (403, true), "{body}");
     // The admin (system:masters): allowed.
-    let root = Identity { cert: dir.path().join("pki/admin.crt"), key: dir.path().join("pki/admin.key") };
+    let root = Identity { cert: apiserver.pki_file("admin.crt"), key: apiserver.pki_file("admin.key") };
     let (code, body) = kubelet_https(port, "GET", "/pods", Some(&root), None).await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"kind\":\"PodList\""), "{body}");
@@ -271,10 +240,8 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
 /// the cluster CA). Until those controllers land this test plays their part; to
 /// switch, start kube-controller-manager with `--cluster-signing-cert-file` /
 /// `--cluster-signing-key-file` instead of spawning this.
-async fn sign_node_client_csrs(client: kube::Client, ca_cert_pem: String, ca_key_pem: String) {
+async fn sign_node_client_csrs(client: kube::Client, ca: Ca) {
     let api: Api<CertificateSigningRequest> = Api::all(client);
-    let Ok(ca_key) = rcgen::KeyPair::from_pem(&ca_key_pem) else { return };
-    let Ok(issuer) = rcgen::Issuer::from_ca_cert_pem(&ca_cert_pem, ca_key) else { return };
     loop {
         for csr in api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default() {
             let name = csr.metadata.name.clone().unwrap_or_default();
@@ -282,12 +249,11 @@ async fn sign_node_client_csrs(client: kube::Client, ca_cert_pem: String, ca_key
             if issued || csr.spec.signer_name != "kubernetes.io/kube-apiserver-client-kubelet" {
                 continue;
             }
-            let Ok(request) = rcgen::CertificateSigningRequestParams::from_pem(&String::from_utf8_lossy(&csr.spec.request.0)) else { continue };
-            let Ok(cert) = request.signed_by(&issuer) else { continue };
+            let Ok(cert) = ca.sign_request(&String::from_utf8_lossy(&csr.spec.request.0)) else { continue };
             let approved = json!({"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "AutoApproved", "message": "test signer"}]}});
             let _ = api.patch_subresource("approval", &name, &PatchParams::default(), &Patch::Merge(&approved)).await;
             let mut status = approved.clone();
-            status["status"]["certificate"] = json!(base64::engine::general_purpose::STANDARD.encode(cert.pem()));
+            status["status"]["certificate"] = json!(test_support::b64(cert.as_bytes()));
             let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -301,9 +267,8 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let node = format!("bootstrap-{}", std::process::id());
-    gen_certs(dir.path(), "unused");
     let etcd = test_support::Etcd::start().expect("etcd");
-    let apiserver = secure_apiserver(&etcd, dir.path());
+    let apiserver = secure_apiserver(&etcd, Identities::default());
     let containerd = Containerd::start().expect("containerd");
     let admin = kube_common::client::build_client(Some(&apiserver.url()), None, "bootstrap-test").await.expect("client");
 
@@ -316,20 +281,8 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
         "  auth-extra-groups: system:bootstrappers:kubeadm:default-node-token\n",
     );
     test_support::kubectl_stdin(&apiserver, &["apply", "-f", "-"], secret).assert_success();
-    let ca_pem = std::fs::read_to_string(dir.path().join("pki/ca.crt")).expect("ca");
-    let bootstrap = dir.path().join("bootstrap-kubelet.conf");
-    std::fs::write(
-        &bootstrap,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\n\
-users:\n- name: tls-bootstrap-token-user\n  user:\n    token: abcdef.0123456789abcdef\ncontexts:\n- name: b\n  context: {{cluster: k, user: tls-bootstrap-token-user}}\ncurrent-context: b\n",
-            apiserver.secure_port(),
-            base64::engine::general_purpose::STANDARD.encode(&ca_pem)
-        ),
-    )
-    .expect("bootstrap kubeconfig");
-    let ca_key = std::fs::read_to_string(dir.path().join("pki/ca.key")).expect("ca key");
-    let signer = tokio::spawn(sign_node_client_csrs(admin.clone(), ca_pem, ca_key));
+    let bootstrap = apiserver.kubeconfig_with_user("bootstrap-kubelet", "{token: abcdef.0123456789abcdef}").expect("bootstrap kubeconfig");
+    let signer = tokio::spawn(sign_node_client_csrs(admin.clone(), apiserver.ca().expect("cluster CA")));
 
     let kubeconfig = dir.path().join("kubelet.conf");
     let kubelet = start_kubelet(

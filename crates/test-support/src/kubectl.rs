@@ -90,12 +90,41 @@ fn run_kubectl(
     stdin: Option<&str>,
     env: &[(&str, &str)],
 ) -> KubectlOutput {
+    run_kubectl_conf(
+        binary,
+        &server.kubeconfig(),
+        &server.dir().join("kubectl-cache"),
+        args,
+        stdin,
+        env,
+    )
+}
+
+/// The upstream kubectl with any kubeconfig (e.g. a client certificate's or a
+/// token's) and discovery cache directory.
+pub fn kubectl_kubeconfig(
+    kubeconfig: &Path,
+    cache_dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> KubectlOutput {
+    run_kubectl_conf(Path::new(KUBECTL), kubeconfig, cache_dir, args, stdin, &[])
+}
+
+fn run_kubectl_conf(
+    binary: &Path,
+    kubeconfig: &Path,
+    cache_dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> KubectlOutput {
     let mut command = Command::new(binary);
     command
         .env_remove("KUBECONFIG")
-        .env("KUBECACHEDIR", server.dir().join("kubectl-cache"))
+        .env("KUBECACHEDIR", cache_dir)
         .envs(env.iter().copied())
-        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
         .args(args);
     run_with_timeout(command, stdin, KUBECTL_TIMEOUT)
         .unwrap_or_else(|err| panic!("cannot run {}: {err}", binary.display()))

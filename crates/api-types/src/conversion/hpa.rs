@@ -102,303 +102,217 @@ fn parse_annotation(taken: &Map<String, Value>, key: &str) -> Option<Value> {
         .filter(|v: &Value| !v.is_null())
 }
 
-// ---- metric specs: v2 ⇄ the v1 (v2beta1-shaped) annotation form ----
+// ---- metric specs and statuses: v2 ⇄ the v1 (v2beta1-shaped) annotation form ----
 
-fn metric_identifier_to_v1(src: &Value, out: &mut Map<String, Value>, selector_key: &str) {
-    put(out, "metricName", src.pointer("/metric/name"));
-    put(out, selector_key, src.pointer("/metric/selector"));
+/// (v1 flat field, v2 field inside `target` (specs) or `current` (statuses)).
+type Fields = &'static [(&'static str, &'static str)];
+
+/// How one metric source type maps between the flat v1 form and v2.
+struct MetricSource {
+    ty: &'static str,
+    /// The member holding the source, the same in both forms (`object`, `pods`, ...).
+    key: &'static str,
+    /// v1 `target` ⇄ v2 `describedObject`.
+    described_object: bool,
+    /// v1 key of the metric selector when the source names a metric (v1
+    /// `metricName` ⇄ v2 `metric.name`); `None`: a resource, `name` in both forms.
+    selector: Option<&'static str>,
+    /// `container` in both forms.
+    container: bool,
+    spec: Fields,
+    /// The v2 `target.type`: `.1` when v1 field `.0` is set, else `.2`.
+    target_type: (&'static str, &'static str, &'static str),
+    status: Fields,
 }
 
-fn metric_identifier_to_v2(src: &Value, selector_key: &str) -> Value {
-    let mut id = Map::new();
-    id.insert(
-        "name".into(),
-        get(src, "metricName").cloned().unwrap_or_else(|| json!("")),
-    );
-    put(&mut id, "selector", get(src, selector_key));
-    Value::Object(id)
+const RESOURCE_SPEC: Fields = &[
+    ("targetAverageUtilization", "averageUtilization"),
+    ("targetAverageValue", "averageValue"),
+];
+const RESOURCE_STATUS: Fields = &[
+    ("currentAverageUtilization", "averageUtilization"),
+    ("currentAverageValue", "averageValue"),
+];
+const RESOURCE_TARGET_TYPE: (&str, &str, &str) =
+    ("targetAverageUtilization", "Utilization", "AverageValue");
+
+const METRIC_SOURCES: &[MetricSource] = &[
+    MetricSource {
+        ty: "Object",
+        key: "object",
+        described_object: true,
+        selector: Some("selector"),
+        container: false,
+        spec: &[("targetValue", "value"), ("averageValue", "averageValue")],
+        target_type: ("averageValue", "AverageValue", "Value"),
+        status: &[("currentValue", "value"), ("averageValue", "averageValue")],
+    },
+    MetricSource {
+        ty: "Pods",
+        key: "pods",
+        described_object: false,
+        selector: Some("selector"),
+        container: false,
+        spec: &[("targetAverageValue", "averageValue")],
+        target_type: ("targetAverageValue", "AverageValue", "AverageValue"),
+        status: &[("currentAverageValue", "averageValue")],
+    },
+    MetricSource {
+        ty: "Resource",
+        key: "resource",
+        described_object: false,
+        selector: None,
+        container: false,
+        spec: RESOURCE_SPEC,
+        target_type: RESOURCE_TARGET_TYPE,
+        status: RESOURCE_STATUS,
+    },
+    MetricSource {
+        ty: "ContainerResource",
+        key: "containerResource",
+        described_object: false,
+        selector: None,
+        container: true,
+        spec: RESOURCE_SPEC,
+        target_type: RESOURCE_TARGET_TYPE,
+        status: RESOURCE_STATUS,
+    },
+    MetricSource {
+        ty: "External",
+        key: "external",
+        described_object: false,
+        selector: Some("metricSelector"),
+        container: false,
+        spec: &[
+            ("targetValue", "value"),
+            ("targetAverageValue", "averageValue"),
+        ],
+        target_type: ("targetValue", "Value", "AverageValue"),
+        status: &[
+            ("currentValue", "value"),
+            ("currentAverageValue", "averageValue"),
+        ],
+    },
+];
+
+/// A `metrics[]` spec entry or a `currentMetrics[]` status entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MetricPart {
+    Spec,
+    Status,
 }
 
-fn resource_target_to_v1(src: &Value, out: &mut Map<String, Value>) {
-    put(out, "name", get(src, "name"));
-    put(
-        out,
-        "targetAverageUtilization",
-        src.pointer("/target/averageUtilization"),
-    );
-    put(
-        out,
-        "targetAverageValue",
-        src.pointer("/target/averageValue"),
-    );
+impl MetricPart {
+    /// The v2 member holding the values, and the field table.
+    fn values(self, source: &MetricSource) -> (&'static str, Fields) {
+        match self {
+            MetricPart::Spec => ("target", source.spec),
+            MetricPart::Status => ("current", source.status),
+        }
+    }
 }
 
-fn resource_target_to_v2(src: &Value, out: &mut Map<String, Value>) {
-    put(out, "name", get(src, "name"));
-    let utilization = get(src, "targetAverageUtilization");
-    let mut target = Map::new();
-    let ty = if utilization.is_some() {
-        "Utilization"
-    } else {
-        "AverageValue"
+/// The entry's type, a fresh `{"type": ty}`, and its source description (none for
+/// an unknown type: the entry keeps only its type).
+fn metric_source(m: &Value) -> (Map<String, Value>, Option<&'static MetricSource>) {
+    let ty = m.get("type").and_then(Value::as_str).unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("type".into(), json!(ty));
+    (out, METRIC_SOURCES.iter().find(|s| s.ty == ty))
+}
+
+fn metric_to_v1(m: &Value, part: MetricPart) -> Value {
+    let (mut out, source) = metric_source(m);
+    let Some(source) = source else {
+        return Value::Object(out);
     };
-    target.insert("type".into(), json!(ty));
-    put(&mut target, "averageUtilization", utilization);
-    put(&mut target, "averageValue", get(src, "targetAverageValue"));
-    out.insert("target".into(), Value::Object(target));
+    let v2 = get(m, source.key).cloned().unwrap_or_default();
+    let mut v1 = Map::new();
+    if source.described_object {
+        put(&mut v1, "target", get(&v2, "describedObject"));
+    }
+    match source.selector {
+        Some(selector) => {
+            put(&mut v1, "metricName", v2.pointer("/metric/name"));
+            put(&mut v1, selector, v2.pointer("/metric/selector"));
+        }
+        None => put(&mut v1, "name", get(&v2, "name")),
+    }
+    let (member, fields) = part.values(source);
+    for (v1_key, v2_key) in fields {
+        put(
+            &mut v1,
+            v1_key,
+            get(&v2, member).and_then(|values| get(values, v2_key)),
+        );
+    }
+    if source.container {
+        put(&mut v1, "container", get(&v2, "container"));
+    }
+    out.insert(source.key.into(), Value::Object(v1));
+    Value::Object(out)
+}
+
+fn metric_to_v2(m: &Value, part: MetricPart) -> Value {
+    let (mut out, source) = metric_source(m);
+    let Some(source) = source else {
+        return Value::Object(out);
+    };
+    let v1 = get(m, source.key).cloned().unwrap_or_default();
+    let mut v2 = Map::new();
+    if source.described_object {
+        put(&mut v2, "describedObject", get(&v1, "target"));
+    }
+    match source.selector {
+        Some(selector) => {
+            let mut id = Map::new();
+            id.insert(
+                "name".into(),
+                get(&v1, "metricName").cloned().unwrap_or_else(|| json!("")),
+            );
+            put(&mut id, "selector", get(&v1, selector));
+            v2.insert("metric".into(), Value::Object(id));
+        }
+        None => put(&mut v2, "name", get(&v1, "name")),
+    }
+    let (member, fields) = part.values(source);
+    let mut values = Map::new();
+    if part == MetricPart::Spec {
+        let (when_set, set, unset) = source.target_type;
+        values.insert(
+            "type".into(),
+            json!(if get(&v1, when_set).is_some() {
+                set
+            } else {
+                unset
+            }),
+        );
+    }
+    for (v1_key, v2_key) in fields {
+        put(&mut values, v2_key, get(&v1, v1_key));
+    }
+    v2.insert(member.into(), Value::Object(values));
+    if source.container {
+        put(&mut v2, "container", get(&v1, "container"));
+    }
+    out.insert(source.key.into(), Value::Object(v2));
+    Value::Object(out)
 }
 
 fn metric_spec_to_v1(m: &Value) -> Value {
-    let ty = m.get("type").and_then(Value::as_str).unwrap_or_default();
-    let mut out = Map::new();
-    out.insert("type".into(), json!(ty));
-    let mut src = Map::new();
-    let key = match ty {
-        "Object" => {
-            let o = get(m, "object").cloned().unwrap_or_default();
-            put(&mut src, "target", get(&o, "describedObject"));
-            metric_identifier_to_v1(&o, &mut src, "selector");
-            put(&mut src, "targetValue", o.pointer("/target/value"));
-            put(&mut src, "averageValue", o.pointer("/target/averageValue"));
-            "object"
-        }
-        "Pods" => {
-            let p = get(m, "pods").cloned().unwrap_or_default();
-            metric_identifier_to_v1(&p, &mut src, "selector");
-            put(
-                &mut src,
-                "targetAverageValue",
-                p.pointer("/target/averageValue"),
-            );
-            "pods"
-        }
-        "Resource" => {
-            resource_target_to_v1(&get(m, "resource").cloned().unwrap_or_default(), &mut src);
-            "resource"
-        }
-        "ContainerResource" => {
-            let c = get(m, "containerResource").cloned().unwrap_or_default();
-            resource_target_to_v1(&c, &mut src);
-            put(&mut src, "container", get(&c, "container"));
-            "containerResource"
-        }
-        "External" => {
-            let e = get(m, "external").cloned().unwrap_or_default();
-            metric_identifier_to_v1(&e, &mut src, "metricSelector");
-            put(&mut src, "targetValue", e.pointer("/target/value"));
-            put(
-                &mut src,
-                "targetAverageValue",
-                e.pointer("/target/averageValue"),
-            );
-            "external"
-        }
-        _ => return out.into(),
-    };
-    out.insert(key.into(), Value::Object(src));
-    Value::Object(out)
+    metric_to_v1(m, MetricPart::Spec)
 }
 
 fn metric_spec_to_v2(m: &Value) -> Value {
-    let ty = m.get("type").and_then(Value::as_str).unwrap_or_default();
-    let mut out = Map::new();
-    out.insert("type".into(), json!(ty));
-    let mut dst = Map::new();
-    let key = match ty {
-        "Object" => {
-            let o = get(m, "object").cloned().unwrap_or_default();
-            put(&mut dst, "describedObject", get(&o, "target"));
-            dst.insert("metric".into(), metric_identifier_to_v2(&o, "selector"));
-            let average = get(&o, "averageValue");
-            let mut target = Map::new();
-            let ty = if average.is_some() {
-                "AverageValue"
-            } else {
-                "Value"
-            };
-            target.insert("type".into(), json!(ty));
-            put(&mut target, "value", get(&o, "targetValue"));
-            put(&mut target, "averageValue", average);
-            dst.insert("target".into(), Value::Object(target));
-            "object"
-        }
-        "Pods" => {
-            let p = get(m, "pods").cloned().unwrap_or_default();
-            dst.insert("metric".into(), metric_identifier_to_v2(&p, "selector"));
-            let mut target = Map::new();
-            target.insert("type".into(), json!("AverageValue"));
-            put(&mut target, "averageValue", get(&p, "targetAverageValue"));
-            dst.insert("target".into(), Value::Object(target));
-            "pods"
-        }
-        "Resource" => {
-            resource_target_to_v2(&get(m, "resource").cloned().unwrap_or_default(), &mut dst);
-            "resource"
-        }
-        "ContainerResource" => {
-            let c = get(m, "containerResource").cloned().unwrap_or_default();
-            resource_target_to_v2(&c, &mut dst);
-            put(&mut dst, "container", get(&c, "container"));
-            "containerResource"
-        }
-        "External" => {
-            let e = get(m, "external").cloned().unwrap_or_default();
-            dst.insert(
-                "metric".into(),
-                metric_identifier_to_v2(&e, "metricSelector"),
-            );
-            let value = get(&e, "targetValue");
-            let mut target = Map::new();
-            let ty = if value.is_some() {
-                "Value"
-            } else {
-                "AverageValue"
-            };
-            target.insert("type".into(), json!(ty));
-            put(&mut target, "value", value);
-            put(&mut target, "averageValue", get(&e, "targetAverageValue"));
-            dst.insert("target".into(), Value::Object(target));
-            "external"
-        }
-        _ => return out.into(),
-    };
-    out.insert(key.into(), Value::Object(dst));
-    Value::Object(out)
-}
-
-// ---- metric statuses ----
-
-fn resource_current_to_v1(src: &Value, out: &mut Map<String, Value>) {
-    put(out, "name", get(src, "name"));
-    put(
-        out,
-        "currentAverageUtilization",
-        src.pointer("/current/averageUtilization"),
-    );
-    put(
-        out,
-        "currentAverageValue",
-        src.pointer("/current/averageValue"),
-    );
-}
-
-fn resource_current_to_v2(src: &Value, out: &mut Map<String, Value>) {
-    put(out, "name", get(src, "name"));
-    let mut current = Map::new();
-    put(
-        &mut current,
-        "averageUtilization",
-        get(src, "currentAverageUtilization"),
-    );
-    put(
-        &mut current,
-        "averageValue",
-        get(src, "currentAverageValue"),
-    );
-    out.insert("current".into(), Value::Object(current));
+    metric_to_v2(m, MetricPart::Spec)
 }
 
 fn metric_status_to_v1(m: &Value) -> Value {
-    let ty = m.get("type").and_then(Value::as_str).unwrap_or_default();
-    let mut out = Map::new();
-    out.insert("type".into(), json!(ty));
-    let mut src = Map::new();
-    let key = match ty {
-        "Object" => {
-            let o = get(m, "object").cloned().unwrap_or_default();
-            put(&mut src, "target", get(&o, "describedObject"));
-            metric_identifier_to_v1(&o, &mut src, "selector");
-            put(&mut src, "currentValue", o.pointer("/current/value"));
-            put(&mut src, "averageValue", o.pointer("/current/averageValue"));
-            "object"
-        }
-        "Pods" => {
-            let p = get(m, "pods").cloned().unwrap_or_default();
-            metric_identifier_to_v1(&p, &mut src, "selector");
-            put(
-                &mut src,
-                "currentAverageValue",
-                p.pointer("/current/averageValue"),
-            );
-            "pods"
-        }
-        "Resource" => {
-            resource_current_to_v1(&get(m, "resource").cloned().unwrap_or_default(), &mut src);
-            "resource"
-        }
-        "ContainerResource" => {
-            let c = get(m, "containerResource").cloned().unwrap_or_default();
-            resource_current_to_v1(&c, &mut src);
-            put(&mut src, "container", get(&c, "container"));
-            "containerResource"
-        }
-        "External" => {
-            let e = get(m, "external").cloned().unwrap_or_default();
-            metric_identifier_to_v1(&e, &mut src, "metricSelector");
-            put(&mut src, "currentValue", e.pointer("/current/value"));
-            put(
-                &mut src,
-                "currentAverageValue",
-                e.pointer("/current/averageValue"),
-            );
-            "external"
-        }
-        _ => return out.into(),
-    };
-    out.insert(key.into(), Value::Object(src));
-    Value::Object(out)
+    metric_to_v1(m, MetricPart::Status)
 }
 
 fn metric_status_to_v2(m: &Value) -> Value {
-    let ty = m.get("type").and_then(Value::as_str).unwrap_or_default();
-    let mut out = Map::new();
-    out.insert("type".into(), json!(ty));
-    let mut dst = Map::new();
-    let key = match ty {
-        "Object" => {
-            let o = get(m, "object").cloned().unwrap_or_default();
-            put(&mut dst, "describedObject", get(&o, "target"));
-            dst.insert("metric".into(), metric_identifier_to_v2(&o, "selector"));
-            let mut current = Map::new();
-            put(&mut current, "value", get(&o, "currentValue"));
-            put(&mut current, "averageValue", get(&o, "averageValue"));
-            dst.insert("current".into(), Value::Object(current));
-            "object"
-        }
-        "Pods" => {
-            let p = get(m, "pods").cloned().unwrap_or_default();
-            dst.insert("metric".into(), metric_identifier_to_v2(&p, "selector"));
-            let mut current = Map::new();
-            put(&mut current, "averageValue", get(&p, "currentAverageValue"));
-            dst.insert("current".into(), Value::Object(current));
-            "pods"
-        }
-        "Resource" => {
-            resource_current_to_v2(&get(m, "resource").cloned().unwrap_or_default(), &mut dst);
-            "resource"
-        }
-        "ContainerResource" => {
-            let c = get(m, "containerResource").cloned().unwrap_or_default();
-            resource_current_to_v2(&c, &mut dst);
-            put(&mut dst, "container", get(&c, "container"));
-            "containerResource"
-        }
-        "External" => {
-            let e = get(m, "external").cloned().unwrap_or_default();
-            dst.insert(
-                "metric".into(),
-                metric_identifier_to_v2(&e, "metricSelector"),
-            );
-            let mut current = Map::new();
-            put(&mut current, "value", get(&e, "currentValue"));
-            put(&mut current, "averageValue", get(&e, "currentAverageValue"));
-            dst.insert("current".into(), Value::Object(current));
-            "external"
-        }
-        _ => return out.into(),
-    };
-    out.insert(key.into(), Value::Object(dst));
-    Value::Object(out)
+    metric_to_v2(m, MetricPart::Status)
 }
 
 // ---- behavior: upstream marshals the internal Go type (no json tags) ----

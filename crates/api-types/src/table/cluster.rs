@@ -449,11 +449,11 @@ fn priorityclass_row(pc: &Value, now: DateTime<Utc>) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, labeled_column_names as names, print_one};
+    use super::super::tests::{ago, labeled_column_names as names, meta_aged, print_one};
     use serde_json::{json, Value};
 
     fn meta(name: &str) -> Value {
-        json!({"name": name, "namespace": "default", "creationTimestamp": ago(7200)})
+        meta_aged(name, 7200)
     }
 
     #[test]

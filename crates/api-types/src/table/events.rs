@@ -170,11 +170,11 @@ fn event_row(ev: EventView<'_>, now: DateTime<Utc>) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, labeled_column_names as names, print_one};
+    use super::super::tests::{ago, labeled_column_names as names, meta_aged, print_one};
     use serde_json::{json, Value};
 
     fn meta(name: &str) -> Value {
-        json!({"name": name, "namespace": "default", "creationTimestamp": ago(600)})
+        meta_aged(name, 600)
     }
 
     #[test]

@@ -231,11 +231,11 @@ fn pdb_row(pdb: &Value, now: DateTime<Utc>) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, labeled_column_names as names, print_one};
+    use super::super::tests::{labeled_column_names as names, meta_aged, print_one};
     use serde_json::{json, Value};
 
     fn meta(name: &str) -> Value {
-        json!({"name": name, "namespace": "default", "creationTimestamp": ago(90)})
+        meta_aged(name, 90)
     }
 
     #[test]

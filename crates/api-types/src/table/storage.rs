@@ -186,11 +186,11 @@ fn pvc_row(pvc: &Value, now: DateTime<Utc>) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, labeled_column_names as names, print_one};
+    use super::super::tests::{ago, labeled_column_names as names, meta_aged, print_one};
     use serde_json::{json, Value};
 
     fn meta(name: &str) -> Value {
-        json!({"name": name, "namespace": "default", "creationTimestamp": ago(600)})
+        meta_aged(name, 600)
     }
 
     #[test]

@@ -345,11 +345,11 @@ fn cronjob_row(cj: &Value, now: DateTime<Utc>) -> Row {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{ago, labeled_column_names as names, print_one};
+    use super::super::tests::{ago, labeled_column_names as names, meta_aged, print_one};
     use serde_json::{json, Value};
 
     fn meta(name: &str) -> Value {
-        json!({"name": name, "namespace": "default", "creationTimestamp": ago(90)})
+        meta_aged(name, 90)
     }
 
     fn template() -> Value {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::{ApiServer, Etcd};
+use test_support::{csr_manifest, csr_pem, Etcd, Identities, SecureApiServer};
 
 use super::common::{apiserver_bin, KCM};
 
@@ -19,9 +19,8 @@ const TOKEN: &str = "abcdef.0123456789abcdef";
 struct Secure {
     kcm: Option<Child>,
     kcm_log: PathBuf,
-    api: ApiServer,
+    api: SecureApiServer,
     _etcd: Etcd,
-    _dir: tempfile::TempDir,
     dir: PathBuf,
 }
 
@@ -44,59 +43,26 @@ impl Drop for Secure {
 }
 
 impl Secure {
-    /// PKI from `kube-apiserver gen-certs`, the apiserver on it, and the
+    /// The secured apiserver (gen-certs PKI, bootstrap tokens) and the
     /// controller-manager with its own kubeconfig and `kcm_args`.
     fn start(kcm_args: &[&str]) -> Secure {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().to_path_buf();
-        let status = Command::new(apiserver_bin())
-            .args([
-                "gen-certs",
-                "--dir",
-                &dir.display().to_string(),
-                "--server",
-                "https://127.0.0.1:SECURE_PORT",
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .expect("gen-certs");
-        assert!(status.success());
-        let p = |f: &str| dir.join("pki").join(f).display().to_string();
-        let args = [
-            format!("--client-ca-file={}", p("ca.crt")),
-            format!("--tls-cert-file={}", p("apiserver.crt")),
-            format!("--tls-private-key-file={}", p("apiserver.key")),
-            "--authorization-mode=Node,RBAC".to_string(),
-            "--enable-bootstrap-token-auth".to_string(),
-            format!("--service-account-signing-key-file={}", p("sa.key")),
-            format!("--service-account-key-file={}", p("sa.pub")),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_string(),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let etcd = Etcd::start().expect("etcd");
-        let api = ApiServer::start(&apiserver_bin(), &etcd, &args).expect("apiserver");
-        for entry in std::fs::read_dir(&dir).expect("dir").flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "conf") {
-                let text = std::fs::read_to_string(&path).expect("conf");
-                std::fs::write(
-                    &path,
-                    text.replace("SECURE_PORT", &api.secure_port().to_string()),
-                )
-                .expect("rewrite conf");
-            }
-        }
+        let api = SecureApiServer::start(
+            &apiserver_bin(),
+            &etcd,
+            Identities::default(),
+            &["--enable-bootstrap-token-auth"],
+        )
+        .expect("apiserver");
+        let dir = api.dir().to_path_buf();
         let kcm_log = dir.join("kcm.log");
         let out = File::create(&kcm_log).expect("log");
         let kcm = Command::new(KCM)
-            .arg(format!(
-                "--kubeconfig={}",
-                dir.join("controller-manager.conf").display()
-            ))
+            .arg(format!("--kubeconfig={}", api.kubeconfig_for("controller-manager").display()))
             .arg("--secure-port=0")
             .arg("--leader-elect=false")
-            .arg(format!("--cluster-signing-cert-file={}", p("ca.crt")))
-            .arg(format!("--cluster-signing-key-file={}", p("ca.key")))
+            .arg(format!("--cluster-signing-cert-file={}", api.pki_file("ca.crt").display()))
+            .arg(format!("--cluster-signing-key-file={}", api.pki_file("ca.key").display()))
             .args(kcm_args)
             .env("RUST_LOG", "info,kube_controller_manager=debug")
             .stdout(Stdio::from(out.try_clone().expect("log")))
@@ -108,7 +74,6 @@ impl Secure {
             kcm_log,
             api,
             _etcd: etcd,
-            _dir: tmp,
             dir,
         }
     }
@@ -119,31 +84,8 @@ impl Secure {
         args: &[&str],
         stdin: Option<&str>,
     ) -> (bool, String, String) {
-        let mut cmd = Command::new(test_support::KUBECTL);
-        cmd.env_remove("KUBECONFIG")
-            .env("KUBECACHEDIR", self.dir.join("kubectl-cache"))
-            .arg(format!("--kubeconfig={}", conf.display()))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(input.as_bytes())
-                .expect("stdin");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("kubectl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let out = self.api.kubectl_with_kubeconfig(conf, args, stdin);
+        (out.success(), out.stdout, out.stderr)
     }
 
     fn admin(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -154,16 +96,7 @@ impl Secure {
 
     /// A kubeconfig for this apiserver with `user` (a YAML flow mapping).
     fn conf_with(&self, name: &str, user: &str) -> PathBuf {
-        use base64::Engine;
-        let ca = std::fs::read(self.dir.join("pki/ca.crt")).expect("ca");
-        let conf = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\nusers:\n- name: u\n  user: {user}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n",
-            self.api.secure_port(),
-            base64::engine::general_purpose::STANDARD.encode(ca),
-        );
-        let path = self.dir.join(format!("{name}.conf"));
-        std::fs::write(&path, conf).expect("write conf");
-        path
+        self.api.kubeconfig_with_user(name, user).expect("kubeconfig")
     }
 
     /// `kubectl auth can-i` as `user`.
@@ -209,24 +142,12 @@ fn bootstrap_token_node_csr_is_auto_approved_signed_and_authenticates() {
     let boot = c.conf_with("bootstrap", &format!("{{token: {TOKEN}}}"));
 
     // The kubelet side of TLS bootstrapping: a key, a CSR for system:node:boot1.
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "system:node:boot1");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "system:nodes");
-    let request = params
-        .serialize_request(&key)
-        .expect("csr")
-        .pem()
-        .expect("pem");
-    use base64::Engine;
-    let csr = format!(
-        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: node-csr-boot1\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client-kubelet\n  usages: [\"digital signature\", \"client auth\"]\n  expirationSeconds: 7200\n",
-        base64::engine::general_purpose::STANDARD.encode(&request)
+    let (request, key) = csr_pem("system:node:boot1", &["system:nodes"], &[]).expect("csr");
+    let csr = csr_manifest(
+        "node-csr-boot1",
+        request.as_bytes(),
+        "kubernetes.io/kube-apiserver-client-kubelet",
+        "  expirationSeconds: 7200\n",
     );
     let (ok, _, err) = c.kubectl_conf(&boot, &["create", "-f", "-"], Some(&csr));
     assert!(ok, "bootstrap token creates the CSR: {err}");
@@ -260,6 +181,7 @@ fn bootstrap_token_node_csr_is_auto_approved_signed_and_authenticates() {
     });
     let cond = c.admin(&["get", "csr", "node-csr-boot1", "-o", "jsonpath={.status.conditions[0].type}|{.status.conditions[0].reason}|{.status.conditions[0].message}"], None);
     assert_eq!(cond, "Approved|AutoApproved|Auto approving kubelet client certificate after SubjectAccessReview.");
+    use base64::Engine;
     let cert = base64::engine::general_purpose::STANDARD
         .decode(cert_b64.trim())
         .expect("base64");
@@ -302,19 +224,12 @@ fn bootstrap_token_node_csr_is_auto_approved_signed_and_authenticates() {
     );
 
     // A CSR for someone else's name from the bootstrap token is not approved.
-    let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    other.distinguished_name = rcgen::DistinguishedName::new();
-    other
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "jane");
-    let other_req = other
-        .serialize_request(&key)
-        .expect("csr")
-        .pem()
-        .expect("pem");
-    let csr2 = csr.replace("node-csr-boot1", "not-a-node").replace(
-        &base64::engine::general_purpose::STANDARD.encode(&request),
-        &base64::engine::general_purpose::STANDARD.encode(&other_req),
+    let (other_req, _) = csr_pem("jane", &[], &[]).expect("csr");
+    let csr2 = csr_manifest(
+        "not-a-node",
+        other_req.as_bytes(),
+        "kubernetes.io/kube-apiserver-client-kubelet",
+        "  expirationSeconds: 7200\n",
     );
     let (ok, _, err) = c.kubectl_conf(&boot, &["create", "-f", "-"], Some(&csr2));
     assert!(ok, "{err}");

@@ -157,3 +157,52 @@ fn behavior_annotation_is_read_case_insensitively() {
     );
     assert!(v1["metadata"].get("annotations").is_none());
 }
+
+/// Every metric source type in both tables (spec and status), pinned as JSON text:
+/// the v1 annotations carry this text, so the key order matters too.
+#[test]
+fn metric_sources_map_field_by_field_in_both_directions() {
+    let cases = [
+        (
+            r#"{"type":"Object","object":{"describedObject":{"kind":"Service","name":"s"},"metric":{"name":"m","selector":{"matchLabels":{"a":"b"}}},"target":{"type":"AverageValue","value":"1","averageValue":"2"}}}"#,
+            r#"{"type":"Object","object":{"target":{"kind":"Service","name":"s"},"metricName":"m","selector":{"matchLabels":{"a":"b"}},"targetValue":"1","averageValue":"2"}}"#,
+            r#"{"type":"Object","object":{"describedObject":{"kind":"Service","name":"s"},"metric":{"name":"m","selector":{"matchLabels":{"a":"b"}}},"current":{"value":"1","averageValue":"2"}}}"#,
+            r#"{"type":"Object","object":{"target":{"kind":"Service","name":"s"},"metricName":"m","selector":{"matchLabels":{"a":"b"}},"currentValue":"1","averageValue":"2"}}"#,
+        ),
+        (
+            r#"{"type":"Pods","pods":{"metric":{"name":"p"},"target":{"type":"AverageValue","averageValue":"3"}}}"#,
+            r#"{"type":"Pods","pods":{"metricName":"p","targetAverageValue":"3"}}"#,
+            r#"{"type":"Pods","pods":{"metric":{"name":"p"},"current":{"averageValue":"3"}}}"#,
+            r#"{"type":"Pods","pods":{"metricName":"p","currentAverageValue":"3"}}"#,
+        ),
+        (
+            r#"{"type":"ContainerResource","containerResource":{"name":"cpu","target":{"type":"Utilization","averageUtilization":50},"container":"c"}}"#,
+            r#"{"type":"ContainerResource","containerResource":{"name":"cpu","targetAverageUtilization":50,"container":"c"}}"#,
+            r#"{"type":"ContainerResource","containerResource":{"name":"cpu","current":{"averageUtilization":50},"container":"c"}}"#,
+            r#"{"type":"ContainerResource","containerResource":{"name":"cpu","currentAverageUtilization":50,"container":"c"}}"#,
+        ),
+        (
+            r#"{"type":"External","external":{"metric":{"name":"q","selector":{"matchLabels":{"x":"y"}}},"target":{"type":"Value","value":"5"}}}"#,
+            r#"{"type":"External","external":{"metricName":"q","metricSelector":{"matchLabels":{"x":"y"}},"targetValue":"5"}}"#,
+            r#"{"type":"External","external":{"metric":{"name":"q","selector":{"matchLabels":{"x":"y"}}},"current":{"value":"5"}}}"#,
+            r#"{"type":"External","external":{"metricName":"q","metricSelector":{"matchLabels":{"x":"y"}},"currentValue":"5"}}"#,
+        ),
+    ];
+    let parse = |text: &str| -> Value { serde_json::from_str(text).expect("json") };
+    for (spec_v2, spec_v1, status_v2, status_v1) in cases {
+        assert_eq!(metric_spec_to_v1(&parse(spec_v2)).to_string(), spec_v1);
+        assert_eq!(metric_spec_to_v2(&parse(spec_v1)).to_string(), spec_v2);
+        assert_eq!(
+            metric_status_to_v1(&parse(status_v2)).to_string(),
+            status_v1
+        );
+        assert_eq!(
+            metric_status_to_v2(&parse(status_v1)).to_string(),
+            status_v2
+        );
+    }
+    assert_eq!(
+        metric_spec_to_v2(&json!({"type": "Unknown", "x": 1})),
+        json!({"type": "Unknown"})
+    );
+}

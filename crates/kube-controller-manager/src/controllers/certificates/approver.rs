@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
@@ -16,8 +15,7 @@ use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
 };
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 
 use super::{
     approval, has_certificate, parse_request, request_pem, usages, validate_kubelet_client,
@@ -48,17 +46,7 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         client: client.clone(),
         backoff: KeyBackoff::default(),
     });
-    let mut stream = Controller::new(
-        Api::<CertificateSigningRequest>::all(client),
-        watcher::Config::default(),
-    )
-    .run(reconcile, error_policy, state)
-    .boxed();
-    while let Some(result) = stream.next().await {
-        if let Err(err) = result {
-            tracing::debug!("csrapproving: {err}");
-        }
-    }
+    super::run_controller("csrapproving", client, reconcile, error_policy, state).await;
     Ok(())
 }
 

@@ -8,14 +8,52 @@ pub mod authority;
 pub mod cleaner;
 pub mod signer;
 
+use std::future::Future;
+use std::sync::Arc;
+
 use base64::Engine;
+use futures::StreamExt;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
 use x509_parser::prelude::FromDer;
+
+use crate::util::{Error, Result};
 
 pub const KUBE_APISERVER_CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 pub const KUBE_APISERVER_CLIENT_KUBELET_SIGNER: &str =
     "kubernetes.io/kube-apiserver-client-kubelet";
 pub const KUBELET_SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
+
+/// Runs `reconcile` for every CertificateSigningRequest through kube-runtime's
+/// Controller until the watch ends. Failed syncs are requeued by `error_policy`
+/// and only logged here, at debug, under the controller's `name`.
+async fn run_controller<Ctx, Fut>(
+    name: &'static str,
+    client: kube::Client,
+    reconcile: impl FnMut(Arc<CertificateSigningRequest>, Arc<Ctx>) -> Fut + Send + 'static,
+    error_policy: impl Fn(Arc<CertificateSigningRequest>, &Error, Arc<Ctx>) -> Action
+        + Send
+        + Sync
+        + 'static,
+    state: Arc<Ctx>,
+) where
+    Ctx: Send + Sync + 'static,
+    Fut: Future<Output = Result<Action>> + Send + 'static,
+{
+    let mut stream = Controller::new(
+        Api::<CertificateSigningRequest>::all(client),
+        watcher::Config::default(),
+    )
+    .run(reconcile, error_policy, state)
+    .boxed();
+    while let Some(result) = stream.next().await {
+        if let Err(err) = result {
+            tracing::debug!("{name}: {err}");
+        }
+    }
+}
 
 /// What the signers and the approver read from a PKCS#10 request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,27 +240,8 @@ pub(crate) mod tests {
 
     /// A PEM CSR with this subject and DNS SANs.
     pub fn make_request(cn: &str, org: Option<&str>, dns: &[&str]) -> (String, rcgen::KeyPair) {
-        let key = rcgen::KeyPair::generate().expect("key");
-        let mut params =
-            rcgen::CertificateParams::new(dns.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .expect("params");
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        if let Some(o) = org {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, o);
-        }
-        (
-            params
-                .serialize_request(&key)
-                .expect("csr")
-                .pem()
-                .expect("pem"),
-            key,
-        )
+        let groups: Vec<&str> = org.into_iter().collect();
+        test_support::csr_pem(cn, &groups, dns).expect("csr")
     }
 
     fn u(v: &[&str]) -> Vec<String> {

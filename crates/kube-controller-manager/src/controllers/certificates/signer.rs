@@ -10,14 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::StreamExt;
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition,
 };
 use k8s_openapi::ByteString;
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 
 use super::authority::CertificateAuthority;
 use super::{
@@ -59,17 +57,7 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         duration: ctx.options.cluster_signing_duration,
         backoff: KeyBackoff::default(),
     });
-    let mut stream = Controller::new(
-        Api::<CertificateSigningRequest>::all(client),
-        watcher::Config::default(),
-    )
-    .run(reconcile, error_policy, state)
-    .boxed();
-    while let Some(result) = stream.next().await {
-        if let Err(err) = result {
-            tracing::debug!("csrsigning: {err}");
-        }
-    }
+    super::run_controller("csrsigning", client, reconcile, error_policy, state).await;
     Ok(())
 }
 
