@@ -2,6 +2,8 @@
 //! logging flags and tracing setup, the `/healthz` + `/metrics` server, and signals.
 
 pub mod client;
+pub mod duration;
+pub mod events;
 pub mod flags;
 pub mod informer;
 pub mod leader;

@@ -13,7 +13,10 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{json, Value};
 use test_support::{ApiServer, Etcd};
 
-pub const APISERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/kube-apiserver");
+pub const APISERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/debug/kube-apiserver"
+);
 pub const SCHEDULER: &str = env!("CARGO_BIN_EXE_kube-scheduler");
 
 pub struct Cluster {
@@ -28,12 +31,19 @@ impl Cluster {
             "{APISERVER} is missing: run `cargo build -p kube-apiserver` first"
         );
         let etcd = Etcd::start().expect("etcd");
-        let apiserver = ApiServer::start(Path::new(APISERVER), &etcd, &["--disable-admission-plugins=ServiceAccount"]).expect("apiserver");
+        let apiserver = ApiServer::start(
+            Path::new(APISERVER),
+            &etcd,
+            &["--disable-admission-plugins=ServiceAccount"],
+        )
+        .expect("apiserver");
         Cluster { apiserver, etcd }
     }
 
     pub async fn client(&self) -> kube::Client {
-        kube_common::client::build_client(Some(&self.apiserver.url()), None, "scheduler-test").await.expect("client")
+        kube_common::client::build_client(Some(&self.apiserver.url()), None, "scheduler-test")
+            .await
+            .expect("client")
     }
 }
 
@@ -64,7 +74,12 @@ impl SchedulerProcess {
             .stderr(Stdio::from(err))
             .spawn()
             .expect("start kube-scheduler");
-        SchedulerProcess { child, log, health_port, _dir: dir }
+        SchedulerProcess {
+            child,
+            log,
+            health_port,
+            _dir: dir,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -86,7 +101,11 @@ impl Drop for SchedulerProcess {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!("--- kube-scheduler (pid {}) log ---\n{}", self.child.id(), self.log());
+            eprintln!(
+                "--- kube-scheduler (pid {}) log ---\n{}",
+                self.child.id(),
+                self.log()
+            );
         }
     }
 }
@@ -109,9 +128,16 @@ pub fn node_json(name: &str, cpu: &str, labels: Value, taints: Value) -> Value {
 pub async fn create_node(client: &kube::Client, node: Value) -> Node {
     let api: Api<Node> = Api::all(client.clone());
     let n: Node = serde_json::from_value(node).expect("node json");
-    let created = api.create(&PostParams::default(), &n).await.expect("create node");
+    let created = api
+        .create(&PostParams::default(), &n)
+        .await
+        .expect("create node");
     assert!(
-        created.status.as_ref().and_then(|s| s.allocatable.as_ref()).is_some(),
+        created
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref())
+            .is_some(),
         "the apiserver dropped node status on create"
     );
     created
@@ -128,15 +154,23 @@ pub fn pod_json(name: &str, spec: Value) -> Value {
 pub async fn create_pod(client: &kube::Client, pod: Value) -> Pod {
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
     let p: Pod = serde_json::from_value(pod).expect("pod json");
-    api.create(&PostParams::default(), &p).await.expect("create pod")
+    api.create(&PostParams::default(), &p)
+        .await
+        .expect("create pod")
 }
 
 pub async fn get_pod(client: &kube::Client, name: &str) -> Pod {
-    Api::<Pod>::namespaced(client.clone(), "default").get(name).await.expect("get pod")
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .get(name)
+        .await
+        .expect("get pod")
 }
 
 pub fn node_of(pod: &Pod) -> Option<String> {
-    pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty())
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .filter(|n| !n.is_empty())
 }
 
 /// Polls until `check` returns Some, or panics after `timeout`.
@@ -150,18 +184,27 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 pub async fn wait_bound(client: &kube::Client, name: &str, timeout: Duration) -> String {
-    eventually(timeout, &format!("pod {name} to be bound"), || async { node_of(&get_pod(client, name).await) }).await
+    eventually(timeout, &format!("pod {name} to be bound"), || async {
+        node_of(&get_pod(client, name).await)
+    })
+    .await
 }
 
 /// Events in `default` about pod `name`.
 pub async fn pod_events(client: &kube::Client, name: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), "default");
     let list = api.list(&ListParams::default()).await.expect("list events");
-    list.items.into_iter().filter(|e| e.involved_object.name.as_deref() == Some(name)).collect()
+    list.items
+        .into_iter()
+        .filter(|e| e.involved_object.name.as_deref() == Some(name))
+        .collect()
 }
