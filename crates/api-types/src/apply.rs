@@ -5,6 +5,7 @@
 //! when it changes fields another manager owns — unless forced. Every other write
 //! records the fields it changed for its manager and takes them from the others.
 
+mod create;
 pub mod fieldset;
 mod walk;
 
@@ -361,6 +362,66 @@ fn conflict_error(entries: &[ManagedFieldsEntry], mut conflicts: Vec<(usize, Pat
 /// managedFields different from the live ones they are taken as the starting point
 /// (`[{}]` clears them), as upstream allows.
 pub fn update_managed_fields(
+    info: &ResourceInfo,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    operation: &str,
+    now: &str,
+    subresource: Option<&str>,
+) {
+    let sent_entries = new
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|l| !l.is_empty());
+    if old.is_none() && !sent_entries {
+        // A create without managedFields of its own: one walk, no diff.
+        let reset = reset_field(info, subresource);
+        if let Ok(fields) = create::created_fields_v1(new, root_shape(info), reset) {
+            set_created_managed_fields(info, new, fields, manager, operation, now, subresource);
+            return;
+        }
+    }
+    update_managed_fields_by_diff(info, old, new, manager, operation, now, subresource);
+}
+
+/// The one entry of a create (what [`set_managed_fields`] writes for it, without
+/// building the [`FieldSet`] first).
+fn set_created_managed_fields(
+    info: &ResourceInfo,
+    obj: &mut Value,
+    fields: Option<Value>,
+    manager: &str,
+    operation: &str,
+    now: &str,
+    subresource: Option<&str>,
+) {
+    let Some(obj) = obj.as_object_mut() else {
+        return;
+    };
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let Some(fields) = fields else {
+        meta.shift_remove("managedFields");
+        return;
+    };
+    let mut m = Map::with_capacity(7);
+    m.insert("manager".into(), Value::String(manager.to_string()));
+    m.insert("operation".into(), Value::String(operation.to_string()));
+    m.insert("apiVersion".into(), Value::String(info.api_version()));
+    m.insert("time".into(), Value::String(now.to_string()));
+    m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
+    m.insert("fieldsV1".into(), fields);
+    if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
+        m.insert("subresource".into(), Value::String(sub.to_string()));
+    }
+    meta.insert("managedFields".into(), Value::Array(vec![Value::Object(m)]));
+}
+
+/// [`update_managed_fields`] through the general diff of `old` and `new`.
+fn update_managed_fields_by_diff(
     info: &ResourceInfo,
     old: Option<&Value>,
     new: &mut Value,

@@ -434,7 +434,21 @@ fn default_template(obj: &mut Value, path: &[&str]) {
             None => return,
         }
     }
+    embedded_meta(cur);
     default_pod_spec(child(cur, "spec"));
+}
+
+/// An ObjectMeta embedded in a template: upstream decodes it into a Go struct whose
+/// zero `creationTimestamp` serialises as `null`, so stored templates always carry
+/// `metadata.creationTimestamp: null` (`kubectl get -o yaml` shows it).
+fn embedded_meta(template: &mut Value) {
+    // a non-object `metadata` is left for validation to reject
+    if template.get("metadata").is_some_and(|m| !m.is_object()) {
+        return;
+    }
+    if let Some(meta) = child(template, "metadata").as_object_mut() {
+        meta.entry("creationTimestamp").or_insert(Value::Null);
+    }
 }
 
 // ---- Services and endpoints ----------------------------------------------------
@@ -635,6 +649,7 @@ fn default_stateful_set(sts: &mut Value) {
     set_default(spec, "replicas", json!(1));
     set_default(spec, "revisionHistoryLimit", json!(10));
     for pvc in array_mut(spec, "volumeClaimTemplates") {
+        embedded_meta(pvc);
         default_pvc(pvc);
     }
     default_template(sts, &["spec", "template"]);
@@ -700,6 +715,9 @@ fn default_cron_job(cj: &mut Value) {
     set_default(spec, "suspend", json!(false));
     set_default(spec, "successfulJobsHistoryLimit", json!(3));
     set_default(spec, "failedJobsHistoryLimit", json!(1));
+    if let Some(job_template) = existing(spec, "jobTemplate") {
+        embedded_meta(job_template);
+    }
     default_template(cj, &["spec", "jobTemplate", "spec", "template"]);
 }
 

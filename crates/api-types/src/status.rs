@@ -185,7 +185,13 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if !details.is_empty() {
+        // upstream's constructors for these reasons always set a `details` pointer,
+        // so Go clients (kubectl debug, ...) may dereference it: `"details": {}`
+        let always_detailed = matches!(
+            self.reason.as_str(),
+            "NotFound" | "AlreadyExists" | "Conflict" | "Invalid" | "Forbidden" | "MethodNotAllowed"
+        );
+        if !details.is_empty() || always_detailed {
             status["details"] = Value::Object(details);
         }
         status
@@ -267,6 +273,14 @@ impl StatusCause {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generic_not_found_carries_empty_details_as_upstream() {
+        let s = ApiError::new(404, "NotFound", "the server could not find the requested resource").to_status();
+        assert_eq!(s["details"], json!({}));
+        let s = ApiError::new(400, "BadRequest", "bad").to_status();
+        assert!(s.get("details").is_none(), "{s}");
+    }
 
     #[test]
     fn not_found_status_matches_upstream_shape() {

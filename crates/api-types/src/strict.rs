@@ -73,14 +73,25 @@ pub fn check_fields(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, Str
 fn check<T: DeserializeOwned>(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, String> {
     // apiVersion/kind are checked by the caller against the URL; pin them here so the
     // typed decoder (which insists on its own values) only judges the body's fields.
-    let mut obj = obj.clone();
-    if let Some(m) = obj.as_object_mut() {
-        m.insert("apiVersion".into(), Value::String(info.api_version()));
-        m.insert("kind".into(), Value::String(info.kind.to_string()));
+    // Bodies normally carry the right ones already: then the object is not copied.
+    let api_version = info.api_version();
+    let pinned = obj.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str())
+        && obj.get("kind").and_then(Value::as_str) == Some(info.kind);
+    let mut copy;
+    let obj = if pinned {
+        obj
     } else {
+        copy = obj.clone();
+        if let Some(m) = copy.as_object_mut() {
+            m.insert("apiVersion".into(), Value::String(api_version));
+            m.insert("kind".into(), Value::String(info.kind.to_string()));
+        }
+        &copy
+    };
+    if !obj.is_object() {
         return Err(format!(
             "json: cannot unmarshal {} into Go value of type {}.{}",
-            go_json_type(&obj),
+            go_json_type(obj),
             info.version,
             info.kind
         ));
@@ -88,7 +99,7 @@ fn check<T: DeserializeOwned>(info: &ResourceInfo, obj: &Value) -> Result<Vec<St
     let mut unknown = Vec::new();
     let mut track = serde_path_to_error::Track::new();
     let result: Result<T, serde_json::Error> = {
-        let tracked = serde_path_to_error::Deserializer::new(&obj, &mut track);
+        let tracked = serde_path_to_error::Deserializer::new(obj, &mut track);
         serde_ignored::deserialize(tracked, |path| unknown.push(format_path(&path)))
     };
     match result {
@@ -97,7 +108,7 @@ fn check<T: DeserializeOwned>(info: &ResourceInfo, obj: &Value) -> Result<Vec<St
             info.kind,
             &track.path().to_string(),
             &e.to_string(),
-            &obj,
+            obj,
         )),
     }
 }

@@ -47,6 +47,59 @@ impl CachedObject {
         let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
         Some(CachedObject { key: key.to_string(), revision, value, bytes })
     }
+
+    /// [`CachedObject::stamped`] for a `value` whose JSON is `stored`, with the
+    /// `metadata` object closing at `metadata_end` (see [`encode_marking_metadata`]):
+    /// the served bytes are `stored` with `resourceVersion` spliced in, the same bytes
+    /// serializing the stamped value gives, without serializing it again.
+    fn stamped_from_stored(key: &str, mut value: Value, stored: &[u8], metadata_end: Option<usize>, revision: i64) -> Option<CachedObject> {
+        let meta = value.get_mut("metadata").and_then(Value::as_object_mut)?;
+        let (Some(end), false) = (metadata_end, meta.contains_key("resourceVersion")) else {
+            // A present key would be replaced in place, not appended: encode afresh.
+            return CachedObject::stamped(key, value, revision);
+        };
+        let rv = revision.to_string();
+        let (head, tail) = (stored.get(..end)?, stored.get(end..)?);
+        if tail.first() != Some(&b'}') {
+            return CachedObject::stamped(key, value, revision);
+        }
+        let mut bytes = Vec::with_capacity(stored.len() + rv.len() + 22);
+        bytes.extend_from_slice(head);
+        if head.last() != Some(&b'{') {
+            bytes.push(b',');
+        }
+        bytes.extend_from_slice(b"\"resourceVersion\":\"");
+        bytes.extend_from_slice(rv.as_bytes());
+        bytes.push(b'"');
+        bytes.extend_from_slice(tail);
+        meta.insert("resourceVersion".into(), Value::String(rv));
+        Some(CachedObject { key: key.to_string(), revision, value, bytes: Bytes::from(bytes) })
+    }
+}
+
+/// `serde_json::to_vec(value)` (byte for byte), plus, when `value` is an object with an
+/// object `metadata`, the offset of the `}` closing that `metadata`: where a
+/// `resourceVersion` appended to it goes in the JSON.
+pub fn encode_marking_metadata(value: &Value) -> serde_json::Result<(Vec<u8>, Option<usize>)> {
+    let Value::Object(map) = value else {
+        return Ok((serde_json::to_vec(value)?, None));
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut metadata_end = None;
+    buf.push(b'{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        serde_json::to_writer(&mut buf, k)?;
+        buf.push(b':');
+        serde_json::to_writer(&mut buf, v)?;
+        if k == "metadata" && v.is_object() {
+            metadata_end = Some(buf.len() - 1);
+        }
+    }
+    buf.push(b'}');
+    Ok((buf, metadata_end))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +259,8 @@ impl ResourceCache {
 /// does the work once, so the event does not decode the value from etcd again.
 pub struct WriteSlot {
     stored: Vec<u8>,
+    /// Where `metadata` closes in `stored` (see [`encode_marking_metadata`]).
+    metadata_end: Option<usize>,
     state: parking_lot::Mutex<SlotState>,
 }
 
@@ -241,7 +296,7 @@ impl WriteSlot {
                 CachedObject::stamped(key, value, revision).map(Arc::new)
             }
             SlotState::Waiting(value) => {
-                let o = Arc::new(CachedObject::stamped(key, value, revision)?);
+                let o = Arc::new(CachedObject::stamped_from_stored(key, value, &self.stored, self.metadata_end, revision)?);
                 *state = SlotState::Done(o.clone());
                 Some(o)
             }
@@ -302,8 +357,8 @@ impl WatchCache {
     /// for `value` (served form, without `resourceVersion`). Only for
     /// [`WatchCache::single_view`] resources. The writer calls [`WriteSlot::finish`]
     /// once the write succeeded, or [`WatchCache::forget_write`] when it failed.
-    pub fn expect_write(&self, key: &str, stored: Vec<u8>, value: Value) -> Arc<WriteSlot> {
-        let slot = Arc::new(WriteSlot { stored, state: parking_lot::Mutex::new(SlotState::Waiting(value)) });
+    pub fn expect_write(&self, key: &str, stored: Vec<u8>, metadata_end: Option<usize>, value: Value) -> Arc<WriteSlot> {
+        let slot = Arc::new(WriteSlot { stored, metadata_end, state: parking_lot::Mutex::new(SlotState::Waiting(value)) });
         self.pending.lock().insert(key.to_string(), slot.clone());
         slot
     }
@@ -499,8 +554,32 @@ mod tests {
     use serde_json::json;
 
     fn slot(value: Value) -> WriteSlot {
-        let stored = serde_json::to_vec(&value).expect("json");
-        WriteSlot { stored, state: parking_lot::Mutex::new(SlotState::Waiting(value)) }
+        let (stored, metadata_end) = encode_marking_metadata(&value).expect("json");
+        assert_eq!(stored, serde_json::to_vec(&value).expect("json"), "encodes as serde_json does");
+        WriteSlot { stored, metadata_end, state: parking_lot::Mutex::new(SlotState::Waiting(value)) }
+    }
+
+    #[test]
+    fn spliced_resource_versions_are_the_bytes_serde_json_writes() {
+        let pods = api_types::registry::lookup("", "v1", "pods").expect("pods");
+        let key = "/registry/pods/d/p";
+        for obj in [
+            json!({"metadata": {}}),
+            json!({"metadata": {}, "spec": {}}),
+            json!({"kind": "Pod", "metadata": {"name": "p\"q\\\u{1}é", "annotations": {"}": "{,\"resourceVersion\""}}, "spec": {"x": [1, 2.5, null, true]}}),
+            json!({"spec": {"metadata": {"a": 1}}, "metadata": {"name": "last"}}),
+            json!({"metadata": "not an object"}),
+            json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {}}),
+        ] {
+            let s = slot(obj.clone());
+            let finished = s.finish(key, 1234567).map(|o| (o.value.clone(), o.bytes.clone()));
+            let expected = CachedObject::stamped(key, obj, 1234567).map(|o| (o.value, o.bytes));
+            assert_eq!(finished, expected);
+            if let Some((_, bytes)) = &finished {
+                let decoded = CachedObject::decode(pods, key.to_string(), &s.stored, 1234567).expect("decoded");
+                assert_eq!(bytes, &decoded.bytes);
+            }
+        }
     }
 
     #[test]

@@ -181,8 +181,8 @@ impl Store {
             m.shift_remove("resourceVersion");
             m.shift_remove("selfLink");
         }
-        let bytes = serde_json::to_vec(&obj).map_err(internal)?;
-        let slot = self.cache.expect_write(key, bytes.clone(), obj);
+        let (bytes, metadata_end) = crate::cache::encode_marking_metadata(&obj).map_err(internal)?;
+        let slot = self.cache.expect_write(key, bytes.clone(), metadata_end, obj);
         Ok((bytes, PendingWrite { cache: &self.cache, key, slot: Some(slot), plain: None }))
     }
 

@@ -8,7 +8,7 @@ use super::fieldset::{FieldSet, PathElement};
 use crate::patch::schema::{field, is_struct, key_default, FieldMeta, ListType, Shape};
 
 /// How a value of some shape is owned: as one unit, or field by field.
-fn granular(shape: &Shape) -> bool {
+pub(super) fn granular(shape: &Shape) -> bool {
     match shape {
         Shape::Struct(_) => is_struct(shape),
         Shape::Map(_) | Shape::Unknown => true,
@@ -136,7 +136,7 @@ pub(crate) fn merge(live: Option<Value>, applied: &Value, meta: FieldMeta) -> Va
     }
 }
 
-fn elem_meta(meta: FieldMeta) -> FieldMeta {
+pub(super) fn elem_meta(meta: FieldMeta) -> FieldMeta {
     FieldMeta {
         shape: meta.elem(),
         tag: None,

@@ -385,3 +385,45 @@ fn hpa_defaults_apply_to_v2_and_v1_forms() {
     apply_defaults(v1, &mut obj);
     assert_eq!(obj, before);
 }
+
+#[test]
+fn embedded_object_meta_carries_a_null_creation_timestamp() {
+    let d = defaulted(
+        "apps/v1",
+        "Deployment",
+        json!({"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+    );
+    assert_eq!(d["spec"]["template"]["metadata"], json!({"creationTimestamp": null}));
+    assert!(d["metadata"].get("creationTimestamp").is_none(), "only embedded metadata");
+
+    let cj = defaulted(
+        "batch/v1",
+        "CronJob",
+        json!({"metadata": {"name": "c"}, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {
+            "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}}}),
+    );
+    assert_eq!(cj["spec"]["jobTemplate"]["metadata"], json!({"creationTimestamp": null}));
+    assert_eq!(
+        cj["spec"]["jobTemplate"]["spec"]["template"]["metadata"],
+        json!({"labels": {"a": "b"}, "creationTimestamp": null})
+    );
+
+    let sts = defaulted(
+        "apps/v1",
+        "StatefulSet",
+        json!({"metadata": {"name": "s"}, "spec": {"selector": {}, "template": {"spec": {"containers": []}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {}}]}}),
+    );
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["metadata"],
+        json!({"name": "data", "creationTimestamp": null})
+    );
+
+    // an invalid metadata is left for validation to report
+    let bad = defaulted(
+        "apps/v1",
+        "Deployment",
+        json!({"metadata": {"name": "d"}, "spec": {"template": {"metadata": "x", "spec": {}}}}),
+    );
+    assert_eq!(bad["spec"]["template"]["metadata"], "x");
+}
