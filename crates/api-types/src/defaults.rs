@@ -300,6 +300,10 @@ fn default_container(c: &mut Value) {
             set_default_nonzero(p, "successThreshold", 1);
             set_default_nonzero(p, "failureThreshold", 3);
             default_http_get(p);
+            // SetDefaults_Probe: an unset grpc service is the empty string
+            if let Some(grpc) = existing(p, "grpc") {
+                set_default_str(grpc, "service", "");
+            }
         }
     }
     if let Some(lifecycle) = existing(c, "lifecycle") {

@@ -100,16 +100,119 @@ pub enum Command {
     Explain(cmd::explain::ExplainArgs),
 }
 
-/// Upstream accepts `-v=6`, `--v 6` and `-n=ns`; clap needs no help there, but
-/// single-dash long flags such as `-namespace` are not upstream either. Kept as
-/// the hook where argument quirks get translated.
+/// Translates pflag habits clap lacks. Boolean flags take an optional value
+/// upstream (`--watch=false`, `--show-labels=1`, Go's `strconv.ParseBool`
+/// spellings): `=true` becomes the bare flag and `=false` drops it. A value
+/// Go would refuse is left for clap, whose error is then worded as pflag's.
 pub fn normalize_args(args: Vec<String>) -> Vec<String> {
-    args
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut chain: Vec<clap::Command> = vec![root];
+    let mut positional_seen = false;
+    let mut skip_next = false;
+    let mut out = Vec::with_capacity(args.len());
+    let mut words = args.into_iter();
+    if let Some(program) = words.next() {
+        out.push(program);
+    }
+    let find = |chain: &[clap::Command], long: &str| -> Option<clap::Arg> {
+        chain.iter().rev().find_map(|c| {
+            c.get_arguments()
+                .find(|a| a.get_long() == Some(long))
+                .cloned()
+        })
+    };
+    while let Some(word) = words.next() {
+        if skip_next {
+            skip_next = false;
+            out.push(word);
+            continue;
+        }
+        if word == "--" {
+            out.push(word);
+            out.extend(words.by_ref());
+            break;
+        }
+        if let Some(flag) = word.strip_prefix("--") {
+            let (name, value) = match flag.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (flag, None),
+            };
+            let arg = find(&chain, name);
+            let is_switch = arg
+                .as_ref()
+                .is_some_and(|a| matches!(a.get_action(), clap::ArgAction::SetTrue));
+            match (value, is_switch) {
+                (Some(value), true) => match go_bool(value) {
+                    Some(true) => out.push(format!("--{name}")),
+                    Some(false) => {}
+                    None => out.push(word),
+                },
+                (None, false) => {
+                    skip_next = arg.is_some_and(|a| a.get_action().takes_values());
+                    out.push(word);
+                }
+                _ => out.push(word),
+            }
+            continue;
+        }
+        // `-w=false`: a shorthand switch with a value, as `--watch=false`.
+        if let Some((short, value)) = word.strip_prefix('-').and_then(|w| w.split_once('=')) {
+            let mut chars = short.chars();
+            if let (Some(short), None) = (chars.next(), chars.next()) {
+                let arg = chain.iter().rev().find_map(|c| {
+                    c.get_arguments()
+                        .find(|a| a.get_short() == Some(short))
+                        .cloned()
+                });
+                if let Some(long) = arg
+                    .filter(|a| matches!(a.get_action(), clap::ArgAction::SetTrue))
+                    .and_then(|a| a.get_long().map(str::to_string))
+                {
+                    match go_bool(value) {
+                        Some(true) => out.push(format!("--{long}")),
+                        Some(false) => {}
+                        // Left for the parser, named so that its error is pflag's.
+                        None => out.push(format!("--{long}={value}")),
+                    }
+                    continue;
+                }
+            }
+        }
+        if word.len() == 2 && word.starts_with('-') {
+            let short = word.chars().nth(1);
+            let arg = chain
+                .iter()
+                .rev()
+                .find_map(|c| c.get_arguments().find(|a| a.get_short() == short).cloned());
+            skip_next = arg.is_some_and(|a| a.get_action().takes_values());
+            out.push(word);
+            continue;
+        }
+        if !word.starts_with('-') && !positional_seen {
+            let sub = chain.last().and_then(|c| c.find_subcommand(&word).cloned());
+            match sub {
+                Some(sub) => chain.push(sub),
+                None => positional_seen = true,
+            }
+        }
+        out.push(word);
+    }
+    out
+}
+
+/// Go's `strconv.ParseBool`.
+fn go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
 }
 
 /// `kubectl get`, `kubectl config view`: the command words in `args`, for
 /// upstream's `See 'kubectl get --help' for usage.`
-fn command_path(args: &[String]) -> String {
+pub fn command_path(args: &[String]) -> String {
     use clap::CommandFactory;
     const VALUE_FLAGS: [&str; 19] = [
         "-n",
@@ -182,6 +285,49 @@ pub fn report_parse_error(err: clap::Error, args: &[String]) -> i32 {
                         eprintln!("Error: unknown shorthand flag: '{short}' in {flag}");
                     }
                 }
+                (ErrorKind::InvalidValue, Some(arg))
+                    if err
+                        .get(ContextKind::InvalidValue)
+                        .is_none_or(|v| v.to_string().is_empty()) =>
+                {
+                    // A flag at the end with no value: pflag names it as typed.
+                    let flag = flag_name(&arg);
+                    match args.iter().rev().find(|a| a.starts_with('-')) {
+                        Some(typed) if !typed.starts_with("--") && typed.len() == 2 => {
+                            eprintln!(
+                                "Error: flag needs an argument: '{}' in {typed}",
+                                &typed[1..]
+                            );
+                        }
+                        _ => eprintln!("Error: flag needs an argument: {flag}"),
+                    }
+                }
+                (
+                    ErrorKind::ValueValidation | ErrorKind::InvalidValue | ErrorKind::TooManyValues,
+                    Some(arg),
+                ) => {
+                    let value = err
+                        .get(ContextKind::InvalidValue)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
+                    let value = match (kind, value.is_empty()) {
+                        // `--watch=maybe`: clap keeps the value in the flag text.
+                        (ErrorKind::TooManyValues, _) => arg
+                            .split_once('=')
+                            .map(|(_, v)| v.to_string())
+                            .unwrap_or(value),
+                        _ => value,
+                    };
+                    let flag = flag_name(&arg);
+                    let reason = std::error::Error::source(&err)
+                        .map(|e| e.to_string())
+                        .unwrap_or_default();
+                    eprintln!(
+                        "Error: invalid argument {value:?} for \"{}\" flag: {}",
+                        flag_display(&flag, args),
+                        go_parse_error(kind, &reason, &value)
+                    );
+                }
                 (ErrorKind::InvalidSubcommand, Some(cmd)) => {
                     eprintln!(
                         "Error: unknown command \"{cmd}\" for \"{}\"",
@@ -205,6 +351,55 @@ pub fn report_parse_error(err: clap::Error, args: &[String]) -> i32 {
     }
 }
 
+/// `--replicas` from clap's `--replicas <REPLICAS>` (or `--watch=maybe`).
+fn flag_name(arg: &str) -> String {
+    arg.split([' ', '=']).next().unwrap_or(arg).to_string()
+}
+
+/// pflag's flag text in messages: `-w, --watch` when the flag of the
+/// command in `args` (or a global one) has a shorthand.
+fn flag_display(long: &str, args: &[String]) -> String {
+    use clap::CommandFactory;
+    let name = long.trim_start_matches("--");
+    let mut command = Cli::command();
+    let mut short = None;
+    let path = command_path(args);
+    let mut words = path.split(' ').skip(1);
+    loop {
+        if let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(name)) {
+            short = arg.get_short();
+        }
+        let Some(sub) = words
+            .next()
+            .and_then(|w| command.find_subcommand(w).cloned())
+        else {
+            break;
+        };
+        command = sub;
+    }
+    match short {
+        Some(short) => format!("-{short}, {long}"),
+        None => long.to_string(),
+    }
+}
+
+/// The Go `strconv` error upstream shows for a value its flag type refuses.
+fn go_parse_error(kind: clap::error::ErrorKind, reason: &str, value: &str) -> String {
+    if kind == clap::error::ErrorKind::TooManyValues || reason.contains("`true` or `false`") {
+        return format!("strconv.ParseBool: parsing {value:?}: invalid syntax");
+    }
+    if reason.contains("too large") || reason.contains("too small") {
+        return format!("strconv.ParseInt: parsing {value:?}: value out of range");
+    }
+    if reason.contains("invalid digit") || reason.contains("empty string") {
+        return format!("strconv.ParseInt: parsing {value:?}: invalid syntax");
+    }
+    if reason.contains("float") {
+        return format!("strconv.ParseFloat: parsing {value:?}: invalid syntax");
+    }
+    reason.to_string()
+}
+
 /// `-v` as upstream's klog levels: 0-3 warnings, 4-5 info, 6+ request logs.
 pub fn init_logging(verbosity: u8) {
     let level = match verbosity {
@@ -220,4 +415,75 @@ pub fn init_logging(verbosity: u8) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn boolean_flags_take_go_bool_values() {
+        assert_eq!(
+            normalize_args(words("kubectl get pods --watch=true")),
+            words("kubectl get pods --watch")
+        );
+        assert_eq!(
+            normalize_args(words("kubectl get pods --show-labels=F")),
+            words("kubectl get pods")
+        );
+        assert_eq!(
+            normalize_args(words("kubectl get pods -w=1")),
+            words("kubectl get pods --watch")
+        );
+        assert_eq!(
+            normalize_args(words("kubectl get pods -w=x")),
+            words("kubectl get pods --watch=x")
+        );
+        // A value Go refuses is left for the parser to report.
+        assert_eq!(
+            normalize_args(words("kubectl get pods --watch=maybe")),
+            words("kubectl get pods --watch=maybe")
+        );
+        // Flags taking values, and everything after `--`, are left alone.
+        assert_eq!(
+            normalize_args(words("kubectl -n get get pods -o=json")),
+            words("kubectl -n get get pods -o=json")
+        );
+        assert_eq!(
+            normalize_args(words("kubectl exec p -- ls --watch=true")),
+            words("kubectl exec p -- ls --watch=true")
+        );
+    }
+
+    #[test]
+    fn refused_values_are_worded_as_go_parse_errors() {
+        use clap::error::ErrorKind;
+        assert_eq!(
+            go_parse_error(
+                ErrorKind::ValueValidation,
+                "invalid digit found in string",
+                "abc"
+            ),
+            "strconv.ParseInt: parsing \"abc\": invalid syntax"
+        );
+        assert_eq!(
+            go_parse_error(
+                ErrorKind::ValueValidation,
+                "number too large to fit in target type",
+                "9"
+            ),
+            "strconv.ParseInt: parsing \"9\": value out of range"
+        );
+        assert_eq!(
+            go_parse_error(ErrorKind::TooManyValues, "", "maybe"),
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax"
+        );
+        let args = words("kubectl get pods");
+        assert_eq!(flag_display("--watch", &args), "-w, --watch");
+        assert_eq!(flag_display("--chunk-size", &args), "--chunk-size");
+    }
 }

@@ -30,11 +30,74 @@ impl fmt::Display for ServerError {
     }
 }
 
+/// A 422 `Invalid` answer, printed as upstream `cmdutil.CheckErr` prints it:
+/// `The Kind "name" is invalid: ` then the causes (one on the same line, more
+/// as `* field: message` lines; `MultilineError`).
+#[derive(Debug, Clone)]
+pub struct InvalidError {
+    pub kind: String,
+    pub name: String,
+    /// `field: message` of each cause, duplicates removed.
+    pub causes: Vec<String>,
+    /// The server's message (used when the Status has no details).
+    pub message: String,
+}
+
+impl fmt::Display for InvalidError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head = if self.kind.is_empty() && self.name.is_empty() {
+            if self.causes.is_empty() && !self.message.is_empty() {
+                return write!(f, "The request is invalid: {}", self.message);
+            }
+            "The request is invalid".to_string()
+        } else {
+            format!("The {} {:?} is invalid", self.kind, self.name)
+        };
+        match self.causes.as_slice() {
+            [] => write!(f, "{head}"),
+            [one] => write!(f, "{head}: {one}"),
+            many => {
+                write!(f, "{head}: ")?;
+                for c in many {
+                    write!(f, "\n* {c}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl InvalidError {
+    /// From a Status's `details` (kind, name, causes as `field: message`).
+    pub fn new(
+        kind: &str,
+        name: &str,
+        causes: impl IntoIterator<Item = String>,
+        message: &str,
+    ) -> Self {
+        let mut unique: Vec<String> = Vec::new();
+        for c in causes {
+            if !unique.contains(&c) {
+                unique.push(c);
+            }
+        }
+        InvalidError {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            causes: unique,
+            message: message.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The server answered with a failure `Status`.
     #[error("{0}")]
     Server(ServerError),
+    /// The server refused an object as invalid (422 with details).
+    #[error("{0}")]
+    Invalid(InvalidError),
     /// The server could not be reached.
     #[error(
         "The connection to the server {host} was refused - did you specify the right host or port?"
@@ -46,6 +109,10 @@ pub enum Error {
     /// A user or configuration mistake; printed as `error: <message>`.
     #[error("error: {0}")]
     Usage(String),
+    /// A flag value upstream's flag parser (pflag) refuses: `Error: <message>`,
+    /// then `See 'kubectl <command> --help' for usage.` when printed.
+    #[error("Error: {0}")]
+    Flag(String),
     /// Already printed (e.g. per-object failures of a multi-object command).
     #[error("")]
     Reported,
@@ -70,6 +137,13 @@ impl Error {
     pub fn print(&self) {
         if !matches!(self, Error::Reported) {
             eprintln!("{self}");
+        }
+        if matches!(self, Error::Flag(_)) {
+            let args: Vec<String> = std::env::args().collect();
+            eprintln!(
+                "See '{} --help' for usage.",
+                crate::cli::command_path(&args)
+            );
         }
     }
 }
@@ -96,5 +170,31 @@ mod tests {
             message: "boom".into(),
         });
         assert_eq!(e.to_string(), "Error from server: boom");
+    }
+
+    #[test]
+    fn invalid_errors_print_one_cause_inline_and_more_as_a_list() {
+        let one = InvalidError::new(
+            "Pod",
+            "x",
+            ["spec.containers[0].image: Required value".to_string()],
+            "",
+        );
+        assert_eq!(
+            one.to_string(),
+            "The Pod \"x\" is invalid: spec.containers[0].image: Required value"
+        );
+        let many = InvalidError::new(
+            "Pod",
+            "m",
+            ["a: x".to_string(), "b: y".to_string(), "a: x".to_string()],
+            "",
+        );
+        assert_eq!(
+            many.to_string(),
+            "The Pod \"m\" is invalid: \n* a: x\n* b: y"
+        );
+        let bare = InvalidError::new("", "", Vec::new(), "boom");
+        assert_eq!(bare.to_string(), "The request is invalid: boom");
     }
 }

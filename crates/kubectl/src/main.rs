@@ -17,6 +17,17 @@ mod resource;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let args = cli::normalize_args(args);
+    if let Some(words) = cmd::complete::request(&args) {
+        let descriptions = !args.iter().any(|a| a == cmd::complete::COMPLETE_NO_DESC);
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(cmd::complete::run(&words, descriptions)),
+            Err(err) => eprintln!("error: {err}"),
+        }
+        return;
+    }
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => std::process::exit(cli::report_parse_error(err, &args)),

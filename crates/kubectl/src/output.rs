@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::errors::{Error, Result};
+use crate::printers::gotemplate::GoTemplate;
 use crate::printers::jsonpath::{relaxed, JsonPath};
 use crate::printers::{json::to_json, tabwrite, yaml::to_yaml};
 
@@ -18,6 +19,7 @@ pub enum OutputFormat {
     Name,
     JsonPath(JsonPath),
     CustomColumns(Vec<(String, JsonPath)>),
+    GoTemplate(GoTemplate),
 }
 
 impl OutputFormat {
@@ -47,6 +49,8 @@ impl OutputFormat {
             "name" => Ok(OutputFormat::Name),
             "jsonpath" | "jsonpath-as-json" => Self::jsonpath(arg.unwrap_or("")),
             "jsonpath-file" => Self::jsonpath(&file_arg(arg)?),
+            "go-template" | "template" => Self::go_template(arg.unwrap_or("")),
+            "go-template-file" | "templatefile" => Self::go_template(&file_arg(arg)?),
             "custom-columns" => Self::custom_columns(arg.unwrap_or("")),
             "custom-columns-file" => Self::custom_columns_file(&file_arg(arg)?),
             _ => Err(Error::usage(format!(
@@ -64,6 +68,17 @@ impl OutputFormat {
         JsonPath::parse(template)
             .map(OutputFormat::JsonPath)
             .map_err(|e| Error::usage(format!("error parsing jsonpath {template}, {e}")))
+    }
+
+    fn go_template(template: &str) -> Result<OutputFormat> {
+        if template.is_empty() {
+            return Err(Error::usage(
+                "template format specified but no template given",
+            ));
+        }
+        GoTemplate::parse(template)
+            .map(OutputFormat::GoTemplate)
+            .map_err(|e| Error::usage(format!("error parsing template {template}, {e}")))
     }
 
     fn custom_columns(spec: &str) -> Result<OutputFormat> {
@@ -163,6 +178,9 @@ pub fn print_value(format: &OutputFormat, data: &Value) -> Result<String> {
                 path.template(),
                 crate::printers::jsonpath::go_syntax(data)
             ))
+        })?,
+        OutputFormat::GoTemplate(template) => template.execute(data).map_err(|e| {
+            Error::usage(format!("error executing template {:?}: {e}", template.source()))
         })?,
         OutputFormat::CustomColumns(columns) => {
             let mut rows = vec![columns.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>()];

@@ -9,6 +9,23 @@ use serde_json::Value;
 use crate::client::Client;
 use crate::errors::{Error, Result};
 
+/// What Go's `shouldEscape(c, encodePath)` escapes: all but unreserved
+/// characters and `$&+,/:;=@`.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResource {
     pub group: String,
@@ -72,8 +89,11 @@ impl ApiResource {
         }
     }
 
+    /// The object's URL path; the name escaped as Go's `url.URL` escapes a path
+    /// (client-go), so `<node-name>` reaches the server rather than failing here.
     pub fn object_path(&self, namespace: &str, name: &str) -> String {
-        format!("{}/{}", self.collection_path(Some(namespace)), name)
+        let name = percent_encoding::utf8_percent_encode(name, PATH_SEGMENT);
+        format!("{}/{name}", self.collection_path(Some(namespace)))
     }
 
     pub fn has_verb(&self, verb: &str) -> bool {
@@ -238,8 +258,11 @@ impl Discovery {
             .cloned()
     }
 
-    /// The resource serving objects of `api_version`/`kind`.
-    pub fn for_kind(&self, api_version: &str, kind: &str) -> Result<ApiResource> {
+    /// The resource serving a manifest object read from `source`; when none
+    /// does, upstream's builder error naming the object and its file.
+    pub fn for_object(&self, object: &Value, source: &str) -> Result<ApiResource> {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
         let (group, version) = match api_version.split_once('/') {
             Some((g, v)) => (g, v),
             None => ("", api_version),
@@ -249,8 +272,11 @@ impl Discovery {
             .find(|r| r.group == group && r.version == version && r.kind == kind)
             .cloned()
             .ok_or_else(|| {
+                let meta = &object["metadata"];
+                let name = meta["name"].as_str().unwrap_or_default();
+                let namespace = meta["namespace"].as_str().unwrap_or_default();
                 Error::usage(format!(
-                    "resource mapping not found for name: \"\" namespace: \"\" from \"\": no matches for kind \"{kind}\" in version \"{api_version}\"\nensure CRDs are installed first"
+                    "resource mapping not found for name: {name:?} namespace: {namespace:?} from {source:?}: no matches for kind {kind:?} in version {api_version:?}\nensure CRDs are installed first"
                 ))
             })
     }

@@ -3,110 +3,26 @@
 //! Writes run in two namespaces (`ours`, `theirs`) so both binaries do the same
 //! work; the namespace name is masked before comparing, as are ages.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use test_support::{kubectl_with, ApiServer, Etcd, KubectlOutput, KUBECTL};
-
-const OURS: &str = env!("CARGO_BIN_EXE_kubectl");
-
-fn apiserver_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let bin = target.join("debug/kube-apiserver");
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo build -p kube-apiserver --bin kube-apiserver`",
-        bin.display()
-    );
-    bin
-}
-
-struct Cluster {
-    server: ApiServer,
-    _etcd: Etcd,
-}
+use common::{mask_ages, rendered, Cluster, OURS};
+use test_support::{kubectl_with, KubectlOutput, KUBECTL};
 
 impl Cluster {
-    fn start() -> Cluster {
-        let etcd = Etcd::start().expect("etcd");
-        let server = ApiServer::start(&apiserver_binary(), &etcd, &[]).expect("apiserver");
-        Cluster {
-            server,
-            _etcd: etcd,
-        }
-    }
-
-    fn ours(&self, args: &[&str]) -> KubectlOutput {
-        kubectl_with(Path::new(OURS), &self.server, args, None)
-    }
-
-    fn theirs(&self, args: &[&str]) -> KubectlOutput {
-        kubectl_with(Path::new(KUBECTL), &self.server, args, None)
-    }
-
     fn both_stdin(&self, args: &[&str], stdin: &str) -> (KubectlOutput, KubectlOutput) {
         (
-            kubectl_with(Path::new(OURS), &self.server, args, Some(stdin)),
-            kubectl_with(Path::new(KUBECTL), &self.server, args, Some(stdin)),
+            self.run(OURS, args, Some(stdin)),
+            self.run(KUBECTL, args, Some(stdin)),
         )
     }
-
-    /// Upstream kubectl, asserting success (to set the scene).
-    fn setup(&self, args: &[&str]) {
-        self.theirs(args).assert_success();
-    }
-
-    fn setup_stdin(&self, args: &[&str], stdin: &str) {
-        kubectl_with(Path::new(KUBECTL), &self.server, args, Some(stdin)).assert_success();
-    }
-}
-
-/// Ages (`5s`, `3m10s`, `2d`) change between two runs: mask them and the
-/// padding around them.
-fn mask_ages(text: &str) -> String {
-    fn is_age(token: &str) -> bool {
-        let mut rest = token;
-        let mut parts = 0;
-        while !rest.is_empty() {
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            if digits == 0 {
-                return false;
-            }
-            rest = &rest[digits..];
-            let Some(unit) = rest.chars().next() else {
-                return false;
-            };
-            if !"smhdy".contains(unit) {
-                return false;
-            }
-            rest = &rest[1..];
-            parts += 1;
-        }
-        parts > 0
-    }
-    text.lines()
-        .map(|line| {
-            if !line.split_whitespace().any(is_age) {
-                return line.to_string();
-            }
-            line.split_whitespace()
-                .map(|t| if is_age(t) { "<age>" } else { t })
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn render(out: &KubectlOutput, namespace: Option<&str>, mask: bool) -> String {
-    let text = format!(
-        "{}\n--- stderr ---\n{}\n--- exit {} ---",
-        out.stdout, out.stderr, out.status
-    );
+    let text = rendered(out);
     let text = match namespace {
         Some(ns) => text.replace(ns, "<ns>"),
         None => text,
@@ -205,20 +121,26 @@ const TRICKY_STRINGS: &str = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata"
  "html":"<a href='x'>&</a>","ls":"a\u2028b"}}"#;
 
 fn scene(cluster: &Cluster) {
-    cluster.setup(&["create", "serviceaccount", "default"]);
-    cluster.setup_stdin(&["create", "-f", "-"], POD);
-    cluster.setup_stdin(&["create", "-f", "-"], CONFIG);
-    cluster.setup(&["create", "service", "clusterip", "web", "--tcp=80:8080"]);
-    cluster.setup(&["create", "namespace", "other"]);
-    cluster.setup(&[
-        "create",
-        "configmap",
-        "elsewhere",
-        "-n",
-        "other",
-        "--from-literal=a=b",
-    ]);
-    cluster.setup_stdin(&["create", "-f", "-"], TRICKY_STRINGS);
+    cluster.setup(&["create", "serviceaccount", "default"], None);
+    cluster.setup(&["create", "-f", "-"], Some(POD));
+    cluster.setup(&["create", "-f", "-"], Some(CONFIG));
+    cluster.setup(
+        &["create", "service", "clusterip", "web", "--tcp=80:8080"],
+        None,
+    );
+    cluster.setup(&["create", "namespace", "other"], None);
+    cluster.setup(
+        &[
+            "create",
+            "configmap",
+            "elsewhere",
+            "-n",
+            "other",
+            "--from-literal=a=b",
+        ],
+        None,
+    );
+    cluster.setup(&["create", "-f", "-"], Some(TRICKY_STRINGS));
 }
 
 #[test]
@@ -280,7 +202,7 @@ fn read_commands_print_as_upstream() {
 fn writes_print_as_upstream() {
     let cluster = Cluster::start();
     for ns in ["ours", "theirs"] {
-        cluster.setup(&["create", "namespace", ns]);
+        cluster.setup(&["create", "namespace", ns], None);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("config.yaml");
@@ -396,7 +318,7 @@ fn writes_print_as_upstream() {
 fn stdin_directories_and_lists() {
     let cluster = Cluster::start();
     for ns in ["ours", "theirs"] {
-        cluster.setup(&["create", "namespace", ns]);
+        cluster.setup(&["create", "namespace", ns], None);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let nested = dir.path().join("nested");
@@ -431,14 +353,14 @@ fn stdin_directories_and_lists() {
 fn client_side_apply_merges_three_ways_like_upstream() {
     let cluster = Cluster::start();
     for ns in ["ours", "theirs"] {
-        cluster.setup(&["create", "namespace", ns]);
+        cluster.setup(&["create", "namespace", ns], None);
     }
     let v1 = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app, labels: {a: '1', b: '2'}}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: x}}\n    spec:\n      containers:\n      - {name: one, image: busybox, env: [{name: A, value: '1'}, {name: B, value: '2'}]}\n      - {name: two, image: busybox}\n";
     let v2 = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app, labels: {a: '1'}}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: x}}\n    spec:\n      containers:\n      - {name: one, image: busybox:2, env: [{name: A, value: '1'}]}\n";
     assert_same_in_namespaces(&cluster, &["apply", "-f", "-"], Some(v1));
     // A change made outside apply survives the next apply.
     for ns in ["ours", "theirs"] {
-        cluster.setup(&["-n", ns, "label", "deploy", "app", "live=yes"]);
+        cluster.setup(&["-n", ns, "label", "deploy", "app", "live=yes"], None);
     }
     assert_same_in_namespaces(&cluster, &["apply", "-f", "-"], Some(v2));
     assert_same_in_namespaces(
@@ -593,7 +515,7 @@ fn kubeconfig_env_list_and_overrides() {
 #[test]
 fn watch_prints_rows_as_objects_change() {
     let cluster = Cluster::start();
-    cluster.setup(&["create", "configmap", "first"]);
+    cluster.setup(&["create", "configmap", "first"], None);
     let mut child = Command::new(OURS)
         .arg(format!(
             "--kubeconfig={}",
@@ -625,7 +547,7 @@ fn watch_prints_rows_as_objects_change() {
             lines.push(line);
         }
         if !created && lines.iter().any(|l| l.starts_with("first ")) {
-            cluster.setup(&["create", "configmap", "second"]);
+            cluster.setup(&["create", "configmap", "second"], None);
             created = true;
         }
     }

@@ -22,18 +22,33 @@ fn repo_root() -> PathBuf {
 }
 
 fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
     let bin = target.join("debug").join(name);
-    assert!(bin.exists(), "{} missing: run `cargo build -p {name} --bin {name}`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: run `cargo build -p {name} --bin {name}`",
+        bin.display()
+    );
     bin
 }
 
 fn can_run_containers() -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false);
-    let tools = ["/usr/bin/containerd", "/usr/sbin/runc", "/usr/lib/cni/bridge"].iter().all(|p| Path::new(p).exists());
+    let tools = [
+        "/usr/bin/containerd",
+        "/usr/sbin/runc",
+        "/usr/lib/cni/bridge",
+    ]
+    .iter()
+    .all(|p| Path::new(p).exists());
     if !(root && tools) {
         eprintln!("skipping: needs root, containerd, runc and CNI plugins");
     }
@@ -47,7 +62,10 @@ fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -68,7 +86,11 @@ impl Process {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Process { name: name.into(), child, log }
+        Process {
+            name: name.into(),
+            child,
+            log,
+        }
     }
 
     fn output(&self) -> String {
@@ -80,7 +102,14 @@ impl Drop for Process {
     fn drop(&mut self) {
         if std::thread::panicking() {
             let out = self.output();
-            let tail: String = out.chars().rev().take(6000).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: String = out
+                .chars()
+                .rev()
+                .take(6000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             eprintln!("----- {} -----\n{tail}\n----- end -----", self.name);
         }
         let _ = self.child.kill();
@@ -98,9 +127,14 @@ struct Containerd {
 impl Containerd {
     fn start() -> Containerd {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = std::process::id().wrapping_mul(7919).wrapping_add(COUNTER.fetch_add(1, Ordering::SeqCst));
+        let n = std::process::id()
+            .wrapping_mul(7919)
+            .wrapping_add(COUNTER.fetch_add(1, Ordering::SeqCst));
         let pod_cidr = format!("10.{}.{}.0/24", 200 + (n / 256) % 40, n % 256);
-        let dir = tempfile::Builder::new().prefix("containerd-").tempdir_in("/tmp").expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("containerd-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
         let status = Command::new(repo_root().join("scripts/containerd-node.sh"))
             .arg("--dir")
             .arg(dir.path())
@@ -112,14 +146,23 @@ impl Containerd {
         let mut command = Command::new("containerd");
         command.arg("--config").arg(dir.path().join("config.toml"));
         let process = Process::spawn("containerd", command, dir.path().join("containerd.log"));
-        let node = Containerd { process: Some(process), dir };
-        wait_for(Duration::from_secs(30), "containerd socket", || node.socket().exists().then_some(()));
+        let node = Containerd {
+            process: Some(process),
+            dir,
+        };
+        wait_for(Duration::from_secs(30), "containerd socket", || {
+            node.socket().exists().then_some(())
+        });
         let out = Command::new(repo_root().join("scripts/build-images.sh"))
             .arg("--address")
             .arg(node.socket())
             .output()
             .expect("build-images.sh");
-        assert!(out.status.success(), "build-images.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "build-images.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         node
     }
 
@@ -132,9 +175,16 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         let endpoint = format!("unix://{}", self.socket().display());
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async {
-                let Ok(cri) = RemoteRuntime::connect(&endpoint).await else { return };
+                let Ok(cri) = RemoteRuntime::connect(&endpoint).await else {
+                    return;
+                };
                 for sandbox in cri.list_pod_sandbox(None).await.unwrap_or_default() {
                     let _ = cri.stop_pod_sandbox(&sandbox.id).await;
                     let _ = cri.remove_pod_sandbox(&sandbox.id).await;
@@ -143,16 +193,27 @@ impl Drop for Containerd {
         })
         .join();
         drop(self.process.take());
-        let conf = std::fs::read_to_string(self.dir.path().join("net.d/10-bridge.conflist")).unwrap_or_default();
+        let conf = std::fs::read_to_string(self.dir.path().join("net.d/10-bridge.conflist"))
+            .unwrap_or_default();
         let bridge = serde_json::from_str::<serde_json::Value>(&conf)
             .ok()
-            .and_then(|v| v.pointer("/plugins/0/bridge").and_then(|b| b.as_str()).map(str::to_string));
+            .and_then(|v| {
+                v.pointer("/plugins/0/bridge")
+                    .and_then(|b| b.as_str())
+                    .map(str::to_string)
+            });
         if let Some(bridge) = bridge {
-            let _ = Command::new("ip").args(["link", "del", &bridge]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &bridge])
+                .stderr(Stdio::null())
+                .status();
         }
         let _ = Command::new("sh")
             .arg("-c")
-            .arg(format!("grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l", self.dir.path().display()))
+            .arg(format!(
+                "grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
             .status();
     }
 }
@@ -171,8 +232,12 @@ struct Node {
 impl Node {
     fn start() -> Node {
         let etcd = Etcd::start().expect("etcd");
-        let server = ApiServer::start(&binary("kube-apiserver"), &etcd, &["--disable-admission-plugins=ServiceAccount"])
-            .expect("apiserver");
+        let server = ApiServer::start(
+            &binary("kube-apiserver"),
+            &etcd,
+            &["--disable-admission-plugins=ServiceAccount"],
+        )
+        .expect("apiserver");
         let containerd = Containerd::start();
         let dir = tempfile::tempdir().expect("tempdir");
         let name = format!("node-{}", std::process::id());
@@ -180,15 +245,28 @@ impl Node {
         command
             .arg(format!("--api_servers={}", server.url()))
             .arg(format!("--hostname-override={name}"))
-            .arg(format!("--container-runtime-endpoint=unix://{}", containerd.socket().display()))
+            .arg(format!(
+                "--container-runtime-endpoint=unix://{}",
+                containerd.socket().display()
+            ))
             .arg("--address=127.0.0.1")
             .arg("--node-ip=127.0.0.1")
             .arg(format!("--port={}", test_support::free_port()))
             .arg(format!("--root-dir={}", dir.path().join("root").display()))
-            .arg(format!("--pod-logs-dir={}", dir.path().join("logs").display()))
+            .arg(format!(
+                "--pod-logs-dir={}",
+                dir.path().join("logs").display()
+            ))
             .arg("--node-status-update-frequency=2s");
         let kubelet = Process::spawn("kubelet", command, dir.path().join("kubelet.log"));
-        Node { _kubelet: kubelet, _containerd: containerd, server, _etcd: etcd, name, dir }
+        Node {
+            _kubelet: kubelet,
+            _containerd: containerd,
+            server,
+            _etcd: etcd,
+            name,
+            dir,
+        }
     }
 
     fn run(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
@@ -201,16 +279,27 @@ impl Node {
         command
             .env_remove("KUBECONFIG")
             .env("KUBECACHEDIR", self.server.dir().join("kubectl-cache"))
-            .arg(format!("--kubeconfig={}", self.server.kubeconfig().display()))
+            .arg(format!(
+                "--kubeconfig={}",
+                self.server.kubeconfig().display()
+            ))
             .args(args);
         Process::spawn(name, command, self.dir.path().join(format!("{name}.out")))
     }
 
     fn wait_running(&self, pod: &str) {
-        wait_for(Duration::from_secs(90), &format!("pod {pod} Running"), || {
-            let out = self.run(KUBECTL, &["get", "pod", pod, "-o", "jsonpath={.status.phase}"], None);
-            (out.stdout == "Running").then_some(())
-        });
+        wait_for(
+            Duration::from_secs(90),
+            &format!("pod {pod} Running"),
+            || {
+                let out = self.run(
+                    KUBECTL,
+                    &["get", "pod", pod, "-o", "jsonpath={.status.phase}"],
+                    None,
+                );
+                (out.stdout == "Running").then_some(())
+            },
+        );
     }
 }
 
@@ -253,9 +342,12 @@ spec:
 
 /// `GET /` through a forwarded local port.
 fn http_get_local(port: u16) -> String {
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the forwarded port");
-    conn.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
-    conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").expect("request");
+    let mut conn =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the forwarded port");
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+        .expect("request");
     let mut response = String::new();
     conn.read_to_string(&mut response).expect("response");
     response
@@ -263,20 +355,42 @@ fn http_get_local(port: u16) -> String {
 
 fn assert_port_forward(node: &Node, bin: &str, label: &str, target: &str, remote: &str) {
     let local = test_support::free_port();
-    let forward = node.background(bin, label, &["port-forward", target, &format!("{local}:{remote}")]);
+    let forward = node.background(
+        bin,
+        label,
+        &["port-forward", target, &format!("{local}:{remote}")],
+    );
     let expected = format!("Forwarding from 127.0.0.1:{local} -> 80");
-    wait_for(Duration::from_secs(20), &format!("{label}: {expected}"), || forward.output().contains(&expected).then_some(()));
+    wait_for(
+        Duration::from_secs(20),
+        &format!("{label}: {expected}"),
+        || forward.output().contains(&expected).then_some(()),
+    );
     // Several connections, one after the other and at once.
     for _ in 0..2 {
         let response = http_get_local(local);
-        assert!(response.starts_with("HTTP/1.") && response.ends_with("hello-from-web\n"), "{label}: {response}");
+        assert!(
+            response.starts_with("HTTP/1.") && response.ends_with("hello-from-web\n"),
+            "{label}: {response}"
+        );
     }
-    let parallel: Vec<_> = (0..3).map(|_| std::thread::spawn(move || http_get_local(local))).collect();
+    let parallel: Vec<_> = (0..3)
+        .map(|_| std::thread::spawn(move || http_get_local(local)))
+        .collect();
     for handle in parallel {
         let response = handle.join().expect("request thread");
-        assert!(response.ends_with("hello-from-web\n"), "{label}: {response}");
+        assert!(
+            response.ends_with("hello-from-web\n"),
+            "{label}: {response}"
+        );
     }
-    assert!(forward.output().contains(&format!("Handling connection for {local}")), "{label}: {}", forward.output());
+    assert!(
+        forward
+            .output()
+            .contains(&format!("Handling connection for {local}")),
+        "{label}: {}",
+        forward.output()
+    );
 }
 
 #[test]
@@ -285,27 +399,52 @@ fn streaming_verbs_work_through_the_kubelet_and_containerd() {
         return;
     }
     let node = Node::start();
-    node.run(KUBECTL, &["create", "-f", "-"], Some(&pods_yaml(&node.name))).assert_success();
+    node.run(
+        KUBECTL,
+        &["create", "-f", "-"],
+        Some(&pods_yaml(&node.name)),
+    )
+    .assert_success();
     node.wait_running("web");
     node.wait_running("ticker");
 
     // attach: the output of the running process, with both kubectls.
     for (bin, who) in [(OURS, "ours"), (KUBECTL, "theirs")] {
         let attach = node.background(bin, &format!("attach-{who}"), &["attach", "ticker"]);
-        wait_for(Duration::from_secs(20), &format!("{who}: attach output"), || {
-            let out = attach.output();
-            (out.matches("tick ").count() >= 2).then_some(())
-        });
+        wait_for(
+            Duration::from_secs(20),
+            &format!("{who}: attach output"),
+            || {
+                let out = attach.output();
+                (out.matches("tick ").count() >= 2).then_some(())
+            },
+        );
     }
 
     // exec -i: stdin reaches the command.
-    let out = node.run(OURS, &["exec", "-i", "web", "--", "head", "-c", "5"], Some("hello world"));
+    let out = node.run(
+        OURS,
+        &["exec", "-i", "web", "--", "head", "-c", "5"],
+        Some("hello world"),
+    );
     assert_eq!((out.status, out.stdout.as_str()), (0, "hello"), "{out}");
     // stdin EOF reaches the command (the CLOSE signal of v5.channel.k8s.io).
-    let out = node.run(OURS, &["exec", "-i", "web", "--", "cat"], Some("all of stdin\n"));
-    assert_eq!((out.status, out.stdout.as_str()), (0, "all of stdin\n"), "{out}");
+    let out = node.run(
+        OURS,
+        &["exec", "-i", "web", "--", "cat"],
+        Some("all of stdin\n"),
+    );
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (0, "all of stdin\n"),
+        "{out}"
+    );
     let out = node.run(OURS, &["exec", "web", "--", "sh", "-c", "exit 3"], None);
-    assert_eq!((out.status, out.stderr.as_str()), (3, "command terminated with exit code 3\n"), "{out}");
+    assert_eq!(
+        (out.status, out.stderr.as_str()),
+        (3, "command terminated with exit code 3\n"),
+        "{out}"
+    );
 
     // port-forward: ours and upstream's, to a pod (by number and port name) and a service.
     assert_port_forward(&node, OURS, "ours-pod", "pod/web", "80");
@@ -315,7 +454,9 @@ fn streaming_verbs_work_through_the_kubelet_and_containerd() {
 
     // cp: a binary file and a directory, up and down, cross-checked with upstream.
     let local = tempfile::tempdir().expect("tempdir");
-    let payload: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let payload: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let file = local.path().join("data.bin");
     std::fs::write(&file, &payload).expect("write payload");
     let tree = local.path().join("tree");
@@ -324,33 +465,66 @@ fn streaming_verbs_work_through_the_kubelet_and_containerd() {
     std::fs::write(tree.join("sub/b.txt"), "beta\n").expect("write");
     let path = |p: &Path| p.display().to_string();
 
-    node.run(OURS, &["cp", &path(&file), "web:/tmp/data.bin"], None).assert_success();
-    node.run(OURS, &["cp", &path(&tree), "web:/tmp/tree"], None).assert_success();
-    let out = node.run(OURS, &["exec", "web", "--", "cat", "/tmp/tree/sub/b.txt"], None);
+    node.run(OURS, &["cp", &path(&file), "web:/tmp/data.bin"], None)
+        .assert_success();
+    node.run(OURS, &["cp", &path(&tree), "web:/tmp/tree"], None)
+        .assert_success();
+    let out = node.run(
+        OURS,
+        &["exec", "web", "--", "cat", "/tmp/tree/sub/b.txt"],
+        None,
+    );
     assert_eq!(out.stdout, "beta\n", "{out}");
     // Into an existing directory: the source keeps its name.
-    node.run(OURS, &["cp", &path(&file), "web:/tmp"], None).assert_success();
-    let out = node.run(OURS, &["exec", "web", "--", "wc", "-c", "/tmp/data.bin"], None);
+    node.run(OURS, &["cp", &path(&file), "web:/tmp"], None)
+        .assert_success();
+    let out = node.run(
+        OURS,
+        &["exec", "web", "--", "wc", "-c", "/tmp/data.bin"],
+        None,
+    );
     assert!(out.stdout.trim_start().starts_with("200000 "), "{out}");
 
     // What upstream uploads, ours downloads.
-    node.run(KUBECTL, &["cp", &path(&file), "web:/tmp/theirs.bin"], None).assert_success();
+    node.run(KUBECTL, &["cp", &path(&file), "web:/tmp/theirs.bin"], None)
+        .assert_success();
     let back = local.path().join("theirs-upload.bin");
-    node.run(OURS, &["cp", "web:/tmp/theirs.bin", &path(&back)], None).assert_success();
-    assert!(std::fs::read(&back).expect("downloaded file") == payload, "upstream's upload round-trips");
+    node.run(OURS, &["cp", "web:/tmp/theirs.bin", &path(&back)], None)
+        .assert_success();
+    assert!(
+        std::fs::read(&back).expect("downloaded file") == payload,
+        "upstream's upload round-trips"
+    );
     for (bin, who) in [(OURS, "ours"), (KUBECTL, "theirs")] {
         let back = local.path().join(format!("{who}-data.bin"));
         let out = node.run(bin, &["cp", "web:/tmp/data.bin", &path(&back)], None);
         assert!(out.success(), "{who}: {out}");
-        assert!(std::fs::read(&back).expect("downloaded file") == payload, "{who}: the file round-trips");
+        assert!(
+            std::fs::read(&back).expect("downloaded file") == payload,
+            "{who}: the file round-trips"
+        );
         let tree_back = local.path().join(format!("{who}-tree"));
         let out = node.run(bin, &["cp", "web:/tmp/tree", &path(&tree_back)], None);
         assert!(out.success(), "{who}: {out}");
-        assert_eq!(std::fs::read_to_string(tree_back.join("a.txt")).expect("a.txt"), "alpha\n", "{who}");
-        assert_eq!(std::fs::read_to_string(tree_back.join("sub/b.txt")).expect("b.txt"), "beta\n", "{who}");
+        assert_eq!(
+            std::fs::read_to_string(tree_back.join("a.txt")).expect("a.txt"),
+            "alpha\n",
+            "{who}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tree_back.join("sub/b.txt")).expect("b.txt"),
+            "beta\n",
+            "{who}"
+        );
     }
     let out = node.run(OURS, &["cp", "/does/not/exist", "web:/tmp/x"], None);
-    assert_eq!((out.status, out.stderr.as_str()), (1, "error: /does/not/exist doesn't exist in local filesystem\n"));
+    assert_eq!(
+        (out.status, out.stderr.as_str()),
+        (
+            1,
+            "error: /does/not/exist doesn't exist in local filesystem\n"
+        )
+    );
 }
 
 /// Marks every pod Running and Ready through `pods/status`, as a kubelet would.
@@ -364,7 +538,10 @@ impl FakeKubelet {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 let config = kube::Config::new(url.parse().expect("url"));
                 let client = kube::Client::try_from(config).expect("client");
@@ -391,7 +568,10 @@ impl FakeKubelet {
                 }
             });
         });
-        FakeKubelet { stop, thread: Some(thread) }
+        FakeKubelet {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
@@ -440,8 +620,12 @@ fn live_pods(server: &ApiServer) -> Vec<String> {
         .map(|p| {
             format!(
                 "{} {}",
-                p["metadata"]["labels"]["version"].as_str().unwrap_or_default(),
-                p["spec"]["containers"][0]["image"].as_str().unwrap_or_default()
+                p["metadata"]["labels"]["version"]
+                    .as_str()
+                    .unwrap_or_default(),
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or_default()
             )
         })
         .collect();
@@ -459,15 +643,24 @@ fn rolling_update_replaces_every_pod_of_a_replication_controller() {
         .arg(format!("--master={}", server.url()))
         .arg("--leader-elect=false")
         .arg(format!("--secure-port={}", test_support::free_port()));
-    let _kcm = Process::spawn("kube-controller-manager", command, dir.path().join("kcm.log"));
+    let _kcm = Process::spawn(
+        "kube-controller-manager",
+        command,
+        dir.path().join("kcm.log"),
+    );
     let _kubelet = FakeKubelet::start(server.url());
-    let run = |args: &[&str], stdin: Option<&str>| kubectl_with(Path::new(OURS), &server, args, stdin);
+    let run =
+        |args: &[&str], stdin: Option<&str>| kubectl_with(Path::new(OURS), &server, args, stdin);
     test_support::kubectl_stdin(&server, &["create", "-f", "-"], OLD_RC).assert_success();
     wait_for(Duration::from_secs(30), "3 ready v1 pods", || {
         (live_pods(&server) == ["v1 busybox"; 3]).then_some(())
     });
 
-    let fast = ["--update-period=200ms", "--poll-interval=100ms", "--timeout=60s"];
+    let fast = [
+        "--update-period=200ms",
+        "--poll-interval=100ms",
+        "--timeout=60s",
+    ];
     let mut args = vec!["rolling-update", "old-rc", "-f", "-"];
     args.extend(fast);
     let out = run(&args, Some(NEW_RC));
@@ -479,13 +672,37 @@ fn rolling_update_replaces_every_pod_of_a_replication_controller() {
         Some("Scaling up new-rc from 0 to 3, scaling down old-rc from 3 to 0 (keep 3 pods available, don't exceed 4 pods)"),
         "{out}"
     );
-    assert!(lines.contains(&"Scaling new-rc up to 1") && lines.contains(&"Scaling old-rc down to 0"), "{out}");
-    assert_eq!(&lines[lines.len() - 2..], ["Update succeeded. Deleting old-rc", "replicationcontroller/old-rc rolling updated to \"new-rc\""], "{out}");
+    assert!(
+        lines.contains(&"Scaling new-rc up to 1") && lines.contains(&"Scaling old-rc down to 0"),
+        "{out}"
+    );
+    assert_eq!(
+        &lines[lines.len() - 2..],
+        [
+            "Update succeeded. Deleting old-rc",
+            "replicationcontroller/old-rc rolling updated to \"new-rc\""
+        ],
+        "{out}"
+    );
     let gone = test_support::kubectl(&server, &["get", "rc", "old-rc"]);
     assert!(gone.stderr.contains("NotFound"), "{gone}");
-    wait_for(Duration::from_secs(30), "only v2 pods", || (live_pods(&server) == ["v2 busybox:v2"; 3]).then_some(()));
-    let annotations = test_support::kubectl(&server, &["get", "rc", "new-rc", "-o", "jsonpath={.metadata.annotations}"]);
-    assert!(!annotations.stdout.contains("desired-replicas"), "update annotations are cleaned up: {annotations}");
+    wait_for(Duration::from_secs(30), "only v2 pods", || {
+        (live_pods(&server) == ["v2 busybox:v2"; 3]).then_some(())
+    });
+    let annotations = test_support::kubectl(
+        &server,
+        &[
+            "get",
+            "rc",
+            "new-rc",
+            "-o",
+            "jsonpath={.metadata.annotations}",
+        ],
+    );
+    assert!(
+        !annotations.stdout.contains("desired-replicas"),
+        "update annotations are cleaned up: {annotations}"
+    );
 
     // --image keeps the name: a hashed controller is rolled in, then renamed back.
     let mut args = vec!["rolling-update", "new-rc", "--image=busybox:v3"];
@@ -493,26 +710,55 @@ fn rolling_update_replaces_every_pod_of_a_replication_controller() {
     let out = run(&args, None);
     assert!(out.success(), "{out}");
     let lines: Vec<&str> = out.stdout.lines().collect();
-    let created = lines.first().and_then(|l| l.strip_prefix("Created new-rc-")).unwrap_or_else(|| panic!("{out}"));
+    let created = lines
+        .first()
+        .and_then(|l| l.strip_prefix("Created new-rc-"))
+        .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(created.len(), 32, "{out}");
-    assert!(lines.contains(&"Update succeeded. Deleting old controller: new-rc"), "{out}");
-    assert!(lines.contains(&format!("Renaming new-rc-{created} to new-rc").as_str()), "{out}");
-    assert_eq!(lines.last().copied(), Some("replicationcontroller/new-rc rolling updated"), "{out}");
-    wait_for(Duration::from_secs(30), "only v3 pods", || (live_pods(&server) == ["v2 busybox:v3"; 3]).then_some(()));
+    assert!(
+        lines.contains(&"Update succeeded. Deleting old controller: new-rc"),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&format!("Renaming new-rc-{created} to new-rc").as_str()),
+        "{out}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some("replicationcontroller/new-rc rolling updated"),
+        "{out}"
+    );
+    wait_for(Duration::from_secs(30), "only v3 pods", || {
+        (live_pods(&server) == ["v2 busybox:v3"; 3]).then_some(())
+    });
     let image = test_support::kubectl(&server, &["get", "rc", "new-rc", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.replicas} {.spec.selector.deployment}"]);
     assert_eq!(image.stdout, format!("busybox:v3 3 {created}"), "{image}");
 
     // --rollback of an update that was interrupted half-way.
-    let mut args = vec!["rolling-update", "new-rc", "next-rc", "--image=busybox:v4", "--update-period=30s", "--poll-interval=100ms"];
+    let mut args = vec![
+        "rolling-update",
+        "new-rc",
+        "next-rc",
+        "--image=busybox:v4",
+        "--update-period=30s",
+        "--poll-interval=100ms",
+    ];
     args.push("--timeout=60s");
     let mut command = Command::new(OURS);
     command
         .env_remove("KUBECONFIG")
         .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
         .args(&args);
-    let interrupted = Process::spawn("interrupted rolling-update", command, dir.path().join("interrupted.out"));
+    let interrupted = Process::spawn(
+        "interrupted rolling-update",
+        command,
+        dir.path().join("interrupted.out"),
+    );
     wait_for(Duration::from_secs(30), "the first scale-up", || {
-        interrupted.output().contains("Scaling next-rc up to 1").then_some(())
+        interrupted
+            .output()
+            .contains("Scaling next-rc up to 1")
+            .then_some(())
     });
     drop(interrupted);
     let mut args = vec!["rolling-update", "new-rc", "next-rc", "--rollback"];
@@ -520,8 +766,13 @@ fn rolling_update_replaces_every_pod_of_a_replication_controller() {
     let out = run(&args, None);
     assert!(out.success(), "{out}");
     assert!(out.stdout.starts_with("Setting \"new-rc\" replicas to 3\nContinuing update with existing controller new-rc.\n"), "{out}");
-    assert!(out.stdout.contains("Update succeeded. Deleting next-rc\n"), "{out}");
-    wait_for(Duration::from_secs(30), "back to v3 pods", || (live_pods(&server) == ["v2 busybox:v3"; 3]).then_some(()));
+    assert!(
+        out.stdout.contains("Update succeeded. Deleting next-rc\n"),
+        "{out}"
+    );
+    wait_for(Duration::from_secs(30), "back to v3 pods", || {
+        (live_pods(&server) == ["v2 busybox:v3"; 3]).then_some(())
+    });
     let gone = test_support::kubectl(&server, &["get", "rc", "next-rc"]);
     assert!(gone.stderr.contains("NotFound"), "{gone}");
 }

@@ -3,60 +3,17 @@
 //! v1.32 on the same real apiserver + etcd. Writes run in namespaces (and on
 //! nodes) named `ours` and `theirs`; the name is masked before comparing.
 
-use std::path::{Path, PathBuf};
-use test_support::{kubectl_with, ApiServer, Etcd, KubectlOutput, KUBECTL};
+mod common;
 
-const OURS: &str = env!("CARGO_BIN_EXE_kubectl");
-
-fn apiserver_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let bin = target.join("debug/kube-apiserver");
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo build -p kube-apiserver --bin kube-apiserver`",
-        bin.display()
-    );
-    bin
-}
-
-struct Cluster {
-    server: ApiServer,
-    _etcd: Etcd,
-}
+use common::{assert_no_diffs, rendered, with_ns, Cluster, OURS};
+use test_support::{kubectl_with, KubectlOutput, KUBECTL};
 
 impl Cluster {
-    fn start() -> Cluster {
-        let etcd = Etcd::start().expect("etcd");
-        let server = ApiServer::start(&apiserver_binary(), &etcd, &[]).expect("apiserver");
-        let cluster = Cluster {
-            server,
-            _etcd: etcd,
-        };
-        for ns in ["ours", "theirs"] {
-            cluster.setup(&["create", "namespace", ns], None);
-            cluster.setup(&["-n", ns, "create", "serviceaccount", "default"], None);
-        }
-        cluster
-    }
-
-    fn run(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> KubectlOutput {
-        kubectl_with(Path::new(bin), &self.server, args, stdin)
-    }
-
-    /// Upstream kubectl, asserting success (to set the scene).
-    fn setup(&self, args: &[&str], stdin: Option<&str>) {
-        self.run(KUBECTL, args, stdin).assert_success();
-    }
-
     /// Both binaries on their own namespace (`-n ours` / `-n theirs`; `{ns}` in
     /// an argument is replaced too); returns both renderings, masked.
     fn both(&self, args: &[&str], stdin: Option<&str>) -> (String, String) {
         let go = |bin: &str, ns: &str| {
-            let mut all: Vec<String> = vec!["-n".into(), ns.into()];
-            all.extend(args.iter().map(|a| a.replace("{ns}", ns)));
+            let all = with_ns(ns, args);
             let refs: Vec<&str> = all.iter().map(String::as_str).collect();
             let input = stdin.map(|s| s.replace("{ns}", ns));
             render(&self.run(bin, &refs, input.as_deref()), ns)
@@ -66,37 +23,12 @@ impl Cluster {
 
     /// Runs every command with both binaries; fails listing all differences.
     fn assert_all_same(&self, commands: &[&[&str]]) {
-        let mut diffs = Vec::new();
-        for args in commands {
-            let (ours, theirs) = self.both(args, None);
-            if ours != theirs {
-                diffs.push(format!(
-                    "kubectl {}\n  ours:   {ours:?}\n  theirs: {theirs:?}",
-                    args.join(" ")
-                ));
-            }
-        }
-        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
-    }
-
-    fn setup_both(&self, args: &[&str], stdin: Option<&str>) {
-        for ns in ["ours", "theirs"] {
-            let mut all: Vec<String> = vec!["-n".into(), ns.into()];
-            all.extend(args.iter().map(|a| a.replace("{ns}", ns)));
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            let input = stdin.map(|s| s.replace("{ns}", ns));
-            self.setup(&refs, input.as_deref());
-        }
+        assert_no_diffs(commands, |args| self.both(args, None));
     }
 }
 
 fn render(out: &KubectlOutput, ns: &str) -> String {
-    let text = format!(
-        "{}\n--- stderr ---\n{}\n--- exit {} ---",
-        out.stdout, out.stderr, out.status
-    )
-    .replace(ns, "<ns>");
-    mask_ids(&text)
+    mask_ids(&rendered(out).replace(ns, "<ns>"))
 }
 
 /// Container and exec ids (64 hex digits) differ between runs.
@@ -142,7 +74,7 @@ spec:
 
 #[test]
 fn expose_creates_services_as_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.setup_both(&["create", "-f", "-"], Some(DEPLOY));
     cluster.setup_both(&["create", "-f", "-"], Some(PLAIN_POD));
     let spec = "jsonpath={.metadata.labels} {.spec.selector} {.spec.ports} {.spec.type}";
@@ -164,16 +96,45 @@ fn expose_creates_services_as_upstream() {
 
 #[test]
 fn run_creates_pods_as_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     let spec = "jsonpath={.metadata.labels} {.spec.containers[0].name} {.spec.containers[0].image} {.spec.containers[0].args} {.spec.containers[0].command} {.spec.containers[0].env} {.spec.containers[0].ports} {.spec.containers[0].imagePullPolicy} {.spec.restartPolicy} {.spec.dnsPolicy}";
     cluster.assert_all_same(&[
         &["run", "one", "--image=busybox"][..],
         &["get", "pod", "one", "-o", spec],
-        &["run", "two", "--image=busybox", "--port=80", "--env=A=1", "--env=B=2", "--labels=app=x,tier=y", "--restart=Never", "--image-pull-policy=IfNotPresent", "--", "sleep", "10"],
+        &[
+            "run",
+            "two",
+            "--image=busybox",
+            "--port=80",
+            "--env=A=1",
+            "--env=B=2",
+            "--labels=app=x,tier=y",
+            "--restart=Never",
+            "--image-pull-policy=IfNotPresent",
+            "--",
+            "sleep",
+            "10",
+        ],
         &["get", "pod", "two", "-o", spec],
-        &["run", "three", "--image=busybox", "--command", "--", "sh", "-c", "true"],
+        &[
+            "run",
+            "three",
+            "--image=busybox",
+            "--command",
+            "--",
+            "sh",
+            "-c",
+            "true",
+        ],
         &["get", "pod", "three", "-o", spec],
-        &["run", "four", "--image=busybox", "--dry-run=client", "-o", "yaml"],
+        &[
+            "run",
+            "four",
+            "--image=busybox",
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ],
         &["run", "one", "--image=busybox"],
         &["run", "six", "--image=busybox", "--restart=Sometimes"],
     ]);
@@ -181,34 +142,89 @@ fn run_creates_pods_as_upstream() {
 
 #[test]
 fn wait_reports_conditions_as_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.setup_both(&["create", "-f", "-"], Some(PLAIN_POD));
     cluster.assert_all_same(&[
-        &["wait", "--for=jsonpath={.spec.restartPolicy}=Always", "pod/lonely"][..],
-        &["wait", "--for=jsonpath={.metadata.labels.run}=lonely", "pod", "lonely"],
-        &["wait", "--for=condition=Ready", "pod/lonely", "--timeout=1s"],
+        &[
+            "wait",
+            "--for=jsonpath={.spec.restartPolicy}=Always",
+            "pod/lonely",
+        ][..],
+        &[
+            "wait",
+            "--for=jsonpath={.metadata.labels.run}=lonely",
+            "pod",
+            "lonely",
+        ],
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "pod/lonely",
+            "--timeout=1s",
+        ],
         &["wait", "--for=delete", "pod/missing", "--timeout=1s"],
-        &["wait", "--for=condition=Ready", "pod/missing", "--timeout=1s"],
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "pod/missing",
+            "--timeout=1s",
+        ],
         &["wait", "--for=create", "pod/lonely", "--timeout=1s"],
         &["wait", "--for=bogus", "pod/lonely"],
         &["wait", "pod/lonely"],
     ]);
     // A pod that goes away while waited on: a finalizer holds it until the
     // waiter runs.
-    cluster.setup(&["-n", "ours", "patch", "pod", "lonely", "-p", r#"{"metadata":{"finalizers":["test/hold"]}}"#], None);
-    cluster.setup(&["-n", "ours", "delete", "pod", "lonely", "--wait=false"], None);
+    cluster.setup(
+        &[
+            "-n",
+            "ours",
+            "patch",
+            "pod",
+            "lonely",
+            "-p",
+            r#"{"metadata":{"finalizers":["test/hold"]}}"#,
+        ],
+        None,
+    );
+    cluster.setup(
+        &["-n", "ours", "delete", "pod", "lonely", "--wait=false"],
+        None,
+    );
     let waiter = std::process::Command::new(OURS)
         .args(["--kubeconfig"])
         .arg(cluster.server.kubeconfig())
-        .args(["-n", "ours", "wait", "--for=delete", "pod/lonely", "--timeout=30s"])
+        .args([
+            "-n",
+            "ours",
+            "wait",
+            "--for=delete",
+            "pod/lonely",
+            "--timeout=30s",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn wait");
-    cluster.setup(&["-n", "ours", "patch", "pod", "lonely", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#], None);
+    cluster.setup(
+        &[
+            "-n",
+            "ours",
+            "patch",
+            "pod",
+            "lonely",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+        ],
+        None,
+    );
     let out = waiter.wait_with_output().expect("wait output");
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "pod/lonely condition met\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pod/lonely condition met\n"
+    );
 }
 
 fn node(name: &str) -> String {
@@ -224,20 +240,32 @@ fn bound_pod(name: &str, node: &str, owner: Option<&str>) -> String {
 
 #[test]
 fn node_verbs_print_as_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     for n in ["ours", "theirs"] {
         cluster.setup(&["create", "-f", "-"], Some(&node(n)));
     }
     cluster.assert_all_same(&[
         &["cordon", "{ns}"][..],
         &["cordon", "{ns}"],
-        &["get", "node", "{ns}", "-o", "jsonpath={.spec.unschedulable}"],
+        &[
+            "get",
+            "node",
+            "{ns}",
+            "-o",
+            "jsonpath={.spec.unschedulable}",
+        ],
         &["uncordon", "node/{ns}"],
         &["uncordon", "{ns}"],
         &["cordon", "missing"],
         &["taint", "nodes", "{ns}", "dedicated=gpu:NoSchedule"],
         &["taint", "nodes", "{ns}", "dedicated=gpu:NoSchedule"],
-        &["taint", "nodes", "{ns}", "dedicated=cpu:NoSchedule", "--overwrite"],
+        &[
+            "taint",
+            "nodes",
+            "{ns}",
+            "dedicated=cpu:NoSchedule",
+            "--overwrite",
+        ],
         &["taint", "nodes", "{ns}", "other:PreferNoSchedule"],
         &["get", "node", "{ns}", "-o", "jsonpath={.spec.taints}"],
         &["taint", "nodes", "{ns}", "dedicated-"],
@@ -284,25 +312,47 @@ fn sorted_lines(text: &str) -> String {
 
 #[test]
 fn drain_evicts_pods_as_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     for n in ["ours", "theirs"] {
         cluster.setup(&["create", "-f", "-"], Some(&node(n)));
     }
     cluster.setup_both(&["create", "-f", "-"], Some(DAEMON_SET));
-    cluster.setup_both(&["create", "-f", "-"], Some(&bound_pod("managed", "{ns}", Some("ReplicaSet"))));
-    cluster.setup_both(&["create", "-f", "-"], Some(&bound_pod("daemon", "{ns}", Some("DaemonSet")).replace("name: x", "name: ds")));
+    cluster.setup_both(
+        &["create", "-f", "-"],
+        Some(&bound_pod("managed", "{ns}", Some("ReplicaSet"))),
+    );
+    cluster.setup_both(
+        &["create", "-f", "-"],
+        Some(&bound_pod("daemon", "{ns}", Some("DaemonSet")).replace("name: x", "name: ds")),
+    );
     cluster.assert_all_same(&[
         &["drain", "{ns}"],
-        &["get", "node", "{ns}", "-o", "jsonpath={.spec.unschedulable}"],
+        &[
+            "get",
+            "node",
+            "{ns}",
+            "-o",
+            "jsonpath={.spec.unschedulable}",
+        ],
         &["uncordon", "{ns}"],
     ]);
-    cluster.setup_both(&["create", "-f", "-"], Some(&bound_pod("bare", "{ns}", None)));
+    cluster.setup_both(
+        &["create", "-f", "-"],
+        Some(&bound_pod("bare", "{ns}", None)),
+    );
     cluster.assert_all_same(&[
         &["drain", "{ns}", "--ignore-daemonsets"],
         &["uncordon", "{ns}"],
     ]);
     let (ours, theirs) = cluster.both(
-        &["drain", "{ns}", "--ignore-daemonsets", "--force", "--grace-period=0", "--timeout=60s"],
+        &[
+            "drain",
+            "{ns}",
+            "--ignore-daemonsets",
+            "--force",
+            "--grace-period=0",
+            "--timeout=60s",
+        ],
         None,
     );
     assert_eq!(sorted_lines(&ours), sorted_lines(&theirs));
@@ -312,7 +362,7 @@ fn drain_evicts_pods_as_upstream() {
 
 #[test]
 fn exec_and_logs_errors_as_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.setup_both(&["create", "-f", "-"], Some(PLAIN_POD));
     cluster.assert_all_same(&[
         &["exec", "missing", "--", "ls"][..],
@@ -372,7 +422,7 @@ mod node {
 
     impl Node {
         pub fn start() -> Node {
-            let cluster = Cluster::start();
+            let cluster = Cluster::start_with_namespaces();
             let dir = tempfile::Builder::new()
                 .prefix("kubectl-node-")
                 .tempdir_in("/tmp")
@@ -399,7 +449,10 @@ mod node {
             let socket = dir.path().join("containerd.sock");
             let deadline = Instant::now() + Duration::from_secs(30);
             while !socket.exists() {
-                assert!(Instant::now() < deadline, "containerd socket did not appear");
+                assert!(
+                    Instant::now() < deadline,
+                    "containerd socket did not appear"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
             let out = Command::new(repo().join("scripts/build-images.sh"))
@@ -407,18 +460,28 @@ mod node {
                 .arg(&socket)
                 .output()
                 .expect("build-images.sh");
-            assert!(out.status.success(), "build-images.sh: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "build-images.sh: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let name = format!("kubectl-node-{}", std::process::id());
             let log = std::fs::File::create(dir.path().join("kubelet.log")).expect("log");
             let kubelet = Command::new(repo().join("target/debug/kubelet"))
                 .arg(format!("--api_servers={}", cluster.server.url()))
                 .arg(format!("--hostname-override={name}"))
-                .arg(format!("--container-runtime-endpoint=unix://{}", socket.display()))
+                .arg(format!(
+                    "--container-runtime-endpoint=unix://{}",
+                    socket.display()
+                ))
                 .arg("--address=127.0.0.1")
                 .arg("--node-ip=127.0.0.1")
                 .arg(format!("--port={}", test_support::free_port()))
                 .arg(format!("--root-dir={}", dir.path().join("kroot").display()))
-                .arg(format!("--pod-logs-dir={}", dir.path().join("logs").display()))
+                .arg(format!(
+                    "--pod-logs-dir={}",
+                    dir.path().join("logs").display()
+                ))
                 .arg("--node-status-update-frequency=2s")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log"))
@@ -440,10 +503,18 @@ mod node {
                 "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{app: {name}}}}}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {{name: main, image: busybox, imagePullPolicy: IfNotPresent, command: [sh, -c, {script:?}]}}\n  - {{name: side, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}}\n",
                 node = self.name
             );
-            self.cluster.setup_both(&["create", "-f", "-"], Some(&manifest));
+            self.cluster
+                .setup_both(&["create", "-f", "-"], Some(&manifest));
             for ns in ["ours", "theirs"] {
                 self.cluster.setup(
-                    &["-n", ns, "wait", "--for=jsonpath={.status.phase}=Running", &format!("pod/{name}"), "--timeout=90s"],
+                    &[
+                        "-n",
+                        ns,
+                        "wait",
+                        "--for=jsonpath={.status.phase}=Running",
+                        &format!("pod/{name}"),
+                        "--timeout=90s",
+                    ],
                     None,
                 );
             }
@@ -470,7 +541,10 @@ mod node {
                     None,
                 );
             }
-            for child in [self.kubelet.take(), self.containerd.take()].into_iter().flatten() {
+            for child in [self.kubelet.take(), self.containerd.take()]
+                .into_iter()
+                .flatten()
+            {
                 let mut child = child;
                 let _ = Command::new("kill").arg(child.id().to_string()).status();
                 let deadline = Instant::now() + Duration::from_secs(5);
@@ -480,16 +554,27 @@ mod node {
                 let _ = child.kill();
                 let _ = child.wait();
             }
-            let conf = std::fs::read_to_string(self.dir.path().join("net.d/10-bridge.conflist")).unwrap_or_default();
+            let conf = std::fs::read_to_string(self.dir.path().join("net.d/10-bridge.conflist"))
+                .unwrap_or_default();
             if let Some(bridge) = serde_json::from_str::<serde_json::Value>(&conf)
                 .ok()
-                .and_then(|v| v.pointer("/plugins/0/bridge").and_then(|b| b.as_str()).map(str::to_string))
+                .and_then(|v| {
+                    v.pointer("/plugins/0/bridge")
+                        .and_then(|b| b.as_str())
+                        .map(str::to_string)
+                })
             {
-                let _ = Command::new("ip").args(["link", "del", &bridge]).stderr(Stdio::null()).status();
+                let _ = Command::new("ip")
+                    .args(["link", "del", &bridge])
+                    .stderr(Stdio::null())
+                    .status();
             }
             let _ = Command::new("sh")
                 .arg("-c")
-                .arg(format!("grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l", self.dir.path().display()))
+                .arg(format!(
+                    "grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                    self.dir.path().display()
+                ))
                 .status();
         }
     }
@@ -501,11 +586,23 @@ fn exec_and_logs_stream_from_running_containers() {
         return;
     }
     let node = node::Node::start();
-    node.run_pod("talker", "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600");
+    node.run_pod(
+        "talker",
+        "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; sleep 3600",
+    );
     let c = &node.cluster;
     c.assert_all_same(&[
         &["exec", "talker", "--", "echo", "hello"],
-        &["exec", "talker", "-c", "side", "--", "sh", "-c", "echo out; echo err >&2"],
+        &[
+            "exec",
+            "talker",
+            "-c",
+            "side",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2",
+        ],
         &["exec", "talker", "--", "sh", "-c", "exit 3"],
         &["exec", "talker", "-c", "main", "--", "nonexistent-binary"],
         &["exec", "talker", "-c", "nope", "--", "ls"],
@@ -518,9 +615,19 @@ fn exec_and_logs_stream_from_running_containers() {
     ]);
     // stdin is passed with -i (head ends the command once it has its input: the
     // v4 WebSocket protocol cannot close stdin).
-    let (ours, theirs) = c.both(&["exec", "-i", "talker", "-c", "main", "--", "head", "-n", "1"], Some("piped\n"));
+    let (ours, theirs) = c.both(
+        &[
+            "exec", "-i", "talker", "-c", "main", "--", "head", "-n", "1",
+        ],
+        Some("piped\n"),
+    );
     assert_eq!(ours, theirs);
     assert!(ours.starts_with("piped\n"), "{ours}");
-    let (ours, theirs) = c.both(&["exec", "-it", "talker", "-c", "main", "--", "head", "-n", "1"], Some("x\n"));
+    let (ours, theirs) = c.both(
+        &[
+            "exec", "-it", "talker", "-c", "main", "--", "head", "-n", "1",
+        ],
+        Some("x\n"),
+    );
     assert_eq!(ours, theirs);
 }

@@ -3,60 +3,15 @@
 //! namespaces (and on nodes) named `ours` and `theirs`; the name is masked
 //! before comparing, as are ages, temp file names and object identities.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use test_support::{kubectl_with, ApiServer, Etcd, KubectlOutput, KUBECTL};
-
-const OURS: &str = env!("CARGO_BIN_EXE_kubectl");
-
-fn apiserver_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let bin = target.join("debug/kube-apiserver");
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo build -p kube-apiserver --bin kube-apiserver`",
-        bin.display()
-    );
-    bin
-}
-
-struct Cluster {
-    server: ApiServer,
-    _etcd: Etcd,
-}
+use common::{assert_no_diffs, is_age, mask_ages_in_line, rendered, with_ns, Cluster, OURS};
+use test_support::{KubectlOutput, KUBECTL};
 
 impl Cluster {
-    fn start() -> Cluster {
-        let etcd = Etcd::start().expect("etcd");
-        let server = ApiServer::start(&apiserver_binary(), &etcd, &[]).expect("apiserver");
-        let cluster = Cluster {
-            server,
-            _etcd: etcd,
-        };
-        for ns in ["ours", "theirs"] {
-            cluster.setup(&["create", "namespace", ns], None);
-            cluster.setup(&["-n", ns, "create", "serviceaccount", "default"], None);
-        }
-        cluster
-    }
-
-    fn setup(&self, args: &[&str], stdin: Option<&str>) {
-        kubectl_with(Path::new(KUBECTL), &self.server, args, stdin).assert_success();
-    }
-
-    fn setup_both(&self, args: &[&str], stdin: Option<&str>) {
-        for ns in ["ours", "theirs"] {
-            let all = with_ns(ns, args);
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            let input = stdin.map(|s| s.replace("{ns}", ns));
-            self.setup(&refs, input.as_deref());
-        }
-    }
-
     /// Runs `bin` with extra environment (the editor), stdin closed.
     fn run_env(&self, bin: &str, args: &[String], env: &[(&str, &str)]) -> KubectlOutput {
         let out = Command::new(bin)
@@ -86,55 +41,14 @@ impl Cluster {
     }
 
     fn assert_all_same(&self, commands: &[&[&str]]) {
-        let mut diffs = Vec::new();
-        for args in commands {
-            let (ours, theirs) = self.both_env(args, &[]);
-            if ours != theirs {
-                diffs.push(format!(
-                    "kubectl {}\n  ours:   {ours:?}\n  theirs: {theirs:?}",
-                    args.join(" ")
-                ));
-            }
-        }
-        assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+        assert_no_diffs(commands, |args| self.both_env(args, &[]));
     }
-}
-
-fn with_ns(ns: &str, args: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = vec!["-n".into(), ns.into()];
-    all.extend(args.iter().map(|a| a.replace("{ns}", ns)));
-    all
-}
-
-fn is_age(token: &str) -> bool {
-    let mut rest = token;
-    let mut parts = 0;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let Some(unit) = rest.chars().next() else {
-            return false;
-        };
-        if !"smhdy".contains(unit) {
-            return false;
-        }
-        rest = &rest[1..];
-        parts += 1;
-    }
-    parts > 0
 }
 
 /// Masks the namespace, ages (and the padding around them), temp file names,
 /// RFC 1123 creation times and uids.
 fn render(out: &KubectlOutput, ns: &str) -> String {
-    let text = format!(
-        "{}\n--- stderr ---\n{}\n--- exit {} ---",
-        out.stdout, out.stderr, out.status
-    )
-    .replace(ns, "<ns>");
+    let text = rendered(out).replace(ns, "<ns>");
     text.lines()
         .map(|line| {
             if line.contains("kubectl-edit-") {
@@ -143,14 +57,7 @@ fn render(out: &KubectlOutput, ns: &str) -> String {
             if line.starts_with("CreationTimestamp:") {
                 return "CreationTimestamp: <time>".to_string();
             }
-            if line.split_whitespace().any(is_age) {
-                return line
-                    .split_whitespace()
-                    .map(|t| if is_age(t) { "<age>" } else { t })
-                    .collect::<Vec<_>>()
-                    .join(" ");
-            }
-            line.to_string()
+            mask_ages_in_line(line, is_age)
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -209,7 +116,7 @@ fn comment_lines(text: &str) -> String {
 
 #[test]
 fn edit_matches_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.setup_both(&["create", "-f", "-"], Some(DEPLOY));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut diffs = Vec::new();
@@ -342,7 +249,7 @@ fn edit_matches_upstream() {
 
 #[test]
 fn autoscale_creates_hpa() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.setup_both(&["create", "-f", "-"], Some(DEPLOY));
     cluster.setup_both(&["run", "lonely", "--image=busybox"], None);
     // Validation, lookups and client dry runs print as upstream's.
@@ -430,7 +337,7 @@ fn autoscale_creates_hpa() {
 
 #[test]
 fn explain_matches_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.assert_all_same(&[
         &["explain", "pods"][..],
         &["explain", "pods.spec.containers"],
@@ -450,7 +357,7 @@ fn explain_matches_upstream() {
 
 #[test]
 fn completion_scripts_are_valid() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     cluster.assert_all_same(&[
         &["completion"][..],
         &["completion", "tcsh"],
@@ -537,7 +444,7 @@ spec:
 
 #[test]
 fn describe_node_matches_upstream() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_with_namespaces();
     // (the apiserver creates kube-node-lease itself)
     for n in ["ours", "theirs"] {
         cluster.setup(&["create", "-f", "-"], Some(&node(n)));

@@ -4,29 +4,16 @@
 //! namespace `ours`, upstream's in `theirs`; outputs must match once the
 //! namespace names, ages and timestamps are masked.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{binary, mask_ages_in_line, rendered, OURS};
 use test_support::{kubectl_with, ApiServer, Etcd, KubectlOutput, KUBECTL};
-
-const OURS: &str = env!("CARGO_BIN_EXE_kubectl");
-
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let bin = target.join("debug").join(name);
-    assert!(
-        bin.exists(),
-        "{} missing: run `cargo build -p {name} --bin {name}`",
-        bin.display()
-    );
-    bin
-}
 
 /// A child process killed when dropped.
 struct Killed(Child);
@@ -211,36 +198,15 @@ impl Cluster {
     }
 }
 
+/// An age, also in parentheses (`(5s ago)` style columns).
 fn is_age(token: &str) -> bool {
-    let token = token.trim_matches(|c| c == '(' || c == ')');
-    let mut rest = token;
-    let mut parts = 0;
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let Some(unit) = rest.chars().next() else {
-            return false;
-        };
-        if !"smhdy".contains(unit) {
-            return false;
-        }
-        rest = &rest[1..];
-        parts += 1;
-    }
-    parts > 0
+    common::is_age(token.trim_matches(|c| c == '(' || c == ')'))
 }
 
 /// Output with the namespace, ages and timestamps masked (and whitespace runs
 /// collapsed on lines that had any).
 fn render(out: &KubectlOutput, ns: &str) -> String {
-    let text = format!(
-        "{}\n--- stderr ---\n{}\n--- exit {} ---",
-        out.stdout, out.stderr, out.status
-    )
-    .replace(ns, "<ns>");
+    let text = rendered(out).replace(ns, "<ns>");
     // the service-account volume has a random suffix
     let text = match text.find("kube-api-access-") {
         Some(i) => {
@@ -266,13 +232,7 @@ fn render(out: &KubectlOutput, ns: &str) -> String {
                 }
                 _ => line.to_string(),
             };
-            if !line.split_whitespace().any(is_age) {
-                return line;
-            }
-            line.split_whitespace()
-                .map(|t| if is_age(t) { "<age>" } else { t })
-                .collect::<Vec<_>>()
-                .join(" ")
+            mask_ages_in_line(&line, is_age)
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -597,8 +557,8 @@ fn map_order_free(text: &str) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let is_section = (lines[i] == "Data" || lines[i] == "BinaryData")
-            && lines.get(i + 1) == Some(&"====");
+        let is_section =
+            (lines[i] == "Data" || lines[i] == "BinaryData") && lines.get(i + 1) == Some(&"====");
         if !is_section {
             out.push(lines[i].to_string());
             i += 1;
@@ -613,8 +573,8 @@ fn map_order_free(text: &str) -> String {
         let mut tail: Vec<String> = Vec::new();
         while i < lines.len() {
             let line = lines[i];
-            let next_is_section = (line == "BinaryData" || line == "Data")
-                && lines.get(i + 1) == Some(&"====");
+            let next_is_section =
+                (line == "BinaryData" || line == "Data") && lines.get(i + 1) == Some(&"====");
             if next_is_section || line.starts_with("Events:") {
                 break;
             }

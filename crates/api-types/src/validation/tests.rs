@@ -505,3 +505,26 @@ fn unknown_kinds_get_metadata_validation_only() {
         validate_create(role, &json!({"metadata": {"name": "system:controller:x"}})).is_empty()
     );
 }
+
+#[test]
+fn stateful_set_mounts_may_name_claim_templates() {
+    let sts = |mount: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s", "namespace": "default"},
+            "spec": {"serviceName": "s", "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "busybox",
+                    "volumeMounts": [{"name": mount, "mountPath": "/data"}]}]}},
+                "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+    };
+    let ok = create("apps/v1", "StatefulSet", sts("data"));
+    assert!(ok.is_empty(), "{ok:?}");
+    let bad = create("apps/v1", "StatefulSet", sts("nope"));
+    assert_eq!(fields(&bad), ["spec.template.spec.containers[0].volumeMounts[0].name"], "{bad:?}");
+}
+
+#[test]
+fn grpc_probe_service_defaults_to_empty() {
+    let mut p = pod(json!({"containers": [{"name": "c", "image": "i", "livenessProbe": {"grpc": {"port": 9000}}}]}));
+    apply_defaults(info("v1", "Pod"), &mut p);
+    assert_eq!(p["spec"]["containers"][0]["livenessProbe"]["grpc"], json!({"port": 9000, "service": ""}));
+}

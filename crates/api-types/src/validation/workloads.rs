@@ -439,11 +439,51 @@ pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
             if !sel.is_some_and(selector_is_empty) && !matches && spec.get("template").is_some() {
                 errs.push(mismatch(&spec, &tp));
             }
-            errs.extend(validate_pod_template(spec.get("template"), &tp));
+            // volumeClaimTemplates become volumes of every pod, so mounts may name
+            // them (upstream skips the pod-spec check for exactly this reason)
+            let template = spec.get("template").map(|t| with_claim_volumes(t, &spec));
+            errs.extend(validate_pod_template(template.as_ref(), &tp));
         }
     }
     always_restart_template(&spec, &tp, "StatefulSet", &mut errs);
     errs
+}
+
+/// The StatefulSet's pod template with a `persistentVolumeClaim` volume appended for
+/// each claim template not already named in `volumes`, as the pods will have.
+fn with_claim_volumes(template: &Value, spec: &Value) -> Value {
+    let mut template = template.clone();
+    let claims: Vec<String> = spec
+        .get("volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    if claims.is_empty() {
+        return template;
+    }
+    let Some(pod_spec) = template.get_mut("spec").and_then(Value::as_object_mut) else {
+        return template;
+    };
+    let volumes = pod_spec
+        .entry("volumes")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if volumes.is_null() {
+        *volumes = Value::Array(Vec::new());
+    }
+    if let Some(list) = volumes.as_array_mut() {
+        for claim in claims {
+            let present = list
+                .iter()
+                .any(|v| v.get("name").and_then(Value::as_str) == Some(claim.as_str()));
+            if !present {
+                list.push(serde_json::json!({"name": claim, "persistentVolumeClaim": {"claimName": claim}}));
+            }
+        }
+    }
+    template
 }
 
 /// `validateJobSpec`: the part shared by Jobs and CronJob job templates.

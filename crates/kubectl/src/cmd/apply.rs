@@ -4,7 +4,9 @@
 use http::Method;
 use serde_json::{json, Value};
 
-use crate::cmd::create::{with_source, DryRun, WriteOptions};
+use crate::cmd::create::{
+    clear_resource_version, send, with_source, DryRun, ValidateArgs, WriteOptions,
+};
 use crate::cmd::{finish, manifest_target};
 use crate::context::Context;
 use crate::errors::{Error, Result};
@@ -20,6 +22,8 @@ pub struct ApplyArgs {
     pub files: FilenameArgs,
     #[command(flatten)]
     pub write: WriteOptions,
+    #[command(flatten)]
+    pub validate: ValidateArgs,
     /// If true, apply runs in the server instead of the client.
     #[arg(long)]
     pub server_side: bool,
@@ -38,7 +42,7 @@ pub async fn run(ctx: &Context, args: ApplyArgs) -> Result<()> {
         let result = if args.server_side {
             apply_server_side(ctx, &args, m).await
         } else {
-            apply_client_side(ctx, &args.write, m).await
+            apply_client_side(ctx, &args.write, &args.validate, m).await
         };
         if let Err(e) = result {
             errors.push(e);
@@ -67,7 +71,14 @@ fn registry_info(resource: &ApiResource) -> Option<&'static api_types::ResourceI
     api_types::registry::lookup(&resource.group, &resource.version, &resource.name)
 }
 
-async fn apply_client_side(ctx: &Context, write: &WriteOptions, m: Manifest) -> Result<()> {
+async fn apply_client_side(
+    ctx: &Context,
+    write: &WriteOptions,
+    validate: &ValidateArgs,
+    m: Manifest,
+) -> Result<()> {
+    // Checked before any request, as upstream's Complete does.
+    let query = validate.add_to(write.query("kubectl-client-side-apply")?)?;
     let discovery = ctx.discovery().await?;
     let (resource, namespace) = manifest_target(ctx, discovery, &m)?;
     let mut object = m.object.clone();
@@ -87,14 +98,17 @@ async fn apply_client_side(ctx: &Context, write: &WriteOptions, m: Manifest) -> 
             if write.dry_run()? == DryRun::Client {
                 return write.report(&modified, "created");
             }
-            let create_path = format!(
-                "{}{}",
-                resource.collection_path(Some(&namespace)),
-                write.query("kubectl-client-side-apply")?
-            );
-            let created = client
-                .send_json(Method::POST, &create_path, &modified)
-                .await
+            let create_path = format!("{}{query}", resource.collection_path(Some(&namespace)));
+            let mut modified = modified;
+            clear_resource_version(&mut modified);
+            let created = send::write(
+                client,
+                Method::POST,
+                &create_path,
+                "application/json",
+                serde_json::to_vec(&modified)?,
+            )
+            .await
                 .map_err(|e| with_source(e, "creating", &m.source))?;
             return write.report(&created, "created");
         }
@@ -137,11 +151,16 @@ async fn apply_client_side(ctx: &Context, write: &WriteOptions, m: Manifest) -> 
     if write.dry_run()? == DryRun::Client {
         return write.report(&current, "configured");
     }
-    let patch_path = format!("{path}{}", write.query("kubectl-client-side-apply")?);
-    let patched = client
-        .patch(&patch_path, content_type, serde_json::to_vec(&patch)?)
-        .await
-        .map_err(|e| with_source(e, "applying patch:\n", &m.source))?;
+    let patch_path = format!("{path}{query}");
+    let patched = send::write(
+        client,
+        Method::PATCH,
+        &patch_path,
+        content_type,
+        serde_json::to_vec(&patch)?,
+    )
+    .await
+    .map_err(|e| with_source(e, "applying patch:\n", &m.source))?;
     write.report(&patched, "configured")
 }
 
@@ -208,15 +227,38 @@ async fn apply_server_side(ctx: &Context, args: &ApplyArgs, m: Manifest) -> Resu
     if args.write.dry_run()? == DryRun::Server {
         path.push_str("&dryRun=All");
     }
-    let applied = client
-        .patch(
-            &path,
-            "application/apply-patch+yaml",
-            serde_json::to_vec(&object)?,
-        )
-        .await
-        .map_err(|e| with_source(e, "patching", &m.source))?;
+    let path = args.validate.add_to(path)?;
+    let applied = send::write(
+        client,
+        Method::PATCH,
+        &path,
+        "application/apply-patch+yaml",
+        serde_json::to_vec(&object)?,
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Server(s) if s.code == 409 => conflict_error(&s.message),
+        other => with_source(other, "patching", &m.source),
+    })?;
     args.write.report(&applied, "serverside-applied")
+}
+
+/// Upstream `apply` turns a server-side apply conflict into a plain error
+/// with advice on resolving it (no `Error from server` prefix).
+fn conflict_error(message: &str) -> Error {
+    Error::usage(format!(
+        "{message}
+Please review the fields above--they currently have other managers. Here
+are the ways you can resolve this warning:
+* If you intend to manage all of these fields, please re-run the apply
+  command with the `--force-conflicts` flag.
+* If you do not intend to manage all of the fields, please edit your
+  manifest to remove references to the fields that should keep their
+  current managers.
+* You may co-own fields by updating your manifest to match the existing
+  value; in this case, you'll become the manager if you apply the changes.
+  See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts"
+    ))
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! process of a container, over the same channel protocol as `exec`
 //! (`pods/attach` instead of `pods/exec`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::cmd::exec::{
-    connect, pick_container, pod_location, resolve_pod, run_streams, terminal_size, use_tty, LocalStreams,
-    Outcome, RawMode, StreamFlags,
+    connect, pick_container, pod_location, resizes_after, resolve_pod, run_streams, use_tty,
+    LocalStreams, Outcome, RawMode, StreamFlags,
 };
 use crate::context::Context;
 use crate::errors::{Error, Result};
@@ -36,26 +36,16 @@ pub struct AttachArgs {
 
 /// A Go duration flag (`1m0s`, `500ms`).
 pub fn duration_flag(flag: &str, text: &str) -> Result<Duration> {
-    crate::cmd::wait::parse_duration(text).ok_or_else(|| crate::cmd::wait::duration_flag_error(flag, text))
-}
-
-/// Waits (as upstream's `GetFirstPod` does) while the pod is Pending.
-pub async fn wait_running(ctx: &Context, mut pod: Value, timeout: Duration) -> Result<Value> {
-    let deadline = Instant::now() + timeout;
-    while pod["status"]["phase"].as_str().unwrap_or("Pending") == "Pending" {
-        if Instant::now() >= deadline {
-            return Err(Error::usage("timed out waiting for the condition"));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (namespace, name) = pod_location(ctx, &pod);
-        pod = ctx.client().await?.get(&format!("/api/v1/namespaces/{namespace}/pods/{name}")).await?;
-    }
-    Ok(pod)
+    crate::cmd::wait::parse_duration(text)
+        .ok_or_else(|| crate::cmd::wait::duration_flag_error(flag, text))
 }
 
 pub async fn run(ctx: &Context, args: AttachArgs) -> Result<()> {
-    let timeout = duration_flag("pod-running-timeout", &args.pod_running_timeout)?;
-    let pod = wait_running(ctx, resolve_pod(ctx, &args.pod).await?, timeout).await?;
+    // Upstream's `AttachablePodForObject` hands a named pod back as it is
+    // (the timeout only bounds the wait for a workload's first pod), and the
+    // apiserver refuses a pod without a node.
+    duration_flag("pod-running-timeout", &args.pod_running_timeout)?;
+    let pod = resolve_pod(ctx, &args.pod).await?;
     let phase = pod["status"]["phase"].as_str().unwrap_or_default();
     if phase == "Succeeded" || phase == "Failed" {
         return Err(Error::usage(format!(
@@ -95,7 +85,14 @@ pub async fn run(ctx: &Context, args: AttachArgs) -> Result<()> {
     let raw = if tty { RawMode::enter() } else { None };
     let mut local = LocalStreams::process(args.stdin);
     if tty {
-        local.terminal_size = terminal_size();
+        // Upstream fakes a resize one cell larger, then the real size, so
+        // that the program redraws its screen after a re-attach.
+        local.resizes = Some(resizes_after(|(width, height)| {
+            vec![
+                (width.saturating_add(1), height.saturating_add(1)),
+                (width, height),
+            ]
+        }));
     }
     let outcome = run_streams(connection, local).await;
     drop(raw);
@@ -106,7 +103,9 @@ pub async fn run(ctx: &Context, args: AttachArgs) -> Result<()> {
     }
     match outcome? {
         Outcome::Exited(0) => Ok(()),
-        Outcome::Exited(code) => Err(Error::usage(format!("command terminated with exit code {code}"))),
+        Outcome::Exited(code) => Err(Error::usage(format!(
+            "command terminated with exit code {code}"
+        ))),
         Outcome::Failed(message) => Err(Error::usage(message)),
     }
 }

@@ -1,6 +1,7 @@
-//! `kubectl completion SHELL`: the shell completion script, generated from our
-//! clap command tree by `clap_complete` (upstream prints cobra's script; the
-//! commands and flags it completes are the same ones).
+//! `kubectl completion SHELL`: the shell completion script. The bash and zsh
+//! scripts call `kubectl __complete` on every TAB, as upstream's cobra
+//! scripts do (see [`crate::cmd::complete`]), so names come from the server;
+//! fish and powershell get `clap_complete`'s static script of our commands.
 
 use clap::CommandFactory;
 use clap_complete::Shell;
@@ -17,8 +18,8 @@ pub struct CompletionArgs {
 /// The script for `shell` (`bash`, `zsh`, `fish`, `powershell`).
 pub fn script(shell: &str) -> Result<Vec<u8>> {
     let shell = match shell {
-        "bash" => Shell::Bash,
-        "zsh" => Shell::Zsh,
+        "bash" => return Ok(include_bytes!("completion.bash").to_vec()),
+        "zsh" => return Ok(include_bytes!("completion.zsh").to_vec()),
         "fish" => Shell::Fish,
         "powershell" => Shell::PowerShell,
         other => return Err(usage(&format!("Unsupported shell type {other:?}."))),
@@ -55,10 +56,15 @@ mod tests {
     #[test]
     fn scripts_for_known_shells_only() {
         let bash = String::from_utf8(script("bash").expect("bash")).expect("utf8");
-        assert!(bash.contains("complete -F"), "{bash}");
+        assert!(
+            bash.contains("complete -o default -F __kubectl_complete kubectl"),
+            "{bash}"
+        );
+        assert!(bash.contains("__completeNoDesc"), "{bash}");
         assert!(bash.contains("kubectl"));
         let zsh = String::from_utf8(script("zsh").expect("zsh")).expect("utf8");
         assert!(zsh.starts_with("#compdef kubectl"), "{zsh}");
+        assert!(zsh.contains("__complete "), "{zsh}");
         assert_eq!(
             script("tcsh").err().map(|e| e.to_string()),
             Some(

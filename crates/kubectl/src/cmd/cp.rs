@@ -36,7 +36,11 @@ pub struct CpArgs {
 #[derive(Debug, Clone, PartialEq)]
 enum FileSpec {
     Local(String),
-    Remote { namespace: Option<String>, pod: String, path: String },
+    Remote {
+        namespace: Option<String>,
+        pod: String,
+        path: String,
+    },
 }
 
 /// Upstream's `extractFileSpec`: `POD:PATH` or `NAMESPACE/POD:PATH` is remote.
@@ -45,16 +49,26 @@ fn parse_spec(arg: &str) -> Result<FileSpec> {
         return Ok(FileSpec::Local(arg.to_string()));
     };
     if pod_part.is_empty() {
-        return Err(Error::usage("filespec must match the canonical format: [[namespace/]pod:]file/path"));
+        return Err(Error::usage(
+            "filespec must match the canonical format: [[namespace/]pod:]file/path",
+        ));
     }
     match pod_part.split_once('/') {
-        None => Ok(FileSpec::Remote { namespace: None, pod: pod_part.into(), path: path.into() }),
-        Some((ns, pod)) if !ns.is_empty() && !pod.is_empty() && !pod.contains('/') => Ok(FileSpec::Remote {
-            namespace: Some(ns.into()),
-            pod: pod.into(),
+        None => Ok(FileSpec::Remote {
+            namespace: None,
+            pod: pod_part.into(),
             path: path.into(),
         }),
-        Some(_) => Err(Error::usage("filespec must match the canonical format: [[namespace/]pod:]file/path")),
+        Some((ns, pod)) if !ns.is_empty() && !pod.is_empty() && !pod.contains('/') => {
+            Ok(FileSpec::Remote {
+                namespace: Some(ns.into()),
+                pod: pod.into(),
+                path: path.into(),
+            })
+        }
+        Some(_) => Err(Error::usage(
+            "filespec must match the canonical format: [[namespace/]pod:]file/path",
+        )),
     }
 }
 
@@ -122,7 +136,10 @@ fn untar(archive: &[u8], prefix: &str, dest: &Path) -> Result<()> {
             return Err(Error::usage("tar contents corrupted"));
         };
         let Some(target) = local_target(dest, relative) else {
-            eprintln!("warning: file {:?} is outside target destination, skipping", dest.join(relative));
+            eprintln!(
+                "warning: file {:?} is outside target destination, skipping",
+                dest.join(relative)
+            );
             continue;
         };
         if let Some(parent) = target.parent() {
@@ -132,8 +149,14 @@ fn untar(archive: &[u8], prefix: &str, dest: &Path) -> Result<()> {
         if kind.is_dir() {
             std::fs::create_dir_all(&target)?;
         } else if kind.is_symlink() {
-            let link = entry.link_name()?.map(|l| l.display().to_string()).unwrap_or_default();
-            eprintln!("warning: skipping symlink: {:?} -> {link:?}", target.display().to_string());
+            let link = entry
+                .link_name()?
+                .map(|l| l.display().to_string())
+                .unwrap_or_default();
+            eprintln!(
+                "warning: skipping symlink: {:?} -> {link:?}",
+                target.display().to_string()
+            );
         } else if kind.is_file() {
             let mut file = std::fs::File::create(&target)?;
             std::io::copy(&mut entry, &mut file)?;
@@ -158,7 +181,12 @@ fn make_tar(src: &Path, name: &str) -> Result<Vec<u8>> {
 /// The last element of a slash path (`path.Base`).
 fn base(path: &str) -> String {
     let cleaned = clean(path);
-    cleaned.rsplit('/').next().filter(|b| !b.is_empty()).unwrap_or("/").to_string()
+    cleaned
+        .rsplit('/')
+        .next()
+        .filter(|b| !b.is_empty())
+        .unwrap_or("/")
+        .to_string()
 }
 
 /// The directory of a slash path (`path.Dir`).
@@ -181,7 +209,15 @@ struct Remote<'a> {
 impl Remote<'_> {
     async fn exec(&self, command: &[&str], local: LocalStreams<'_>) -> Result<Outcome> {
         let command: Vec<String> = command.iter().map(|s| s.to_string()).collect();
-        exec_with(self.ctx, &self.namespace, &self.pod, &self.container, &command, local).await
+        exec_with(
+            self.ctx,
+            &self.namespace,
+            &self.pod,
+            &self.container,
+            &command,
+            local,
+        )
+        .await
     }
 }
 
@@ -193,8 +229,16 @@ pub async fn run(ctx: &Context, args: CpArgs) -> Result<()> {
         FileSpec::Local(_) => None,
     };
     let (namespace, pod) = match (remote_of(&src), remote_of(&dest)) {
-        (Some(_), Some(_)) => return Err(Error::usage("one of src or dest must be a local file specification")),
-        (None, None) => return Err(Error::usage("one of src or dest must be a remote file specification")),
+        (Some(_), Some(_)) => {
+            return Err(Error::usage(
+                "one of src or dest must be a local file specification",
+            ))
+        }
+        (None, None) => {
+            return Err(Error::usage(
+                "one of src or dest must be a remote file specification",
+            ))
+        }
         (Some(r), None) | (None, Some(r)) => r,
     };
     let namespace = namespace.unwrap_or_else(|| ctx.namespace());
@@ -204,9 +248,16 @@ pub async fn run(ctx: &Context, args: CpArgs) -> Result<()> {
         .get(&format!("/api/v1/namespaces/{namespace}/pods/{pod}"))
         .await?;
     let container = pick_container(&pod_obj, args.container.as_deref(), false)?;
-    let remote = Remote { ctx, namespace, pod, container };
+    let remote = Remote {
+        ctx,
+        namespace,
+        pod,
+        container,
+    };
     match (src, dest) {
-        (FileSpec::Remote { path, .. }, FileSpec::Local(local)) => copy_from_pod(&remote, &path, &local).await,
+        (FileSpec::Remote { path, .. }, FileSpec::Local(local)) => {
+            copy_from_pod(&remote, &path, &local).await
+        }
         (FileSpec::Local(local), FileSpec::Remote { path, .. }) => {
             copy_to_pod(&remote, &local, &path, args.no_preserve).await
         }
@@ -231,7 +282,11 @@ async fn copy_from_pod(remote: &Remote<'_>, src: &str, dest: &str) -> Result<()>
         .await?;
     match outcome {
         Outcome::Exited(0) => {}
-        Outcome::Exited(code) => return Err(Error::usage(format!("command terminated with exit code {code}"))),
+        Outcome::Exited(code) => {
+            return Err(Error::usage(format!(
+                "command terminated with exit code {code}"
+            )))
+        }
         Outcome::Failed(message) => return Err(Error::usage(message)),
     }
     untar(&archive, &strip_prefix(src), Path::new(dest))
@@ -243,7 +298,9 @@ async fn copy_to_pod(remote: &Remote<'_>, src: &str, dest: &str, no_preserve: bo
     }
     let local = Path::new(src);
     if !local.exists() {
-        return Err(Error::usage(format!("{src} doesn't exist in local filesystem")));
+        return Err(Error::usage(format!(
+            "{src} doesn't exist in local filesystem"
+        )));
     }
     let mut dest = clean(dest);
     // An existing remote directory receives the source under its own name.
@@ -260,7 +317,11 @@ async fn copy_to_pod(remote: &Remote<'_>, src: &str, dest: &str, no_preserve: bo
         dest = clean(&format!("{dest}/{name}"));
     }
     let archive = make_tar(local, &base(&dest))?;
-    let tar_flags = if no_preserve { "--no-same-permissions --no-same-owner -xmf -" } else { "-xmf -" };
+    let tar_flags = if no_preserve {
+        "--no-same-permissions --no-same-owner -xmf -"
+    } else {
+        "-xmf -"
+    };
     let script = format!("head -c {} | tar {tar_flags} -C \"$0\"", archive.len());
     let target_dir = dir(&dest);
     let outcome = remote
@@ -270,13 +331,15 @@ async fn copy_to_pod(remote: &Remote<'_>, src: &str, dest: &str, no_preserve: bo
                 stdin: Some(Box::new(archive.as_slice())),
                 stdout: Some(Box::new(tokio::io::stdout())),
                 stderr: Some(Box::new(tokio::io::stderr())),
-                terminal_size: None,
+                resizes: None,
             },
         )
         .await?;
     match outcome {
         Outcome::Exited(0) => Ok(()),
-        Outcome::Exited(code) => Err(Error::usage(format!("command terminated with exit code {code}"))),
+        Outcome::Exited(code) => Err(Error::usage(format!(
+            "command terminated with exit code {code}"
+        ))),
         Outcome::Failed(message) => Err(Error::usage(message)),
     }
 }
@@ -287,14 +350,25 @@ mod tests {
 
     #[test]
     fn file_specs_as_upstream() {
-        assert_eq!(parse_spec("/tmp/x").expect("local"), FileSpec::Local("/tmp/x".into()));
+        assert_eq!(
+            parse_spec("/tmp/x").expect("local"),
+            FileSpec::Local("/tmp/x".into())
+        );
         assert_eq!(
             parse_spec("web:/tmp/x").expect("remote"),
-            FileSpec::Remote { namespace: None, pod: "web".into(), path: "/tmp/x".into() }
+            FileSpec::Remote {
+                namespace: None,
+                pod: "web".into(),
+                path: "/tmp/x".into()
+            }
         );
         assert_eq!(
             parse_spec("ns/web:tmp").expect("namespaced"),
-            FileSpec::Remote { namespace: Some("ns".into()), pod: "web".into(), path: "tmp".into() }
+            FileSpec::Remote {
+                namespace: Some("ns".into()),
+                pod: "web".into(),
+                path: "tmp".into()
+            }
         );
         assert!(parse_spec(":x").is_err());
         assert!(parse_spec("a/b/c:x").is_err());
@@ -311,7 +385,10 @@ mod tests {
         assert_eq!(dir("/tmp/a"), "/tmp");
         assert_eq!(dir("/a"), "/");
         assert_eq!(dir("a"), ".");
-        assert_eq!(local_target(Path::new("out"), "/x/y"), Some(PathBuf::from("out/x/y")));
+        assert_eq!(
+            local_target(Path::new("out"), "/x/y"),
+            Some(PathBuf::from("out/x/y"))
+        );
         assert_eq!(local_target(Path::new("out"), "/../y"), None);
     }
 
@@ -326,8 +403,17 @@ mod tests {
         let archive = make_tar(&src, "tmp/src").expect("tar");
         let out = dir.path().join("out");
         untar(&archive, "tmp/src", &out).expect("untar");
-        assert_eq!(std::fs::read_to_string(out.join("a.txt")).expect("a"), "alpha");
-        assert_eq!(std::fs::read_to_string(out.join("sub/b.txt")).expect("b"), "beta");
-        assert!(untar(&archive, "elsewhere", &out).is_err(), "entries outside the prefix are refused");
+        assert_eq!(
+            std::fs::read_to_string(out.join("a.txt")).expect("a"),
+            "alpha"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("sub/b.txt")).expect("b"),
+            "beta"
+        );
+        assert!(
+            untar(&archive, "elsewhere", &out).is_err(),
+            "entries outside the prefix are refused"
+        );
     }
 }

@@ -11,6 +11,53 @@ use crate::errors::{Error, Result, ServerError};
 use crate::manifest::FilenameArgs;
 use crate::output::{object_name, print_objects, OutputFormat};
 
+mod job;
+mod quota;
+mod rbac;
+pub mod send;
+
+/// `--validate` of create, apply, replace and edit (upstream
+/// `cmdutil.AddValidateFlags`): the `fieldValidation` the server applies.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ValidateArgs {
+    /// Must be one of: strict (or true), warn, ignore (or false).
+    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "strict")]
+    pub validate: Option<String>,
+}
+
+impl ValidateArgs {
+    /// The `fieldValidation` directive (upstream `GetValidationDirective`).
+    pub fn directive(&self) -> Result<&'static str> {
+        match self
+            .validate
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("strict") | Some("true") => Ok("Strict"),
+            Some("warn") => Ok("Warn"),
+            Some("ignore") | Some("false") => Ok("Ignore"),
+            Some(other) => Err(Error::usage(format!(
+                "invalid - validate option \"{other}\"; must be one of: strict (or true), warn, ignore (or false)"
+            ))),
+        }
+    }
+
+    /// `query` (from [`WriteOptions::query`]) with `fieldValidation` added.
+    pub fn add_to(&self, query: String) -> Result<String> {
+        let sep = if query.is_empty() { '?' } else { '&' };
+        Ok(format!("{query}{sep}fieldValidation={}", self.directive()?))
+    }
+}
+
+/// Upstream's `Helper.Create(.., modify=true, ..)` clears `resourceVersion`
+/// so an exported object can be created again.
+pub fn clear_resource_version(object: &mut Value) {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("resourceVersion");
+    }
+}
+
 /// `--dry-run` and `-o` of the object-writing verbs.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct WriteOptions {
@@ -92,6 +139,8 @@ pub struct CreateArgs {
     pub files: FilenameArgs,
     #[command(flatten)]
     pub write: WriteOptions,
+    #[command(flatten)]
+    pub validate: ValidateArgs,
     #[command(subcommand)]
     pub generator: Option<Generator>,
 }
@@ -135,6 +184,22 @@ pub enum Generator {
     /// Create a service using a specified subcommand
     #[command(subcommand, alias = "svc")]
     Service(ServiceKind),
+    /// Create a service account with the specified name
+    #[command(alias = "sa")]
+    Serviceaccount(rbac::ServiceAccountArgs),
+    /// Create a role with single rule
+    Role(rbac::RoleArgs),
+    /// Create a cluster role
+    Clusterrole(rbac::ClusterRoleArgs),
+    /// Create a role binding for a particular role or cluster role
+    Rolebinding(rbac::RoleBindingArgs),
+    /// Create a cluster role binding for a particular cluster role
+    Clusterrolebinding(rbac::BindingArgs),
+    /// Create a job with the specified name
+    Job(job::JobArgs),
+    /// Create a quota with the specified name
+    #[command(alias = "resourcequota")]
+    Quota(quota::QuotaArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,7 +245,7 @@ pub enum ServiceKind {
 pub async fn run(ctx: &Context, args: CreateArgs) -> Result<()> {
     match args.generator {
         Some(generator) => {
-            let (mut object, write) = generate(generator)?;
+            let (mut object, write) = generate(ctx, generator).await?;
             // Printed Go objects carry these nulls (the wire form drops them).
             if write.dry_run()? == DryRun::Client {
                 object["metadata"]["creationTimestamp"] = Value::Null;
@@ -188,12 +253,20 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<()> {
                     template["metadata"]["creationTimestamp"] = Value::Null;
                 }
             }
-            // `-n` pins the namespace.
-            if ctx.namespace_explicit() && object["kind"] != "Namespace" {
+            // `-n` pins the namespace of namespaced kinds.
+            let cluster_scoped = ["Namespace", "ClusterRole", "ClusterRoleBinding"];
+            if ctx.namespace_explicit() && !cluster_scoped.iter().any(|k| object["kind"] == *k) {
                 object["metadata"]["namespace"] = json!(ctx.namespace());
             }
-            let source = String::new();
-            create_object(ctx, object, &write, &source).await
+            let is_job = object["kind"] == "Job";
+            let result = create_object(ctx, object, &write, &args.validate, "").await;
+            match result {
+                // upstream create_job.go wraps its create error.
+                Err(Error::Server(s)) if is_job => {
+                    Err(Error::usage(format!("failed to create job: {}", s.message)))
+                }
+                other => other,
+            }
         }
         None => {
             if args.files.is_empty() {
@@ -202,7 +275,9 @@ pub async fn run(ctx: &Context, args: CreateArgs) -> Result<()> {
             let manifests = args.files.read()?;
             let mut errors = Vec::new();
             for m in manifests {
-                if let Err(e) = create_object(ctx, m.object, &args.write, &m.source).await {
+                if let Err(e) =
+                    create_object(ctx, m.object, &args.write, &args.validate, &m.source).await
+                {
                     errors.push(e);
                 }
             }
@@ -227,8 +302,10 @@ async fn create_object(
     ctx: &Context,
     object: Value,
     write: &WriteOptions,
+    validate: &ValidateArgs,
     source: &str,
 ) -> Result<()> {
+    let directive_query = validate.add_to(write.query("kubectl-create")?)?;
     let discovery = ctx.discovery().await?;
     let manifest = crate::manifest::Manifest {
         source: source.to_string(),
@@ -245,16 +322,21 @@ async fn create_object(
     if resource.namespaced {
         object["metadata"]["namespace"] = json!(namespace);
     }
+    clear_resource_version(&mut object);
     let client = ctx.client().await?;
     let path = format!(
-        "{}{}",
+        "{}{directive_query}",
         resource.collection_path(Some(&namespace)),
-        write.query("kubectl-create")?
     );
-    let created = client
-        .send_json(Method::POST, &path, &object)
-        .await
-        .map_err(|e| with_source(e, "creating", source))?;
+    let created = send::write(
+        client,
+        Method::POST,
+        &path,
+        "application/json",
+        serde_json::to_vec(&object)?,
+    )
+    .await
+    .map_err(|e| with_source(e, "creating", source))?;
     let _ = name_of(&created);
     write.report(&created, "created")
 }
@@ -290,9 +372,22 @@ fn from_files(items: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(out)
 }
 
-fn generate(generator: Generator) -> Result<(Value, WriteOptions)> {
+async fn generate(ctx: &Context, generator: Generator) -> Result<(Value, WriteOptions)> {
     use base64::Engine;
     Ok(match generator {
+        Generator::Serviceaccount(a) => (rbac::service_account(&a), a.write),
+        Generator::Role(a) => (rbac::role(ctx, &a, None).await?, a.write),
+        Generator::Clusterrole(a) => (
+            rbac::role(ctx, &a.role, Some(&a.non_resource_url)).await?,
+            a.role.write,
+        ),
+        Generator::Rolebinding(a) => (
+            rbac::binding(&a.binding, a.role.as_deref(), false)?,
+            a.binding.write,
+        ),
+        Generator::Clusterrolebinding(a) => (rbac::binding(&a, None, true)?, a.write),
+        Generator::Job(a) => (job::job(ctx, &a).await?, a.write),
+        Generator::Quota(a) => (quota::quota(&a)?, a.write),
         Generator::Namespace { name, write } => (
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "spec": {}, "status": {}}),
             write,
@@ -380,60 +475,63 @@ fn generate(generator: Generator) -> Result<(Value, WriteOptions)> {
                 write,
             )
         }
-        Generator::Service(kind) => {
-            let (name, tcp, svc_type, extra, write) = match kind {
-                ServiceKind::Clusterip {
-                    name,
-                    tcp,
-                    clusterip,
-                    write,
-                } => (
-                    name,
-                    tcp,
-                    "ClusterIP",
-                    clusterip.map(|ip| ("clusterIP", json!(ip))),
-                    write,
-                ),
-                ServiceKind::Nodeport {
-                    name,
-                    tcp,
-                    node_port,
-                    write,
-                } => (
-                    name,
-                    tcp,
-                    "NodePort",
-                    node_port.map(|p| ("nodePort", json!(p))),
-                    write,
-                ),
-            };
-            let mut ports = Vec::new();
-            for spec in &tcp {
-                let (port, target) = spec.split_once(':').unwrap_or((spec, spec));
-                let port_num: i64 = port
-                    .parse()
-                    .map_err(|_| Error::usage(format!("invalid port: {spec}")))?;
-                let target_value = target
-                    .parse::<i64>()
-                    .map_or_else(|_| json!(target), |t| json!(t));
-                let mut p = json!({"name": format!("{port}-{target}"), "port": port_num, "protocol": "TCP", "targetPort": target_value});
-                if let Some(("nodePort", v)) = &extra {
-                    p["nodePort"] = v.clone();
-                }
-                ports.push(p);
-            }
-            let mut spec = json!({"ports": ports, "selector": {"app": name}, "type": svc_type});
-            if let Some(("clusterIP", ip)) = &extra {
-                spec["clusterIP"] = ip.clone();
-            }
-            (
-                json!({"apiVersion": "v1", "kind": "Service",
-                       "metadata": {"name": name, "labels": {"app": name}},
-                       "spec": spec, "status": {"loadBalancer": {}}}),
-                write,
-            )
-        }
+        Generator::Service(kind) => service(kind)?,
     })
+}
+
+/// `create service clusterip|nodeport`.
+fn service(kind: ServiceKind) -> Result<(Value, WriteOptions)> {
+    let (name, tcp, svc_type, extra, write) = match kind {
+        ServiceKind::Clusterip {
+            name,
+            tcp,
+            clusterip,
+            write,
+        } => (
+            name,
+            tcp,
+            "ClusterIP",
+            clusterip.map(|ip| ("clusterIP", json!(ip))),
+            write,
+        ),
+        ServiceKind::Nodeport {
+            name,
+            tcp,
+            node_port,
+            write,
+        } => (
+            name,
+            tcp,
+            "NodePort",
+            node_port.map(|p| ("nodePort", json!(p))),
+            write,
+        ),
+    };
+    let mut ports = Vec::new();
+    for spec in &tcp {
+        let (port, target) = spec.split_once(':').unwrap_or((spec, spec));
+        let port_num: i64 = port
+            .parse()
+            .map_err(|_| Error::usage(format!("invalid port: {spec}")))?;
+        let target_value = target
+            .parse::<i64>()
+            .map_or_else(|_| json!(target), |t| json!(t));
+        let mut p = json!({"name": format!("{port}-{target}"), "port": port_num, "protocol": "TCP", "targetPort": target_value});
+        if let Some(("nodePort", v)) = &extra {
+            p["nodePort"] = v.clone();
+        }
+        ports.push(p);
+    }
+    let mut spec = json!({"ports": ports, "selector": {"app": name}, "type": svc_type});
+    if let Some(("clusterIP", ip)) = &extra {
+        spec["clusterIP"] = ip.clone();
+    }
+    Ok((
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": name, "labels": {"app": name}},
+               "spec": spec, "status": {"loadBalancer": {}}}),
+        write,
+    ))
 }
 
 /// Upstream names a generated container after the image's last path segment.
@@ -461,12 +559,12 @@ mod tests {
             container_name("registry.local/team/busybox:1.36"),
             "busybox"
         );
-        let (svc, _) = generate(Generator::Service(ServiceKind::Clusterip {
+        let (svc, _) = service(ServiceKind::Clusterip {
             name: "s".into(),
             tcp: vec!["80:8080".into()],
             clusterip: None,
             write: WriteOptions::default(),
-        }))
+        })
         .expect("generate");
         assert_eq!(
             svc["spec"]["ports"][0],

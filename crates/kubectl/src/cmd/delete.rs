@@ -98,16 +98,22 @@ pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<()> {
     if grace >= 0 {
         body["gracePeriodSeconds"] = json!(grace);
     }
-    if args.force {
-        eprintln!("Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.");
-    }
+    // upstream warns once its builder has the sources and types (a missing
+    // file or unknown type fails first), before any object is mapped or fetched.
+    let warn_force = || {
+        if args.force {
+            eprintln!("Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.");
+        }
+    };
     let discovery = ctx.discovery().await?;
     // (resource, namespace, name, source file)
     let mut work: Vec<(ApiResource, String, String, String)> = Vec::new();
     let mut errors = Vec::new();
     let namespace = ctx.namespace();
     if !args.files.is_empty() {
-        for m in args.files.read()? {
+        let manifests = args.files.read()?;
+        warn_force();
+        for m in manifests {
             let (resource, ns) = manifest_target(ctx, discovery, &m)?;
             let name = m.object["metadata"]["name"]
                 .as_str()
@@ -121,6 +127,12 @@ pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<()> {
         }
         let targets = parse_targets(discovery, &args.resources)?;
         let selecting = args.all || args.selector.is_some() || args.field_selector.is_some();
+        if !selecting && targets.iter().any(|t| t.names.is_empty()) {
+            return Err(Error::usage(
+                "resource(s) were provided, but no name was specified",
+            ));
+        }
+        warn_force();
         for target in targets {
             if !target.names.is_empty() {
                 for name in &target.names {
@@ -132,11 +144,6 @@ pub async fn run(ctx: &Context, args: DeleteArgs) -> Result<()> {
                     ));
                 }
                 continue;
-            }
-            if !selecting {
-                return Err(Error::usage(
-                    "resource(s) were provided, but no name was specified",
-                ));
             }
             let client = ctx.client().await?;
             let ns = (!args.all_namespaces).then_some(namespace.as_str());

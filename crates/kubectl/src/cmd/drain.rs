@@ -48,15 +48,27 @@ pub struct DrainArgs {
     pub disable_eviction: bool,
 }
 
-async fn node_names(ctx: &Context, nodes: &[String], selector: Option<&str>) -> Result<Vec<String>> {
+async fn node_names(
+    ctx: &Context,
+    nodes: &[String],
+    selector: Option<&str>,
+) -> Result<Vec<String>> {
     let mut names: Vec<String> = nodes
         .iter()
-        .map(|n| n.strip_prefix("node/").or(n.strip_prefix("nodes/")).unwrap_or(n).to_string())
+        .map(|n| {
+            n.strip_prefix("node/")
+                .or(n.strip_prefix("nodes/"))
+                .unwrap_or(n)
+                .to_string()
+        })
         .collect();
     if let Some(sel) = selector {
         let client = ctx.client().await?;
         let list = client
-            .get(&format!("/api/v1/nodes{}", crate::cmd::list_query(Some(sel), None)))
+            .get(&format!(
+                "/api/v1/nodes{}",
+                crate::cmd::list_query(Some(sel), None)
+            ))
             .await?;
         names.extend(
             list["items"]
@@ -88,7 +100,11 @@ async fn set_unschedulable(ctx: &Context, name: &str, desired: bool) -> Result<(
     let value = if desired { json!(true) } else { Value::Null };
     let patch = json!({"spec": {"unschedulable": value}});
     client
-        .patch(&path, "application/merge-patch+json", serde_json::to_vec(&patch)?)
+        .patch(
+            &path,
+            "application/merge-patch+json",
+            serde_json::to_vec(&patch)?,
+        )
         .await?;
     println!("node/{name} {word}");
     Ok(())
@@ -114,7 +130,8 @@ enum Verdict {
 // `cannot delete ` prefix, which doubles it for `UNMANAGED_FAIL`.
 const DS_FAIL: &str = "DaemonSet-managed Pods (use --ignore-daemonsets to ignore)";
 const DS_WARN: &str = "ignoring DaemonSet-managed Pods";
-const UNMANAGED_FAIL: &str = "cannot delete Pods that declare no controller (use --force to override)";
+const UNMANAGED_FAIL: &str =
+    "cannot delete Pods that declare no controller (use --force to override)";
 const UNMANAGED_WARN: &str = "deleting Pods that declare no controller";
 const LOCAL_FAIL: &str = "Pods with local storage (use --delete-emptydir-data to override)";
 
@@ -181,7 +198,7 @@ fn group(items: &[(String, String)], prefix: &str) -> Vec<String> {
 
 fn parse_timeout(text: &str) -> Result<Option<Duration>> {
     let d = crate::cmd::wait::parse_duration(text)
-        .ok_or_else(|| Error::usage(format!("invalid argument {text:?} for \"--timeout\" flag")))?;
+        .ok_or_else(|| crate::cmd::wait::duration_flag_error("timeout", text))?;
     Ok((!d.is_zero()).then_some(d))
 }
 
@@ -190,7 +207,10 @@ pub async fn run_drain(ctx: &Context, args: DrainArgs) -> Result<()> {
     let client = ctx.client().await?;
     for name in node_names(ctx, &args.nodes, args.selector.as_deref()).await? {
         set_unschedulable(ctx, &name, true).await?;
-        let mut query = format!("?fieldSelector={}", crate::client::encode(&format!("spec.nodeName={name}")));
+        let mut query = format!(
+            "?fieldSelector={}",
+            crate::client::encode(&format!("spec.nodeName={name}"))
+        );
         if let Some(sel) = &args.pod_selector {
             query.push_str(&format!("&labelSelector={}", crate::client::encode(sel)));
         }
@@ -241,7 +261,9 @@ pub async fn run_drain(ctx: &Context, args: DrainArgs) -> Result<()> {
             } else {
                 format!("[{}]", errors.join(", "))
             };
-            eprintln!("error: unable to drain node {name:?} due to error: {text}, continuing command...");
+            eprintln!(
+                "error: unable to drain node {name:?} due to error: {text}, continuing command..."
+            );
             eprintln!("There are pending nodes to be drained:");
             eprintln!(" {name}");
             for e in &errors {
@@ -297,7 +319,11 @@ pub async fn run_drain(ctx: &Context, args: DrainArgs) -> Result<()> {
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            let verb = if args.disable_eviction { "deleted" } else { "evicted" };
+            let verb = if args.disable_eviction {
+                "deleted"
+            } else {
+                "evicted"
+            };
             println!("pod/{pod_name} {verb}");
         }
         println!("node/{name} drained");
@@ -321,13 +347,28 @@ mod tests {
         let plain = Wrap::parse_from(["drain", "n"]).args;
         let forced = Wrap::parse_from(["drain", "n", "--force", "--ignore-daemonsets"]).args;
         let bare = json!({"metadata": {"name": "p"}, "spec": {}});
-        assert_eq!(judge(&bare, &plain, None), Verdict::Fail(UNMANAGED_FAIL.into()));
-        assert_eq!(judge(&bare, &forced, None), Verdict::Warn(UNMANAGED_WARN.into()));
+        assert_eq!(
+            judge(&bare, &plain, None),
+            Verdict::Fail(UNMANAGED_FAIL.into())
+        );
+        assert_eq!(
+            judge(&bare, &forced, None),
+            Verdict::Warn(UNMANAGED_WARN.into())
+        );
         let ds = json!({"metadata": {"ownerReferences": [{"kind": "DaemonSet", "controller": true}]}, "spec": {}});
-        assert_eq!(judge(&ds, &plain, Some(Ok(()))), Verdict::Fail(DS_FAIL.into()));
-        assert_eq!(judge(&ds, &forced, Some(Ok(()))), Verdict::Warn(DS_WARN.into()));
+        assert_eq!(
+            judge(&ds, &plain, Some(Ok(()))),
+            Verdict::Fail(DS_FAIL.into())
+        );
+        assert_eq!(
+            judge(&ds, &forced, Some(Ok(()))),
+            Verdict::Warn(DS_WARN.into())
+        );
         let gone = || Some(Err("daemonsets.apps \"x\" not found".to_string()));
-        assert_eq!(judge(&ds, &plain, gone()), Verdict::Fail("daemonsets.apps \"x\" not found".into()));
+        assert_eq!(
+            judge(&ds, &plain, gone()),
+            Verdict::Fail("daemonsets.apps \"x\" not found".into())
+        );
         assert_eq!(judge(&ds, &forced, gone()), Verdict::Delete);
         let rs = json!({"metadata": {"ownerReferences": [{"kind": "ReplicaSet", "controller": true}]},
                         "spec": {"volumes": [{"name": "v", "emptyDir": {}}]}});
@@ -335,7 +376,10 @@ mod tests {
         let mirror = json!({"metadata": {"annotations": {"kubernetes.io/config.mirror": "x"}}});
         assert_eq!(judge(&mirror, &plain, None), Verdict::Skip);
         assert_eq!(
-            group(&[("m".into(), "a/x".into()), ("m".into(), "a/y".into())], "cannot delete "),
+            group(
+                &[("m".into(), "a/x".into()), ("m".into(), "a/y".into())],
+                "cannot delete "
+            ),
             vec!["cannot delete m: a/x, a/y"]
         );
     }

@@ -43,6 +43,8 @@ pub struct EditArgs {
     pub windows_line_endings: bool,
     #[command(flatten)]
     pub filenames: FilenameArgs,
+    #[command(flatten)]
+    pub validate: crate::cmd::create::ValidateArgs,
 }
 
 /// One object being edited.
@@ -325,9 +327,10 @@ async fn save(ctx: &Context, args: &EditArgs, objects: &[Edited], text: &str) ->
             continue;
         }
         let path = format!(
-            "{}?fieldManager={}",
+            "{}?fieldManager={}&fieldValidation={}",
             obj.resource.object_path(&obj.namespace, &name),
-            crate::client::encode(&args.field_manager)
+            crate::client::encode(&args.field_manager),
+            args.validate.directive()?
         );
         match client
             .patch(&path, content_type, serde_json::to_vec(&patch)?)

@@ -76,11 +76,11 @@ pub async fn resolve_pod(ctx: &Context, arg: &str) -> Result<Value> {
             .await;
     };
     let discovery = ctx.discovery().await?;
-    let resource = discovery
-        .resolve(kind)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::usage(format!("the server doesn't have a resource type \"{kind}\"")))?;
+    let resource = discovery.resolve(kind)?.into_iter().next().ok_or_else(|| {
+        Error::usage(format!(
+            "the server doesn't have a resource type \"{kind}\""
+        ))
+    })?;
     let obj = client.get(&resource.object_path(&namespace, name)).await?;
     if resource.kind == "Pod" {
         return Ok(obj);
@@ -112,11 +112,12 @@ pub async fn resolve_pod(ctx: &Context, arg: &str) -> Result<Value> {
 /// The label selector of a workload as a query string (`a=b,c=d`).
 pub fn selector_of(obj: &Value) -> Option<String> {
     let spec_sel = &obj["spec"]["selector"];
-    let labels = if spec_sel.get("matchLabels").is_some() || spec_sel.get("matchExpressions").is_some() {
-        &spec_sel["matchLabels"]
-    } else {
-        spec_sel
-    };
+    let labels =
+        if spec_sel.get("matchLabels").is_some() || spec_sel.get("matchExpressions").is_some() {
+            &spec_sel["matchLabels"]
+        } else {
+            spec_sel
+        };
     let map = labels.as_object()?;
     if map.is_empty() {
         return None;
@@ -157,11 +158,15 @@ pub fn pick_container(pod: &Value, requested: Option<&str>, quiet: bool) -> Resu
             .flat_map(|f| pod["spec"][*f].as_array().cloned().unwrap_or_default())
             .any(|x| x["name"].as_str() == Some(c));
         if !known {
-            return Err(Error::usage(format!("container {c} not found in pod {pod_name}")));
+            return Err(Error::usage(format!(
+                "container {c} not found in pod {pod_name}"
+            )));
         }
         return Ok(c.to_string());
     }
-    if let Some(def) = pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].as_str() {
+    if let Some(def) =
+        pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].as_str()
+    {
         if pod["spec"]["containers"]
             .as_array()
             .into_iter()
@@ -213,6 +218,48 @@ pub fn terminal_size() -> Option<(u16, u16)> {
     Some((ws.ws_col, ws.ws_row))
 }
 
+/// The terminal's size now, then again after every `SIGWINCH`, as upstream's
+/// `term.TTY.MonitorSize` feeds the resize channel. A size that cannot be
+/// read ends the queue, as upstream's `monitorResizeEvents` does.
+pub fn terminal_resizes() -> tokio::sync::mpsc::Receiver<(u16, u16)> {
+    resizes_after(|size| vec![size])
+}
+
+/// Like [`terminal_resizes`], but the current size is first sent as the
+/// sizes `initial` makes of it (upstream `attach` sends one a cell larger
+/// before the real one, so that a re-attached screen is redrawn).
+pub fn resizes_after(
+    initial: impl FnOnce((u16, u16)) -> Vec<(u16, u16)>,
+) -> tokio::sync::mpsc::Receiver<(u16, u16)> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    // Installed before the first size is read, so a resize in between is not lost.
+    let winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change());
+    if let Some(size) = terminal_size() {
+        for size in initial(size) {
+            let _ = sender.try_send(size);
+        }
+    }
+    match winch {
+        Ok(mut winch) => {
+            tokio::spawn(async move {
+                while winch.recv().await.is_some() {
+                    let Some(size) = terminal_size() else { break };
+                    // Like upstream: a size the sender cannot take now is dropped, never waited for.
+                    if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) =
+                        sender.try_send(size)
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot watch SIGWINCH: terminal resizes are not sent")
+        }
+    }
+    receiver
+}
+
 // Channels of upstream's remotecommand protocol (`remotecommand/constants.go`).
 const STDIN_CHANNEL: u8 = 0;
 const STDOUT_CHANNEL: u8 = 1;
@@ -235,7 +282,12 @@ impl StreamFlags {
     /// `container=..&stdin=true&...` (upstream's `PodExecOptions` query names).
     pub fn query(&self, container: &str) -> String {
         let mut query = vec![format!("container={}", crate::client::encode(container))];
-        for (flag, on) in [("stdin", self.stdin), ("stdout", self.stdout), ("stderr", self.stderr), ("tty", self.tty)] {
+        for (flag, on) in [
+            ("stdin", self.stdin),
+            ("stdout", self.stdout),
+            ("stderr", self.stderr),
+            ("tty", self.tty),
+        ] {
             if on {
                 query.push(format!("{flag}=true"));
             }
@@ -250,8 +302,8 @@ pub struct LocalStreams<'a> {
     pub stdin: Option<Box<dyn AsyncRead + Unpin + Send + 'a>>,
     pub stdout: Option<Box<dyn AsyncWrite + Unpin + Send + 'a>>,
     pub stderr: Option<Box<dyn AsyncWrite + Unpin + Send + 'a>>,
-    /// Sent on the resize channel once the stream is open (TTY only).
-    pub terminal_size: Option<(u16, u16)>,
+    /// Terminal sizes (`width, height`) to send on the resize channel (TTY only).
+    pub resizes: Option<tokio::sync::mpsc::Receiver<(u16, u16)>>,
 }
 
 impl LocalStreams<'static> {
@@ -261,7 +313,7 @@ impl LocalStreams<'static> {
             stdin: stdin.then(|| Box::new(tokio::io::stdin()) as Box<dyn AsyncRead + Unpin + Send>),
             stdout: Some(Box::new(tokio::io::stdout())),
             stderr: Some(Box::new(tokio::io::stderr())),
-            terminal_size: None,
+            resizes: None,
         }
     }
 }
@@ -287,7 +339,10 @@ pub async fn connect(ctx: &Context, path: &str) -> Result<kube::client::Connecti
         Ok(connection) => Ok(connection),
         Err(kube::Error::UpgradeConnection(err)) => {
             // The same request without the upgrade gets the server's `Status`.
-            match client.request(http::Method::POST, path, "application/json", None).await {
+            match client
+                .request(http::Method::POST, path, "application/json", None)
+                .await
+            {
                 Err(e) => Err(e),
                 Ok(_) => Err(Error::Transport(format!("error: {err}"))),
             }
@@ -298,16 +353,15 @@ pub async fn connect(ctx: &Context, path: &str) -> Result<kube::client::Connecti
 
 /// Runs the remote-command channel protocol over `connection` until the server
 /// closes it: stdin in, stdout/stderr out, the error channel's `Status` decoded.
-pub async fn run_streams(connection: kube::client::Connection, mut local: LocalStreams<'_>) -> Result<Outcome> {
+pub async fn run_streams(
+    connection: kube::client::Connection,
+    mut local: LocalStreams<'_>,
+) -> Result<Outcome> {
     let can_close = connection.supports_stream_close();
     let (mut sink, mut source) = connection.into_stream().split();
-    let send_error = |e: tokio_tungstenite::tungstenite::Error| Error::Transport(format!("error: {e}"));
-    if let Some((width, height)) = local.terminal_size {
-        let size = serde_json::json!({"Width": width, "Height": height});
-        let mut frame = vec![RESIZE_CHANNEL];
-        frame.extend_from_slice(size.to_string().as_bytes());
-        sink.send(Message::binary(frame)).await.map_err(send_error)?;
-    }
+    let send_error =
+        |e: tokio_tungstenite::tungstenite::Error| Error::Transport(format!("error: {e}"));
+    let mut resizes_open = local.resizes.is_some();
     let mut stdin_open = local.stdin.is_some();
     let mut buf = vec![0u8; 32 * 1024];
     let mut status: Vec<u8> = Vec::new();
@@ -355,20 +409,49 @@ pub async fn run_streams(connection: kube::client::Connection, mut local: LocalS
                     sink.send(Message::binary(frame)).await.map_err(send_error)?;
                 }
             },
+            size = next_resize(local.resizes.as_mut()), if resizes_open => match size {
+                None => resizes_open = false,
+                Some(size) => sink.send(Message::binary(resize_frame(size))).await.map_err(send_error)?,
+            },
         }
     }
     let _ = sink.close().await;
-    for out in [local.stdout.as_mut(), local.stderr.as_mut()].into_iter().flatten() {
+    for out in [local.stdout.as_mut(), local.stderr.as_mut()]
+        .into_iter()
+        .flatten()
+    {
         let _ = out.flush().await;
     }
     Ok(outcome(&status))
 }
 
-async fn read_some(input: Option<&mut Box<dyn AsyncRead + Unpin + Send + '_>>, buf: &mut [u8]) -> std::io::Result<usize> {
+async fn read_some(
+    input: Option<&mut Box<dyn AsyncRead + Unpin + Send + '_>>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
     match input {
         Some(input) => input.read(buf).await,
         None => Ok(0),
     }
+}
+
+async fn next_resize(
+    resizes: Option<&mut tokio::sync::mpsc::Receiver<(u16, u16)>>,
+) -> Option<(u16, u16)> {
+    resizes?.recv().await
+}
+
+/// A resize-channel frame: upstream's `TerminalSize` as a `json.Encoder`
+/// writes it (with a trailing newline).
+fn resize_frame((width, height): (u16, u16)) -> Vec<u8> {
+    let mut frame = vec![RESIZE_CHANNEL];
+    frame.extend_from_slice(
+        serde_json::json!({"Width": width, "Height": height})
+            .to_string()
+            .as_bytes(),
+    );
+    frame.push(b'\n');
+    frame
 }
 
 /// Decodes the error channel: a `Status` (v4+), or plain text (older servers).
@@ -419,7 +502,10 @@ pub fn use_tty(stdin: bool, tty: bool, quiet: bool) -> bool {
 
 /// The pod's name and namespace.
 pub fn pod_location(ctx: &Context, pod: &Value) -> (String, String) {
-    let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let namespace = pod["metadata"]["namespace"]
         .as_str()
         .map_or_else(|| ctx.namespace(), str::to_string);
@@ -446,7 +532,13 @@ pub async fn exec_with(
     run_streams(connection, local).await
 }
 
-fn exec_path(namespace: &str, pod: &str, container: &str, flags: &StreamFlags, command: &[String]) -> String {
+fn exec_path(
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    flags: &StreamFlags,
+    command: &[String],
+) -> String {
     let mut query = flags.query(container);
     for c in command {
         query.push_str(&format!("&command={}", crate::client::encode(c)));
@@ -456,7 +548,9 @@ fn exec_path(namespace: &str, pod: &str, container: &str, flags: &StreamFlags, c
 
 pub async fn run(ctx: &Context, args: ExecArgs) -> Result<()> {
     let Some(target) = args.pod.first() else {
-        return Err(Error::usage("pod, type/name or --filename must be specified"));
+        return Err(Error::usage(
+            "pod, type/name or --filename must be specified",
+        ));
     };
     if args.pod.len() > 1 {
         return Err(Error::usage(
@@ -488,11 +582,15 @@ pub async fn run(ctx: &Context, args: ExecArgs) -> Result<()> {
         stderr: !tty,
         tty,
     };
-    let connection = connect(ctx, &exec_path(&namespace, &name, &container, &flags, &args.command)).await?;
+    let connection = connect(
+        ctx,
+        &exec_path(&namespace, &name, &container, &flags, &args.command),
+    )
+    .await?;
     let raw = if tty { RawMode::enter() } else { None };
     let mut local = LocalStreams::process(args.stdin);
     if tty {
-        local.terminal_size = terminal_size();
+        local.resizes = Some(terminal_resizes());
     }
     let outcome = run_streams(connection, local).await;
     drop(raw);
@@ -519,14 +617,19 @@ mod tests {
         assert_eq!(pick_container(&pod, Some("b"), true).expect("b"), "b");
         assert_eq!(pick_container(&pod, Some("i"), true).expect("init"), "i");
         assert_eq!(
-            pick_container(&pod, Some("x"), true).expect_err("x").to_string(),
+            pick_container(&pod, Some("x"), true)
+                .expect_err("x")
+                .to_string(),
             "error: container x not found in pod p"
         );
         assert_eq!(all_container_names(&pod), vec!["a", "b", "i (init)"]);
         let mut annotated = pod.clone();
         annotated["metadata"]["annotations"] =
             json!({"kubectl.kubernetes.io/default-container": "b"});
-        assert_eq!(pick_container(&annotated, None, true).expect("annotated"), "b");
+        assert_eq!(
+            pick_container(&annotated, None, true).expect("annotated"),
+            "b"
+        );
     }
 
     #[test]
@@ -541,17 +644,36 @@ mod tests {
     #[test]
     fn the_error_channel_decodes_to_an_outcome() {
         assert_eq!(outcome(b""), Outcome::Exited(0));
-        assert_eq!(outcome(br#"{"metadata":{},"status":"Success"}"#), Outcome::Exited(0));
+        assert_eq!(
+            outcome(br#"{"metadata":{},"status":"Success"}"#),
+            Outcome::Exited(0)
+        );
         let failed = br#"{"status":"Failure","message":"command terminated with non-zero exit code: error executing command [sh -c exit 3], exit code 3","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}"#;
         assert_eq!(outcome(failed), Outcome::Exited(3));
         let other = br#"{"status":"Failure","message":"container not found (\"x\")","reason":"InternalError"}"#;
-        assert_eq!(outcome(other), Outcome::Failed("container not found (\"x\")".into()));
+        assert_eq!(
+            outcome(other),
+            Outcome::Failed("container not found (\"x\")".into())
+        );
         assert_eq!(outcome(b"plain text"), Outcome::Failed("plain text".into()));
     }
 
     #[test]
+    fn resize_frames_are_upstream_terminal_sizes() {
+        assert_eq!(
+            resize_frame((120, 40)),
+            b"\x04{\"Width\":120,\"Height\":40}\n".to_vec()
+        );
+    }
+
+    #[test]
     fn exec_paths_carry_the_streams_and_the_command() {
-        let flags = StreamFlags { stdin: true, stdout: true, stderr: false, tty: false };
+        let flags = StreamFlags {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            tty: false,
+        };
         assert_eq!(
             exec_path("ns", "p", "c 1", &flags, &["sh".into(), "-c".into(), "echo a&b".into()]),
             "/api/v1/namespaces/ns/pods/p/exec?container=c%201&stdin=true&stdout=true&command=sh&command=%2Dc&command=echo%20a%26b"

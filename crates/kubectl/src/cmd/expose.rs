@@ -100,10 +100,12 @@ fn ports_of(obj: &Value, kind: &str) -> Vec<(i64, String, String)> {
 
 /// The Service upstream builds for `obj`.
 fn build_service(args: &ExposeArgs, obj: &Value, kind: &str) -> Result<Value> {
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| obj["metadata"]["name"].as_str().unwrap_or_default().to_string());
+    let name = args.name.clone().unwrap_or_else(|| {
+        obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    });
     let selector = match &args.selector {
         Some(s) => parse_map(s, "selector")?,
         None => {
@@ -120,7 +122,9 @@ fn build_service(args: &ExposeArgs, obj: &Value, kind: &str) -> Result<Value> {
             let map = if kind == "Pod" {
                 obj["metadata"]["labels"].as_object().cloned()
             } else {
-                selector_of(obj).map(|s| parse_map(&s, "selector")).transpose()?
+                selector_of(obj)
+                    .map(|s| parse_map(&s, "selector"))
+                    .transpose()?
             };
             match map {
                 Some(m) if !m.is_empty() => m,
@@ -139,7 +143,10 @@ fn build_service(args: &ExposeArgs, obj: &Value, kind: &str) -> Result<Value> {
     };
     let labels = match &args.labels {
         Some(l) => parse_map(l, "labels")?,
-        None => obj["metadata"]["labels"].as_object().cloned().unwrap_or_default(),
+        None => obj["metadata"]["labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
     };
     let introspected = ports_of(obj, kind);
     let ports: Vec<(i64, String)> = match &args.port {
@@ -278,7 +285,14 @@ mod tests {
                    {"name": "port-2", "port": 53, "protocol": "UDP", "targetPort": 53}])
         );
         let svc = build_service(
-            &args(&["deployment", "web", "--port=8080", "--target-port=http", "--name=x", "--type=NodePort"]),
+            &args(&[
+                "deployment",
+                "web",
+                "--port=8080",
+                "--target-port=http",
+                "--name=x",
+                "--type=NodePort",
+            ]),
             &deploy,
             "Deployment",
         )

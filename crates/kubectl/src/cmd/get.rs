@@ -22,6 +22,9 @@ pub struct GetArgs {
     /// Output format.
     #[arg(short = 'o', long)]
     pub output: Option<String>,
+    /// Template string or path to template file to use when -o=go-template, -o=go-template-file.
+    #[arg(long)]
+    pub template: Option<String>,
     /// Selector (label query) to filter on.
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
@@ -72,7 +75,7 @@ struct Fetched {
 }
 
 pub async fn run(ctx: &Context, args: GetArgs) -> Result<()> {
-    let format = OutputFormat::parse(args.output.as_deref())?;
+    let format = OutputFormat::parse(output_with_template(&args).as_deref())?;
     if args.resources.is_empty() {
         eprintln!("You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete list of supported resources.\n");
         return Err(Error::usage(
@@ -100,12 +103,12 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<()> {
     let single = targets.len() == 1 && targets[0].names.len() == 1;
     let mut errors = Vec::new();
     let mut fetched = Vec::new();
-    if !args.watch_only {
-        for target in &targets {
-            match fetch(ctx, &args, &format, target, &mut errors).await {
-                Ok(f) => fetched.push(f),
-                Err(e) => errors.push(e),
-            }
+    // `--watch-only` lists too (unprinted): the watch starts at the list's
+    // resourceVersion so that existing objects are not replayed.
+    for target in &targets {
+        match fetch(ctx, &args, &format, target, &mut errors).await {
+            Ok(f) => fetched.push(f),
+            Err(e) => errors.push(e),
         }
     }
     if args.ignore_not_found {
@@ -151,6 +154,22 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<()> {
         return Ok(());
     }
     finish(errors)
+}
+
+/// `-o` with `--template` folded in as upstream's print flags do: the
+/// template alone means go-template; a template format without `=` takes it.
+fn output_with_template(args: &GetArgs) -> Option<String> {
+    let Some(template) = &args.template else {
+        return args.output.clone();
+    };
+    match args.output.as_deref() {
+        None | Some("") => Some(format!("go-template={template}")),
+        Some(
+            o @ ("go-template" | "template" | "go-template-file" | "templatefile" | "jsonpath"
+            | "jsonpath-file" | "jsonpath-as-json"),
+        ) => Some(format!("{o}={template}")),
+        Some(o) => Some(o.to_string()),
+    }
 }
 
 fn list_path(ctx: &Context, args: &GetArgs, target: &Target) -> String {

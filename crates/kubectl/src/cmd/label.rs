@@ -24,6 +24,13 @@ impl Kind {
             Kind::Annotate => "annotations",
         }
     }
+
+    fn singular(self) -> &'static str {
+        match self {
+            Kind::Label => "label",
+            Kind::Annotate => "annotation",
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,49 +57,83 @@ pub struct LabelArgs {
 /// Resources, `key=value` changes and `key-` removals.
 type SplitArgs = (Vec<String>, BTreeMap<String, String>, Vec<String>);
 
-/// Splits arguments into resources, `key=value` changes and `key-` removals.
-fn split_args(args: &[String]) -> Result<SplitArgs> {
+/// Splits arguments into resources and `key=value`/`key-` pairs (upstream
+/// `cmdutil.GetResourcesAndPairs`): every resource comes before the first pair.
+fn resources_and_pairs(args: &[String], kind: Kind) -> Result<(Vec<String>, Vec<String>)> {
     let mut resources = Vec::new();
+    let mut pairs = Vec::new();
+    for arg in args {
+        let is_pair =
+            (arg.contains('=') && !arg.starts_with('=')) || (arg.ends_with('-') && arg != "-");
+        match (pairs.is_empty(), is_pair) {
+            (_, true) => pairs.push(arg.clone()),
+            (true, false) => resources.push(arg.clone()),
+            (false, false) => {
+                return Err(Error::usage(format!(
+                    "all resources must be specified before {} changes: {arg}",
+                    kind.singular()
+                )))
+            }
+        }
+    }
+    Ok((resources, pairs))
+}
+
+/// Splits arguments into resources, `key=value` changes and `key-` removals,
+/// checking label values before anything reaches the server (upstream
+/// `parseLabels`/`parseAnnotations`).
+fn split_args(args: &[String], kind: Kind) -> Result<SplitArgs> {
+    let (resources, pairs) = resources_and_pairs(args, kind)?;
     let mut set = BTreeMap::new();
     let mut remove = Vec::new();
-    for arg in args {
-        if let Some((k, v)) = arg.split_once('=') {
+    for pair in &pairs {
+        if let Some((k, v)) = pair.split_once('=') {
+            if kind == Kind::Label {
+                if v.contains('=') {
+                    return Err(Error::usage(format!("invalid label spec: {pair}")));
+                }
+                let errs = api_types::validation::names::is_valid_label_value(v);
+                if !errs.is_empty() {
+                    return Err(Error::usage(format!(
+                        "invalid label value: {pair:?}: {}",
+                        errs.join(";")
+                    )));
+                }
+            }
             set.insert(k.to_string(), v.to_string());
-        } else if let Some(k) = arg.strip_suffix('-') {
+        } else if let Some(k) = pair.strip_suffix('-') {
             remove.push(k.to_string());
-        } else {
-            resources.push(arg.clone());
         }
     }
     for k in &remove {
         if set.contains_key(k) {
-            return Err(Error::usage(format!(
-                "can not both modify and remove the following label(s) in the same command: {k}"
-            )));
+            return Err(Error::usage(match kind {
+                Kind::Label => "can not both modify and remove a label in the same command".into(),
+                Kind::Annotate => format!(
+                    "can not both modify and remove the following annotation(s) in the same command: {k}"
+                ),
+            }));
         }
     }
     Ok((resources, set, remove))
 }
 
 pub async fn run(ctx: &Context, args: LabelArgs, kind: Kind) -> Result<()> {
-    let (resources, set, remove) = split_args(&args.args)?;
-    if set.is_empty() && remove.is_empty() && !args.list {
-        return Err(Error::usage(format!(
-            "at least one {} update is required",
-            if kind == Kind::Label {
-                "label"
-            } else {
-                "annotation"
-            }
-        )));
-    }
-    let discovery = ctx.discovery().await?;
-    let targets = parse_targets(discovery, &resources)?;
-    if targets.is_empty() {
+    let (resources, set, remove) = split_args(&args.args, kind)?;
+    // upstream `Validate`: resources first, then the updates.
+    if resources.is_empty() {
         return Err(Error::usage(
             "one or more resources must be specified as <resource> <name> or <resource>/<name>",
         ));
     }
+    if set.is_empty() && remove.is_empty() && !args.list {
+        return Err(Error::usage(format!(
+            "at least one {} update is required",
+            kind.singular()
+        )));
+    }
+    let discovery = ctx.discovery().await?;
+    let targets = parse_targets(discovery, &resources)?;
     let client = ctx.client().await?;
     let namespace = ctx.namespace();
     let mut objects = Vec::new();
@@ -230,7 +271,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let (res, set, remove) = split_args(&args).expect("split");
+        let (res, set, remove) = split_args(&args, Kind::Label).expect("split");
         assert_eq!(res, vec!["pod", "web"]);
         assert_eq!(set.get("a").map(String::as_str), Some("1"));
         assert_eq!(set.get("c").map(String::as_str), Some(""));

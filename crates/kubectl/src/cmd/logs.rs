@@ -5,7 +5,7 @@
 use futures::{AsyncBufReadExt, StreamExt};
 use serde_json::Value;
 
-use crate::cmd::exec::{pick_container, resolve_pod};
+use crate::cmd::exec::{pick_container, resolve_pod, selector_of};
 use crate::cmd::{list_query, name_of};
 use crate::context::Context;
 use crate::errors::{Error, Result};
@@ -75,11 +75,8 @@ fn log_query(args: &LogsArgs, container: &str, tail: i64) -> Result<String> {
         q.push(format!("limitBytes={}", args.limit_bytes));
     }
     if let Some(since) = &args.since {
-        let d = crate::cmd::wait::parse_duration(since).ok_or_else(|| {
-            Error::usage(format!(
-                "invalid argument {since:?} for \"--since\" flag: time: invalid duration {since:?}"
-            ))
-        })?;
+        let d = crate::cmd::wait::parse_duration(since)
+            .ok_or_else(|| crate::cmd::wait::duration_flag_error("since", since))?;
         q.push(format!("sinceSeconds={}", d.as_secs().max(1)));
     }
     if let Some(t) = &args.since_time {
@@ -113,7 +110,9 @@ async fn stream_one(
             return Err(Error::Server(crate::errors::ServerError {
                 code: 400,
                 reason: "BadRequest".into(),
-                message: format!("the server rejected our request for an unknown reason (get pods {name})"),
+                message: format!(
+                    "the server rejected our request for an unknown reason (get pods {name})"
+                ),
             }))
         }
         Err(e) => return Err(e),
@@ -131,6 +130,34 @@ async fn stream_one(
         out.flush()?;
     }
     Ok(())
+}
+
+/// How many pods a `TYPE/NAME` workload selects (upstream's `GetFirstPod`
+/// count, which `logs` reports when it picks one of several); 1 for a pod.
+async fn pods_behind(ctx: &Context, target: &str) -> Result<usize> {
+    let Some((kind, name)) = target.split_once('/') else {
+        return Ok(1);
+    };
+    let discovery = ctx.discovery().await?;
+    let Some(resource) = discovery.resolve(kind)?.into_iter().next() else {
+        return Ok(1);
+    };
+    if resource.kind == "Pod" {
+        return Ok(1);
+    }
+    let namespace = ctx.namespace();
+    let client = ctx.client().await?;
+    let workload = client.get(&resource.object_path(&namespace, name)).await?;
+    let Some(selector) = selector_of(&workload) else {
+        return Ok(1);
+    };
+    let list = client
+        .get(&format!(
+            "/api/v1/namespaces/{namespace}/pods{}",
+            list_query(Some(&selector), None)
+        ))
+        .await?;
+    Ok(list["items"].as_array().map_or(0, Vec::len))
 }
 
 fn container_names(pod: &Value) -> Vec<String> {
@@ -183,7 +210,14 @@ pub async fn run(ctx: &Context, args: LogsArgs) -> Result<()> {
                     ctx.namespace()
                 )))
             }
-            other => vec![other?],
+            other => {
+                let pod = other?;
+                let count = pods_behind(ctx, target).await?;
+                if count > 1 {
+                    eprintln!("Found {count} pods, using pod/{}", name_of(&pod));
+                }
+                vec![pod]
+            }
         },
         (None, None) => return Err(Error::usage(USAGE)),
     };
@@ -250,7 +284,8 @@ mod tests {
 
     #[test]
     fn query_carries_the_flags() {
-        let args = Wrap::parse_from(["logs", "p", "-f", "--tail=5", "--timestamps", "--since=1m"]).args;
+        let args =
+            Wrap::parse_from(["logs", "p", "-f", "--tail=5", "--timestamps", "--since=1m"]).args;
         assert_eq!(
             log_query(&args, "c", 5).expect("query"),
             "?container=c&follow=true&tailLines=5&timestamps=true&sinceSeconds=60"

@@ -15,35 +15,36 @@
 
 pub mod api_resources;
 pub mod apply;
+pub mod attach;
+pub mod autoscale;
 pub mod cluster_info;
+pub mod complete;
+pub mod completion;
 pub mod config;
+pub mod cp;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod drain;
+pub mod edit;
+pub mod exec;
+pub mod explain;
+pub mod expose;
 pub mod get;
 pub mod label;
+pub mod logs;
 pub mod patch;
+pub mod port_forward;
 pub mod replace;
+pub mod rolling_update;
 pub mod rollout;
+pub mod run;
 pub mod scale;
 pub mod set;
-pub mod version;
-pub mod exec;
-pub mod attach;
-pub mod cp;
-pub mod port_forward;
-pub mod rolling_update;
-pub mod expose;
-pub mod logs;
-pub mod run;
-pub mod wait;
-pub mod drain;
 pub mod taint;
 pub mod top;
-pub mod completion;
-pub mod autoscale;
-pub mod edit;
-pub mod explain;
+pub mod version;
+pub mod wait;
 
 use serde_json::Value;
 
@@ -165,10 +166,7 @@ pub fn manifest_target(
     manifest: &Manifest,
 ) -> Result<(ApiResource, String)> {
     let obj = &manifest.object;
-    let resource = discovery.for_kind(
-        obj["apiVersion"].as_str().unwrap_or_default(),
-        obj["kind"].as_str().unwrap_or_default(),
-    )?;
+    let resource = discovery.for_object(obj, &manifest.source)?;
     let default_ns = ctx.namespace();
     let namespace = match obj["metadata"]["namespace"].as_str() {
         Some(ns) if !ns.is_empty() && resource.namespaced => {

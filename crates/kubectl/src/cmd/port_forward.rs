@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::cmd::attach::{duration_flag, wait_running};
+use crate::cmd::attach::duration_flag;
 use crate::cmd::exec::{map_kube_error, pod_location, resolve_pod};
 use crate::context::Context;
 use crate::errors::{Error, Result};
@@ -73,24 +73,34 @@ fn translate_service_port(spec: &str, svc: &Value, pod: &Value) -> Result<String
             .iter()
             .find(|p| p["name"].as_str() == Some(remote))
             .and_then(|p| p["port"].as_i64())
-            .ok_or_else(|| Error::usage(format!("Service '{svc_name}' does not have a named port '{remote}'")))?,
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "Service '{svc_name}' does not have a named port '{remote}'"
+                ))
+            })?,
     };
     let svc_port = ports
         .iter()
         .find(|p| p["port"].as_i64() == Some(port_num))
-        .ok_or_else(|| Error::usage(format!("Service {svc_name} does not have a service port {port_num}")))?;
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "Service {svc_name} does not have a service port {port_num}"
+            ))
+        })?;
     let target = &svc_port["targetPort"];
     let container_port: i64 = match (target.as_i64(), target.as_str()) {
         (Some(0), _) | (None, None) => port_num,
         (Some(n), _) => n,
         (None, Some(name)) => match name.parse::<i64>() {
             Ok(n) => n,
-            Err(_) => container_port_by_name(pod, name).map(i64::from).ok_or_else(|| {
-                Error::usage(format!(
-                    "Pod '{}' does not have a named port '{name}'",
-                    pod["metadata"]["name"].as_str().unwrap_or_default()
-                ))
-            })?,
+            Err(_) => container_port_by_name(pod, name)
+                .map(i64::from)
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "Pod '{}' does not have a named port '{name}'",
+                        pod["metadata"]["name"].as_str().unwrap_or_default()
+                    ))
+                })?,
         },
     };
     let local = local.map_or_else(|| port_num.to_string(), str::to_string);
@@ -115,7 +125,9 @@ fn parse_ports(specs: &[String], pod: &Value) -> Result<Vec<PortPair>> {
             })?,
         };
         if remote_port == 0 {
-            return Err(Error::usage(format!("Remote port must be > 0 (in \"{spec}\")")));
+            return Err(Error::usage(format!(
+                "Remote port must be > 0 (in \"{spec}\")"
+            )));
         }
         let local_port = match local {
             None => remote_port,
@@ -160,9 +172,10 @@ pub async fn run(ctx: &Context, args: PortForwardArgs) -> Result<()> {
             "TYPE/NAME and list of ports are required for port-forward\nSee 'kubectl port-forward -h' for help and examples",
         ));
     }
-    let timeout = duration_flag("pod-running-timeout", &args.pod_running_timeout)?;
+    // As in attach, a pod is not waited for: a pod not Running fails below.
+    duration_flag("pod-running-timeout", &args.pod_running_timeout)?;
     let target = &args.args[0];
-    let pod = wait_running(ctx, resolve_pod(ctx, target).await?, timeout).await?;
+    let pod = resolve_pod(ctx, target).await?;
     let mut specs = args.args[1..].to_vec();
     if let Some((kind, name)) = target.split_once('/') {
         let resource = ctx.discovery().await?.resolve(kind)?.into_iter().next();
@@ -170,7 +183,10 @@ pub async fn run(ctx: &Context, args: PortForwardArgs) -> Result<()> {
             let svc = ctx
                 .client()
                 .await?
-                .get(&format!("/api/v1/namespaces/{}/services/{name}", ctx.namespace()))
+                .get(&format!(
+                    "/api/v1/namespaces/{}/services/{name}",
+                    ctx.namespace()
+                ))
                 .await?;
             specs = specs
                 .iter()
@@ -198,23 +214,32 @@ pub async fn run(ctx: &Context, args: PortForwardArgs) -> Result<()> {
                     // A random port is chosen once, then shared by every address.
                     local = bound.port();
                     println!("Forwarding from {} -> {}", display(&bound), pair.remote);
-                    listeners.push((listener, PortPair { local, remote: pair.remote }));
+                    listeners.push((
+                        listener,
+                        PortPair {
+                            local,
+                            remote: pair.remote,
+                        },
+                    ));
                 }
                 Err(e) => eprintln!("Unable to listen on port {local}: {e}"),
             }
         }
     }
     if listeners.is_empty() {
-        return Err(Error::usage("unable to listen on any of the requested ports"));
+        return Err(Error::usage(
+            "unable to listen on any of the requested ports",
+        ));
     }
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let mut accepting = futures::stream::select_all(listeners.into_iter().map(|(listener, pair)| {
-        Box::pin(futures::stream::unfold(listener, move |l| async move {
-            let accepted = l.accept().await;
-            Some(((accepted, pair), l))
-        }))
-    }));
+    let mut accepting =
+        futures::stream::select_all(listeners.into_iter().map(|(listener, pair)| {
+            Box::pin(futures::stream::unfold(listener, move |l| async move {
+                let accepted = l.accept().await;
+                Some(((accepted, pair), l))
+            }))
+        }));
     while let Some((accepted, pair)) = accepting.next().await {
         let (tcp, _) = match accepted {
             Ok(a) => a,
@@ -229,7 +254,10 @@ pub async fn run(ctx: &Context, args: PortForwardArgs) -> Result<()> {
         let client = client.clone();
         tokio::spawn(async move {
             if let Err(e) = forward(client, &path, tcp, pair).await {
-                eprintln!("an error occurred forwarding {} -> {}: {e}", pair.local, pair.remote);
+                eprintln!(
+                    "an error occurred forwarding {} -> {}: {e}",
+                    pair.local, pair.remote
+                );
             }
         });
     }
@@ -246,12 +274,19 @@ const DATA_CHANNEL: u8 = 0;
 const ERROR_CHANNEL: u8 = 1;
 
 /// Splices one local connection with one port-forward WebSocket.
-async fn forward(client: kube::Client, path: &str, mut tcp: TcpStream, pair: PortPair) -> Result<()> {
+async fn forward(
+    client: kube::Client,
+    path: &str,
+    mut tcp: TcpStream,
+    pair: PortPair,
+) -> Result<()> {
     let request = http::Request::get(path)
         .body(Vec::new())
         .map_err(|e| Error::Transport(e.to_string()))?;
     let connection = client.connect(request).await.map_err(|e| match e {
-        kube::Error::UpgradeConnection(err) => Error::Transport(format!("unable to upgrade connection: {err}")),
+        kube::Error::UpgradeConnection(err) => {
+            Error::Transport(format!("unable to upgrade connection: {err}"))
+        }
         other => map_kube_error(other),
     })?;
     let (mut sink, mut source) = connection.into_stream().split();
@@ -305,9 +340,15 @@ async fn forward(client: kube::Client, path: &str, mut tcp: TcpStream, pair: Por
     let _ = local_write.shutdown().await;
     let _ = sink.close().await;
     if !error_text.is_empty() {
-        return Err(Error::Transport(String::from_utf8_lossy(&error_text).into_owned()));
+        return Err(Error::Transport(
+            String::from_utf8_lossy(&error_text).into_owned(),
+        ));
     }
-    tracing::debug!(local = pair.local, remote = pair.remote, "connection closed");
+    tracing::debug!(
+        local = pair.local,
+        remote = pair.remote,
+        "connection closed"
+    );
     Ok(())
 }
 
@@ -323,10 +364,16 @@ mod tests {
 
     #[test]
     fn port_pairs_as_upstream_parses_them() {
-        let specs: Vec<String> = ["80", "8888:80", ":81", "http", "9000:http"].iter().map(|s| s.to_string()).collect();
+        let specs: Vec<String> = ["80", "8888:80", ":81", "http", "9000:http"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let pairs = parse_ports(&specs, &pod()).expect("ports");
         let got: Vec<(u16, u16)> = pairs.iter().map(|p| (p.local, p.remote)).collect();
-        assert_eq!(got, [(80, 80), (8888, 80), (0, 81), (8080, 8080), (9000, 8080)]);
+        assert_eq!(
+            got,
+            [(80, 80), (8888, 80), (0, 81), (8080, 8080), (9000, 8080)]
+        );
         assert!(parse_ports(&["nope".to_string()], &pod()).is_err());
         assert!(parse_ports(&["x:80".to_string()], &pod()).is_err());
     }
@@ -337,10 +384,22 @@ mod tests {
             {"name": "web", "port": 80, "targetPort": "http"},
             {"port": 90, "targetPort": 9090},
             {"port": 100}]}});
-        assert_eq!(translate_service_port("80", &svc, &pod()).expect("80"), "80:8080");
-        assert_eq!(translate_service_port("7000:web", &svc, &pod()).expect("web"), "7000:8080");
-        assert_eq!(translate_service_port("90", &svc, &pod()).expect("90"), "90:9090");
-        assert_eq!(translate_service_port("100", &svc, &pod()).expect("100"), "100:100");
+        assert_eq!(
+            translate_service_port("80", &svc, &pod()).expect("80"),
+            "80:8080"
+        );
+        assert_eq!(
+            translate_service_port("7000:web", &svc, &pod()).expect("web"),
+            "7000:8080"
+        );
+        assert_eq!(
+            translate_service_port("90", &svc, &pod()).expect("90"),
+            "90:9090"
+        );
+        assert_eq!(
+            translate_service_port("100", &svc, &pod()).expect("100"),
+            "100:100"
+        );
         assert!(translate_service_port("91", &svc, &pod()).is_err());
     }
 
@@ -349,7 +408,10 @@ mod tests {
         let ips = listen_addresses(&["localhost".to_string(), "0.0.0.0".to_string()]).expect("ips");
         assert_eq!(ips.len(), 3);
         assert!(listen_addresses(&["nope".to_string()]).is_err());
-        assert_eq!(display(&"127.0.0.1:80".parse().expect("v4")), "127.0.0.1:80");
+        assert_eq!(
+            display(&"127.0.0.1:80".parse().expect("v4")),
+            "127.0.0.1:80"
+        );
         assert_eq!(display(&"[::1]:80".parse().expect("v6")), "[::1]:80");
     }
 }

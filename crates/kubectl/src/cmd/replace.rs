@@ -3,7 +3,9 @@
 use http::Method;
 use serde_json::json;
 
-use crate::cmd::create::{with_source, DryRun, WriteOptions};
+use crate::cmd::create::{
+    clear_resource_version, send, with_source, DryRun, ValidateArgs, WriteOptions,
+};
 use crate::cmd::{finish, manifest_target};
 use crate::context::Context;
 use crate::errors::{Error, Result};
@@ -15,6 +17,8 @@ pub struct ReplaceArgs {
     pub files: FilenameArgs,
     #[command(flatten)]
     pub write: WriteOptions,
+    #[command(flatten)]
+    pub validate: ValidateArgs,
     /// If true, immediately remove resources from API and bypass graceful deletion, then re-create.
     #[arg(long)]
     pub force: bool,
@@ -24,6 +28,7 @@ pub async fn run(ctx: &Context, args: ReplaceArgs) -> Result<()> {
     if args.files.is_empty() {
         return Err(Error::usage("must specify --filename to replace"));
     }
+    let query = args.validate.add_to(args.write.query("kubectl-replace")?)?;
     let discovery = ctx.discovery().await?;
     let client = ctx.client().await?;
     let mut errors = Vec::new();
@@ -47,7 +52,6 @@ pub async fn run(ctx: &Context, args: ReplaceArgs) -> Result<()> {
             args.write.report(&object, "replaced")?;
             continue;
         }
-        let query = args.write.query("kubectl-replace")?;
         let result = if args.force {
             let path = resource.object_path(&namespace, &name);
             let body =
@@ -68,18 +72,30 @@ pub async fn run(ctx: &Context, args: ReplaceArgs) -> Result<()> {
                 }
             }
             let create = format!("{}{query}", resource.collection_path(Some(&namespace)));
-            client
-                .send_json(Method::POST, &create, &object)
-                .await
-                .map(|o| (o, "replaced"))
-                .map_err(|e| with_source(e, "creating", &m.source))
+            let mut object = object;
+            clear_resource_version(&mut object);
+            send::write(
+                client,
+                Method::POST,
+                &create,
+                "application/json",
+                serde_json::to_vec(&object)?,
+            )
+            .await
+            .map(|o| (o, "replaced"))
+            .map_err(|e| with_source(e, "creating", &m.source))
         } else {
             let path = format!("{}{query}", resource.object_path(&namespace, &name));
-            client
-                .send_json(Method::PUT, &path, &object)
-                .await
-                .map(|o| (o, "replaced"))
-                .map_err(|e| with_source(e, "replacing", &m.source))
+            send::write(
+                client,
+                Method::PUT,
+                &path,
+                "application/json",
+                serde_json::to_vec(&object)?,
+            )
+            .await
+            .map(|o| (o, "replaced"))
+            .map_err(|e| with_source(e, "replacing", &m.source))
         };
         match result {
             Ok((obj, verb)) => args.write.report(&obj, verb)?,

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use http::Method;
 use serde_json::{json, Value};
 
+use crate::client::Client;
 use crate::cmd::attach::duration_flag;
 use crate::cmd::list_query;
-use crate::client::Client;
 use crate::context::Context;
 use crate::errors::{Error, Result};
 
@@ -78,7 +78,9 @@ struct Updater<'a> {
 }
 
 fn usage_error(msg: &str) -> Error {
-    Error::usage(format!("{msg}\nSee 'kubectl rolling-update -h' for help and examples"))
+    Error::usage(format!(
+        "{msg}\nSee 'kubectl rolling-update -h' for help and examples"
+    ))
 }
 
 fn validate(args: &RollingUpdateArgs) -> Result<()> {
@@ -86,17 +88,25 @@ fn validate(args: &RollingUpdateArgs) -> Result<()> {
         return Err(usage_error("--deployment-label-key can not be empty"));
     }
     if args.filenames.len() > 1 {
-        return Err(usage_error("May only specify a single filename for new controller"));
+        return Err(usage_error(
+            "May only specify a single filename for new controller",
+        ));
     }
     if !args.rollback {
         if args.filenames.is_empty() && args.image.is_empty() {
-            return Err(usage_error("Must specify --filename or --image for new controller"));
+            return Err(usage_error(
+                "Must specify --filename or --image for new controller",
+            ));
         }
         if !args.filenames.is_empty() && !args.image.is_empty() {
-            return Err(usage_error("--filename and --image can not both be specified"));
+            return Err(usage_error(
+                "--filename and --image can not both be specified",
+            ));
         }
     } else if !args.filenames.is_empty() || !args.image.is_empty() {
-        return Err(usage_error("Don't specify --filename or --image on rollback"));
+        return Err(usage_error(
+            "Don't specify --filename or --image on rollback",
+        ));
     }
     if args.names.is_empty() {
         return Err(usage_error("Must specify the controller to update"));
@@ -162,7 +172,10 @@ fn selector(rc: &Value) -> String {
 
 impl Updater<'_> {
     fn path(&self, name: &str) -> String {
-        format!("/api/v1/namespaces/{}/replicationcontrollers/{name}", self.namespace)
+        format!(
+            "/api/v1/namespaces/{}/replicationcontrollers/{name}",
+            self.namespace
+        )
     }
 
     async fn get(&self, name: &str) -> Result<Value> {
@@ -175,8 +188,14 @@ impl Updater<'_> {
         loop {
             let mut rc = self.get(name).await?;
             change(&mut rc);
-            match self.client.send_json(Method::PUT, &self.path(name), &rc).await {
-                Err(e) if matches!(&e, Error::Server(s) if s.code == 409) && attempts < 5 => attempts += 1,
+            match self
+                .client
+                .send_json(Method::PUT, &self.path(name), &rc)
+                .await
+            {
+                Err(e) if matches!(&e, Error::Server(s) if s.code == 409) && attempts < 5 => {
+                    attempts += 1
+                }
                 other => return other,
             }
         }
@@ -186,14 +205,20 @@ impl Updater<'_> {
     async fn scale_and_wait(&self, name: &str, count: i64) -> Result<Value> {
         let patch = json!({"spec": {"replicas": count}});
         self.client
-            .patch(&self.path(name), "application/merge-patch+json", serde_json::to_vec(&patch)?)
+            .patch(
+                &self.path(name),
+                "application/merge-patch+json",
+                serde_json::to_vec(&patch)?,
+            )
             .await?;
         let deadline = Instant::now() + self.timeout;
         loop {
             let rc = self.get(name).await?;
             let generation = rc["metadata"]["generation"].as_i64().unwrap_or(0);
             let observed = rc["status"]["observedGeneration"].as_i64().unwrap_or(0);
-            if observed >= generation && rc["status"]["replicas"].as_i64().unwrap_or(0) == replicas(&rc) {
+            if observed >= generation
+                && rc["status"]["replicas"].as_i64().unwrap_or(0) == replicas(&rc)
+            {
                 return Ok(rc);
             }
             if Instant::now() >= deadline {
@@ -230,7 +255,12 @@ impl Updater<'_> {
     }
 
     /// The new controller: created with 0 replicas, or an interrupted update's.
-    async fn get_or_create_target(&self, mut new_rc: Value, source_id: &str, out: &mut Vec<String>) -> Result<Value> {
+    async fn get_or_create_target(
+        &self,
+        mut new_rc: Value,
+        source_id: &str,
+        out: &mut Vec<String>,
+    ) -> Result<Value> {
         match self.get(name(&new_rc)).await {
             Ok(existing) => {
                 let ok = annotation(&existing, SOURCE_ID) == Some(source_id)
@@ -242,7 +272,10 @@ impl Updater<'_> {
                         go_map(&existing["metadata"]["annotations"])
                     )));
                 }
-                out.push(format!("Continuing update with existing controller {}.", name(&existing)));
+                out.push(format!(
+                    "Continuing update with existing controller {}.",
+                    name(&existing)
+                ));
                 Ok(existing)
             }
             Err(e) if e.is_not_found() => {
@@ -260,7 +293,10 @@ impl Updater<'_> {
                     .client
                     .send_json(
                         Method::POST,
-                        &format!("/api/v1/namespaces/{}/replicationcontrollers", self.namespace),
+                        &format!(
+                            "/api/v1/namespaces/{}/replicationcontrollers",
+                            self.namespace
+                        ),
                         &new_rc,
                     )
                     .await?;
@@ -273,9 +309,15 @@ impl Updater<'_> {
 
     /// Upstream `RollingUpdater.Update` with maxSurge 1 and maxUnavailable 0.
     async fn rolling_update(&self, old_rc: Value, new_rc: Value, cleanup: Cleanup) -> Result<()> {
-        let source_id = format!("{}:{}", name(&old_rc), old_rc["metadata"]["uid"].as_str().unwrap_or_default());
+        let source_id = format!(
+            "{}:{}",
+            name(&old_rc),
+            old_rc["metadata"]["uid"].as_str().unwrap_or_default()
+        );
         let mut lines = Vec::new();
-        let mut new_rc = self.get_or_create_target(new_rc, &source_id, &mut lines).await?;
+        let mut new_rc = self
+            .get_or_create_target(new_rc, &source_id, &mut lines)
+            .await?;
         say(&mut lines);
         let desired: i64 = annotation(&new_rc, DESIRED_REPLICAS)
             .and_then(|v| v.parse().ok())
@@ -296,7 +338,11 @@ impl Updater<'_> {
                 .await?;
         }
         let max_surge: i64 = 1;
-        let (min_available, _max_unavailable) = if desired == 0 { (0, replicas(&old_rc)) } else { (desired, 0) };
+        let (min_available, _max_unavailable) = if desired == 0 {
+            (0, replicas(&old_rc))
+        } else {
+            (desired, 0)
+        };
         println!(
             "Scaling up {} from {} to {desired}, scaling down {} from {} to 0 (keep {min_available} pods available, don't exceed {} pods)",
             name(&new_rc),
@@ -317,7 +363,9 @@ impl Updater<'_> {
                 if increment > 0 {
                     let target = (replicas(&new_rc) + increment).min(desired);
                     println!("Scaling {} up to {target}", name(&new_rc));
-                    new_rc = self.scale_and_wait(name(&new_rc).to_string().as_str(), target).await?;
+                    new_rc = self
+                        .scale_and_wait(name(&new_rc).to_string().as_str(), target)
+                        .await?;
                 }
             }
             tokio::time::sleep(self.update_period).await;
@@ -333,13 +381,17 @@ impl Updater<'_> {
                         target = 0;
                     }
                     println!("Scaling {} down to {target}", name(&old_rc));
-                    old_rc = self.scale_and_wait(name(&old_rc).to_string().as_str(), target).await?;
+                    old_rc = self
+                        .scale_and_wait(name(&old_rc).to_string().as_str(), target)
+                        .await?;
                 }
             }
             if replicas(&new_rc) != new_before || replicas(&old_rc) != old_before {
                 progress_deadline = Instant::now() + self.timeout;
             } else if Instant::now() > progress_deadline {
-                return Err(Error::usage("timed out waiting for any update progress to be made"));
+                return Err(Error::usage(
+                    "timed out waiting for any update progress to be made",
+                ));
             }
         }
         self.cleanup(&old_rc, &new_rc, cleanup).await
@@ -372,11 +424,25 @@ impl Updater<'_> {
         match policy {
             Cleanup::Delete => {
                 println!("Update succeeded. Deleting {old_name}");
-                self.client.request(Method::DELETE, &self.path(old_name), "application/json", None).await?;
+                self.client
+                    .request(
+                        Method::DELETE,
+                        &self.path(old_name),
+                        "application/json",
+                        None,
+                    )
+                    .await?;
             }
             Cleanup::Rename => {
                 println!("Update succeeded. Deleting old controller: {old_name}");
-                self.client.request(Method::DELETE, &self.path(old_name), "application/json", None).await?;
+                self.client
+                    .request(
+                        Method::DELETE,
+                        &self.path(old_name),
+                        "application/json",
+                        None,
+                    )
+                    .await?;
                 println!("Renaming {} to {old_name}", name(&new_rc));
                 self.rename(new_rc, old_name).await?;
             }
@@ -388,8 +454,13 @@ impl Updater<'_> {
     /// it is gone, create it again under `new_name` (it adopts the pods).
     async fn rename(&self, mut rc: Value, new_name: &str) -> Result<()> {
         let old_name = name(&rc).to_string();
-        let orphan = json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"});
-        match self.client.send_json(Method::DELETE, &self.path(&old_name), &orphan).await {
+        let orphan =
+            json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"});
+        match self
+            .client
+            .send_json(Method::DELETE, &self.path(&old_name), &orphan)
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(e),
@@ -399,7 +470,9 @@ impl Updater<'_> {
             match self.get(&old_name).await {
                 Err(e) if e.is_not_found() => break,
                 Err(e) => return Err(e),
-                Ok(_) if Instant::now() >= deadline => return Err(Error::usage("timed out waiting for the condition")),
+                Ok(_) if Instant::now() >= deadline => {
+                    return Err(Error::usage("timed out waiting for the condition"))
+                }
                 Ok(_) => tokio::time::sleep(self.interval.min(Duration::from_secs(5))).await,
             }
         }
@@ -417,7 +490,10 @@ impl Updater<'_> {
         self.client
             .send_json(
                 Method::POST,
-                &format!("/api/v1/namespaces/{}/replicationcontrollers", self.namespace),
+                &format!(
+                    "/api/v1/namespaces/{}/replicationcontrollers",
+                    self.namespace
+                ),
                 &rc,
             )
             .await?;
@@ -428,7 +504,10 @@ impl Updater<'_> {
     async fn find_source_controller(&self, old_name: &str) -> Result<Value> {
         let list = self
             .client
-            .get(&format!("/api/v1/namespaces/{}/replicationcontrollers", self.namespace))
+            .get(&format!(
+                "/api/v1/namespaces/{}/replicationcontrollers",
+                self.namespace
+            ))
             .await?;
         list["items"]
             .as_array()
@@ -438,26 +517,46 @@ impl Updater<'_> {
                 annotation(rc, SOURCE_ID).is_some_and(|s| s.split(':').next() == Some(old_name))
             })
             .cloned()
-            .ok_or_else(|| Error::usage(format!("couldn't find a replication controller with source id == {}/{old_name}", self.namespace)))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "couldn't find a replication controller with source id == {}/{old_name}",
+                    self.namespace
+                ))
+            })
     }
 
     /// The new controller of `--image`: the old one with the image replaced and
     /// the deployment key (the hash of the result) in selector and labels.
-    async fn new_from_current(&self, old_rc: &Value, new_name: &str, args: &RollingUpdateArgs) -> Result<Value> {
+    async fn new_from_current(
+        &self,
+        old_rc: &Value,
+        new_name: &str,
+        args: &RollingUpdateArgs,
+    ) -> Result<Value> {
         let mut new_rc = old_rc.clone();
-        let containers = new_rc["spec"]["template"]["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let containers = new_rc["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut index = 0;
         if !args.container.is_empty() {
             index = containers
                 .iter()
                 .position(|c| c["name"].as_str() == Some(args.container.as_str()))
-                .ok_or_else(|| Error::usage(format!("container {} not found in pod", args.container)))?;
+                .ok_or_else(|| {
+                    Error::usage(format!("container {} not found in pod", args.container))
+                })?;
         }
         if containers.len() > 1 && args.container.is_empty() {
-            return Err(Error::usage("must specify container to update when updating a multi-container pod"));
+            return Err(Error::usage(
+                "must specify container to update when updating a multi-container pod",
+            ));
         }
         if containers.is_empty() {
-            return Err(Error::usage(format!("pod has no containers! ({})", name(old_rc))));
+            return Err(Error::usage(format!(
+                "pod has no containers! ({})",
+                name(old_rc)
+            )));
         }
         let container = &mut new_rc["spec"]["template"]["spec"]["containers"][index];
         container["image"] = json!(args.image);
@@ -465,7 +564,11 @@ impl Updater<'_> {
             container["imagePullPolicy"] = json!(args.image_pull_policy);
         }
         let hash = hash_object(&new_rc);
-        let new_name = if new_name.is_empty() { format!("{}-{hash}", name(old_rc)) } else { new_name.to_string() };
+        let new_name = if new_name.is_empty() {
+            format!("{}-{hash}", name(old_rc))
+        } else {
+            new_name.to_string()
+        };
         let key = &args.deployment_label_key;
         new_rc["spec"]["selector"][key] = json!(hash);
         if !new_rc["spec"]["template"]["metadata"]["labels"].is_object() {
@@ -484,7 +587,9 @@ impl Updater<'_> {
             }
         }
         if let Some(a) = new_rc["metadata"]["annotations"].as_object_mut() {
-            a.retain(|k, _| !k.starts_with(PREFIX) || k == "kubectl.kubernetes.io/last-applied-configuration");
+            a.retain(|k, _| {
+                !k.starts_with(PREFIX) || k == "kubectl.kubernetes.io/last-applied-configuration"
+            });
         }
         if let Some(obj) = new_rc.as_object_mut() {
             obj.remove("status");
@@ -495,9 +600,19 @@ impl Updater<'_> {
     /// Upstream `UpdateExistingReplicationController`: the old controller
     /// points at the next one and gets its own deployment key (relabelling its
     /// pods first) when it has none.
-    async fn update_existing(&self, old_rc: Value, new_name: &str, key: &str, value: &str) -> Result<Value> {
+    async fn update_existing(
+        &self,
+        old_rc: Value,
+        new_name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Value> {
         if old_rc["spec"]["selector"].get(key).is_some() {
-            return self.update(name(&old_rc), |rc| set_annotation(rc, NEXT_CONTROLLER, new_name)).await;
+            return self
+                .update(name(&old_rc), |rc| {
+                    set_annotation(rc, NEXT_CONTROLLER, new_name)
+                })
+                .await;
         }
         let old_name = name(&old_rc).to_string();
         let old_rc = self
@@ -510,20 +625,44 @@ impl Updater<'_> {
             })
             .await?;
         let original_selector = selector(&old_rc);
-        let pods_path = |sel: &str| format!("/api/v1/namespaces/{}/pods{}", self.namespace, list_query(Some(sel), None));
+        let pods_path = |sel: &str| {
+            format!(
+                "/api/v1/namespaces/{}/pods{}",
+                self.namespace,
+                list_query(Some(sel), None)
+            )
+        };
         let pods = self.client.get(&pods_path(&original_selector)).await?;
         for pod in pods["items"].as_array().into_iter().flatten() {
             let patch = json!({"metadata": {"labels": {key: value}}});
-            let path = format!("/api/v1/namespaces/{}/pods/{}", self.namespace, crate::cmd::name_of(pod));
-            self.client.patch(&path, "application/merge-patch+json", serde_json::to_vec(&patch)?).await?;
+            let path = format!(
+                "/api/v1/namespaces/{}/pods/{}",
+                self.namespace,
+                crate::cmd::name_of(pod)
+            );
+            self.client
+                .patch(
+                    &path,
+                    "application/merge-patch+json",
+                    serde_json::to_vec(&patch)?,
+                )
+                .await?;
         }
-        let old_rc = self.update(&old_name, |rc| rc["spec"]["selector"][key] = json!(value)).await?;
+        let old_rc = self
+            .update(&old_name, |rc| rc["spec"]["selector"][key] = json!(value))
+            .await?;
         // Pods the controller made with the old labels meanwhile are orphans now.
         let pods = self.client.get(&pods_path(&original_selector)).await?;
         for pod in pods["items"].as_array().into_iter().flatten() {
             if pod["metadata"]["labels"][key].as_str() != Some(value) {
-                let path = format!("/api/v1/namespaces/{}/pods/{}", self.namespace, crate::cmd::name_of(pod));
-                self.client.request(Method::DELETE, &path, "application/json", None).await?;
+                let path = format!(
+                    "/api/v1/namespaces/{}/pods/{}",
+                    self.namespace,
+                    crate::cmd::name_of(pod)
+                );
+                self.client
+                    .request(Method::DELETE, &path, "application/json", None)
+                    .await?;
             }
         }
         Ok(old_rc)
@@ -551,7 +690,9 @@ fn read_new_controller(file: &str) -> Result<(Value, bool)> {
         return Err(Error::usage(format!("{file} specifies multiple items")));
     }
     let Some(doc) = docs.into_iter().next() else {
-        return Err(Error::usage(format!("please make sure {file} exists and is not empty")));
+        return Err(Error::usage(format!(
+            "please make sure {file} exists and is not empty"
+        )));
     };
     let obj = doc.object;
     if obj["kind"] != "ReplicationController" {
@@ -616,17 +757,23 @@ pub async fn run(ctx: &Context, args: RollingUpdateArgs) -> Result<()> {
         };
         new_rc = match existing {
             Some(rc) => {
-                let in_progress = rc["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
+                let in_progress = rc["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or_default();
                 if in_progress != args.image {
                     return Err(Error::usage(format!(
                         "Found existing in-progress update to image ({in_progress}).\nEither continue in-progress update with --image={in_progress} or rollback with --rollback"
                     )));
                 }
-                println!("Found existing update in progress ({}), resuming.", name(&rc));
+                println!(
+                    "Found existing update in progress ({}), resuming.",
+                    name(&rc)
+                );
                 rc
             }
             None => {
-                if old_rc["spec"]["template"]["spec"]["containers"][0]["image"].as_str() == Some(args.image.as_str())
+                if old_rc["spec"]["template"]["spec"]["containers"][0]["image"].as_str()
+                    == Some(args.image.as_str())
                     && args.image_pull_policy.is_empty()
                 {
                     return Err(Error::usage(
@@ -646,7 +793,9 @@ pub async fn run(ctx: &Context, args: RollingUpdateArgs) -> Result<()> {
         new_rc = match updater.get(&new_name).await {
             Ok(rc) => rc,
             Err(e) if e.is_not_found() || new_name.is_empty() => {
-                return Err(Error::usage(format!("Could not find {new_name} to rollback.\n")))
+                return Err(Error::usage(format!(
+                    "Could not find {new_name} to rollback.\n"
+                )))
             }
             Err(e) => return Err(e),
         };
@@ -656,9 +805,11 @@ pub async fn run(ctx: &Context, args: RollingUpdateArgs) -> Result<()> {
             "{filename} cannot have the same name as the existing ReplicationController {old_name}"
         )));
     }
-    let differs = old_rc["spec"]["selector"].as_object().into_iter().flatten().any(|(k, v)| {
-        new_rc["spec"]["selector"].get(k).is_some_and(|nv| nv != v)
-    });
+    let differs = old_rc["spec"]["selector"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .any(|(k, v)| new_rc["spec"]["selector"].get(k).is_some_and(|nv| nv != v));
     if !differs {
         return Err(Error::usage(format!(
             "{filename} must specify a matching key with non-equal value in Selector for {old_name}"
@@ -671,15 +822,28 @@ pub async fn run(ctx: &Context, args: RollingUpdateArgs) -> Result<()> {
         println!("Rolling from:\n{}\nTo:\n{}", name(&old_rc), name(&new_rc));
         return Ok(());
     }
-    let mut cleanup = if keep_old_name { Cleanup::Rename } else { Cleanup::Delete };
+    let mut cleanup = if keep_old_name {
+        Cleanup::Rename
+    } else {
+        Cleanup::Delete
+    };
     if args.rollback {
         // Upstream `AbortRollingUpdate`: swap the controllers and go back to
         // the original size of the one being restored.
         std::mem::swap(&mut old_rc, &mut new_rc);
-        let source = format!("{}:{}", name(&old_rc), old_rc["metadata"]["uid"].as_str().unwrap_or_default());
+        let source = format!(
+            "{}:{}",
+            name(&old_rc),
+            old_rc["metadata"]["uid"].as_str().unwrap_or_default()
+        );
         let original = annotation(&new_rc, ORIGINAL_REPLICAS)
             .map(str::to_string)
-            .ok_or_else(|| Error::usage(format!("couldn't find original replica count of {:?}", name(&new_rc))))?;
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "couldn't find original replica count of {:?}",
+                    name(&new_rc)
+                ))
+            })?;
         println!("Setting {:?} replicas to {original}", name(&new_rc));
         cleanup = Cleanup::Delete;
         new_rc = updater
@@ -722,10 +886,14 @@ mod tests {
     #[test]
     fn arguments_are_validated_as_upstream() {
         let err = |a: RollingUpdateArgs| validate(&a).expect_err("invalid").to_string();
-        assert!(err(args(&["a"], None, "", false)).starts_with("error: Must specify --filename or --image for new controller"));
-        assert!(err(args(&["a"], Some("f"), "img", false)).starts_with("error: --filename and --image can not both be specified"));
-        assert!(err(args(&["a"], Some("f"), "", true)).starts_with("error: Don't specify --filename or --image on rollback"));
-        assert!(err(args(&[], Some("f"), "", false)).starts_with("error: Must specify the controller to update"));
+        assert!(err(args(&["a"], None, "", false))
+            .starts_with("error: Must specify --filename or --image for new controller"));
+        assert!(err(args(&["a"], Some("f"), "img", false))
+            .starts_with("error: --filename and --image can not both be specified"));
+        assert!(err(args(&["a"], Some("f"), "", true))
+            .starts_with("error: Don't specify --filename or --image on rollback"));
+        assert!(err(args(&[], Some("f"), "", false))
+            .starts_with("error: Must specify the controller to update"));
         assert!(validate(&args(&["a"], None, "img", false)).is_ok());
         assert!(validate(&args(&["a", "b"], None, "", true)).is_ok());
     }
@@ -738,6 +906,9 @@ mod tests {
         assert_ne!(hash_object(&a), hash_object(&b));
         assert_eq!(hash_object(&a).len(), 32);
         assert_eq!(go_map(&json!({"b": "2", "a": "1"})), "map[a:1 b:2]");
-        assert_eq!(selector(&json!({"spec": {"selector": {"b": "2", "a": "1"}}})), "a=1,b=2");
+        assert_eq!(
+            selector(&json!({"spec": {"selector": {"b": "2", "a": "1"}}})),
+            "a=1,b=2"
+        );
     }
 }

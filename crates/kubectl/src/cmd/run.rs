@@ -155,7 +155,11 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<()> {
         }
         "none" | "server" => {
             let client = ctx.client().await?;
-            let query = if dry_run == "server" { "?dryRun=All" } else { "" };
+            let query = if dry_run == "server" {
+                "?dryRun=All"
+            } else {
+                ""
+            };
             client
                 .send_json(
                     http::Method::POST,
@@ -206,7 +210,15 @@ mod tests {
     #[test]
     fn builds_upstreams_pod() {
         let args = Wrap::parse_from([
-            "run", "web", "--image=nginx", "--port=80", "--env=A=1", "--restart=Never", "--", "sleep", "10",
+            "run",
+            "web",
+            "--image=nginx",
+            "--port=80",
+            "--env=A=1",
+            "--restart=Never",
+            "--",
+            "sleep",
+            "10",
         ])
         .args;
         let pod = build_pod("web", "nginx", &args).expect("pod");

@@ -110,7 +110,9 @@ fn apply_taints(
     }
     for (key, effect) in remove {
         let before = out.len();
-        out.retain(|e| !(e["key"] == key.as_str() && (effect.is_empty() || e["effect"] == effect.as_str())));
+        out.retain(|e| {
+            !(e["key"] == key.as_str() && (effect.is_empty() || e["effect"] == effect.as_str()))
+        });
         if out.len() == before {
             let what = if effect.is_empty() {
                 key.clone()
@@ -181,27 +183,61 @@ pub async fn run(ctx: &Context, args: TaintArgs) -> Result<()> {
             "resource(s) were provided, but no name was specified",
         ));
     }
+    // upstream visits every node and reports the failures at the end.
+    let mut errors = Vec::new();
     for name in names {
-        let path = format!("/api/v1/nodes/{name}");
-        let node = client.get(&path).await?;
-        let existing = node["spec"]["taints"].as_array().cloned().unwrap_or_default();
-        let (taints, operation) = apply_taints(&name, &existing, &add, &remove, args.overwrite)?;
-        let taints = if taints.is_empty() {
-            Value::Null
-        } else {
-            json!(taints)
-        };
-        let patch = json!({"spec": {"taints": taints}});
-        client
-            .patch(
-                &path,
-                "application/merge-patch+json",
-                serde_json::to_vec(&patch)?,
-            )
-            .await?;
-        println!("node/{name} {operation}");
+        if let Err(err) = taint_node(&client, &name, &add, &remove, args.overwrite).await {
+            errors.push(err);
+        }
     }
+    finish_all(errors)
+}
+
+async fn taint_node(
+    client: &crate::client::Client,
+    name: &str,
+    add: &[Taint],
+    remove: &[(String, String)],
+    overwrite: bool,
+) -> Result<()> {
+    let path = format!("/api/v1/nodes/{name}");
+    let node = client.get(&path).await?;
+    let existing = node["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (taints, operation) = apply_taints(name, &existing, add, remove, overwrite)?;
+    let taints = if taints.is_empty() {
+        Value::Null
+    } else {
+        json!(taints)
+    };
+    let patch = json!({"spec": {"taints": taints}});
+    client
+        .patch(
+            &path,
+            "application/merge-patch+json",
+            serde_json::to_vec(&patch)?,
+        )
+        .await?;
+    println!("node/{name} {operation}");
     Ok(())
+}
+
+/// Upstream `cmdutil.CheckErr` on the visitor's aggregate: one error prints
+/// as itself (`error: ...`), several print one message a line without the
+/// `error: ` prefix (`MultipleErrors`).
+fn finish_all(mut errors: Vec<Error>) -> Result<()> {
+    if errors.len() <= 1 {
+        return errors.pop().map_or(Ok(()), Err);
+    }
+    for err in &errors {
+        match err {
+            Error::Usage(msg) => eprintln!("{msg}"),
+            other => other.print(),
+        }
+    }
+    Err(Error::Reported)
 }
 
 #[cfg(test)]
@@ -213,15 +249,23 @@ mod tests {
         let t = parse_taint("dedicated=gpu:NoSchedule").expect("taint");
         let (out, op) = apply_taints("n", &[], std::slice::from_ref(&t), &[], false).expect("add");
         assert_eq!(op, "tainted");
-        assert_eq!(out, vec![json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"})]);
+        assert_eq!(
+            out,
+            vec![json!({"key": "dedicated", "value": "gpu", "effect": "NoSchedule"})]
+        );
         let err = apply_taints("n", &out, &[t], &[], false).expect_err("clash");
         assert_eq!(
             err.to_string(),
             "error: node n already has dedicated taint(s) with same effect(s) and --overwrite is false"
         );
-        let (after, op) =
-            apply_taints("n", &out, &[], &[parse_removal("dedicated-").expect("rm")], false)
-                .expect("remove");
+        let (after, op) = apply_taints(
+            "n",
+            &out,
+            &[],
+            &[parse_removal("dedicated-").expect("rm")],
+            false,
+        )
+        .expect("remove");
         assert_eq!(op, "untainted");
         assert!(after.is_empty());
         let err = apply_taints("n", &[], &[], &[("x".into(), String::new())], false)

@@ -58,7 +58,10 @@ pub async fn run(ctx: &Context, command: TopCommand) -> Result<()> {
         if args.all_namespaces {
             "/apis/metrics.k8s.io/v1beta1/pods".to_string()
         } else {
-            format!("/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods", ctx.namespace())
+            format!(
+                "/apis/metrics.k8s.io/v1beta1/namespaces/{}/pods",
+                ctx.namespace()
+            )
         }
     } else {
         "/apis/metrics.k8s.io/v1beta1/nodes".to_string()
@@ -84,7 +87,12 @@ pub async fn run(ctx: &Context, command: TopCommand) -> Result<()> {
         } else {
             format!("/api/v1/namespaces/{}/pods", ctx.namespace())
         };
-        let pods = client.get(&format!("{pods_path}{}", crate::cmd::list_query(args.selector.as_deref(), None))).await?;
+        let pods = client
+            .get(&format!(
+                "{pods_path}{}",
+                crate::cmd::list_query(args.selector.as_deref(), None)
+            ))
+            .await?;
         if pods["items"].as_array().is_some_and(|p| !p.is_empty()) {
             return Err(Error::usage("metrics not available yet"));
         }
@@ -126,7 +134,12 @@ pub async fn run(ctx: &Context, command: TopCommand) -> Result<()> {
         };
         let mut row = vec![];
         if is_pods && args.all_namespaces {
-            row.push(item["metadata"]["namespace"].as_str().unwrap_or_default().to_string());
+            row.push(
+                item["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
         row.push(crate::cmd::name_of(&item).to_string());
         row.push(format!("{cpu}m"));

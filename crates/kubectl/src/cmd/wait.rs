@@ -50,7 +50,7 @@ pub fn duration_flag_error(flag: &str, text: &str) -> Error {
     } else {
         "invalid duration"
     };
-    Error::usage(format!(
+    Error::Flag(format!(
         "invalid argument {text:?} for \"--{flag}\" flag: time: {reason} {text:?}"
     ))
 }
@@ -59,8 +59,14 @@ pub fn duration_flag_error(flag: &str, text: &str) -> Error {
 enum Condition {
     Delete,
     Create,
-    Status { kind: String, value: String },
-    JsonPath { path: JsonPath, value: Option<String> },
+    Status {
+        kind: String,
+        value: String,
+    },
+    JsonPath {
+        path: JsonPath,
+        value: Option<String>,
+    },
 }
 
 fn parse_for(text: &str) -> Result<Condition> {
@@ -97,18 +103,18 @@ fn satisfied(cond: &Condition, obj: &Value) -> bool {
     match cond {
         Condition::Delete => false,
         Condition::Create => true,
-        Condition::Status { kind, value } => {
-            obj["status"]["conditions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| {
-                    c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(kind))
-                        && c["status"]
-                            .as_str()
-                            .is_some_and(|s| s.eq_ignore_ascii_case(value))
-                })
-        }
+        Condition::Status { kind, value } => obj["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["type"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(kind))
+                    && c["status"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(value))
+            }),
         Condition::JsonPath { path, value } => match path.execute(obj) {
             Ok(text) => match value {
                 Some(v) => text.trim() == v,
@@ -152,7 +158,11 @@ pub async fn run(ctx: &Context, args: WaitArgs) -> Result<()> {
                 .await?;
             for item in list["items"].as_array().into_iter().flatten() {
                 let ns = item["metadata"]["namespace"].as_str().unwrap_or(&namespace);
-                objects.push((target.resource.clone(), ns.to_string(), name_of(item).to_string()));
+                objects.push((
+                    target.resource.clone(),
+                    ns.to_string(),
+                    name_of(item).to_string(),
+                ));
             }
         } else {
             for name in &target.names {
@@ -229,11 +239,11 @@ mod tests {
         assert_eq!(parse_duration("30"), None);
         assert_eq!(
             duration_flag_error("timeout", "30").to_string(),
-            "error: invalid argument \"30\" for \"--timeout\" flag: time: missing unit in duration \"30\""
+            "Error: invalid argument \"30\" for \"--timeout\" flag: time: missing unit in duration \"30\""
         );
         assert_eq!(
             duration_flag_error("timeout", "abc").to_string(),
-            "error: invalid argument \"abc\" for \"--timeout\" flag: time: invalid duration \"abc\""
+            "Error: invalid argument \"abc\" for \"--timeout\" flag: time: invalid duration \"abc\""
         );
     }
 
@@ -241,9 +251,18 @@ mod tests {
     fn conditions_match_case_insensitively() {
         let pod = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
         assert!(satisfied(&parse_for("condition=ready").expect("c"), &pod));
-        assert!(!satisfied(&parse_for("condition=Ready=false").expect("c"), &pod));
-        assert!(satisfied(&parse_for("jsonpath={.status.phase}=Running").expect("j"), &pod));
-        assert!(!satisfied(&parse_for("jsonpath={.status.phase}=Pending").expect("j"), &pod));
+        assert!(!satisfied(
+            &parse_for("condition=Ready=false").expect("c"),
+            &pod
+        ));
+        assert!(satisfied(
+            &parse_for("jsonpath={.status.phase}=Running").expect("j"),
+            &pod
+        ));
+        assert!(!satisfied(
+            &parse_for("jsonpath={.status.phase}=Pending").expect("j"),
+            &pod
+        ));
         assert!(parse_for("bogus").is_err());
     }
 }

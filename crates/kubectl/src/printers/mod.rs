@@ -2,6 +2,7 @@
 //! up), server-side `Table` rendering, YAML/JSON as upstream writes them, and
 //! JSONPath templates.
 
+pub mod gotemplate;
 pub mod json;
 pub mod jsonpath;
 pub mod table;

@@ -1,11 +1,17 @@
 //! `kubectl describe`: upstream's per-kind describers, one file per kind, on top of
 //! the shared writer and pod-template blocks.
 
+pub mod apps;
+pub mod batch;
 pub mod configmap;
+pub mod endpoints;
 pub mod events;
+pub mod generic;
 pub mod namespace;
 pub mod node;
 pub mod pod;
+pub mod rbac;
+pub mod secret;
 pub mod service;
 pub mod template;
 pub mod workloads;
@@ -73,13 +79,13 @@ pub fn format_labels(map: &Value) -> String {
     pairs.join(",")
 }
 
-/// The describer of a kind; `None` when there is none.
+/// The describer of a kind (upstream's generic one for kinds without).
 async fn describe_one(
     ctx: &Context,
     resource: &ApiResource,
     obj: &Value,
     show_events: bool,
-) -> Result<Option<String>> {
+) -> Result<String> {
     let events = if show_events {
         Some(events::for_object(ctx, resource, obj).await?)
     } else {
@@ -95,11 +101,32 @@ async fn describe_one(
         }
         ("", "Service") => service::describe(ctx, obj, events).await?,
         ("", "ConfigMap") => configmap::describe(obj, events),
+        ("", "Secret") => secret::secret(obj),
+        ("", "ServiceAccount") => secret::service_account(ctx, obj, events).await?,
+        ("", "Endpoints") => endpoints::endpoints(obj, events),
+        ("discovery.k8s.io", "EndpointSlice") => endpoints::endpoint_slice(obj, events),
+        ("apps", "DaemonSet") => apps::daemon_set(ctx, obj, events).await?,
+        ("apps", "StatefulSet") => apps::stateful_set(ctx, obj, events).await?,
+        ("batch", "Job") => batch::job(obj, events),
+        ("batch", "CronJob") => batch::cron_job(obj, events),
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => rbac::role(obj),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => rbac::binding(obj),
         ("", "Namespace") => namespace::describe(ctx, obj).await?,
         ("", "Node") => node::describe(ctx, resource, obj, events).await?,
-        _ => return Ok(None),
+        _ => {
+            // upstream's generic describer GETs the object: items of a list
+            // lack apiVersion and kind
+            let mut obj = obj.clone();
+            if obj["apiVersion"].is_null() {
+                obj["apiVersion"] = Value::String(resource.api_version());
+            }
+            if obj["kind"].is_null() {
+                obj["kind"] = Value::String(resource.kind.clone());
+            }
+            generic::describe(&obj, events)
+        }
     };
-    Ok(Some(text))
+    Ok(text)
 }
 
 async fn list(
@@ -172,13 +199,7 @@ pub async fn run(ctx: &Context, args: DescribeArgs) -> Result<()> {
     }
     let mut first = true;
     for (resource, obj) in &objects {
-        let Some(text) = describe_one(ctx, resource, obj, args.show_events).await? else {
-            errors.push(Error::usage(format!(
-                "describing {} is not supported by this kubectl",
-                resource.qualified_name()
-            )));
-            continue;
-        };
+        let text = describe_one(ctx, resource, obj, args.show_events).await?;
         if prefix_matched {
             println!("{text}");
         } else if first {

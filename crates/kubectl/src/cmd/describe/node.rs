@@ -179,7 +179,16 @@ fn percent(part: i64, whole: i64) -> i64 {
 
 fn taints_multiline(w: &mut PrefixWriter, taints: &Value) {
     w.write(LEVEL_0, "Taints:\t");
-    let taints = taints.as_array().cloned().unwrap_or_default();
+    let mut taints = taints.as_array().cloned().unwrap_or_default();
+    // upstream sorts by "Effect,Key"
+    let sort_key = |t: &Value| {
+        format!(
+            "{},{}",
+            t["effect"].as_str().unwrap_or_default(),
+            t["key"].as_str().unwrap_or_default()
+        )
+    };
+    taints.sort_by_key(sort_key);
     if taints.is_empty() {
         w.line("<none>");
         return;
@@ -190,9 +199,13 @@ fn taints_multiline(w: &mut PrefixWriter, taints: &Value) {
         }
         let key = t["key"].as_str().unwrap_or_default();
         let effect = t["effect"].as_str().unwrap_or_default();
-        let text = match t["value"].as_str().filter(|v| !v.is_empty()) {
-            Some(v) => format!("{key}={v}:{effect}"),
-            None => format!("{key}:{effect}"),
+        let value = t["value"].as_str().unwrap_or_default();
+        // `Taint.ToString`
+        let text = match (value.is_empty(), effect.is_empty()) {
+            (true, true) => key.to_string(),
+            (false, true) => format!("{key}={value}"),
+            (true, false) => format!("{key}:{effect}"),
+            (false, false) => format!("{key}={value}:{effect}"),
         };
         w.write(LEVEL_0, &format!("{text}\n"));
     }

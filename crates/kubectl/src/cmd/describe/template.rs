@@ -236,6 +236,7 @@ pub fn describe_containers(
             super::pod::describe_container_state(st, w);
         }
         describe_resources(&c["resources"], w);
+        describe_probes(c, w);
         describe_env(c, w);
         describe_mounts(c, w);
     }
@@ -266,6 +267,93 @@ fn describe_resources(resources: &Value, w: &mut PrefixWriter) {
             }
         }
     }
+}
+
+/// `describeContainerProbe`.
+fn describe_probes(c: &Value, w: &mut PrefixWriter) {
+    for (field, title) in [
+        ("livenessProbe", "Liveness"),
+        ("readinessProbe", "Readiness"),
+        ("startupProbe", "Startup"),
+    ] {
+        if c[field].is_object() {
+            w.write(
+                LEVEL_2,
+                &format!("{title}:\t{}\n", describe_probe(&c[field])),
+            );
+        }
+    }
+}
+
+fn port_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => "0".into(),
+    }
+}
+
+/// Go's `net.JoinHostPort`.
+fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `DescribeProbe`.
+pub fn describe_probe(probe: &Value) -> String {
+    let num = |k: &str| probe[k].as_i64().unwrap_or(0);
+    let attrs = format!(
+        "delay={}s timeout={}s period={}s #success={} #failure={}",
+        num("initialDelaySeconds"),
+        num("timeoutSeconds"),
+        num("periodSeconds"),
+        num("successThreshold"),
+        num("failureThreshold")
+    );
+    if let Some(exec) = probe.get("exec") {
+        let command: Vec<&str> = exec["command"]
+            .as_array()
+            .map(|a| a.iter().map(|c| c.as_str().unwrap_or_default()).collect())
+            .unwrap_or_default();
+        return format!("exec [{}] {attrs}", command.join(" "));
+    }
+    if let Some(http) = probe.get("httpGet") {
+        let scheme = s(http, "scheme").to_lowercase();
+        let port = port_string(&http["port"]);
+        let host = if port.is_empty() {
+            s(http, "host").to_string()
+        } else {
+            join_host_port(s(http, "host"), &port)
+        };
+        let mut path = s(http, "path").to_string();
+        if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
+            path.insert(0, '/');
+        }
+        let url = if scheme.is_empty() {
+            format!("//{host}{path}")
+        } else {
+            format!("{scheme}://{host}{path}")
+        };
+        return format!("http-get {url} {attrs}");
+    }
+    if let Some(tcp) = probe.get("tcpSocket") {
+        return format!(
+            "tcp-socket {}:{} {attrs}",
+            s(tcp, "host"),
+            port_string(&tcp["port"])
+        );
+    }
+    if let Some(grpc) = probe.get("grpc") {
+        return format!(
+            "grpc <pod>:{} {} {attrs}",
+            grpc["port"].as_i64().unwrap_or(0),
+            s(grpc, "service")
+        );
+    }
+    format!("unknown {attrs}")
 }
 
 fn describe_env(c: &Value, w: &mut PrefixWriter) {

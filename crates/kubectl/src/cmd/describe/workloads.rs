@@ -164,7 +164,11 @@ pub async fn deployment(ctx: &Context, d: &Value, events: Option<&Vec<Value>>) -
 }
 
 /// Running / Waiting / Succeeded / Failed pods controlled by `obj`.
-async fn pod_counts(ctx: &Context, obj: &Value, selector: &str) -> Result<(i64, i64, i64, i64)> {
+pub(super) async fn pod_counts(
+    ctx: &Context,
+    obj: &Value,
+    selector: &str,
+) -> Result<(i64, i64, i64, i64)> {
     let client = ctx.client().await?;
     let path = format!(
         "/api/v1/namespaces/{}/pods?labelSelector={}",
