@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
 use super::workloads::pod_counts;
+use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
 use super::{events, field, format_labels};
 use crate::cmd::rollout::selector_string;
@@ -23,14 +24,7 @@ fn int_or_string(v: &Value) -> String {
 }
 
 fn header(w: &mut PrefixWriter, obj: &Value) {
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(obj, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(obj, "/metadata/namespace")),
-    );
+    name_and_namespace(w, obj);
 }
 
 pub async fn daemon_set(ctx: &Context, ds: &Value, events: Option<&Vec<Value>>) -> Result<String> {

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::pod::rfc1123z;
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
+use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0};
 use super::{controller, events, field};
 use crate::cmd::rollout::selector_string;
@@ -13,14 +14,7 @@ fn int(v: &Value) -> i64 {
 }
 
 fn header(w: &mut PrefixWriter, obj: &Value) {
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(obj, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(obj, "/metadata/namespace")),
-    );
+    name_and_namespace(w, obj);
 }
 
 /// `capIndexesListOrNone`.

@@ -2,22 +2,13 @@
 
 use serde_json::Value;
 
-use super::template::{annotations_multiline, labels_multiline};
+use super::template::{object_header};
 use super::writer::{PrefixWriter, LEVEL_0};
-use super::{events, field};
+use super::events;
 
 pub fn describe(obj: &Value, events: Option<&Vec<Value>>) -> String {
     let mut w = PrefixWriter::new();
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(obj, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(obj, "/metadata/namespace")),
-    );
-    labels_multiline(&mut w, "", "Labels", &obj["metadata"]["labels"]);
-    annotations_multiline(&mut w, "Annotations", &obj["metadata"]["annotations"]);
+    object_header(&mut w, obj);
     w.write(LEVEL_0, "\nData\n====\n");
     let mut data: Vec<(&String, &Value)> = obj["data"]
         .as_object()

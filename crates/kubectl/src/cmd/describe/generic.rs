@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use super::template::{annotations_multiline, labels_multiline};
+use super::template::{object_header};
 use super::writer::{PrefixWriter, LEVEL_0};
-use super::{events, field};
+use super::events;
 
 /// Fields the generic describer leaves out (printed above or noise).
 const SKIP: &[&str] = &[
@@ -18,16 +18,7 @@ const SKIP: &[&str] = &[
 
 pub fn describe(obj: &Value, events: Option<&Vec<Value>>) -> String {
     let mut w = PrefixWriter::new();
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(obj, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(obj, "/metadata/namespace")),
-    );
-    labels_multiline(&mut w, "", "Labels", &obj["metadata"]["labels"]);
-    annotations_multiline(&mut w, "Annotations", &obj["metadata"]["annotations"]);
+    object_header(&mut w, obj);
     if let Some(content) = obj.as_object() {
         print_content(&mut w, LEVEL_0, content, "");
     }

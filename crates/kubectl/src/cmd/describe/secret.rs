@@ -4,23 +4,14 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::template::{annotations_multiline, labels_multiline};
+use super::template::{object_header};
 use super::writer::{PrefixWriter, LEVEL_0};
 use super::{events, field};
 use crate::context::Context;
 use crate::errors::Result;
 
 fn header(w: &mut PrefixWriter, obj: &Value) {
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(obj, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(obj, "/metadata/namespace")),
-    );
-    labels_multiline(w, "", "Labels", &obj["metadata"]["labels"]);
-    annotations_multiline(w, "Annotations", &obj["metadata"]["annotations"]);
+    object_header(w, obj);
 }
 
 /// Values are never printed, only their sizes (the token of a service

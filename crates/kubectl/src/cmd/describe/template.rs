@@ -33,6 +33,22 @@ fn or_none(text: &str) -> &str {
 }
 
 /// `printLabelsMultilineWithIndent`.
+/// The `Name:` and `Namespace:` lines most describers open with.
+pub fn name_and_namespace(w: &mut PrefixWriter, obj: &Value) {
+    w.write(LEVEL_0, &format!("Name:\t{}\n", super::field(obj, "/metadata/name")));
+    w.write(
+        LEVEL_0,
+        &format!("Namespace:\t{}\n", super::field(obj, "/metadata/namespace")),
+    );
+}
+
+/// `Name:`, `Namespace:`, `Labels:` and `Annotations:`.
+pub fn object_header(w: &mut PrefixWriter, obj: &Value) {
+    name_and_namespace(w, obj);
+    labels_multiline(w, "", "Labels", &obj["metadata"]["labels"]);
+    annotations_multiline(w, "Annotations", &obj["metadata"]["annotations"]);
+}
+
 pub fn labels_multiline(w: &mut PrefixWriter, indent: &str, title: &str, labels: &Value) {
     w.write(LEVEL_0, &format!("{indent}{title}:\t"));
     let pairs = string_map(labels);

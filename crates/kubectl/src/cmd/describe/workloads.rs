@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
+use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
 use super::{events, field, format_labels};
 use crate::cmd::rollout::{replica_sets, selector_string};
@@ -82,11 +83,7 @@ pub async fn deployment(ctx: &Context, d: &Value, events: Option<&Vec<Value>>) -
     let spec = &d["spec"];
     let status = &d["status"];
     let mut w = PrefixWriter::new();
-    w.write(LEVEL_0, &format!("Name:\t{}\n", field(d, "/metadata/name")));
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(d, "/metadata/namespace")),
-    );
+    name_and_namespace(&mut w, d);
     w.write(
         LEVEL_0,
         &format!(
@@ -203,14 +200,7 @@ pub async fn replica_set(ctx: &Context, rs: &Value, events: Option<&Vec<Value>>)
     let meta = &rs["metadata"];
     let spec = &rs["spec"];
     let mut w = PrefixWriter::new();
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(rs, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(rs, "/metadata/namespace")),
-    );
+    name_and_namespace(&mut w, rs);
     w.write(
         LEVEL_0,
         &format!("Selector:\t{}\n", format_selector(&spec["selector"])),
@@ -250,14 +240,7 @@ pub async fn replication_controller(
     let meta = &rc["metadata"];
     let spec = &rc["spec"];
     let mut w = PrefixWriter::new();
-    w.write(
-        LEVEL_0,
-        &format!("Name:\t{}\n", field(rc, "/metadata/name")),
-    );
-    w.write(
-        LEVEL_0,
-        &format!("Namespace:\t{}\n", field(rc, "/metadata/namespace")),
-    );
+    name_and_namespace(&mut w, rc);
     let selector = format_labels(&spec["selector"]);
     w.write(LEVEL_0, &format!("Selector:\t{selector}\n"));
     labels_multiline(&mut w, "", "Labels", &meta["labels"]);
