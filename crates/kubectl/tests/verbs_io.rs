@@ -206,6 +206,9 @@ fn wait_reports_conditions_as_upstream() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn wait");
+    // let the waiter see the pod still there (its first GET) before the finalizer
+    // goes; a pod already gone at the first GET ends the wait silently
+    std::thread::sleep(std::time::Duration::from_secs(2));
     cluster.setup(
         &[
             "-n",

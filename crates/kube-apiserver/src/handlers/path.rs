@@ -29,7 +29,16 @@ pub enum Route {
 
 pub fn parse(path: &str) -> Result<Route, ApiError> {
     crate::request_path::check(path)?;
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    // segments are percent-decoded after splitting, as Go's decoded URL.Path is
+    // (encoded slashes and dot segments were refused by the check above)
+    let decoded: Vec<std::borrow::Cow<'_, str>> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::bad_request("invalid UTF-8 in the request path"))?;
+    let segs: Vec<&str> = decoded.iter().map(|s| s.as_ref()).collect();
     let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
     match segs.as_slice() {
         ["version"] => Ok(Route::Version),
@@ -94,6 +103,15 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Result<Route, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_percent_decoded() {
+        match parse("/api/v1/nodes/%3Cnode-name%3E") {
+            Ok(Route::Resource { name, .. }) => assert_eq!(name.as_deref(), Some("<node-name>")),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(parse("/api/v1/nodes/%ff%fe").is_err(), "not UTF-8");
+    }
 
     #[test]
     fn routes() {

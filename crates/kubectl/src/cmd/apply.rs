@@ -256,8 +256,9 @@ are the ways you can resolve this warning:
   manifest to remove references to the fields that should keep their
   current managers.
 * You may co-own fields by updating your manifest to match the existing
-  value; in this case, you'll become the manager if you apply the changes.
-  See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts"
+  value; in this case, you'll become the manager if the other manager(s)
+  stop managing the field (remove it from their configuration).
+See https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts"
     ))
 }
 

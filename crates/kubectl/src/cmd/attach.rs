@@ -78,10 +78,11 @@ pub async fn run(ctx: &Context, args: AttachArgs) -> Result<()> {
         "/api/v1/namespaces/{namespace}/pods/{name}/attach?{}",
         flags.query(&container)
     );
-    let connection = connect(ctx, &path).await?;
-    if tty && !args.quiet {
+    // Upstream prints this before connecting, with or without a TTY.
+    if !args.quiet {
         eprintln!("If you don't see a command prompt, try pressing enter.");
     }
+    let connection = connect(ctx, &path).await?;
     let raw = if tty { RawMode::enter() } else { None };
     let mut local = LocalStreams::process(args.stdin);
     if tty {

@@ -75,9 +75,7 @@ pub async fn run(ctx: &Context, args: ScaleArgs) -> Result<()> {
     let discovery = ctx.discovery().await?;
     let targets = parse_targets(discovery, &args.resources)?;
     if targets.is_empty() {
-        return Err(Error::usage(
-            "You must provide one or more resources by argument or filename.",
-        ));
+        return Err(Error::usage("You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'"));
     }
     let selecting = args.all || args.selector.is_some();
     if !selecting && targets.iter().any(|t| t.names.is_empty()) {

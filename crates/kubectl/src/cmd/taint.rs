@@ -186,7 +186,7 @@ pub async fn run(ctx: &Context, args: TaintArgs) -> Result<()> {
     // upstream visits every node and reports the failures at the end.
     let mut errors = Vec::new();
     for name in names {
-        if let Err(err) = taint_node(&client, &name, &add, &remove, args.overwrite).await {
+        if let Err(err) = taint_node(client, &name, &add, &remove, args.overwrite).await {
             errors.push(err);
         }
     }

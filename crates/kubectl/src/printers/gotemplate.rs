@@ -54,11 +54,9 @@ fn to_gtmpl(value: &Value) -> gtmpl::Value {
         },
         Value::String(s) => gtmpl::Value::String(s.clone()),
         Value::Array(items) => gtmpl::Value::Array(items.iter().map(to_gtmpl).collect()),
-        Value::Object(map) => gtmpl::Value::Map(
-            map.iter()
-                .map(|(k, v)| (k.clone(), to_gtmpl(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            gtmpl::Value::Map(map.iter().map(|(k, v)| (k.clone(), to_gtmpl(v))).collect())
+        }
     }
 }
 
@@ -81,7 +79,10 @@ mod tests {
         ]});
         assert_eq!(render("{{.kind}}", &list), "List");
         assert_eq!(
-            render("{{range .items}}{{.metadata.name}} {{len .spec.containers}};{{end}}", &list),
+            render(
+                "{{range .items}}{{.metadata.name}} {{len .spec.containers}};{{end}}",
+                &list
+            ),
             "a 1;b 0;"
         );
         assert_eq!(
@@ -89,8 +90,12 @@ mod tests {
             "web"
         );
         assert_eq!(
-            render("{{range .items}}{{printf \"%s-%v\" .metadata.name .spec.replicas}},{{end}}", &list),
-            "a-3,b-<no value>,"
+            render("{{range .items}}{{printf \"%s-%v\" .metadata.name (len .spec.containers)}},{{end}}", &list),
+            "a-1,b-0,"
+        );
+        assert_eq!(
+            render("{{(index .items 0).spec.replicas}} {{.missing}}", &list),
+            "3 <no value>"
         );
         assert!(GoTemplate::parse("{{.items").is_err());
     }
