@@ -131,6 +131,12 @@ impl Client {
         .await
     }
 
+    /// A JSON merge patch (`application/merge-patch+json`) of `patch`.
+    pub async fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value> {
+        self.patch(path, "application/merge-patch+json", serde_json::to_vec(patch)?)
+            .await
+    }
+
     /// A streaming GET (watch); lines of JSON events.
     pub async fn stream(&self, path: &str, accept: &str) -> Result<impl AsyncBufRead + Unpin> {
         let req = self.build(Method::GET, path, accept, None)?;

@@ -99,12 +99,7 @@ async fn set_unschedulable(ctx: &Context, name: &str, desired: bool) -> Result<(
     }
     let value = if desired { json!(true) } else { Value::Null };
     let patch = json!({"spec": {"unschedulable": value}});
-    client
-        .patch(
-            &path,
-            "application/merge-patch+json",
-            serde_json::to_vec(&patch)?,
-        )
+    client.merge_patch(&path, &patch)
         .await?;
     println!("node/{name} {word}");
     Ok(())

@@ -242,12 +242,7 @@ pub async fn run(ctx: &Context, args: LabelArgs, kind: Kind) -> Result<()> {
             continue;
         }
         let patch = json!({"metadata": {kind.field(): changes}});
-        match client
-            .patch(
-                &path,
-                "application/merge-patch+json",
-                serde_json::to_vec(&patch)?,
-            )
+        match client.merge_patch(&path, &patch)
             .await
         {
             Ok(mut after) => {

@@ -640,12 +640,7 @@ impl Updater<'_> {
                 self.namespace,
                 crate::cmd::name_of(pod)
             );
-            self.client
-                .patch(
-                    &path,
-                    "application/merge-patch+json",
-                    serde_json::to_vec(&patch)?,
-                )
+            self.client.merge_patch(&path, &patch)
                 .await?;
         }
         let old_rc = self

@@ -135,12 +135,7 @@ pub async fn run(ctx: &Context, args: ScaleArgs) -> Result<()> {
             }
         }
         let patch = json!({"spec": {"replicas": replicas}});
-        client
-            .patch(
-                &path,
-                "application/merge-patch+json",
-                serde_json::to_vec(&patch)?,
-            )
+        client.merge_patch(&path, &patch)
             .await?;
         println!("{} scaled", display_name(&resource, &name));
     }

@@ -213,12 +213,7 @@ async fn taint_node(
         json!(taints)
     };
     let patch = json!({"spec": {"taints": taints}});
-    client
-        .patch(
-            &path,
-            "application/merge-patch+json",
-            serde_json::to_vec(&patch)?,
-        )
+    client.merge_patch(&path, &patch)
         .await?;
     println!("node/{name} {operation}");
     Ok(())
