@@ -259,18 +259,38 @@ where
     let from_runtime = {
         let writer = writer.clone();
         async move {
+            // As upstream's stream translator: the status goes out only after all of
+            // stdout/stderr, so a client that stops reading at the status (kubectl)
+            // never gets output after it. Held until the output streams end (FIN)
+            // or the runtime connection does.
+            let mut open_outputs: Vec<u8> = [(ids.stdout, STDOUT), (ids.stderr, STDERR)]
+                .into_iter()
+                .filter_map(|(id, channel)| id.map(|_| channel))
+                .collect();
+            let mut held_status: Option<Vec<u8>> = None;
             loop {
                 match decoder.read(&mut reader).await {
-                    Ok(Some(Frame::Data { stream_id, data, .. })) => {
+                    Ok(Some(Frame::Data { stream_id, data, fin })) => {
                         let Some(channel) = ids.channel_of(stream_id) else { continue };
-                        if data.is_empty() {
-                            continue;
+                        if !data.is_empty() {
+                            let mut message = Vec::with_capacity(data.len() + 1);
+                            message.push(channel);
+                            message.extend_from_slice(&data);
+                            if channel == ERROR {
+                                held_status.get_or_insert_with(|| vec![ERROR]).extend_from_slice(&data);
+                            } else if ws_tx.send(Message::binary(message)).await.is_err() {
+                                return;
+                            }
                         }
-                        let mut message = Vec::with_capacity(data.len() + 1);
-                        message.push(channel);
-                        message.extend_from_slice(&data);
-                        if ws_tx.send(Message::binary(message)).await.is_err() {
-                            return;
+                        if fin {
+                            open_outputs.retain(|c| *c != channel);
+                        }
+                        if open_outputs.is_empty() {
+                            if let Some(status) = held_status.take() {
+                                if ws_tx.send(Message::binary(status)).await.is_err() {
+                                    return;
+                                }
+                            }
                         }
                     }
                     Ok(Some(Frame::Ping { id })) => {
@@ -284,6 +304,11 @@ where
                         debug!("reading from the runtime: {err}");
                         break;
                     }
+                }
+            }
+            if let Some(status) = held_status.take() {
+                if ws_tx.send(Message::binary(status)).await.is_err() {
+                    return;
                 }
             }
             let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
