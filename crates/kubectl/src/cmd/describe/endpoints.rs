@@ -6,10 +6,6 @@ use super::template::{object_header};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1, LEVEL_2, LEVEL_3};
 use super::{events, field};
 
-fn header(w: &mut PrefixWriter, obj: &Value) {
-    object_header(w, obj);
-}
-
 fn ips(addresses: &Value) -> String {
     let list: Vec<&str> = addresses
         .as_array()
@@ -24,7 +20,7 @@ fn ips(addresses: &Value) -> String {
 
 pub fn endpoints(ep: &Value, events: Option<&Vec<Value>>) -> String {
     let mut w = PrefixWriter::new();
-    header(&mut w, ep);
+    object_header(&mut w, ep);
     w.write(LEVEL_0, "Subsets:\n");
     for subset in ep["subsets"].as_array().cloned().unwrap_or_default() {
         w.write(
@@ -65,7 +61,7 @@ pub fn endpoints(ep: &Value, events: Option<&Vec<Value>>) -> String {
 
 pub fn endpoint_slice(eps: &Value, events: Option<&Vec<Value>>) -> String {
     let mut w = PrefixWriter::new();
-    header(&mut w, eps);
+    object_header(&mut w, eps);
     w.write(
         LEVEL_0,
         &format!("AddressType:\t{}\n", field(eps, "/addressType")),

@@ -10,16 +10,12 @@ use super::{events, field};
 use crate::context::Context;
 use crate::errors::Result;
 
-fn header(w: &mut PrefixWriter, obj: &Value) {
-    object_header(w, obj);
-}
-
 /// Values are never printed, only their sizes (the token of a service
 /// account token secret excepted, as upstream).
 pub fn secret(obj: &Value) -> String {
     use base64::Engine;
     let mut w = PrefixWriter::new();
-    header(&mut w, obj);
+    object_header(&mut w, obj);
     let kind = field(obj, "/type");
     w.write(LEVEL_0, &format!("\nType:\t{kind}\n"));
     w.write(LEVEL_0, "\nData\n====\n");
@@ -91,7 +87,7 @@ pub async fn service_account(
         }
     }
     let mut w = PrefixWriter::new();
-    header(&mut w, sa);
+    object_header(&mut w, sa);
     // upstream ranges over the headers sorted
     let sections = [
         ("Image pull secrets:", names(&sa["imagePullSecrets"])),
