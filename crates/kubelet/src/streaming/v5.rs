@@ -272,13 +272,15 @@ where
                 match decoder.read(&mut reader).await {
                     Ok(Some(Frame::Data { stream_id, data, fin })) => {
                         let Some(channel) = ids.channel_of(stream_id) else { continue };
-                        if !data.is_empty() {
+                        if data.is_empty() {
+                            // nothing to forward
+                        } else if channel == ERROR {
+                            held_status.get_or_insert_with(|| vec![ERROR]).extend_from_slice(&data);
+                        } else {
                             let mut message = Vec::with_capacity(data.len() + 1);
                             message.push(channel);
                             message.extend_from_slice(&data);
-                            if channel == ERROR {
-                                held_status.get_or_insert_with(|| vec![ERROR]).extend_from_slice(&data);
-                            } else if ws_tx.send(Message::binary(message)).await.is_err() {
+                            if ws_tx.send(Message::binary(message)).await.is_err() {
                                 return;
                             }
                         }
