@@ -94,6 +94,13 @@ fn name_validator(info: &ResourceInfo) -> names::NameValidator {
 
 // Lenient JSON accessors shared by the submodules.
 
+/// `v.get(key)`, or an empty object when absent: validators read an absent spec as an
+/// empty one without copying a present one.
+fn obj_or_empty<'a>(v: Option<&'a Value>) -> &'a Value {
+    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(serde_json::Map::new()));
+    v.unwrap_or(&EMPTY)
+}
+
 fn get_str<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or_default()
 }

@@ -457,7 +457,6 @@ impl WatchCache {
         let opts = WatchOptions::new()
             .with_prefix()
             .with_start_revision(rev + 1)
-            .with_prev_key()
             .with_progress_notify();
         let (sender, mut stream) = client.watch("/registry/", Some(opts)).await?.split();
         *self.progress.lock().await = Some(sender);
@@ -487,18 +486,10 @@ impl WatchCache {
                     Some(v) if caches.len() == 1 => self.take_write(&key, v).and_then(|slot| slot.finish(&key, revision)),
                     _ => None,
                 };
-                let prev_rev = ev.prev_kv().map(|p| p.mod_revision());
+                // No prev_kv from etcd (it would cost etcd a read per event): the
+                // previous state is the cached object, as every event passes through here.
                 for c in caches {
-                    // The previous state is normally the cached object; decode it only
-                    // when the cache holds another revision.
-                    let prev = prev_rev.and_then(|r| match c.get(&key) {
-                        Some(o) if o.revision == r => Some(o),
-                        _ => ev
-                            .prev_kv()
-                            .and_then(|p| open(p.value()))
-                            .and_then(|v| CachedObject::decode(c.info, key.clone(), &v, r))
-                            .map(Arc::new),
-                    });
+                    let prev = c.get(&key);
                     let (kind, object) = match ev.event_type() {
                         EventType::Put => {
                             let object = match &remembered {
@@ -513,8 +504,8 @@ impl WatchCache {
                         }
                         EventType::Delete => {
                             // The last state, stamped with the deletion revision, as upstream sends it.
-                            let Some(p) = ev.prev_kv().and_then(|p| open(p.value())) else { continue };
-                            let Some(o) = CachedObject::decode(c.info, key.clone(), &p, revision) else { continue };
+                            let Some(p) = &prev else { continue };
+                            let Some(o) = CachedObject::stamped(&key, p.value.clone(), revision) else { continue };
                             (WatchEventType::Deleted, Arc::new(o))
                         }
                     };

@@ -6,7 +6,9 @@
 //! keyed by the upstream type name — which makes `PodSpec.containers` apply inside
 //! every pod template (Deployment, Job, CronJob, ...).
 
-use std::collections::HashMap;
+// foldhash: SipHash over definition names was a visible share of every server-side
+// apply and managedFields walk.
+use foldhash::HashMap;
 
 use k8s_openapi::api;
 use once_cell::sync::Lazy;
@@ -470,7 +472,7 @@ macro_rules! roots {
 
 fn build_graph() -> Graph {
     let mut gen = schemars::SchemaGenerator::default();
-    let mut roots = HashMap::new();
+    let mut roots = HashMap::default();
     roots!(gen, roots;
         "" "Namespace" => api::core::v1::Namespace,
         "" "Pod" => api::core::v1::Pod,
@@ -518,7 +520,7 @@ fn build_graph() -> Graph {
         "authorization.k8s.io" "SelfSubjectAccessReview" => api::authorization::v1::SelfSubjectAccessReview,
         "authorization.k8s.io" "LocalSubjectAccessReview" => api::authorization::v1::LocalSubjectAccessReview,
     );
-    let mut versioned_roots = HashMap::new();
+    let mut versioned_roots = HashMap::default();
     let hpa_v1 = gen.subschema_for::<api::autoscaling::v1::HorizontalPodAutoscaler>();
     if let Some(name) = ref_name(hpa_v1.as_value()) {
         let key = ("autoscaling", "v1", "HorizontalPodAutoscaler");
@@ -527,7 +529,7 @@ fn build_graph() -> Graph {
             name,
         );
     }
-    let mut defs = HashMap::new();
+    let mut defs = HashMap::default();
     for (name, schema) in gen.definitions() {
         if ATOMIC_STRUCTS.contains(&name.as_str()) {
             continue;

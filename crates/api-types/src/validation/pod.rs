@@ -9,7 +9,7 @@ use super::field::{
     duplicate, forbidden, invalid, invalid_int, invalid_str, not_supported, required, Path,
 };
 use super::volumes::validate_volumes;
-use super::{get_i64, get_list, get_obj, get_str, names, nonnegative, objectmeta};
+use super::{get_i64, get_list, get_obj, get_str, names, nonnegative, obj_or_empty, objectmeta};
 use crate::status::StatusCause;
 
 const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
@@ -19,11 +19,7 @@ const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Defa
 pub const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 pub fn validate_pod(pod: &Value) -> Vec<StatusCause> {
-    let spec = pod
-        .get("spec")
-        .cloned()
-        .unwrap_or(Value::Object(Map::new()));
-    validate_pod_spec(&spec, &Path::new("spec"))
+    validate_pod_spec(obj_or_empty(pod.get("spec")), &Path::new("spec"))
 }
 
 /// A `PodTemplateSpec` at `path` (`spec.template`): labels at `<path>.labels` and
@@ -39,12 +35,9 @@ pub fn validate_pod_template(template: Option<&Value>, path: &Path) -> Vec<Statu
         meta.and_then(|m| m.get("annotations")),
         &path.child("annotations"),
     ));
-    let spec = template
-        .get("spec")
-        .cloned()
-        .unwrap_or(Value::Object(Map::new()));
-    errs.extend(validate_pod_spec(&spec, &path.child("spec")));
-    if !get_list(&spec, "ephemeralContainers").is_empty() {
+    let spec = obj_or_empty(template.get("spec"));
+    errs.extend(validate_pod_spec(spec, &path.child("spec")));
+    if !get_list(spec, "ephemeralContainers").is_empty() {
         errs.push(forbidden(
             &path.children(&["spec", "ephemeralContainers"]),
             "ephemeral containers not allowed in pod template",

@@ -8,16 +8,14 @@ use super::field::{
     string_map_repr, Path,
 };
 use super::pod::validate_pod_template;
-use super::{get_i64, get_list, get_obj, get_str, names, nonnegative, objectmeta, FIELD_IMMUTABLE};
+use super::{get_i64, get_list, get_obj, get_str, names, nonnegative, obj_or_empty, objectmeta, FIELD_IMMUTABLE};
 use crate::selectors::LabelSelector;
 use crate::status::StatusCause;
 
 const SELECTOR_MISMATCH: &str = "`selector` does not match template `labels`";
 
-fn spec_of(obj: &Value) -> Value {
-    obj.get("spec")
-        .cloned()
-        .unwrap_or(Value::Object(Map::new()))
+fn spec_of(obj: &Value) -> &Value {
+    obj_or_empty(obj.get("spec"))
 }
 
 fn template_labels(spec: &Value) -> std::collections::BTreeMap<String, String> {
@@ -599,11 +597,7 @@ pub fn validate_cron_job(obj: &Value) -> Vec<StatusCause> {
         )),
     }
     let jp = sp.child("jobTemplate");
-    let job_spec = spec
-        .get("jobTemplate")
-        .and_then(|t| t.get("spec"))
-        .cloned()
-        .unwrap_or(Value::Object(Map::new()));
+    let job_spec = obj_or_empty(spec.get("jobTemplate").and_then(|t| t.get("spec")));
     validate_job_spec_common(&job_spec, &jp.child("spec"), &mut errs);
     if let Some(sel) = job_spec.get("selector").filter(|s| !s.is_null()) {
         errs.push(invalid_shown(
@@ -672,7 +666,7 @@ pub fn validate_selector_immutable(new: &Value, old: &Value) -> Vec<StatusCause>
 }
 
 pub fn validate_stateful_set_update(new: &Value, old: &Value) -> Vec<StatusCause> {
-    let (mut n, o) = (spec_of(new), spec_of(old));
+    let (mut n, o) = (spec_of(new).clone(), spec_of(old));
     if let Some(m) = n.as_object_mut() {
         for field in [
             "replicas",
@@ -689,7 +683,7 @@ pub fn validate_stateful_set_update(new: &Value, old: &Value) -> Vec<StatusCause
             };
         }
     }
-    if n != o {
+    if &n != o {
         return vec![forbidden(
             &Path::new("spec"),
             "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
