@@ -378,11 +378,55 @@ pub fn update_managed_fields(
         // A create without managedFields of its own: one walk, no diff.
         let reset = reset_field(info, subresource);
         if let Ok(fields) = create::created_fields_v1(new, root_shape(info), reset) {
-            set_created_managed_fields(info, new, fields, manager, operation, now, subresource);
-            return;
+            if let Ok(fields) = fields.map(|b| serde_json::from_slice(&b)).transpose() {
+                set_created_managed_fields(info, new, fields, manager, operation, now, subresource);
+                return;
+            }
         }
     }
     update_managed_fields_by_diff(info, old, new, manager, operation, now, subresource);
+}
+
+/// For a create whose body sent no `metadata.managedFields` key at all: the
+/// `managedFields` value [`update_managed_fields`] would set, as the JSON bytes
+/// serializing it gives (`Ok(None)`: none is set). The caller splices it in as the
+/// last field of `metadata`, which is where the Value path appends it. `Err(())` when
+/// only the general path can say (list items sharing a key, a non-object metadata).
+#[allow(clippy::result_unit_err)]
+pub fn created_managed_fields_json(
+    info: &ResourceInfo,
+    obj: &Value,
+    manager: &str,
+    operation: &str,
+    now: &str,
+    subresource: Option<&str>,
+) -> Result<Option<Vec<u8>>, ()> {
+    match obj.get("metadata") {
+        Some(Value::Object(m)) if !m.contains_key("managedFields") => {}
+        _ => return Err(()),
+    }
+    let reset = reset_field(info, subresource);
+    let Some(fields) = create::created_fields_v1(obj, root_shape(info), reset).map_err(|_| ())? else {
+        return Ok(None);
+    };
+    // The field order of `set_created_managed_fields`.
+    let mut out = Vec::with_capacity(fields.len() + 160);
+    out.extend_from_slice(br#"[{"manager":"#);
+    create::write_json_str(&mut out, manager);
+    out.extend_from_slice(br#","operation":"#);
+    create::write_json_str(&mut out, operation);
+    out.extend_from_slice(br#","apiVersion":"#);
+    create::write_json_str(&mut out, &info.api_version());
+    out.extend_from_slice(br#","time":"#);
+    create::write_json_str(&mut out, now);
+    out.extend_from_slice(br#","fieldsType":"FieldsV1","fieldsV1":"#);
+    out.extend_from_slice(&fields);
+    if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
+        out.extend_from_slice(br#","subresource":"#);
+        create::write_json_str(&mut out, sub);
+    }
+    out.extend_from_slice(b"}]");
+    Ok(Some(out))
 }
 
 /// The one entry of a create (what [`set_managed_fields`] writes for it, without

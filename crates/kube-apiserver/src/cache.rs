@@ -23,11 +23,32 @@ use crate::storage::Storage;
 pub struct CachedObject {
     pub key: String,
     pub revision: i64,
+    /// The object without `metadata.managedFields`: what selectors, admission,
+    /// authorizers and indexes read. Parsed field managers are about half of a
+    /// parsed pod (26 of 52 KB for a 5.6 KB pod); [`CachedObject::object`] has them.
     pub value: Value,
+    /// The full object as served.
     pub bytes: Bytes,
 }
 
+/// Drops `metadata.managedFields` from a value about to be cached.
+fn without_managed_fields(mut value: Value) -> Value {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.shift_remove("managedFields");
+    }
+    value
+}
+
 impl CachedObject {
+    fn new(key: String, revision: i64, value: Value, bytes: Bytes) -> CachedObject {
+        CachedObject { key, revision, value: without_managed_fields(value), bytes }
+    }
+
+    /// The full object (with `managedFields`), parsed from the served bytes.
+    pub fn object(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or_else(|_| self.value.clone())
+    }
+
     /// Decodes a stored value into the form `info` serves, stamping
     /// `metadata.resourceVersion` with `revision`.
     pub fn decode(info: &ResourceInfo, key: String, raw: &[u8], revision: i64) -> Option<CachedObject> {
@@ -37,7 +58,7 @@ impl CachedObject {
             meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
         }
         let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
-        Some(CachedObject { key, revision, value, bytes })
+        Some(CachedObject::new(key, revision, value, bytes))
     }
 
     /// A served-form object (no `resourceVersion` in it) stamped with `revision`.
@@ -45,7 +66,7 @@ impl CachedObject {
         let meta = value.get_mut("metadata").and_then(Value::as_object_mut)?;
         meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
         let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
-        Some(CachedObject { key: key.to_string(), revision, value, bytes })
+        Some(CachedObject::new(key.to_string(), revision, value, bytes))
     }
 
     /// [`CachedObject::stamped`] for a `value` whose JSON is `stored`, with the
@@ -73,7 +94,7 @@ impl CachedObject {
         bytes.push(b'"');
         bytes.extend_from_slice(tail);
         meta.insert("resourceVersion".into(), Value::String(rv));
-        Some(CachedObject { key: key.to_string(), revision, value, bytes: Bytes::from(bytes) })
+        Some(CachedObject::new(key.to_string(), revision, value, Bytes::from(bytes)))
     }
 }
 
@@ -290,7 +311,7 @@ impl WriteSlot {
             }
             SlotState::Done(o) => {
                 // The same bytes written again at another revision (rare).
-                let value = o.value.clone();
+                let value = o.object();
                 *state = SlotState::Done(o);
                 drop(state);
                 CachedObject::stamped(key, value, revision).map(Arc::new)
@@ -505,7 +526,7 @@ impl WatchCache {
                         EventType::Delete => {
                             // The last state, stamped with the deletion revision, as upstream sends it.
                             let Some(p) = &prev else { continue };
-                            let Some(o) = CachedObject::stamped(&key, p.value.clone(), revision) else { continue };
+                            let Some(o) = CachedObject::stamped(&key, p.object(), revision) else { continue };
                             (WatchEventType::Deleted, Arc::new(o))
                         }
                     };

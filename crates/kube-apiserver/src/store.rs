@@ -186,6 +186,30 @@ impl Store {
         Ok((bytes, PendingWrite { cache: &self.cache, key, slot: Some(slot), plain: None }))
     }
 
+    /// [`Store::prepare_write`] of a new object (single view) whose `managedFields`
+    /// value is given as JSON bytes: they go in as the last field of `metadata`, the
+    /// bytes serializing the object with it appended there would give.
+    fn prepare_create_write<'a>(&'a self, key: &'a str, mut obj: Value, managed_fields: Option<&[u8]>) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.shift_remove("resourceVersion");
+            m.shift_remove("selfLink");
+        }
+        let (mut bytes, mut metadata_end) = crate::cache::encode_marking_metadata(&obj).map_err(internal)?;
+        if let Some(mf) = managed_fields {
+            let end = metadata_end.ok_or_else(|| ApiError::internal("a created object without metadata"))?;
+            let mut insert = Vec::with_capacity(mf.len() + 20);
+            if bytes.get(end.wrapping_sub(1)) != Some(&b'{') {
+                insert.push(b',');
+            }
+            insert.extend_from_slice(br#""managedFields":"#);
+            insert.extend_from_slice(mf);
+            bytes.splice(end..end, insert.iter().copied());
+            metadata_end = Some(end + insert.len());
+        }
+        let slot = self.cache.expect_write(key, bytes.clone(), metadata_end, obj);
+        Ok((bytes, PendingWrite { cache: &self.cache, key, slot: Some(slot), plain: None }))
+    }
+
     /// Checks `apiVersion`/`kind` of a body against the URL's resource (setting them
     /// when absent) and the namespace against the URL's.
     pub fn check_type_and_namespace(info: &ResourceInfo, obj: &mut Value, namespace: Option<&str>) -> Result<(), ApiError> {
@@ -331,12 +355,23 @@ impl Store {
         if info.kind == "Service" {
             self.services.allocate(&mut obj, opts.dry_run).await?;
         }
-        api_types::apply::update_managed_fields(info, None, &mut obj, &opts.field_manager, "Update", &now, None);
-        if opts.dry_run {
-            return Ok(Written { object: obj, warnings, created: true, encoded: None });
-        }
         let key = info.key(namespace, &name);
-        let (bytes, pending) = self.prepare_write(info, &key, obj)?;
+        // The usual create: its one managedFields entry is encoded straight into the
+        // written bytes; the object itself never holds it (the cache would drop it).
+        let spliced = match opts.dry_run || !self.cache.single_view(info) {
+            true => None,
+            false => api_types::apply::created_managed_fields_json(info, &obj, &opts.field_manager, "Update", &now, None).ok(),
+        };
+        let (bytes, pending) = match spliced {
+            Some(managed_fields) => self.prepare_create_write(&key, obj, managed_fields.as_deref())?,
+            None => {
+                api_types::apply::update_managed_fields(info, None, &mut obj, &opts.field_manager, "Update", &now, None);
+                if opts.dry_run {
+                    return Ok(Written { object: obj, warnings, created: true, encoded: None });
+                }
+                self.prepare_write(info, &key, obj)?
+            }
+        };
         match self.storage.create(&key, bytes, self.ttl(info)).await {
             Ok(rev) => {
                 let (object, encoded) = pending.succeeded(rev, want_object)?;
@@ -750,7 +785,7 @@ impl PendingWrite<'_> {
         }
         let slot = self.slot.take().ok_or_else(|| ApiError::internal("write finished twice"))?;
         let done = slot.finish(self.key, revision).ok_or_else(|| ApiError::internal("encoding the written object"))?;
-        let object = if want_object { done.value.clone() } else { Value::Null };
+        let object = if want_object { done.object() } else { Value::Null };
         Ok((object, Some(done.bytes.clone())))
     }
 

@@ -249,3 +249,45 @@ fn events_k8s_io_serves_core_events_converted() {
     let core = get_json(&c, "/api/v1/namespaces/default/events/e3");
     assert_eq!((core["message"].as_str(), core["reportingComponent"].as_str()), (Some("done"), Some("example.com/ctl")), "{core}");
 }
+
+/// A create's managedFields entry is encoded straight into the written bytes (the
+/// object never holds it); every read path must still serve the same entry the
+/// general (Value) path builds, which `dryRun=All` takes.
+#[test]
+fn created_managed_fields_are_the_same_on_every_read_path() {
+    let c = start();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "mf", "labels": {"app": "mf"}, "annotations": {"note": "x\"y"}},
+        "spec": {"automountServiceAccountToken": false, "containers": [{"name": "web", "image": "busybox", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+            "ports": [{"containerPort": 80}]}]}});
+    let path = "/api/v1/namespaces/default/pods?fieldManager=tester";
+    let (code, dry) = send(&c, "POST", &format!("{path}&dryRun=All"), &pod);
+    assert_eq!(code, 201, "{dry}");
+    let (code, created) = send(&c, "POST", path, &pod);
+    assert_eq!(code, 201, "{created}");
+    let entry = |v: &Value| {
+        let mut e = v["metadata"]["managedFields"].clone();
+        assert_eq!(e.as_array().map(Vec::len), Some(1), "one entry: {v}");
+        e[0]["time"] = Value::Null;
+        e
+    };
+    let expected = entry(&dry);
+    assert_eq!(expected[0]["manager"], "tester");
+    assert!(expected[0]["fieldsV1"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:env"]["k:{\"name\":\"B\"}"].is_object(), "{expected}");
+    assert_eq!(entry(&created), expected, "create response");
+    let from_etcd = get_json(&c, "/api/v1/namespaces/default/pods/mf");
+    assert_eq!(entry(&from_etcd), expected, "GET from etcd");
+    assert_eq!(from_etcd, created, "GET from etcd equals the create response");
+    let from_cache = get_json(&c, "/api/v1/namespaces/default/pods/mf?resourceVersion=0");
+    assert_eq!(from_cache, created, "GET from the watch cache");
+    let list = get_json(&c, "/api/v1/namespaces/default/pods?resourceVersion=0");
+    assert_eq!(list["items"][0], created, "list from the watch cache");
+    let watch = http_get(&format!("{}/api/v1/namespaces/default/pods?watch=1&resourceVersion=0&timeoutSeconds=1", c.api.url())).expect("watch");
+    let first: Value = serde_json::from_str(watch.body.lines().next().unwrap_or("")).unwrap_or(Value::Null);
+    assert_eq!(first["object"], created, "watch event: {}", watch.body);
+    // A later update by another manager keeps the created entry.
+    kubectl(&c.api, &["label", "pod", "mf", "extra=1"]).assert_success();
+    let labelled = get_json(&c, "/api/v1/namespaces/default/pods/mf");
+    let managers: Vec<&str> = labelled["metadata"]["managedFields"].as_array().map(|l| l.iter().filter_map(|e| e["manager"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(managers, ["tester", "kubectl-label"], "{labelled}");
+}

@@ -2,10 +2,11 @@
 //! of the request is added, so the diff of the general path (`compare({}, new)`, then
 //! set algebra on [`FieldSet`](super::fieldset::FieldSet) trees, then the `FieldsV1`
 //! encoding) reduces to encoding what `walk::mark_added` would record, straight into
-//! the `fieldsV1` JSON. The result is byte-identical to the general path's (the tests
-//! compare both); the few inputs where two list items share a key fall back to it.
+//! the `fieldsV1` JSON bytes (no tree of maps is built). The result is byte-identical
+//! to the general path's (the tests compare both); the few inputs where two list items
+//! share a key fall back to it.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::walk::{elem_meta, granular, item_key};
 use crate::patch::schema::{field, is_struct, FieldMeta, ListType, Shape};
@@ -35,15 +36,15 @@ const STRIPPED_META: &[&str] = &[
     "resourceVersion",
 ];
 
-/// The `fieldsV1` a create records for `obj` (of shape `shape`), leaving out the
-/// top-level field `reset` (see `reset_field`) and `metadata.managedFields`. `None`
-/// when nothing is owned (the entry is then dropped, as the general path drops empty
-/// entries).
+/// The `fieldsV1` a create records for `obj` (of shape `shape`), as the JSON that
+/// serializing it gives, leaving out the top-level field `reset` (see `reset_field`)
+/// and `metadata.managedFields`. `None` when nothing is owned (the entry is then
+/// dropped, as the general path drops empty entries).
 pub(super) fn created_fields_v1(
     obj: &Value,
     shape: &'static Shape,
     reset: Option<&str>,
-) -> Result<Option<Value>, Duplicate> {
+) -> Result<Option<Vec<u8>>, Duplicate> {
     let Value::Object(m) = obj else {
         return Ok(None);
     };
@@ -75,7 +76,7 @@ fn added(
     whole: bool,
     place: Place,
     strip: bool,
-) -> Result<Option<Value>, Duplicate> {
+) -> Result<Option<Vec<u8>>, Duplicate> {
     let mut member = true;
     let mut children = Vec::new();
     match v {
@@ -102,7 +103,7 @@ fn added(
             ListType::Set => {
                 children.reserve(items.len());
                 for item in items {
-                    children.push((format!("v:{item}"), Value::Object(Map::new())));
+                    children.push((format!("v:{item}"), b"{}".to_vec()));
                 }
             }
             ListType::Map(keys) => {
@@ -136,20 +137,37 @@ fn added(
 /// Encodes one node: `{}` for a leaf member, `{".": {}, ...children}` for a member
 /// with children, children alone otherwise, `None` when empty. Children are sorted by
 /// their encoded element, which is the order of `PathElement` (`f:` < `k:` < `v:`).
-fn finish(member: bool, mut children: Vec<(String, Value)>) -> Result<Option<Value>, Duplicate> {
+/// The bytes are what `serde_json` writes for the same map.
+fn finish(member: bool, mut children: Vec<(String, Vec<u8>)>) -> Result<Option<Vec<u8>>, Duplicate> {
     if children.is_empty() {
-        return Ok(member.then(|| Value::Object(Map::new())));
+        return Ok(member.then(|| b"{}".to_vec()));
     }
     children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if children.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(Duplicate);
     }
-    let mut m = Map::with_capacity(children.len() + usize::from(member));
+    let size: usize = children.iter().map(|(k, v)| k.len() + v.len() + 8).sum();
+    let mut out = Vec::with_capacity(size + 8);
+    out.push(b'{');
     if member {
-        m.insert(".".into(), Value::Object(Map::new()));
+        out.extend_from_slice(br#"".":{}"#);
     }
-    m.extend(children);
-    Ok(Some(Value::Object(m)))
+    for (i, (k, v)) in children.iter().enumerate() {
+        if i > 0 || member {
+            out.push(b',');
+        }
+        write_json_str(&mut out, k);
+        out.push(b':');
+        out.extend_from_slice(v);
+    }
+    out.push(b'}');
+    Ok(Some(out))
+}
+
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
+pub(super) fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 #[cfg(test)]
@@ -185,14 +203,12 @@ mod tests {
     /// The encoder alone against the general path's field set, for any shape.
     fn assert_fields_same(obj: &Value, shape: &'static Shape, reset: Option<&str>) {
         let fast = created_fields_v1(obj, shape, reset).expect("no duplicates");
+        let fast = fast.map_or("null".to_string(), |b| String::from_utf8(b).expect("utf-8"));
         let clean = super::super::without_managed_fields(obj);
         let changed = super::super::walk::compare(&json!({}), &clean, shape).changed();
         let set = super::super::owned_set(changed, reset);
         let general = (!set.is_empty()).then(|| set.to_fields_v1());
-        assert_eq!(
-            serde_json::to_string(&fast).expect("json"),
-            serde_json::to_string(&general).expect("json")
-        );
+        assert_eq!(fast, serde_json::to_string(&general).expect("json"));
     }
 
     fn bench_pod() -> Value {
@@ -220,6 +236,30 @@ mod tests {
             },
             "status": {"phase": "Pending", "qosClass": "Burstable"}
         })
+    }
+
+    #[test]
+    fn managed_fields_bytes_are_what_the_value_path_serializes() {
+        let pods = info("v1", "Pod");
+        for sub in [None, Some("status")] {
+            let mut obj = bench_pod();
+            let bytes = super::super::created_managed_fields_json(pods, &obj, "kubectl-create", "Update", NOW, sub)
+                .expect("fast path")
+                .expect("fields owned");
+            super::super::update_managed_fields(pods, None, &mut obj, "kubectl-create", "Update", NOW, sub);
+            let expected = serde_json::to_string(&obj["metadata"]["managedFields"]).expect("json");
+            assert_eq!(String::from_utf8(bytes).expect("utf-8"), expected);
+        }
+        // A body that sent the key (even empty) takes the Value path.
+        let mut sent = bench_pod();
+        sent["metadata"]["managedFields"] = json!([]);
+        assert!(super::super::created_managed_fields_json(pods, &sent, "m", "Update", NOW, None).is_err());
+        // Nothing owned: no managedFields at all.
+        let bare = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
+        assert_eq!(super::super::created_managed_fields_json(pods, &bare, "m", "Update", NOW, None), Ok(None));
+        let mut bare_value = bare.clone();
+        super::super::update_managed_fields(pods, None, &mut bare_value, "m", "Update", NOW, None);
+        assert!(bare_value["metadata"].get("managedFields").is_none());
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub async fn get(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<
         let cache = state.cache.resource(info).ok_or_else(|| internal("no cache"))?;
         cache
             .get(&info.key(ns, name))
-            .map(|o| o.value.clone())
+            .map(|o| o.object())
             .ok_or_else(|| ApiError::not_found(info.group, &info.qualified_plural(), name))?
     } else {
         state.store.get(info, ns, name).await?
@@ -208,8 +208,8 @@ enum ItemRef {
 impl ItemRef {
     fn value(&self) -> Value {
         match self {
-            ItemRef::Cached(c) => c.value.clone(),
-            ItemRef::Owned(c) => c.value.clone(),
+            ItemRef::Cached(c) => c.object(),
+            ItemRef::Owned(c) => c.object(),
         }
     }
     fn len(&self) -> usize {
@@ -361,7 +361,7 @@ pub async fn watch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
     let api_version = info.api_version();
     let encode = move |ev_kind: WatchEventType, obj: &CachedObject| -> Bytes {
         if table_mode {
-            let t = table::to_table(info, std::slice::from_ref(&obj.value), Utc::now(), include_object);
+            let t = table::to_table(info, std::slice::from_ref(&obj.object()), Utc::now(), include_object);
             let mut t = t;
             meta::meta_mut(&mut t).insert("resourceVersion".into(), json!(obj.revision.to_string()));
             event_line(ev_kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
