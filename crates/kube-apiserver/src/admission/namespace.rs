@@ -37,20 +37,21 @@ impl Admission {
         let key = ns_info.key(None, ns);
         // A namespace created a moment ago may not be in the cache yet: on a miss,
         // look it up live, as upstream's plugin does.
-        let found: Option<Value> = match cache.get(&key) {
-            Some(obj) => Some(obj.value.clone()),
+        let terminating = |obj: &Value| {
+            meta::deletion_timestamp(obj).is_some()
+                || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+        };
+        let found: Option<bool> = match cache.get(&key) {
+            Some(obj) => Some(terminating(&obj.value)),
             None => match self.storage.get(&key).await {
-                Ok(Some(stored)) => serde_json::from_slice(&stored.value).ok(),
+                Ok(Some(stored)) => serde_json::from_slice::<Value>(&stored.value).ok().map(|v| terminating(&v)),
                 Ok(None) => None,
                 Err(e) => return Err(ApiError::internal(e.to_string())),
             },
         };
         match found {
             None => Err(ApiError::not_found("", "namespaces", ns)),
-            Some(obj) => {
-                let terminating = meta::deletion_timestamp(&obj).is_some()
-                    || obj.pointer("/status/phase").and_then(Value::as_str)
-                        == Some("Terminating");
+            Some(terminating) => {
                 if terminating && attrs.info.kind != "Event" {
                     Err(ApiError::forbidden(format!(
                         "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
