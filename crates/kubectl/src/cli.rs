@@ -98,6 +98,9 @@ pub enum Command {
     Edit(cmd::edit::EditArgs),
     /// Get documentation for a resource
     Explain(cmd::explain::ExplainArgs),
+    /// Inspect authorization
+    #[command(subcommand)]
+    Auth(cmd::auth::AuthCommand),
 }
 
 /// Translates pflag habits clap lacks. Boolean flags take an optional value

@@ -111,6 +111,17 @@ pub fn kubectl_kubeconfig(
     run_kubectl_conf(Path::new(KUBECTL), kubeconfig, cache_dir, args, stdin, &[])
 }
 
+/// [`kubectl_kubeconfig`] with another kubectl binary (e.g. ours).
+pub fn kubectl_binary_kubeconfig(
+    binary: &Path,
+    kubeconfig: &Path,
+    cache_dir: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> KubectlOutput {
+    run_kubectl_conf(binary, kubeconfig, cache_dir, args, stdin, &[])
+}
+
 fn run_kubectl_conf(
     binary: &Path,
     kubeconfig: &Path,

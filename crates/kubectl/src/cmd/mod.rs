@@ -16,6 +16,7 @@
 pub mod api_resources;
 pub mod apply;
 pub mod attach;
+pub mod auth;
 pub mod autoscale;
 pub mod cluster_info;
 pub mod complete;
@@ -91,6 +92,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Uncordon(args) => drain::run_cordon(&ctx, args, false).await,
         Command::Drain(args) => drain::run_drain(&ctx, args).await,
         Command::Taint(args) => taint::run(&ctx, args).await,
+        Command::Auth(command) => auth::run(&ctx, command).await,
         Command::Top(command) => top::run(&ctx, command).await,
         Command::Set(command) => set::run(&ctx, command).await,
         Command::Describe(args) => describe::run(&ctx, args).await,
