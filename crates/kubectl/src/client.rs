@@ -105,6 +105,12 @@ impl Client {
         serde_json::from_str(&text).map_err(|e| Error::Transport(format!("error: {e}")))
     }
 
+    /// A GET whose body is returned as sent (`get --raw`).
+    pub async fn get_text(&self, path: &str) -> Result<String> {
+        let req = self.build(Method::GET, path, "application/json, */*", None)?;
+        self.inner.request_text(req).await.map_err(|e| self.map_error(e))
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value> {
         self.request(Method::GET, path, "application/json", None)
             .await

@@ -64,6 +64,35 @@ pub struct GetArgs {
     /// Return large lists in chunks rather than all at once (accepted, ignored).
     #[arg(long)]
     pub chunk_size: Option<i64>,
+    /// Raw URI to request from the server.  Uses the transport specified by the kubeconfig file.
+    #[arg(long)]
+    pub raw: Option<String>,
+}
+
+/// `get --raw URI`: the body of one GET, printed as the server sent it.
+async fn run_raw(ctx: &Context, args: &GetArgs, uri: &str) -> Result<()> {
+    if !args.resources.is_empty() {
+        return Err(Error::usage("arguments may not be passed when --raw is specified"));
+    }
+    if args.watch || args.watch_only || args.selector.is_some() {
+        return Err(Error::usage(
+            "--raw may not be specified with other flags that filter the server request or alter the output",
+        ));
+    }
+    if args.output.as_deref().is_some_and(|o| !o.is_empty()) {
+        return Err(Error::usage("--raw and --output are mutually exclusive"));
+    }
+    if !uri.starts_with('/') {
+        return Err(Error::usage(format!(
+            "--raw must be a valid URL path: parse \"{uri}\": invalid URI for request"
+        )));
+    }
+    let body = ctx.client().await?.get_text(uri).await?;
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(body.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// What one target fetched: a Table (human output) or objects.
@@ -75,6 +104,9 @@ struct Fetched {
 }
 
 pub async fn run(ctx: &Context, args: GetArgs) -> Result<()> {
+    if let Some(uri) = args.raw.as_deref() {
+        return run_raw(ctx, &args, uri).await;
+    }
     let format = OutputFormat::parse(output_with_template(&args).as_deref())?;
     if args.resources.is_empty() {
         eprintln!("You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete list of supported resources.\n");
