@@ -18,6 +18,21 @@ pub struct Client {
     server: String,
 }
 
+/// kube-rs sends the `Impersonate-*` headers of the user's `as`, `as-groups` and
+/// `as-uid`; like client-go, refuse groups or a uid without a user to impersonate.
+/// `auth_name` is the kubeconfig user entry, which upstream's message names.
+fn check_impersonation(user: &Value, auth_name: &str) -> Result<()> {
+    let impersonating = user.get("as").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let groups = user.get("as-groups").and_then(Value::as_array).is_some_and(|g| !g.is_empty());
+    let uid = user.get("as-uid").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    if !impersonating && (groups || uid) {
+        return Err(Error::usage(format!(
+            "requesting uid, groups or user-extra for {auth_name} without impersonating a user"
+        )));
+    }
+    Ok(())
+}
+
 impl Client {
     pub async fn new(kubeconfig: &Kubeconfig, flags: &ConfigFlags) -> Result<Client> {
         let effective = kubeconfig.effective(flags)?;
@@ -25,6 +40,7 @@ impl Client {
             .as_str()
             .unwrap_or(crate::config::DEFAULT_SERVER)
             .to_string();
+        check_impersonation(&effective["users"][0]["user"], &kubeconfig.user_name(flags).unwrap_or_default())?;
         let parsed: kube::config::Kubeconfig = serde_json::from_value(effective)
             .map_err(|e| Error::usage(format!("invalid configuration: {e}")))?;
         let options = kube::config::KubeConfigOptions {

@@ -60,6 +60,15 @@ pub struct ConfigFlags {
     /// If present, the namespace scope for this CLI request
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
+    /// Username to impersonate for the operation. User could be a regular user or a service account in a namespace.
+    #[arg(long = "as", global = true)]
+    pub as_user: Option<String>,
+    /// Group to impersonate for the operation, this flag can be repeated to specify multiple groups.
+    #[arg(long = "as-group", global = true)]
+    pub as_group: Vec<String>,
+    /// UID to impersonate for the operation.
+    #[arg(long = "as-uid", global = true)]
+    pub as_uid: Option<String>,
 }
 
 /// The kubeconfig files of this run and their merge.
@@ -241,6 +250,12 @@ impl Kubeconfig {
 
     /// A kubeconfig holding only what the client uses, with the overrides applied:
     /// one context `kubectl`, its cluster and user.
+    /// The kubeconfig user entry this run authenticates as (`--user`, else the
+    /// context's).
+    pub fn user_name(&self, flags: &ConfigFlags) -> Option<String> {
+        flags.user.clone().or_else(|| self.context(&self.context_name(flags)).and_then(context_user))
+    }
+
     pub fn effective(&self, flags: &ConfigFlags) -> Result<Value> {
         let context_name = self.context_name(flags);
         let context = match self.context(&context_name) {
@@ -258,12 +273,7 @@ impl Kubeconfig {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         });
-        let user_name = flags.user.clone().or_else(|| {
-            context
-                .get("user")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
+        let user_name = flags.user.clone().or_else(|| context_user(&context));
         let mut cluster = cluster_name
             .as_deref()
             .and_then(|n| named(&self.merged, "clusters", n))
@@ -310,6 +320,15 @@ impl Kubeconfig {
         if let Some(key) = &flags.client_key {
             user["client-key"] = json!(key);
         }
+        if let Some(name) = &flags.as_user {
+            user["as"] = json!(name);
+        }
+        if !flags.as_group.is_empty() {
+            user["as-groups"] = json!(flags.as_group);
+        }
+        if let Some(uid) = &flags.as_uid {
+            user["as-uid"] = json!(uid);
+        }
         let mut ctx = json!({"cluster": "kubectl", "user": "kubectl"});
         ctx["namespace"] = json!(self.namespace(flags));
         Ok(json!({
@@ -321,6 +340,10 @@ impl Kubeconfig {
             "current-context": "kubectl",
         }))
     }
+}
+
+fn context_user(context: &Value) -> Option<String> {
+    context.get("user").and_then(Value::as_str).map(str::to_string)
 }
 
 /// `-s 127.0.0.1:8080` means `http://127.0.0.1:8080` to upstream too.

@@ -1,5 +1,6 @@
-//! `kubectl auth can-i`: ours and upstream's against one secured apiserver
-//! (x509 users, RBAC), compared line for line, exit codes included.
+//! `kubectl auth can-i` and impersonation (`--as`, `--as-group`): ours and
+//! upstream's against one secured apiserver (x509 users, RBAC), compared line
+//! for line, exit codes included.
 
 mod common;
 
@@ -61,6 +62,13 @@ fn can_i_answers_as_upstream() {
         ("user-jane", &["auth", "can-i", "get"]),
         ("user-jane", &["auth", "can-i", "get", "/healthz", "--subresource=x"]),
         ("admin", &["auth", "can-i", "*", "*"]),
+        // Impersonation (`--as`, `--as-group`) through the same client.
+        ("admin", &["--as=jane", "auth", "can-i", "get", "pods"]),
+        ("admin", &["--as=jane", "auth", "can-i", "delete", "pods"]),
+        ("admin", &["--as=jane", "get", "pods", "-n", "kube-system"]),
+        ("admin", &["--as=jane", "--as-group=system:masters", "get", "pods", "-n", "kube-system"]),
+        ("admin", &["--as-group=system:masters", "get", "pods"]),
+        ("user-jane", &["--as=bob", "get", "pods"]),
         ("admin", &["auth", "can-i", "create", "clusterroles", "-A"]),
     ];
     let mut diffs = Vec::new();

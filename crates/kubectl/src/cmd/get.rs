@@ -172,6 +172,7 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<()> {
             targets.len() > 1,
             sort_path.as_ref(),
             &mut writer,
+            !errors.is_empty(),
         );
     }
     if watching {
@@ -338,6 +339,7 @@ fn print_tables(
     with_kind: bool,
     sort_path: Option<&JsonPath>,
     writer: &mut TabWriter,
+    failed: bool,
 ) -> bool {
     let mut printed_any = false;
     let mut all_namespaced = !args.all_namespaces;
@@ -368,8 +370,10 @@ fn print_tables(
     }
     print!("{out}");
     let watching = args.watch || args.watch_only;
+    // As upstream: only when nothing was written and nothing failed.
     if !printed_any
         && !watching
+        && !failed
         && !args.ignore_not_found
         && fetched.iter().all(|f| f.target.names.is_empty())
     {
