@@ -6,22 +6,10 @@ use super::template::{annotations_multiline, describe_pod_template, labels_multi
 use super::workloads::pod_counts;
 use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
-use super::{events, field, format_labels};
+use super::{events, field, format_labels, int, int_or_string};
 use crate::cmd::rollout::selector_string;
 use crate::context::Context;
 use crate::errors::Result;
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn int_or_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    }
-}
 
 fn header(w: &mut PrefixWriter, obj: &Value) {
     name_and_namespace(w, obj);
@@ -166,7 +154,7 @@ pub async fn stateful_set(
                 LEVEL_1,
                 &format!(
                     "MaxUnavailable:\t{}\n",
-                    int_or_string(&ru["maxUnavailable"])
+                    int_or_string(&ru["maxUnavailable"], "")
                 ),
             );
         }

@@ -6,12 +6,8 @@ use super::pod::rfc1123z;
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
 use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0};
-use super::{controller, events, field};
+use super::{controller, events, field, int};
 use crate::cmd::rollout::selector_string;
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
 
 fn header(w: &mut PrefixWriter, obj: &Value) {
     name_and_namespace(w, obj);

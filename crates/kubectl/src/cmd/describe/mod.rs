@@ -47,6 +47,32 @@ pub fn field<'a>(obj: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// An integer field, 0 when absent (Go's zero value).
+pub fn int(v: &Value) -> i64 {
+    v.as_i64().unwrap_or(0)
+}
+
+/// An int-or-string field (`maxUnavailable: 25%` or `1`) as printed; `absent` when
+/// unset (the describers differ: upstream prints a nil pointer or a zero value).
+pub fn int_or_string(v: &Value, absent: &str) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => absent.to_string(),
+    }
+}
+
+/// A list of strings (non-strings read as empty).
+pub fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `Kind/Name` of the controlling owner, as upstream's `printController`.
 pub fn controller(obj: &Value) -> Option<String> {
     obj["metadata"]["ownerReferences"]

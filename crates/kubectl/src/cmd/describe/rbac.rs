@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::field;
+use super::{field, strings};
 use super::template::{annotations_multiline, labels_multiline};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
 
@@ -16,16 +16,6 @@ struct Rule {
     resources: Vec<String>,
     resource_names: Vec<String>,
     non_resource_urls: Vec<String>,
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Go's `%v` of a `[]string`.

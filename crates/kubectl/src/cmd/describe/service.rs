@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::template::{annotations_multiline, labels_multiline};
 use super::writer::{PrefixWriter, LEVEL_0};
-use super::{events, field, format_labels};
+use super::{events, field, format_labels, strings};
 use crate::context::Context;
 use crate::errors::Result;
 
@@ -60,16 +60,6 @@ fn format_endpoint_slices(slices: &[Value], port_name: &str) -> String {
     } else {
         joined
     }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s.as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 pub async fn describe(ctx: &Context, svc: &Value, events: Option<&Vec<Value>>) -> Result<String> {

@@ -5,22 +5,10 @@ use serde_json::Value;
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
 use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
-use super::{events, field, format_labels};
+use super::{events, field, format_labels, int, int_or_string};
 use crate::cmd::rollout::{replica_sets, selector_string};
 use crate::context::Context;
 use crate::errors::Result;
-
-fn int(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(0)
-}
-
-fn int_or_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => "0".into(),
-    }
-}
 
 /// `metav1.FormatLabelSelector`.
 fn format_selector(selector: &Value) -> String {
@@ -122,8 +110,8 @@ pub async fn deployment(ctx: &Context, d: &Value, events: Option<&Vec<Value>>) -
             LEVEL_0,
             &format!(
                 "RollingUpdateStrategy:\t{} max unavailable, {} max surge\n",
-                int_or_string(&ru["maxUnavailable"]),
-                int_or_string(&ru["maxSurge"])
+                int_or_string(&ru["maxUnavailable"], "0"),
+                int_or_string(&ru["maxSurge"], "0")
             ),
         );
     }
