@@ -376,10 +376,9 @@ pub fn update_managed_fields(
         .is_some_and(|l| !l.is_empty());
     if old.is_none() && !sent_entries {
         // A create without managedFields of its own: one walk, no diff.
-        let reset = reset_field(info, subresource);
-        if let Ok(fields) = create::created_fields_v1(new, root_shape(info), reset) {
-            if let Ok(fields) = fields.map(|b| serde_json::from_slice(&b)).transpose() {
-                set_created_managed_fields(info, new, fields, manager, operation, now, subresource);
+        if let Ok(entries) = created_entries_json(info, new, manager, operation, now, subresource) {
+            if let Ok(entries) = entries.map(|b| serde_json::from_slice(&b)).transpose() {
+                set_created_managed_fields(new, entries);
                 return;
             }
         }
@@ -405,11 +404,23 @@ pub fn created_managed_fields_json(
         Some(Value::Object(m)) if !m.contains_key("managedFields") => {}
         _ => return Err(()),
     }
+    created_entries_json(info, obj, manager, operation, now, subresource).map_err(|_| ())
+}
+
+/// The one-entry `managedFields` list of a create as JSON (the entry [`set_managed_fields`]
+/// would write, without building the [`FieldSet`] first); `None` when nothing is owned.
+fn created_entries_json(
+    info: &ResourceInfo,
+    obj: &Value,
+    manager: &str,
+    operation: &str,
+    now: &str,
+    subresource: Option<&str>,
+) -> Result<Option<Vec<u8>>, create::Duplicate> {
     let reset = reset_field(info, subresource);
-    let Some(fields) = create::created_fields_v1(obj, root_shape(info), reset).map_err(|_| ())? else {
+    let Some(fields) = create::created_fields_v1(obj, root_shape(info), reset)? else {
         return Ok(None);
     };
-    // The field order of `set_created_managed_fields`.
     let mut out = Vec::with_capacity(fields.len() + 160);
     out.extend_from_slice(br#"[{"manager":"#);
     create::write_json_str(&mut out, manager);
@@ -429,17 +440,8 @@ pub fn created_managed_fields_json(
     Ok(Some(out))
 }
 
-/// The one entry of a create (what [`set_managed_fields`] writes for it, without
-/// building the [`FieldSet`] first).
-fn set_created_managed_fields(
-    info: &ResourceInfo,
-    obj: &mut Value,
-    fields: Option<Value>,
-    manager: &str,
-    operation: &str,
-    now: &str,
-    subresource: Option<&str>,
-) {
+/// Sets a create's `managedFields` (removes the key when nothing is owned).
+fn set_created_managed_fields(obj: &mut Value, entries: Option<Value>) {
     let Some(obj) = obj.as_object_mut() else {
         return;
     };
@@ -447,21 +449,10 @@ fn set_created_managed_fields(
     let Some(meta) = meta.as_object_mut() else {
         return;
     };
-    let Some(fields) = fields else {
-        meta.shift_remove("managedFields");
-        return;
+    match entries {
+        Some(entries) => meta.insert("managedFields".into(), entries),
+        None => meta.shift_remove("managedFields"),
     };
-    let mut m = Map::with_capacity(7);
-    m.insert("manager".into(), Value::String(manager.to_string()));
-    m.insert("operation".into(), Value::String(operation.to_string()));
-    m.insert("apiVersion".into(), Value::String(info.api_version()));
-    m.insert("time".into(), Value::String(now.to_string()));
-    m.insert("fieldsType".into(), Value::String("FieldsV1".into()));
-    m.insert("fieldsV1".into(), fields);
-    if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
-        m.insert("subresource".into(), Value::String(sub.to_string()));
-    }
-    meta.insert("managedFields".into(), Value::Array(vec![Value::Object(m)]));
 }
 
 /// [`update_managed_fields`] through the general diff of `old` and `new`.

@@ -172,24 +172,15 @@ impl Store {
     /// [`WatchCache::single_view`]) `obj` itself is encoded (after dropping
     /// `resourceVersion` and `selfLink` from it) and handed to the watch cache, whose
     /// event for this write then shares the served object instead of decoding it.
-    fn prepare_write<'a>(&'a self, info: &'static ResourceInfo, key: &'a str, mut obj: Value) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
+    /// `managed_fields`, a create's `managedFields` value as JSON bytes (single-view
+    /// kinds only), goes in as the last field of `metadata`: the bytes serializing
+    /// `obj` with it appended there would give.
+    fn prepare_write<'a>(&'a self, info: &'static ResourceInfo, key: &'a str, mut obj: Value, managed_fields: Option<&[u8]>) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
         if !self.cache.single_view(info) {
+            debug_assert!(managed_fields.is_none(), "spliced managedFields need a single-view kind");
             let bytes = encode_for_storage(info, &obj)?;
             return Ok((bytes, PendingWrite { cache: &self.cache, key, slot: None, plain: Some(obj) }));
         }
-        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.shift_remove("resourceVersion");
-            m.shift_remove("selfLink");
-        }
-        let (bytes, metadata_end) = crate::cache::encode_marking_metadata(&obj).map_err(internal)?;
-        let slot = self.cache.expect_write(key, bytes.clone(), metadata_end, obj);
-        Ok((bytes, PendingWrite { cache: &self.cache, key, slot: Some(slot), plain: None }))
-    }
-
-    /// [`Store::prepare_write`] of a new object (single view) whose `managedFields`
-    /// value is given as JSON bytes: they go in as the last field of `metadata`, the
-    /// bytes serializing the object with it appended there would give.
-    fn prepare_create_write<'a>(&'a self, key: &'a str, mut obj: Value, managed_fields: Option<&[u8]>) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.shift_remove("resourceVersion");
             m.shift_remove("selfLink");
@@ -363,13 +354,13 @@ impl Store {
             false => api_types::apply::created_managed_fields_json(info, &obj, &opts.field_manager, "Update", &now, None).ok(),
         };
         let (bytes, pending) = match spliced {
-            Some(managed_fields) => self.prepare_create_write(&key, obj, managed_fields.as_deref())?,
+            Some(managed_fields) => self.prepare_write(info, &key, obj, managed_fields.as_deref())?,
             None => {
                 api_types::apply::update_managed_fields(info, None, &mut obj, &opts.field_manager, "Update", &now, None);
                 if opts.dry_run {
                     return Ok(Written { object: obj, warnings, created: true, encoded: None });
                 }
-                self.prepare_write(info, &key, obj)?
+                self.prepare_write(info, &key, obj, None)?
             }
         };
         match self.storage.create(&key, bytes, self.ttl(info)).await {
@@ -488,7 +479,7 @@ impl Store {
                     Err(e) => Err(internal(e)),
                 };
             }
-            let (bytes, pending) = self.prepare_write(info, &key, obj)?;
+            let (bytes, pending) = self.prepare_write(info, &key, obj, None)?;
             let result = self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await;
             let error = match result {
                 Ok(rev) => {
