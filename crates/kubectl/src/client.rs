@@ -109,22 +109,28 @@ impl Client {
         accept: &str,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<Value> {
-        let req = self.build(method, path, accept, body)?;
-        let text = self
-            .inner
-            .request_text(req)
-            .await
-            .map_err(|e| self.map_error(e))?;
+        let text = self.request_body(method, path, accept, body).await?;
         if text.trim().is_empty() {
             return Ok(Value::Object(Default::default()));
         }
         serde_json::from_str(&text).map_err(|e| Error::Transport(format!("error: {e}")))
     }
 
+    /// One request; the answer's body as sent.
+    async fn request_body(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<String> {
+        let req = self.build(method, path, accept, body)?;
+        self.inner.request_text(req).await.map_err(|e| self.map_error(e))
+    }
+
     /// A GET whose body is returned as sent (`get --raw`).
     pub async fn get_text(&self, path: &str) -> Result<String> {
-        let req = self.build(Method::GET, path, "application/json, */*", None)?;
-        self.inner.request_text(req).await.map_err(|e| self.map_error(e))
+        self.request_body(Method::GET, path, "application/json, */*", None).await
     }
 
     pub async fn get(&self, path: &str) -> Result<Value> {
