@@ -73,6 +73,25 @@ pub fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The entries of a JSON object sorted by key (Go describers sort map keys);
+/// none when `v` is not an object.
+pub fn sorted_entries(v: &Value) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = v
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+/// The bytes of a base64 (`[]byte`) field; empty when absent or not base64.
+pub fn base64_bytes(v: &Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap_or_default())
+        .unwrap_or_default()
+}
+
 /// `Kind/Name` of the controlling owner, as upstream's `printController`.
 pub fn controller(obj: &Value) -> Option<String> {
     obj["metadata"]["ownerReferences"]

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::field;
+use super::{field, sorted_entries};
 use super::template::{annotations_multiline, labels_multiline};
 use super::writer::{PrefixWriter, LEVEL_0};
 use crate::context::Context;
@@ -34,12 +34,7 @@ pub async fn describe(ctx: &Context, obj: &Value) -> Result<String> {
             );
             w.write(LEVEL_0, "  Resource\tUsed\tHard\n");
             w.write(LEVEL_0, "  --------\t---\t---\n");
-            let mut hard: Vec<(&String, &Value)> = q["status"]["hard"]
-                .as_object()
-                .map(|m| m.iter().collect())
-                .unwrap_or_default();
-            hard.sort_by(|a, b| a.0.cmp(b.0));
-            for (k, v) in hard {
+            for (k, v) in sorted_entries(&q["status"]["hard"]) {
                 let used = q["status"]["used"][k.as_str()].as_str().unwrap_or("0");
                 w.write(
                     LEVEL_0,

@@ -6,28 +6,20 @@ use serde_json::Value;
 
 use super::template::{object_header};
 use super::writer::{PrefixWriter, LEVEL_0};
-use super::{events, field};
+use super::{base64_bytes, events, field, sorted_entries};
 use crate::context::Context;
 use crate::errors::Result;
 
 /// Values are never printed, only their sizes (the token of a service
 /// account token secret excepted, as upstream).
 pub fn secret(obj: &Value) -> String {
-    use base64::Engine;
     let mut w = PrefixWriter::new();
     object_header(&mut w, obj);
     let kind = field(obj, "/type");
     w.write(LEVEL_0, &format!("\nType:\t{kind}\n"));
     w.write(LEVEL_0, "\nData\n====\n");
-    let mut data: Vec<(&String, &Value)> = obj["data"]
-        .as_object()
-        .map(|m| m.iter().collect())
-        .unwrap_or_default();
-    data.sort_by(|a, b| a.0.cmp(b.0));
-    for (k, v) in data {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .unwrap_or_default();
+    for (k, v) in sorted_entries(&obj["data"]) {
+        let bytes = base64_bytes(v);
         if k == "token" && kind == "kubernetes.io/service-account-token" {
             w.write(
                 LEVEL_0,
