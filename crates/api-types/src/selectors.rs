@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::validation::names;
 
 mod field;
-pub use field::{FieldRequirement, FieldSelector};
+pub use field::{selectable_subset, FieldRequirement, FieldSelector};
 
 /// A selector that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

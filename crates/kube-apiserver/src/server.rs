@@ -143,7 +143,7 @@ async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> 
     let existing: Vec<serde_json::Value> = state
         .cache
         .resource(svc_info)
-        .map(|c| c.list(&svc_info.key_prefix()).iter().map(|o| o.value.clone()).collect())
+        .map(|c| c.list(&svc_info.key_prefix()).iter().map(|o| o.selectable.clone()).collect())
         .unwrap_or_default();
     state.store.services.repair(&existing).await;
 

@@ -240,14 +240,51 @@ impl fmt::Display for FieldSelector {
     }
 }
 
-/// The string a field selector compares against: the value at the dotted path, with
-/// upstream's Go zero values for absent booleans and counters.
-fn field_value(obj: &Value, field: &str) -> String {
-    let path = match field {
+/// Where a selectable field lives in the object (two are aliases).
+fn stored_path(field: &str) -> &str {
+    match field {
         "spec.host" => "spec.nodeName",
         "source" => "source.component",
         other => other,
-    };
+    }
+}
+
+/// The part of `obj` that label and field selectors read, in the same places:
+/// `metadata.name`, `metadata.namespace`, `metadata.labels` and every field `info`
+/// lets clients select on. Selectors match this subset exactly as they match `obj`.
+pub fn selectable_subset(info: &ResourceInfo, obj: &Value) -> Value {
+    fn insert(out: &mut serde_json::Map<String, Value>, path: &[&str], found: &Value) {
+        match path {
+            [] => {}
+            [last] => {
+                out.insert((*last).to_string(), found.clone());
+            }
+            [first, rest @ ..] => {
+                let child = out
+                    .entry(*first)
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                if let Value::Object(m) = child {
+                    insert(m, rest, found);
+                }
+            }
+        }
+    }
+    let mut out = serde_json::Map::new();
+    let own = supported_fields(info).unwrap_or(&[]);
+    for field in ["metadata.name", "metadata.namespace", "metadata.labels"].iter().chain(own) {
+        let path: Vec<&str> = stored_path(field).split('.').collect();
+        let found = path.iter().try_fold(obj, |v, seg| v.get(seg));
+        if let Some(found) = found {
+            insert(&mut out, &path, found);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The string a field selector compares against: the value at the dotted path, with
+/// upstream's Go zero values for absent booleans and counters.
+fn field_value(obj: &Value, field: &str) -> String {
+    let path = stored_path(field);
     let mut cur = Some(obj);
     for seg in path.split('.') {
         cur = cur.and_then(|v| v.get(seg));
@@ -274,6 +311,34 @@ mod tests {
     use super::*;
     use crate::registry::lookup_kind;
     use serde_json::json;
+
+    #[test]
+    fn selectors_match_the_selectable_subset_as_the_whole_object() {
+        let pods = lookup_kind("v1", "Pod").expect("pods");
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "d", "labels": {"app": "a"}, "annotations": {"x": "y"}},
+            "spec": {"nodeName": "n1", "restartPolicy": "Always", "containers": [{"name": "c", "image": "i"}], "hostNetwork": true},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}});
+        let subset = selectable_subset(pods, &pod);
+        assert!(subset.get("spec").and_then(|s| s.get("containers")).is_none(), "{subset}");
+        assert!(subset["metadata"].get("annotations").is_none());
+        assert_eq!(subset["metadata"]["labels"], json!({"app": "a"}));
+        let events = lookup_kind("v1", "Event").expect("events");
+        let event = json!({"metadata": {"name": "e", "namespace": "d"}, "involvedObject": {"kind": "Pod", "name": "web", "uid": "u"},
+            "reason": "Started", "source": {"component": "kubelet", "host": "n1"}, "type": "Normal", "message": "long"});
+        let event_subset = selectable_subset(events, &event);
+        assert!(event_subset.get("message").is_none());
+        for (info, obj, subset) in [(pods, &pod, &subset), (events, &event, &event_subset)] {
+            for field in supported_fields(info).expect("fields") {
+                for value in ["", "web", "n1", "Running", "true", "false", "10.0.0.1\\,fd00::1", "kubelet", "Pod", "u", "Started", "Normal", "d"] {
+                    for op in ["=", "!="] {
+                        let s = FieldSelector::parse(&format!("{field}{op}{value}")).expect("parses");
+                        assert_eq!(s.matches(obj), s.matches(subset), "{field}{op}{value}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn field_selectors_parse_and_match() {

@@ -294,7 +294,7 @@ impl Admission {
     fn namespace_labels(&self, ns: &str) -> Option<Value> {
         let info = api_types::registry::lookup("", "v1", "namespaces")?;
         let cached = self.cache.resource(info)?.get(&info.key(None, ns))?;
-        cached.value.pointer("/metadata/labels").cloned()
+        cached.selectable.pointer("/metadata/labels").cloned()
     }
 
     fn namespace_of<'a>(attrs: &Attributes<'a>, obj: &'a Value) -> Option<&'a str> {
@@ -315,7 +315,7 @@ impl Admission {
         cache
             .list(&info.list_prefix(Some(namespace)))
             .iter()
-            .map(|o| o.value.clone())
+            .map(|o| o.without_managed_fields().into_owned())
             .collect()
     }
 
@@ -370,7 +370,7 @@ impl Admission {
             .cache
             .resource(info)
             .and_then(|c| c.get(&key))
-            .map(|o| o.value.clone());
+            .map(|o| o.selectable.clone());
         let account = match cached {
             Some(a) => a,
             None => match self.storage.get(&key).await.map_err(internal)? {
@@ -429,10 +429,11 @@ impl Admission {
                 continue;
             };
             for o in cache.list(&info.list_prefix(Some(namespace))) {
-                if !quota::matches_scopes(info, quota_obj, &o.value) {
+                let obj = o.without_managed_fields();
+                if !quota::matches_scopes(info, quota_obj, &obj) {
                     continue;
                 }
-                total = add(&total, &mask(&quota::usage(info, &o.value, now), tracked));
+                total = add(&total, &mask(&quota::usage(info, &obj, now), tracked));
             }
         }
         for name in tracked {
@@ -511,7 +512,7 @@ impl Admission {
         // Check every quota before charging any.
         let mut charges = Vec::new();
         for q in &quotas {
-            let (revision, value) = self.freshest_quota(&q.key, q.revision, &q.value);
+            let (revision, value) = self.freshest_quota(&q.key, q.revision, &q.selectable);
             if let Some((hard, used)) = self.evaluate_quota(attrs, obj, ns, &value, &delta)? {
                 charges.push((q.key.clone(), revision, value, hard, used));
             }

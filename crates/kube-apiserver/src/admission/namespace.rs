@@ -42,7 +42,7 @@ impl Admission {
                 || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
         };
         let found: Option<bool> = match cache.get(&key) {
-            Some(obj) => Some(terminating(&obj.value)),
+            Some(obj) => Some(terminating(&obj.selectable)),
             None => match self.storage.get(&key).await {
                 Ok(Some(stored)) => serde_json::from_slice::<Value>(&stored.value).ok().map(|v| terminating(&v)),
                 Ok(None) => None,

@@ -80,7 +80,7 @@ impl TokenAuthenticator for BootstrapTokenAuthenticator {
         let (id, secret) = parse_token(token)?;
         let info = api_types::registry::lookup("", "v1", "secrets")?;
         let obj = self.cache.resource(info)?.get(&info.key(Some("kube-system"), &format!("bootstrap-token-{id}")))?;
-        user_from_secret(&obj.value, id, secret, chrono::Utc::now())
+        user_from_secret(&obj.selectable, id, secret, chrono::Utc::now())
     }
 }
 

@@ -38,7 +38,7 @@ impl ServiceAccountAuthenticator {
     fn cached(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let cache = self.cache.as_ref()?;
         let info = api_types::registry::lookup("", "v1", plural)?;
-        cache.resource(info)?.get(&info.key(Some(namespace), name)).map(|o| o.value.clone())
+        cache.resource(info)?.get(&info.key(Some(namespace), name)).map(|o| o.selectable.clone())
     }
 
     /// The object exists, is not being deleted, and has `uid` (when given).

@@ -318,7 +318,7 @@ pub async fn ensure(store: &crate::store::Store, cache: &crate::cache::WatchCach
     // Aggregation sees stored roles (custom ones with aggregate-to-* labels) too.
     let mut all: Vec<Value> = cache
         .resource(roles_info)
-        .map(|c| c.list(&roles_info.key_prefix()).iter().map(|o| o.value.clone()).collect())
+        .map(|c| c.list(&roles_info.key_prefix()).iter().map(|o| o.selectable.clone()).collect())
         .unwrap_or_default();
     all.retain(|r| !roles.iter().any(|b| api_types::meta::name(b) == api_types::meta::name(r)));
     all.extend(roles.iter().cloned());

@@ -109,8 +109,8 @@ impl NodeAuthorizer {
         let Some(pods) = cache.resource(info) else { return Vec::new() };
         pods.list(&info.list_prefix(Some(namespace)))
             .iter()
-            .filter(|p| p.value.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
-            .map(|p| p.value.clone())
+            .filter(|p| p.selectable.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+            .map(|p| p.without_managed_fields().into_owned())
             .collect()
     }
 
@@ -126,8 +126,8 @@ impl NodeAuthorizer {
         let Some(pvc_info) = api_types::registry::lookup("", "v1", "persistentvolumeclaims") else { return false };
         let Some(pvcs) = cache.resource(pvc_info) else { return false };
         pvcs.list(&pvc_info.key_prefix()).iter().any(|c| {
-            c.value.pointer("/spec/volumeName").and_then(Value::as_str) == Some(pv)
-                && api_types::meta::namespace(&c.value).zip(api_types::meta::name(&c.value)).is_some_and(|(ns, n)| {
+            c.selectable.pointer("/spec/volumeName").and_then(Value::as_str) == Some(pv)
+                && api_types::meta::namespace(&c.selectable).zip(api_types::meta::name(&c.selectable)).is_some_and(|(ns, n)| {
                     self.related(node, ns, "persistentvolumeclaims", n)
                 })
         })

@@ -143,7 +143,7 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
         let caught_up = wanted == 0 || state.cache.wait_for(wanted, Duration::from_secs(3)).await;
         let list_rv = state.cache.revision();
         let objs = cache.list(&prefix);
-        let matching: Vec<ItemRef> = objs.into_iter().filter(|o| filter.is_empty() || filter.matches(&o.value)).map(ItemRef::Cached).collect();
+        let matching: Vec<ItemRef> = objs.into_iter().filter(|o| filter.is_empty() || filter.matches(&o.selectable)).map(ItemRef::Cached).collect();
         if caught_up && (limit == 0 || matching.len() as i64 <= limit || rv == Some("0")) {
             (matching, list_rv, None)
         } else {
@@ -256,7 +256,7 @@ async fn list_from_etcd(
         let mut last_key = None;
         for (key, stored) in page.items {
             if let Some(o) = CachedObject::decode(info, key.clone(), &stored.value, stored.mod_revision) {
-                if filter.is_empty() || filter.matches(&o.value) {
+                if filter.is_empty() || filter.matches(&o.selectable) {
                     out.push(ItemRef::Owned(o));
                 }
             }
@@ -309,8 +309,8 @@ fn filtered(ev: &CacheEvent, filter: &Filter, prefix: &str) -> Option<WatchEvent
     if filter.is_empty() {
         return Some(ev.kind);
     }
-    let cur = filter.matches(&ev.object.value);
-    let prev = ev.prev.as_ref().is_some_and(|p| filter.matches(&p.value));
+    let cur = filter.matches(&ev.object.selectable);
+    let prev = ev.prev.as_ref().is_some_and(|p| filter.matches(&p.selectable));
     match ev.kind {
         WatchEventType::Added => cur.then_some(WatchEventType::Added),
         WatchEventType::Deleted => (prev || cur).then_some(WatchEventType::Deleted),

@@ -291,11 +291,11 @@ pub async fn delete_collection(state: &Arc<AppState>, info: &'static ResourceInf
     state.cache.wait_for(rev, std::time::Duration::from_secs(3)).await;
     let mut items = Vec::new();
     for o in cache.list(&info.list_prefix(ns)) {
-        if !filter.matches(&o.value) {
+        if !filter.matches(&o.selectable) {
             continue;
         }
-        let name = meta::name(&o.value).unwrap_or("").to_string();
-        let obj_ns = meta::namespace(&o.value).map(str::to_string);
+        let name = meta::name(&o.selectable).unwrap_or("").to_string();
+        let obj_ns = meta::namespace(&o.selectable).map(str::to_string);
         match state.store.delete(info, obj_ns.as_deref(), &name, &opts).await {
             Ok(d) => items.push(d.object),
             Err(e) if e.code == 404 => {}

@@ -114,7 +114,7 @@ fn core(plural: &str) -> Result<&'static ResourceInfo, ApiError> {
 
 fn cached(state: &Arc<AppState>, info: &ResourceInfo, ns: Option<&str>) -> Result<Vec<Value>, ApiError> {
     let cache = state.cache.resource(info).ok_or_else(|| ApiError::internal("no cache"))?;
-    Ok(cache.list(&info.list_prefix(ns)).iter().map(|o| o.value.clone()).collect())
+    Ok(cache.list(&info.list_prefix(ns)).iter().map(|o| o.without_managed_fields().into_owned()).collect())
 }
 
 fn now() -> String {

@@ -42,13 +42,13 @@ impl CacheSource {
         };
         self.0
             .resource(info)
-            .map(|c| c.list(&info.list_prefix(prefix_ns)).iter().map(|o| o.value.clone()).collect())
+            .map(|c| c.list(&info.list_prefix(prefix_ns)).iter().map(|o| o.selectable.clone()).collect())
             .unwrap_or_default()
     }
 
     fn get(&self, plural: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let info = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", plural)?;
-        self.0.resource(info)?.get(&info.key(namespace, name)).map(|o| o.value.clone())
+        self.0.resource(info)?.get(&info.key(namespace, name)).map(|o| o.selectable.clone())
     }
 }
 
