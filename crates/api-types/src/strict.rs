@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::registry::ResourceInfo;
 
+mod fast;
+
 use k8s_openapi::api::{
     apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
     certificates::v1 as certificates, coordination::v1 as coordination, core::v1 as core,
@@ -18,56 +20,138 @@ use k8s_openapi::api::{
 /// fields as upstream prints them (`spec.containers[0].imagePullPolicyy`, no leading
 /// dot); `Err(msg)` when a value has the wrong type. Kinds without a typed mapping
 /// give `Ok(vec![])`.
+///
+/// Almost every body is clean: a walk over the JSON against the kind's schema graph
+/// ([`fast`]) proves that cheaply and answers `Ok(vec![])`; anything it is not sure of
+/// goes to the typed decode, the only source of messages.
 pub fn check_fields(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, String> {
-    match (info.group, info.kind) {
-        ("", "Pod") => check::<core::Pod>(info, obj),
-        ("", "Service") => check::<core::Service>(info, obj),
-        ("", "Namespace") => check::<core::Namespace>(info, obj),
-        ("", "Endpoints") => check::<core::Endpoints>(info, obj),
-        ("", "Node") => check::<core::Node>(info, obj),
-        ("", "ConfigMap") => check::<core::ConfigMap>(info, obj),
-        ("", "Secret") => check::<core::Secret>(info, obj),
-        ("", "ServiceAccount") => check::<core::ServiceAccount>(info, obj),
-        ("", "ReplicationController") => check::<core::ReplicationController>(info, obj),
-        ("", "Event") => check::<core::Event>(info, obj),
-        ("", "LimitRange") => check::<core::LimitRange>(info, obj),
-        ("", "ResourceQuota") => check::<core::ResourceQuota>(info, obj),
-        ("", "PersistentVolume") => check::<core::PersistentVolume>(info, obj),
-        ("", "PersistentVolumeClaim") => check::<core::PersistentVolumeClaim>(info, obj),
-        ("", "Binding") => check::<core::Binding>(info, obj),
-        ("apps", "Deployment") => check::<apps::Deployment>(info, obj),
-        ("apps", "ReplicaSet") => check::<apps::ReplicaSet>(info, obj),
-        ("apps", "DaemonSet") => check::<apps::DaemonSet>(info, obj),
-        ("apps", "StatefulSet") => check::<apps::StatefulSet>(info, obj),
-        ("apps", "ControllerRevision") => check::<apps::ControllerRevision>(info, obj),
-        ("batch", "Job") => check::<batch::Job>(info, obj),
-        ("batch", "CronJob") => check::<batch::CronJob>(info, obj),
-        ("autoscaling", "HorizontalPodAutoscaler") if info.version == "v1" => {
-            check::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>(info, obj)
-        }
-        ("autoscaling", "HorizontalPodAutoscaler") => {
-            check::<autoscaling::HorizontalPodAutoscaler>(info, obj)
-        }
-        ("coordination.k8s.io", "Lease") => check::<coordination::Lease>(info, obj),
-        ("discovery.k8s.io", "EndpointSlice") => check::<discovery::EndpointSlice>(info, obj),
-        ("events.k8s.io", "Event") => check::<events::Event>(info, obj),
-        ("policy", "PodDisruptionBudget") => check::<policy::PodDisruptionBudget>(info, obj),
-        ("networking.k8s.io", "Ingress") => check::<networking::Ingress>(info, obj),
-        ("networking.k8s.io", "NetworkPolicy") => check::<networking::NetworkPolicy>(info, obj),
-        ("networking.k8s.io", "IngressClass") => check::<networking::IngressClass>(info, obj),
-        ("rbac.authorization.k8s.io", "Role") => check::<rbac::Role>(info, obj),
-        ("rbac.authorization.k8s.io", "RoleBinding") => check::<rbac::RoleBinding>(info, obj),
-        ("rbac.authorization.k8s.io", "ClusterRole") => check::<rbac::ClusterRole>(info, obj),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
-            check::<rbac::ClusterRoleBinding>(info, obj)
-        }
-        ("storage.k8s.io", "StorageClass") => check::<storage::StorageClass>(info, obj),
-        ("certificates.k8s.io", "CertificateSigningRequest") => {
-            check::<certificates::CertificateSigningRequest>(info, obj)
-        }
-        ("scheduling.k8s.io", "PriorityClass") => check::<scheduling::PriorityClass>(info, obj),
-        _ => Ok(Vec::new()),
+    let Some((index, typed)) = typed_for(info) else {
+        return Ok(Vec::new());
+    };
+    if fast::is_clean(index, obj) {
+        return Ok(Vec::new());
     }
+    (typed.decode)(info, obj)
+}
+
+/// One kind with a typed decode: its k8s-openapi struct, as functions.
+pub(crate) struct Typed {
+    group: &'static str,
+    kind: &'static str,
+    /// Only for this served version (HPA v1); `None`: any version.
+    version: Option<&'static str>,
+    decode: fn(&ResourceInfo, &Value) -> Result<Vec<String>, String>,
+    /// Adds the struct's schema to a generator; returns the `$ref` to it.
+    schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+fn schema_of<T: schemars::JsonSchema>(gen: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    gen.subschema_for::<T>()
+}
+
+macro_rules! typed {
+    ($group:literal, $kind:literal, $version:expr, $ty:ty) => {
+        Typed {
+            group: $group,
+            kind: $kind,
+            version: $version,
+            decode: check::<$ty>,
+            schema: schema_of::<$ty>,
+        }
+    };
+    ($group:literal, $kind:literal, $ty:ty) => {
+        typed!($group, $kind, None, $ty)
+    };
+}
+
+/// Every kind with a typed mapping; the first match wins.
+static TYPED: &[Typed] = &[
+    typed!("", "Pod", core::Pod),
+    typed!("", "Service", core::Service),
+    typed!("", "Namespace", core::Namespace),
+    typed!("", "Endpoints", core::Endpoints),
+    typed!("", "Node", core::Node),
+    typed!("", "ConfigMap", core::ConfigMap),
+    typed!("", "Secret", core::Secret),
+    typed!("", "ServiceAccount", core::ServiceAccount),
+    typed!("", "ReplicationController", core::ReplicationController),
+    typed!("", "Event", core::Event),
+    typed!("", "LimitRange", core::LimitRange),
+    typed!("", "ResourceQuota", core::ResourceQuota),
+    typed!("", "PersistentVolume", core::PersistentVolume),
+    typed!("", "PersistentVolumeClaim", core::PersistentVolumeClaim),
+    typed!("", "Binding", core::Binding),
+    typed!("apps", "Deployment", apps::Deployment),
+    typed!("apps", "ReplicaSet", apps::ReplicaSet),
+    typed!("apps", "DaemonSet", apps::DaemonSet),
+    typed!("apps", "StatefulSet", apps::StatefulSet),
+    typed!("apps", "ControllerRevision", apps::ControllerRevision),
+    typed!("batch", "Job", batch::Job),
+    typed!("batch", "CronJob", batch::CronJob),
+    typed!(
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        Some("v1"),
+        k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler
+    ),
+    typed!(
+        "autoscaling",
+        "HorizontalPodAutoscaler",
+        autoscaling::HorizontalPodAutoscaler
+    ),
+    typed!("coordination.k8s.io", "Lease", coordination::Lease),
+    typed!(
+        "discovery.k8s.io",
+        "EndpointSlice",
+        discovery::EndpointSlice
+    ),
+    typed!("events.k8s.io", "Event", events::Event),
+    typed!("policy", "PodDisruptionBudget", policy::PodDisruptionBudget),
+    typed!("networking.k8s.io", "Ingress", networking::Ingress),
+    typed!(
+        "networking.k8s.io",
+        "NetworkPolicy",
+        networking::NetworkPolicy
+    ),
+    typed!(
+        "networking.k8s.io",
+        "IngressClass",
+        networking::IngressClass
+    ),
+    typed!("rbac.authorization.k8s.io", "Role", rbac::Role),
+    typed!(
+        "rbac.authorization.k8s.io",
+        "RoleBinding",
+        rbac::RoleBinding
+    ),
+    typed!(
+        "rbac.authorization.k8s.io",
+        "ClusterRole",
+        rbac::ClusterRole
+    ),
+    typed!(
+        "rbac.authorization.k8s.io",
+        "ClusterRoleBinding",
+        rbac::ClusterRoleBinding
+    ),
+    typed!("storage.k8s.io", "StorageClass", storage::StorageClass),
+    typed!(
+        "certificates.k8s.io",
+        "CertificateSigningRequest",
+        certificates::CertificateSigningRequest
+    ),
+    typed!(
+        "scheduling.k8s.io",
+        "PriorityClass",
+        scheduling::PriorityClass
+    ),
+];
+
+/// The typed mapping of `info`'s kind and its index in [`TYPED`].
+fn typed_for(info: &ResourceInfo) -> Option<(usize, &'static Typed)> {
+    TYPED.iter().enumerate().find(|(_, t)| {
+        t.group == info.group && t.kind == info.kind && t.version.is_none_or(|v| v == info.version)
+    })
 }
 
 fn check<T: DeserializeOwned>(info: &ResourceInfo, obj: &Value) -> Result<Vec<String>, String> {
