@@ -165,7 +165,7 @@ fn validate_rs_like(spec: &Value, sp: &Path, kind: &str, errs: &mut Vec<StatusCa
 
 pub fn validate_replica_set(obj: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
-    validate_rs_like(&spec_of(obj), &Path::new("spec"), "ReplicaSet", &mut errs);
+    validate_rs_like(spec_of(obj), &Path::new("spec"), "ReplicaSet", &mut errs);
     errs
 }
 
@@ -173,12 +173,12 @@ pub fn validate_deployment(obj: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let spec = spec_of(obj);
     let sp = Path::new("spec");
-    validate_rs_like(&spec, &sp, "ReplicaSet", &mut errs);
+    validate_rs_like(spec, &sp, "ReplicaSet", &mut errs);
     validate_deployment_strategy(spec.get("strategy"), &sp.child("strategy"), &mut errs);
-    nonnegative(&spec, "revisionHistoryLimit", &sp, &mut errs);
-    if let Some(pds) = get_i64(&spec, "progressDeadlineSeconds") {
-        nonnegative(&spec, "progressDeadlineSeconds", &sp, &mut errs);
-        if pds <= get_i64(&spec, "minReadySeconds").unwrap_or(0) {
+    nonnegative(spec, "revisionHistoryLimit", &sp, &mut errs);
+    if let Some(pds) = get_i64(spec, "progressDeadlineSeconds") {
+        nonnegative(spec, "progressDeadlineSeconds", &sp, &mut errs);
+        if pds <= get_i64(spec, "minReadySeconds").unwrap_or(0) {
             errs.push(invalid(
                 &sp.child("progressDeadlineSeconds"),
                 &spec["progressDeadlineSeconds"],
@@ -283,8 +283,8 @@ pub fn validate_replication_controller(obj: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let spec = spec_of(obj);
     let sp = Path::new("spec");
-    nonnegative(&spec, "minReadySeconds", &sp, &mut errs);
-    nonnegative(&spec, "replicas", &sp, &mut errs);
+    nonnegative(spec, "minReadySeconds", &sp, &mut errs);
+    nonnegative(spec, "replicas", &sp, &mut errs);
     let selector = spec.get("selector").and_then(Value::as_object);
     if selector.is_none_or(Map::is_empty) {
         errs.push(required(&sp.child("selector"), ""));
@@ -299,16 +299,16 @@ pub fn validate_replication_controller(obj: &Value) -> Vec<StatusCause> {
         return errs;
     }
     if let Some(sel) = selector.filter(|s| !s.is_empty()) {
-        let labels = template_labels(&spec);
+        let labels = template_labels(spec);
         let matches = sel
             .iter()
             .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
         if !matches {
-            errs.push(mismatch(&spec, &tp));
+            errs.push(mismatch(spec, &tp));
         }
     }
     errs.extend(validate_pod_template(spec.get("template"), &tp));
-    always_restart_template(&spec, &tp, "ReplicationController", &mut errs);
+    always_restart_template(spec, &tp, "ReplicationController", &mut errs);
     errs
 }
 
@@ -321,8 +321,8 @@ pub fn validate_daemon_set(obj: &Value) -> Vec<StatusCause> {
         errs.extend(validate_label_selector(s, &sp.child("selector")));
     }
     let tp = sp.child("template");
-    if selector_matches_template(sel, &spec) == Some(false) {
-        errs.push(mismatch(&spec, &tp));
+    if selector_matches_template(sel, spec) == Some(false) {
+        errs.push(mismatch(spec, &tp));
     }
     if sel.is_some_and(selector_is_empty) {
         errs.push(invalid_shown(
@@ -332,9 +332,9 @@ pub fn validate_daemon_set(obj: &Value) -> Vec<StatusCause> {
         ));
     }
     errs.extend(validate_pod_template(spec.get("template"), &tp));
-    always_restart_template(&spec, &tp, "DaemonSet", &mut errs);
-    nonnegative(&spec, "minReadySeconds", &sp, &mut errs);
-    nonnegative(&spec, "revisionHistoryLimit", &sp, &mut errs);
+    always_restart_template(spec, &tp, "DaemonSet", &mut errs);
+    nonnegative(spec, "minReadySeconds", &sp, &mut errs);
+    nonnegative(spec, "revisionHistoryLimit", &sp, &mut errs);
     let up = sp.child("updateStrategy");
     let strategy = spec
         .get("updateStrategy")
@@ -362,7 +362,7 @@ pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let spec = spec_of(obj);
     let sp = Path::new("spec");
-    match get_str(&spec, "podManagementPolicy") {
+    match get_str(spec, "podManagementPolicy") {
         "" => errs.push(required(&sp.child("podManagementPolicy"), "")),
         "OrderedReady" | "Parallel" => {}
         other => errs.push(invalid_str(
@@ -398,7 +398,7 @@ pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
             "must be 'RollingUpdate' or 'OnDelete'",
         )),
     }
-    if let Some(policy) = get_obj(&spec, "persistentVolumeClaimRetentionPolicy") {
+    if let Some(policy) = get_obj(spec, "persistentVolumeClaimRetentionPolicy") {
         let pp = sp.child("persistentVolumeClaimRetentionPolicy");
         for field in ["whenDeleted", "whenScaled"] {
             let v = policy
@@ -410,8 +410,8 @@ pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
             }
         }
     }
-    nonnegative(&spec, "replicas", &sp, &mut errs);
-    nonnegative(&spec, "minReadySeconds", &sp, &mut errs);
+    nonnegative(spec, "replicas", &sp, &mut errs);
+    nonnegative(spec, "minReadySeconds", &sp, &mut errs);
     let sel = spec.get("selector").filter(|s| !s.is_null());
     match sel {
         None => errs.push(required(&sp.child("selector"), "")),
@@ -427,7 +427,7 @@ pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
         }
     }
     let tp = sp.child("template");
-    match selector_matches_template(sel, &spec) {
+    match selector_matches_template(sel, spec) {
         None => errs.push(invalid_shown(
             &sp.child("selector"),
             &label_selector_repr(sel),
@@ -435,15 +435,15 @@ pub fn validate_stateful_set(obj: &Value) -> Vec<StatusCause> {
         )),
         Some(matches) => {
             if !sel.is_some_and(selector_is_empty) && !matches && spec.get("template").is_some() {
-                errs.push(mismatch(&spec, &tp));
+                errs.push(mismatch(spec, &tp));
             }
             // volumeClaimTemplates become volumes of every pod, so mounts may name
             // them (upstream skips the pod-spec check for exactly this reason)
-            let template = spec.get("template").map(|t| with_claim_volumes(t, &spec));
+            let template = spec.get("template").map(|t| with_claim_volumes(t, spec));
             errs.extend(validate_pod_template(template.as_ref(), &tp));
         }
     }
-    always_restart_template(&spec, &tp, "StatefulSet", &mut errs);
+    always_restart_template(spec, &tp, "StatefulSet", &mut errs);
     errs
 }
 
@@ -543,14 +543,14 @@ pub fn validate_job(obj: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let spec = spec_of(obj);
     let sp = Path::new("spec");
-    validate_job_spec_common(&spec, &sp, &mut errs);
+    validate_job_spec_common(spec, &sp, &mut errs);
     let sel = spec.get("selector").filter(|s| !s.is_null());
     match sel {
         None => errs.push(required(&sp.child("selector"), "")),
         Some(s) => errs.extend(validate_label_selector(s, &sp.child("selector"))),
     }
-    if sel.is_some() && selector_matches_template(sel, &spec) == Some(false) {
-        errs.push(mismatch(&spec, &sp.child("template")));
+    if sel.is_some() && selector_matches_template(sel, spec) == Some(false) {
+        errs.push(mismatch(spec, &sp.child("template")));
     }
     errs
 }
@@ -570,7 +570,7 @@ pub fn validate_cron_job(obj: &Value) -> Vec<StatusCause> {
     }
     let spec = spec_of(obj);
     let sp = Path::new("spec");
-    let schedule = get_str(&spec, "schedule");
+    let schedule = get_str(spec, "schedule");
     if schedule.is_empty() {
         errs.push(required(&sp.child("schedule"), ""));
     } else if schedule.contains("TZ") {
@@ -582,7 +582,7 @@ pub fn validate_cron_job(obj: &Value) -> Vec<StatusCause> {
     } else if let Err(e) = check_cron_schedule(schedule) {
         errs.push(invalid_str(&sp.child("schedule"), schedule, &e));
     }
-    nonnegative(&spec, "startingDeadlineSeconds", &sp, &mut errs);
+    nonnegative(spec, "startingDeadlineSeconds", &sp, &mut errs);
     let policy = spec
         .get("concurrencyPolicy")
         .cloned()
@@ -598,7 +598,7 @@ pub fn validate_cron_job(obj: &Value) -> Vec<StatusCause> {
     }
     let jp = sp.child("jobTemplate");
     let job_spec = obj_or_empty(spec.get("jobTemplate").and_then(|t| t.get("spec")));
-    validate_job_spec_common(&job_spec, &jp.child("spec"), &mut errs);
+    validate_job_spec_common(job_spec, &jp.child("spec"), &mut errs);
     if let Some(sel) = job_spec.get("selector").filter(|s| !s.is_null()) {
         errs.push(invalid_shown(
             &jp.children(&["spec", "selector"]),
@@ -613,8 +613,8 @@ pub fn validate_cron_job(obj: &Value) -> Vec<StatusCause> {
             &["nil", "false"],
         ));
     }
-    nonnegative(&spec, "successfulJobsHistoryLimit", &sp, &mut errs);
-    nonnegative(&spec, "failedJobsHistoryLimit", &sp, &mut errs);
+    nonnegative(spec, "successfulJobsHistoryLimit", &sp, &mut errs);
+    nonnegative(spec, "failedJobsHistoryLimit", &sp, &mut errs);
     errs
 }
 
@@ -697,8 +697,8 @@ pub fn validate_job_update(new: &Value, old: &Value) -> Vec<StatusCause> {
     let (n, o) = (spec_of(new), spec_of(old));
     let sp = Path::new("spec");
     let get = |v: &Value, k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
-    if get_str(&n, "completionMode") != "Indexed"
-        && get(&n, "completions") != get(&o, "completions")
+    if get_str(n, "completionMode") != "Indexed"
+        && get(n, "completions") != get(o, "completions")
     {
         errs.push(invalid(
             &sp.child("completions"),
@@ -706,14 +706,14 @@ pub fn validate_job_update(new: &Value, old: &Value) -> Vec<StatusCause> {
             FIELD_IMMUTABLE,
         ));
     }
-    if get(&n, "selector") != get(&o, "selector") {
+    if get(n, "selector") != get(o, "selector") {
         errs.push(invalid_shown(
             &sp.child("selector"),
             &label_selector_repr(n.get("selector")),
             FIELD_IMMUTABLE,
         ));
     }
-    if get(&n, "template") != get(&o, "template") {
+    if get(n, "template") != get(o, "template") {
         let shown = n
             .get("template")
             .map(|t| format!("core.PodTemplateSpec{t}"))
@@ -725,7 +725,7 @@ pub fn validate_job_update(new: &Value, old: &Value) -> Vec<StatusCause> {
         ));
     }
     for field in ["completionMode", "podFailurePolicy", "backoffLimitPerIndex"] {
-        if get(&n, field) != get(&o, field) {
+        if get(n, field) != get(o, field) {
             errs.push(invalid(
                 &sp.child(field),
                 &n.get(field).cloned().unwrap_or(Value::Null),
