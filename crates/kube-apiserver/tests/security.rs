@@ -117,6 +117,27 @@ fn service_account_tokens_authenticate_and_anonymous_is_limited() {
         let out = kubectl_token(&c, &bad, &["get", "pods"]);
         assert!(out.stderr.contains("You must be logged in to the server (Unauthorized)"), "{}", out.stderr);
     }
+    // A pod-bound token works while its pod lives and stops once the pod is deleting
+    // (the cache keeps a pod's uid and deletionTimestamp for this check).
+    c.kubectl_ok("admin", &["run", "bound", "--image=busybox", "--restart=Never"]);
+    let bound = c.kubectl_ok("admin", &["create", "token", "default", "--bound-object-kind=Pod", "--bound-object-name=bound"]).trim().to_string();
+    let review_of = |t: &str| {
+        let review = format!("apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {t}\n");
+        let out = c.kubectl_as("admin", &["create", "--validate=false", "-f", "-", "-o", "jsonpath={.status.authenticated}"], Some(&review));
+        assert!(out.success(), "{}", out.stderr);
+        out.stdout
+    };
+    assert_eq!(review_of(&bound), "true");
+    // A finalizer keeps the deleting pod (with its deletionTimestamp) in place.
+    c.kubectl_ok("admin", &["patch", "pod", "bound", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#]);
+    assert_eq!(review_of(&bound), "true");
+    c.kubectl_ok("admin", &["delete", "pod", "bound", "--wait=false"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while review_of(&bound) == "true" {
+        assert!(std::time::Instant::now() < deadline, "a token bound to a deleting pod still authenticates");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(kubectl_token(&c, &bound, &["get", "pods"]).stderr.contains("Unauthorized"));
     // A deleted service account's token stops working.
     let review = format!("apiVersion: authentication.k8s.io/v1\nkind: TokenReview\nspec:\n  token: {token}\n");
     let reviewed = c.kubectl_as("admin", &["create", "--validate=false", "-f", "-", "-o", "jsonpath={.status.authenticated} {.status.user.username}"], Some(&review));
