@@ -173,9 +173,7 @@ fn owned_set(mut set: FieldSet, reset: Option<&str>) -> FieldSet {
 
 fn without_managed_fields(obj: &Value) -> Value {
     let mut obj = obj.clone();
-    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.shift_remove("managedFields");
-    }
+    crate::meta::remove_managed_fields(&mut obj);
     obj
 }
 

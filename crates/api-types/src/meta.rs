@@ -125,6 +125,13 @@ pub fn set_resource_version(obj: &mut Value, value: &str) {
     set_str(obj, "resourceVersion", value)
 }
 
+/// Drops `metadata.managedFields`, keeping the order of the other fields.
+pub fn remove_managed_fields(obj: &mut Value) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.shift_remove("managedFields");
+    }
+}
+
 pub fn set_uid(obj: &mut Value, value: &str) {
     set_str(obj, "uid", value)
 }

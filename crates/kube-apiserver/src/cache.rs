@@ -39,8 +39,9 @@ pub struct CachedObject {
     pub bytes: Bytes,
 }
 
-/// Metadata a pod or event keeps parsed besides its selectable fields.
-const KEPT_METADATA: &[&str] = &["uid", "deletionTimestamp"];
+/// What a pod or event keeps parsed besides its selectable fields: identity and
+/// lifecycle, which bound service account tokens check on every request.
+const KEPT_PATHS: &[&str] = &["metadata.uid", "metadata.deletionTimestamp"];
 
 /// What the cache keeps parsed of `value` stored under `key` (see
 /// [`CachedObject::selectable`]), and whether that is only the selectable subset.
@@ -53,23 +54,9 @@ fn selectable(key: &str, mut value: Value) -> (Value, bool) {
             .collect()
     });
     if let Some((_, info)) = SUBSET_ONLY.iter().find(|(prefix, _)| key.starts_with(prefix.as_str())) {
-        let mut subset = api_types::selectors::selectable_subset(info, &value);
-        // Identity and lifecycle too: bound service account tokens check them on
-        // every request they authenticate.
-        if let (Some(from), Some(to)) = (value.get_mut("metadata").and_then(Value::as_object_mut), subset.as_object_mut()) {
-            let kept: serde_json::Map<String, Value> =
-                KEPT_METADATA.iter().filter_map(|k| from.get_mut(*k).map(|v| (k.to_string(), v.take()))).collect();
-            if !kept.is_empty() {
-                if let Value::Object(meta) = to.entry("metadata").or_insert_with(|| Value::Object(serde_json::Map::new())) {
-                    meta.extend(kept);
-                }
-            }
-        }
-        return (subset, true);
+        return (api_types::selectors::selectable_subset(info, &value, KEPT_PATHS), true);
     }
-    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.shift_remove("managedFields");
-    }
+    api_types::meta::remove_managed_fields(&mut value);
     (value, false)
 }
 
@@ -86,9 +73,7 @@ impl CachedObject {
             return Cow::Borrowed(&self.selectable);
         }
         let mut value = self.object();
-        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.shift_remove("managedFields");
-        }
+        api_types::meta::remove_managed_fields(&mut value);
         Cow::Owned(value)
     }
 

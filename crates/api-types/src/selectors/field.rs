@@ -251,8 +251,9 @@ fn stored_path(field: &str) -> &str {
 
 /// The part of `obj` that label and field selectors read, in the same places:
 /// `metadata.name`, `metadata.namespace`, `metadata.labels` and every field `info`
-/// lets clients select on. Selectors match this subset exactly as they match `obj`.
-pub fn selectable_subset(info: &ResourceInfo, obj: &Value) -> Value {
+/// lets clients select on, plus the dotted paths in `also`. Selectors match this
+/// subset exactly as they match `obj`.
+pub fn selectable_subset(info: &ResourceInfo, obj: &Value, also: &[&str]) -> Value {
     fn insert(out: &mut serde_json::Map<String, Value>, path: &[&str], found: &Value) {
         match path {
             [] => {}
@@ -271,7 +272,8 @@ pub fn selectable_subset(info: &ResourceInfo, obj: &Value) -> Value {
     }
     let mut out = serde_json::Map::new();
     let own = supported_fields(info).unwrap_or(&[]);
-    for field in ["metadata.name", "metadata.namespace", "metadata.labels"].iter().chain(own) {
+    let meta = ["metadata.name", "metadata.namespace", "metadata.labels"];
+    for field in meta.iter().chain(own).chain(also) {
         let path: Vec<&str> = stored_path(field).split('.').collect();
         let found = path.iter().try_fold(obj, |v, seg| v.get(seg));
         if let Some(found) = found {
@@ -316,17 +318,18 @@ mod tests {
     fn selectors_match_the_selectable_subset_as_the_whole_object() {
         let pods = lookup_kind("v1", "Pod").expect("pods");
         let pod = json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "web", "namespace": "d", "labels": {"app": "a"}, "annotations": {"x": "y"}},
+            "metadata": {"name": "web", "namespace": "d", "uid": "u1", "labels": {"app": "a"}, "annotations": {"x": "y"}},
             "spec": {"nodeName": "n1", "restartPolicy": "Always", "containers": [{"name": "c", "image": "i"}], "hostNetwork": true},
             "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}});
-        let subset = selectable_subset(pods, &pod);
+        let subset = selectable_subset(pods, &pod, &["metadata.uid"]);
         assert!(subset.get("spec").and_then(|s| s.get("containers")).is_none(), "{subset}");
         assert!(subset["metadata"].get("annotations").is_none());
         assert_eq!(subset["metadata"]["labels"], json!({"app": "a"}));
+        assert_eq!(subset["metadata"]["uid"], "u1");
         let events = lookup_kind("v1", "Event").expect("events");
         let event = json!({"metadata": {"name": "e", "namespace": "d"}, "involvedObject": {"kind": "Pod", "name": "web", "uid": "u"},
             "reason": "Started", "source": {"component": "kubelet", "host": "n1"}, "type": "Normal", "message": "long"});
-        let event_subset = selectable_subset(events, &event);
+        let event_subset = selectable_subset(events, &event, &[]);
         assert!(event_subset.get("message").is_none());
         for (info, obj, subset) in [(pods, &pod, &subset), (events, &event, &event_subset)] {
             for field in supported_fields(info).expect("fields") {
