@@ -162,7 +162,7 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
 
     match representation(headers) {
         Representation::Table => {
-            let values: Vec<Value> = items.iter().map(|i| i.value()).collect();
+            let values: Vec<Value> = items.iter().map(|i| i.get().object()).collect();
             let mut t = table::to_table(info, &values, Utc::now(), IncludeObject::from_query(q.get("includeObject")));
             let m = meta::meta_mut(&mut t);
             m.insert("resourceVersion".into(), json!(list_rv.to_string()));
@@ -172,7 +172,7 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
             Ok(response::json(StatusCode::OK, &t))
         }
         Representation::PartialObjectMetadata => {
-            let items: Vec<Value> = items.iter().map(|i| partial_metadata(&i.value())).collect();
+            let items: Vec<Value> = items.iter().map(|i| partial_metadata(&i.get().object())).collect();
             let mut md = json!({"resourceVersion": list_rv.to_string()});
             if let Some(c) = &cont {
                 md["continue"] = json!(c);
@@ -185,13 +185,13 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
             if let Some(c) = &cont {
                 md["continue"] = json!(c);
             }
-            let mut buf = BytesMut::with_capacity(items.iter().map(|i| i.len()).sum::<usize>() + 256);
+            let mut buf = BytesMut::with_capacity(items.iter().map(|i| i.get().bytes.len()).sum::<usize>() + 256);
             buf.put_slice(format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", info.list_kind(), info.api_version(), md).as_bytes());
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     buf.put_u8(b',');
                 }
-                item.write(&mut buf);
+                buf.put_slice(&item.get().bytes);
             }
             buf.put_slice(b"]}");
             Ok(response::raw_json(StatusCode::OK, buf.freeze()))
@@ -206,22 +206,10 @@ enum ItemRef {
 }
 
 impl ItemRef {
-    fn value(&self) -> Value {
+    fn get(&self) -> &CachedObject {
         match self {
-            ItemRef::Cached(c) => c.object(),
-            ItemRef::Owned(c) => c.object(),
-        }
-    }
-    fn len(&self) -> usize {
-        match self {
-            ItemRef::Cached(c) => c.bytes.len(),
-            ItemRef::Owned(c) => c.bytes.len(),
-        }
-    }
-    fn write(&self, buf: &mut BytesMut) {
-        match self {
-            ItemRef::Cached(c) => buf.put_slice(&c.bytes),
-            ItemRef::Owned(c) => buf.put_slice(&c.bytes),
+            ItemRef::Cached(c) => c,
+            ItemRef::Owned(c) => c,
         }
     }
 }
