@@ -464,7 +464,7 @@ macro_rules! roots {
         $(
             let schema = $gen.subschema_for::<$ty>();
             if let Some(name) = ref_name(schema.as_value()) {
-                $roots.insert(($group.to_string(), $kind.to_string()), name);
+                $roots.insert(($group.to_string(), $kind.to_string()), name.to_string());
             }
         )*
     };
@@ -526,7 +526,7 @@ fn build_graph() -> Graph {
         let key = ("autoscaling", "v1", "HorizontalPodAutoscaler");
         versioned_roots.insert(
             (key.0.to_string(), key.1.to_string(), key.2.to_string()),
-            name,
+            name.to_string(),
         );
     }
     let mut defs = HashMap::default();
@@ -555,17 +555,17 @@ fn build_graph() -> Graph {
     }
 }
 
-fn ref_name(schema: &Value) -> Option<String> {
+/// The definition name a `$ref` schema points at.
+pub(crate) fn ref_name(schema: &Value) -> Option<&str> {
     schema
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(|r| r.rsplit('/').next())
-        .map(str::to_string)
 }
 
 fn shape_of(schema: &Value) -> Shape {
     if let Some(name) = ref_name(schema) {
-        return Shape::Struct(name);
+        return Shape::Struct(name.to_string());
     }
     match schema.get("type").and_then(Value::as_str) {
         Some("array") => Shape::List(Box::new(

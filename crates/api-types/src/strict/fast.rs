@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::TYPED;
+use crate::patch::schema::ref_name;
 
 /// What a value at some place must be.
 #[derive(Debug)]
@@ -159,13 +160,6 @@ const METALESS_RESOURCES: &[&str] = &[
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIGroupList",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",
 ];
-
-fn ref_name(schema: &Value) -> Option<&str> {
-    schema
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.rsplit('/').next())
-}
 
 struct Builder<'a> {
     /// Definition name → index, for every definition with properties.
