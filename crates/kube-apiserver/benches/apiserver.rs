@@ -86,32 +86,26 @@ fn cpu_now(etcd: &Etcd, api: &ApiServer) -> [f64; 3] {
     [cpu_seconds("self"), cpu_seconds(&etcd.pid().to_string()), cpu_seconds(&api.pid().to_string())]
 }
 
-async fn run_concurrent<F, Fut>(n: usize, f: F) -> Duration
+/// Runs `CONCURRENCY` workers made by `worker` (each gets the shared counter of claimed
+/// items, see [`claim`]) and returns the wall time until all are done.
+async fn run_workers<W, Fut>(worker: W) -> Duration
 where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    W: Fn(Arc<AtomicUsize>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let next = Arc::new(AtomicUsize::new(0));
-    let f = Arc::new(f);
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..CONCURRENCY {
-        let next = next.clone();
-        let f = f.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                f(i).await;
-            }
-        }));
-    }
+    let tasks: Vec<_> = (0..CONCURRENCY).map(|_| tokio::spawn(worker(next.clone()))).collect();
     for t in tasks {
         t.await.expect("task");
     }
     start.elapsed()
+}
+
+/// The next of `n` items for a worker to do, `None` when all are claimed.
+fn claim(next: &AtomicUsize, n: usize) -> Option<usize> {
+    let i = next.fetch_add(1, Ordering::Relaxed);
+    (i < n).then_some(i)
 }
 
 #[tokio::main]
@@ -129,13 +123,11 @@ async fn main() -> anyhow::Result<()> {
     let sample = Bytes::from(serde_json::to_vec(&pod("sample"))?);
     println!("pod body: {} bytes", sample.len());
     let cpu0 = cpu_now(&etcd, &api);
-    let raw = {
-        let c = etcd_client.clone();
+    let raw = run_workers(|next| {
+        let mut kv = etcd_client.kv_client();
         let body = sample.clone();
-        run_concurrent(CREATES, move |i| {
-            let mut kv = c.kv_client();
-            let body = body.clone();
-            async move {
+        async move {
+            while let Some(i) = claim(&next, CREATES) {
                 let key = format!("/bench-raw/pods/bench/raw-{i}");
                 let txn = etcd_client::Txn::new()
                     .when([etcd_client::Compare::create_revision(key.clone(), etcd_client::CompareOp::Equal, 0)])
@@ -143,9 +135,9 @@ async fn main() -> anyhow::Result<()> {
                 let r = kv.txn(txn).await.expect("raw txn");
                 assert!(r.succeeded());
             }
-        })
-        .await
-    };
+        }
+    })
+    .await;
     let raw_per_s = CREATES as f64 / raw.as_secs_f64();
     let cpu1 = cpu_now(&etcd, &api);
 
@@ -155,41 +147,29 @@ async fn main() -> anyhow::Result<()> {
     // Each client has its own keep-alive HTTP/1.1 connection (no pool between it and
     // the socket), as the raw txns go straight onto etcd's gRPC channel: the bench's own
     // CPU per request should be as small on both sides.
-    let api_time = {
-        let authority = base.trim_start_matches("http://").to_string();
-        let next = Arc::new(AtomicUsize::new(0));
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..CONCURRENCY {
-            let (next, bodies, authority) = (next.clone(), bodies.clone(), authority.clone());
-            tasks.push(tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(&authority).await.expect("connect");
-                stream.set_nodelay(true).expect("nodelay");
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
-                tokio::spawn(conn);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= CREATES {
-                        break;
-                    }
-                    let req = hyper::Request::post("/api/v1/namespaces/bench/pods")
-                        .header("host", &authority)
-                        .header("content-type", "application/json")
-                        .body(Full::new(bodies[i].clone()))
-                        .expect("request");
-                    sender.ready().await.expect("connection ready");
-                    let resp = sender.send_request(req).await.expect("POST");
-                    let code = resp.status().as_u16();
-                    let _ = resp.into_body().collect().await;
-                    assert_eq!(code, 201, "create pod-{i}");
-                }
-            }));
+    let authority = base.trim_start_matches("http://").to_string();
+    let api_time = run_workers(|next| {
+        let (bodies, authority) = (bodies.clone(), authority.clone());
+        async move {
+            let stream = tokio::net::TcpStream::connect(&authority).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(conn);
+            while let Some(i) = claim(&next, CREATES) {
+                let req = hyper::Request::post("/api/v1/namespaces/bench/pods")
+                    .header("host", &authority)
+                    .header("content-type", "application/json")
+                    .body(Full::new(bodies[i].clone()))
+                    .expect("request");
+                sender.ready().await.expect("connection ready");
+                let resp = sender.send_request(req).await.expect("POST");
+                let code = resp.status().as_u16();
+                let _ = resp.into_body().collect().await;
+                assert_eq!(code, 201, "create pod-{i}");
+            }
         }
-        for t in tasks {
-            t.await.expect("task");
-        }
-        start.elapsed()
-    };
+    })
+    .await;
     let api_per_s = CREATES as f64 / api_time.as_secs_f64();
     let cpu2 = cpu_now(&etcd, &api);
     // CPU microseconds per create, by process: on a small machine the three share the
