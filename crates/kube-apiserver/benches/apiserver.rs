@@ -124,10 +124,10 @@ async fn main() -> anyhow::Result<()> {
     println!("pod body: {} bytes", sample.len());
     let cpu0 = cpu_now(&etcd, &api);
     let raw = run_workers(|next| {
-        let mut kv = etcd_client.kv_client();
-        let body = sample.clone();
+        let (c, body) = (etcd_client.clone(), sample.clone());
         async move {
             while let Some(i) = claim(&next, CREATES) {
+                let mut kv = c.kv_client();
                 let key = format!("/bench-raw/pods/bench/raw-{i}");
                 let txn = etcd_client::Txn::new()
                     .when([etcd_client::Compare::create_revision(key.clone(), etcd_client::CompareOp::Equal, 0)])
