@@ -183,7 +183,7 @@ fn pod_pid(c: &cluster::Cluster, pod: &str, minion: &str) -> u32 {
 }
 
 fn pods_across(backend: &str) -> Measure {
-    let mut c = cluster::Cluster::up(backend, "nftables");
+    let mut c = cluster::Cluster::up_with(backend, "nftables", &[]);
     for (pod, node) in [("bench-server", "minion1"), ("bench-client", "minion2")] {
         c.apply(&format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}}}\nspec:\n  nodeSelector: {{kubernetes.io/hostname: {node}}}\n  terminationGracePeriodSeconds: 0\n  containers:\n  - {{name: c, image: busybox, imagePullPolicy: IfNotPresent, command: [sleep, '3600']}}\n"

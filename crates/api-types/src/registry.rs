@@ -3,6 +3,8 @@
 //! generic handlers, discovery, OpenAPI and kubectl all read it; adding a resource is
 //! one entry here plus (optionally) its validation/defaulting strategy.
 
+use std::{collections::HashMap, sync::LazyLock};
+
 /// A subresource served under `/<plural>/<name>/<sub>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subresource {
@@ -264,17 +266,22 @@ pub fn resources() -> &'static [ResourceInfo] {
 
 /// Looks up a resource by group, version and plural (the URL form).
 pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    // Every request looks its resource up (some several times): an index, not a scan
+    // of the table with three string compares per entry.
+    static BY_PLURAL: LazyLock<HashMap<(&str, &str, &str), &ResourceInfo>> =
+        LazyLock::new(|| RESOURCES.iter().rev().map(|r| ((r.group, r.version, r.plural), r)).collect());
+    // The map is covariant in its key, so it can be asked with borrowed strs.
+    let index: &HashMap<(&str, &str, &str), &'static ResourceInfo> = &BY_PLURAL;
+    index.get(&(group, version, plural)).copied()
 }
 
 /// Looks up a resource by apiVersion (`v1`, `apps/v1`) and kind.
 pub fn lookup_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
+    static BY_KIND: LazyLock<HashMap<(&str, &str, &str), &ResourceInfo>> =
+        LazyLock::new(|| RESOURCES.iter().rev().map(|r| ((r.group, r.version, r.kind), r)).collect());
     let (group, version) = split_api_version(api_version);
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
+    let index: &HashMap<(&str, &str, &str), &'static ResourceInfo> = &BY_KIND;
+    index.get(&(group, version, kind)).copied()
 }
 
 /// Finds a resource the way kubectl resolves a user-typed name: plural, singular,

@@ -15,12 +15,17 @@ impl Path {
         Path(root.to_string())
     }
 
+    // Paths are built for every field validated, error or not: plain pushes into one
+    // allocation, not `format!` (whose machinery cost more than the checks).
     pub fn child(&self, name: &str) -> Path {
         if self.0.is_empty() {
-            Path(name.to_string())
-        } else {
-            Path(format!("{}.{name}", self.0))
+            return Path(name.to_string());
         }
+        let mut s = String::with_capacity(self.0.len() + 1 + name.len());
+        s.push_str(&self.0);
+        s.push('.');
+        s.push_str(name);
+        Path(s)
     }
 
     /// `a.b.c` in one call.
@@ -29,11 +34,33 @@ impl Path {
     }
 
     pub fn index(&self, i: usize) -> Path {
-        Path(format!("{}[{i}]", self.0))
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = i;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let digits = std::str::from_utf8(&digits[at..]).unwrap_or("0");
+        self.bracketed(digits)
     }
 
     pub fn key(&self, k: &str) -> Path {
-        Path(format!("{}[{k}]", self.0))
+        self.bracketed(k)
+    }
+
+    /// `<self>[<inner>]`.
+    fn bracketed(&self, inner: &str) -> Path {
+        let mut s = String::with_capacity(self.0.len() + 2 + inner.len());
+        s.push_str(&self.0);
+        s.push('[');
+        s.push_str(inner);
+        s.push(']');
+        Path(s)
     }
 
     pub fn as_str(&self) -> &str {
@@ -253,5 +280,14 @@ mod tests {
             label_selector_repr(Some(&json!({"matchLabels": {"app": "x"}}))),
             "&v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"x\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}"
         );
+    }
+
+    #[test]
+    fn paths_print_as_upstream_field_paths() {
+        let root = Path::new("spec");
+        assert_eq!(root.child("containers").index(0).child("ports").index(12).child("containerPort").as_str(), "spec.containers[0].ports[12].containerPort");
+        assert_eq!(Path::new("").child("metadata").key("app.kubernetes.io/name").as_str(), "metadata[app.kubernetes.io/name]");
+        assert_eq!(root.index(usize::MAX).as_str(), format!("spec[{}]", usize::MAX));
+        assert_eq!(root.children(&["template", "spec"]).index(10).as_str(), "spec.template.spec[10]");
     }
 }

@@ -165,15 +165,26 @@ pub async fn run(ctx: &Context, args: GetArgs) -> Result<()> {
     let mut printed = false;
     if format.is_human() && !args.watch_only {
         printed = print_tables(
-            ctx,
             &args,
             &format,
             &fetched,
             targets.len() > 1,
             sort_path.as_ref(),
             &mut writer,
-            !errors.is_empty(),
         );
+        // As upstream: only when nothing was written and nothing failed.
+        if !printed
+            && !watching
+            && errors.is_empty()
+            && !args.ignore_not_found
+            && fetched.iter().all(|f| f.target.names.is_empty())
+        {
+            if !args.all_namespaces && fetched.iter().all(|f| f.target.resource.namespaced) {
+                eprintln!("No resources found in {} namespace.", ctx.namespace());
+            } else {
+                eprintln!("No resources found");
+            }
+        }
     }
     if watching {
         finish(errors)?;
@@ -331,21 +342,18 @@ fn merged_table(tables: &[Value]) -> Option<Value> {
     Some(merged)
 }
 
+/// Prints the fetched tables; whether any row was printed.
 fn print_tables(
-    ctx: &Context,
     args: &GetArgs,
     format: &OutputFormat,
     fetched: &[Fetched],
     with_kind: bool,
     sort_path: Option<&JsonPath>,
     writer: &mut TabWriter,
-    failed: bool,
 ) -> bool {
     let mut printed_any = false;
-    let mut all_namespaced = !args.all_namespaces;
     let mut out = String::new();
     for f in fetched {
-        all_namespaced &= f.target.resource.namespaced;
         let Some(mut table) = merged_table(&f.tables) else {
             continue;
         };
@@ -369,20 +377,6 @@ fn print_tables(
         printed_any = true;
     }
     print!("{out}");
-    let watching = args.watch || args.watch_only;
-    // As upstream: only when nothing was written and nothing failed.
-    if !printed_any
-        && !watching
-        && !failed
-        && !args.ignore_not_found
-        && fetched.iter().all(|f| f.target.names.is_empty())
-    {
-        if all_namespaced {
-            eprintln!("No resources found in {} namespace.", ctx.namespace());
-        } else {
-            eprintln!("No resources found");
-        }
-    }
     printed_any
 }
 
