@@ -78,7 +78,11 @@ fn client(addr: &str) {
     let mut total = [0u8; 8];
     conn.read_exact(&mut total).expect("server total");
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(u64::from_be_bytes(total), sent as u64, "the server got fewer bytes");
+    assert_eq!(
+        u64::from_be_bytes(total),
+        sent as u64,
+        "the server got fewer bytes"
+    );
     let gbps = sent as f64 * 8.0 / secs / 1e9;
 
     let mut conn = connect();
@@ -93,7 +97,11 @@ fn client(addr: &str) {
         rtts.push(t.elapsed().as_secs_f64() * 1e6);
     }
     rtts.sort_by(f64::total_cmp);
-    println!("gbps={gbps:.3} p50_us={:.1} p99_us={:.1}", rtts[rtts.len() / 2], rtts[rtts.len() * 99 / 100]);
+    println!(
+        "gbps={gbps:.3} p50_us={:.1} p99_us={:.1}",
+        rtts[rtts.len() / 2],
+        rtts[rtts.len() * 99 / 100]
+    );
 }
 
 struct Measure {
@@ -109,7 +117,11 @@ fn parse(out: &str) -> Measure {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {k} in {out:?}"))
     };
-    Measure { gbps: field("gbps="), p50_us: field("p50_us="), p99_us: field("p99_us=") }
+    Measure {
+        gbps: field("gbps="),
+        p50_us: field("p50_us="),
+        p99_us: field("p99_us="),
+    }
 }
 
 /// Runs a server in `server_ns` and the client in `client_ns` (both `nsenter
@@ -125,9 +137,18 @@ fn measure(server_ns: &str, client_ns: &str, server_ip: &str) -> Measure {
         .expect("server");
     let mut best: Option<Measure> = None;
     for _ in 0..3 {
-        let out = Command::new("nsenter").arg(format!("--net={client_ns}")).arg(&me).args(["--client", server_ip]).output().expect("client");
+        let out = Command::new("nsenter")
+            .arg(format!("--net={client_ns}"))
+            .arg(&me)
+            .args(["--client", server_ip])
+            .output()
+            .expect("client");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "client failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let m = parse(&text);
         if best.as_ref().is_none_or(|b| m.gbps > b.gbps) {
             best = Some(m);
@@ -139,7 +160,11 @@ fn measure(server_ns: &str, client_ns: &str, server_ip: &str) -> Measure {
 }
 
 fn run(args: &[&str]) {
-    let ok = Command::new(args[0]).args(&args[1..]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new(args[0])
+        .args(&args[1..])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     assert!(ok, "{args:?} failed");
 }
 
@@ -147,9 +172,15 @@ fn run(args: &[&str]) {
 fn bare() -> Measure {
     let cleanup = || {
         for ns in ["nb-a", "nb-b"] {
-            let _ = Command::new("ip").args(["netns", "del", ns]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
         }
-        let _ = Command::new("ip").args(["link", "del", "nb-br0"]).stderr(Stdio::null()).status();
+        let _ = Command::new("ip")
+            .args(["link", "del", "nb-br0"])
+            .stderr(Stdio::null())
+            .status();
     };
     cleanup();
     run(&["ip", "link", "add", "nb-br0", "type", "bridge"]);
@@ -157,9 +188,13 @@ fn bare() -> Measure {
     for (ns, ip) in [("nb-a", "10.241.0.1/24"), ("nb-b", "10.241.0.2/24")] {
         run(&["ip", "netns", "add", ns]);
         let veth = format!("{ns}-h");
-        run(&["ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+        run(&[
+            "ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ]);
         run(&["ip", "link", "set", &veth, "master", "nb-br0", "up"]);
-        run(&["ip", "netns", "exec", ns, "ip", "addr", "add", ip, "dev", "eth0"]);
+        run(&[
+            "ip", "netns", "exec", ns, "ip", "addr", "add", ip, "dev", "eth0",
+        ]);
         run(&["ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up"]);
         run(&["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
     }
@@ -171,9 +206,18 @@ fn bare() -> Measure {
 /// The PID of the pod's first container on its minion (for its network namespace).
 fn pod_pid(c: &cluster::Cluster, pod: &str, minion: &str) -> u32 {
     let v = c.get_json(&["pod", pod]);
-    let id = v["status"]["containerStatuses"][0]["containerID"].as_str().expect("containerID").trim_start_matches("containerd://").to_string();
+    let id = v["status"]["containerStatuses"][0]["containerID"]
+        .as_str()
+        .expect("containerID")
+        .trim_start_matches("containerd://")
+        .to_string();
     let sock = c.dir().join(minion).join("containerd/containerd.sock");
-    let out = Command::new("ctr").arg("--address").arg(&sock).args(["-n", "k8s.io", "tasks", "ls"]).output().expect("ctr");
+    let out = Command::new("ctr")
+        .arg("--address")
+        .arg(&sock)
+        .args(["-n", "k8s.io", "tasks", "ls"])
+        .output()
+        .expect("ctr");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find(|l| l.starts_with(&id))
@@ -212,11 +256,20 @@ fn main() {
         return;
     }
     let bare = bare();
-    println!("bare:    gbps={:.3} p50_us={:.1} p99_us={:.1}", bare.gbps, bare.p50_us, bare.p99_us);
+    println!(
+        "bare:    gbps={:.3} p50_us={:.1} p99_us={:.1}",
+        bare.gbps, bare.p50_us, bare.p99_us
+    );
     let vxlan = pods_across("vxlan");
-    println!("vxlan:   gbps={:.3} p50_us={:.1} p99_us={:.1}", vxlan.gbps, vxlan.p50_us, vxlan.p99_us);
+    println!(
+        "vxlan:   gbps={:.3} p50_us={:.1} p99_us={:.1}",
+        vxlan.gbps, vxlan.p50_us, vxlan.p99_us
+    );
     let hostgw = pods_across("host-gw");
-    println!("host-gw: gbps={:.3} p50_us={:.1} p99_us={:.1}", hostgw.gbps, hostgw.p50_us, hostgw.p99_us);
+    println!(
+        "host-gw: gbps={:.3} p50_us={:.1} p99_us={:.1}",
+        hostgw.gbps, hostgw.p50_us, hostgw.p99_us
+    );
     println!(
         "RESULT vxlan_vs_bare={:.2} hostgw_vs_bare={:.2} vxlan_p50_us={:.1} hostgw_p50_us={:.1} bare_p50_us={:.1}",
         vxlan.gbps / bare.gbps,

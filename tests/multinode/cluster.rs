@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 fn text(out: &[u8]) -> String {
@@ -25,14 +28,25 @@ impl Cluster {
     /// `scripts/netns-cluster.sh up` with the given backend and proxy mode and
     /// more arguments (e.g. `--etcd-tls`).
     pub fn up_with(backend: &str, proxy_mode: &str, extra: &[&str]) -> Cluster {
-        let dir = tempfile::Builder::new().prefix("netns-cluster-").tempdir().expect("tempdir");
-        let cluster = Cluster { dir, torn_down: false };
+        let dir = tempfile::Builder::new()
+            .prefix("netns-cluster-")
+            .tempdir()
+            .expect("tempdir");
+        let cluster = Cluster {
+            dir,
+            torn_down: false,
+        };
         // A previous run that was killed may have left its hosts behind.
         let _ = cluster.script(&["down"]);
         let mut args = vec!["up", "--backend", backend, "--proxy-mode", proxy_mode];
         args.extend_from_slice(extra);
         let out = cluster.script(&args);
-        assert!(out.status.success(), "netns-cluster.sh up failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "netns-cluster.sh up failed:\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         cluster
     }
 
@@ -54,14 +68,22 @@ impl Cluster {
 
     pub fn script_ok(&self, args: &[&str]) {
         let out = self.script(args);
-        assert!(out.status.success(), "netns-cluster.sh {args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "netns-cluster.sh {args:?} failed:\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
     }
 
     /// `/usr/bin/kubectl` against the cluster: (success, stdout, stderr).
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         use std::io::Write;
         let mut child = Command::new("/usr/bin/kubectl")
-            .arg(format!("--kubeconfig={}", self.dir.path().join("admin.kubeconfig").display()))
+            .arg(format!(
+                "--kubeconfig={}",
+                self.dir.path().join("admin.kubeconfig").display()
+            ))
             .args(args)
             .env("KUBECACHEDIR", self.dir.path().join("kubectl-cache"))
             .stdin(Stdio::piped())
@@ -70,7 +92,12 @@ impl Cluster {
             .spawn()
             .expect("run kubectl");
         if let Some(input) = stdin {
-            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         drop(child.stdin.take());
         let out = child.wait_with_output().expect("kubectl output");
@@ -140,9 +167,10 @@ impl Cluster {
                 items
                     .iter()
                     .filter(|n| {
-                        n["status"]["conditions"]
-                            .as_array()
-                            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                        n["status"]["conditions"].as_array().is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                        })
                     })
                     .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
                     .collect()
@@ -179,7 +207,8 @@ impl Cluster {
     /// `FLANNEL_SUBNET` of the minion's /run/flannel/subnet.env (e.g. `10.1.94.1/24`).
     pub fn flannel_subnet(&self, minion: &str) -> String {
         let path = self.dir.path().join(minion).join("run/flannel/subnet.env");
-        let env = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let env =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         env.lines()
             .find_map(|l| l.strip_prefix("FLANNEL_SUBNET="))
             .unwrap_or_else(|| panic!("no FLANNEL_SUBNET in {}:\n{env}", path.display()))
@@ -189,25 +218,45 @@ impl Cluster {
     /// `ip route` in a host's network namespace.
     pub fn routes(&self, host: &str) -> String {
         let out = self.on_host(host, &["ip", "route"]);
-        assert!(out.status.success(), "ip route on {host}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ip route on {host}: {}",
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
     /// The pid of a unit the script started (from its pid file), if any.
     pub fn unit_pid(&self, host: &str, unit: &str) -> Option<u32> {
-        let f = self.dir.path().join(host).join("run").join(format!("{unit}.pid"));
+        let f = self
+            .dir
+            .path()
+            .join(host)
+            .join("run")
+            .join(format!("{unit}.pid"));
         std::fs::read_to_string(f).ok()?.trim().parse().ok()
     }
 
     pub fn host_log(&self, host: &str, unit: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(host).join("log").join(format!("{unit}.log"))).unwrap_or_default()
+        std::fs::read_to_string(
+            self.dir
+                .path()
+                .join(host)
+                .join("log")
+                .join(format!("{unit}.log")),
+        )
+        .unwrap_or_default()
     }
 
     pub fn down(&mut self) {
         if !self.torn_down {
             self.torn_down = true;
             let out = self.script(&["down"]);
-            assert!(out.status.success(), "netns-cluster.sh down failed: {}", text(&out.stderr));
+            assert!(
+                out.status.success(),
+                "netns-cluster.sh down failed: {}",
+                text(&out.stderr)
+            );
         }
     }
 }
@@ -240,7 +289,8 @@ impl Drop for Cluster {
 }
 
 pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
-    try_wait_for(timeout, check).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+    try_wait_for(timeout, check)
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
 }
 
 /// Polls `check` every 250 ms until it gives a value or `timeout` passes.
@@ -261,10 +311,23 @@ pub fn try_wait_for<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) 
 /// refusing any address the machine would send through a gateway: test traffic
 /// stays on the bridge of the netns cluster.
 pub fn http_from_machine(url: &str) -> Option<String> {
-    let host = url.trim_start_matches("http://").split([':', '/']).next().unwrap_or_default();
-    let route = Command::new("ip").args(["route", "get", host]).output().expect("ip route get");
+    let host = url
+        .trim_start_matches("http://")
+        .split([':', '/'])
+        .next()
+        .unwrap_or_default();
+    let route = Command::new("ip")
+        .args(["route", "get", host])
+        .output()
+        .expect("ip route get");
     let route = text(&route.stdout);
-    assert!(!route.contains(" via "), "refusing to send to {host}: it is routed through a gateway ({route})");
-    let out = Command::new("curl").args(["-fsS", "--max-time", "3", url]).output().expect("curl");
+    assert!(
+        !route.contains(" via "),
+        "refusing to send to {host}: it is routed through a gateway ({route})"
+    );
+    let out = Command::new("curl")
+        .args(["-fsS", "--max-time", "3", url])
+        .output()
+        .expect("curl");
     out.status.success().then(|| text(&out.stdout))
 }

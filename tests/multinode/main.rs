@@ -13,12 +13,20 @@ use scenarios::{Backend, Plan, ProxyMode};
 
 #[test]
 fn vxlan_with_nftables_proxy() {
-    scenarios::run(&Plan { backend: Backend::Vxlan, proxy_mode: ProxyMode::Nftables, etcd_tls: false });
+    scenarios::run(&Plan {
+        backend: Backend::Vxlan,
+        proxy_mode: ProxyMode::Nftables,
+        etcd_tls: false,
+    });
 }
 
 /// host-gw routing, the iptables proxy, and etcd served only over TLS with client
 /// certs: the apiserver and every flanneld connect with --etcd-cafile/certfile/keyfile.
 #[test]
 fn host_gw_with_iptables_proxy_and_etcd_tls() {
-    scenarios::run(&Plan { backend: Backend::HostGw, proxy_mode: ProxyMode::Iptables, etcd_tls: true });
+    scenarios::run(&Plan {
+        backend: Backend::HostGw,
+        proxy_mode: ProxyMode::Iptables,
+        etcd_tls: true,
+    });
 }

@@ -62,26 +62,48 @@ struct Pods {
 pub fn run(plan: &Plan) {
     let started = Instant::now();
     let extra: &[&str] = if plan.etcd_tls { &["--etcd-tls"] } else { &[] };
-    let mut c = step("cluster up", || Cluster::up_with(plan.backend.as_str(), plan.proxy_mode.as_str(), extra));
+    let mut c = step("cluster up", || {
+        Cluster::up_with(plan.backend.as_str(), plan.proxy_mode.as_str(), extra)
+    });
     assert_eq!(c.node_ready_names(), ["minion1", "minion2"]);
     step("backend routes", || backend_routes(&c, plan.backend));
     let pods = step("workload", || start_workload(&c));
     step("pod to pod across minions", || pod_to_pod(&c, &pods));
     let web_ip = cluster_ip(&c, "web");
-    step("ClusterIP with endpoints on the other minion, spread", || cluster_ip_spread(&c, &web_ip));
+    step(
+        "ClusterIP with endpoints on the other minion, spread",
+        || cluster_ip_spread(&c, &web_ip),
+    );
     let node_port = node_port(&c, "web");
-    step("NodePort on every minion", || node_port_everywhere(&c, node_port, "hello from web-"));
+    step("NodePort on every minion", || {
+        node_port_everywhere(&c, node_port, "hello from web-")
+    });
     step("hairpin", || hairpin(&c, &pods));
-    step("readiness failure leaves the rotation", || readiness(&c, &web_ip));
-    step("DNS across minions", || dns(&c, "web-b", "front", "hello from client\n"));
-    step("Service deletion removes its rules", || delete_service(&c, plan.proxy_mode, &web_ip, node_port));
-    step("flanneld killed and restarted", || flanneld_restart(&c, &pods));
+    step("readiness failure leaves the rotation", || {
+        readiness(&c, &web_ip)
+    });
+    step("DNS across minions", || {
+        dns(&c, "web-b", "front", "hello from client\n")
+    });
+    step("Service deletion removes its rules", || {
+        delete_service(&c, plan.proxy_mode, &web_ip, node_port)
+    });
+    step("flanneld killed and restarted", || {
+        flanneld_restart(&c, &pods)
+    });
     if plan.etcd_tls {
         step("etcd TLS", || etcd_tls(&c));
     }
-    step("third minion joins", || third_minion(&c, plan.backend, &pods));
+    step("third minion joins", || {
+        third_minion(&c, plan.backend, &pods)
+    });
     step("cluster down", || c.down());
-    eprintln!("[multinode] {} + {}: all scenarios in {:?}", plan.backend.as_str(), plan.proxy_mode.as_str(), started.elapsed());
+    eprintln!(
+        "[multinode] {} + {}: all scenarios in {:?}",
+        plan.backend.as_str(),
+        plan.proxy_mode.as_str(),
+        started.elapsed()
+    );
 }
 
 fn step<T>(name: &str, f: impl FnOnce() -> T) -> T {
@@ -142,15 +164,23 @@ spec:
 }
 
 fn cluster_ip(c: &Cluster, svc: &str) -> String {
-    c.get_json(&["service", svc])["spec"]["clusterIP"].as_str().expect("clusterIP").to_string()
+    c.get_json(&["service", svc])["spec"]["clusterIP"]
+        .as_str()
+        .expect("clusterIP")
+        .to_string()
 }
 
 fn node_port(c: &Cluster, svc: &str) -> i64 {
-    c.get_json(&["service", svc])["spec"]["ports"][0]["nodePort"].as_i64().expect("nodePort")
+    c.get_json(&["service", svc])["spec"]["ports"][0]["nodePort"]
+        .as_i64()
+        .expect("nodePort")
 }
 
 fn minion_ip(minion: &str) -> String {
-    let n: u8 = minion.trim_start_matches("minion").parse().expect("minionN");
+    let n: u8 = minion
+        .trim_start_matches("minion")
+        .parse()
+        .expect("minionN");
     format!("10.240.0.{}", 10 + n)
 }
 
@@ -173,15 +203,26 @@ fn in_subnet(ip: &str, subnet: &str) -> bool {
 
 /// The `hello from X` answers of `n` requests to `url` from `pod`.
 fn backends_seen(c: &Cluster, pod: &str, url: &str, n: usize) -> BTreeSet<String> {
-    let (_, out) = c.exec(pod, &format!("for i in $(seq {n}); do timeout 5 wget -qO- {url}; done"));
-    out.lines().filter_map(|l| l.strip_prefix("hello from ")).map(str::to_string).collect()
+    let (_, out) = c.exec(
+        pod,
+        &format!("for i in $(seq {n}); do timeout 5 wget -qO- {url}; done"),
+    );
+    out.lines()
+        .filter_map(|l| l.strip_prefix("hello from "))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The client address the server pod at `url`'s /cgi-bin/ip saw.
 fn peer_seen(c: &Cluster, from: &str, base_url: &str) -> String {
-    let seen = c.http_from_pod(from, &format!("{base_url}/cgi-bin/ip")).unwrap_or_default();
+    let seen = c
+        .http_from_pod(from, &format!("{base_url}/cgi-bin/ip"))
+        .unwrap_or_default();
     // busybox httpd listens on IPv6 too and reports v4 peers as [::ffff:a.b.c.d].
-    seen.trim().trim_start_matches("[::ffff:").trim_end_matches(']').to_string()
+    seen.trim()
+        .trim_start_matches("[::ffff:")
+        .trim_end_matches(']')
+        .to_string()
 }
 
 /// An `ip route` line without its `proto`/`metric` attributes, single-spaced.
@@ -220,15 +261,24 @@ fn backend_routes(c: &Cluster, backend: Backend) {
             let have: Vec<String> = routes.lines().map(route_essentials).collect();
             want.iter().all(|w| have.contains(w)).then_some(())
         });
-        assert!(ok.is_some(), "{m}: want routes {want:#?}, have:\n{}", c.routes(m));
+        assert!(
+            ok.is_some(),
+            "{m}: want routes {want:#?}, have:\n{}",
+            c.routes(m)
+        );
         let link = c.on_host(m, &["ip", "-d", "link", "show", "flannel.1"]);
         let link_text = String::from_utf8_lossy(&link.stdout);
         match backend {
             Backend::Vxlan => assert!(
-                link.status.success() && link_text.contains("vxlan id 1 ") && link_text.contains("dstport 8472"),
+                link.status.success()
+                    && link_text.contains("vxlan id 1 ")
+                    && link_text.contains("dstport 8472"),
                 "{m}: flannel.1 is not VNI 1 on UDP 8472:\n{link_text}"
             ),
-            Backend::HostGw => assert!(!link.status.success(), "{m}: host-gw with a flannel.1 device:\n{link_text}"),
+            Backend::HostGw => assert!(
+                !link.status.success(),
+                "{m}: host-gw with a flannel.1 device:\n{link_text}"
+            ),
         }
     }
 }
@@ -252,8 +302,16 @@ fn start_workload(c: &Cluster) -> Pods {
     let (subnet1, _, _) = subnet_parts(&c.flannel_subnet("minion1"));
     let (subnet2, _, _) = subnet_parts(&c.flannel_subnet("minion2"));
     assert_ne!(subnet1, subnet2, "both minions got the same subnet");
-    for (ip, subnet) in [(&pods.client, &subnet1), (&pods.loner, &subnet1), (&pods.web_a, &subnet2), (&pods.web_b, &subnet2)] {
-        assert!(in_subnet(ip, subnet), "pod IP {ip} is outside its node's flannel subnet {subnet}");
+    for (ip, subnet) in [
+        (&pods.client, &subnet1),
+        (&pods.loner, &subnet1),
+        (&pods.web_a, &subnet2),
+        (&pods.web_b, &subnet2),
+    ] {
+        assert!(
+            in_subnet(ip, subnet),
+            "pod IP {ip} is outside its node's flannel subnet {subnet}"
+        );
     }
     pods
 }
@@ -262,13 +320,25 @@ fn start_workload(c: &Cluster) -> Pods {
 /// server sees the client's pod IP.
 fn pod_to_pod(c: &Cluster, pods: &Pods) {
     let web_a = format!("http://{}:8000", pods.web_a);
-    assert_eq!(c.http_from_pod("client", &format!("{web_a}/")).as_deref(), Some("hello from web-a\n"));
+    assert_eq!(
+        c.http_from_pod("client", &format!("{web_a}/")).as_deref(),
+        Some("hello from web-a\n")
+    );
     let seen = peer_seen(c, "client", &web_a);
-    assert_eq!(seen, pods.client, "web-a saw {seen:?}, not client's pod IP (NAT between pods?)");
+    assert_eq!(
+        seen, pods.client,
+        "web-a saw {seen:?}, not client's pod IP (NAT between pods?)"
+    );
     let client = format!("http://{}:8000", pods.client);
-    assert_eq!(c.http_from_pod("web-b", &format!("{client}/")).as_deref(), Some("hello from client\n"));
+    assert_eq!(
+        c.http_from_pod("web-b", &format!("{client}/")).as_deref(),
+        Some("hello from client\n")
+    );
     let seen = peer_seen(c, "web-b", &client);
-    assert_eq!(seen, pods.web_b, "client saw {seen:?}, not web-b's pod IP (NAT between pods?)");
+    assert_eq!(
+        seen, pods.web_b,
+        "client saw {seen:?}, not web-b's pod IP (NAT between pods?)"
+    );
 }
 
 /// ClusterIP of `web` from minion1, whose endpoints are both on minion2: every
@@ -279,17 +349,26 @@ fn cluster_ip_spread(c: &Cluster, web_ip: &str) {
         let seen = backends_seen(c, "client", &url, 16);
         (seen.len() >= 2).then_some(seen)
     });
-    assert_eq!(seen, Some(BTreeSet::from(["web-a".to_string(), "web-b".to_string()])), "answers through {url}");
+    assert_eq!(
+        seen,
+        Some(BTreeSet::from(["web-a".to_string(), "web-b".to_string()])),
+        "answers through {url}"
+    );
 }
 
 /// The NodePort answers on every minion's address, from the machine itself.
 fn node_port_everywhere(c: &Cluster, node_port: i64, want_prefix: &str) {
     for minion in c.minions() {
         let ip = minion_ip(&minion);
-        let body = wait_for(&format!("NodePort {node_port} on {minion} ({ip})"), Duration::from_secs(20), || {
-            http_from_machine(&format!("http://{ip}:{node_port}/"))
-        });
-        assert!(body.starts_with(want_prefix), "NodePort on {ip} answered {body:?}");
+        let body = wait_for(
+            &format!("NodePort {node_port} on {minion} ({ip})"),
+            Duration::from_secs(20),
+            || http_from_machine(&format!("http://{ip}:{node_port}/")),
+        );
+        assert!(
+            body.starts_with(want_prefix),
+            "NodePort on {ip} answered {body:?}"
+        );
     }
 }
 
@@ -299,14 +378,23 @@ fn node_port_everywhere(c: &Cluster, node_port: i64, want_prefix: &str) {
 fn hairpin(c: &Cluster, pods: &Pods) {
     let ip = cluster_ip(c, "loner");
     let url = format!("http://{ip}:8000");
-    let body = wait_for(&format!("loner answering itself through {url}"), Duration::from_secs(30), || {
-        c.http_from_pod("loner", &format!("{url}/"))
-    });
+    let body = wait_for(
+        &format!("loner answering itself through {url}"),
+        Duration::from_secs(30),
+        || c.http_from_pod("loner", &format!("{url}/")),
+    );
     assert_eq!(body, "hello from loner\n");
     let seen = peer_seen(c, "loner", &url);
     let (_, _, gateway) = subnet_parts(&c.flannel_subnet("minion1"));
-    assert_ne!(seen, pods.loner, "hairpin traffic reached the pod with its own address (not masqueraded)");
-    assert_eq!(seen, gateway.to_string(), "hairpin traffic should be masqueraded to minion1's cni0 address");
+    assert_ne!(
+        seen, pods.loner,
+        "hairpin traffic reached the pod with its own address (not masqueraded)"
+    );
+    assert_eq!(
+        seen,
+        gateway.to_string(),
+        "hairpin traffic should be masqueraded to minion1's cni0 address"
+    );
 }
 
 /// A pod whose readiness probe fails leaves the Service's rotation, and comes
@@ -316,10 +404,14 @@ fn readiness(c: &Cluster, web_ip: &str) {
     let (code, _) = c.exec("web-a", "rm /tmp/ready");
     assert_eq!(code, 0);
     wait_for("only web-b answering", Duration::from_secs(30), || {
-        (backends_seen(c, "client", &url, 12) == BTreeSet::from(["web-b".to_string()])).then_some(())
+        (backends_seen(c, "client", &url, 12) == BTreeSet::from(["web-b".to_string()]))
+            .then_some(())
     });
     // Stays out: a second round of requests still reaches only web-b.
-    assert_eq!(backends_seen(c, "client", &url, 12), BTreeSet::from(["web-b".to_string()]));
+    assert_eq!(
+        backends_seen(c, "client", &url, 12),
+        BTreeSet::from(["web-b".to_string()])
+    );
     let (code, _) = c.exec("web-a", "touch /tmp/ready");
     assert_eq!(code, 0);
     wait_for("web-a back in rotation", Duration::from_secs(30), || {
@@ -336,11 +428,17 @@ fn dns(c: &Cluster, pod: &str, svc: &str, want: &str) {
         let (code, out) = c.exec(pod, &format!("nslookup {fqdn}"));
         (code == 0 && out.contains(&ip)).then_some(out)
     });
-    assert!(answer.is_some(), "{fqdn} did not resolve to {ip} from {pod}: {:?}", c.exec(pod, &format!("nslookup {fqdn}")));
+    assert!(
+        answer.is_some(),
+        "{fqdn} did not resolve to {ip} from {pod}: {:?}",
+        c.exec(pod, &format!("nslookup {fqdn}"))
+    );
     for name in [svc, fqdn.as_str()] {
-        let body = wait_for(&format!("wget http://{name}:8000/ from {pod}"), Duration::from_secs(20), || {
-            c.http_from_pod(pod, &format!("http://{name}:8000/"))
-        });
+        let body = wait_for(
+            &format!("wget http://{name}:8000/ from {pod}"),
+            Duration::from_secs(20),
+            || c.http_from_pod(pod, &format!("http://{name}:8000/")),
+        );
         assert_eq!(body, want);
     }
 }
@@ -352,14 +450,22 @@ fn proxy_rules(c: &Cluster, minion: &str, mode: ProxyMode) -> String {
         ProxyMode::Nftables => c.on_host(minion, &["nft", "list", "table", "ip", "kube-proxy"]),
         ProxyMode::Iptables => c.on_host(minion, &["iptables-save", "-t", "nat"]),
     };
-    assert!(out.status.success(), "{minion}: listing {} rules: {}", mode.as_str(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{minion}: listing {} rules: {}",
+        mode.as_str(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// How a TCP ClusterIP and a NodePort show in the rules of each mode.
 fn rule_patterns(mode: ProxyMode, ip: &str, node_port: i64) -> [String; 2] {
     match mode {
-        ProxyMode::Nftables => [format!("{ip} . tcp . 8000 : "), format!("tcp . {node_port} : ")],
+        ProxyMode::Nftables => [
+            format!("{ip} . tcp . 8000 : "),
+            format!("tcp . {node_port} : "),
+        ],
         ProxyMode::Iptables => [format!("-d {ip}/32 "), format!("--dport {node_port} -j ")],
     }
 }
@@ -372,7 +478,11 @@ fn delete_service(c: &Cluster, mode: ProxyMode, web_ip: &str, node_port: i64) {
     for minion in &minions {
         let rules = proxy_rules(c, minion, mode);
         for p in &patterns {
-            assert!(rules.contains(p), "{minion}: no {p:?} in the {} rules before deletion:\n{rules}", mode.as_str());
+            assert!(
+                rules.contains(p),
+                "{minion}: no {p:?} in the {} rules before deletion:\n{rules}",
+                mode.as_str()
+            );
         }
     }
     c.kubectl_ok(&["delete", "service", "web"]);
@@ -381,18 +491,32 @@ fn delete_service(c: &Cluster, mode: ProxyMode, web_ip: &str, node_port: i64) {
             let rules = proxy_rules(c, minion, mode);
             patterns.iter().all(|p| !rules.contains(p)).then_some(())
         });
-        assert!(gone.is_some(), "{minion}: {patterns:?} still in the rules:\n{}", proxy_rules(c, minion, mode));
+        assert!(
+            gone.is_some(),
+            "{minion}: {patterns:?} still in the rules:\n{}",
+            proxy_rules(c, minion, mode)
+        );
     }
-    assert_eq!(c.http_from_pod("client", &format!("http://{web_ip}:8000/")), None, "a deleted Service still answers");
+    assert_eq!(
+        c.http_from_pod("client", &format!("http://{web_ip}:8000/")),
+        None,
+        "a deleted Service still answers"
+    );
     for minion in &minions {
         let ip = minion_ip(minion);
-        assert_eq!(http_from_machine(&format!("http://{ip}:{node_port}/")), None, "deleted NodePort still answers on {ip}");
+        assert_eq!(
+            http_from_machine(&format!("http://{ip}:{node_port}/")),
+            None,
+            "deleted NodePort still answers on {ip}"
+        );
     }
 }
 
 fn flanneld_healthy(c: &Cluster, minion: &str) -> bool {
     let url = format!("http://{}:8471/healthz", minion_ip(minion));
-    c.on_host(minion, &["curl", "-fsS", "--max-time", "1", &url]).status.success()
+    c.on_host(minion, &["curl", "-fsS", "--max-time", "1", &url])
+        .status
+        .success()
 }
 
 /// flanneld on minion1 killed (SIGKILL, no cleanup) and started again: the
@@ -402,23 +526,57 @@ fn flanneld_restart(c: &Cluster, pods: &Pods) {
     let subnet_before = c.flannel_subnet("minion1");
     let routes1 = c.routes("minion1");
     let routes2 = c.routes("minion2");
-    let pid = c.unit_pid("minion1", "flanneld").expect("flanneld pid file on minion1");
-    let killed = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+    let pid = c
+        .unit_pid("minion1", "flanneld")
+        .expect("flanneld pid file on minion1");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
     assert!(killed.success(), "kill -9 {pid}");
-    wait_for("flanneld on minion1 gone", Duration::from_secs(10), || (!flanneld_healthy(c, "minion1")).then_some(()));
+    wait_for("flanneld on minion1 gone", Duration::from_secs(10), || {
+        (!flanneld_healthy(c, "minion1")).then_some(())
+    });
     // No flanneld: the kernel's routes still carry pod traffic.
-    assert_eq!(c.http_from_pod("client", &format!("http://{}:8000/", pods.web_a)).as_deref(), Some("hello from web-a\n"));
+    assert_eq!(
+        c.http_from_pod("client", &format!("http://{}:8000/", pods.web_a))
+            .as_deref(),
+        Some("hello from web-a\n")
+    );
 
     c.script_ok(&["restart", "minion1", "flanneld"]);
-    wait_for("flanneld on minion1 healthy again", Duration::from_secs(20), || flanneld_healthy(c, "minion1").then_some(()));
-    assert_eq!(c.flannel_subnet("minion1"), subnet_before, "minion1 lost its subnet across a flanneld restart");
-    let same = try_wait_for(Duration::from_secs(10), || (c.routes("minion1") == routes1).then_some(()));
-    assert!(same.is_some(), "minion1's routes changed:\nbefore:\n{routes1}\nafter:\n{}", c.routes("minion1"));
-    assert_eq!(c.routes("minion2"), routes2, "minion2's routes changed when minion1's flanneld restarted");
-    for (from, to, want) in [("client", &pods.web_a, "hello from web-a\n"), ("web-a", &pods.client, "hello from client\n")] {
-        let body = wait_for(&format!("{from} → {to} after the restart"), Duration::from_secs(20), || {
-            c.http_from_pod(from, &format!("http://{to}:8000/"))
-        });
+    wait_for(
+        "flanneld on minion1 healthy again",
+        Duration::from_secs(20),
+        || flanneld_healthy(c, "minion1").then_some(()),
+    );
+    assert_eq!(
+        c.flannel_subnet("minion1"),
+        subnet_before,
+        "minion1 lost its subnet across a flanneld restart"
+    );
+    let same = try_wait_for(Duration::from_secs(10), || {
+        (c.routes("minion1") == routes1).then_some(())
+    });
+    assert!(
+        same.is_some(),
+        "minion1's routes changed:\nbefore:\n{routes1}\nafter:\n{}",
+        c.routes("minion1")
+    );
+    assert_eq!(
+        c.routes("minion2"),
+        routes2,
+        "minion2's routes changed when minion1's flanneld restarted"
+    );
+    for (from, to, want) in [
+        ("client", &pods.web_a, "hello from web-a\n"),
+        ("web-a", &pods.client, "hello from client\n"),
+    ] {
+        let body = wait_for(
+            &format!("{from} → {to} after the restart"),
+            Duration::from_secs(20),
+            || c.http_from_pod(from, &format!("http://{to}:8000/")),
+        );
         assert_eq!(body, want);
     }
 }
@@ -427,25 +585,59 @@ fn flanneld_restart(c: &Cluster, pods: &Pods) {
 /// refused, and an apiserver trusting the wrong CA for etcd never gets ready.
 fn etcd_tls(c: &Cluster) {
     let pki = c.dir().join("pki/pki");
-    let plain = c.on_host("master", &["etcdctl", "--endpoints=http://10.240.0.10:2379", "--dial-timeout=2s", "get", "/atomic.io/network/config"]);
+    let plain = c.on_host(
+        "master",
+        &[
+            "etcdctl",
+            "--endpoints=http://10.240.0.10:2379",
+            "--dial-timeout=2s",
+            "get",
+            "/atomic.io/network/config",
+        ],
+    );
     assert!(!plain.status.success(), "etcd answered plain HTTP");
     let ca = pki.join("etcd/ca.crt").display().to_string();
     let no_cert = c.on_host(
         "master",
-        &["etcdctl", "--endpoints=https://10.240.0.10:2379", "--dial-timeout=2s", "--command-timeout=3s", "--cacert", &ca, "get", "/atomic.io/network/config"],
+        &[
+            "etcdctl",
+            "--endpoints=https://10.240.0.10:2379",
+            "--dial-timeout=2s",
+            "--command-timeout=3s",
+            "--cacert",
+            &ca,
+            "get",
+            "/atomic.io/network/config",
+        ],
     );
-    assert!(!no_cert.status.success(), "etcd answered a client without a certificate");
+    assert!(
+        !no_cert.status.success(),
+        "etcd answered a client without a certificate"
+    );
     let bin = cluster::repo_root().join("target/debug/kube-apiserver");
     let log_path = c.dir().join("wrong-ca-apiserver.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let mut wrong = std::process::Command::new("nsenter")
         .arg("--net=/run/netns/nc-master")
         .arg(&bin)
-        .args(["--etcd-servers=https://127.0.0.1:2379", "--insecure-port=8090", "--secure-port=6490"])
-        .arg(format!("--cert-dir={}", c.dir().join("wrong-certs").display()))
+        .args([
+            "--etcd-servers=https://127.0.0.1:2379",
+            "--insecure-port=8090",
+            "--secure-port=6490",
+        ])
+        .arg(format!(
+            "--cert-dir={}",
+            c.dir().join("wrong-certs").display()
+        ))
         .arg(format!("--etcd-cafile={}", pki.join("ca.crt").display()))
-        .arg(format!("--etcd-certfile={}", pki.join("apiserver-etcd-client.crt").display()))
-        .arg(format!("--etcd-keyfile={}", pki.join("apiserver-etcd-client.key").display()))
+        .arg(format!(
+            "--etcd-certfile={}",
+            pki.join("apiserver-etcd-client.crt").display()
+        ))
+        .arg(format!(
+            "--etcd-keyfile={}",
+            pki.join("apiserver-etcd-client.key").display()
+        ))
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
@@ -457,14 +649,33 @@ fn etcd_tls(c: &Cluster) {
         let exited = matches!(wrong.try_wait(), Ok(Some(_)));
         (exited || log_text().matches("cannot reach etcd").count() >= 2).then_some(())
     });
-    let readyz = c.on_host("master", &["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2", "http://127.0.0.1:8090/readyz"]);
+    let readyz = c.on_host(
+        "master",
+        &[
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "2",
+            "http://127.0.0.1:8090/readyz",
+        ],
+    );
     let _ = wrong.kill();
     let _ = wrong.wait();
     let text = log_text();
     assert!(refused.is_some(), "the apiserver with the wrong etcd CA neither exited nor reported etcd unreachable:\n{text}");
-    assert!(text.contains("UnknownIssuer") || text.to_lowercase().contains("certificate"), "no certificate error in its log:\n{text}");
+    assert!(
+        text.contains("UnknownIssuer") || text.to_lowercase().contains("certificate"),
+        "no certificate error in its log:\n{text}"
+    );
     let code = String::from_utf8_lossy(&readyz.stdout).trim().to_string();
-    assert_ne!(code, "200", "an apiserver with the wrong etcd CA became ready");
+    assert_ne!(
+        code, "200",
+        "an apiserver with the wrong etcd CA became ready"
+    );
 }
 
 /// A third minion joining later gets an unused subnet, routes to and from every
@@ -475,20 +686,29 @@ fn third_minion(c: &Cluster, backend: Backend, pods: &Pods) {
     assert_eq!(c.node_ready_names(), ["minion1", "minion2", "minion3"]);
     let subnet3 = c.flannel_subnet("minion3");
     for other in ["minion1", "minion2"] {
-        assert_ne!(subnet_parts(&subnet3).0, subnet_parts(&c.flannel_subnet(other)).0, "minion3 got {other}'s subnet");
+        assert_ne!(
+            subnet_parts(&subnet3).0,
+            subnet_parts(&c.flannel_subnet(other)).0,
+            "minion3 got {other}'s subnet"
+        );
     }
     backend_routes(c, backend);
     c.apply(&web_pod("late", "late", "minion3"));
     c.apply(&service("late", "late", true));
     let late = c.wait_pod_ready("late");
-    assert!(in_subnet(&late, &subnet3), "late's IP {late} is outside minion3's subnet {subnet3}");
+    assert!(
+        in_subnet(&late, &subnet3),
+        "late's IP {late} is outside minion3's subnet {subnet3}"
+    );
     for (from, to, want) in [
         ("client", late.as_str(), "hello from late\n"),
         ("web-b", late.as_str(), "hello from late\n"),
         ("late", pods.web_a.as_str(), "hello from web-a\n"),
         ("late", pods.client.as_str(), "hello from client\n"),
     ] {
-        let body = wait_for(&format!("{from} → {to}"), Duration::from_secs(20), || c.http_from_pod(from, &format!("http://{to}:8000/")));
+        let body = wait_for(&format!("{from} → {to}"), Duration::from_secs(20), || {
+            c.http_from_pod(from, &format!("http://{to}:8000/"))
+        });
         assert_eq!(body, want, "{from} → {to}");
     }
     let seen = peer_seen(c, "late", &format!("http://{}:8000", pods.web_a));

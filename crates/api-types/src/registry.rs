@@ -57,10 +57,14 @@ impl Subresource {
     /// Verbs listed in discovery for this subresource.
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
-            Subresource::Status | Subresource::Scale | Subresource::Approval => &["get", "patch", "update"],
+            Subresource::Status | Subresource::Scale | Subresource::Approval => {
+                &["get", "patch", "update"]
+            }
             Subresource::Binding | Subresource::Eviction | Subresource::Token => &["create"],
             Subresource::Log => &["get"],
-            Subresource::Exec | Subresource::Attach | Subresource::PortForward => &["create", "get"],
+            Subresource::Exec | Subresource::Attach | Subresource::PortForward => {
+                &["create", "get"]
+            }
             Subresource::Proxy => &["create", "delete", "get", "patch", "update"],
         }
     }
@@ -198,65 +202,541 @@ macro_rules! res {
 /// Every served resource. Order is discovery order within a group-version.
 pub static RESOURCES: &[ResourceInfo] = &[
     // core/v1
-    res!("", "v1", "Namespace", "namespaces", "namespace", &["ns"], false, NONE, &[Status]),
-    res!("", "v1", "Pod", "pods", "pod", &["po"], true, ALL, &[Status, Binding, Eviction, Log, Exec, Attach, PortForward, Proxy]),
-    res!("", "v1", "Service", "services", "service", &["svc"], true, ALL, &[Status, Proxy]),
-    res!("", "v1", "Endpoints", "endpoints", "endpoints", &["ep"], true, NONE, &[]),
-    res!("", "v1", "Node", "nodes", "node", &["no"], false, NONE, &[Status, Proxy]),
-    res!("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], true, NONE, &[]),
-    res!("", "v1", "Secret", "secrets", "secret", NONE, true, NONE, &[]),
-    res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", &["sa"], true, NONE, &[Token]),
-    res!("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", &["rc"], true, ALL, &[Status, Scale]),
-    ResourceInfo { ttl: true, ..res!("", "v1", "Event", "events", "event", &["ev"], true, NONE, &[]) },
-    res!("", "v1", "LimitRange", "limitranges", "limitrange", &["limits"], true, NONE, &[]),
-    res!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", &["quota"], true, NONE, &[Status]),
-    res!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", &["pv"], false, NONE, &[Status]),
-    res!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", &["pvc"], true, NONE, &[Status]),
-    ResourceInfo { verbs: &["create"], ..res!("", "v1", "Binding", "bindings", "binding", NONE, true, NONE, &[]) },
-    ResourceInfo { verbs: RO_VERBS, ..res!("", "v1", "ComponentStatus", "componentstatuses", "componentstatus", &["cs"], false, NONE, &[]) },
+    res!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        &["ns"],
+        false,
+        NONE,
+        &[Status]
+    ),
+    res!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        &["po"],
+        true,
+        ALL,
+        &[
+            Status,
+            Binding,
+            Eviction,
+            Log,
+            Exec,
+            Attach,
+            PortForward,
+            Proxy
+        ]
+    ),
+    res!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        &["svc"],
+        true,
+        ALL,
+        &[Status, Proxy]
+    ),
+    res!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        &["ep"],
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        "node",
+        &["no"],
+        false,
+        NONE,
+        &[Status, Proxy]
+    ),
+    res!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        &["cm"],
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        "secret",
+        NONE,
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        &["sa"],
+        true,
+        NONE,
+        &[Token]
+    ),
+    res!(
+        "",
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        "replicationcontroller",
+        &["rc"],
+        true,
+        ALL,
+        &[Status, Scale]
+    ),
+    ResourceInfo {
+        ttl: true,
+        ..res!(
+            "",
+            "v1",
+            "Event",
+            "events",
+            "event",
+            &["ev"],
+            true,
+            NONE,
+            &[]
+        )
+    },
+    res!(
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        "limitrange",
+        &["limits"],
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        "resourcequota",
+        &["quota"],
+        true,
+        NONE,
+        &[Status]
+    ),
+    res!(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        &["pv"],
+        false,
+        NONE,
+        &[Status]
+    ),
+    res!(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        &["pvc"],
+        true,
+        NONE,
+        &[Status]
+    ),
+    ResourceInfo {
+        verbs: &["create"],
+        ..res!(
+            "",
+            "v1",
+            "Binding",
+            "bindings",
+            "binding",
+            NONE,
+            true,
+            NONE,
+            &[]
+        )
+    },
+    ResourceInfo {
+        verbs: RO_VERBS,
+        ..res!(
+            "",
+            "v1",
+            "ComponentStatus",
+            "componentstatuses",
+            "componentstatus",
+            &["cs"],
+            false,
+            NONE,
+            &[]
+        )
+    },
     // apps/v1
-    res!("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, ALL, &[Status, Scale]),
-    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", &["rs"], true, ALL, &[Status, Scale]),
-    res!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", &["ds"], true, ALL, &[Status]),
-    res!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", &["sts"], true, ALL, &[Status, Scale]),
-    res!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", NONE, true, NONE, &[]),
+    res!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        &["deploy"],
+        true,
+        ALL,
+        &[Status, Scale]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        &["rs"],
+        true,
+        ALL,
+        &[Status, Scale]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        "daemonset",
+        &["ds"],
+        true,
+        ALL,
+        &[Status]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        &["sts"],
+        true,
+        ALL,
+        &[Status, Scale]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        "controllerrevision",
+        NONE,
+        true,
+        NONE,
+        &[]
+    ),
     // batch/v1
-    res!("batch", "v1", "Job", "jobs", "job", NONE, true, ALL, &[Status]),
-    res!("batch", "v1", "CronJob", "cronjobs", "cronjob", &["cj"], true, ALL, &[Status]),
+    res!(
+        "batch",
+        "v1",
+        "Job",
+        "jobs",
+        "job",
+        NONE,
+        true,
+        ALL,
+        &[Status]
+    ),
+    res!(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        &["cj"],
+        true,
+        ALL,
+        &[Status]
+    ),
     // autoscaling/v2
-    res!("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, ALL, &[Status]),
+    res!(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        &["hpa"],
+        true,
+        ALL,
+        &[Status]
+    ),
     // autoscaling/v1: the same objects, stored as v2 (conversion::hpa); v2 stays preferred.
-    res!("autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", &["hpa"], true, ALL, &[Status]),
+    res!(
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        &["hpa"],
+        true,
+        ALL,
+        &[Status]
+    ),
     // coordination.k8s.io/v1
-    res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", NONE, true, NONE, &[]),
+    res!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        NONE,
+        true,
+        NONE,
+        &[]
+    ),
     // discovery.k8s.io/v1
-    res!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", NONE, true, NONE, &[]),
+    res!(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        NONE,
+        true,
+        NONE,
+        &[]
+    ),
     // events.k8s.io/v1 (same storage as core events upstream; kept separate here)
     // No short name: `ev` resolves to core events without an ambiguity warning.
-    ResourceInfo { ttl: true, ..res!("events.k8s.io", "v1", "Event", "events", "event", NONE, true, NONE, &[]) },
+    ResourceInfo {
+        ttl: true,
+        ..res!(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            "event",
+            NONE,
+            true,
+            NONE,
+            &[]
+        )
+    },
     // policy/v1
-    res!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", &["pdb"], true, NONE, &[Status]),
+    res!(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        &["pdb"],
+        true,
+        NONE,
+        &[Status]
+    ),
     // networking.k8s.io/v1
-    res!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", &["ing"], true, NONE, &[Status]),
-    res!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", &["netpol"], true, NONE, &[]),
-    res!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", NONE, false, NONE, &[]),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        "ingress",
+        &["ing"],
+        true,
+        NONE,
+        &[Status]
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        &["netpol"],
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        "ingressclass",
+        NONE,
+        false,
+        NONE,
+        &[]
+    ),
     // rbac.authorization.k8s.io/v1
-    res!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", NONE, true, NONE, &[]),
-    res!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", NONE, true, NONE, &[]),
-    res!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", NONE, false, NONE, &[]),
-    res!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", NONE, false, NONE, &[]),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        NONE,
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        NONE,
+        true,
+        NONE,
+        &[]
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        NONE,
+        false,
+        NONE,
+        &[]
+    ),
+    res!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        NONE,
+        false,
+        NONE,
+        &[]
+    ),
     // authentication.k8s.io/v1 and authorization.k8s.io/v1: create-only, never stored
-    ResourceInfo { verbs: &["create"], ..res!("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", NONE, false, NONE, &[]) },
-    ResourceInfo { verbs: &["create"], ..res!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", NONE, false, NONE, &[]) },
-    ResourceInfo { verbs: &["create"], ..res!("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", "localsubjectaccessreview", NONE, true, NONE, &[]) },
-    ResourceInfo { verbs: &["create"], ..res!("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", NONE, false, NONE, &[]) },
-    ResourceInfo { verbs: &["create"], ..res!("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", NONE, false, NONE, &[]) },
+    ResourceInfo {
+        verbs: &["create"],
+        ..res!(
+            "authentication.k8s.io",
+            "v1",
+            "TokenReview",
+            "tokenreviews",
+            "tokenreview",
+            NONE,
+            false,
+            NONE,
+            &[]
+        )
+    },
+    ResourceInfo {
+        verbs: &["create"],
+        ..res!(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            "selfsubjectreview",
+            NONE,
+            false,
+            NONE,
+            &[]
+        )
+    },
+    ResourceInfo {
+        verbs: &["create"],
+        ..res!(
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            "localsubjectaccessreview",
+            NONE,
+            true,
+            NONE,
+            &[]
+        )
+    },
+    ResourceInfo {
+        verbs: &["create"],
+        ..res!(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            "selfsubjectaccessreview",
+            NONE,
+            false,
+            NONE,
+            &[]
+        )
+    },
+    ResourceInfo {
+        verbs: &["create"],
+        ..res!(
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            "subjectaccessreview",
+            NONE,
+            false,
+            NONE,
+            &[]
+        )
+    },
     // storage.k8s.io/v1
-    res!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", &["sc"], false, NONE, &[]),
+    res!(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        "storageclass",
+        &["sc"],
+        false,
+        NONE,
+        &[]
+    ),
     // certificates.k8s.io/v1
-    res!("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", "certificatesigningrequest", &["csr"], false, NONE, &[Status, Approval]),
+    res!(
+        "certificates.k8s.io",
+        "v1",
+        "CertificateSigningRequest",
+        "certificatesigningrequests",
+        "certificatesigningrequest",
+        &["csr"],
+        false,
+        NONE,
+        &[Status, Approval]
+    ),
     // scheduling.k8s.io/v1
-    res!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", &["pc"], false, NONE, &[]),
+    res!(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        "priorityclass",
+        &["pc"],
+        false,
+        NONE,
+        &[]
+    ),
 ];
 
 /// Every served resource.
@@ -268,8 +748,13 @@ pub fn resources() -> &'static [ResourceInfo] {
 pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
     // Every request looks its resource up (some several times): an index, not a scan
     // of the table with three string compares per entry.
-    static BY_PLURAL: LazyLock<HashMap<(&str, &str, &str), &ResourceInfo>> =
-        LazyLock::new(|| RESOURCES.iter().rev().map(|r| ((r.group, r.version, r.plural), r)).collect());
+    static BY_PLURAL: LazyLock<HashMap<(&str, &str, &str), &ResourceInfo>> = LazyLock::new(|| {
+        RESOURCES
+            .iter()
+            .rev()
+            .map(|r| ((r.group, r.version, r.plural), r))
+            .collect()
+    });
     // The map is covariant in its key, so it can be asked with borrowed strs.
     let index: &HashMap<(&str, &str, &str), &'static ResourceInfo> = &BY_PLURAL;
     index.get(&(group, version, plural)).copied()
@@ -277,8 +762,13 @@ pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static Resou
 
 /// Looks up a resource by apiVersion (`v1`, `apps/v1`) and kind.
 pub fn lookup_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
-    static BY_KIND: LazyLock<HashMap<(&str, &str, &str), &ResourceInfo>> =
-        LazyLock::new(|| RESOURCES.iter().rev().map(|r| ((r.group, r.version, r.kind), r)).collect());
+    static BY_KIND: LazyLock<HashMap<(&str, &str, &str), &ResourceInfo>> = LazyLock::new(|| {
+        RESOURCES
+            .iter()
+            .rev()
+            .map(|r| ((r.group, r.version, r.kind), r))
+            .collect()
+    });
     let (group, version) = split_api_version(api_version);
     let index: &HashMap<(&str, &str, &str), &'static ResourceInfo> = &BY_KIND;
     index.get(&(group, version, kind)).copied()
@@ -355,7 +845,10 @@ mod tests {
     fn resolves_short_names_and_kinds() {
         assert_eq!(resolve("po").map(|r| r.plural), Some("pods"));
         assert_eq!(resolve("Deployment").map(|r| r.group), Some("apps"));
-        assert_eq!(resolve("deployments.apps").map(|r| r.kind), Some("Deployment"));
+        assert_eq!(
+            resolve("deployments.apps").map(|r| r.kind),
+            Some("Deployment")
+        );
         assert_eq!(resolve("events").map(|r| r.group), Some(""));
         assert!(resolve("nosuchthing").is_none());
     }
@@ -363,9 +856,15 @@ mod tests {
     #[test]
     fn keys_follow_upstream_layout() {
         let pods = lookup("", "v1", "pods").expect("pods registered");
-        assert_eq!(pods.key(Some("default"), "web"), "/registry/pods/default/web");
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/pods/default/web"
+        );
         let nodes = lookup("", "v1", "nodes").expect("nodes registered");
         assert_eq!(nodes.key(None, "n1"), "/registry/nodes/n1");
-        assert_eq!(lookup_kind("apps/v1", "Deployment").map(|r| r.plural), Some("deployments"));
+        assert_eq!(
+            lookup_kind("apps/v1", "Deployment").map(|r| r.plural),
+            Some("deployments")
+        );
     }
 }

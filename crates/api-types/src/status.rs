@@ -53,13 +53,20 @@ impl ApiError {
 
     /// `pods "x" not found` — `resource` is the qualified plural (`deployments.apps`).
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{resource} \"{name}\" not found"))
-            .with_details(group, plural_only(resource), name)
+        Self::new(404, "NotFound", format!("{resource} \"{name}\" not found")).with_details(
+            group,
+            plural_only(resource),
+            name,
+        )
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"))
-            .with_details(group, plural_only(resource), name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{resource} \"{name}\" already exists"),
+        )
+        .with_details(group, plural_only(resource), name)
     }
 
     /// Stale resourceVersion or failed precondition.
@@ -90,8 +97,12 @@ impl ApiError {
         } else {
             format!("[{}]", parts.join(", "))
         };
-        let mut e = Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {summary}"))
-            .with_details(group, kind, name);
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {summary}"),
+        )
+        .with_details(group, kind, name);
         e.causes = causes;
         e
     }
@@ -133,13 +144,21 @@ impl ApiError {
     }
 
     pub fn too_many_requests() -> Self {
-        let mut e = Self::new(429, "TooManyRequests", "Too many requests, please try again later.");
+        let mut e = Self::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        );
         e.retry_after_seconds = Some(1);
         e
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     pub fn service_unavailable(message: impl Into<String>) -> Self {
@@ -168,7 +187,9 @@ impl ApiError {
                 Value::Array(
                     self.causes
                         .iter()
-                        .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                        .map(
+                            |c| json!({"reason": c.reason, "message": c.message, "field": c.field}),
+                        )
                         .collect(),
                 ),
             );
@@ -189,7 +210,12 @@ impl ApiError {
         // so Go clients (kubectl debug, ...) may dereference it: `"details": {}`
         let always_detailed = matches!(
             self.reason.as_str(),
-            "NotFound" | "AlreadyExists" | "Conflict" | "Invalid" | "Forbidden" | "MethodNotAllowed"
+            "NotFound"
+                | "AlreadyExists"
+                | "Conflict"
+                | "Invalid"
+                | "Forbidden"
+                | "MethodNotAllowed"
         );
         if !details.is_empty() || always_detailed {
             status["details"] = Value::Object(details);
@@ -215,7 +241,11 @@ fn plural_only(resource: &str) -> &str {
 
 impl StatusCause {
     pub fn required(field: impl Into<String>) -> Self {
-        StatusCause { reason: "FieldValueRequired".into(), message: "Required value".into(), field: field.into() }
+        StatusCause {
+            reason: "FieldValueRequired".into(),
+            message: "Required value".into(),
+            field: field.into(),
+        }
     }
 
     /// `Invalid value: "x": <detail>`
@@ -251,13 +281,20 @@ impl StatusCause {
         let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
         StatusCause {
             reason: "FieldValueNotSupported".into(),
-            message: format!("Unsupported value: {shown}: supported values: {}", list.join(", ")),
+            message: format!(
+                "Unsupported value: {shown}: supported values: {}",
+                list.join(", ")
+            ),
             field: field.into(),
         }
     }
 
     pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {
-        StatusCause { reason: "FieldValueForbidden".into(), message: format!("Forbidden: {detail}"), field: field.into() }
+        StatusCause {
+            reason: "FieldValueForbidden".into(),
+            message: format!("Forbidden: {detail}"),
+            field: field.into(),
+        }
     }
 
     /// Strict field validation: `unknown field "spec.foo"`.
@@ -276,7 +313,12 @@ mod tests {
 
     #[test]
     fn generic_not_found_carries_empty_details_as_upstream() {
-        let s = ApiError::new(404, "NotFound", "the server could not find the requested resource").to_status();
+        let s = ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .to_status();
         assert_eq!(s["details"], json!({}));
         let s = ApiError::new(400, "BadRequest", "bad").to_status();
         assert!(s.get("details").is_none(), "{s}");
@@ -294,10 +336,21 @@ mod tests {
 
     #[test]
     fn invalid_lists_causes_with_field_paths() {
-        let e = ApiError::invalid("", "Pod", "p", vec![StatusCause::required("spec.containers[0].image")]);
-        assert_eq!(e.message, "Pod \"p\" is invalid: spec.containers[0].image: Required value");
+        let e = ApiError::invalid(
+            "",
+            "Pod",
+            "p",
+            vec![StatusCause::required("spec.containers[0].image")],
+        );
+        assert_eq!(
+            e.message,
+            "Pod \"p\" is invalid: spec.containers[0].image: Required value"
+        );
         let s = e.to_status();
-        assert_eq!(s["details"]["causes"][0]["field"], "spec.containers[0].image");
+        assert_eq!(
+            s["details"]["causes"][0]["field"],
+            "spec.containers[0].image"
+        );
         assert_eq!(s["code"], 422);
     }
 }

@@ -97,7 +97,8 @@ fn name_validator(info: &ResourceInfo) -> names::NameValidator {
 /// `v.get(key)`, or an empty object when absent: validators read an absent spec as an
 /// empty one without copying a present one.
 fn obj_or_empty(v: Option<&Value>) -> &Value {
-    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(serde_json::Map::new()));
+    static EMPTY: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(|| Value::Object(serde_json::Map::new()));
     v.unwrap_or(&EMPTY)
 }
 

@@ -19,7 +19,12 @@ pub const BRIDGE_NAME: &str = "cni0";
 /// The conflist JSON for a node that holds `subnet` of `network`.
 /// `ipam_data_dir` is host-local's allocation directory (one per node when
 /// several nodes share a filesystem).
-pub fn conflist(network: &Ipv4Net, subnet: &Ipv4Net, mtu: u32, ipam_data_dir: &str) -> serde_json::Value {
+pub fn conflist(
+    network: &Ipv4Net,
+    subnet: &Ipv4Net,
+    mtu: u32,
+    ipam_data_dir: &str,
+) -> serde_json::Value {
     let gateway: Ipv4Addr = first_host(subnet);
     json!({
         "cniVersion": "0.4.0",
@@ -50,7 +55,8 @@ pub fn conflist(network: &Ipv4Net, subnet: &Ipv4Net, mtu: u32, ipam_data_dir: &s
 
 /// Pretty JSON text with a trailing newline.
 pub fn render(network: &Ipv4Net, subnet: &Ipv4Net, mtu: u32, ipam_data_dir: &str) -> String {
-    let mut s = serde_json::to_string_pretty(&conflist(network, subnet, mtu, ipam_data_dir)).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&conflist(network, subnet, mtu, ipam_data_dir))
+        .unwrap_or_default();
     s.push('\n');
     s
 }

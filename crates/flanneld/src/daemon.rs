@@ -68,8 +68,11 @@ fn write_files(
 ) -> anyhow::Result<()> {
     // The conflist first: the subnet file is what others wait for.
     if let Some(path) = opts.cni_conf_path() {
-        subnet_file::write(&path, &cni::render(&config.network, subnet, mtu, &opts.cni_ipam_data_dir))
-            .with_context(|| format!("writing {}", path.display()))?;
+        subnet_file::write(
+            &path,
+            &cni::render(&config.network, subnet, mtu, &opts.cni_ipam_data_dir),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
     }
     let env = subnet_file::render(&config.network, subnet, mtu, opts.ip_masq);
     subnet_file::write(&opts.subnet_file, &env)

@@ -74,7 +74,11 @@ pub struct Options {
     )]
     pub cni_conf_name: String,
     /// host-local's IP allocation directory written into the CNI conflist.
-    #[arg(long, env = "FLANNELD_CNI_IPAM_DATA_DIR", default_value = "/var/lib/cni/networks")]
+    #[arg(
+        long,
+        env = "FLANNELD_CNI_IPAM_DATA_DIR",
+        default_value = "/var/lib/cni/networks"
+    )]
     pub cni_ipam_data_dir: String,
     /// The IP address on which to listen for healthz requests.
     #[arg(long, env = "FLANNELD_HEALTHZ_IP", default_value = "0.0.0.0")]

@@ -52,7 +52,9 @@ fn pod(name: &str) -> Value {
 }
 
 async fn post(client: &HttpClient, url: &str, body: Bytes) -> u16 {
-    let req = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body));
+    let req = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(body));
     let Ok(req) = req else { return 0 };
     match client.request(req).await {
         Ok(resp) => {
@@ -65,14 +67,23 @@ async fn post(client: &HttpClient, url: &str, body: Bytes) -> u16 {
 }
 
 async fn get_bytes(client: &HttpClient, url: &str) -> Vec<u8> {
-    let req = hyper::Request::get(url).body(Full::new(Bytes::new())).expect("request");
+    let req = hyper::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
     let resp = client.request(req).await.expect("GET");
-    resp.into_body().collect().await.expect("body").to_bytes().to_vec()
+    resp.into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec()
 }
 
 /// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
 fn cpu_seconds(pid: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
     // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -83,7 +94,11 @@ fn cpu_seconds(pid: &str) -> f64 {
 
 /// CPU seconds of the bench client, etcd and the apiserver.
 fn cpu_now(etcd: &Etcd, api: &ApiServer) -> [f64; 3] {
-    [cpu_seconds("self"), cpu_seconds(&etcd.pid().to_string()), cpu_seconds(&api.pid().to_string())]
+    [
+        cpu_seconds("self"),
+        cpu_seconds(&etcd.pid().to_string()),
+        cpu_seconds(&api.pid().to_string()),
+    ]
 }
 
 /// Runs `CONCURRENCY` workers made by `worker` (each gets the shared counter of claimed
@@ -95,7 +110,9 @@ where
 {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let tasks: Vec<_> = (0..CONCURRENCY).map(|_| tokio::spawn(worker(next.clone()))).collect();
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|_| tokio::spawn(worker(next.clone())))
+        .collect();
     for t in tasks {
         t.await.expect("task");
     }
@@ -117,9 +134,14 @@ struct Http1Conn {
 
 impl Http1Conn {
     async fn connect(authority: &str) -> Http1Conn {
-        let stream = tokio::net::TcpStream::connect(authority).await.expect("connect");
+        let stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        Http1Conn { stream, buf: Vec::with_capacity(16 * 1024) }
+        Http1Conn {
+            stream,
+            buf: Vec::with_capacity(16 * 1024),
+        }
     }
 
     /// Sends `request` and returns the response status once the whole body is read.
@@ -130,13 +152,21 @@ impl Http1Conn {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 16];
             let mut resp = httparse::Response::new(&mut headers);
-            if let httparse::Status::Complete(head_len) = resp.parse(&self.buf).expect("response head") {
+            if let httparse::Status::Complete(head_len) =
+                resp.parse(&self.buf).expect("response head")
+            {
                 let code = resp.code.expect("status code");
                 let body_len = resp
                     .headers
                     .iter()
                     .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok())
+                    .and_then(|h| {
+                        std::str::from_utf8(h.value)
+                            .ok()?
+                            .trim()
+                            .parse::<usize>()
+                            .ok()
+                    })
                     .expect("a Content-Length response");
                 while self.buf.len() < head_len + body_len {
                     self.read_more().await;
@@ -153,7 +183,11 @@ impl Http1Conn {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(16 * 1024);
         }
-        let n = self.stream.read_buf(&mut self.buf).await.expect("read response");
+        let n = self
+            .stream
+            .read_buf(&mut self.buf)
+            .await
+            .expect("read response");
         assert!(n > 0, "connection closed mid-response");
     }
 }
@@ -162,11 +196,31 @@ impl Http1Conn {
 async fn main() -> anyhow::Result<()> {
     let etcd = Etcd::start()?;
     // KUBE_APISERVER_BIN runs another build (e.g. to compare two in alternating runs).
-    let bin = std::env::var_os("KUBE_APISERVER_BIN").map_or_else(|| Path::new(env!("CARGO_BIN_EXE_kube-apiserver")).to_path_buf(), Into::into);
-    let api = ApiServer::start(&bin, &etcd, &["--disable-admission-plugins=ServiceAccount", "--max-requests-inflight=1000", "--max-mutating-requests-inflight=1000"])?;
+    let bin = std::env::var_os("KUBE_APISERVER_BIN").map_or_else(
+        || Path::new(env!("CARGO_BIN_EXE_kube-apiserver")).to_path_buf(),
+        Into::into,
+    );
+    let api = ApiServer::start(
+        &bin,
+        &etcd,
+        &[
+            "--disable-admission-plugins=ServiceAccount",
+            "--max-requests-inflight=1000",
+            "--max-mutating-requests-inflight=1000",
+        ],
+    )?;
     let base = api.url();
-    let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONCURRENCY * 2).build_http();
-    let code = post(&client, &format!("{base}/api/v1/namespaces"), Bytes::from(json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}).to_string())).await;
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(CONCURRENCY * 2)
+        .build_http();
+    let code = post(
+        &client,
+        &format!("{base}/api/v1/namespaces"),
+        Bytes::from(
+            json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}}).to_string(),
+        ),
+    )
+    .await;
     assert_eq!(code, 201, "namespace create");
 
     // Raw etcd: create-if-absent txns of the same bytes at the same concurrency.
@@ -181,7 +235,11 @@ async fn main() -> anyhow::Result<()> {
                 let mut kv = c.kv_client();
                 let key = format!("/bench-raw/pods/bench/raw-{i}");
                 let txn = etcd_client::Txn::new()
-                    .when([etcd_client::Compare::create_revision(key.clone(), etcd_client::CompareOp::Equal, 0)])
+                    .when([etcd_client::Compare::create_revision(
+                        key.clone(),
+                        etcd_client::CompareOp::Equal,
+                        0,
+                    )])
                     .and_then([etcd_client::TxnOp::put(key, body.to_vec(), None)]);
                 let r = kv.txn(txn).await.expect("raw txn");
                 assert!(r.succeeded());
@@ -194,7 +252,11 @@ async fn main() -> anyhow::Result<()> {
 
     // API creates at the same concurrency. The bodies are built before the clock starts,
     // as the raw txns' value is.
-    let bodies: Arc<Vec<Bytes>> = Arc::new((0..CREATES).map(|i| Bytes::from(serde_json::to_vec(&pod(&format!("pod-{i}"))).expect("json"))).collect());
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        (0..CREATES)
+            .map(|i| Bytes::from(serde_json::to_vec(&pod(&format!("pod-{i}"))).expect("json")))
+            .collect(),
+    );
     // Each client has its own keep-alive HTTP/1.1 connection, driven as load generators
     // such as wrk drive theirs (one write of the prepared request, the response read
     // by its Content-Length): the raw txns go straight onto etcd's gRPC channel, and
@@ -243,11 +305,21 @@ async fn main() -> anyhow::Result<()> {
     // Watch delivery: 100 watchers from the current revision; 200 more pods created
     // one every 5 ms; latency = arrival at a watcher - just before the POST.
     let watch_latencies = Arc::new(parking_lot::Mutex::new(Vec::<f64>::new()));
-    let sent_at = Arc::new(parking_lot::Mutex::new(std::collections::HashMap::<String, Instant>::new()));
+    let sent_at = Arc::new(parking_lot::Mutex::new(std::collections::HashMap::<
+        String,
+        Instant,
+    >::new()));
     let list_rv = {
-        let b = get_bytes(&client, &format!("{base}/api/v1/namespaces/bench/pods?limit=1")).await;
+        let b = get_bytes(
+            &client,
+            &format!("{base}/api/v1/namespaces/bench/pods?limit=1"),
+        )
+        .await;
         let v: Value = serde_json::from_slice(&b)?;
-        v["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string()
+        v["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or("0")
+            .to_string()
     };
     let mut watch_tasks = Vec::new();
     for _ in 0..WATCHERS {
@@ -256,14 +328,18 @@ async fn main() -> anyhow::Result<()> {
         let lat = watch_latencies.clone();
         let sent = sent_at.clone();
         watch_tasks.push(tokio::spawn(async move {
-            let req = hyper::Request::get(url).body(Full::new(Bytes::new())).expect("request");
+            let req = hyper::Request::get(url)
+                .body(Full::new(Bytes::new()))
+                .expect("request");
             let resp = client.request(req).await.expect("watch");
             let mut body = resp.into_body();
             let mut buf = Vec::new();
             let mut seen = 0;
             while let Some(frame) = body.frame().await {
                 let Ok(frame) = frame else { break };
-                let Some(data) = frame.data_ref() else { continue };
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
                 let now = Instant::now();
                 buf.extend_from_slice(data);
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
@@ -271,7 +347,8 @@ async fn main() -> anyhow::Result<()> {
                     if let Ok(ev) = serde_json::from_slice::<Value>(&line) {
                         if let Some(name) = ev["object"]["metadata"]["name"].as_str() {
                             if let Some(t) = sent.lock().get(name) {
-                                lat.lock().push(now.duration_since(*t).as_secs_f64() * 1000.0);
+                                lat.lock()
+                                    .push(now.duration_since(*t).as_secs_f64() * 1000.0);
                             }
                         }
                     }
@@ -288,7 +365,15 @@ async fn main() -> anyhow::Result<()> {
         let name = format!("watched-{i}");
         let body = Bytes::from(serde_json::to_vec(&pod(&name))?);
         sent_at.lock().insert(name, Instant::now());
-        assert_eq!(post(&client, &format!("{base}/api/v1/namespaces/bench/pods"), body).await, 201);
+        assert_eq!(
+            post(
+                &client,
+                &format!("{base}/api/v1/namespaces/bench/pods"),
+                body
+            )
+            .await,
+            201
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for t in watch_tasks {
@@ -296,7 +381,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let mut lats = watch_latencies.lock().clone();
     lats.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    let p99 = if lats.is_empty() { f64::NAN } else { lats[(lats.len() * 99 / 100).min(lats.len() - 1)] };
+    let p99 = if lats.is_empty() {
+        f64::NAN
+    } else {
+        lats[(lats.len() * 99 / 100).min(lats.len() - 1)]
+    };
 
     // List latency of the 10 000 (+200) pods (median of 5 full lists).
     let mut list_ms = Vec::new();
@@ -305,16 +394,27 @@ async fn main() -> anyhow::Result<()> {
         let b = get_bytes(&client, &format!("{base}/api/v1/namespaces/bench/pods")).await;
         list_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let v: Value = serde_json::from_slice(&b)?;
-        assert_eq!(v["items"].as_array().map(Vec::len), Some(CREATES + WATCH_EVENTS));
+        assert_eq!(
+            v["items"].as_array().map(Vec::len),
+            Some(CREATES + WATCH_EVENTS)
+        );
     }
     list_ms.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
 
     // Resident memory of the apiserver holding the 10 000 (+200) pods in its cache.
     let rss_mib = std::fs::read_to_string(format!("/proc/{}/status", api.pid()))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0);
-    println!("apiserver resident memory with {} pods cached: {rss_mib:.0} MiB", CREATES + WATCH_EVENTS);
+    println!(
+        "apiserver resident memory with {} pods cached: {rss_mib:.0} MiB",
+        CREATES + WATCH_EVENTS
+    );
     println!("raw etcd: {CREATES} creates in {:.2}s; api: {CREATES} creates in {:.2}s; watch samples: {}", raw.as_secs_f64(), api_time.as_secs_f64(), lats.len());
     println!(
         "RESULT api_creates_per_s={:.0} raw_etcd_creates_per_s={:.0} ratio={:.2} list_10k_ms={:.0} watch_p99_ms={:.1}",

@@ -130,10 +130,14 @@ impl Authenticator {
         bootstrap_tokens: bool,
     ) -> Authenticator {
         if let Some(keys) = token_keys {
-            self.add_token_authenticator(Box::new(serviceaccount::ServiceAccountAuthenticator::new(keys, Some(cache.clone()))));
+            self.add_token_authenticator(Box::new(
+                serviceaccount::ServiceAccountAuthenticator::new(keys, Some(cache.clone())),
+            ));
         }
         if bootstrap_tokens {
-            self.add_token_authenticator(Box::new(bootstrap::BootstrapTokenAuthenticator::new(cache)));
+            self.add_token_authenticator(Box::new(bootstrap::BootstrapTokenAuthenticator::new(
+                cache,
+            )));
         }
         self
     }

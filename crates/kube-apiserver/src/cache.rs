@@ -53,8 +53,14 @@ fn selectable(key: &str, mut value: Value) -> (Value, bool) {
             .map(|info| (info.key_prefix(), info))
             .collect()
     });
-    if let Some((_, info)) = SUBSET_ONLY.iter().find(|(prefix, _)| key.starts_with(prefix.as_str())) {
-        return (api_types::selectors::selectable_subset(info, &value, KEPT_PATHS), true);
+    if let Some((_, info)) = SUBSET_ONLY
+        .iter()
+        .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+    {
+        return (
+            api_types::selectors::selectable_subset(info, &value, KEPT_PATHS),
+            true,
+        );
     }
     api_types::meta::remove_managed_fields(&mut value);
     (value, false)
@@ -63,7 +69,13 @@ fn selectable(key: &str, mut value: Value) -> (Value, bool) {
 impl CachedObject {
     fn new(key: String, revision: i64, value: Value, bytes: Bytes) -> CachedObject {
         let (selectable, subset) = selectable(&key, value);
-        CachedObject { key, revision, selectable, subset, bytes }
+        CachedObject {
+            key,
+            revision,
+            selectable,
+            subset,
+            bytes,
+        }
     }
 
     /// The whole object but `metadata.managedFields`: borrowed where the cache keeps it
@@ -84,11 +96,19 @@ impl CachedObject {
 
     /// Decodes a stored value into the form `info` serves, stamping
     /// `metadata.resourceVersion` with `revision`.
-    pub fn decode(info: &ResourceInfo, key: String, raw: &[u8], revision: i64) -> Option<CachedObject> {
+    pub fn decode(
+        info: &ResourceInfo,
+        key: String,
+        raw: &[u8],
+        revision: i64,
+    ) -> Option<CachedObject> {
         let mut value: Value = serde_json::from_slice(raw).ok()?;
         api_types::conversion::storage_to_external(info, &mut value);
         if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+            meta.insert(
+                "resourceVersion".into(),
+                Value::String(revision.to_string()),
+            );
         }
         let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
         Some(CachedObject::new(key, revision, value, bytes))
@@ -97,7 +117,10 @@ impl CachedObject {
     /// A served-form object (no `resourceVersion` in it) stamped with `revision`.
     pub fn stamped(key: &str, mut value: Value, revision: i64) -> Option<CachedObject> {
         let meta = value.get_mut("metadata").and_then(Value::as_object_mut)?;
-        meta.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        meta.insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
         let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
         Some(CachedObject::new(key.to_string(), revision, value, bytes))
     }
@@ -106,7 +129,13 @@ impl CachedObject {
     /// `metadata` object closing at `metadata_end` (see [`encode_marking_metadata`]):
     /// the served bytes are `stored` with `resourceVersion` spliced in, the same bytes
     /// serializing the stamped value gives, without serializing it again.
-    fn stamped_from_stored(key: &str, mut value: Value, stored: &[u8], metadata_end: Option<usize>, revision: i64) -> Option<CachedObject> {
+    fn stamped_from_stored(
+        key: &str,
+        mut value: Value,
+        stored: &[u8],
+        metadata_end: Option<usize>,
+        revision: i64,
+    ) -> Option<CachedObject> {
         let meta = value.get_mut("metadata").and_then(Value::as_object_mut)?;
         let (Some(end), false) = (metadata_end, meta.contains_key("resourceVersion")) else {
             // A present key would be replaced in place, not appended: encode afresh.
@@ -127,7 +156,12 @@ impl CachedObject {
         bytes.push(b'"');
         bytes.extend_from_slice(tail);
         meta.insert("resourceVersion".into(), Value::String(rv));
-        Some(CachedObject::new(key.to_string(), revision, value, Bytes::from(bytes)))
+        Some(CachedObject::new(
+            key.to_string(),
+            revision,
+            value,
+            Bytes::from(bytes),
+        ))
     }
 }
 
@@ -209,7 +243,12 @@ impl ResourceCache {
         let (tx, _) = broadcast::channel(capacity.max(1024));
         ResourceCache {
             info,
-            inner: RwLock::new(Inner { objects: BTreeMap::new(), events: VecDeque::new(), oldest_revision: 0, tx }),
+            inner: RwLock::new(Inner {
+                objects: BTreeMap::new(),
+                events: VecDeque::new(),
+                oldest_revision: 0,
+                tx,
+            }),
             capacity,
         }
     }
@@ -239,7 +278,12 @@ impl ResourceCache {
 
     /// Starts a watch after `revision` (None: from now, replaying current state as
     /// ADDED events when `initial_state` is set). Too old → 410 Gone.
-    pub fn watch(&self, prefix: &str, revision: Option<i64>, initial_state: bool) -> Result<WatchStart, ApiError> {
+    pub fn watch(
+        &self,
+        prefix: &str,
+        revision: Option<i64>,
+        initial_state: bool,
+    ) -> Result<WatchStart, ApiError> {
         let inner = self.inner.read();
         let live = inner.tx.subscribe();
         let initial = match revision {
@@ -250,7 +294,12 @@ impl ResourceCache {
                         .range(prefix.to_string()..)
                         .take_while(|(k, _)| k.starts_with(prefix))
                         .map(|(_, o)| {
-                            Arc::new(CacheEvent { kind: WatchEventType::Added, revision: o.revision, object: o.clone(), prev: None })
+                            Arc::new(CacheEvent {
+                                kind: WatchEventType::Added,
+                                revision: o.revision,
+                                object: o.clone(),
+                                prev: None,
+                            })
                         })
                         .collect()
                 } else {
@@ -283,7 +332,9 @@ impl ResourceCache {
                 inner.objects.remove(&event.object.key);
             }
             _ => {
-                inner.objects.insert(event.object.key.clone(), event.object.clone());
+                inner
+                    .objects
+                    .insert(event.object.key.clone(), event.object.clone());
             }
         }
         inner.events.push_back(event.clone());
@@ -350,7 +401,13 @@ impl WriteSlot {
                 CachedObject::stamped(key, value, revision).map(Arc::new)
             }
             SlotState::Waiting(value) => {
-                let o = Arc::new(CachedObject::stamped_from_stored(key, value, &self.stored, self.metadata_end, revision)?);
+                let o = Arc::new(CachedObject::stamped_from_stored(
+                    key,
+                    value,
+                    &self.stored,
+                    self.metadata_end,
+                    revision,
+                )?);
                 *state = SlotState::Done(o.clone());
                 Some(o)
             }
@@ -396,7 +453,8 @@ impl WatchCache {
     }
 
     pub fn resource(&self, info: &ResourceInfo) -> Option<&Arc<ResourceCache>> {
-        self.by_resource.get(&(info.group, info.version, info.plural))
+        self.by_resource
+            .get(&(info.group, info.version, info.plural))
     }
 
     /// Whether `info` is the only view of its stored objects (no other group or
@@ -404,15 +462,27 @@ impl WatchCache {
     /// form plus `resourceVersion`, so a written object can stand in for its decoded
     /// watch event.
     pub fn single_view(&self, info: &ResourceInfo) -> bool {
-        self.by_plural.get(info.plural).is_some_and(|c| c.len() == 1 && std::ptr::eq(c[0].info, info))
+        self.by_plural
+            .get(info.plural)
+            .is_some_and(|c| c.len() == 1 && std::ptr::eq(c[0].info, info))
     }
 
     /// Registers a write about to store `stored` (the exact value bytes) under `key`,
     /// for `value` (served form, without `resourceVersion`). Only for
     /// [`WatchCache::single_view`] resources. The writer calls [`WriteSlot::finish`]
     /// once the write succeeded, or [`WatchCache::forget_write`] when it failed.
-    pub fn expect_write(&self, key: &str, stored: Vec<u8>, metadata_end: Option<usize>, value: Value) -> Arc<WriteSlot> {
-        let slot = Arc::new(WriteSlot { stored, metadata_end, state: parking_lot::Mutex::new(SlotState::Waiting(value)) });
+    pub fn expect_write(
+        &self,
+        key: &str,
+        stored: Vec<u8>,
+        metadata_end: Option<usize>,
+        value: Value,
+    ) -> Arc<WriteSlot> {
+        let slot = Arc::new(WriteSlot {
+            stored,
+            metadata_end,
+            state: parking_lot::Mutex::new(SlotState::Waiting(value)),
+        });
         self.pending.lock().insert(key.to_string(), slot.clone());
         slot
     }
@@ -449,7 +519,11 @@ impl WatchCache {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut asked = false;
         loop {
-            let wait = if asked { deadline } else { tokio::time::Instant::now() + Duration::from_millis(5) };
+            let wait = if asked {
+                deadline
+            } else {
+                tokio::time::Instant::now() + Duration::from_millis(5)
+            };
             match tokio::time::timeout_at(wait.min(deadline), rx.changed()).await {
                 Ok(Ok(())) => {
                     if *rx.borrow() >= revision {
@@ -477,11 +551,19 @@ impl WatchCache {
         // Writes up to `rev` are covered by this list (the writers still finish theirs).
         self.pending.lock().clear();
         for (plural, caches) in &self.by_plural {
-            let page = self.storage.list_all(&format!("/registry/{plural}/"), rev).await?;
+            let page = self
+                .storage
+                .list_all(&format!("/registry/{plural}/"), rev)
+                .await?;
             for c in caches {
                 let mut objects = BTreeMap::new();
                 for (key, stored) in &page.items {
-                    if let Some(o) = CachedObject::decode(c.info, key.clone(), &stored.value, stored.mod_revision) {
+                    if let Some(o) = CachedObject::decode(
+                        c.info,
+                        key.clone(),
+                        &stored.value,
+                        stored.mod_revision,
+                    ) {
                         objects.insert(key.clone(), Arc::new(o));
                     }
                 }
@@ -522,8 +604,15 @@ impl WatchCache {
             for ev in resp.events() {
                 let Some(kv) = ev.kv() else { continue };
                 let key = String::from_utf8_lossy(kv.key()).into_owned();
-                let Some(plural) = key.strip_prefix("/registry/").and_then(|r| r.split('/').next()) else { continue };
-                let Some(caches) = self.by_plural.get(plural) else { continue };
+                let Some(plural) = key
+                    .strip_prefix("/registry/")
+                    .and_then(|r| r.split('/').next())
+                else {
+                    continue;
+                };
+                let Some(caches) = self.by_plural.get(plural) else {
+                    continue;
+                };
                 let revision = kv.mod_revision();
                 // Encrypted values are decrypted here: the cache holds plaintext.
                 let open = |raw: &'_ [u8]| match self.storage.open(&key, raw) {
@@ -537,7 +626,9 @@ impl WatchCache {
                 let value = if is_put { open(kv.value()) } else { None };
                 // A write of this apiserver's own: its object is (being) made already.
                 let remembered = match &value {
-                    Some(v) if caches.len() == 1 => self.take_write(&key, v).and_then(|slot| slot.finish(&key, revision)),
+                    Some(v) if caches.len() == 1 => self
+                        .take_write(&key, v)
+                        .and_then(|slot| slot.finish(&key, revision)),
                     _ => None,
                 };
                 // No prev_kv from etcd (it would cost etcd a read per event): the
@@ -548,22 +639,35 @@ impl WatchCache {
                         EventType::Put => {
                             let object = match &remembered {
                                 Some(o) => o.clone(),
-                                None => match value.as_deref().and_then(|v| CachedObject::decode(c.info, key.clone(), v, revision)) {
+                                None => match value.as_deref().and_then(|v| {
+                                    CachedObject::decode(c.info, key.clone(), v, revision)
+                                }) {
                                     Some(o) => Arc::new(o),
                                     None => continue,
                                 },
                             };
-                            let kind = if kv.create_revision() == revision { WatchEventType::Added } else { WatchEventType::Modified };
+                            let kind = if kv.create_revision() == revision {
+                                WatchEventType::Added
+                            } else {
+                                WatchEventType::Modified
+                            };
                             (kind, object)
                         }
                         EventType::Delete => {
                             // The last state, stamped with the deletion revision, as upstream sends it.
                             let Some(p) = &prev else { continue };
-                            let Some(o) = CachedObject::stamped(&key, p.object(), revision) else { continue };
+                            let Some(o) = CachedObject::stamped(&key, p.object(), revision) else {
+                                continue;
+                            };
                             (WatchEventType::Deleted, Arc::new(o))
                         }
                     };
-                    c.apply(CacheEvent { kind, revision, object, prev });
+                    c.apply(CacheEvent {
+                        kind,
+                        revision,
+                        object,
+                        prev,
+                    });
                 }
                 self.revision_tx.send_if_modified(|r| {
                     if revision > *r {
@@ -577,8 +681,17 @@ impl WatchCache {
             // After a whole response (or a progress notification) the caches reflect
             // everything up to the header revision.
             if resp.events().is_empty() || header_rev > 0 {
-                let last_event = resp.events().last().and_then(|e| e.kv()).map(|kv| kv.mod_revision()).unwrap_or(0);
-                let upto = if resp.events().is_empty() { header_rev } else { last_event };
+                let last_event = resp
+                    .events()
+                    .last()
+                    .and_then(|e| e.kv())
+                    .map(|kv| kv.mod_revision())
+                    .unwrap_or(0);
+                let upto = if resp.events().is_empty() {
+                    header_rev
+                } else {
+                    last_event
+                };
                 self.revision_tx.send_if_modified(|r| {
                     if upto > *r {
                         *r = upto;
@@ -600,8 +713,16 @@ mod tests {
 
     fn slot(value: Value) -> WriteSlot {
         let (stored, metadata_end) = encode_marking_metadata(&value).expect("json");
-        assert_eq!(stored, serde_json::to_vec(&value).expect("json"), "encodes as serde_json does");
-        WriteSlot { stored, metadata_end, state: parking_lot::Mutex::new(SlotState::Waiting(value)) }
+        assert_eq!(
+            stored,
+            serde_json::to_vec(&value).expect("json"),
+            "encodes as serde_json does"
+        );
+        WriteSlot {
+            stored,
+            metadata_end,
+            state: parking_lot::Mutex::new(SlotState::Waiting(value)),
+        }
     }
 
     #[test]
@@ -617,11 +738,15 @@ mod tests {
             json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {}}),
         ] {
             let s = slot(obj.clone());
-            let finished = s.finish(key, 1234567).map(|o| (o.selectable.clone(), o.bytes.clone()));
-            let expected = CachedObject::stamped(key, obj, 1234567).map(|o| (o.selectable, o.bytes));
+            let finished = s
+                .finish(key, 1234567)
+                .map(|o| (o.selectable.clone(), o.bytes.clone()));
+            let expected =
+                CachedObject::stamped(key, obj, 1234567).map(|o| (o.selectable, o.bytes));
             assert_eq!(finished, expected);
             if let Some((_, bytes)) = &finished {
-                let decoded = CachedObject::decode(pods, key.to_string(), &s.stored, 1234567).expect("decoded");
+                let decoded = CachedObject::decode(pods, key.to_string(), &s.stored, 1234567)
+                    .expect("decoded");
                 assert_eq!(bytes, &decoded.bytes);
             }
         }
@@ -639,9 +764,17 @@ mod tests {
         assert_eq!(finished.bytes, decoded.bytes);
         assert_eq!(finished.object()["metadata"]["resourceVersion"], "42");
         // A pod keeps only its selectable part parsed; the rest is in its bytes.
-        assert_eq!(finished.selectable, json!({"metadata": {"name": "p", "namespace": "d", "labels": {"a": "b"}, "uid": "u1"}}));
+        assert_eq!(
+            finished.selectable,
+            json!({"metadata": {"name": "p", "namespace": "d", "labels": {"a": "b"}, "uid": "u1"}})
+        );
         assert_eq!(finished.object()["spec"]["containers"][0]["name"], "c");
-        assert_eq!(finished.without_managed_fields().pointer("/spec/containers/0/image"), Some(&json!("i")));
+        assert_eq!(
+            finished
+                .without_managed_fields()
+                .pointer("/spec/containers/0/image"),
+            Some(&json!("i"))
+        );
         // The watch event and the writer share one object.
         let again = s.finish(key, 42).expect("finished");
         assert!(Arc::ptr_eq(&finished, &again));

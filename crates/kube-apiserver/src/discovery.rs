@@ -99,8 +99,14 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     if resources.is_empty() {
         return None;
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 #[cfg(test)]
@@ -110,12 +116,19 @@ mod tests {
     #[test]
     fn core_resources_listed_with_subresources() {
         let l = api_resource_list("", "v1").expect("core group");
-        let names: Vec<&str> = l["resources"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+        let names: Vec<&str> = l["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
         assert!(names.contains(&"pods"));
         assert!(names.contains(&"pods/status"));
         assert!(names.contains(&"replicationcontrollers/scale"));
         let groups = api_group_list();
-        assert!(groups["groups"].as_array().is_some_and(|g| g.iter().any(|x| x["name"] == "apps")));
+        assert!(groups["groups"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|x| x["name"] == "apps")));
         assert!(api_group("nosuch").is_none());
     }
 }

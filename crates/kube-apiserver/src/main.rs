@@ -44,7 +44,9 @@ async fn main() -> anyhow::Result<()> {
     // other one accepting too.
     let insecure = if opts.insecure_port != 0 {
         let addr = SocketAddr::new(opts.insecure_bind_address, opts.insecure_port);
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the insecure port {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the insecure port {addr}"))?;
         Some((addr, listener))
     } else {
         None
@@ -52,7 +54,9 @@ async fn main() -> anyhow::Result<()> {
     let secure = if opts.secure_port != 0 {
         let addr = SocketAddr::new(opts.bind_address, opts.secure_port);
         let config = tls::server_config(&opts)?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the secure port {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the secure port {addr}"))?;
         Some((addr, listener, config))
     } else {
         None
@@ -60,11 +64,21 @@ async fn main() -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     if let Some((addr, listener, config)) = secure {
         tracing::info!(%addr, "serving securely");
-        tasks.push(tokio::spawn(tls::serve_tls(listener, config, app.clone(), authn, shutdown())));
+        tasks.push(tokio::spawn(tls::serve_tls(
+            listener,
+            config,
+            app.clone(),
+            authn,
+            shutdown(),
+        )));
     }
     if let Some((addr, listener)) = insecure {
         tracing::info!(%addr, "serving insecurely (no authentication) on the insecure port");
-        tasks.push(tokio::spawn(tls::serve_plain(listener, app.clone(), shutdown())));
+        tasks.push(tokio::spawn(tls::serve_plain(
+            listener,
+            app.clone(),
+            shutdown(),
+        )));
     }
     kube_common::signals::shutdown_signal().await;
     let _ = stop_tx.send(true);

@@ -21,7 +21,13 @@ const LEASE_TTL: Duration = Duration::from_secs(15);
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(10);
 
 fn write_options() -> WriteOptions {
-    WriteOptions { dry_run: false, field_manager: "kube-apiserver".into(), field_validation: FieldValidation::Ignore, force: false, user: None }
+    WriteOptions {
+        dry_run: false,
+        field_manager: "kube-apiserver".into(),
+        field_validation: FieldValidation::Ignore,
+        force: false,
+        user: None,
+    }
 }
 
 /// Renews this apiserver's lease.
@@ -33,7 +39,10 @@ async fn renew_lease(state: &AppState, ip: &str) -> anyhow::Result<()> {
     if expected == 0 {
         state.storage.create(&key, value, Some(LEASE_TTL)).await?;
     } else {
-        state.storage.update(&key, value, expected, Some(LEASE_TTL)).await?;
+        state
+            .storage
+            .update(&key, value, expected, Some(LEASE_TTL))
+            .await?;
     }
     Ok(())
 }
@@ -41,7 +50,12 @@ async fn renew_lease(state: &AppState, ip: &str) -> anyhow::Result<()> {
 /// The advertise IPs of the live apiservers (sorted, always including `own`).
 async fn live_ips(state: &AppState, own: &str) -> anyhow::Result<Vec<String>> {
     let page = state.storage.list_all(LEASE_PREFIX, 0).await?;
-    let mut ips: Vec<String> = page.items.iter().filter_map(|(k, _)| k.strip_prefix(LEASE_PREFIX)).map(str::to_string).collect();
+    let mut ips: Vec<String> = page
+        .items
+        .iter()
+        .filter_map(|(k, _)| k.strip_prefix(LEASE_PREFIX))
+        .map(str::to_string)
+        .collect();
     if !ips.iter().any(|i| i == own) {
         ips.push(own.to_string());
     }
@@ -63,7 +77,10 @@ pub fn endpoints(ips: &[String], port: u16) -> Value {
 /// The EndpointSlice for `ips`.
 pub fn endpoint_slice(ips: &[String], port: u16) -> Value {
     let ipv6 = ips.first().is_some_and(|ip| ip.contains(':'));
-    let endpoints: Vec<Value> = ips.iter().map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}})).collect();
+    let endpoints: Vec<Value> = ips
+        .iter()
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
     json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
@@ -74,8 +91,15 @@ pub fn endpoint_slice(ips: &[String], port: u16) -> Value {
 }
 
 /// Writes `desired` unless the stored object already has the same content.
-async fn ensure(state: &AppState, group: &str, plural: &str, desired: Value, fields: &[&str]) -> anyhow::Result<()> {
-    let info = api_types::registry::lookup(group, "v1", plural).ok_or_else(|| anyhow::anyhow!("{plural} not registered"))?;
+async fn ensure(
+    state: &AppState,
+    group: &str,
+    plural: &str,
+    desired: Value,
+    fields: &[&str],
+) -> anyhow::Result<()> {
+    let info = api_types::registry::lookup(group, "v1", plural)
+        .ok_or_else(|| anyhow::anyhow!("{plural} not registered"))?;
     let opts = write_options();
     match state.store.get(info, Some("default"), "kubernetes").await {
         Ok(current) => {
@@ -89,9 +113,17 @@ async fn ensure(state: &AppState, group: &str, plural: &str, desired: Value, fie
                 updated[*f] = desired[*f].clone();
             }
             updated["metadata"]["labels"] = desired["metadata"]["labels"].clone();
-            state.store.update(info, Some("default"), "kubernetes", None, updated, &opts).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            state
+                .store
+                .update(info, Some("default"), "kubernetes", None, updated, &opts)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
         }
-        Err(e) if e.code == 404 => match state.store.create(info, Some("default"), desired, &opts).await {
+        Err(e) if e.code == 404 => match state
+            .store
+            .create(info, Some("default"), desired, &opts)
+            .await
+        {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
             Err(e) => anyhow::bail!(e.message),
@@ -106,7 +138,14 @@ pub async fn reconcile(state: &AppState, ip: &str, port: u16) -> anyhow::Result<
     renew_lease(state, ip).await?;
     let ips = live_ips(state, ip).await?;
     ensure(state, "", "endpoints", endpoints(&ips, port), &["subsets"]).await?;
-    ensure(state, "discovery.k8s.io", "endpointslices", endpoint_slice(&ips, port), &["addressType", "endpoints", "ports"]).await?;
+    ensure(
+        state,
+        "discovery.k8s.io",
+        "endpointslices",
+        endpoint_slice(&ips, port),
+        &["addressType", "endpoints", "ports"],
+    )
+    .await?;
     Ok(())
 }
 
@@ -135,12 +174,23 @@ mod tests {
     fn objects_have_upstream_shape() {
         let ips = vec!["10.0.0.1".to_string(), "10.0.0.2".to_string()];
         let ep = endpoints(&ips, 6443);
-        assert_eq!(ep.pointer("/subsets/0/addresses/1/ip"), Some(&json!("10.0.0.2")));
+        assert_eq!(
+            ep.pointer("/subsets/0/addresses/1/ip"),
+            Some(&json!("10.0.0.2"))
+        );
         assert_eq!(ep.pointer("/subsets/0/ports/0/name"), Some(&json!("https")));
         let slice = endpoint_slice(&ips, 6443);
         assert_eq!(slice["addressType"], "IPv4");
-        assert_eq!(slice.pointer("/metadata/labels/kubernetes.io~1service-name"), Some(&json!("kubernetes")));
-        assert!(slice.pointer("/metadata/labels/endpointslice.kubernetes.io~1managed-by").is_none());
-        assert_eq!(endpoint_slice(&["fd00::1".to_string()], 443)["addressType"], "IPv6");
+        assert_eq!(
+            slice.pointer("/metadata/labels/kubernetes.io~1service-name"),
+            Some(&json!("kubernetes"))
+        );
+        assert!(slice
+            .pointer("/metadata/labels/endpointslice.kubernetes.io~1managed-by")
+            .is_none());
+        assert_eq!(
+            endpoint_slice(&["fd00::1".to_string()], 443)["addressType"],
+            "IPv6"
+        );
     }
 }

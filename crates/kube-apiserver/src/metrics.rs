@@ -22,7 +22,10 @@ struct LatencyLabels {
 }
 
 fn latency_histogram() -> Histogram {
-    Histogram::new([0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 30.0, 60.0])
+    Histogram::new([
+        0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0,
+        30.0, 60.0,
+    ])
 }
 
 #[derive(Clone)]
@@ -36,22 +39,35 @@ impl ApiMetrics {
     pub fn new() -> Self {
         let registry = Metrics::new();
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let latency = Family::<LatencyLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         registry.register("apiserver_request", "Counter of apiserver requests broken out for each verb, resource and HTTP response code.", requests.clone());
         registry.register(
             "apiserver_request_duration_seconds",
             "Response latency distribution in seconds for each verb and resource.",
             latency.clone(),
         );
-        ApiMetrics { registry, requests, latency }
+        ApiMetrics {
+            registry,
+            requests,
+            latency,
+        }
     }
 
     pub fn observe(&self, verb: &str, resource: &str, code: u16, took: Duration) {
         self.requests
-            .get_or_create(&RequestLabels { verb: verb.to_string(), resource: resource.to_string(), code: code.to_string() })
+            .get_or_create(&RequestLabels {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                code: code.to_string(),
+            })
             .inc();
         self.latency
-            .get_or_create(&LatencyLabels { verb: verb.to_string(), resource: resource.to_string() })
+            .get_or_create(&LatencyLabels {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+            })
             .observe(took.as_secs_f64());
     }
 

@@ -8,13 +8,21 @@ use kube_common::duration::parse_go_duration as parse_duration;
 use kube_common::logging::LoggingArgs;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kube-apiserver", version, about = "The Kubernetes API server: validates and configures data for the API objects, stored in etcd.")]
+#[command(
+    name = "kube-apiserver",
+    version,
+    about = "The Kubernetes API server: validates and configures data for the API objects, stored in etcd."
+)]
 pub struct Options {
     #[command(flatten)]
     pub logging: LoggingArgs,
 
     /// List of etcd servers to connect with (scheme://ip:port), comma separated.
-    #[arg(long = "etcd-servers", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    #[arg(
+        long = "etcd-servers",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:2379"
+    )]
     pub etcd_servers: Vec<String>,
     /// SSL Certificate Authority file used to secure etcd communication.
     #[arg(long = "etcd-cafile")]
@@ -27,13 +35,21 @@ pub struct Options {
     pub etcd_keyfile: Option<PathBuf>,
 
     /// The IP address on which to serve the insecure port (classic; keep it on loopback).
-    #[arg(long = "insecure-bind-address", alias = "address", default_value = "127.0.0.1")]
+    #[arg(
+        long = "insecure-bind-address",
+        alias = "address",
+        default_value = "127.0.0.1"
+    )]
     pub insecure_bind_address: IpAddr,
     /// The port on which to serve unsecured, unauthenticated access; 0 disables it.
     #[arg(long = "insecure-port", alias = "port", default_value_t = 8080)]
     pub insecure_port: u16,
     /// The IP address on which to listen for the --secure-port port.
-    #[arg(long = "bind-address", alias = "public-address-override", default_value = "0.0.0.0")]
+    #[arg(
+        long = "bind-address",
+        alias = "public-address-override",
+        default_value = "0.0.0.0"
+    )]
     pub bind_address: IpAddr,
     /// The port on which to serve HTTPS with authentication and authorization; 0 disables it.
     #[arg(long = "secure-port", default_value_t = 6443)]
@@ -58,7 +74,11 @@ pub struct Options {
     #[arg(long = "anonymous-auth", default_value = "true", value_parser = kube_common::flags::parse_go_bool, num_args = 0..=1, default_missing_value = "true")]
     pub anonymous_auth: bool,
     /// Ordered list of plug-ins to do authorization on the secure port.
-    #[arg(long = "authorization-mode", value_delimiter = ',', default_value = "AlwaysAllow")]
+    #[arg(
+        long = "authorization-mode",
+        value_delimiter = ',',
+        default_value = "AlwaysAllow"
+    )]
     pub authorization_mode: Vec<String>,
     /// File with PEM keys (public or private; RSA or ECDSA) used to verify service account tokens; repeatable.
     #[arg(long = "service-account-key-file", action = clap::ArgAction::Append)]
@@ -92,7 +112,11 @@ pub struct Options {
     pub kubelet_preferred_address_types: Vec<String>,
 
     /// A CIDR notation IP range from which to assign service cluster IPs.
-    #[arg(long = "service-cluster-ip-range", alias = "portal-net", default_value = "10.0.0.0/24")]
+    #[arg(
+        long = "service-cluster-ip-range",
+        alias = "portal-net",
+        default_value = "10.0.0.0/24"
+    )]
     pub service_cluster_ip_range: String,
     /// A port range to reserve for services with NodePort visibility.
     #[arg(long = "service-node-port-range", default_value = "30000-32767")]
@@ -156,7 +180,8 @@ pub struct Options {
 
 /// `--kubelet-preferred-address-types` default: kubeadm's order (upstream's binary
 /// default puts Hostname first, which needs node names that resolve).
-pub const DEFAULT_KUBELET_ADDRESS_TYPES: &str = "InternalIP,ExternalIP,Hostname,InternalDNS,ExternalDNS";
+pub const DEFAULT_KUBELET_ADDRESS_TYPES: &str =
+    "InternalIP,ExternalIP,Hostname,InternalDNS,ExternalDNS";
 
 impl Options {
     /// The admission plugins in effect: the classic `--admission-control` list when
@@ -218,8 +243,14 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("1h").ok(), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1h30m").ok(), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms").ok(), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_duration("1h30m").ok(),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            parse_duration("500ms").ok(),
+            Some(Duration::from_millis(500))
+        );
         assert!(parse_duration("5").is_err());
     }
 }

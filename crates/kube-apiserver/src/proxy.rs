@@ -5,17 +5,28 @@
 use std::sync::Arc;
 
 use api_types::{meta, ApiError, ResourceInfo, Subresource};
-use axum::{body::Body, extract::Request, http::{HeaderValue, Method, StatusCode}, response::Response};
+use axum::{
+    body::Body,
+    extract::Request,
+    http::{HeaderValue, Method, StatusCode},
+    response::Response,
+};
 use serde_json::Value;
 
 use crate::{handlers::query::Query, server::AppState};
 
 mod kubelet_client;
 
-pub use kubelet_client::{config as kubelet_client, configure as configure_kubelet_client, KubeletClientConfig};
+pub use kubelet_client::{
+    config as kubelet_client, configure as configure_kubelet_client, KubeletClientConfig,
+};
 
 fn bad_gateway(msg: impl std::fmt::Display) -> ApiError {
-    ApiError::new(502, "InternalError", format!("error trying to reach the kubelet: {msg}"))
+    ApiError::new(
+        502,
+        "InternalError",
+        format!("error trying to reach the kubelet: {msg}"),
+    )
 }
 
 /// `host:port` of the kubelet of the node a pod runs on.
@@ -25,8 +36,11 @@ async fn kubelet_address(state: &Arc<AppState>, pod: &Value) -> Result<String, A
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad_request(format!("pod {pod_name} does not have a host assigned")))?;
-    let nodes = api_types::registry::lookup("", "v1", "nodes").ok_or_else(|| ApiError::internal("nodes not registered"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("pod {pod_name} does not have a host assigned"))
+        })?;
+    let nodes = api_types::registry::lookup("", "v1", "nodes")
+        .ok_or_else(|| ApiError::internal("nodes not registered"))?;
     let node = state.store.get(nodes, None, node_name).await?;
     node_kubelet_address(&node)
 }
@@ -34,15 +48,38 @@ async fn kubelet_address(state: &Arc<AppState>, pod: &Value) -> Result<String, A
 /// `host:port` of a node's kubelet, from its status (also used by `metrics_api`).
 pub(crate) fn node_kubelet_address(node: &Value) -> Result<String, ApiError> {
     let node_name = meta::name(node).unwrap_or("");
-    let addresses = node.pointer("/status/addresses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let pick = |ty: &str| addresses.iter().find(|a| a["type"] == ty).and_then(|a| a["address"].as_str()).filter(|a| !a.is_empty()).map(str::to_string);
+    let addresses = node
+        .pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pick = |ty: &str| {
+        addresses
+            .iter()
+            .find(|a| a["type"] == ty)
+            .and_then(|a| a["address"].as_str())
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+    };
     let host = kubelet_client()
         .address_types
         .iter()
         .find_map(|ty| pick(ty))
-        .ok_or_else(|| bad_gateway(format!("node {node_name}: no preferred addresses found; known addresses: {addresses:?}")))?;
-    let port = node.pointer("/status/daemonEndpoints/kubeletEndpoint/Port").and_then(Value::as_u64).filter(|p| *p > 0).unwrap_or(10250);
-    Ok(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") })
+        .ok_or_else(|| {
+            bad_gateway(format!(
+                "node {node_name}: no preferred addresses found; known addresses: {addresses:?}"
+            ))
+        })?;
+    let port = node
+        .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
+        .and_then(Value::as_u64)
+        .filter(|p| *p > 0)
+        .unwrap_or(10250);
+    Ok(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
 }
 
 /// The container a request addresses: `container=` or the pod's only container.
@@ -88,18 +125,30 @@ pub async fn pod_connect(
                 .pointer("/spec/containers")
                 .and_then(Value::as_array)
                 .into_iter()
-                .chain(pod.pointer("/spec/initContainers").and_then(Value::as_array))
+                .chain(
+                    pod.pointer("/spec/initContainers")
+                        .and_then(Value::as_array),
+                )
                 .flatten()
                 .any(|c| c["name"] == container.as_str());
             if !known {
-                return Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}")));
+                return Err(ApiError::bad_request(format!(
+                    "container {container} is not valid for pod {name}"
+                )));
             }
             format!("/containerLogs/{ns}/{name}/{container}?{query}")
         }
         Subresource::Exec => format!("/exec/{ns}/{name}/{}?{query}", container_of(&pod, &q)?),
         Subresource::Attach => format!("/attach/{ns}/{name}/{}?{query}", container_of(&pod, &q)?),
-        Subresource::PortForward => format!("/portForward/{ns}/{name}?{}", port_forward_query(&query)),
-        other => return Err(ApiError::method_not_allowed(format!("{} is not proxied", other.name()))),
+        Subresource::PortForward => {
+            format!("/portForward/{ns}/{name}?{}", port_forward_query(&query))
+        }
+        other => {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} is not proxied",
+                other.name()
+            )))
+        }
     };
     forward(&addr, &path, req).await
 }
@@ -107,7 +156,9 @@ pub async fn pod_connect(
 /// The kubelet reads `port=` once per port; kubectl's `PodPortForwardOptions` sends
 /// `ports=80` (or `ports=80,81`), which upstream's apiserver rewrites the same way.
 fn port_forward_query(query: &str) -> String {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let mut ports: Vec<&str> = Vec::new();
     for key in ["ports", "port"] {
         for (_, v) in pairs.iter().filter(|(k, _)| k == key) {
@@ -130,10 +181,16 @@ fn port_forward_query(query: &str) -> String {
 
 /// Forwards a request to the kubelet over HTTP/1.1 on TLS (see `kubelet_client`); an
 /// upgrade (101) is spliced.
-pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) -> Result<Response, ApiError> {
+pub(crate) async fn forward(
+    addr: &str,
+    path_and_query: &str,
+    mut req: Request,
+) -> Result<Response, ApiError> {
     let stream = kubelet_client().connect(addr).await.map_err(bad_gateway)?;
     let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(io).await.map_err(bad_gateway)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(io)
+        .await
+        .map_err(bad_gateway)?;
     tokio::spawn(async move {
         if let Err(e) = conn.with_upgrades().await {
             tracing::debug!(error = %e, "kubelet connection ended");
@@ -141,7 +198,9 @@ pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) 
     });
     let wants_upgrade = req.headers().get(axum::http::header::UPGRADE).is_some();
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
-    let mut out = hyper::Request::builder().method(req.method().clone()).uri(path_and_query);
+    let mut out = hyper::Request::builder()
+        .method(req.method().clone())
+        .uri(path_and_query);
     for (k, v) in req.headers() {
         // Credentials for the apiserver are not the kubelet's business.
         if k == axum::http::header::AUTHORIZATION || k == axum::http::header::HOST {
@@ -150,12 +209,20 @@ pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) 
         out = out.header(k, v);
     }
     out = out.header(axum::http::header::HOST, addr);
-    let body = if req.method() == Method::GET { Body::empty() } else { req.into_body() };
-    let out = out.body(body).map_err(|e| ApiError::internal(e.to_string()))?;
+    let body = if req.method() == Method::GET {
+        Body::empty()
+    } else {
+        req.into_body()
+    };
+    let out = out
+        .body(body)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let mut resp = sender.send_request(out).await.map_err(bad_gateway)?;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
-            return Err(bad_gateway("the kubelet switched protocols on a plain request"));
+            return Err(bad_gateway(
+                "the kubelet switched protocols on a plain request",
+            ));
         };
         let kubelet_upgrade = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
@@ -165,7 +232,9 @@ pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) 
                     let mut kubelet = hyper_util::rt::TokioIo::new(kubelet);
                     let _ = tokio::io::copy_bidirectional(&mut client, &mut kubelet).await;
                 }
-                (c, k) => tracing::debug!(client = c.is_ok(), kubelet = k.is_ok(), "upgrade failed"),
+                (c, k) => {
+                    tracing::debug!(client = c.is_ok(), kubelet = k.is_ok(), "upgrade failed")
+                }
             }
         });
         let mut r = Response::new(Body::empty());
@@ -177,12 +246,18 @@ pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) 
     let mut r = Response::new(Body::new(body));
     *r.status_mut() = parts.status;
     for (k, v) in parts.headers.iter() {
-        if k == axum::http::header::CONTENT_TYPE || k == axum::http::header::TRANSFER_ENCODING || k.as_str().starts_with("x-") {
+        if k == axum::http::header::CONTENT_TYPE
+            || k == axum::http::header::TRANSFER_ENCODING
+            || k.as_str().starts_with("x-")
+        {
             r.headers_mut().insert(k.clone(), v.clone());
         }
     }
     if !r.headers().contains_key(axum::http::header::CONTENT_TYPE) {
-        r.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        r.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain"),
+        );
     }
     Ok(r)
 }
@@ -191,8 +266,14 @@ pub(crate) async fn forward(addr: &str, path_and_query: &str, mut req: Request) 
 mod port_forward_tests {
     #[test]
     fn ports_are_rewritten_to_one_port_param_each() {
-        assert_eq!(super::port_forward_query("ports=80%2C81"), "port=80&port=81");
-        assert_eq!(super::port_forward_query("ports=80&ports=81"), "port=80&port=81");
+        assert_eq!(
+            super::port_forward_query("ports=80%2C81"),
+            "port=80&port=81"
+        );
+        assert_eq!(
+            super::port_forward_query("ports=80&ports=81"),
+            "port=80&port=81"
+        );
         assert_eq!(super::port_forward_query("ports=80&port=80"), "port=80");
         assert_eq!(super::port_forward_query("port=8080"), "port=8080");
     }

@@ -41,46 +41,76 @@ pub struct AppState {
 
 impl AppState {
     pub async fn etcd_ready(&self) -> bool {
-        matches!(tokio::time::timeout(Duration::from_secs(2), self.storage.current_revision()).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), self.storage.current_revision()).await,
+            Ok(Ok(_))
+        )
     }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .fallback(handlers::dispatch)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::middleware,
+        ))
         .with_state(state)
 }
 
 /// Builds the whole server state from options.
 pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
-    let tls = EtcdTls { ca_file: opts.etcd_cafile.clone(), cert_file: opts.etcd_certfile.clone(), key_file: opts.etcd_keyfile.clone() };
+    let tls = EtcdTls {
+        ca_file: opts.etcd_cafile.clone(),
+        cert_file: opts.etcd_certfile.clone(),
+        key_file: opts.etcd_keyfile.clone(),
+    };
     let encryption = match &opts.encryption_provider_config {
         Some(path) => Some(Arc::new(
-            crate::encryption::Encryption::load(path).with_context(|| format!("loading --encryption-provider-config {}", path.display()))?,
+            crate::encryption::Encryption::load(path).with_context(|| {
+                format!("loading --encryption-provider-config {}", path.display())
+            })?,
         )),
         None => None,
     };
     let storage = Arc::new(loop {
         match Storage::connect(&opts.etcd_servers, &tls).await {
-            Ok(s) => break match &encryption {
-                Some(e) => s.with_encryption(e.clone()),
-                None => s,
-            },
+            Ok(s) => {
+                break match &encryption {
+                    Some(e) => s.with_encryption(e.clone()),
+                    None => s,
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, servers = ?opts.etcd_servers, "cannot reach etcd; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     });
-    let cache = WatchCache::start(storage.clone(), opts.watch_cache_size).await.context("starting the watch cache")?;
+    let cache = WatchCache::start(storage.clone(), opts.watch_cache_size)
+        .await
+        .context("starting the watch cache")?;
     let admission = Admission::new(opts.admission_plugins(), cache.clone(), storage.clone());
-    let services = ServiceAllocator::new(storage.clone(), &opts.service_cluster_ip_range, &opts.service_node_port_range)
-        .context("service IP / node port ranges")?;
-    let store = Store { storage: storage.clone(), cache: cache.clone(), admission, services, event_ttl: opts.event_ttl };
+    let services = ServiceAllocator::new(
+        storage.clone(),
+        &opts.service_cluster_ip_range,
+        &opts.service_node_port_range,
+    )
+    .context("service IP / node port ranges")?;
+    let store = Store {
+        storage: storage.clone(),
+        cache: cache.clone(),
+        admission,
+        services,
+        event_ttl: opts.event_ttl,
+    };
     let token_keys = crate::serviceaccount::from_options(opts)?;
     let authenticator = Arc::new(
-        crate::authn::Authenticator::from_options(opts)?.with_cluster(cache.clone(), token_keys.clone(), opts.enable_bootstrap_token_auth),
+        crate::authn::Authenticator::from_options(opts)?.with_cluster(
+            cache.clone(),
+            token_keys.clone(),
+            opts.enable_bootstrap_token_auth,
+        ),
     );
     let authorizer = crate::authz::Authorizer::with_cache(&opts.authorization_mode, cache.clone());
     // `--advertise-address`, else a specific `--bind-address`. Upstream would then pick
@@ -124,8 +154,15 @@ pub async fn build(opts: &Options) -> anyhow::Result<Arc<AppState>> {
 /// namespaces, allocator repair from the stored Services, and the `kubernetes`
 /// Service + Endpoints pointing at this apiserver.
 async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> {
-    let write = WriteOptions { dry_run: false, field_manager: "kube-apiserver".into(), field_validation: FieldValidation::Ignore, force: false, user: None };
-    let ns_info = api_types::registry::lookup("", "v1", "namespaces").context("namespaces registered")?;
+    let write = WriteOptions {
+        dry_run: false,
+        field_manager: "kube-apiserver".into(),
+        field_validation: FieldValidation::Ignore,
+        force: false,
+        user: None,
+    };
+    let ns_info =
+        api_types::registry::lookup("", "v1", "namespaces").context("namespaces registered")?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         match state.store.create(ns_info, None, obj, &write).await {
@@ -139,31 +176,58 @@ async fn bootstrap(state: &Arc<AppState>, opts: &Options) -> anyhow::Result<()> 
     let rev = state.storage.current_revision().await?;
     state.cache.wait_for(rev, Duration::from_secs(5)).await;
 
-    let svc_info = api_types::registry::lookup("", "v1", "services").context("services registered")?;
+    let svc_info =
+        api_types::registry::lookup("", "v1", "services").context("services registered")?;
     let existing: Vec<serde_json::Value> = state
         .cache
         .resource(svc_info)
-        .map(|c| c.list(&svc_info.key_prefix()).iter().map(|o| o.selectable.clone()).collect())
+        .map(|c| {
+            c.list(&svc_info.key_prefix())
+                .iter()
+                .map(|o| o.selectable.clone())
+                .collect()
+        })
         .unwrap_or_default();
     state.store.services.repair(&existing).await;
 
-    let port = if opts.secure_port != 0 { opts.secure_port } else { opts.insecure_port };
-    let present = existing.iter().any(|s| s.pointer("/metadata/namespace") == Some(&json!("default")) && s.pointer("/metadata/name") == Some(&json!("kubernetes")));
+    let port = if opts.secure_port != 0 {
+        opts.secure_port
+    } else {
+        opts.insecure_port
+    };
+    let present = existing.iter().any(|s| {
+        s.pointer("/metadata/namespace") == Some(&json!("default"))
+            && s.pointer("/metadata/name") == Some(&json!("kubernetes"))
+    });
     if !present {
-        let ip = state.store.services.reserve_kubernetes_service_ip().await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let ip = state
+            .store
+            .services
+            .reserve_kubernetes_service_ip()
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
         let svc = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"type": "ClusterIP", "clusterIP": ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}], "sessionAffinity": "None"},
         });
-        match state.store.create(svc_info, Some("default"), svc, &write).await {
+        match state
+            .store
+            .create(svc_info, Some("default"), svc, &write)
+            .await
+        {
             Ok(_) => tracing::info!(%ip, "created the kubernetes service"),
             Err(e) if e.code == 409 || e.code == 422 => {}
             Err(e) => anyhow::bail!("creating the kubernetes service: {}", e.message),
         }
     }
     // The Endpoints and EndpointSlice `default/kubernetes`, kept by a lease reconciler.
-    let ip = state.advertise.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1").to_string();
+    let ip = state
+        .advertise
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or("127.0.0.1")
+        .to_string();
     crate::master_endpoints::start(state.clone(), ip, port).await;
     Ok(())
 }

@@ -95,11 +95,19 @@ impl Storage {
         }
         let client = Client::connect(endpoints, Some(opts.clone())).await?;
         let watch_client = Client::connect(endpoints, Some(opts)).await?;
-        Ok(Storage { client, watch_client, lease: Mutex::new(None), encryption: None })
+        Ok(Storage {
+            client,
+            watch_client,
+            lease: Mutex::new(None),
+            encryption: None,
+        })
     }
 
     /// Transforms values of the configured resources on write and read.
-    pub fn with_encryption(mut self, encryption: std::sync::Arc<crate::encryption::Encryption>) -> Storage {
+    pub fn with_encryption(
+        mut self,
+        encryption: std::sync::Arc<crate::encryption::Encryption>,
+    ) -> Storage {
         self.encryption = Some(encryption);
         self
     }
@@ -135,7 +143,10 @@ impl Storage {
         let resp = self
             .client
             .kv_client()
-            .get("\u{0}revision-probe", Some(GetOptions::new().with_keys_only()))
+            .get(
+                "\u{0}revision-probe",
+                Some(GetOptions::new().with_keys_only()),
+            )
             .await?;
         Ok(resp.header().map(|h| h.revision()).unwrap_or(0))
     }
@@ -143,7 +154,10 @@ impl Storage {
     pub async fn get(&self, key: &str) -> Result<Option<Stored>> {
         let resp = self.client.kv_client().get(key, None).await?;
         match resp.kvs().first() {
-            Some(kv) => Ok(Some(Stored { value: self.open(key, kv.value())?, mod_revision: kv.mod_revision() })),
+            Some(kv) => Ok(Some(Stored {
+                value: self.open(key, kv.value())?,
+                mod_revision: kv.mod_revision(),
+            })),
             None => Ok(None),
         }
     }
@@ -164,7 +178,13 @@ impl Storage {
 
     /// Replaces `key` if its mod_revision is still `expected`; on a mismatch returns
     /// `Conflict` with the current value (read in the same txn), or `NotFound`.
-    pub async fn update(&self, key: &str, value: Vec<u8>, expected: i64, ttl: Option<Duration>) -> Result<i64> {
+    pub async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64> {
         let value = self.seal(key, value)?;
         let put_opts = self.put_options(ttl).await?;
         let txn = Txn::new()
@@ -196,7 +216,10 @@ impl Storage {
             if let TxnOpResponse::Get(g) = op {
                 if let Some(kv) = g.kvs().first() {
                     return match self.open(key, kv.value()) {
-                        Ok(value) => StorageError::Conflict(Stored { value, mod_revision: kv.mod_revision() }),
+                        Ok(value) => StorageError::Conflict(Stored {
+                            value,
+                            mod_revision: kv.mod_revision(),
+                        }),
                         Err(e) => e,
                     };
                 }
@@ -207,7 +230,13 @@ impl Storage {
 
     /// Reads up to `limit` keys under `prefix` starting at `start` (inclusive), at
     /// `revision` (0 = latest). Never reads an unbounded range: `limit` 0 means 500.
-    pub async fn list(&self, prefix: &str, start: Option<&str>, limit: i64, revision: i64) -> Result<ListPage> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        start: Option<&str>,
+        limit: i64,
+        revision: i64,
+    ) -> Result<ListPage> {
         let limit = if limit <= 0 { 500 } else { limit };
         let end = prefix_end(prefix);
         let from = start.unwrap_or(prefix);
@@ -220,13 +249,25 @@ impl Storage {
         for kv in resp.kvs() {
             let key = String::from_utf8_lossy(kv.key()).into_owned();
             match self.open(&key, kv.value()) {
-                Ok(value) => items.push((key, Stored { value, mod_revision: kv.mod_revision() })),
+                Ok(value) => items.push((
+                    key,
+                    Stored {
+                        value,
+                        mod_revision: kv.mod_revision(),
+                    },
+                )),
                 // One undecryptable value must not take every list (and the watch
                 // cache's load) down; reading it by name reports the error.
-                Err(e) => tracing::error!(%key, error = %e, "cannot transform the value read from etcd; skipped"),
+                Err(e) => {
+                    tracing::error!(%key, error = %e, "cannot transform the value read from etcd; skipped")
+                }
             }
         }
-        Ok(ListPage { items, more: resp.more(), revision: resp.header().map(|h| h.revision()).unwrap_or(0) })
+        Ok(ListPage {
+            items,
+            more: resp.more(),
+            revision: resp.header().map(|h| h.revision()).unwrap_or(0),
+        })
     }
 
     /// Reads every key under `prefix` at one revision, page by page.
@@ -246,7 +287,11 @@ impl Storage {
                 break;
             }
         }
-        Ok(ListPage { items: out, more: false, revision: rev })
+        Ok(ListPage {
+            items: out,
+            more: false,
+            revision: rev,
+        })
     }
 
     /// Plain put without preconditions (used for allocator bitmaps under their own CAS).
@@ -271,7 +316,10 @@ impl Storage {
         let secs = (ttl + LEASE_REUSE).as_secs() as i64;
         let resp = self.client.lease_client().grant(secs, None).await?;
         let id = resp.id();
-        *self.lease.lock() = Some(LeaseCache { id, granted_at: Instant::now() });
+        *self.lease.lock() = Some(LeaseCache {
+            id,
+            granted_at: Instant::now(),
+        });
         Ok(Some(PutOptions::new().with_lease(id)))
     }
 }

@@ -5,10 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use api_types::{
-    meta,
-    patch::PatchType,
-    registry,
-    ApiError, ResourceInfo, StatusCause, Subresource,
+    meta, patch::PatchType, registry, ApiError, ResourceInfo, StatusCause, Subresource,
 };
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -93,7 +90,10 @@ impl DeleteOptions {
         if let Some(u) = body.pointer("/preconditions/uid").and_then(Value::as_str) {
             self.precondition_uid = Some(u.to_string());
         }
-        if let Some(r) = body.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+        if let Some(r) = body
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+        {
             self.precondition_resource_version = Some(r.to_string());
         }
         if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
@@ -150,7 +150,9 @@ pub(crate) fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn conflict(info: &ResourceInfo, name: &str) -> ApiError {
@@ -175,19 +177,38 @@ impl Store {
     /// `managed_fields`, a create's `managedFields` value as JSON bytes (single-view
     /// kinds only), goes in as the last field of `metadata`: the bytes serializing
     /// `obj` with it appended there would give.
-    fn prepare_write<'a>(&'a self, info: &'static ResourceInfo, key: &'a str, mut obj: Value, managed_fields: Option<&[u8]>) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
+    fn prepare_write<'a>(
+        &'a self,
+        info: &'static ResourceInfo,
+        key: &'a str,
+        mut obj: Value,
+        managed_fields: Option<&[u8]>,
+    ) -> Result<(Vec<u8>, PendingWrite<'a>), ApiError> {
         if !self.cache.single_view(info) {
-            debug_assert!(managed_fields.is_none(), "spliced managedFields need a single-view kind");
+            debug_assert!(
+                managed_fields.is_none(),
+                "spliced managedFields need a single-view kind"
+            );
             let bytes = encode_for_storage(info, &obj)?;
-            return Ok((bytes, PendingWrite { cache: &self.cache, key, slot: None, plain: Some(obj) }));
+            return Ok((
+                bytes,
+                PendingWrite {
+                    cache: &self.cache,
+                    key,
+                    slot: None,
+                    plain: Some(obj),
+                },
+            ));
         }
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.shift_remove("resourceVersion");
             m.shift_remove("selfLink");
         }
-        let (mut bytes, mut metadata_end) = crate::cache::encode_marking_metadata(&obj).map_err(internal)?;
+        let (mut bytes, mut metadata_end) =
+            crate::cache::encode_marking_metadata(&obj).map_err(internal)?;
         if let Some(mf) = managed_fields {
-            let end = metadata_end.ok_or_else(|| ApiError::internal("a created object without metadata"))?;
+            let end = metadata_end
+                .ok_or_else(|| ApiError::internal("a created object without metadata"))?;
             let mut insert = Vec::with_capacity(mf.len() + 20);
             if bytes.get(end.wrapping_sub(1)) != Some(&b'{') {
                 insert.push(b',');
@@ -197,15 +218,31 @@ impl Store {
             bytes.splice(end..end, insert.iter().copied());
             metadata_end = Some(end + insert.len());
         }
-        let slot = self.cache.expect_write(key, bytes.clone(), metadata_end, obj);
-        Ok((bytes, PendingWrite { cache: &self.cache, key, slot: Some(slot), plain: None }))
+        let slot = self
+            .cache
+            .expect_write(key, bytes.clone(), metadata_end, obj);
+        Ok((
+            bytes,
+            PendingWrite {
+                cache: &self.cache,
+                key,
+                slot: Some(slot),
+                plain: None,
+            },
+        ))
     }
 
     /// Checks `apiVersion`/`kind` of a body against the URL's resource (setting them
     /// when absent) and the namespace against the URL's.
-    pub fn check_type_and_namespace(info: &ResourceInfo, obj: &mut Value, namespace: Option<&str>) -> Result<(), ApiError> {
+    pub fn check_type_and_namespace(
+        info: &ResourceInfo,
+        obj: &mut Value,
+        namespace: Option<&str>,
+    ) -> Result<(), ApiError> {
         let Some(map) = obj.as_object_mut() else {
-            return Err(ApiError::bad_request("the request body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
         };
         let want_av = info.api_version();
         match map.get("apiVersion").and_then(Value::as_str) {
@@ -248,7 +285,10 @@ impl Store {
                 (None, _) => {}
             }
         } else if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            if m.get("namespace").and_then(Value::as_str).is_some_and(str::is_empty) {
+            if m.get("namespace")
+                .and_then(Value::as_str)
+                .is_some_and(str::is_empty)
+            {
                 m.remove("namespace");
             }
         }
@@ -256,16 +296,26 @@ impl Store {
     }
 
     /// Strict/Warn field validation: unknown fields become errors or warnings.
-    fn check_fields(info: &ResourceInfo, obj: &Value, mode: FieldValidation) -> Result<Vec<String>, ApiError> {
+    fn check_fields(
+        info: &ResourceInfo,
+        obj: &Value,
+        mode: FieldValidation,
+    ) -> Result<Vec<String>, ApiError> {
         if mode == FieldValidation::Ignore {
             return Ok(Vec::new());
         }
         match api_types::strict::check_fields(info, obj) {
             Ok(unknown) if unknown.is_empty() => Ok(Vec::new()),
             Ok(unknown) => {
-                let msgs: Vec<String> = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
+                let msgs: Vec<String> = unknown
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
                 if mode == FieldValidation::Strict {
-                    Err(ApiError::bad_request(format!("strict decoding error: {}", msgs.join(", "))))
+                    Err(ApiError::bad_request(format!(
+                        "strict decoding error: {}",
+                        msgs.join(", ")
+                    )))
                 } else {
                     Ok(msgs)
                 }
@@ -279,7 +329,12 @@ impl Store {
         if causes.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid(info.group, info.kind, meta::name(obj).unwrap_or(""), causes))
+            Err(ApiError::invalid(
+                info.group,
+                info.kind,
+                meta::name(obj).unwrap_or(""),
+                causes,
+            ))
         }
     }
 
@@ -288,25 +343,51 @@ impl Store {
         if causes.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid(info.group, info.kind, meta::name(new).unwrap_or(""), causes))
+            Err(ApiError::invalid(
+                info.group,
+                info.kind,
+                meta::name(new).unwrap_or(""),
+                causes,
+            ))
         }
     }
 
     /// POST: creates a new object.
-    pub async fn create(&self, info: &'static ResourceInfo, namespace: Option<&str>, obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub async fn create(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         self.create_inner(info, namespace, obj, opts, true).await
     }
 
     /// POST as the handler needs it: `Written::encoded` carries the answer and, when it
     /// does, `Written::object` is left `null` (saves copying the object).
-    pub async fn create_for_response(&self, info: &'static ResourceInfo, namespace: Option<&str>, obj: Value, opts: &WriteOptions) -> Result<Written, ApiError> {
+    pub async fn create_for_response(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
         self.create_inner(info, namespace, obj, opts, false).await
     }
 
-    async fn create_inner(&self, info: &'static ResourceInfo, namespace: Option<&str>, mut obj: Value, opts: &WriteOptions, want_object: bool) -> Result<Written, ApiError> {
+    async fn create_inner(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+        want_object: bool,
+    ) -> Result<Written, ApiError> {
         Self::check_type_and_namespace(info, &mut obj, namespace)?;
         if meta::resource_version(&obj).is_some_and(|rv| !rv.is_empty()) {
-            return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
         let warnings = Self::check_fields(info, &obj, opts.field_validation)?;
         let generated = meta::name(&obj).is_none_or(str::is_empty);
@@ -332,7 +413,15 @@ impl Store {
         }
         let name = meta::name(&obj).unwrap_or_default().to_string();
         api_types::defaults::apply_defaults(info, &mut obj);
-        let attrs = Attributes { operation: Operation::Create, info, namespace, name: &name, subresource: None, dry_run: opts.dry_run, user: opts.user.as_ref() };
+        let attrs = Attributes {
+            operation: Operation::Create,
+            info,
+            namespace,
+            name: &name,
+            subresource: None,
+            dry_run: opts.dry_run,
+            user: opts.user.as_ref(),
+        };
         self.admission.admit(&attrs, &mut obj, None).await?;
         let now = now_rfc3339();
         strategy::prepare_for_create(info, &mut obj, &uuid::Uuid::new_v4().to_string(), &now);
@@ -351,14 +440,37 @@ impl Store {
         // written bytes; the object itself never holds it (the cache would drop it).
         let spliced = match opts.dry_run || !self.cache.single_view(info) {
             true => None,
-            false => api_types::apply::created_managed_fields_json(info, &obj, &opts.field_manager, "Update", &now, None).ok(),
+            false => api_types::apply::created_managed_fields_json(
+                info,
+                &obj,
+                &opts.field_manager,
+                "Update",
+                &now,
+                None,
+            )
+            .ok(),
         };
         let (bytes, pending) = match spliced {
-            Some(managed_fields) => self.prepare_write(info, &key, obj, managed_fields.as_deref())?,
+            Some(managed_fields) => {
+                self.prepare_write(info, &key, obj, managed_fields.as_deref())?
+            }
             None => {
-                api_types::apply::update_managed_fields(info, None, &mut obj, &opts.field_manager, "Update", &now, None);
+                api_types::apply::update_managed_fields(
+                    info,
+                    None,
+                    &mut obj,
+                    &opts.field_manager,
+                    "Update",
+                    &now,
+                    None,
+                );
                 if opts.dry_run {
-                    return Ok(Written { object: obj, warnings, created: true, encoded: None });
+                    return Ok(Written {
+                        object: obj,
+                        warnings,
+                        created: true,
+                        encoded: None,
+                    });
                 }
                 self.prepare_write(info, &key, obj, None)?
             }
@@ -366,7 +478,12 @@ impl Store {
         match self.storage.create(&key, bytes, self.ttl(info)).await {
             Ok(rev) => {
                 let (object, encoded) = pending.succeeded(rev, want_object)?;
-                Ok(Written { object, warnings, created: true, encoded })
+                Ok(Written {
+                    object,
+                    warnings,
+                    created: true,
+                    encoded,
+                })
             }
             Err(e) => {
                 let obj = pending.failed();
@@ -374,7 +491,11 @@ impl Store {
                     self.services.release(&obj).await;
                 }
                 match e {
-                    StorageError::AlreadyExists => Err(ApiError::already_exists(info.group, &info.qualified_plural(), &name)),
+                    StorageError::AlreadyExists => Err(ApiError::already_exists(
+                        info.group,
+                        &info.qualified_plural(),
+                        &name,
+                    )),
                     other => Err(internal(other)),
                 }
             }
@@ -382,11 +503,20 @@ impl Store {
     }
 
     /// GET of one object (a consistent read from etcd).
-    pub async fn get(&self, info: &'static ResourceInfo, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
+    pub async fn get(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let key = info.key(namespace, name);
         match self.storage.get(&key).await.map_err(internal)? {
             Some(s) => decode_stored(info, &s),
-            None => Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+            None => Err(ApiError::not_found(
+                info.group,
+                &info.qualified_plural(),
+                name,
+            )),
         }
     }
 
@@ -412,7 +542,11 @@ impl Store {
             let current = self.storage.get(&key).await.map_err(internal)?;
             let Some(current) = current else {
                 if !allow_create {
-                    return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
+                    return Err(ApiError::not_found(
+                        info.group,
+                        &info.qualified_plural(),
+                        name,
+                    ));
                 }
                 let mut obj = mutate(None)?;
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -434,7 +568,9 @@ impl Store {
                 )));
             }
             meta::set_name(&mut new, name);
-            let precondition = meta::resource_version(&new).filter(|rv| !rv.is_empty()).map(str::to_string);
+            let precondition = meta::resource_version(&new)
+                .filter(|rv| !rv.is_empty())
+                .map(str::to_string);
             if let Some(rv) = &precondition {
                 if rv != &current.mod_revision.to_string() {
                     return Err(conflict(info, name));
@@ -443,7 +579,15 @@ impl Store {
             let warnings = Self::check_fields(info, &new, opts.field_validation)?;
             api_types::defaults::apply_defaults(info, &mut new);
             let mut obj = strategy::prepare_for_update(info, new, &old, sub);
-            let attrs = Attributes { operation: Operation::Update, info, namespace, name, subresource: sub, dry_run: opts.dry_run, user: opts.user.as_ref() };
+            let attrs = Attributes {
+                operation: Operation::Update,
+                info,
+                namespace,
+                name,
+                subresource: sub,
+                dry_run: opts.dry_run,
+                user: opts.user.as_ref(),
+            };
             self.admission.admit(&attrs, &mut obj, Some(&old)).await?;
             Self::validate_update(info, &obj, &old)?;
             crate::certificates::validate_update(info, &obj, &old, sub)?;
@@ -453,38 +597,77 @@ impl Store {
                 self.services.update(&mut obj, &old, opts.dry_run).await?;
             }
             let now = now_rfc3339();
-            api_types::apply::update_managed_fields(info, Some(&old), &mut obj, &opts.field_manager, "Update", &now, sub.map(|s| s.name()));
+            api_types::apply::update_managed_fields(
+                info,
+                Some(&old),
+                &mut obj,
+                &opts.field_manager,
+                "Update",
+                &now,
+                sub.map(|s| s.name()),
+            );
             meta::set_resource_version(&mut obj, &current.mod_revision.to_string());
             if same_object(&obj, &old) {
                 // A no-op update is not written, as upstream.
-                return Ok(Written { object: old, warnings, created: false, encoded: None });
+                return Ok(Written {
+                    object: old,
+                    warnings,
+                    created: false,
+                    encoded: None,
+                });
             }
             if opts.dry_run {
-                return Ok(Written { object: obj, warnings, created: false, encoded: None });
+                return Ok(Written {
+                    object: obj,
+                    warnings,
+                    created: false,
+                    encoded: None,
+                });
             }
             // The last finalizer removed from a deleting object: it goes away now.
             if meta::deletion_timestamp(&obj).is_some()
                 && meta::finalizers(&obj).is_empty()
-                && obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0) == 0
+                && obj
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    == 0
             {
                 return match self.storage.delete(&key, current.mod_revision).await {
                     Ok(rev) => {
                         meta::set_resource_version(&mut obj, &rev.to_string());
                         self.after_delete(info, &obj).await;
-                        Ok(Written { object: obj, warnings, created: false, encoded: None })
+                        Ok(Written {
+                            object: obj,
+                            warnings,
+                            created: false,
+                            encoded: None,
+                        })
                     }
                     Err(StorageError::Conflict(_)) if precondition.is_none() => continue,
                     Err(StorageError::Conflict(_)) => Err(conflict(info, name)),
-                    Err(StorageError::NotFound) => Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+                    Err(StorageError::NotFound) => Err(ApiError::not_found(
+                        info.group,
+                        &info.qualified_plural(),
+                        name,
+                    )),
                     Err(e) => Err(internal(e)),
                 };
             }
             let (bytes, pending) = self.prepare_write(info, &key, obj, None)?;
-            let result = self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await;
+            let result = self
+                .storage
+                .update(&key, bytes, current.mod_revision, self.ttl(info))
+                .await;
             let error = match result {
                 Ok(rev) => {
                     let (object, encoded) = pending.succeeded(rev, true)?;
-                    return Ok(Written { object, warnings, created: false, encoded });
+                    return Ok(Written {
+                        object,
+                        warnings,
+                        created: false,
+                        encoded,
+                    });
                 }
                 Err(e) => e,
             };
@@ -500,7 +683,13 @@ impl Store {
             match error {
                 StorageError::Conflict(_) if precondition.is_none() => continue,
                 StorageError::Conflict(_) => return Err(conflict(info, name)),
-                StorageError::NotFound => return Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+                StorageError::NotFound => {
+                    return Err(ApiError::not_found(
+                        info.group,
+                        &info.qualified_plural(),
+                        name,
+                    ))
+                }
                 e => return Err(internal(e)),
             }
         }
@@ -518,7 +707,10 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let allow_create = sub.is_none() && allows_create_on_update(info);
-        self.update_with(info, namespace, name, sub, opts, allow_create, |_| Ok(body.clone())).await
+        self.update_with(info, namespace, name, sub, opts, allow_create, |_| {
+            Ok(body.clone())
+        })
+        .await
     }
 
     /// PATCH of the main resource or a subresource.
@@ -539,15 +731,30 @@ impl Store {
             if patch_type == PatchType::Apply {
                 let mut applied = patch.clone();
                 Self::check_type_and_namespace(info, &mut applied, namespace)?;
-                return api_types::apply::server_side_apply(info, current, &applied, &opts.field_manager, opts.force, &now, sub.map(|s| s.name()));
+                return api_types::apply::server_side_apply(
+                    info,
+                    current,
+                    &applied,
+                    &opts.field_manager,
+                    opts.force,
+                    &now,
+                    sub.map(|s| s.name()),
+                );
             }
             let Some(current) = current else {
-                return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
+                return Err(ApiError::not_found(
+                    info.group,
+                    &info.qualified_plural(),
+                    name,
+                ));
             };
             let mut patched = api_types::patch::apply_patch(info, current, patch_type, &patch)?;
             // Without an explicit resourceVersion in the patch, the patch applies to
             // whatever is current (the CAS loop retries on races).
-            let patch_rv = patch.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+            let patch_rv = patch
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             match patch_rv {
                 Some(rv) => meta::set_resource_version(&mut patched, &rv),
                 None => {
@@ -562,11 +769,21 @@ impl Store {
     }
 
     /// DELETE of one object, graceful for pods and objects with finalizers.
-    pub async fn delete(&self, info: &'static ResourceInfo, namespace: Option<&str>, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
+    pub async fn delete(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
         let key = info.key(namespace, name);
         for _ in 0..MAX_CAS_RETRIES {
             let Some(current) = self.storage.get(&key).await.map_err(internal)? else {
-                return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
+                return Err(ApiError::not_found(
+                    info.group,
+                    &info.qualified_plural(),
+                    name,
+                ));
             };
             let mut obj = decode_stored(info, &current)?;
             if let Some(uid) = &opts.precondition_uid {
@@ -589,25 +806,44 @@ impl Store {
                     ));
                 }
             }
-            let attrs = Attributes { operation: Operation::Delete, info, namespace, name, subresource: None, dry_run: opts.dry_run, user: opts.user.as_ref() };
+            let attrs = Attributes {
+                operation: Operation::Delete,
+                info,
+                namespace,
+                name,
+                subresource: None,
+                dry_run: opts.dry_run,
+                user: opts.user.as_ref(),
+            };
             self.admission.admit(&attrs, &mut obj, None).await?;
 
             let grace = self.grace_period(info, &obj, opts);
             let mut finalizers = meta::finalizers(&obj);
-            let policy = opts.propagation_policy.as_deref().or(match opts.orphan_dependents {
-                Some(true) => Some("Orphan"),
-                _ => None,
-            });
+            let policy = opts
+                .propagation_policy
+                .as_deref()
+                .or(match opts.orphan_dependents {
+                    Some(true) => Some("Orphan"),
+                    _ => None,
+                });
             match policy {
-                Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => finalizers.push("foregroundDeletion".into()),
-                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
+                Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
+                    finalizers.push("foregroundDeletion".into())
+                }
+                Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => {
+                    finalizers.push("orphan".into())
+                }
                 Some("Foreground") | Some("Orphan") | Some("Background") | None => {}
                 Some(other) => {
                     return Err(ApiError::invalid(
                         "meta.k8s.io",
                         "DeleteOptions",
                         "",
-                        vec![StatusCause::not_supported("propagationPolicy", &json!(other), &["Foreground", "Background", "Orphan", "nil"])],
+                        vec![StatusCause::not_supported(
+                            "propagationPolicy",
+                            &json!(other),
+                            &["Foreground", "Background", "Orphan", "nil"],
+                        )],
                     ))
                 }
             }
@@ -616,7 +852,9 @@ impl Store {
             if is_namespace || !finalizers.is_empty() || graceful {
                 // Mark for deletion; the owner of the finalizer (or the kubelet) finishes it.
                 let already = meta::deletion_timestamp(&obj).is_some();
-                let existing_grace = obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+                let existing_grace = obj
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64);
                 let new_grace = grace.unwrap_or(0);
                 let mut changed = meta::finalizers(&obj) != finalizers;
                 {
@@ -632,42 +870,76 @@ impl Store {
                         m.remove("finalizers");
                     }
                 }
-                if is_namespace && obj.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating") {
+                if is_namespace
+                    && obj.pointer("/status/phase").and_then(Value::as_str) != Some("Terminating")
+                {
                     if let Some(o) = obj.as_object_mut() {
                         o.insert("status".into(), json!({"phase": "Terminating"}));
                     }
                     changed = true;
                 }
                 // A namespace with no finalizers left (spec or metadata) goes at once.
-                let spec_finalizers_empty = obj.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty());
-                let pending = !finalizers.is_empty() || graceful || (is_namespace && !spec_finalizers_empty);
+                let spec_finalizers_empty = obj
+                    .pointer("/spec/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|a| a.is_empty());
+                let pending =
+                    !finalizers.is_empty() || graceful || (is_namespace && !spec_finalizers_empty);
                 if pending {
                     if opts.dry_run || !changed {
-                        return Ok(Deleted { object: obj, deleted_now: false });
+                        return Ok(Deleted {
+                            object: obj,
+                            deleted_now: false,
+                        });
                     }
                     let bytes = encode_for_storage(info, &obj)?;
-                    match self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await {
+                    match self
+                        .storage
+                        .update(&key, bytes, current.mod_revision, self.ttl(info))
+                        .await
+                    {
                         Ok(rev) => {
                             meta::set_resource_version(&mut obj, &rev.to_string());
-                            return Ok(Deleted { object: obj, deleted_now: false });
+                            return Ok(Deleted {
+                                object: obj,
+                                deleted_now: false,
+                            });
                         }
                         Err(StorageError::Conflict(_)) => continue,
-                        Err(StorageError::NotFound) => return Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+                        Err(StorageError::NotFound) => {
+                            return Err(ApiError::not_found(
+                                info.group,
+                                &info.qualified_plural(),
+                                name,
+                            ))
+                        }
                         Err(e) => return Err(internal(e)),
                     }
                 }
             }
             if opts.dry_run {
-                return Ok(Deleted { object: obj, deleted_now: true });
+                return Ok(Deleted {
+                    object: obj,
+                    deleted_now: true,
+                });
             }
             match self.storage.delete(&key, current.mod_revision).await {
                 Ok(rev) => {
                     meta::set_resource_version(&mut obj, &rev.to_string());
                     self.after_delete(info, &obj).await;
-                    return Ok(Deleted { object: obj, deleted_now: true });
+                    return Ok(Deleted {
+                        object: obj,
+                        deleted_now: true,
+                    });
                 }
                 Err(StorageError::Conflict(_)) => continue,
-                Err(StorageError::NotFound) => return Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+                Err(StorageError::NotFound) => {
+                    return Err(ApiError::not_found(
+                        info.group,
+                        &info.qualified_plural(),
+                        name,
+                    ))
+                }
                 Err(e) => return Err(internal(e)),
             }
         }
@@ -686,14 +958,23 @@ impl Store {
             return None;
         }
         // Unscheduled or finished pods go at once, as upstream's pod strategy.
-        let scheduled = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        let scheduled = obj
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        let phase = obj
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !scheduled || phase == "Succeeded" || phase == "Failed" {
             return Some(0);
         }
         let g = opts
             .grace_period_seconds
-            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                obj.pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30);
         // An explicit 0 without force is raised to 1 by kubectl; the server honours 0.
         Some(g.max(0))
@@ -719,10 +1000,18 @@ fn same_object(a: &Value, b: &Value) -> bool {
 }
 
 /// A resource looked up by URL parts, with a 404 naming the resource when unknown.
-pub fn resource_or_404(group: &str, version: &str, plural: &str) -> Result<&'static ResourceInfo, ApiError> {
+pub fn resource_or_404(
+    group: &str,
+    version: &str,
+    plural: &str,
+) -> Result<&'static ResourceInfo, ApiError> {
     registry::lookup(group, version, plural).ok_or_else(|| {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(group, plural, "")
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(group, plural, "")
     })
 }
 
@@ -730,32 +1019,53 @@ impl Store {
     /// Read-modify-write that bypasses the strategies and validation, for
     /// server-internal subresources such as `pods/binding`. `mutate` returns None to
     /// leave the object as it is.
-    pub async fn update_raw<F>(&self, info: &'static ResourceInfo, namespace: Option<&str>, name: &str, mut mutate: F) -> Result<Value, ApiError>
+    pub async fn update_raw<F>(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        mut mutate: F,
+    ) -> Result<Value, ApiError>
     where
         F: FnMut(&Value) -> Result<Option<Value>, ApiError>,
     {
         let key = info.key(namespace, name);
         for _ in 0..MAX_CAS_RETRIES {
             let Some(current) = self.storage.get(&key).await.map_err(internal)? else {
-                return Err(ApiError::not_found(info.group, &info.qualified_plural(), name));
+                return Err(ApiError::not_found(
+                    info.group,
+                    &info.qualified_plural(),
+                    name,
+                ));
             };
             let old = decode_stored(info, &current)?;
-            let Some(mut obj) = mutate(&old)? else { return Ok(old) };
+            let Some(mut obj) = mutate(&old)? else {
+                return Ok(old);
+            };
             let bytes = encode_for_storage(info, &obj)?;
-            match self.storage.update(&key, bytes, current.mod_revision, self.ttl(info)).await {
+            match self
+                .storage
+                .update(&key, bytes, current.mod_revision, self.ttl(info))
+                .await
+            {
                 Ok(rev) => {
                     meta::set_resource_version(&mut obj, &rev.to_string());
                     return Ok(obj);
                 }
                 Err(StorageError::Conflict(_)) => continue,
-                Err(StorageError::NotFound) => return Err(ApiError::not_found(info.group, &info.qualified_plural(), name)),
+                Err(StorageError::NotFound) => {
+                    return Err(ApiError::not_found(
+                        info.group,
+                        &info.qualified_plural(),
+                        name,
+                    ))
+                }
                 Err(e) => return Err(internal(e)),
             }
         }
         Err(conflict(info, name))
     }
 }
-
 
 /// A write in flight (see [`Store::prepare_write`]). Dropped unfinished (the write
 /// failed, or the request went away), it withdraws the object from the watch cache.
@@ -769,14 +1079,27 @@ struct PendingWrite<'a> {
 impl PendingWrite<'_> {
     /// The written object stamped with `revision`, and its JSON when the watch cache
     /// shares it (then the object is `null` unless `want_object`).
-    fn succeeded(mut self, revision: i64, want_object: bool) -> Result<(Value, Option<bytes::Bytes>), ApiError> {
+    fn succeeded(
+        mut self,
+        revision: i64,
+        want_object: bool,
+    ) -> Result<(Value, Option<bytes::Bytes>), ApiError> {
         if let Some(mut obj) = self.plain.take() {
             meta::set_resource_version(&mut obj, &revision.to_string());
             return Ok((obj, None));
         }
-        let slot = self.slot.take().ok_or_else(|| ApiError::internal("write finished twice"))?;
-        let done = slot.finish(self.key, revision).ok_or_else(|| ApiError::internal("encoding the written object"))?;
-        let object = if want_object { done.object() } else { Value::Null };
+        let slot = self
+            .slot
+            .take()
+            .ok_or_else(|| ApiError::internal("write finished twice"))?;
+        let done = slot
+            .finish(self.key, revision)
+            .ok_or_else(|| ApiError::internal("encoding the written object"))?;
+        let object = if want_object {
+            done.object()
+        } else {
+            Value::Null
+        };
         Ok((object, Some(done.bytes.clone())))
     }
 

@@ -7,7 +7,16 @@ use serde_json::{json, Map, Value};
 
 /// Kinds whose `.status` is reset on create (set only through `/status` afterwards).
 fn clears_status_on_create(info: &ResourceInfo) -> bool {
-    info.status_is_subresource() && !matches!(info.kind, "Namespace" | "Node" | "Pod" | "PersistentVolume" | "PersistentVolumeClaim" | "CertificateSigningRequest")
+    info.status_is_subresource()
+        && !matches!(
+            info.kind,
+            "Namespace"
+                | "Node"
+                | "Pod"
+                | "PersistentVolume"
+                | "PersistentVolumeClaim"
+                | "CertificateSigningRequest"
+        )
 }
 
 /// Whether `metadata.generation` is maintained (1 on create, +1 on spec change).
@@ -55,8 +64,12 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: 
 /// of the same name, as upstream's v1 conversion does; it is never stored.
 pub fn merge_string_data(secret: &mut Value) {
     use base64::Engine;
-    let Some(o) = secret.as_object_mut() else { return };
-    let Some(Value::Object(strings)) = o.remove("stringData") else { return };
+    let Some(o) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = o.remove("stringData") else {
+        return;
+    };
     let data = o.entry("data").or_insert_with(|| json!({}));
     if !data.is_object() {
         *data = json!({});
@@ -64,12 +77,20 @@ pub fn merge_string_data(secret: &mut Value) {
     if let Some(d) = data.as_object_mut() {
         for (k, v) in strings {
             let text = v.as_str().unwrap_or_default();
-            d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+            d.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(text)),
+            );
         }
     }
 }
 
-pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Option<Subresource>) -> Value {
+pub fn prepare_for_update(
+    info: &ResourceInfo,
+    new: Value,
+    old: &Value,
+    sub: Option<Subresource>,
+) -> Value {
     let mut new = new;
     let csr_request = (info.kind == crate::certificates::KIND).then(|| new.clone());
     if info.kind == "Secret" {
@@ -105,7 +126,13 @@ pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Opt
     // Server-owned metadata is kept from the stored object.
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let m = meta::meta_mut(&mut obj);
-    for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match old_meta.get(k) {
             Some(v) => {
                 m.insert(k.into(), v.clone());
@@ -132,7 +159,10 @@ pub fn prepare_for_update(info: &ResourceInfo, new: Value, old: &Value, sub: Opt
 /// A Service changed to ClusterIP/ExternalName drops its node ports (upstream's
 /// service strategy does this before validation).
 fn clear_node_ports_for_cluster_ip(svc: &mut Value) {
-    let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
+    let ty = svc
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
     if ty != "ClusterIP" && ty != "ExternalName" {
         return;
     }
@@ -156,8 +186,14 @@ pub fn pod_qos_class(pod: &Value) -> &'static str {
     let mut guaranteed = true;
     for c in containers {
         let empty = Map::new();
-        let req = c.pointer("/resources/requests").and_then(Value::as_object).unwrap_or(&empty);
-        let lim = c.pointer("/resources/limits").and_then(Value::as_object).unwrap_or(&empty);
+        let req = c
+            .pointer("/resources/requests")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let lim = c
+            .pointer("/resources/limits")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
         for r in ["cpu", "memory"] {
             let rq = req.get(r).or(lim.get(r));
             let lm = lim.get(r);
@@ -180,7 +216,11 @@ pub fn pod_qos_class(pod: &Value) -> &'static str {
 }
 
 fn quantity_eq(a: &Value, b: &Value) -> bool {
-    let parse = |v: &Value| v.as_str().and_then(|s| api_types::quantity::ParsedQuantity::parse(s).ok()).map(|q| q.milli_value());
+    let parse = |v: &Value| {
+        v.as_str()
+            .and_then(|s| api_types::quantity::ParsedQuantity::parse(s).ok())
+            .map(|q| q.milli_value())
+    };
     match (parse(a), parse(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
@@ -192,7 +232,10 @@ mod tests {
     use super::*;
 
     fn info(kind: &str) -> &'static ResourceInfo {
-        api_types::registry::RESOURCES.iter().find(|r| r.kind == kind).expect("registered")
+        api_types::registry::RESOURCES
+            .iter()
+            .find(|r| r.kind == kind)
+            .expect("registered")
     }
 
     #[test]
@@ -207,15 +250,22 @@ mod tests {
     #[test]
     fn spec_change_bumps_generation_status_change_does_not() {
         let old = json!({"metadata": {"name": "d", "generation": 3, "uid": "u"}, "spec": {"replicas": 1}, "status": {"replicas": 1}});
-        let new = json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}, "status": {"replicas": 7}});
+        let new =
+            json!({"metadata": {"name": "d"}, "spec": {"replicas": 2}, "status": {"replicas": 7}});
         let out = prepare_for_update(info("Deployment"), new.clone(), &old, None);
         assert_eq!(out["metadata"]["generation"], 4);
-        assert_eq!(out["status"]["replicas"], 1, "main resource cannot write status");
+        assert_eq!(
+            out["status"]["replicas"], 1,
+            "main resource cannot write status"
+        );
         assert_eq!(out["metadata"]["uid"], "u");
         let st = prepare_for_update(info("Deployment"), new, &old, Some(Subresource::Status));
         assert_eq!(st["metadata"]["generation"], 3);
         assert_eq!(st["status"]["replicas"], 7);
-        assert_eq!(st["spec"]["replicas"], 1, "status subresource cannot write spec");
+        assert_eq!(
+            st["spec"]["replicas"], 1,
+            "status subresource cannot write spec"
+        );
     }
 
     #[test]

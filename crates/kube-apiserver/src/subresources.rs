@@ -6,12 +6,18 @@ use serde_json::{json, Value};
 /// `spec.selector` rendered as a label selector string (`app=web,tier in (a)`),
 /// through the shared selector type; an unparsable selector is reported empty.
 fn selector_string(info: &ResourceInfo, obj: &Value) -> String {
-    let Some(sel) = obj.pointer("/spec/selector") else { return String::new() };
+    let Some(sel) = obj.pointer("/spec/selector") else {
+        return String::new();
+    };
     let parsed = if info.kind == "ReplicationController" {
         // RC selectors are plain maps.
         let map = sel
             .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(LabelSelector::from_map(&map))
     } else {
@@ -24,7 +30,13 @@ fn selector_string(info: &ResourceInfo, obj: &Value) -> String {
 pub fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
     let m = obj.get("metadata").cloned().unwrap_or(json!({}));
     let mut md = json!({});
-    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = m.get(k) {
             md[k] = v.clone();
         }
@@ -53,14 +65,21 @@ pub fn apply_scale(obj: &Value, scale: &Value) -> Result<Value, ApiError> {
             "autoscaling",
             "Scale",
             meta::name(obj).unwrap_or(""),
-            vec![api_types::StatusCause::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")],
+            vec![api_types::StatusCause::invalid(
+                "spec.replicas",
+                &json!(replicas),
+                "must be greater than or equal to 0",
+            )],
         ));
     }
     let mut new = obj.clone();
     if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("replicas".into(), json!(replicas));
     }
-    match scale.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+    match scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
         Some(rv) if !rv.is_empty() => meta::set_resource_version(&mut new, rv),
         _ => {
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -75,17 +94,33 @@ pub fn apply_scale(obj: &Value, scale: &Value) -> Result<Value, ApiError> {
 /// condition; a pod already bound gets 409 as upstream.
 pub fn bind(pod: &Value, node: &str, now: &str) -> Result<Value, ApiError> {
     let name = meta::name(pod).unwrap_or("");
-    if let Some(existing) = pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        return Err(ApiError::conflict("", "pods", name, &format!("pod {name} is already assigned to node \"{existing}\"")));
+    if let Some(existing) = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    {
+        return Err(ApiError::conflict(
+            "",
+            "pods",
+            name,
+            &format!("pod {name} is already assigned to node \"{existing}\""),
+        ));
     }
     if meta::deletion_timestamp(pod).is_some() {
-        return Err(ApiError::conflict("", "pods", name, &format!("pod {name} is being deleted, cannot be assigned to a host")));
+        return Err(ApiError::conflict(
+            "",
+            "pods",
+            name,
+            &format!("pod {name} is being deleted, cannot be assigned to a host"),
+        ));
     }
     let mut p = pod.clone();
     if let Some(spec) = p.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("nodeName".into(), json!(node));
     }
-    let status = p.as_object_mut().map(|o| o.entry("status").or_insert_with(|| json!({})));
+    let status = p
+        .as_object_mut()
+        .map(|o| o.entry("status").or_insert_with(|| json!({})));
     if let Some(Value::Object(st)) = status {
         let conds = st.entry("conditions").or_insert_with(|| json!([]));
         if let Some(arr) = conds.as_array_mut() {

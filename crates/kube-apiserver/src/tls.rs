@@ -70,7 +70,8 @@ pub async fn serve_tls(
                 .map(Arc::from)
                 .unwrap_or_else(|| Arc::from(Vec::new()));
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(crate::audit::RemoteAddr(remote));
+                req.extensions_mut()
+                    .insert(crate::audit::RemoteAddr(remote));
                 secure_request(req, app.clone(), authn.clone(), peer.clone())
             });
             serve_connection(TokioIo::new(tls), service, remote, stop).await;
@@ -92,7 +93,8 @@ pub async fn serve_plain(
             let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 req.extensions_mut().insert(PeerCertificates::default());
                 req.extensions_mut().insert(UserInfo::insecure_superuser());
-                req.extensions_mut().insert(crate::audit::RemoteAddr(remote));
+                req.extensions_mut()
+                    .insert(crate::audit::RemoteAddr(remote));
                 app.clone().oneshot(req)
             });
             serve_connection(TokioIo::new(tcp), service, remote, stop).await;

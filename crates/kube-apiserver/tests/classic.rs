@@ -24,21 +24,35 @@ fn apiserver_starts_from_the_classic_config_files() {
     let unit = std::fs::read_to_string(root.join("systemd/kube-apiserver.service")).expect("unit");
     // ExecStart= with its backslash continuation lines joined, as systemd reads it.
     let joined = unit.replace("\\\n", " ");
-    let exec = joined.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart");
+    let exec = joined
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
     let etcd = common::Etcd::start().expect("etcd");
     let port = test_support::free_port();
     // $VARS expand and split on whitespace, as systemd does; ports are moved to free ones.
     let mut args: Vec<String> = Vec::new();
     for word in exec.split_whitespace().skip(1) {
-        let Some(var) = word.strip_prefix('$') else { args.push(word.to_string()); continue };
-        for a in env.get(var).map(String::as_str).unwrap_or("").split_whitespace() {
+        let Some(var) = word.strip_prefix('$') else {
+            args.push(word.to_string());
+            continue;
+        };
+        for a in env
+            .get(var)
+            .map(String::as_str)
+            .unwrap_or("")
+            .split_whitespace()
+        {
             let a = a
                 .replace("--port=8080", &format!("--port={port}"))
                 .replace("http://127.0.0.1:2379", &etcd.endpoint());
             args.push(a);
         }
     }
-    assert!(args.iter().any(|a| a.starts_with("--admission-control=")), "{args:?}");
+    assert!(
+        args.iter().any(|a| a.starts_with("--admission-control=")),
+        "{args:?}"
+    );
     args.push(format!("--secure-port={}", test_support::free_port()));
     let dir = tempfile::tempdir().expect("tempdir");
     args.push(format!("--cert-dir={}", dir.path().display()));
@@ -56,10 +70,15 @@ fn apiserver_starts_from_the_classic_config_files() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let svc = test_support::http_get(&format!("{url}/api/v1/namespaces/default/services/kubernetes"));
+    let svc = test_support::http_get(&format!(
+        "{url}/api/v1/namespaces/default/services/kubernetes"
+    ));
     let _ = child.kill();
     let _ = child.wait();
     assert!(ready, "apiserver with {args:?} never became ready");
     let svc: serde_json::Value = serde_json::from_str(&svc.expect("GET").body).expect("json");
-    assert_eq!(svc["spec"]["clusterIP"], "10.254.0.1", "KUBE_SERVICE_ADDRESSES range is used");
+    assert_eq!(
+        svc["spec"]["clusterIP"], "10.254.0.1",
+        "KUBE_SERVICE_ADDRESSES range is used"
+    );
 }

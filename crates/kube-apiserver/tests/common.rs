@@ -19,8 +19,14 @@ pub fn start() -> Cluster {
 
 pub fn start_with(args: &[&str]) -> Cluster {
     let etcd = Etcd::start().expect("etcd starts");
-    let api = ApiServer::start(Path::new(env!("CARGO_BIN_EXE_kube-apiserver")), &etcd, args).expect("apiserver starts");
-    kubectl_stdin(&api, &["apply", "-f", "-"], "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n").assert_success();
+    let api = ApiServer::start(Path::new(env!("CARGO_BIN_EXE_kube-apiserver")), &etcd, args)
+        .expect("apiserver starts");
+    kubectl_stdin(
+        &api,
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n",
+    )
+    .assert_success();
     Cluster { api, etcd }
 }
 

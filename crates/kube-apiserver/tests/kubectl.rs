@@ -28,7 +28,10 @@ fn create_get_describe_delete_pods_with_upstream_messages() {
 
     let missing = kubectl(&c.api, &["get", "pod", "x"]);
     missing.assert_failure();
-    assert_eq!(missing.stderr.trim(), "Error from server (NotFound): pods \"x\" not found");
+    assert_eq!(
+        missing.stderr.trim(),
+        "Error from server (NotFound): pods \"x\" not found"
+    );
 
     let table = kubectl(&c.api, &["get", "pods"]);
     table.assert_success();
@@ -40,57 +43,158 @@ fn create_get_describe_delete_pods_with_upstream_messages() {
 
     let wide = kubectl(&c.api, &["get", "pods", "-o", "wide"]);
     wide.assert_success();
-    assert!(wide.stdout.lines().next().unwrap_or("").contains("NOMINATED NODE"), "{wide}");
+    assert!(
+        wide.stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains("NOMINATED NODE"),
+        "{wide}"
+    );
 
     let yaml = kubectl(&c.api, &["get", "pod", "web-1", "-o", "yaml"]);
     yaml.assert_success();
-    assert!(yaml.stdout.contains("imagePullPolicy: Always"), "defaulted: {yaml}");
-    assert!(yaml.stdout.contains("serviceAccountName: default"), "service account admission: {yaml}");
+    assert!(
+        yaml.stdout.contains("imagePullPolicy: Always"),
+        "defaulted: {yaml}"
+    );
+    assert!(
+        yaml.stdout.contains("serviceAccountName: default"),
+        "service account admission: {yaml}"
+    );
     assert!(yaml.stdout.contains("qosClass: BestEffort"), "{yaml}");
 
-    let jp = kubectl(&c.api, &["get", "pod", "web-1", "-o", "jsonpath={.spec.containers[0].image}"]);
+    let jp = kubectl(
+        &c.api,
+        &[
+            "get",
+            "pod",
+            "web-1",
+            "-o",
+            "jsonpath={.spec.containers[0].image}",
+        ],
+    );
     assert_eq!(jp.stdout, "busybox");
 
     let obj = json_of(&kubectl(&c.api, &["get", "pod", "web-1", "-o", "json"]));
     assert_eq!(obj["metadata"]["namespace"], "default");
-    assert!(obj["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
-    let rv: i64 = obj["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()).expect("numeric RV");
+    assert!(obj["metadata"]["uid"]
+        .as_str()
+        .is_some_and(|u| u.len() == 36));
+    let rv: i64 = obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("numeric RV");
     assert!(rv > 0);
 
     let described = kubectl(&c.api, &["describe", "pod", "web-1"]);
     described.assert_success();
-    assert!(described.stdout.contains("Name:") && described.stdout.contains("web-1"), "{described}");
+    assert!(
+        described.stdout.contains("Name:") && described.stdout.contains("web-1"),
+        "{described}"
+    );
 
     let labeled = kubectl(&c.api, &["label", "pod", "web-1", "tier=front"]);
     assert_eq!(labeled.stdout.trim(), "pod/web-1 labeled", "{labeled}");
     let annotated = kubectl(&c.api, &["annotate", "pod", "web-1", "owner=team-a"]);
-    assert_eq!(annotated.stdout.trim(), "pod/web-1 annotated", "{annotated}");
+    assert_eq!(
+        annotated.stdout.trim(),
+        "pod/web-1 annotated",
+        "{annotated}"
+    );
     let sel = kubectl(&c.api, &["get", "pods", "-l", "tier=front", "-o", "name"]);
     assert_eq!(sel.stdout.trim(), "pod/web-1");
     let none = kubectl(&c.api, &["get", "pods", "-l", "tier=back", "-o", "name"]);
     assert_eq!(none.stdout.trim(), "");
-    let fs = kubectl(&c.api, &["get", "pods", "--field-selector", "status.phase=Pending", "-o", "name"]);
+    let fs = kubectl(
+        &c.api,
+        &[
+            "get",
+            "pods",
+            "--field-selector",
+            "status.phase=Pending",
+            "-o",
+            "name",
+        ],
+    );
     assert_eq!(fs.stdout.trim(), "pod/web-1", "{fs}");
-    let fs2 = kubectl(&c.api, &["get", "pods", "--field-selector", "metadata.name!=web-1", "-o", "name"]);
+    let fs2 = kubectl(
+        &c.api,
+        &[
+            "get",
+            "pods",
+            "--field-selector",
+            "metadata.name!=web-1",
+            "-o",
+            "name",
+        ],
+    );
     assert_eq!(fs2.stdout.trim(), "");
     let all = kubectl(&c.api, &["get", "pods", "-A"]);
-    assert!(all.stdout.lines().next().unwrap_or("").starts_with("NAMESPACE"), "{all}");
+    assert!(
+        all.stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .starts_with("NAMESPACE"),
+        "{all}"
+    );
 
-    let patched = kubectl(&c.api, &["patch", "pod", "web-1", "-p", r#"{"spec":{"containers":[{"name":"web","image":"busybox:1.36"}]}}"#]);
+    let patched = kubectl(
+        &c.api,
+        &[
+            "patch",
+            "pod",
+            "web-1",
+            "-p",
+            r#"{"spec":{"containers":[{"name":"web","image":"busybox:1.36"}]}}"#,
+        ],
+    );
     assert_eq!(patched.stdout.trim(), "pod/web-1 patched", "{patched}");
-    let img = kubectl(&c.api, &["get", "pod", "web-1", "-o", "jsonpath={.spec.containers[0].image} {.spec.containers[0].command[0]}"]);
-    assert_eq!(img.stdout, "busybox:1.36 sh", "strategic merge keeps the other fields");
+    let img = kubectl(
+        &c.api,
+        &[
+            "get",
+            "pod",
+            "web-1",
+            "-o",
+            "jsonpath={.spec.containers[0].image} {.spec.containers[0].command[0]}",
+        ],
+    );
+    assert_eq!(
+        img.stdout, "busybox:1.36 sh",
+        "strategic merge keeps the other fields"
+    );
 
     // kubectl's default --validate=strict asks the server (fieldValidation=Strict).
-    let typo = kubectl_stdin(&c.api, &["create", "-f", "-"], &POD_YAML.replace("web-1", "web-2").replace("    image: busybox\n", "    image: busybox\n    imagePullPolicyy: Always\n"));
+    let typo = kubectl_stdin(
+        &c.api,
+        &["create", "-f", "-"],
+        &POD_YAML.replace("web-1", "web-2").replace(
+            "    image: busybox\n",
+            "    image: busybox\n    imagePullPolicyy: Always\n",
+        ),
+    );
     typo.assert_failure();
-    assert!(typo.stderr.contains("unknown field \"spec.containers[0].imagePullPolicyy\""), "{typo}");
+    assert!(
+        typo.stderr
+            .contains("unknown field \"spec.containers[0].imagePullPolicyy\""),
+        "{typo}"
+    );
     let all = kubectl(&c.api, &["get", "all", "-o", "name"]);
-    assert!(all.stdout.lines().any(|l| l == "pod/web-1") && all.stdout.lines().any(|l| l == "service/kubernetes"), "{all}");
+    assert!(
+        all.stdout.lines().any(|l| l == "pod/web-1")
+            && all.stdout.lines().any(|l| l == "service/kubernetes"),
+        "{all}"
+    );
 
     let deleted = kubectl(&c.api, &["delete", "pod", "web-1"]);
     assert_eq!(deleted.stdout.trim(), "pod \"web-1\" deleted", "{deleted}");
-    assert!(c.etcd.get("/registry/pods/default/web-1").expect("etcd get").is_none());
+    assert!(c
+        .etcd
+        .get("/registry/pods/default/web-1")
+        .expect("etcd get")
+        .is_none());
 }
 
 #[test]
@@ -102,28 +206,90 @@ fn apply_client_and_server_side_replace_scale_edit() {
     let out = kubectl(&c.api, &["apply", "-f", &dep]);
     assert_eq!(out.stdout.trim(), "deployment.apps/web created", "{out}");
     let same = kubectl(&c.api, &["apply", "-f", &dep]);
-    assert_eq!(same.stdout.trim(), "deployment.apps/web unchanged", "{same}");
-    let changed = write_file(dir.path(), "dep2.yaml", &DEPLOYMENT_YAML.replace("replicas: 2", "replicas: 3"));
+    assert_eq!(
+        same.stdout.trim(),
+        "deployment.apps/web unchanged",
+        "{same}"
+    );
+    let changed = write_file(
+        dir.path(),
+        "dep2.yaml",
+        &DEPLOYMENT_YAML.replace("replicas: 2", "replicas: 3"),
+    );
     let conf = kubectl(&c.api, &["apply", "-f", &changed]);
-    assert_eq!(conf.stdout.trim(), "deployment.apps/web configured", "{conf}");
-    let r = kubectl(&c.api, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"]);
+    assert_eq!(
+        conf.stdout.trim(),
+        "deployment.apps/web configured",
+        "{conf}"
+    );
+    let r = kubectl(
+        &c.api,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.generation}",
+        ],
+    );
     assert_eq!(r.stdout, "3 2");
 
     let scaled = kubectl(&c.api, &["scale", "deployment", "web", "--replicas=5"]);
-    assert_eq!(scaled.stdout.trim(), "deployment.apps/web scaled", "{scaled}");
-    let r = kubectl(&c.api, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    assert_eq!(
+        scaled.stdout.trim(),
+        "deployment.apps/web scaled",
+        "{scaled}"
+    );
+    let r = kubectl(
+        &c.api,
+        &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"],
+    );
     assert_eq!(r.stdout, "5");
 
     let table = kubectl(&c.api, &["get", "deployments"]);
-    let header: Vec<&str> = table.stdout.lines().next().unwrap_or("").split_whitespace().collect();
-    assert_eq!(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"], "{table}");
+    let header: Vec<&str> = table
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{table}"
+    );
 
     // Edit through $EDITOR: a script that rewrites the image.
-    let editor = write_file(dir.path(), "editor.sh", "#!/bin/sh\nsed -i 's/busybox:1.36/busybox:1.37/' \"$1\"\n");
-    std::process::Command::new("chmod").args(["+x", &editor]).status().expect("chmod");
-    let edited = test_support::kubectl_env(&c.api, &["edit", "deployment", "web"], &[("EDITOR", editor.as_str())]);
-    assert_eq!(edited.stdout.trim(), "deployment.apps/web edited", "{edited}");
-    let img = kubectl(&c.api, &["get", "deploy", "web", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]);
+    let editor = write_file(
+        dir.path(),
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/busybox:1.36/busybox:1.37/' \"$1\"\n",
+    );
+    std::process::Command::new("chmod")
+        .args(["+x", &editor])
+        .status()
+        .expect("chmod");
+    let edited = test_support::kubectl_env(
+        &c.api,
+        &["edit", "deployment", "web"],
+        &[("EDITOR", editor.as_str())],
+    );
+    assert_eq!(
+        edited.stdout.trim(),
+        "deployment.apps/web edited",
+        "{edited}"
+    );
+    let img = kubectl(
+        &c.api,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ],
+    );
     assert_eq!(img.stdout, "busybox:1.37");
 
     // replace with a stale resourceVersion is a conflict; a fresh one works.
@@ -131,25 +297,77 @@ fn apply_client_and_server_side_replace_scale_edit() {
     obj["spec"]["replicas"] = serde_json::json!(1);
     let fresh = write_file(dir.path(), "fresh.json", &obj.to_string());
     let replaced = kubectl(&c.api, &["replace", "-f", &fresh]);
-    assert_eq!(replaced.stdout.trim(), "deployment.apps/web replaced", "{replaced}");
+    assert_eq!(
+        replaced.stdout.trim(),
+        "deployment.apps/web replaced",
+        "{replaced}"
+    );
     let stale = kubectl(&c.api, &["replace", "-f", &fresh]);
     stale.assert_failure();
-    assert!(stale.stderr.contains("Error from server (Conflict)") && stale.stderr.contains("the object has been modified"), "{stale}");
+    assert!(
+        stale.stderr.contains("Error from server (Conflict)")
+            && stale.stderr.contains("the object has been modified"),
+        "{stale}"
+    );
 
     // Server-side apply by another manager conflicts on a field kubectl owns.
-    let ssa = write_file(dir.path(), "ssa.yaml", &DEPLOYMENT_YAML.replace("replicas: 2", "replicas: 4"));
-    let conflict = kubectl(&c.api, &["apply", "--server-side", "--field-manager=other", "-f", &ssa]);
+    let ssa = write_file(
+        dir.path(),
+        "ssa.yaml",
+        &DEPLOYMENT_YAML.replace("replicas: 2", "replicas: 4"),
+    );
+    let conflict = kubectl(
+        &c.api,
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "-f",
+            &ssa,
+        ],
+    );
     conflict.assert_failure();
     assert!(conflict.stderr.contains("conflict"), "{conflict}");
-    let forced = kubectl(&c.api, &["apply", "--server-side", "--force-conflicts", "--field-manager=other", "-f", &ssa]);
-    assert_eq!(forced.stdout.trim(), "deployment.apps/web serverside-applied", "{forced}");
-    let r = kubectl(&c.api, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]);
+    let forced = kubectl(
+        &c.api,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=other",
+            "-f",
+            &ssa,
+        ],
+    );
+    assert_eq!(
+        forced.stdout.trim(),
+        "deployment.apps/web serverside-applied",
+        "{forced}"
+    );
+    let r = kubectl(
+        &c.api,
+        &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"],
+    );
     assert_eq!(r.stdout, "4");
 
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: \"1\"\n";
     let ssa_new = kubectl_stdin(&c.api, &["apply", "--server-side", "-f", "-"], cm);
-    assert_eq!(ssa_new.stdout.trim(), "configmap/settings serverside-applied", "{ssa_new}");
-    let mf = kubectl(&c.api, &["get", "cm", "settings", "-o", "jsonpath={.metadata.managedFields[0].manager}", "--show-managed-fields"]);
+    assert_eq!(
+        ssa_new.stdout.trim(),
+        "configmap/settings serverside-applied",
+        "{ssa_new}"
+    );
+    let mf = kubectl(
+        &c.api,
+        &[
+            "get",
+            "cm",
+            "settings",
+            "-o",
+            "jsonpath={.metadata.managedFields[0].manager}",
+            "--show-managed-fields",
+        ],
+    );
     assert_eq!(mf.stdout, "kubectl");
 }
 
@@ -158,13 +376,26 @@ fn discovery_explain_api_resources_and_watch() {
     let c = start();
     let res = kubectl(&c.api, &["api-resources"]);
     res.assert_success();
-    let pods_line = res.stdout.lines().find(|l| l.starts_with("pods ")).unwrap_or("");
+    let pods_line = res
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("pods "))
+        .unwrap_or("");
     let cols: Vec<&str> = pods_line.split_whitespace().collect();
     assert_eq!(cols, ["pods", "po", "v1", "true", "Pod"], "{res}");
-    assert!(res.stdout.lines().any(|l| l.starts_with("deployments ") && l.contains("apps/v1")), "{res}");
+    assert!(
+        res.stdout
+            .lines()
+            .any(|l| l.starts_with("deployments ") && l.contains("apps/v1")),
+        "{res}"
+    );
 
     let versions = kubectl(&c.api, &["api-versions"]);
-    assert!(versions.stdout.lines().any(|l| l == "apps/v1") && versions.stdout.lines().any(|l| l == "v1"), "{versions}");
+    assert!(
+        versions.stdout.lines().any(|l| l == "apps/v1")
+            && versions.stdout.lines().any(|l| l == "v1"),
+        "{versions}"
+    );
 
     let explain = kubectl(&c.api, &["explain", "pod.spec.containers"]);
     explain.assert_success();
@@ -173,32 +404,64 @@ fn discovery_explain_api_resources_and_watch() {
 
     // get -w prints the existing object, then a change.
     let mut child = std::process::Command::new(test_support::KUBECTL)
-        .args(["--kubeconfig", &c.api.kubeconfig().display().to_string(), "get", "configmaps", "-w", "--no-headers"])
+        .args([
+            "--kubeconfig",
+            &c.api.kubeconfig().display().to_string(),
+            "get",
+            "configmaps",
+            "-w",
+            "--no-headers",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn kubectl -w");
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    kubectl_stdin(&c.api, &["create", "-f", "-"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  k: v\n").assert_success();
+    kubectl_stdin(
+        &c.api,
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  k: v\n",
+    )
+    .assert_success();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let _ = child.kill();
     let out = child.wait_with_output().expect("kubectl -w output");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.starts_with("watched ")), "watch output: {text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("watched ")),
+        "watch output: {text}"
+    );
 }
 
 #[test]
 fn versioned_kubectls_work() {
     let c = start();
     let kubectls = test_support::versioned_kubectls();
-    assert!(kubectls.len() >= 7, "kubectl 1.27..1.33 expected, found {kubectls:?}");
+    assert!(
+        kubectls.len() >= 7,
+        "kubectl 1.27..1.33 expected, found {kubectls:?}"
+    );
     for (version, bin) in kubectls {
-        let out = test_support::kubectl_with(&bin, &c.api, &["get", "namespaces", "-o", "name"], None);
+        let out =
+            test_support::kubectl_with(&bin, &c.api, &["get", "namespaces", "-o", "name"], None);
         assert!(out.success(), "{version}: {out}");
-        for ns in ["namespace/default", "namespace/kube-system", "namespace/kube-public", "namespace/kube-node-lease"] {
+        for ns in [
+            "namespace/default",
+            "namespace/kube-system",
+            "namespace/kube-public",
+            "namespace/kube-node-lease",
+        ] {
             assert!(out.stdout.lines().any(|l| l == ns), "{version}: {out}");
         }
-        let created = test_support::kubectl_with(&bin, &c.api, &["create", "-f", "-"], Some(&format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-{}\n", version.replace('.', "-"))));
+        let created = test_support::kubectl_with(
+            &bin,
+            &c.api,
+            &["create", "-f", "-"],
+            Some(&format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-{}\n",
+                version.replace('.', "-")
+            )),
+        );
         assert!(created.success(), "{version}: {created}");
     }
 }

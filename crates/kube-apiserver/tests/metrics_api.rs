@@ -34,7 +34,11 @@ fn fake_kubelet(port: u16, body: String) {
                 continue;
             }
             let request = String::from_utf8_lossy(&buf);
-            let (status, body) = if request.starts_with("GET /stats/summary") { ("200 OK", body.as_str()) } else { ("404 Not Found", "404 page not found") };
+            let (status, body) = if request.starts_with("GET /stats/summary") {
+                ("200 OK", body.as_str())
+            } else {
+                ("404 Not Found", "404 page not found")
+            };
             let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     });
@@ -65,7 +69,15 @@ fn apply(c: &common::Cluster, yaml: &str) {
 
 fn patch_status(c: &common::Cluster, kind: &str, ns: Option<&str>, name: &str, status: Value) {
     let patch = json!({"status": status}).to_string();
-    let mut args = vec!["patch", kind, name, "--subresource=status", "--type=merge", "-p", patch.as_str()];
+    let mut args = vec![
+        "patch",
+        kind,
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch.as_str(),
+    ];
     if let Some(ns) = ns {
         args.extend(["-n", ns]);
     }
@@ -73,7 +85,10 @@ fn patch_status(c: &common::Cluster, kind: &str, ns: Option<&str>, name: &str, s
 }
 
 fn pod_yaml(name: &str, ns: &str, containers: &[&str]) -> String {
-    let containers: String = containers.iter().map(|c| format!("  - name: {c}\n    image: busybox\n")).collect();
+    let containers: String = containers
+        .iter()
+        .map(|c| format!("  - name: {c}\n    image: busybox\n"))
+        .collect();
     format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app: {}\nspec:\n  nodeName: n1\n  containers:\n{containers}", name.trim_end_matches("-1"))
 }
 
@@ -97,13 +112,28 @@ fn setup() -> common::Cluster {
     apply(&c, &pod_yaml("web-1", "default", &["web"]));
     apply(&c, &pod_yaml("dns-1", "kube-system", &["dns", "sidecar"]));
     apply(&c, &pod_yaml("pending-1", "default", &["web"]));
-    patch_status(&c, "pod", Some("default"), "web-1", json!({"phase": "Running"}));
-    patch_status(&c, "pod", Some("kube-system"), "dns-1", json!({"phase": "Running"}));
+    patch_status(
+        &c,
+        "pod",
+        Some("default"),
+        "web-1",
+        json!({"phase": "Running"}),
+    );
+    patch_status(
+        &c,
+        "pod",
+        Some("kube-system"),
+        "dns-1",
+        json!({"phase": "Running"}),
+    );
     c
 }
 
 fn lines(out: &KubectlOutput) -> Vec<Vec<String>> {
-    out.stdout.lines().map(|l| l.split_whitespace().map(str::to_string).collect()).collect()
+    out.stdout
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
 }
 
 #[test]
@@ -117,23 +147,65 @@ fn node_and_pod_metrics_from_kubelet_summaries() {
     let nodes = raw(&c, "/apis/metrics.k8s.io/v1beta1/nodes");
     assert_eq!(nodes["kind"], "NodeMetricsList");
     let n1 = &nodes["items"][0];
-    assert_eq!((n1["metadata"]["name"].as_str(), n1["metadata"]["labels"]["zone"].as_str()), (Some("n1"), Some("a")));
+    assert_eq!(
+        (
+            n1["metadata"]["name"].as_str(),
+            n1["metadata"]["labels"]["zone"].as_str()
+        ),
+        (Some("n1"), Some("a"))
+    );
     assert_eq!(n1["usage"], json!({"cpu": "250m", "memory": "2Gi"}));
-    assert_eq!((n1["timestamp"].as_str(), n1["window"].as_str()), (Some("2026-01-01T10:00:00Z"), Some("30s")));
-    assert_eq!(raw(&c, "/apis/metrics.k8s.io/v1beta1/nodes/n1")["kind"], "NodeMetrics");
-    assert_eq!(raw(&c, "/apis/metrics.k8s.io/v1beta1/nodes?labelSelector=zone%3Db")["items"], json!([]));
+    assert_eq!(
+        (n1["timestamp"].as_str(), n1["window"].as_str()),
+        (Some("2026-01-01T10:00:00Z"), Some("30s"))
+    );
+    assert_eq!(
+        raw(&c, "/apis/metrics.k8s.io/v1beta1/nodes/n1")["kind"],
+        "NodeMetrics"
+    );
+    assert_eq!(
+        raw(
+            &c,
+            "/apis/metrics.k8s.io/v1beta1/nodes?labelSelector=zone%3Db"
+        )["items"],
+        json!([])
+    );
 
-    let web = raw(&c, "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web-1");
+    let web = raw(
+        &c,
+        "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/web-1",
+    );
     assert_eq!(web["kind"], "PodMetrics");
-    assert_eq!(web["containers"], json!([{"name": "web", "usage": {"cpu": "100m", "memory": "64Mi"}}]));
+    assert_eq!(
+        web["containers"],
+        json!([{"name": "web", "usage": {"cpu": "100m", "memory": "64Mi"}}])
+    );
     // Only running pods have metrics.
-    let pending = kubectl(&c.api, &["get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/pending-1"]);
-    assert!(pending.stderr.contains("NotFound") || pending.stderr.contains("not found"), "{pending}");
+    let pending = kubectl(
+        &c.api,
+        &[
+            "get",
+            "--raw",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/pending-1",
+        ],
+    );
+    assert!(
+        pending.stderr.contains("NotFound") || pending.stderr.contains("not found"),
+        "{pending}"
+    );
     let all = raw(&c, "/apis/metrics.k8s.io/v1beta1/pods");
-    let names: Vec<&str> = all["items"].as_array().into_iter().flatten().filter_map(|i| i["metadata"]["name"].as_str()).collect();
+    let names: Vec<&str> = all["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
     // Sorted by namespace, then name.
     assert_eq!(names, ["web-1", "dns-1"]);
-    let selected = raw(&c, "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%3Ddns");
+    let selected = raw(
+        &c,
+        "/apis/metrics.k8s.io/v1beta1/pods?labelSelector=app%3Ddns",
+    );
     assert_eq!(selected["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(selected["items"][0]["metadata"]["labels"]["app"], "dns");
 }
@@ -144,15 +216,34 @@ fn upstream_kubectl_top_nodes_and_pods() {
     let out = kubectl(&c.api, &["top", "nodes"]);
     out.assert_success();
     let rows = lines(&out);
-    assert_eq!(rows[0][..2], ["NAME".to_string(), "CPU(cores)".to_string()], "{out}");
-    assert_eq!(rows[1][..3], ["n1".to_string(), "250m".to_string(), "6%".to_string()], "{out}");
+    assert_eq!(
+        rows[0][..2],
+        ["NAME".to_string(), "CPU(cores)".to_string()],
+        "{out}"
+    );
+    assert_eq!(
+        rows[1][..3],
+        ["n1".to_string(), "250m".to_string(), "6%".to_string()],
+        "{out}"
+    );
     let out = kubectl(&c.api, &["top", "pods", "-A"]);
     out.assert_success();
-    assert!(out.stdout.contains("kube-system") && out.stdout.contains("dns-1") && out.stdout.contains("6m"), "{out}");
+    assert!(
+        out.stdout.contains("kube-system")
+            && out.stdout.contains("dns-1")
+            && out.stdout.contains("6m"),
+        "{out}"
+    );
     let out = kubectl(&c.api, &["top", "pod", "web-1", "--containers"]);
     out.assert_success();
-    assert!(out.stdout.contains("web-1") && out.stdout.contains("100m") && out.stdout.contains("64Mi"), "{out}");
-    let out = kubectl(&c.api, &["top", "pods", "-n", "kube-system", "-l", "app=dns"]);
+    assert!(
+        out.stdout.contains("web-1") && out.stdout.contains("100m") && out.stdout.contains("64Mi"),
+        "{out}"
+    );
+    let out = kubectl(
+        &c.api,
+        &["top", "pods", "-n", "kube-system", "-l", "app=dns"],
+    );
     out.assert_success();
     assert_eq!(lines(&out).len(), 2, "{out}");
 }

@@ -6,8 +6,12 @@ mod common;
 use common::{kubectl, kubectl_stdin};
 
 fn namespace(api: &test_support::ApiServer, name: &str, labels: &[(&str, &str)]) {
-    let labels: String = labels.iter().map(|(k, v)| format!("    {k}: {v}\n")).collect();
-    let yaml = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n{labels}");
+    let labels: String = labels
+        .iter()
+        .map(|(k, v)| format!("    {k}: {v}\n"))
+        .collect();
+    let yaml =
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels:\n{labels}");
     kubectl_stdin(api, &["apply", "-f", "-"], &yaml).assert_success();
     kubectl_stdin(api, &["apply", "-f", "-"], &format!("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {name}\n"))
         .assert_success();
@@ -25,7 +29,11 @@ fn pod_security_levels_enforce_and_warn() {
     let api = &cluster.api;
 
     // restricted: a plain pod is rejected with upstream's exact message.
-    namespace(api, "locked", &[("pod-security.kubernetes.io/enforce", "restricted")]);
+    namespace(
+        api,
+        "locked",
+        &[("pod-security.kubernetes.io/enforce", "restricted")],
+    );
     let out = kubectl_stdin(api, &["apply", "-n", "locked", "-f", "-"], PLAIN_POD);
     out.assert_failure();
     assert!(
@@ -36,7 +44,12 @@ fn pod_security_levels_enforce_and_warn() {
     );
     let out = kubectl_stdin(api, &["apply", "-n", "locked", "-f", "-"], PRIVILEGED_POD);
     out.assert_failure();
-    assert!(out.stderr.contains("violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"
+        ),
+        "{out}"
+    );
     assert!(
         out.stderr.contains("host namespaces (hostNetwork=true), privileged (container \"c\" must not set securityContext.privileged=true), runAsNonRoot != true"),
         "{out}"
@@ -44,7 +57,14 @@ fn pod_security_levels_enforce_and_warn() {
     kubectl_stdin(api, &["apply", "-n", "locked", "-f", "-"], RESTRICTED_POD).assert_success();
 
     // baseline: a plain pod passes, a privileged one does not.
-    namespace(api, "base", &[("pod-security.kubernetes.io/enforce", "baseline"), ("pod-security.kubernetes.io/enforce-version", "v1.32")]);
+    namespace(
+        api,
+        "base",
+        &[
+            ("pod-security.kubernetes.io/enforce", "baseline"),
+            ("pod-security.kubernetes.io/enforce-version", "v1.32"),
+        ],
+    );
     kubectl_stdin(api, &["apply", "-n", "base", "-f", "-"], PLAIN_POD).assert_success();
     let out = kubectl_stdin(api, &["apply", "-n", "base", "-f", "-"], PRIVILEGED_POD);
     out.assert_failure();
@@ -56,7 +76,11 @@ fn pod_security_levels_enforce_and_warn() {
     );
 
     // warn: admitted, and kubectl prints the Warning header.
-    namespace(api, "warned", &[("pod-security.kubernetes.io/warn", "restricted")]);
+    namespace(
+        api,
+        "warned",
+        &[("pod-security.kubernetes.io/warn", "restricted")],
+    );
     let out = kubectl_stdin(api, &["apply", "-n", "warned", "-f", "-"], PLAIN_POD);
     out.assert_success();
     assert!(out.stderr.contains("Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false"), "{out}");
@@ -69,9 +93,22 @@ fn pod_security_levels_enforce_and_warn() {
     namespace(
         api,
         "strict",
-        &[("pod-security.kubernetes.io/enforce", "restricted"), ("pod-security.kubernetes.io/warn", "restricted")],
+        &[
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+            ("pod-security.kubernetes.io/warn", "restricted"),
+        ],
     );
-    let out = kubectl(api, &["create", "deployment", "web", "-n", "strict", "--image=nginx"]);
+    let out = kubectl(
+        api,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "-n",
+            "strict",
+            "--image=nginx",
+        ],
+    );
     out.assert_success();
     assert!(out.stderr.contains("Warning: would violate PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"nginx\""), "{out}");
 
@@ -81,15 +118,50 @@ fn pod_security_levels_enforce_and_warn() {
     // Invalid labels are rejected; tightening enforce warns about existing pods.
     let out = kubectl(api, &["create", "namespace", "typo"]);
     out.assert_success();
-    let out = kubectl(api, &["label", "namespace", "typo", "pod-security.kubernetes.io/enforce=strict"]);
+    let out = kubectl(
+        api,
+        &[
+            "label",
+            "namespace",
+            "typo",
+            "pod-security.kubernetes.io/enforce=strict",
+        ],
+    );
     out.assert_failure();
-    assert!(out.stderr.contains("The namespaces \"typo\" is invalid"), "{out}");
-    let labels = kubectl(api, &["get", "namespace", "typo", "-o", "jsonpath={.metadata.labels}"]);
-    assert!(!labels.assert_success().stdout.contains("strict"), "{labels}");
-    let out = kubectl(api, &["label", "namespace", "default", "pod-security.kubernetes.io/enforce=baseline"]);
+    assert!(
+        out.stderr.contains("The namespaces \"typo\" is invalid"),
+        "{out}"
+    );
+    let labels = kubectl(
+        api,
+        &[
+            "get",
+            "namespace",
+            "typo",
+            "-o",
+            "jsonpath={.metadata.labels}",
+        ],
+    );
+    assert!(
+        !labels.assert_success().stdout.contains("strict"),
+        "{labels}"
+    );
+    let out = kubectl(
+        api,
+        &[
+            "label",
+            "namespace",
+            "default",
+            "pod-security.kubernetes.io/enforce=baseline",
+        ],
+    );
     out.assert_success();
     assert!(out.stderr.contains("Warning: existing pods in namespace \"default\" violate the new PodSecurity enforce level \"baseline:latest\""), "{out}");
-    assert!(out.stderr.contains("Warning: priv: host namespaces, privileged"), "{out}");
+    assert!(
+        out.stderr
+            .contains("Warning: priv: host namespaces, privileged"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -99,11 +171,23 @@ fn security_context_deny_rejects_guarded_fields() {
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: runas\nspec:\n  securityContext:\n    runAsUser: 1000\n  containers:\n  - name: c\n    image: busybox\n";
     let out = kubectl_stdin(api, &["apply", "-f", "-"], pod);
     out.assert_failure();
-    assert!(out.stderr.contains("pods \"runas\" is forbidden: pod.Spec.SecurityContext.RunAsUser is forbidden"), "{out}");
+    assert!(
+        out.stderr.contains(
+            "pods \"runas\" is forbidden: pod.Spec.SecurityContext.RunAsUser is forbidden"
+        ),
+        "{out}"
+    );
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: selinux\nspec:\n  containers:\n  - name: c\n    image: busybox\n    securityContext:\n      seLinuxOptions:\n        level: s0\n";
     let out = kubectl_stdin(api, &["apply", "-f", "-"], pod);
     out.assert_failure();
-    assert!(out.stderr.contains("SecurityContext.SELinuxOptions is forbidden"), "{out}");
+    assert!(
+        out.stderr
+            .contains("SecurityContext.SELinuxOptions is forbidden"),
+        "{out}"
+    );
     kubectl_stdin(api, &["apply", "-f", "-"], PLAIN_POD).assert_success();
-    assert!(cluster.api.log().contains("SecurityContextDeny is deprecated"));
+    assert!(cluster
+        .api
+        .log()
+        .contains("SecurityContextDeny is deprecated"));
 }

@@ -19,18 +19,32 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub async fn client(&self, user_agent: &str) -> anyhow::Result<kube::Client> {
-        build_client(self.master.as_deref(), self.kubeconfig.as_deref(), user_agent).await
+        build_client(
+            self.master.as_deref(),
+            self.kubeconfig.as_deref(),
+            user_agent,
+        )
+        .await
     }
 
     /// The client configuration `client` is built from (e.g. to read its CA).
     pub async fn config(&self, user_agent: &str) -> anyhow::Result<kube::Config> {
-        build_config(self.master.as_deref(), self.kubeconfig.as_deref(), user_agent).await
+        build_config(
+            self.master.as_deref(),
+            self.kubeconfig.as_deref(),
+            user_agent,
+        )
+        .await
     }
 }
 
 /// A client from a master URL and/or kubeconfig; with neither, the in-cluster or
 /// default kubeconfig resolution of kube-rs.
-pub async fn build_client(master: Option<&str>, kubeconfig: Option<&Path>, user_agent: &str) -> anyhow::Result<kube::Client> {
+pub async fn build_client(
+    master: Option<&str>,
+    kubeconfig: Option<&Path>,
+    user_agent: &str,
+) -> anyhow::Result<kube::Client> {
     let config = build_config(master, kubeconfig, user_agent).await?;
     kube::Client::try_from(config).context("building the API client")
 }
@@ -54,21 +68,33 @@ pub fn root_ca_pem(config: &kube::Config) -> Option<String> {
 }
 
 /// The configuration behind [`build_client`].
-pub async fn build_config(master: Option<&str>, kubeconfig: Option<&Path>, user_agent: &str) -> anyhow::Result<kube::Config> {
+pub async fn build_config(
+    master: Option<&str>,
+    kubeconfig: Option<&Path>,
+    user_agent: &str,
+) -> anyhow::Result<kube::Config> {
     let mut config = match kubeconfig {
         Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
                 .await
                 .with_context(|| format!("loading kubeconfig {}", path.display()))?
         }
         None => match master {
-            Some(url) => kube::Config::new(url.parse().with_context(|| format!("invalid master URL {url:?}"))?),
-            None => kube::Config::infer().await.context("no --master or --kubeconfig given and none could be inferred")?,
+            Some(url) => kube::Config::new(
+                url.parse()
+                    .with_context(|| format!("invalid master URL {url:?}"))?,
+            ),
+            None => kube::Config::infer()
+                .await
+                .context("no --master or --kubeconfig given and none could be inferred")?,
         },
     };
     if let Some(url) = master {
-        config.cluster_url = url.parse().with_context(|| format!("invalid master URL {url:?}"))?;
+        config.cluster_url = url
+            .parse()
+            .with_context(|| format!("invalid master URL {url:?}"))?;
     }
     config.headers.push((
         http_user_agent(),

@@ -27,7 +27,11 @@ where
         }
         let body = if let Some(rest) = arg.strip_prefix("--") {
             rest
-        } else if single_dash_long && arg.len() > 2 && arg.starts_with('-') && !arg[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        } else if single_dash_long
+            && arg.len() > 2
+            && arg.starts_with('-')
+            && !arg[1..].starts_with(|c: char| c.is_ascii_digit())
+        {
             let rest = &arg[1..];
             // `-v=2` style single-letter flags stay short.
             if rest.split('=').next().is_some_and(|n| n.len() > 1) {
@@ -73,8 +77,28 @@ mod tests {
 
     #[test]
     fn underscores_become_dashes_in_names_only() {
-        let got = normalize_args(["bin", "--etcd_servers=http://a_b:1", "--v", "2", "--", "--x_y"], false);
-        assert_eq!(got, ["bin", "--etcd-servers=http://a_b:1", "--v", "2", "--", "--x_y"]);
+        let got = normalize_args(
+            [
+                "bin",
+                "--etcd_servers=http://a_b:1",
+                "--v",
+                "2",
+                "--",
+                "--x_y",
+            ],
+            false,
+        );
+        assert_eq!(
+            got,
+            [
+                "bin",
+                "--etcd-servers=http://a_b:1",
+                "--v",
+                "2",
+                "--",
+                "--x_y"
+            ]
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ pub struct LeaderElectionArgs {
     #[arg(long = "leader-elect-resource-lock", default_value = "leases")]
     pub resource_lock: String,
     /// The namespace of the lock object.
-    #[arg(long = "leader-elect-resource-namespace", default_value = "kube-system")]
+    #[arg(
+        long = "leader-elect-resource-namespace",
+        default_value = "kube-system"
+    )]
     pub resource_namespace: String,
     /// The name of the lock object (defaults to the component's name).
     #[arg(long = "leader-elect-resource-name")]
@@ -78,7 +81,10 @@ impl LeaderElectionArgs {
     /// Upstream's validation: `leaseDuration > renewDeadline > retryPeriod * 1.2`.
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.resource_lock != "leases" {
-            anyhow::bail!("--leader-elect-resource-lock={:?} is not supported (only \"leases\")", self.resource_lock);
+            anyhow::bail!(
+                "--leader-elect-resource-lock={:?} is not supported (only \"leases\")",
+                self.resource_lock
+            );
         }
         if self.lease_duration <= self.renew_deadline {
             anyhow::bail!("leaseDuration must be greater than renewDeadline");
@@ -151,7 +157,11 @@ pub struct Elector {
 
 impl Elector {
     pub fn new(identity: String, lease_duration: Duration) -> Self {
-        Self { identity, lease_duration, observed: None }
+        Self {
+            identity,
+            lease_duration,
+            observed: None,
+        }
     }
 
     pub fn identity(&self) -> &str {
@@ -160,8 +170,14 @@ impl Elector {
 
     /// Decides from the current record (`None`: no lease) at monotonic time `now` and
     /// wall time `wall`.
-    pub fn decide(&mut self, current: Option<&LeaderRecord>, now: Instant, wall: Timestamp) -> Decision {
-        let lease_duration_seconds = i32::try_from(self.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX);
+    pub fn decide(
+        &mut self,
+        current: Option<&LeaderRecord>,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Decision {
+        let lease_duration_seconds =
+            i32::try_from(self.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX);
         let Some(current) = current else {
             return Decision::Create(LeaderRecord {
                 holder_identity: self.identity.clone(),
@@ -172,15 +188,20 @@ impl Elector {
             });
         };
         // Remember when the record last changed by our own clock.
-        let changed = self.observed.as_ref().is_none_or(|(seen, _)| seen != current);
+        let changed = self
+            .observed
+            .as_ref()
+            .is_none_or(|(seen, _)| seen != current);
         if changed {
             self.observed = Some((current.clone(), now));
         }
         let observed_at = self.observed.as_ref().map_or(now, |(_, at)| *at);
-        let held_by_other = !current.holder_identity.is_empty() && current.holder_identity != self.identity;
+        let held_by_other =
+            !current.holder_identity.is_empty() && current.holder_identity != self.identity;
         // A released lease (empty holder) is free at once; otherwise trust the duration
         // written in the record, as client-go does.
-        let record_duration = Duration::from_secs(u64::try_from(current.lease_duration_seconds.max(0)).unwrap_or(0));
+        let record_duration =
+            Duration::from_secs(u64::try_from(current.lease_duration_seconds.max(0)).unwrap_or(0));
         if held_by_other && observed_at + record_duration > now {
             return Decision::Wait;
         }
@@ -206,7 +227,9 @@ impl Elector {
 
     /// Whether our last observation says we are the holder.
     pub fn is_leader(&self) -> bool {
-        self.observed.as_ref().is_some_and(|(r, _)| r.holder_identity == self.identity)
+        self.observed
+            .as_ref()
+            .is_some_and(|(r, _)| r.holder_identity == self.identity)
     }
 }
 
@@ -220,16 +243,25 @@ struct LeaseLock {
 impl LeaseLock {
     /// One `tryAcquireOrRenew`: `Ok(true)` when we hold the lease afterwards.
     async fn try_acquire_or_renew(&mut self) -> anyhow::Result<bool> {
-        let existing = self.api.get_opt(&self.name).await.context("reading the leader lease")?;
+        let existing = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .context("reading the leader lease")?;
         let now = Instant::now();
         // The apiserver keeps microseconds; compare like with like.
         let wall = truncate_to_micros(Timestamp::now());
-        let current = existing.as_ref().map(|l| LeaderRecord::from_spec(&l.spec.clone().unwrap_or_default()));
+        let current = existing
+            .as_ref()
+            .map(|l| LeaderRecord::from_spec(&l.spec.clone().unwrap_or_default()));
         match self.elector.decide(current.as_ref(), now, wall) {
             Decision::Wait => Ok(false),
             Decision::Create(record) => {
                 let lease = Lease {
-                    metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
+                    metadata: ObjectMeta {
+                        name: Some(self.name.clone()),
+                        ..ObjectMeta::default()
+                    },
                     spec: Some(record.to_spec()),
                 };
                 match self.api.create(&PostParams::default(), &lease).await {
@@ -242,7 +274,9 @@ impl LeaseLock {
                 }
             }
             Decision::Update(record) => {
-                let Some(mut lease) = existing else { return Ok(false) };
+                let Some(mut lease) = existing else {
+                    return Ok(false);
+                };
                 let mut spec = lease.spec.take().unwrap_or_default();
                 let fresh = record.to_spec();
                 spec.holder_identity = fresh.holder_identity;
@@ -253,7 +287,11 @@ impl LeaseLock {
                 lease.spec = Some(spec);
                 // `lease.metadata.resourceVersion` is the one we read: a concurrent
                 // writer makes this a 409.
-                match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+                match self
+                    .api
+                    .replace(&self.name, &PostParams::default(), &lease)
+                    .await
+                {
                     Ok(_) => {
                         self.elector.written(record, now);
                         Ok(true)
@@ -267,7 +305,9 @@ impl LeaseLock {
 
     /// Gives the lease up (holder cleared, duration 1 s) so a successor need not wait.
     async fn release(&mut self) -> anyhow::Result<()> {
-        let Some(mut lease) = self.api.get_opt(&self.name).await? else { return Ok(()) };
+        let Some(mut lease) = self.api.get_opt(&self.name).await? else {
+            return Ok(());
+        };
         let mut spec = lease.spec.take().unwrap_or_default();
         if spec.holder_identity.as_deref() != Some(self.elector.identity()) {
             return Ok(());
@@ -278,7 +318,9 @@ impl LeaseLock {
         spec.renew_time = Some(wall.clone());
         spec.acquire_time = Some(wall);
         lease.spec = Some(spec);
-        self.api.replace(&self.name, &PostParams::default(), &lease).await?;
+        self.api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await?;
         Ok(())
     }
 }
@@ -316,7 +358,10 @@ where
         return run().await;
     }
     args.validate()?;
-    let name = args.resource_name.clone().unwrap_or_else(|| default_name.to_string());
+    let name = args
+        .resource_name
+        .clone()
+        .unwrap_or_else(|| default_name.to_string());
     let mut lock = LeaseLock {
         api: Api::namespaced(client, &args.resource_namespace),
         name: name.clone(),
@@ -330,7 +375,9 @@ where
         match lock.try_acquire_or_renew().await {
             Ok(true) => break,
             Ok(false) => {}
-            Err(err) => tracing::warn!(lease = %lease_desc, "error retrieving resource lock: {err:#}"),
+            Err(err) => {
+                tracing::warn!(lease = %lease_desc, "error retrieving resource lock: {err:#}")
+            }
         }
         tokio::time::sleep(jittered(args.retry_period, JITTER_FACTOR)).await;
     }
@@ -340,11 +387,16 @@ where
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(args.retry_period).await;
-            let attempt = tokio::time::timeout(args.renew_deadline, lock.try_acquire_or_renew()).await;
+            let attempt =
+                tokio::time::timeout(args.renew_deadline, lock.try_acquire_or_renew()).await;
             match attempt {
                 Ok(Ok(true)) => last_renewal = Instant::now(),
-                Ok(Ok(false)) => tracing::warn!(lease = %lease_desc, "lease held by another candidate"),
-                Ok(Err(err)) => tracing::warn!(lease = %lease_desc, "failed to renew lease: {err:#}"),
+                Ok(Ok(false)) => {
+                    tracing::warn!(lease = %lease_desc, "lease held by another candidate")
+                }
+                Ok(Err(err)) => {
+                    tracing::warn!(lease = %lease_desc, "failed to renew lease: {err:#}")
+                }
                 Err(_) => tracing::warn!(lease = %lease_desc, "renewing the lease timed out"),
             }
             if last_renewal.elapsed() >= args.renew_deadline {
@@ -392,7 +444,12 @@ mod tests {
         assert_eq!(cli.le.renew_deadline, Duration::from_secs(10));
         assert_eq!(cli.le.retry_period, Duration::from_secs(2));
         assert_eq!(cli.le.resource_namespace, "kube-system");
-        let cli = Cli::parse_from(["x", "--leader-elect=false", "--leader-elect-lease-duration=1m30s", "--leader-elect-retry-period=500ms"]);
+        let cli = Cli::parse_from([
+            "x",
+            "--leader-elect=false",
+            "--leader-elect-lease-duration=1m30s",
+            "--leader-elect-retry-period=500ms",
+        ]);
         assert!(!cli.le.leader_elect);
         assert_eq!(cli.le.lease_duration, Duration::from_secs(90));
         assert_eq!(cli.le.retry_period, Duration::from_millis(500));
@@ -408,14 +465,19 @@ mod tests {
         args.renew_deadline = Duration::from_secs(15);
         assert!(args.validate().is_err());
         args.renew_deadline = Duration::from_secs(2);
-        assert!(args.validate().is_err(), "renew deadline must exceed 1.2 × retry period");
+        assert!(
+            args.validate().is_err(),
+            "renew deadline must exceed 1.2 × retry period"
+        );
     }
 
     #[test]
     fn creates_missing_lease() {
         let mut e = Elector::new("a".into(), Duration::from_secs(15));
         let d = e.decide(None, Instant::now(), ts(0));
-        let Decision::Create(r) = d else { panic!("{d:?}") };
+        let Decision::Create(r) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(r.holder_identity, "a");
         assert_eq!(r.lease_duration_seconds, 15);
         assert_eq!(r.lease_transitions, 0);
@@ -436,12 +498,20 @@ mod tests {
         let mut e = Elector::new("a".into(), Duration::from_secs(15));
         assert_eq!(e.decide(Some(&held(0)), start, ts(0)), Decision::Wait);
         // b renews at +10 s: the observation clock restarts.
-        assert_eq!(e.decide(Some(&held(10)), start + Duration::from_secs(10), ts(10)), Decision::Wait);
+        assert_eq!(
+            e.decide(Some(&held(10)), start + Duration::from_secs(10), ts(10)),
+            Decision::Wait
+        );
         // Unchanged until +24 s: still within 15 s of the last observed change.
-        assert_eq!(e.decide(Some(&held(10)), start + Duration::from_secs(24), ts(24)), Decision::Wait);
+        assert_eq!(
+            e.decide(Some(&held(10)), start + Duration::from_secs(24), ts(24)),
+            Decision::Wait
+        );
         // At +26 s the lease has expired by our clock: take over.
         let d = e.decide(Some(&held(10)), start + Duration::from_secs(26), ts(26));
-        let Decision::Update(r) = d else { panic!("{d:?}") };
+        let Decision::Update(r) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(r.holder_identity, "a");
         assert_eq!(r.lease_transitions, 4);
         assert_eq!(r.acquire_time, Some(ts(26)));
@@ -464,7 +534,10 @@ mod tests {
         };
         let mut e = Elector::new("a".into(), Duration::from_secs(15));
         assert_eq!(e.decide(Some(&rec), start, ts(0)), Decision::Wait);
-        assert!(matches!(e.decide(Some(&rec), start + Duration::from_secs(16), ts(16)), Decision::Update(_)));
+        assert!(matches!(
+            e.decide(Some(&rec), start + Duration::from_secs(16), ts(16)),
+            Decision::Update(_)
+        ));
     }
 
     #[test]
@@ -481,7 +554,10 @@ mod tests {
         let d = e.decide(Some(&mine), now, ts(4));
         assert_eq!(
             d,
-            Decision::Update(LeaderRecord { renew_time: Some(ts(4)), ..mine.clone() })
+            Decision::Update(LeaderRecord {
+                renew_time: Some(ts(4)),
+                ..mine.clone()
+            })
         );
     }
 
@@ -496,7 +572,9 @@ mod tests {
         };
         let mut e = Elector::new("a".into(), Duration::from_secs(15));
         let d = e.decide(Some(&rec), Instant::now(), ts(0));
-        let Decision::Update(r) = d else { panic!("{d:?}") };
+        let Decision::Update(r) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(r.lease_transitions, 3);
         assert_eq!(r.lease_duration_seconds, 15);
     }

@@ -19,7 +19,12 @@ impl Metrics {
     }
 
     /// Registers a metric family.
-    pub fn register<M: prometheus_client::registry::Metric>(&self, name: &str, help: &str, metric: M) {
+    pub fn register<M: prometheus_client::registry::Metric>(
+        &self,
+        name: &str,
+        help: &str,
+        metric: M,
+    ) {
         self.registry.lock().register(name, help, metric);
     }
 
@@ -35,7 +40,10 @@ impl Metrics {
     /// `/metrics` response.
     pub fn response(&self) -> impl IntoResponse {
         (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             self.render(),
         )
     }
@@ -47,5 +55,11 @@ pub fn health_router(metrics: Metrics) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
-        .route("/metrics", get(move || { let m = metrics.clone(); async move { m.response() } }))
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move { m.response() }
+            }),
+        )
 }

@@ -16,15 +16,18 @@ const COMPONENT: &str = "kube-controller-manager";
 
 pub async fn run(options: Options) -> anyhow::Result<()> {
     options.logging.init();
-    let enabled: Vec<&'static str> = descriptors::enabled(descriptors::descriptors(), &options.controllers)?
-        .iter()
-        .map(|d| d.name)
-        .collect();
+    let enabled: Vec<&'static str> =
+        descriptors::enabled(descriptors::descriptors(), &options.controllers)?
+            .iter()
+            .map(|d| d.name)
+            .collect();
     let config = options.client.config(COMPONENT).await?;
     let root_ca = kube_common::client::root_ca_pem(&config);
     // With --use-service-account-credentials each controller gets a client of its own
     // built from this configuration (server and CA only).
-    let sa_base = options.use_service_account_credentials.then(|| config.clone());
+    let sa_base = options
+        .use_service_account_credentials
+        .then(|| config.clone());
     let client = kube::Client::try_from(config)?;
     let metrics = Metrics::new();
 
@@ -32,7 +35,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         let addr: SocketAddr = format!("{}:{}", options.bind_address, options.health_port())
             .parse()
             .with_context(|| format!("invalid --bind-address {:?}", options.bind_address))?;
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
         tracing::info!(%addr, "serving /healthz and /metrics");
         let router = health_router(metrics.clone());
         tokio::spawn(async move {
@@ -43,10 +48,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
 
     let identity = format!("{}_{}", hostname(), random_suffix());
-    let ctx = ControllerContext { client: client.clone(), options: Arc::new(options.clone()), metrics, root_ca };
-    let run = kube_common::leader::run_leader_elected(client, &options.leader_election, COMPONENT, identity, move || {
-        start_controllers(ctx, enabled, sa_base)
-    });
+    let ctx = ControllerContext {
+        client: client.clone(),
+        options: Arc::new(options.clone()),
+        metrics,
+        root_ca,
+    };
+    let run = kube_common::leader::run_leader_elected(
+        client,
+        &options.leader_election,
+        COMPONENT,
+        identity,
+        move || start_controllers(ctx, enabled, sa_base),
+    );
     tokio::select! {
         result = run => result,
         () = kube_common::signals::shutdown_signal() => Ok(()),
@@ -54,15 +68,22 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 }
 
 /// Starts the named controllers and waits; the first one to fail stops the process.
-async fn start_controllers(ctx: ControllerContext, enabled: Vec<&'static str>, sa_base: Option<kube::Config>) -> anyhow::Result<()> {
+async fn start_controllers(
+    ctx: ControllerContext,
+    enabled: Vec<&'static str>,
+    sa_base: Option<kube::Config>,
+) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     for name in enabled {
-        let Some(descriptor) = descriptors::lookup(descriptors::descriptors(), name) else { continue };
+        let Some(descriptor) = descriptors::lookup(descriptors::descriptors(), name) else {
+            continue;
+        };
         tracing::info!(controller = name, "starting controller");
         let mut controller_ctx = ctx.clone();
         if let Some(base) = &sa_base {
             let account = crate::credentials::service_account_for(name);
-            controller_ctx.client = crate::credentials::client_for(&ctx.client, base, account).await?;
+            controller_ctx.client =
+                crate::credentials::client_for(&ctx.client, base, account).await?;
         }
         let fut = (descriptor.start)(controller_ctx);
         tasks.spawn(async move { (name, fut.await) });
@@ -88,5 +109,7 @@ fn hostname() -> String {
 fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..8).map(|_| format!("{:x}", rng.random_range(0..16u8))).collect()
+    (0..8)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect()
 }

@@ -33,8 +33,13 @@ pub fn descriptors() -> &'static [ControllerDescriptor] {
 }
 
 /// Resolves an alias or canonical name to its descriptor.
-pub fn lookup<'a>(table: &'a [ControllerDescriptor], name: &str) -> Option<&'a ControllerDescriptor> {
-    table.iter().find(|d| d.name == name || d.aliases.contains(&name))
+pub fn lookup<'a>(
+    table: &'a [ControllerDescriptor],
+    name: &str,
+) -> Option<&'a ControllerDescriptor> {
+    table
+        .iter()
+        .find(|d| d.name == name || d.aliases.contains(&name))
 }
 
 /// Checks every `--controllers` entry names a known controller.
@@ -68,7 +73,10 @@ pub fn is_enabled(descriptor: &ControllerDescriptor, flags: &[String]) -> bool {
 }
 
 /// The descriptors `flags` enables, in table order.
-pub fn enabled<'a>(table: &'a [ControllerDescriptor], flags: &[String]) -> Result<Vec<&'a ControllerDescriptor>, Error> {
+pub fn enabled<'a>(
+    table: &'a [ControllerDescriptor],
+    flags: &[String],
+) -> Result<Vec<&'a ControllerDescriptor>, Error> {
     validate(table, flags)?;
     Ok(table.iter().filter(|d| is_enabled(d, flags)).collect())
 }
@@ -82,34 +90,72 @@ mod tests {
     }
 
     const TABLE: &[ControllerDescriptor] = &[
-        ControllerDescriptor { name: "replicaset-controller", aliases: &["replicaset"], enabled_by_default: true, start: never },
-        ControllerDescriptor { name: "garbage-collector-controller", aliases: &["garbagecollector"], enabled_by_default: true, start: never },
-        ControllerDescriptor { name: "off-controller", aliases: &["off"], enabled_by_default: false, start: never },
+        ControllerDescriptor {
+            name: "replicaset-controller",
+            aliases: &["replicaset"],
+            enabled_by_default: true,
+            start: never,
+        },
+        ControllerDescriptor {
+            name: "garbage-collector-controller",
+            aliases: &["garbagecollector"],
+            enabled_by_default: true,
+            start: never,
+        },
+        ControllerDescriptor {
+            name: "off-controller",
+            aliases: &["off"],
+            enabled_by_default: false,
+            start: never,
+        },
     ];
 
     fn names(flags: &[&str]) -> Vec<&'static str> {
         let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
-        enabled(TABLE, &flags).expect("valid").iter().map(|d| d.name).collect()
+        enabled(TABLE, &flags)
+            .expect("valid")
+            .iter()
+            .map(|d| d.name)
+            .collect()
     }
 
     #[test]
     fn star_enables_default_on_controllers() {
-        assert_eq!(names(&["*"]), ["replicaset-controller", "garbage-collector-controller"]);
+        assert_eq!(
+            names(&["*"]),
+            ["replicaset-controller", "garbage-collector-controller"]
+        );
     }
 
     #[test]
     fn minus_disables_and_name_enables() {
-        assert_eq!(names(&["*", "-garbagecollector"]), ["replicaset-controller"]);
-        assert_eq!(names(&["*", "off"]), ["replicaset-controller", "garbage-collector-controller", "off-controller"]);
+        assert_eq!(
+            names(&["*", "-garbagecollector"]),
+            ["replicaset-controller"]
+        );
+        assert_eq!(
+            names(&["*", "off"]),
+            [
+                "replicaset-controller",
+                "garbage-collector-controller",
+                "off-controller"
+            ]
+        );
         assert_eq!(names(&["replicaset"]), ["replicaset-controller"]);
-        assert_eq!(names(&["-replicaset-controller", "*"]), ["garbage-collector-controller"]);
+        assert_eq!(
+            names(&["-replicaset-controller", "*"]),
+            ["garbage-collector-controller"]
+        );
         assert!(names(&[]).is_empty());
     }
 
     #[test]
     fn unknown_names_are_rejected() {
         let flags = vec!["*".to_string(), "-nope".to_string()];
-        assert_eq!(enabled(TABLE, &flags).err(), Some(Error::Unknown("nope".into())));
+        assert_eq!(
+            enabled(TABLE, &flags).err(),
+            Some(Error::Unknown("nope".into()))
+        );
     }
 
     #[test]

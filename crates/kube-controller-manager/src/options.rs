@@ -13,7 +13,11 @@ use kube_common::logging::LoggingArgs;
 pub const DEFAULT_PORT: u16 = 10257;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kube-controller-manager", about = "The Kubernetes controller manager: a daemon that embeds the core control loops", version)]
+#[command(
+    name = "kube-controller-manager",
+    about = "The Kubernetes controller manager: a daemon that embeds the core control loops",
+    version
+)]
 pub struct Options {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -50,7 +54,11 @@ pub struct Options {
     #[arg(long = "concurrent-namespace-syncs", default_value_t = 10)]
     pub concurrent_namespace_syncs: u16,
     /// Number of service account objects allowed to sync concurrently.
-    #[arg(long = "concurrent-serviceaccount-token-syncs", alias = "concurrent-service-account-syncs", default_value_t = 5)]
+    #[arg(
+        long = "concurrent-serviceaccount-token-syncs",
+        alias = "concurrent-service-account-syncs",
+        default_value_t = 5
+    )]
     pub concurrent_serviceaccount_syncs: u16,
     /// Number of endpoint syncing operations done concurrently.
     #[arg(long = "concurrent-endpoint-syncs", default_value_t = 5)]
@@ -95,7 +103,10 @@ pub struct Options {
     #[arg(long = "horizontal-pod-autoscaler-initial-readiness-delay", default_value = "30s", value_parser = parse_go_duration)]
     pub horizontal_pod_autoscaler_initial_readiness_delay: Duration,
     /// The number of horizontal pod autoscaler objects that are allowed to sync concurrently.
-    #[arg(long = "concurrent-horizontal-pod-autoscaler-syncs", default_value_t = 5)]
+    #[arg(
+        long = "concurrent-horizontal-pod-autoscaler-syncs",
+        default_value_t = 5
+    )]
     pub concurrent_horizontal_pod_autoscaler_syncs: u16,
     /// Number of TTL-after-finished collector workers.
     #[arg(long = "concurrent-ttl-after-finished-syncs", default_value_t = 5)]
@@ -174,14 +185,27 @@ mod tests {
         assert_eq!(o.pod_eviction_timeout, Duration::from_secs(300));
         assert!(o.leader_election.leader_elect);
         assert_eq!(o.concurrent_deployment_syncs, 5);
-        assert_eq!(o.horizontal_pod_autoscaler_sync_period, Duration::from_secs(15));
-        assert_eq!(o.horizontal_pod_autoscaler_downscale_stabilization, Duration::from_secs(300));
+        assert_eq!(
+            o.horizontal_pod_autoscaler_sync_period,
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            o.horizontal_pod_autoscaler_downscale_stabilization,
+            Duration::from_secs(300)
+        );
     }
 
     #[test]
     fn classic_spellings() {
         let args = kube_common::flags::normalize_args(
-            ["kcm", "--master=http://127.0.0.1:8080", "--controllers=*,-garbagecollector", "--port=0", "--leader_elect=false", "--node_monitor_grace_period=20s"],
+            [
+                "kcm",
+                "--master=http://127.0.0.1:8080",
+                "--controllers=*,-garbagecollector",
+                "--port=0",
+                "--leader_elect=false",
+                "--node_monitor_grace_period=20s",
+            ],
             false,
         );
         let o = Options::parse_from(args);

@@ -343,14 +343,26 @@ mod tests {
         let mut m = Message::query();
         m.metadata.op_code = op_code;
         m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
-        Request::from_bytes(m.to_vec().unwrap(), "127.0.0.1:5353".parse().unwrap(), Protocol::Udp).unwrap()
+        Request::from_bytes(
+            m.to_vec().unwrap(),
+            "127.0.0.1:5353".parse().unwrap(),
+            Protocol::Udp,
+        )
+        .unwrap()
     }
 
     #[tokio::test]
     async fn cluster_names_are_servfail_until_synced_then_authoritative() {
         let state = state(Vec::new());
-        let q = request("web.default.svc.cluster.local.", RecordType::A, OpCode::Query);
-        assert_eq!(state.answer(&q).await.metadata.response_code, ResponseCode::ServFail);
+        let q = request(
+            "web.default.svc.cluster.local.",
+            RecordType::A,
+            OpCode::Query,
+        );
+        assert_eq!(
+            state.answer(&q).await.metadata.response_code,
+            ResponseCode::ServFail
+        );
         state.set_index(sample());
         let reply = state.answer(&q).await;
         assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
@@ -364,8 +376,15 @@ mod tests {
     async fn other_opcodes_are_not_implemented() {
         let state = state(Vec::new());
         state.set_index(sample());
-        let q = request("web.default.svc.cluster.local.", RecordType::A, OpCode::Update);
-        assert_eq!(state.answer(&q).await.metadata.response_code, ResponseCode::NotImp);
+        let q = request(
+            "web.default.svc.cluster.local.",
+            RecordType::A,
+            OpCode::Update,
+        );
+        assert_eq!(
+            state.answer(&q).await.metadata.response_code,
+            ResponseCode::NotImp
+        );
     }
 
     #[tokio::test]
@@ -375,11 +394,16 @@ mod tests {
         let listener = tokio::net::UdpSocket::bind("127.0.0.77:0").await.unwrap();
         let upstream = listener.local_addr().unwrap();
         let state = state(vec![upstream]);
-        let services = [service(json!({"metadata": {"name": "kube-dns", "namespace": "kube-system"},
-            "spec": {"clusterIP": "127.0.0.77"}}))];
+        let services = [service(
+            json!({"metadata": {"name": "kube-dns", "namespace": "kube-system"},
+            "spec": {"clusterIP": "127.0.0.77"}}),
+        )];
         state.set_index(ClusterIndex::build(&services, []));
         let q = request("example.com.", RecordType::A, OpCode::Query);
-        assert_eq!(state.answer(&q).await.metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(
+            state.answer(&q).await.metadata.response_code,
+            ResponseCode::ServFail
+        );
         let mut buf = [0u8; 512];
         assert!(
             listener.try_recv_from(&mut buf).is_err(),

@@ -25,7 +25,10 @@ const NODES: usize = 5_000;
 const PODS: usize = 10_000;
 const CONCURRENCY: usize = 32;
 const UPSTREAM_FLOOR_PODS_PER_S: f64 = 270.0;
-const APISERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/release/kube-apiserver");
+const APISERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/release/kube-apiserver"
+);
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
@@ -74,7 +77,12 @@ fn pod(i: usize) -> Value {
 }
 
 async fn post(client: &HttpClient, url: &str, body: Bytes) -> u16 {
-    let Ok(req) = hyper::Request::post(url).header("content-type", "application/json").body(Full::new(body)) else { return 0 };
+    let Ok(req) = hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+    else {
+        return 0;
+    };
     match client.request(req).await {
         Ok(resp) => {
             let code = resp.status().as_u16();
@@ -86,7 +94,9 @@ async fn post(client: &HttpClient, url: &str, body: Bytes) -> u16 {
 }
 
 async fn get_json(client: &HttpClient, url: &str) -> Value {
-    let req = hyper::Request::get(url).body(Full::new(Bytes::new())).expect("request");
+    let req = hyper::Request::get(url)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
     let resp = client.request(req).await.expect("get");
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     serde_json::from_slice(&body).unwrap_or(Value::Null)
@@ -95,7 +105,10 @@ async fn get_json(client: &HttpClient, url: &str) -> Value {
 /// Runs `f(i)` for i in 0..n with `CONCURRENCY` workers; panics on any non-201.
 async fn create_all<F>(n: usize, f: F)
 where
-    F: Fn(usize) -> (String, Bytes, Option<Arc<Mutex<HashMap<String, Instant>>>>) + Send + Sync + 'static,
+    F: Fn(usize) -> (String, Bytes, Option<Arc<Mutex<HashMap<String, Instant>>>>)
+        + Send
+        + Sync
+        + 'static,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let f = Arc::new(f);
@@ -133,11 +146,20 @@ where
 
 /// User + system CPU seconds a process has used so far.
 fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
     // Fields after the `(comm)`: utime and stime are the 12th and 13th.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
@@ -151,9 +173,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    anyhow::ensure!(Path::new(APISERVER).exists(), "{APISERVER} is missing: run `cargo build --release -p kube-apiserver` first");
+    anyhow::ensure!(
+        Path::new(APISERVER).exists(),
+        "{APISERVER} is missing: run `cargo build --release -p kube-apiserver` first"
+    );
     let etcd = Etcd::start()?;
-    let apiserver = ApiServer::start(Path::new(APISERVER), &etcd, &["--disable-admission-plugins=ServiceAccount"])?;
+    let apiserver = ApiServer::start(
+        Path::new(APISERVER),
+        &etcd,
+        &["--disable-admission-plugins=ServiceAccount"],
+    )?;
     let base = apiserver.url();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
 
@@ -172,49 +201,91 @@ async fn main() -> anyhow::Result<()> {
             .spawn()?,
     );
 
-    let code = post(&client, &format!("{base}/api/v1/namespaces"), Bytes::from(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}}).to_string())).await;
+    let code = post(
+        &client,
+        &format!("{base}/api/v1/namespaces"),
+        Bytes::from(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}})
+                .to_string(),
+        ),
+    )
+    .await;
     anyhow::ensure!(code == 201, "creating namespace bench: {code}");
 
     let t = Instant::now();
     let nodes_url = format!("{base}/api/v1/nodes");
-    create_all(NODES, move |i| (nodes_url.clone(), Bytes::from(node(i).to_string()), None)).await;
+    create_all(NODES, move |i| {
+        (nodes_url.clone(), Bytes::from(node(i).to_string()), None)
+    })
+    .await;
     println!("created {NODES} nodes in {:.1}s", t.elapsed().as_secs_f64());
 
     // Wait until the scheduler's cache has every node.
     let metrics_url = format!("http://127.0.0.1:{health_port}/metrics");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let text = test_support::http_get(&metrics_url).map(|r| r.body).unwrap_or_default();
+        let text = test_support::http_get(&metrics_url)
+            .map(|r| r.body)
+            .unwrap_or_default();
         if text.contains(&format!("scheduler_cache_size{{type=\"nodes\"}} {NODES}")) {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "scheduler did not see {NODES} nodes; log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "scheduler did not see {NODES} nodes; log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Watch bench pods from now on; record when each pod's binding arrives.
-    let list = get_json(&client, &format!("{base}/api/v1/namespaces/bench/pods?limit=1")).await;
-    let rv = list.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("0").to_string();
+    let list = get_json(
+        &client,
+        &format!("{base}/api/v1/namespaces/bench/pods?limit=1"),
+    )
+    .await;
+    let rv = list
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("0")
+        .to_string();
     let bound: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let watcher = {
-        let (client, bound, url) = (client.clone(), bound.clone(), format!("{base}/api/v1/namespaces/bench/pods?watch=1&resourceVersion={rv}"));
+        let (client, bound, url) = (
+            client.clone(),
+            bound.clone(),
+            format!("{base}/api/v1/namespaces/bench/pods?watch=1&resourceVersion={rv}"),
+        );
         tokio::spawn(async move {
-            let req = hyper::Request::get(&url).body(Full::new(Bytes::new())).expect("request");
+            let req = hyper::Request::get(&url)
+                .body(Full::new(Bytes::new()))
+                .expect("request");
             let resp = client.request(req).await.expect("watch");
             let mut body = resp.into_body();
             let mut buf: Vec<u8> = Vec::new();
             while let Some(frame) = body.frame().await {
                 let Ok(frame) = frame else { break };
-                let Some(data) = frame.data_ref() else { continue };
+                let Some(data) = frame.data_ref() else {
+                    continue;
+                };
                 buf.extend_from_slice(data);
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = buf.drain(..=pos).collect();
-                    let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
-                    let node = ev.pointer("/object/spec/nodeName").and_then(Value::as_str).unwrap_or("");
+                    let Ok(ev) = serde_json::from_slice::<Value>(&line) else {
+                        continue;
+                    };
+                    let node = ev
+                        .pointer("/object/spec/nodeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     if node.is_empty() {
                         continue;
                     }
-                    let name = ev.pointer("/object/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                    let name = ev
+                        .pointer("/object/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
                     let mut b = bound.lock();
                     b.entry(name).or_insert_with(Instant::now);
                     if b.len() >= PODS {
@@ -226,17 +297,39 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let pids = [("kube-apiserver", apiserver.pid()), ("etcd", etcd.pid()), ("kube-scheduler", scheduler.0.id()), ("bench client", std::process::id())];
+    let pids = [
+        ("kube-apiserver", apiserver.pid()),
+        ("etcd", etcd.pid()),
+        ("kube-scheduler", scheduler.0.id()),
+        ("bench client", std::process::id()),
+    ];
     let cpu_before: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(*pid)).collect();
     let start = Instant::now();
     let pods_url = format!("{base}/api/v1/namespaces/bench/pods");
     let created2 = created.clone();
-    create_all(PODS, move |i| (pods_url.clone(), Bytes::from(pod(i).to_string()), Some(created2.clone()))).await;
+    create_all(PODS, move |i| {
+        (
+            pods_url.clone(),
+            Bytes::from(pod(i).to_string()),
+            Some(created2.clone()),
+        )
+    })
+    .await;
     let create_secs = start.elapsed().as_secs_f64();
-    println!("created {PODS} pods in {create_secs:.1}s ({:.0}/s)", PODS as f64 / create_secs);
+    println!(
+        "created {PODS} pods in {create_secs:.1}s ({:.0}/s)",
+        PODS as f64 / create_secs
+    );
 
-    if tokio::time::timeout(Duration::from_secs(600), watcher).await.is_err() {
-        anyhow::bail!("only {} of {PODS} pods bound; scheduler log:\n{}", bound.lock().len(), std::fs::read_to_string(&log_path).unwrap_or_default());
+    if tokio::time::timeout(Duration::from_secs(600), watcher)
+        .await
+        .is_err()
+    {
+        anyhow::bail!(
+            "only {} of {PODS} pods bound; scheduler log:\n{}",
+            bound.lock().len(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
     }
     let cpu: Vec<String> = pids
         .iter()
@@ -250,7 +343,11 @@ async fn main() -> anyhow::Result<()> {
     let total = last_bind.duration_since(start).as_secs_f64();
     let mut lats: Vec<f64> = bound
         .iter()
-        .filter_map(|(name, b)| created.get(name).map(|c| b.saturating_duration_since(*c).as_secs_f64() * 1000.0))
+        .filter_map(|(name, b)| {
+            created
+                .get(name)
+                .map(|c| b.saturating_duration_since(*c).as_secs_f64() * 1000.0)
+        })
         .collect();
     lats.sort_by(|a, b| a.total_cmp(b));
     let pods_per_s = PODS as f64 / total;

@@ -27,7 +27,9 @@ pub fn num_feasible_nodes_to_find(percentage: u32, num_all_nodes: usize) -> usiz
     }
     let mut pct = percentage as usize;
     if pct == 0 {
-        pct = 50usize.saturating_sub(num_all_nodes / 125).max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
+        pct = 50usize
+            .saturating_sub(num_all_nodes / 125)
+            .max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
     }
     let n = num_all_nodes * pct.min(100) / 100;
     n.max(MIN_FEASIBLE_NODES_TO_FIND)
@@ -53,7 +55,10 @@ fn reasons_histogram<'a>(statuses: impl Iterator<Item = &'a Status>) -> Vec<Stri
             *counts.entry(r.as_str()).or_insert(0) += 1;
         }
     }
-    let mut out: Vec<String> = counts.into_iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let mut out: Vec<String> = counts
+        .into_iter()
+        .map(|(r, n)| format!("{n} {r}"))
+        .collect();
     out.sort();
     out
 }
@@ -141,7 +146,12 @@ impl Framework {
     }
 
     /// Finds a node for `pod`.
-    pub fn schedule(&mut self, cache: &mut Cache, pod: &PodInfo, rng: &mut impl Rng) -> Result<ScheduleResult, ScheduleError> {
+    pub fn schedule(
+        &mut self,
+        cache: &mut Cache,
+        pod: &PodInfo,
+        rng: &mut impl Rng,
+    ) -> Result<ScheduleResult, ScheduleError> {
         cache.node_order();
         let cache: &Cache = cache;
         let order = cache.cached_order();
@@ -150,7 +160,10 @@ impl Framework {
             return Err(ScheduleError::NoNodes);
         }
         let mut state = CycleState::default();
-        let mut fit = FitError { num_all_nodes: num_nodes, ..FitError::default() };
+        let mut fit = FitError {
+            num_all_nodes: num_nodes,
+            ..FitError::default()
+        };
 
         state.skip_filter = vec![false; self.filters.len()];
         for (i, f) in self.filters.iter().enumerate() {
@@ -162,7 +175,13 @@ impl Framework {
                     fit.pre_filter_msg = Some(s.reasons.join(", "));
                     fit.unschedulable_plugins.insert(f.name());
                     for node in order.iter().filter_map(|i| cache.nodes.slot(*i)) {
-                        fit.node_statuses.insert(node.name.clone(), Status { plugin: f.name(), ..s.clone() });
+                        fit.node_statuses.insert(
+                            node.name.clone(),
+                            Status {
+                                plugin: f.name(),
+                                ..s.clone()
+                            },
+                        );
                     }
                     return Err(ScheduleError::Fit(Box::new(fit)));
                 }
@@ -178,7 +197,9 @@ impl Framework {
                 break;
             }
             processed += 1;
-            let Some(node) = cache.nodes.slot(order[(start + i) % num_nodes]) else { continue };
+            let Some(node) = cache.nodes.slot(order[(start + i) % num_nodes]) else {
+                continue;
+            };
             let s = self.run_filters(&state, pod, node);
             if s.is_success() {
                 feasible.push(node);
@@ -196,17 +217,35 @@ impl Framework {
         let evaluated_nodes = processed;
         let feasible_nodes = feasible.len();
         if feasible.len() == 1 {
-            return Ok(ScheduleResult { node: feasible[0].name.clone(), evaluated_nodes, feasible_nodes });
+            return Ok(ScheduleResult {
+                node: feasible[0].name.clone(),
+                evaluated_nodes,
+                feasible_nodes,
+            });
         }
 
         let totals = self.prioritize(&mut state, cache, pod, &feasible);
         let node = select_host(&feasible, &totals, rng);
-        Ok(ScheduleResult { node, evaluated_nodes, feasible_nodes })
+        Ok(ScheduleResult {
+            node,
+            evaluated_nodes,
+            feasible_nodes,
+        })
     }
 
     /// Weighted sum of normalized plugin scores per feasible node.
-    fn prioritize(&self, state: &mut CycleState, cache: &Cache, pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
-        state.skip_score = self.scorers.iter().map(|s| s.pre_score(state, pod, nodes, cache) == Code::Skip).collect();
+    fn prioritize(
+        &self,
+        state: &mut CycleState,
+        cache: &Cache,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+    ) -> Vec<i64> {
+        state.skip_score = self
+            .scorers
+            .iter()
+            .map(|s| s.pre_score(state, pod, nodes, cache) == Code::Skip)
+            .collect();
         let mut totals = vec![0i64; nodes.len()];
         let mut scores = vec![0i64; nodes.len()];
         for (i, s) in self.scorers.iter().enumerate() {
@@ -227,20 +266,41 @@ impl Framework {
     /// DefaultPreemption's dry run, for its message: nodes rejected as unresolvable are
     /// not helped; elsewhere, removing all lower-priority pods must make room. When it
     /// would, preemption (not implemented here) would act and there is no message.
-    fn post_filter(&self, cache: &Cache, pod: &PodInfo, state: &CycleState, fit: &FitError) -> Option<String> {
+    fn post_filter(
+        &self,
+        cache: &Cache,
+        pod: &PodInfo,
+        state: &CycleState,
+        fit: &FitError,
+    ) -> Option<String> {
         if pod.preemption_never {
             return Some("preemption: not eligible due to preemptionPolicy=Never.".to_string());
         }
         let mut statuses = Vec::with_capacity(fit.node_statuses.len());
         for (name, s) in &fit.node_statuses {
             if s.code == Code::UnschedulableAndUnresolvable {
-                statuses.push(Status::new(Code::UnschedulableAndUnresolvable, "", "Preemption is not helpful for scheduling"));
+                statuses.push(Status::new(
+                    Code::UnschedulableAndUnresolvable,
+                    "",
+                    "Preemption is not helpful for scheduling",
+                ));
                 continue;
             }
-            let Some(node) = cache.nodes.get(name) else { continue };
-            let victims: Vec<&str> = node.pods.iter().filter(|p| p.priority < pod.priority).map(|p| p.key.as_str()).collect();
+            let Some(node) = cache.nodes.get(name) else {
+                continue;
+            };
+            let victims: Vec<&str> = node
+                .pods
+                .iter()
+                .filter(|p| p.priority < pod.priority)
+                .map(|p| p.key.as_str())
+                .collect();
             if victims.is_empty() {
-                statuses.push(Status::new(Code::UnschedulableAndUnresolvable, "", "No preemption victims found for incoming pod"));
+                statuses.push(Status::new(
+                    Code::UnschedulableAndUnresolvable,
+                    "",
+                    "No preemption victims found for incoming pod",
+                ));
                 continue;
             }
             let mut without = node.clone();
@@ -315,10 +375,14 @@ mod tests {
             ],
             vec![],
         );
-        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"nodeSelector": {"disk": "ssd"},
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}));
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"nodeSelector": {"disk": "ssd"},
+            "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}),
+        );
         let mut fw = Framework::new(0);
-        let err = fw.schedule(&mut c, &p, &mut rng()).expect_err("unschedulable");
+        let err = fw
+            .schedule(&mut c, &p, &mut rng())
+            .expect_err("unschedulable");
         assert_eq!(
             err.message(),
             "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu. \
@@ -332,20 +396,32 @@ mod tests {
     fn preemption_message_when_victims_do_not_help() {
         let mut c = cache(
             vec![node("n1", json!({}), "1")],
-            vec![json!({"metadata": {"name": "low"}, "spec": {"nodeName": "n1", "priority": -5, "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}})],
+            vec![
+                json!({"metadata": {"name": "low"}, "spec": {"nodeName": "n1", "priority": -5, "containers": [{"name": "c", "resources": {"requests": {"cpu": "100m"}}}]}}),
+            ],
         );
-        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}));
-        let err = Framework::new(0).schedule(&mut c, &p, &mut rng()).expect_err("unschedulable");
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}),
+        );
+        let err = Framework::new(0)
+            .schedule(&mut c, &p, &mut rng())
+            .expect_err("unschedulable");
         assert_eq!(err.message(), "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 Insufficient cpu..");
-        let never = pod(json!({"metadata": {"name": "p"}, "spec": {"preemptionPolicy": "Never", "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}));
-        let err = Framework::new(0).schedule(&mut c, &never, &mut rng()).expect_err("unschedulable");
+        let never = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"preemptionPolicy": "Never", "containers": [{"name": "c", "resources": {"requests": {"cpu": "2"}}}]}}),
+        );
+        let err = Framework::new(0)
+            .schedule(&mut c, &never, &mut rng())
+            .expect_err("unschedulable");
         assert_eq!(err.message(), "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never..");
     }
 
     #[test]
     fn no_nodes() {
         let mut c = Cache::new();
-        let err = Framework::new(0).schedule(&mut c, &pod(json!({"metadata": {"name": "p"}})), &mut rng()).expect_err("none");
+        let err = Framework::new(0)
+            .schedule(&mut c, &pod(json!({"metadata": {"name": "p"}})), &mut rng())
+            .expect_err("none");
         assert_eq!(err.message(), "no nodes available to schedule pods");
     }
 
@@ -353,9 +429,13 @@ mod tests {
     fn picks_least_allocated_and_rotates_window() {
         let mut c = cache(
             vec![node("busy", json!({}), "4"), node("idle", json!({}), "4")],
-            vec![json!({"metadata": {"name": "x"}, "spec": {"nodeName": "busy", "containers": [{"name": "c", "resources": {"requests": {"cpu": "3", "memory": "1Gi"}}}]}})],
+            vec![
+                json!({"metadata": {"name": "x"}, "spec": {"nodeName": "busy", "containers": [{"name": "c", "resources": {"requests": {"cpu": "3", "memory": "1Gi"}}}]}}),
+            ],
         );
-        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "100Mi"}}}]}}));
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "500m", "memory": "100Mi"}}}]}}),
+        );
         let mut fw = Framework::new(0);
         for _ in 0..5 {
             let r = fw.schedule(&mut c, &p, &mut rng()).expect("fits");
@@ -366,7 +446,9 @@ mod tests {
 
     #[test]
     fn stops_after_enough_feasible_nodes() {
-        let nodes: Vec<Value> = (0..1000).map(|i| node(&format!("n{i}"), json!({}), "4")).collect();
+        let nodes: Vec<Value> = (0..1000)
+            .map(|i| node(&format!("n{i}"), json!({}), "4"))
+            .collect();
         let mut c = cache(nodes, vec![]);
         let p = pod(json!({"metadata": {"name": "p"}}));
         let mut fw = Framework::new(0);
@@ -397,13 +479,18 @@ mod perf {
         let start = std::time::Instant::now();
         let n = 2000;
         for i in 0..n {
-            let p = pod(json!({"metadata": {"name": format!("p{i}")}, "spec": {"containers": [{"name": "c", "image": "pause",
-                "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}}));
+            let p = pod(
+                json!({"metadata": {"name": format!("p{i}")}, "spec": {"containers": [{"name": "c", "image": "pause",
+                "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}}),
+            );
             let r = fw.schedule(&mut c, &p, &mut rng).expect("fits");
             c.assume_pod(Arc::new(p.assumed_on(&r.node)));
         }
         let per_pod_us = start.elapsed().as_secs_f64() * 1e6 / n as f64;
         eprintln!("{per_pod_us:.1} µs per pod");
-        assert!(per_pod_us < 1000.0, "a scheduling cycle over 5 000 nodes should take well under 1 ms");
+        assert!(
+            per_pod_us < 1000.0,
+            "a scheduling cycle over 5 000 nodes should take well under 1 ms"
+        );
     }
 }

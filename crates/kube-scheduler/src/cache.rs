@@ -47,7 +47,10 @@ impl NodeMap {
         let i = match self.index.get(name) {
             Some(i) => *i,
             None => {
-                let info = NodeInfo { name: name.to_string(), ..NodeInfo::default() };
+                let info = NodeInfo {
+                    name: name.to_string(),
+                    ..NodeInfo::default()
+                };
                 let i = match self.free.pop() {
                     Some(i) => {
                         self.slots[i] = Some(info);
@@ -125,10 +128,19 @@ pub struct Cache {
 fn zone_key(node: &Node) -> String {
     let labels = node.metadata.labels.as_ref();
     let get = |a: &str, b: &str| {
-        labels.and_then(|l| l.get(a).or_else(|| l.get(b))).cloned().unwrap_or_default()
+        labels
+            .and_then(|l| l.get(a).or_else(|| l.get(b)))
+            .cloned()
+            .unwrap_or_default()
     };
-    let region = get("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region");
-    let zone = get("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone");
+    let region = get(
+        "topology.kubernetes.io/region",
+        "failure-domain.beta.kubernetes.io/region",
+    );
+    let zone = get(
+        "topology.kubernetes.io/zone",
+        "failure-domain.beta.kubernetes.io/zone",
+    );
     if region.is_empty() && zone.is_empty() {
         String::new()
     } else {
@@ -177,7 +189,11 @@ impl Cache {
     /// Node names in scheduling order.
     pub fn node_names(&mut self) -> Vec<String> {
         self.node_order();
-        self.order.iter().filter_map(|i| self.nodes.slot(*i)).map(|n| n.name.clone()).collect()
+        self.order
+            .iter()
+            .filter_map(|i| self.nodes.slot(*i))
+            .map(|n| n.name.clone())
+            .collect()
     }
 
     fn tree_remove(&mut self, name: &str) {
@@ -223,7 +239,9 @@ impl Cache {
 
     /// Removes a node; its pods stay accounted until they are deleted themselves.
     pub fn remove_node(&mut self, name: &str) {
-        let Some(info) = self.nodes.get_mut(name) else { return };
+        let Some(info) = self.nodes.get_mut(name) else {
+            return;
+        };
         for image in info.images.keys() {
             if let Some(c) = self.image_nodes.get_mut(image) {
                 *c = c.saturating_sub(1);
@@ -255,7 +273,13 @@ impl Cache {
 
     fn place(&mut self, pod: Arc<PodInfo>, assumed: bool) {
         let node = pod.node_name.clone();
-        self.pod_states.insert(pod.key.clone(), PodState { node: node.clone(), assumed });
+        self.pod_states.insert(
+            pod.key.clone(),
+            PodState {
+                node: node.clone(),
+                assumed,
+            },
+        );
         if pod.has_affinity() {
             self.pods_with_affinity += 1;
         }
@@ -340,7 +364,13 @@ mod tests {
     #[test]
     fn zones_are_interleaved() {
         let mut c = Cache::new();
-        for (n, z) in [("a1", "a"), ("a2", "a"), ("a3", "a"), ("b1", "b"), ("c1", "c")] {
+        for (n, z) in [
+            ("a1", "a"),
+            ("a2", "a"),
+            ("a3", "a"),
+            ("b1", "b"),
+            ("c1", "c"),
+        ] {
             c.add_node(node(n, z));
         }
         assert_eq!(c.node_names(), ["a1", "b1", "c1", "a2", "a3"]);
@@ -349,7 +379,11 @@ mod tests {
         // A new node may reuse b1's slot.
         c.add_node(node("d1", "d"));
         assert_eq!(c.node_names(), ["a1", "c1", "d1", "a2", "a3"]);
-        assert_eq!(c.image_nodes.get("busybox:latest"), Some(&5), "a1 a2 a3 c1 d1");
+        assert_eq!(
+            c.image_nodes.get("busybox:latest"),
+            Some(&5),
+            "a1 a2 a3 c1 d1"
+        );
     }
 
     #[test]
@@ -366,7 +400,10 @@ mod tests {
         assert_eq!(c.nodes["n1"].requested.milli_cpu, 0);
         assert_eq!(c.nodes["n2"].requested.milli_cpu, 1000);
         c.forget_pod("default/p");
-        assert_eq!(c.nodes["n2"].requested.milli_cpu, 1000, "confirmed pods are not forgotten");
+        assert_eq!(
+            c.nodes["n2"].requested.milli_cpu, 1000,
+            "confirmed pods are not forgotten"
+        );
         c.assume_pod(pod("q", "n1", "500m"));
         c.forget_pod("default/q");
         assert_eq!(c.nodes["n1"].requested.milli_cpu, 0);

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, Taint, Toleration, TopologySpreadConstraint};
+use k8s_openapi::api::core::v1::{
+    Node, Pod, PodAffinityTerm, Taint, Toleration, TopologySpreadConstraint,
+};
 
 use crate::cache::Cache;
 use crate::labels::{Labels, NodeTerm, Selector};
@@ -37,15 +39,27 @@ pub struct Status {
 
 impl Status {
     pub const fn success() -> Self {
-        Status { code: Code::Success, reasons: Vec::new(), plugin: "" }
+        Status {
+            code: Code::Success,
+            reasons: Vec::new(),
+            plugin: "",
+        }
     }
 
     pub const fn skip() -> Self {
-        Status { code: Code::Skip, reasons: Vec::new(), plugin: "" }
+        Status {
+            code: Code::Skip,
+            reasons: Vec::new(),
+            plugin: "",
+        }
     }
 
     pub fn new(code: Code, plugin: &'static str, reason: impl Into<String>) -> Self {
-        Status { code, reasons: vec![reason.into()], plugin }
+        Status {
+            code,
+            reasons: vec![reason.into()],
+            plugin,
+        }
     }
 
     pub fn is_success(&self) -> bool {
@@ -53,7 +67,10 @@ impl Status {
     }
 
     pub fn is_rejected(&self) -> bool {
-        matches!(self.code, Code::Unschedulable | Code::UnschedulableAndUnresolvable)
+        matches!(
+            self.code,
+            Code::Unschedulable | Code::UnschedulableAndUnresolvable
+        )
     }
 }
 
@@ -101,7 +118,9 @@ impl AffinityTerm {
     pub fn matches(&self, pod: &PodInfo, namespace_labels: &HashMap<String, Labels>) -> bool {
         let ns_ok = self.namespaces.contains(&pod.namespace)
             || self.namespace_selector.is_everything()
-            || namespace_labels.get(&pod.namespace).is_some_and(|l| self.namespace_selector.matches(l));
+            || namespace_labels
+                .get(&pod.namespace)
+                .is_some_and(|l| self.namespace_selector.matches(l));
         ns_ok && self.selector.matches(&pod.labels)
     }
 }
@@ -155,7 +174,10 @@ pub fn normalized_image_name(name: &str) -> String {
 impl PodInfo {
     pub fn new(pod: Arc<Pod>) -> Self {
         let meta = &pod.metadata;
-        let namespace = meta.namespace.clone().unwrap_or_else(|| "default".to_string());
+        let namespace = meta
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
         let name = meta.name.clone().unwrap_or_default();
         let default_spec;
         let spec = match pod.spec.as_ref() {
@@ -166,13 +188,25 @@ impl PodInfo {
             }
         };
         let mut host_ports = Vec::new();
-        let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        let sidecars = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
         for c in spec.containers.iter().chain(sidecars) {
             for p in c.ports.iter().flatten() {
                 if let Some(hp) = p.host_port.filter(|p| *p > 0) {
                     host_ports.push(HostPort {
-                        ip: p.host_ip.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "0.0.0.0".to_string()),
-                        protocol: p.protocol.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "TCP".to_string()),
+                        ip: p
+                            .host_ip
+                            .clone()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or_else(|| "0.0.0.0".to_string()),
+                        protocol: p
+                            .protocol
+                            .clone()
+                            .filter(|s| !s.is_empty())
+                            .unwrap_or_else(|| "TCP".to_string()),
                         port: hp,
                     });
                 }
@@ -183,7 +217,12 @@ impl PodInfo {
         let required_node_terms = node_aff
             .required_during_scheduling_ignored_during_execution
             .as_ref()
-            .map(|ns| ns.node_selector_terms.iter().map(NodeTerm::compile).collect());
+            .map(|ns| {
+                ns.node_selector_terms
+                    .iter()
+                    .map(NodeTerm::compile)
+                    .collect()
+            });
         let preferred_node_terms = node_aff
             .preferred_during_scheduling_ignored_during_execution
             .iter()
@@ -194,13 +233,23 @@ impl PodInfo {
         let pa = affinity.pod_affinity.unwrap_or_default();
         let paa = affinity.pod_anti_affinity.unwrap_or_default();
         let compile_all = |terms: Option<&Vec<PodAffinityTerm>>| -> Vec<AffinityTerm> {
-            terms.into_iter().flatten().map(|t| AffinityTerm::compile(&namespace, t)).collect()
-        };
-        let compile_weighted = |terms: Option<&Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>| -> Vec<WeightedAffinityTerm> {
             terms
                 .into_iter()
                 .flatten()
-                .map(|t| WeightedAffinityTerm { term: AffinityTerm::compile(&namespace, &t.pod_affinity_term), weight: i64::from(t.weight) })
+                .map(|t| AffinityTerm::compile(&namespace, t))
+                .collect()
+        };
+        let compile_weighted = |terms: Option<
+            &Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>,
+        >|
+         -> Vec<WeightedAffinityTerm> {
+            terms
+                .into_iter()
+                .flatten()
+                .map(|t| WeightedAffinityTerm {
+                    term: AffinityTerm::compile(&namespace, &t.pod_affinity_term),
+                    weight: i64::from(t.weight),
+                })
                 .collect()
         };
         let images = spec
@@ -215,7 +264,11 @@ impl PodInfo {
             key: format!("{namespace}/{name}"),
             uid: meta.uid.clone().unwrap_or_default(),
             node_name: spec.node_name.clone().unwrap_or_default(),
-            scheduler_name: spec.scheduler_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default-scheduler".to_string()),
+            scheduler_name: spec
+                .scheduler_name
+                .clone()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "default-scheduler".to_string()),
             labels: meta.labels.clone().unwrap_or_default(),
             priority: spec.priority.unwrap_or(0),
             preemption_never: spec.preemption_policy.as_deref() == Some("Never"),
@@ -227,10 +280,22 @@ impl PodInfo {
             node_selector: spec.node_selector.clone().unwrap_or_default(),
             required_node_terms,
             preferred_node_terms,
-            required_affinity: compile_all(pa.required_during_scheduling_ignored_during_execution.as_ref()),
-            required_anti_affinity: compile_all(paa.required_during_scheduling_ignored_during_execution.as_ref()),
-            preferred_affinity: compile_weighted(pa.preferred_during_scheduling_ignored_during_execution.as_ref()),
-            preferred_anti_affinity: compile_weighted(paa.preferred_during_scheduling_ignored_during_execution.as_ref()),
+            required_affinity: compile_all(
+                pa.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            ),
+            required_anti_affinity: compile_all(
+                paa.required_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            ),
+            preferred_affinity: compile_weighted(
+                pa.preferred_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            ),
+            preferred_anti_affinity: compile_weighted(
+                paa.preferred_during_scheduling_ignored_during_execution
+                    .as_ref(),
+            ),
             spread_constraints: spec.topology_spread_constraints.clone().unwrap_or_default(),
             images,
             namespace,
@@ -242,7 +307,10 @@ impl PodInfo {
     /// The same pod as assumed on `node`. Plugins read `node_name`, not the pod
     /// object, so the object stays the unassigned one.
     pub fn assumed_on(&self, node: &str) -> PodInfo {
-        PodInfo { node_name: node.to_string(), ..self.clone() }
+        PodInfo {
+            node_name: node.to_string(),
+            ..self.clone()
+        }
     }
 
     pub fn has_affinity(&self) -> bool {
@@ -282,11 +350,16 @@ impl NodeInfo {
         self.taints = spec.taints.unwrap_or_default();
         self.unschedulable = spec.unschedulable.unwrap_or(false);
         let status = node.status.clone().unwrap_or_default();
-        self.allocatable = status.allocatable.as_ref().map(Resource::from_list).unwrap_or_default();
+        self.allocatable = status
+            .allocatable
+            .as_ref()
+            .map(Resource::from_list)
+            .unwrap_or_default();
         self.images.clear();
         for image in status.images.iter().flatten() {
             for name in image.names.iter().flatten() {
-                self.images.insert(normalized_image_name(name), image.size_bytes.unwrap_or(0));
+                self.images
+                    .insert(normalized_image_name(name), image.size_bytes.unwrap_or(0));
             }
         }
         self.node = Some(node);
@@ -361,7 +434,13 @@ pub trait ScorePlugin: Send + Sync {
     fn name(&self) -> &'static str;
     fn weight(&self) -> i64;
     /// May return `Code::Skip` (Score not needed).
-    fn pre_score(&self, _state: &mut CycleState, _pod: &PodInfo, _nodes: &[&NodeInfo], _cache: &Cache) -> Code {
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        _pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        _cache: &Cache,
+    ) -> Code {
         Code::Success
     }
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64;
@@ -393,13 +472,20 @@ mod tests {
     #[test]
     fn image_names_get_latest() {
         assert_eq!(normalized_image_name("busybox"), "busybox:latest");
-        assert_eq!(normalized_image_name("reg:5000/busybox"), "reg:5000/busybox:latest");
+        assert_eq!(
+            normalized_image_name("reg:5000/busybox"),
+            "reg:5000/busybox:latest"
+        );
         assert_eq!(normalized_image_name("busybox:1.36"), "busybox:1.36");
     }
 
     #[test]
     fn host_port_conflicts() {
-        let hp = |ip: &str, port| HostPort { ip: ip.into(), protocol: "TCP".into(), port };
+        let hp = |ip: &str, port| HostPort {
+            ip: ip.into(),
+            protocol: "TCP".into(),
+            port,
+        };
         assert!(hp("0.0.0.0", 80).conflicts(&hp("10.0.0.1", 80)));
         assert!(!hp("10.0.0.2", 80).conflicts(&hp("10.0.0.1", 80)));
         assert!(!hp("0.0.0.0", 81).conflicts(&hp("0.0.0.0", 80)));

@@ -13,20 +13,33 @@ use crate::informer::Handler;
 use crate::queue::{ClusterEvent, SchedulingQueue};
 
 fn assigned(pod: &Pod) -> bool {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some_and(|n| !n.is_empty())
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .is_some_and(|n| !n.is_empty())
 }
 
 fn terminated(pod: &Pod) -> bool {
-    matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 /// Upstream SchedulingGates (PreEnqueue): gated pods are not attempted.
 fn gated(pod: &Pod) -> bool {
-    pod.spec.as_ref().and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty())
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.scheduling_gates.as_ref())
+        .is_some_and(|g| !g.is_empty())
 }
 
 fn pod_key(pod: &Pod) -> String {
-    format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or("")
+    )
 }
 
 pub struct PodHandler {
@@ -37,7 +50,12 @@ pub struct PodHandler {
 
 impl PodHandler {
     fn responsible(&self, pod: &Pod) -> bool {
-        let name = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref()).filter(|s| !s.is_empty()).unwrap_or("default-scheduler");
+        let name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.as_deref())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default-scheduler");
         name == self.scheduler_name
     }
 
@@ -117,7 +135,8 @@ fn scheduling_relevant_change(old: &Node, new: &Node) -> bool {
     old.metadata.labels != new.metadata.labels
         || os.taints != ns.taints
         || os.unschedulable != ns.unschedulable
-        || old.status.as_ref().and_then(|s| s.allocatable.as_ref()) != new.status.as_ref().and_then(|s| s.allocatable.as_ref())
+        || old.status.as_ref().and_then(|s| s.allocatable.as_ref())
+            != new.status.as_ref().and_then(|s| s.allocatable.as_ref())
 }
 
 impl Handler<Node> for NodeHandler {
@@ -135,7 +154,9 @@ impl Handler<Node> for NodeHandler {
     }
 
     fn on_delete(&mut self, node: Arc<Node>) {
-        self.cache.lock().remove_node(node.metadata.name.as_deref().unwrap_or(""));
+        self.cache
+            .lock()
+            .remove_node(node.metadata.name.as_deref().unwrap_or(""));
     }
 }
 
@@ -147,7 +168,10 @@ pub struct NamespaceHandler {
 impl Handler<Namespace> for NamespaceHandler {
     fn on_add(&mut self, ns: Arc<Namespace>) {
         let name = ns.metadata.name.clone().unwrap_or_default();
-        self.cache.lock().namespaces.insert(name, ns.metadata.labels.clone().unwrap_or_default());
+        self.cache
+            .lock()
+            .namespaces
+            .insert(name, ns.metadata.labels.clone().unwrap_or_default());
     }
 
     fn on_update(&mut self, _old: Arc<Namespace>, new: Arc<Namespace>) {
@@ -155,7 +179,10 @@ impl Handler<Namespace> for NamespaceHandler {
     }
 
     fn on_delete(&mut self, ns: Arc<Namespace>) {
-        self.cache.lock().namespaces.remove(ns.metadata.name.as_deref().unwrap_or(""));
+        self.cache
+            .lock()
+            .namespaces
+            .remove(ns.metadata.name.as_deref().unwrap_or(""));
     }
 }
 
@@ -172,7 +199,10 @@ mod tests {
     fn handler() -> PodHandler {
         PodHandler {
             cache: Arc::new(Mutex::new(Cache::new())),
-            queue: Arc::new(SchedulingQueue::new(Duration::from_millis(10), Duration::from_millis(20))),
+            queue: Arc::new(SchedulingQueue::new(
+                Duration::from_millis(10),
+                Duration::from_millis(20),
+            )),
             scheduler_name: "default-scheduler".into(),
         }
     }
@@ -180,18 +210,24 @@ mod tests {
     #[test]
     fn routes_pods_by_assignment_and_scheduler_name() {
         let mut h = handler();
-        h.on_add(pod(json!({"metadata": {"name": "a", "namespace": "default"}, "spec": {"containers": []}})));
+        h.on_add(pod(
+            json!({"metadata": {"name": "a", "namespace": "default"}, "spec": {"containers": []}}),
+        ));
         h.on_add(pod(json!({"metadata": {"name": "b", "namespace": "default"}, "spec": {"schedulerName": "other", "containers": []}})));
         h.on_add(pod(json!({"metadata": {"name": "c", "namespace": "default"}, "spec": {"nodeName": "n1", "containers": []}})));
         assert_eq!(h.queue.pending().active, 1);
         assert!(h.cache.lock().has_pod("default/c"));
         // a gets bound: leaves the queue, enters the cache.
-        let old = pod(json!({"metadata": {"name": "a", "namespace": "default"}, "spec": {"containers": []}}));
+        let old = pod(
+            json!({"metadata": {"name": "a", "namespace": "default"}, "spec": {"containers": []}}),
+        );
         h.on_update(old, pod(json!({"metadata": {"name": "a", "namespace": "default"}, "spec": {"nodeName": "n1", "containers": []}})));
         assert_eq!(h.queue.pending().active, 0);
         assert!(h.cache.lock().has_pod("default/a"));
         // c finishes: gone from the cache.
-        let old = pod(json!({"metadata": {"name": "c", "namespace": "default"}, "spec": {"nodeName": "n1", "containers": []}}));
+        let old = pod(
+            json!({"metadata": {"name": "c", "namespace": "default"}, "spec": {"nodeName": "n1", "containers": []}}),
+        );
         h.on_update(old, pod(json!({"metadata": {"name": "c", "namespace": "default"}, "spec": {"nodeName": "n1", "containers": []}, "status": {"phase": "Succeeded"}})));
         assert!(!h.cache.lock().has_pod("default/c"));
     }
@@ -199,7 +235,9 @@ mod tests {
     #[test]
     fn gated_pods_wait_until_their_gates_are_removed() {
         let mut h = handler();
-        let gated = pod(json!({"metadata": {"name": "g", "namespace": "default"}, "spec": {"schedulingGates": [{"name": "example.com/wait"}], "containers": []}}));
+        let gated = pod(
+            json!({"metadata": {"name": "g", "namespace": "default"}, "spec": {"schedulingGates": [{"name": "example.com/wait"}], "containers": []}}),
+        );
         h.on_add(gated.clone());
         assert_eq!(h.queue.pending().active, 0);
         h.on_update(gated, pod(json!({"metadata": {"name": "g", "namespace": "default"}, "spec": {"containers": []}})));

@@ -29,8 +29,12 @@ fn key<K: Resource>(obj: &K) -> String {
 
 /// Runs until the stream ends (never, in practice). `synced` turns true after the
 /// first complete list has been delivered.
-pub async fn run<K, H>(api: Api<K>, config: watcher::Config, mut handler: H, synced: watch::Sender<bool>)
-where
+pub async fn run<K, H>(
+    api: Api<K>,
+    config: watcher::Config,
+    mut handler: H,
+    synced: watch::Sender<bool>,
+) where
     K: Resource + Clone + Debug + k8s_openapi::serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
     H: Handler<K>,
@@ -76,7 +80,9 @@ where
                 let old = store.remove(&k).unwrap_or_else(|| Arc::new(obj));
                 handler.on_delete(old);
             }
-            Err(err) => tracing::warn!(kind = %K::kind(&K::DynamicType::default()), "watch error: {err}"),
+            Err(err) => {
+                tracing::warn!(kind = %K::kind(&K::DynamicType::default()), "watch error: {err}")
+            }
         }
     }
 }

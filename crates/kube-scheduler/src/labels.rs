@@ -42,7 +42,11 @@ impl Requirement {
             Op::Exists | Op::DoesNotExist => values.is_empty(),
             Op::Gt | Op::Lt => values.len() == 1 && values[0].parse::<i64>().is_ok(),
         };
-        ok.then(|| Requirement { key: key.to_string(), op, values: values.to_vec() })
+        ok.then(|| Requirement {
+            key: key.to_string(),
+            op,
+            values: values.to_vec(),
+        })
     }
 
     fn matches(&self, labels: &Labels) -> bool {
@@ -53,7 +57,10 @@ impl Requirement {
             Op::Exists => value.is_some(),
             Op::DoesNotExist => value.is_none(),
             Op::Gt | Op::Lt => {
-                let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), self.values.first().and_then(|b| b.parse::<i64>().ok())) else {
+                let (Some(v), Some(bound)) = (
+                    value.and_then(|v| v.parse::<i64>().ok()),
+                    self.values.first().and_then(|b| b.parse::<i64>().ok()),
+                ) else {
                     return false;
                 };
                 if self.op == Op::Gt {
@@ -76,29 +83,51 @@ pub struct Selector {
 
 impl Selector {
     pub fn nothing() -> Self {
-        Selector { requirements: Vec::new(), nothing: true }
+        Selector {
+            requirements: Vec::new(),
+            nothing: true,
+        }
     }
 
     pub fn everything() -> Self {
-        Selector { requirements: Vec::new(), nothing: false }
+        Selector {
+            requirements: Vec::new(),
+            nothing: false,
+        }
     }
 
     pub fn from_map(map: &Labels) -> Self {
         Selector {
-            requirements: map.iter().map(|(k, v)| Requirement { key: k.clone(), op: Op::In, values: vec![v.clone()] }).collect(),
+            requirements: map
+                .iter()
+                .map(|(k, v)| Requirement {
+                    key: k.clone(),
+                    op: Op::In,
+                    values: vec![v.clone()],
+                })
+                .collect(),
             nothing: false,
         }
     }
 
     pub fn from_label_selector(sel: Option<&LabelSelector>) -> Self {
-        let Some(sel) = sel else { return Self::nothing() };
+        let Some(sel) = sel else {
+            return Self::nothing();
+        };
         let mut requirements = Vec::new();
         for (k, v) in sel.match_labels.iter().flatten() {
-            requirements.push(Requirement { key: k.clone(), op: Op::In, values: vec![v.clone()] });
+            requirements.push(Requirement {
+                key: k.clone(),
+                op: Op::In,
+                values: vec![v.clone()],
+            });
         }
         for e in sel.match_expressions.iter().flatten() {
             let values = e.values.clone().unwrap_or_default();
-            if !matches!(e.operator.as_str(), "In" | "NotIn" | "Exists" | "DoesNotExist") {
+            if !matches!(
+                e.operator.as_str(),
+                "In" | "NotIn" | "Exists" | "DoesNotExist"
+            ) {
                 return Self::nothing();
             }
             match Requirement::new(&e.key, &e.operator, &values) {
@@ -106,12 +135,19 @@ impl Selector {
                 None => return Self::nothing(),
             }
         }
-        Selector { requirements, nothing: false }
+        Selector {
+            requirements,
+            nothing: false,
+        }
     }
 
     /// Adds `key == value` (upstream merges `matchLabelKeys` this way).
     pub fn and_equals(&mut self, key: &str, value: &str) {
-        self.requirements.push(Requirement { key: key.to_string(), op: Op::In, values: vec![value.to_string()] });
+        self.requirements.push(Requirement {
+            key: key.to_string(),
+            op: Op::In,
+            values: vec![value.to_string()],
+        });
     }
 
     /// Whether this is the selector that matches nothing.
@@ -137,11 +173,18 @@ pub struct NodeTerm {
     valid: bool,
 }
 
-fn compile_requirements(reqs: Option<&Vec<NodeSelectorRequirement>>, fields: bool) -> Option<Vec<Requirement>> {
+fn compile_requirements(
+    reqs: Option<&Vec<NodeSelectorRequirement>>,
+    fields: bool,
+) -> Option<Vec<Requirement>> {
     let mut out = Vec::new();
     for r in reqs.into_iter().flatten() {
         let values = r.values.clone().unwrap_or_default();
-        if fields && (r.key != "metadata.name" || !matches!(r.operator.as_str(), "In" | "NotIn") || values.len() != 1) {
+        if fields
+            && (r.key != "metadata.name"
+                || !matches!(r.operator.as_str(), "In" | "NotIn")
+                || values.len() != 1)
+        {
             return None;
         }
         out.push(Requirement::new(&r.key, &r.operator, &values)?);
@@ -157,9 +200,17 @@ impl NodeTerm {
             (Some(labels), Some(fields)) => {
                 // A term with no requirements at all matches no objects.
                 let valid = !(labels.is_empty() && fields.is_empty());
-                NodeTerm { labels, fields, valid }
+                NodeTerm {
+                    labels,
+                    fields,
+                    valid,
+                }
             }
-            _ => NodeTerm { labels: Vec::new(), fields: Vec::new(), valid: false },
+            _ => NodeTerm {
+                labels: Vec::new(),
+                fields: Vec::new(),
+                valid: false,
+            },
         }
     }
 
@@ -208,7 +259,10 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -223,7 +277,9 @@ mod tests {
         assert!(s.matches(&labels(&[("app", "web"), ("tier", "fe")])));
         assert!(!s.matches(&labels(&[("app", "web"), ("tier", "db")])));
         assert!(!Selector::from_label_selector(None).matches(&labels(&[])));
-        assert!(Selector::from_label_selector(Some(&LabelSelector::default())).matches(&labels(&[])));
+        assert!(
+            Selector::from_label_selector(Some(&LabelSelector::default())).matches(&labels(&[]))
+        );
     }
 
     #[test]
@@ -269,12 +325,20 @@ mod tests {
 
     #[test]
     fn toleration_rules() {
-        let taint: Taint = serde_json::from_value(json!({"key": "k", "value": "v", "effect": "NoSchedule"})).expect("taint");
+        let taint: Taint =
+            serde_json::from_value(json!({"key": "k", "value": "v", "effect": "NoSchedule"}))
+                .expect("taint");
         let tol = |v: serde_json::Value| -> Toleration { serde_json::from_value(v).expect("tol") };
         assert!(tolerates(&tol(json!({"key": "k", "value": "v"})), &taint));
-        assert!(tolerates(&tol(json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"})), &taint));
+        assert!(tolerates(
+            &tol(json!({"key": "k", "operator": "Exists", "effect": "NoSchedule"})),
+            &taint
+        ));
         assert!(tolerates(&tol(json!({"operator": "Exists"})), &taint));
         assert!(!tolerates(&tol(json!({"key": "k", "value": "w"})), &taint));
-        assert!(!tolerates(&tol(json!({"key": "k", "operator": "Exists", "effect": "NoExecute"})), &taint));
+        assert!(!tolerates(
+            &tol(json!({"key": "k", "operator": "Exists", "effect": "NoExecute"})),
+            &taint
+        ));
     }
 }

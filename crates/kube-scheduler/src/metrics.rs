@@ -56,20 +56,33 @@ impl SchedulerMetrics {
 
     pub fn set_cache_size(&self, nodes: usize, pods: usize, assumed: usize) {
         for (t, n) in [("nodes", nodes), ("pods", pods), ("assumed_pods", assumed)] {
-            self.cache_size.get_or_create(&vec![("type".to_string(), t.to_string())]).set(i64::try_from(n).unwrap_or(i64::MAX));
+            self.cache_size
+                .get_or_create(&vec![("type".to_string(), t.to_string())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
     /// Records one attempt: `result` is `scheduled`, `unschedulable` or `error`.
     pub fn attempt(&self, result: &str, seconds: f64) {
-        let labels = vec![("profile".to_string(), self.profile.clone()), ("result".to_string(), result.to_string())];
+        let labels = vec![
+            ("profile".to_string(), self.profile.clone()),
+            ("result".to_string(), result.to_string()),
+        ];
         self.attempts.get_or_create(&labels).inc();
-        self.attempt_duration.get_or_create(&labels).observe(seconds);
+        self.attempt_duration
+            .get_or_create(&labels)
+            .observe(seconds);
     }
 
     pub fn set_pending(&self, p: Pending) {
-        for (queue, n) in [("active", p.active), ("backoff", p.backoff), ("unschedulable", p.unschedulable)] {
-            self.pending.get_or_create(&vec![("queue".to_string(), queue.to_string())]).set(i64::try_from(n).unwrap_or(i64::MAX));
+        for (queue, n) in [
+            ("active", p.active),
+            ("backoff", p.backoff),
+            ("unschedulable", p.unschedulable),
+        ] {
+            self.pending
+                .get_or_create(&vec![("queue".to_string(), queue.to_string())])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 }
@@ -83,9 +96,16 @@ mod tests {
         let registry = kube_common::metrics::Metrics::new();
         let m = SchedulerMetrics::new("default-scheduler", &registry);
         m.attempt("scheduled", 0.002);
-        m.set_pending(Pending { active: 3, backoff: 0, unschedulable: 1 });
+        m.set_pending(Pending {
+            active: 3,
+            backoff: 0,
+            unschedulable: 1,
+        });
         let text = registry.render();
         assert!(text.contains("scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 1"), "{text}");
-        assert!(text.contains("scheduler_pending_pods{queue=\"active\"} 3"), "{text}");
+        assert!(
+            text.contains("scheduler_pending_pods{queue=\"active\"} 3"),
+            "{text}"
+        );
     }
 }

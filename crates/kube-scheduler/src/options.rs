@@ -9,7 +9,11 @@ use kube_common::leader::LeaderElectionArgs;
 use kube_common::logging::LoggingArgs;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kube-scheduler", about = "The Kubernetes scheduler: assigns pods to nodes", version)]
+#[command(
+    name = "kube-scheduler",
+    about = "The Kubernetes scheduler: assigns pods to nodes",
+    version
+)]
 pub struct Options {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -59,7 +63,14 @@ mod tests {
     #[test]
     fn classic_flags_parse() {
         let args = kube_common::flags::normalize_args(
-            ["kube-scheduler", "--logtostderr=true", "--v=0", "--master=http://127.0.0.1:8080", "--leader_elect=false", "--port=10251"],
+            [
+                "kube-scheduler",
+                "--logtostderr=true",
+                "--v=0",
+                "--master=http://127.0.0.1:8080",
+                "--leader_elect=false",
+                "--port=10251",
+            ],
             false,
         );
         let o = Options::parse_from(args);

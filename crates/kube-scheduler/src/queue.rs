@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::framework::PodInfo;
-use crate::plugins::{inter_pod_affinity::InterPodAffinity, node_basic::NodePorts, noderesources::Fit, topology_spread::PodTopologySpread};
+use crate::plugins::{
+    inter_pod_affinity::InterPodAffinity, node_basic::NodePorts, noderesources::Fit,
+    topology_spread::PodTopologySpread,
+};
 
 /// Upstream `DefaultPodMaxInUnschedulablePodsDuration`.
 const MAX_IN_UNSCHEDULABLE: Duration = Duration::from_secs(300);
@@ -39,8 +42,15 @@ impl ClusterEvent {
         }
         let interested: &[&str] = match self {
             ClusterEvent::NodeAdd | ClusterEvent::NodeUpdate => return true,
-            ClusterEvent::AssignedPodAdd | ClusterEvent::AssignedPodUpdate => &[InterPodAffinity::NAME, PodTopologySpread::NAME],
-            ClusterEvent::AssignedPodDelete => &[Fit::NAME, NodePorts::NAME, InterPodAffinity::NAME, PodTopologySpread::NAME],
+            ClusterEvent::AssignedPodAdd | ClusterEvent::AssignedPodUpdate => {
+                &[InterPodAffinity::NAME, PodTopologySpread::NAME]
+            }
+            ClusterEvent::AssignedPodDelete => &[
+                Fit::NAME,
+                NodePorts::NAME,
+                InterPodAffinity::NAME,
+                PodTopologySpread::NAME,
+            ],
         };
         interested.iter().any(|p| plugins.contains(p))
     }
@@ -61,7 +71,14 @@ pub struct QueuedPod {
 
 impl QueuedPod {
     fn new(info: Arc<PodInfo>) -> Self {
-        QueuedPod { info, timestamp: Instant::now(), attempts: 0, initial_attempt: None, unschedulable_plugins: HashSet::new(), cycle: 0 }
+        QueuedPod {
+            info,
+            timestamp: Instant::now(),
+            attempts: 0,
+            initial_attempt: None,
+            unschedulable_plugins: HashSet::new(),
+            cycle: 0,
+        }
     }
 }
 
@@ -130,7 +147,12 @@ pub struct SchedulingQueue {
 
 impl SchedulingQueue {
     pub fn new(initial_backoff: Duration, max_backoff: Duration) -> Self {
-        SchedulingQueue { inner: Mutex::new(Inner::default()), ready: Condvar::new(), initial_backoff, max_backoff }
+        SchedulingQueue {
+            inner: Mutex::new(Inner::default()),
+            ready: Condvar::new(),
+            initial_backoff,
+            max_backoff,
+        }
     }
 
     /// Upstream `calculateBackoffDuration`.
@@ -152,7 +174,12 @@ impl SchedulingQueue {
     fn push_active(inner: &mut Inner, p: QueuedPod) {
         inner.seq += 1;
         let seq = inner.seq;
-        inner.heap.push(HeapEntry { priority: p.info.priority, timestamp: p.timestamp, seq, key: p.info.key.clone() });
+        inner.heap.push(HeapEntry {
+            priority: p.info.priority,
+            timestamp: p.timestamp,
+            seq,
+            key: p.info.key.clone(),
+        });
         inner.active.insert(p.info.key.clone(), (seq, p));
     }
 
@@ -169,7 +196,11 @@ impl SchedulingQueue {
     pub fn add(&self, info: Arc<PodInfo>) {
         let mut inner = self.inner.lock();
         let key = info.key.clone();
-        if inner.active.contains_key(&key) || inner.backoff.contains_key(&key) || inner.unschedulable.contains_key(&key) || inner.in_flight.contains_key(&key) {
+        if inner.active.contains_key(&key)
+            || inner.backoff.contains_key(&key)
+            || inner.unschedulable.contains_key(&key)
+            || inner.in_flight.contains_key(&key)
+        {
             drop(inner);
             self.update(info);
             return;
@@ -198,7 +229,9 @@ impl SchedulingQueue {
         if let Some(mut p) = inner.unschedulable.remove(&key) {
             // Upstream `isPodUpdated`: any change outside status and resourceVersion may
             // make it schedulable.
-            let changed = p.info.pod.spec != info.pod.spec || p.info.pod.metadata.labels != info.pod.metadata.labels || p.info.pod.metadata.annotations != info.pod.metadata.annotations;
+            let changed = p.info.pod.spec != info.pod.spec
+                || p.info.pod.metadata.labels != info.pod.metadata.labels
+                || p.info.pod.metadata.annotations != info.pod.metadata.annotations;
             p.info = info;
             if changed {
                 self.requeue(&mut inner, p, Instant::now());
@@ -235,11 +268,16 @@ impl SchedulingQueue {
             let now = Instant::now();
             self.flush(&mut inner, now);
             while let Some(e) = inner.heap.pop() {
-                let current = inner.active.get(&e.key).is_some_and(|(seq, _)| *seq == e.seq);
+                let current = inner
+                    .active
+                    .get(&e.key)
+                    .is_some_and(|(seq, _)| *seq == e.seq);
                 if !current {
                     continue;
                 }
-                let Some((_, mut p)) = inner.active.remove(&e.key) else { continue };
+                let Some((_, mut p)) = inner.active.remove(&e.key) else {
+                    continue;
+                };
                 inner.scheduling_cycle += 1;
                 p.attempts += 1;
                 p.cycle = inner.scheduling_cycle;
@@ -248,22 +286,32 @@ impl SchedulingQueue {
                 return Some(p);
             }
             let next_backoff = inner.backoff.values().map(|p| self.backoff_expiry(p)).min();
-            let wait = next_backoff.map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now).min(Duration::from_secs(1)));
-            self.ready.wait_for(&mut inner, wait.max(Duration::from_millis(1)));
+            let wait = next_backoff.map_or(Duration::from_secs(1), |t| {
+                t.saturating_duration_since(now).min(Duration::from_secs(1))
+            });
+            self.ready
+                .wait_for(&mut inner, wait.max(Duration::from_millis(1)));
         }
     }
 
     /// Moves completed backoffs to activeQ and long-parked unschedulable pods back.
     fn flush(&self, inner: &mut Inner, now: Instant) {
         if !inner.backoff.is_empty() {
-            let done: Vec<String> = inner.backoff.iter().filter(|(_, p)| self.backoff_expiry(p) <= now).map(|(k, _)| k.clone()).collect();
+            let done: Vec<String> = inner
+                .backoff
+                .iter()
+                .filter(|(_, p)| self.backoff_expiry(p) <= now)
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in done {
                 if let Some(p) = inner.backoff.remove(&k) {
                     Self::push_active(inner, p);
                 }
             }
         }
-        let due = inner.last_unschedulable_flush.is_none_or(|t| now.duration_since(t) >= UNSCHEDULABLE_FLUSH_PERIOD);
+        let due = inner
+            .last_unschedulable_flush
+            .is_none_or(|t| now.duration_since(t) >= UNSCHEDULABLE_FLUSH_PERIOD);
         if due {
             inner.last_unschedulable_flush = Some(now);
             let stale: Vec<String> = inner
@@ -288,7 +336,12 @@ impl SchedulingQueue {
     /// A popped pod failed: park it as unschedulable, or back off when a move request
     /// came in during its attempt, when it failed with an error, or when it changed
     /// meanwhile. Dropped if it was deleted or assigned meanwhile.
-    pub fn add_unschedulable(&self, mut p: QueuedPod, plugins: HashSet<&'static str>, is_error: bool) {
+    pub fn add_unschedulable(
+        &self,
+        mut p: QueuedPod,
+        plugins: HashSet<&'static str>,
+        is_error: bool,
+    ) {
         let mut inner = self.inner.lock();
         let key = p.info.key.clone();
         let flight = inner.in_flight.remove(&key).unwrap_or_default();
@@ -299,13 +352,19 @@ impl SchedulingQueue {
         if let Some(info) = flight.updated {
             p.info = info;
         }
-        if inner.active.contains_key(&key) || inner.backoff.contains_key(&key) || inner.unschedulable.contains_key(&key) {
+        if inner.active.contains_key(&key)
+            || inner.backoff.contains_key(&key)
+            || inner.unschedulable.contains_key(&key)
+        {
             return;
         }
         let now = Instant::now();
         p.timestamp = now;
         p.unschedulable_plugins = plugins;
-        let helped_meanwhile = inner.event_cycles.iter().any(|(e, c)| *c >= p.cycle && e.may_help(&p.unschedulable_plugins));
+        let helped_meanwhile = inner
+            .event_cycles
+            .iter()
+            .any(|(e, c)| *c >= p.cycle && e.may_help(&p.unschedulable_plugins));
         if is_error || updated || helped_meanwhile || p.unschedulable_plugins.is_empty() {
             self.requeue(&mut inner, p, now);
             drop(inner);
@@ -323,7 +382,12 @@ impl SchedulingQueue {
         if inner.unschedulable.is_empty() {
             return;
         }
-        let keys: Vec<String> = inner.unschedulable.iter().filter(|(_, p)| event.may_help(&p.unschedulable_plugins)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> = inner
+            .unschedulable
+            .iter()
+            .filter(|(_, p)| event.may_help(&p.unschedulable_plugins))
+            .map(|(k, _)| k.clone())
+            .collect();
         if keys.is_empty() {
             return;
         }
@@ -344,7 +408,11 @@ impl SchedulingQueue {
 
     pub fn pending(&self) -> Pending {
         let inner = self.inner.lock();
-        Pending { active: inner.active.len(), backoff: inner.backoff.len(), unschedulable: inner.unschedulable.len() }
+        Pending {
+            active: inner.active.len(),
+            backoff: inner.backoff.len(),
+            unschedulable: inner.unschedulable.len(),
+        }
     }
 }
 
@@ -355,7 +423,9 @@ mod tests {
     use serde_json::json;
 
     fn info(name: &str, priority: i32) -> Arc<PodInfo> {
-        Arc::new(pod(json!({"metadata": {"name": name}, "spec": {"priority": priority, "containers": [{"name": "c"}]}})))
+        Arc::new(pod(
+            json!({"metadata": {"name": name}, "spec": {"priority": priority, "containers": [{"name": "c"}]}}),
+        ))
     }
 
     fn queue() -> SchedulingQueue {
@@ -368,7 +438,9 @@ mod tests {
         q.add(info("a", 0));
         q.add(info("b", 10));
         q.add(info("c", 0));
-        let order: Vec<String> = (0..3).map(|_| q.pop().expect("pod").info.name.clone()).collect();
+        let order: Vec<String> = (0..3)
+            .map(|_| q.pop().expect("pod").info.name.clone())
+            .collect();
         assert_eq!(order, ["b", "a", "c"]);
     }
 
@@ -389,7 +461,14 @@ mod tests {
         let p = q.pop().expect("pod");
         let plugins: HashSet<&'static str> = [Fit::NAME].into_iter().collect();
         q.add_unschedulable(p, plugins, false);
-        assert_eq!(q.pending(), Pending { active: 0, backoff: 0, unschedulable: 1 });
+        assert_eq!(
+            q.pending(),
+            Pending {
+                active: 0,
+                backoff: 0,
+                unschedulable: 1
+            }
+        );
         // A new assigned pod does not free resources.
         q.move_all(ClusterEvent::AssignedPodAdd);
         assert_eq!(q.pending().unschedulable, 1);

@@ -30,7 +30,11 @@ pub fn is_scalar_resource_name(name: &str) -> bool {
         return true;
     }
     match name.split_once('/') {
-        Some((domain, _)) => !(domain == "kubernetes.io" || domain.ends_with(".kubernetes.io") || name.starts_with("requests.")),
+        Some((domain, _)) => {
+            !(domain == "kubernetes.io"
+                || domain.ends_with(".kubernetes.io")
+                || name.starts_with("requests."))
+        }
         None => false,
     }
 }
@@ -42,7 +46,9 @@ pub fn quantity_value(q: &Quantity) -> i64 {
 
 /// A quantity in thousandths (cpu millicores), 0 when unparseable.
 pub fn quantity_milli(q: &Quantity) -> i64 {
-    ParsedQuantity::parse(&q.0).map(|p| p.milli_value()).unwrap_or(0)
+    ParsedQuantity::parse(&q.0)
+        .map(|p| p.milli_value())
+        .unwrap_or(0)
 }
 
 impl Resource {
@@ -97,7 +103,10 @@ impl Resource {
     }
 
     pub fn is_zero_request(&self) -> bool {
-        self.milli_cpu == 0 && self.memory == 0 && self.ephemeral_storage == 0 && self.scalar.values().all(|v| *v == 0)
+        self.milli_cpu == 0
+            && self.memory == 0
+            && self.ephemeral_storage == 0
+            && self.scalar.values().all(|v| *v == 0)
     }
 
     /// The amount of one named resource (`cpu` in millicores).
@@ -136,12 +145,18 @@ fn container_requests(
 pub fn pod_requests(spec: &PodSpec, non_missing_defaults: bool) -> Resource {
     let mut reqs = Resource::default();
     for c in &spec.containers {
-        reqs.add(&container_requests(c.resources.as_ref().and_then(|r| r.requests.as_ref()), non_missing_defaults));
+        reqs.add(&container_requests(
+            c.resources.as_ref().and_then(|r| r.requests.as_ref()),
+            non_missing_defaults,
+        ));
     }
     let mut sidecars = Resource::default();
     let mut init_max = Resource::default();
     for c in spec.init_containers.iter().flatten() {
-        let mut creq = container_requests(c.resources.as_ref().and_then(|r| r.requests.as_ref()), non_missing_defaults);
+        let mut creq = container_requests(
+            c.resources.as_ref().and_then(|r| r.requests.as_ref()),
+            non_missing_defaults,
+        );
         if c.restart_policy.as_deref() == Some("Always") {
             reqs.add(&creq);
             sidecars.add(&creq);
@@ -201,7 +216,9 @@ mod tests {
 
     #[test]
     fn scoring_defaults_for_missing_requests() {
-        let s = spec(json!({"containers": [{"name": "c"}, {"name": "d", "resources": {"requests": {"cpu": "250m"}}}]}));
+        let s = spec(
+            json!({"containers": [{"name": "c"}, {"name": "d", "resources": {"requests": {"cpu": "250m"}}}]}),
+        );
         let r = pod_requests(&s, true);
         assert_eq!(r.milli_cpu, 350);
         assert_eq!(r.memory, 2 * DEFAULT_MEMORY_REQUEST);

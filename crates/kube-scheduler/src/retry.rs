@@ -11,7 +11,12 @@ const MAX_RETRIES: u32 = 10;
 pub fn throttled_delay(err: &kube::Error) -> Option<Duration> {
     match err {
         kube::Error::Api(status) if status.code == 429 => {
-            let secs = status.details.as_ref().map(|d| d.retry_after_seconds).filter(|s| *s > 0).unwrap_or(1);
+            let secs = status
+                .details
+                .as_ref()
+                .map(|d| d.retry_after_seconds)
+                .filter(|s| *s > 0)
+                .unwrap_or(1);
             Some(Duration::from_secs(u64::from(secs)))
         }
         _ => None,

@@ -47,7 +47,15 @@ impl Binder {
         metrics: SchedulerMetrics,
         runtime: tokio::runtime::Handle,
     ) -> Self {
-        Binder { client, queue, cache, recorder, metrics, runtime, binds: Arc::new(Semaphore::new(MAX_CONCURRENT_BINDS)) }
+        Binder {
+            client,
+            queue,
+            cache,
+            recorder,
+            metrics,
+            runtime,
+            binds: Arc::new(Semaphore::new(MAX_CONCURRENT_BINDS)),
+        }
     }
 
     /// POSTs `pods/binding` in the background; on failure the assumed pod is
@@ -56,7 +64,9 @@ impl Binder {
         let this = self.clone();
         self.runtime.spawn(async move {
             let info = qp.info.clone();
-            let Ok(_permit) = this.binds.clone().acquire_owned().await else { return };
+            let Ok(_permit) = this.binds.clone().acquire_owned().await else {
+                return;
+            };
             let binding = Binding {
                 metadata: ObjectMeta {
                     name: Some(info.name.clone()),
@@ -64,16 +74,25 @@ impl Binder {
                     uid: Some(info.uid.clone()).filter(|u| !u.is_empty()),
                     ..ObjectMeta::default()
                 },
-                target: ObjectReference { kind: Some("Node".into()), name: Some(node.clone()), ..ObjectReference::default() },
+                target: ObjectReference {
+                    kind: Some("Node".into()),
+                    name: Some(node.clone()),
+                    ..ObjectReference::default()
+                },
             };
             let api: Api<Pod> = Api::namespaced(this.client.clone(), &info.namespace);
             let pp = PostParams::default();
-            let result = with_retries(|| api.create_subresource::<Binding, serde_json::Value>("binding", &info.name, &pp, &binding))
-                .await
-                .map(|_| ());
+            let result = with_retries(|| {
+                api.create_subresource::<Binding, serde_json::Value>(
+                    "binding", &info.name, &pp, &binding,
+                )
+            })
+            .await
+            .map(|_| ());
             match result {
                 Ok(()) => {
-                    this.metrics.attempt("scheduled", started.elapsed().as_secs_f64());
+                    this.metrics
+                        .attempt("scheduled", started.elapsed().as_secs_f64());
                     this.queue.done(&info.key);
                     tracing::debug!(pod = %info.key, %node, "bound");
                     this.recorder.pod_event(
@@ -86,11 +105,18 @@ impl Binder {
                 }
                 Err(err) => {
                     tracing::warn!(pod = %info.key, %node, "binding failed: {err}");
-                    this.metrics.attempt("error", started.elapsed().as_secs_f64());
+                    this.metrics
+                        .attempt("error", started.elapsed().as_secs_f64());
                     this.cache.lock().forget_pod(&info.key);
                     this.queue.move_all(ClusterEvent::AssignedPodDelete);
                     let msg = format!("Binding rejected: {err}");
-                    this.recorder.pod_event(&info.pod, "Warning", "FailedScheduling", "Scheduling", &msg);
+                    this.recorder.pod_event(
+                        &info.pod,
+                        "Warning",
+                        "FailedScheduling",
+                        "Scheduling",
+                        &msg,
+                    );
                     this.queue.add_unschedulable(qp, HashSet::new(), true);
                 }
             }
@@ -99,7 +125,13 @@ impl Binder {
 
     /// `PodScheduled=False` (reason `Unschedulable`) and a `FailedScheduling` event.
     pub fn record_unschedulable(&self, info: &PodInfo, message: &str) {
-        self.recorder.pod_event(&info.pod, "Warning", "FailedScheduling", "Scheduling", message);
+        self.recorder.pod_event(
+            &info.pod,
+            "Warning",
+            "FailedScheduling",
+            "Scheduling",
+            message,
+        );
         let existing = info
             .pod
             .status
@@ -109,13 +141,20 @@ impl Binder {
             .cloned();
         // Upstream `UpdatePodCondition`: unchanged conditions are not written.
         if existing.as_ref().is_some_and(|c| {
-            c.status == "False" && c.reason.as_deref() == Some("Unschedulable") && c.message.as_deref() == Some(message)
+            c.status == "False"
+                && c.reason.as_deref() == Some("Unschedulable")
+                && c.message.as_deref() == Some(message)
         }) {
             return;
         }
-        let transition = match existing.as_ref().filter(|c| c.status == "False").and_then(|c| c.last_transition_time.clone()) {
+        let transition = match existing
+            .as_ref()
+            .filter(|c| c.status == "False")
+            .and_then(|c| c.last_transition_time.clone())
+        {
             Some(t) => t.0,
-            None => Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now()),
+            None => Timestamp::from_second(Timestamp::now().as_second())
+                .unwrap_or_else(|_| Timestamp::now()),
         };
         let patch = json!({"status": {"conditions": [{
             "type": "PodScheduled",
@@ -146,7 +185,11 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(framework: Framework, binder: Binder) -> Self {
-        Scheduler { framework, binder, rng: rand::SeedableRng::from_os_rng() }
+        Scheduler {
+            framework,
+            binder,
+            rng: rand::SeedableRng::from_os_rng(),
+        }
     }
 
     /// Schedules pods until the queue is closed.
@@ -157,7 +200,9 @@ impl Scheduler {
 
     /// One attempt; false when the queue is closed.
     pub fn schedule_one(&mut self) -> bool {
-        let Some(qp) = self.binder.queue.pop() else { return false };
+        let Some(qp) = self.binder.queue.pop() else {
+            return false;
+        };
         let info = qp.info.clone();
         let queue = self.binder.queue.clone();
         if info.terminating {
@@ -187,7 +232,9 @@ impl Scheduler {
             Err(err) => {
                 let message = err.message();
                 tracing::info!(pod = %info.key, "unable to schedule pod: {}", truncate_message(&message));
-                self.binder.metrics.attempt("unschedulable", started.elapsed().as_secs_f64());
+                self.binder
+                    .metrics
+                    .attempt("unschedulable", started.elapsed().as_secs_f64());
                 let plugins = match &err {
                     ScheduleError::NoNodes => HashSet::new(),
                     ScheduleError::Fit(_) => err.unschedulable_plugins(),

@@ -34,11 +34,17 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-async fn serve_health(addr: SocketAddr, metrics: kube_common::metrics::Metrics) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+async fn serve_health(
+    addr: SocketAddr,
+    metrics: kube_common::metrics::Metrics,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     tracing::info!(%addr, "serving /healthz and /metrics");
     tokio::spawn(async move {
-        if let Err(err) = axum::serve(listener, kube_common::metrics::health_router(metrics)).await {
+        if let Err(err) = axum::serve(listener, kube_common::metrics::health_router(metrics)).await
+        {
             tracing::error!("health server: {err}");
         }
     });
@@ -55,7 +61,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let registry = kube_common::metrics::Metrics::new();
     let metrics = SchedulerMetrics::new(&opts.scheduler_name, &registry);
     if opts.secure_port != 0 {
-        serve_health(SocketAddr::new(opts.bind_address, opts.secure_port), registry.clone()).await?;
+        serve_health(
+            SocketAddr::new(opts.bind_address, opts.secure_port),
+            registry.clone(),
+        )
+        .await?;
     }
     if opts.port != 0 {
         serve_health(SocketAddr::new(opts.address, opts.port), registry.clone()).await?;
@@ -70,7 +80,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let cache = Arc::new(Mutex::new(Cache::new()));
     let queue = Arc::new(SchedulingQueue::new(
         Duration::from_secs(opts.pod_initial_backoff_seconds),
-        Duration::from_secs(opts.pod_max_backoff_seconds.max(opts.pod_initial_backoff_seconds)),
+        Duration::from_secs(
+            opts.pod_max_backoff_seconds
+                .max(opts.pod_initial_backoff_seconds),
+        ),
     ));
     let (pods_synced, pods_rx) = watch::channel(false);
     let (nodes_synced, nodes_rx) = watch::channel(false);
@@ -78,11 +91,30 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     tokio::spawn(informer::run(
         Api::<Pod>::all(client.clone()),
         watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
-        PodHandler { cache: cache.clone(), queue: queue.clone(), scheduler_name: opts.scheduler_name.clone() },
+        PodHandler {
+            cache: cache.clone(),
+            queue: queue.clone(),
+            scheduler_name: opts.scheduler_name.clone(),
+        },
         pods_synced,
     ));
-    tokio::spawn(informer::run(Api::<Node>::all(client.clone()), watcher::Config::default(), NodeHandler { cache: cache.clone(), queue: queue.clone() }, nodes_synced));
-    tokio::spawn(informer::run(Api::<Namespace>::all(client.clone()), watcher::Config::default(), NamespaceHandler { cache: cache.clone() }, ns_synced));
+    tokio::spawn(informer::run(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        NodeHandler {
+            cache: cache.clone(),
+            queue: queue.clone(),
+        },
+        nodes_synced,
+    ));
+    tokio::spawn(informer::run(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+        NamespaceHandler {
+            cache: cache.clone(),
+        },
+        ns_synced,
+    ));
     {
         let (queue, metrics, cache) = (queue.clone(), metrics.clone(), cache.clone());
         tokio::spawn(async move {
@@ -100,19 +132,39 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     let host = hostname();
     let identity = format!("{host}_{}", uuid::Uuid::new_v4());
-    let recorder = EventRecorder::start(client.clone(), &opts.scheduler_name, &format!("{}-{host}", opts.scheduler_name));
+    let recorder = EventRecorder::start(
+        client.clone(),
+        &opts.scheduler_name,
+        &format!("{}-{host}", opts.scheduler_name),
+    );
     let leading = Arc::new(AtomicBool::new(false));
 
     let run = {
-        let (client, cache, queue, leading, shutdown_rx) = (client.clone(), cache.clone(), queue.clone(), leading.clone(), shutdown_rx.clone());
+        let (client, cache, queue, leading, shutdown_rx) = (
+            client.clone(),
+            cache.clone(),
+            queue.clone(),
+            leading.clone(),
+            shutdown_rx.clone(),
+        );
         let percentage = opts.percentage_of_nodes_to_score;
         move || async move {
             leading.store(true, Ordering::SeqCst);
             informer::wait_synced(vec![pods_rx, nodes_rx, ns_rx]).await;
             tracing::info!("caches synced; starting the scheduling loop");
-            let binder = Binder::new(client, queue.clone(), cache, recorder, metrics, tokio::runtime::Handle::current());
+            let binder = Binder::new(
+                client,
+                queue.clone(),
+                cache,
+                recorder,
+                metrics,
+                tokio::runtime::Handle::current(),
+            );
             let scheduler = Scheduler::new(Framework::new(percentage), binder);
-            let thread = std::thread::Builder::new().name("scheduler".into()).spawn(move || scheduler.run()).context("starting the scheduling thread")?;
+            let thread = std::thread::Builder::new()
+                .name("scheduler".into())
+                .spawn(move || scheduler.run())
+                .context("starting the scheduling thread")?;
             // Stops the loop when this future ends or is dropped (leadership lost).
             struct CloseOnDrop(Arc<SchedulingQueue>);
             impl Drop for CloseOnDrop {
@@ -127,7 +179,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Ok(())
         }
     };
-    let elected = kube_common::leader::run_leader_elected(client, &opts.leader_election, LEASE_NAME, identity, run);
+    let elected = kube_common::leader::run_leader_elected(
+        client,
+        &opts.leader_election,
+        LEASE_NAME,
+        identity,
+        run,
+    );
     tokio::pin!(elected);
     tokio::select! {
         result = &mut elected => result,

@@ -22,9 +22,18 @@ pub struct Client {
 /// `as-uid`; like client-go, refuse groups or a uid without a user to impersonate.
 /// `auth_name` is the kubeconfig user entry, which upstream's message names.
 fn check_impersonation(user: &Value, auth_name: &str) -> Result<()> {
-    let impersonating = user.get("as").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-    let groups = user.get("as-groups").and_then(Value::as_array).is_some_and(|g| !g.is_empty());
-    let uid = user.get("as-uid").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let impersonating = user
+        .get("as")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    let groups = user
+        .get("as-groups")
+        .and_then(Value::as_array)
+        .is_some_and(|g| !g.is_empty());
+    let uid = user
+        .get("as-uid")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
     if !impersonating && (groups || uid) {
         return Err(Error::usage(format!(
             "requesting uid, groups or user-extra for {auth_name} without impersonating a user"
@@ -40,7 +49,10 @@ impl Client {
             .as_str()
             .unwrap_or(crate::config::DEFAULT_SERVER)
             .to_string();
-        check_impersonation(&effective["users"][0]["user"], &kubeconfig.user_name(flags).unwrap_or_default())?;
+        check_impersonation(
+            &effective["users"][0]["user"],
+            &kubeconfig.user_name(flags).unwrap_or_default(),
+        )?;
         let parsed: kube::config::Kubeconfig = serde_json::from_value(effective)
             .map_err(|e| Error::usage(format!("invalid configuration: {e}")))?;
         let options = kube::config::KubeConfigOptions {
@@ -125,12 +137,16 @@ impl Client {
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<String> {
         let req = self.build(method, path, accept, body)?;
-        self.inner.request_text(req).await.map_err(|e| self.map_error(e))
+        self.inner
+            .request_text(req)
+            .await
+            .map_err(|e| self.map_error(e))
     }
 
     /// A GET whose body is returned as sent (`get --raw`).
     pub async fn get_text(&self, path: &str) -> Result<String> {
-        self.request_body(Method::GET, path, "application/json, */*", None).await
+        self.request_body(Method::GET, path, "application/json, */*", None)
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Result<Value> {
@@ -161,8 +177,12 @@ impl Client {
 
     /// A JSON merge patch (`application/merge-patch+json`) of `patch`.
     pub async fn merge_patch(&self, path: &str, patch: &Value) -> Result<Value> {
-        self.patch(path, "application/merge-patch+json", serde_json::to_vec(patch)?)
-            .await
+        self.patch(
+            path,
+            "application/merge-patch+json",
+            serde_json::to_vec(patch)?,
+        )
+        .await
     }
 
     /// A streaming GET (watch); lines of JSON events.

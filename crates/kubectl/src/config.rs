@@ -253,7 +253,10 @@ impl Kubeconfig {
     /// The kubeconfig user entry this run authenticates as (`--user`, else the
     /// context's).
     pub fn user_name(&self, flags: &ConfigFlags) -> Option<String> {
-        flags.user.clone().or_else(|| self.context(&self.context_name(flags)).and_then(context_user))
+        flags.user.clone().or_else(|| {
+            self.context(&self.context_name(flags))
+                .and_then(context_user)
+        })
     }
 
     pub fn effective(&self, flags: &ConfigFlags) -> Result<Value> {
@@ -343,7 +346,10 @@ impl Kubeconfig {
 }
 
 fn context_user(context: &Value) -> Option<String> {
-    context.get("user").and_then(Value::as_str).map(str::to_string)
+    context
+        .get("user")
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// `-s 127.0.0.1:8080` means `http://127.0.0.1:8080` to upstream too.

@@ -12,7 +12,11 @@ fn get_raw_matches_upstream() {
         &["get", "--raw", "/healthz"],
         &["get", "--raw", "/readyz?verbose"],
         &["get", "--raw", "/api/v1/namespaces/default"],
-        &["get", "--raw", "/api/v1/namespaces/default/pods/nothing-here"],
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/nothing-here",
+        ],
         &["get", "--raw", "/no/such/path"],
         &["get", "pods", "--raw", "/healthz"],
         &["get", "--raw", "/healthz", "-o", "json"],
@@ -24,7 +28,10 @@ fn get_raw_matches_upstream() {
     for args in cases {
         let (ours, theirs) = (cluster.ours(args), cluster.theirs(args));
         if ours != theirs {
-            diffs.push(format!("kubectl {}\n--- ours ---\n{ours:?}\n--- upstream ---\n{theirs:?}", args.join(" ")));
+            diffs.push(format!(
+                "kubectl {}\n--- ours ---\n{ours:?}\n--- upstream ---\n{theirs:?}",
+                args.join(" ")
+            ));
         }
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n\n"));

@@ -46,7 +46,10 @@ impl Seen {
                     return names.iter().filter_map(|n| running.get(n).copied()).max();
                 }
             }
-            if tokio::time::timeout_at(deadline.into(), notified).await.is_err() {
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
                 return None;
             }
         }
@@ -54,7 +57,12 @@ impl Seen {
 }
 
 fn bench_pod(name: &str, node: &str) -> Pod {
-    let mut p = pod(name, node, "Always", serde_json::json!([busybox("main", "exec sleep 3600")]));
+    let mut p = pod(
+        name,
+        node,
+        "Always",
+        serde_json::json!([busybox("main", "exec sleep 3600")]),
+    );
     if let Some(spec) = p.spec.as_mut() {
         spec.termination_grace_period_seconds = Some(1);
     }
@@ -71,7 +79,11 @@ fn ms(d: Duration) -> u128 {
 }
 
 async fn raw_cri(cri: &RemoteRuntime, node: &str, log_dir: &std::path::Path) -> Vec<u128> {
-    let settings = SpecSettings { pod_logs_dir: log_dir.into(), cluster_dns: Vec::new(), cluster_domain: "cluster.local".into() };
+    let settings = SpecSettings {
+        pod_logs_dir: log_dir.into(),
+        cluster_dns: Vec::new(),
+        cluster_domain: "cluster.local".into(),
+    };
     let mut samples = Vec::new();
     let mut sandboxes = Vec::new();
     for i in 0..PODS {
@@ -79,10 +91,24 @@ async fn raw_cri(cri: &RemoteRuntime, node: &str, log_dir: &std::path::Path) -> 
         p.metadata.uid = Some(format!("raw-uid-{i}-{}", std::process::id()));
         let config = sandbox_config(&p, 0, &settings);
         std::fs::create_dir_all(&config.log_directory).expect("log dir");
-        let container = p.spec.as_ref().map(|s| s.containers[0].clone()).expect("container");
+        let container = p
+            .spec
+            .as_ref()
+            .map(|s| s.containers[0].clone())
+            .expect("container");
         let started = Instant::now();
-        let sandbox = cri.run_pod_sandbox(config.clone(), String::new()).await.expect("RunPodSandbox");
-        let id = cri.create_container(&sandbox, container_config(&p, &container, 0, Vec::new(), Vec::new()), config).await.expect("CreateContainer");
+        let sandbox = cri
+            .run_pod_sandbox(config.clone(), String::new())
+            .await
+            .expect("RunPodSandbox");
+        let id = cri
+            .create_container(
+                &sandbox,
+                container_config(&p, &container, 0, Vec::new(), Vec::new()),
+                config,
+            )
+            .await
+            .expect("CreateContainer");
         cri.start_container(&id).await.expect("StartContainer");
         samples.push(ms(started.elapsed()));
         sandboxes.push(sandbox);
@@ -96,19 +122,29 @@ async fn raw_cri(cri: &RemoteRuntime, node: &str, log_dir: &std::path::Path) -> 
 
 async fn delete_all(pods: &Api<Pod>, names: &[String], cri: &RemoteRuntime) {
     for name in names {
-        pods.delete(name, &DeleteParams::default()).await.expect("delete");
+        pods.delete(name, &DeleteParams::default())
+            .await
+            .expect("delete");
     }
-    common::wait_for(Duration::from_secs(120), "pods and sandboxes gone", || async {
-        let left = pods.list(&Default::default()).await.ok()?.items.len();
-        let sandboxes = cri.list_pod_sandbox(None).await.ok()?.len();
-        (left == 0 && sandboxes == 0).then_some(())
-    })
+    common::wait_for(
+        Duration::from_secs(120),
+        "pods and sandboxes gone",
+        || async {
+            let left = pods.list(&Default::default()).await.ok()?.items.len();
+            let sandboxes = cri.list_pod_sandbox(None).await.ok()?.len();
+            (left == 0 && sandboxes == 0).then_some(())
+        },
+    )
     .await;
 }
 
 fn rss_mb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: u64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
     kib.div_ceil(1024)
 }
 
@@ -119,7 +155,9 @@ async fn main() {
     }
     let cluster = Cluster::start(false).await;
     cluster.wait_node_ready().await;
-    let cri = RemoteRuntime::connect(&cluster.containerd.endpoint()).await.expect("cri");
+    let cri = RemoteRuntime::connect(&cluster.containerd.endpoint())
+        .await
+        .expect("cri");
     let pods = cluster.pods();
 
     let seen = Arc::new(Seen::default());
@@ -131,7 +169,11 @@ async fn main() {
             if let Ok(Event::Apply(p) | Event::InitApply(p)) = event {
                 if phase(&p) == "Running" {
                     let name = p.metadata.name.clone().unwrap_or_default();
-                    watch_seen.running.lock().entry(name).or_insert_with(Instant::now);
+                    watch_seen
+                        .running
+                        .lock()
+                        .entry(name)
+                        .or_insert_with(Instant::now);
                     watch_seen.changed.notify_waiters();
                 }
             }
@@ -140,8 +182,12 @@ async fn main() {
 
     // Warm up (image and first sandbox), not measured.
     let warm = vec!["warmup".to_string()];
-    pods.create(&PostParams::default(), &bench_pod("warmup", &cluster.node)).await.expect("create");
-    seen.wait(&warm, Duration::from_secs(60)).await.expect("warm-up pod Running");
+    pods.create(&PostParams::default(), &bench_pod("warmup", &cluster.node))
+        .await
+        .expect("create");
+    seen.wait(&warm, Duration::from_secs(60))
+        .await
+        .expect("warm-up pod Running");
     delete_all(&pods, &warm, &cri).await;
 
     let log_dir = tempfile::tempdir().expect("tempdir");
@@ -154,8 +200,13 @@ async fn main() {
     for i in 0..PODS {
         let name = format!("seq-{i}");
         let created = Instant::now();
-        pods.create(&PostParams::default(), &bench_pod(&name, &cluster.node)).await.expect("create");
-        let running = seen.wait(std::slice::from_ref(&name), Duration::from_secs(60)).await.expect("pod Running");
+        pods.create(&PostParams::default(), &bench_pod(&name, &cluster.node))
+            .await
+            .expect("create");
+        let running = seen
+            .wait(std::slice::from_ref(&name), Duration::from_secs(60))
+            .await
+            .expect("pod Running");
         sequential.push(ms(running.duration_since(created)));
         names.push(name);
     }
@@ -168,16 +219,27 @@ async fn main() {
     let creates = burst.iter().map(|name| {
         let pods = pods.clone();
         let p = bench_pod(name, &cluster.node);
-        async move { pods.create(&PostParams::default(), &p).await.expect("create") }
+        async move {
+            pods.create(&PostParams::default(), &p)
+                .await
+                .expect("create")
+        }
     });
     futures::future::join_all(creates).await;
-    let all_running = seen.wait(&burst, Duration::from_secs(180)).await.expect("burst pods Running");
+    let all_running = seen
+        .wait(&burst, Duration::from_secs(180))
+        .await
+        .expect("burst pods Running");
     let burst_ms = ms(all_running.duration_since(started));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss = cluster.kubelet_pid().map_or(0, rss_mb);
     delete_all(&pods, &burst, &cri).await;
 
-    let (p50, p99, raw50) = (percentile(&sequential, 0.5), percentile(&sequential, 0.99), percentile(&raw, 0.5));
+    let (p50, p99, raw50) = (
+        percentile(&sequential, 0.5),
+        percentile(&sequential, 0.99),
+        percentile(&raw, 0.5),
+    );
     println!(
         "RESULT pod_start_p50_ms={p50} pod_start_p99_ms={p99} raw_cri_p50_ms={raw50} overhead_p50_ms={} burst30_all_running_ms={burst_ms} kubelet_rss_mb={rss}",
         p50.saturating_sub(raw50)

@@ -21,7 +21,9 @@ use crate::server::{self, ServerState};
 /// The node name: `--hostname-override`, else the lowercased hostname.
 pub fn node_name(settings: &Settings) -> String {
     settings.node_name.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_lowercase()).unwrap_or_else(|_| "localhost".into())
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_lowercase())
+            .unwrap_or_else(|_| "localhost".into())
     })
 }
 
@@ -54,23 +56,44 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         info!("no API server configured: running in standalone mode");
         None
     } else {
-        Some(kube_common::client::build_client(settings.master.as_deref(), settings.kubeconfig.as_deref(), &format!("kubelet/{}", crate::node::KUBELET_VERSION)).await?)
+        Some(
+            kube_common::client::build_client(
+                settings.master.as_deref(),
+                settings.kubeconfig.as_deref(),
+                &format!("kubelet/{}", crate::node::KUBELET_VERSION),
+            )
+            .await?,
+        )
     };
-    let cri = Arc::new(RemoteRuntime::connect(&settings.runtime_endpoint).await.context("connecting to the container runtime")?);
-    std::fs::create_dir_all(&settings.root_dir).with_context(|| format!("creating {}", settings.root_dir.display()))?;
+    let cri = Arc::new(
+        RemoteRuntime::connect(&settings.runtime_endpoint)
+            .await
+            .context("connecting to the container runtime")?,
+    );
+    std::fs::create_dir_all(&settings.root_dir)
+        .with_context(|| format!("creating {}", settings.root_dir.display()))?;
 
     let info = NodeInfo {
         name: name.clone(),
         internal_ip: host_ip.clone(),
         hostname: name.clone(),
-        labels: settings.node_labels.iter().cloned().collect::<BTreeMap<_, _>>(),
+        labels: settings
+            .node_labels
+            .iter()
+            .cloned()
+            .collect::<BTreeMap<_, _>>(),
         pod_cidr: settings.pod_cidr.clone(),
         root_dir: settings.root_dir.clone(),
         max_pods: settings.max_pods,
         kubelet_port: settings.port,
     };
     if let Some(client) = client.clone().filter(|_| settings.register_node) {
-        tokio::spawn(node::run(client, cri.clone(), info, settings.node_status_update_frequency));
+        tokio::spawn(node::run(
+            client,
+            cri.clone(),
+            info,
+            settings.node_status_update_frequency,
+        ));
     }
 
     let ctx = Arc::new(PodContext {
@@ -84,7 +107,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         node_name: name.clone(),
         host_ip: host_ip.clone(),
         root_dir: settings.root_dir.clone(),
-        recorder: client.clone().map_or_else(crate::events::Recorder::disabled, |c| crate::events::Recorder::new(c, name.clone())),
+        recorder: client
+            .clone()
+            .map_or_else(crate::events::Recorder::disabled, |c| {
+                crate::events::Recorder::new(c, name.clone())
+            }),
         tokens: Default::default(),
     });
     let node_ip_for_cert = host_ip;
@@ -93,13 +120,31 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let pods = tokio::spawn(manager.run());
 
     let metrics = kube_common::metrics::Metrics::new();
-    let state = Arc::new(ServerState { cri, pods: cache, node_name: name.clone(), cpu_samples: Default::default() });
-    let auth = Arc::new(KubeletAuth::new(&settings.auth, client.clone(), &name).context("kubelet authentication")?);
-    let app = server::router(state.clone(), metrics.clone()).layer(axum::middleware::from_fn_with_state(auth, crate::auth::filter));
-    let tls = crate::tls::server_config(&settings.tls, settings.auth.client_ca_file.as_deref(), &name, &node_ip_for_cert).context("serving TLS")?;
+    let state = Arc::new(ServerState {
+        cri,
+        pods: cache,
+        node_name: name.clone(),
+        cpu_samples: Default::default(),
+    });
+    let auth = Arc::new(
+        KubeletAuth::new(&settings.auth, client.clone(), &name)
+            .context("kubelet authentication")?,
+    );
+    let app = server::router(state.clone(), metrics.clone()).layer(
+        axum::middleware::from_fn_with_state(auth, crate::auth::filter),
+    );
+    let tls = crate::tls::server_config(
+        &settings.tls,
+        settings.auth.client_ca_file.as_deref(),
+        &name,
+        &node_ip_for_cert,
+    )
+    .context("serving TLS")?;
     if settings.read_only_port != 0 {
         let addr = format!("{}:{}", settings.address, settings.read_only_port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
         info!(%addr, "serving the read-only port (plain HTTP, unauthenticated)");
         let app = server::read_only_router(state.clone(), metrics.clone());
         tokio::spawn(async move {
@@ -109,10 +154,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         });
     }
     let addr = format!("{}:{}", settings.address, settings.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     let plain_http = settings.auth.allows_everyone();
     info!(%addr, plain_http, "serving HTTPS");
-    let serve = crate::tls::serve(listener, tls, plain_http, app, kube_common::signals::shutdown_signal());
+    let serve = crate::tls::serve(
+        listener,
+        tls,
+        plain_http,
+        app,
+        kube_common::signals::shutdown_signal(),
+    );
     tokio::select! {
         _ = serve => {}
         _ = pods => warn!("pod manager ended"),

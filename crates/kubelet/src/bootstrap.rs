@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestSpec};
+use k8s_openapi::api::certificates::v1::{
+    CertificateSigningRequest, CertificateSigningRequestSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
 use kube::api::{Api, PostParams};
@@ -42,7 +44,12 @@ pub enum Error {
     #[error("creating the CertificateSigningRequest: {0}")]
     Create(#[source] kube::Error),
     #[error("certificate signing request {name} is {condition}: {reason} {message}")]
-    Refused { name: String, condition: String, reason: String, message: String },
+    Refused {
+        name: String,
+        condition: String,
+        reason: String,
+        message: String,
+    },
     #[error("timed out waiting for certificate signing request {0} to be issued")]
     Timeout(String),
     #[error("writing {path}: {source}")]
@@ -60,20 +67,32 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Makes sure `kubeconfig` holds a valid client certificate, bootstrapping one if not.
-pub async fn ensure_client_certificate(bootstrap: &Path, kubeconfig: &Path, cert_dir: &Path, node_name: &str) -> Result<()> {
+pub async fn ensure_client_certificate(
+    bootstrap: &Path,
+    kubeconfig: &Path,
+    cert_dir: &Path,
+    node_name: &str,
+) -> Result<()> {
     if kubeconfig_has_valid_certificate(kubeconfig) {
         info!(kubeconfig = %kubeconfig.display(), "kubeconfig has a valid client certificate; no bootstrap");
         return Ok(());
     }
-    let boot = Kubeconfig::read_from(bootstrap).map_err(|source| Error::BootstrapKubeconfig { path: bootstrap.into(), source })?;
+    let boot = Kubeconfig::read_from(bootstrap).map_err(|source| Error::BootstrapKubeconfig {
+        path: bootstrap.into(),
+        source,
+    })?;
     let current = cert_dir.join(CURRENT_CLIENT_PEM);
     if pem_has_valid_certificate(&current) {
         info!(cert = %current.display(), "reusing the current client certificate");
     } else {
         info!(bootstrap = %bootstrap.display(), node = node_name, "requesting a client certificate (TLS bootstrap)");
-        let config = kube_common::client::build_config(None, Some(bootstrap), &format!("kubelet/{}", crate::node::KUBELET_VERSION))
-            .await
-            .map_err(|e| Error::Client(format!("{e:#}")))?;
+        let config = kube_common::client::build_config(
+            None,
+            Some(bootstrap),
+            &format!("kubelet/{}", crate::node::KUBELET_VERSION),
+        )
+        .await
+        .map_err(|e| Error::Client(format!("{e:#}")))?;
         let client = kube::Client::try_from(config).map_err(|e| Error::Client(e.to_string()))?;
         let pem = request_client_certificate(&client, node_name, ISSUE_TIMEOUT).await?;
         store_client_pem(cert_dir, &pem)?;
@@ -85,20 +104,29 @@ pub async fn ensure_client_certificate(bootstrap: &Path, kubeconfig: &Path, cert
 /// Whether `path` is a kubeconfig whose current user has a client certificate that
 /// is valid now (upstream `isClientConfigStillValid`).
 pub fn kubeconfig_has_valid_certificate(path: &Path) -> bool {
-    let Ok(kc) = Kubeconfig::read_from(path) else { return false };
+    let Ok(kc) = Kubeconfig::read_from(path) else {
+        return false;
+    };
     let user = kc
         .current_context
         .as_deref()
         .and_then(|name| kc.contexts.iter().find(|c| c.name == name))
         .and_then(|c| c.context.as_ref())
         .and_then(|c| c.user.clone());
-    let Some(auth) = kc.auth_infos.iter().find(|a| Some(&a.name) == user.as_ref()).and_then(|a| a.auth_info.as_ref()) else {
+    let Some(auth) = kc
+        .auth_infos
+        .iter()
+        .find(|a| Some(&a.name) == user.as_ref())
+        .and_then(|a| a.auth_info.as_ref())
+    else {
         return false;
     };
     let pem = match (&auth.client_certificate_data, &auth.client_certificate) {
         (Some(data), _) => {
             use base64::Engine;
-            base64::engine::general_purpose::STANDARD.decode(data.trim()).ok()
+            base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .ok()
         }
         (None, Some(file)) => std::fs::read(file).ok(),
         (None, None) => None,
@@ -112,20 +140,42 @@ fn pem_has_valid_certificate(path: &Path) -> bool {
 
 /// At least one certificate in `pem`, and all of them valid now.
 fn certificates_valid_now(pem: &[u8]) -> bool {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..]).filter_map(|c| c.ok()).collect();
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
+        .filter_map(|c| c.ok())
+        .collect();
     !certs.is_empty()
-        && certs.iter().all(|der| x509_parser::parse_x509_certificate(der.as_ref()).is_ok_and(|(_, cert)| cert.validity().is_valid()))
+        && certs.iter().all(|der| {
+            x509_parser::parse_x509_certificate(der.as_ref())
+                .is_ok_and(|(_, cert)| cert.validity().is_valid())
+        })
 }
 
 /// Creates the CSR and waits until it carries a certificate; returns certificate + key PEM.
-pub async fn request_client_certificate(client: &kube::Client, node_name: &str, timeout: Duration) -> Result<String> {
+pub async fn request_client_certificate(
+    client: &kube::Client,
+    node_name: &str,
+    timeout: Duration,
+) -> Result<String> {
     let key = rcgen::KeyPair::generate().map_err(Error::Generate)?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(Error::Generate)?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, format!("system:node:{node_name}"));
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:nodes");
-    let request = params.serialize_request(&key).map_err(Error::Generate)?.pem().map_err(Error::Generate)?;
+    let mut params =
+        rcgen::CertificateParams::new(Vec::<String>::new()).map_err(Error::Generate)?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("system:node:{node_name}"),
+    );
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "system:nodes");
+    let request = params
+        .serialize_request(&key)
+        .map_err(Error::Generate)?
+        .pem()
+        .map_err(Error::Generate)?;
     let csr = CertificateSigningRequest {
-        metadata: ObjectMeta { generate_name: Some("node-csr-".into()), ..Default::default() },
+        metadata: ObjectMeta {
+            generate_name: Some("node-csr-".into()),
+            ..Default::default()
+        },
         spec: CertificateSigningRequestSpec {
             request: ByteString(request.into_bytes()),
             signer_name: SIGNER_NAME.into(),
@@ -189,14 +239,22 @@ fn store_client_pem(cert_dir: &Path, pem: &str) -> Result<()> {
     let link = cert_dir.join(CURRENT_CLIENT_PEM);
     let tmp = cert_dir.join(format!("{CURRENT_CLIENT_PEM}.tmp"));
     let _ = std::fs::remove_file(&tmp);
-    let io = |source| Error::Write { path: link.clone(), source };
+    let io = |source| Error::Write {
+        path: link.clone(),
+        source,
+    };
     std::os::unix::fs::symlink(&file, &tmp).map_err(io)?;
     std::fs::rename(&tmp, &link).map_err(io)
 }
 
 /// The kubeconfig upstream writes after a bootstrap: the bootstrap kubeconfig's
 /// cluster, and the current client certificate as user `default-auth`.
-fn write_kubeconfig(path: &Path, boot: &Kubeconfig, boot_path: &Path, current: &Path) -> Result<()> {
+fn write_kubeconfig(
+    path: &Path,
+    boot: &Kubeconfig,
+    boot_path: &Path,
+    current: &Path,
+) -> Result<()> {
     let cluster = boot
         .current_context
         .as_deref()
@@ -207,7 +265,10 @@ fn write_kubeconfig(path: &Path, boot: &Kubeconfig, boot_path: &Path, current: &
         .and_then(|c| c.cluster.clone())
         .ok_or_else(|| Error::NoCluster(boot_path.into()))?;
     let mut cluster_yaml = serde_json::Map::new();
-    cluster_yaml.insert("server".into(), cluster.server.clone().unwrap_or_default().into());
+    cluster_yaml.insert(
+        "server".into(),
+        cluster.server.clone().unwrap_or_default().into(),
+    );
     if let Some(data) = &cluster.certificate_authority_data {
         cluster_yaml.insert("certificate-authority-data".into(), data.clone().into());
     } else if let Some(file) = &cluster.certificate_authority {
@@ -245,13 +306,19 @@ mod tests {
         params.not_before = date(-10);
         params.not_after = date(days_valid);
         let key = rcgen::KeyPair::generate().expect("key");
-        format!("{}{}", params.self_signed(&key).expect("cert").pem(), key.serialize_pem())
+        format!(
+            "{}{}",
+            params.self_signed(&key).expect("cert").pem(),
+            key.serialize_pem()
+        )
     }
 
     #[test]
     fn validity_of_kubeconfigs_and_pems() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert!(!kubeconfig_has_valid_certificate(&dir.path().join("missing")));
+        assert!(!kubeconfig_has_valid_certificate(
+            &dir.path().join("missing")
+        ));
         assert!(certificates_valid_now(self_signed(30).as_bytes()));
         assert!(!certificates_valid_now(self_signed(-2).as_bytes()));
         assert!(!certificates_valid_now(b"garbage"));
@@ -266,12 +333,22 @@ mod tests {
         )
         .expect("write");
         let boot = Kubeconfig::read_from(&boot_path).expect("read");
-        assert!(!kubeconfig_has_valid_certificate(&boot_path), "a token is not a certificate");
+        assert!(
+            !kubeconfig_has_valid_certificate(&boot_path),
+            "a token is not a certificate"
+        );
         let kubeconfig = dir.path().join("kubelet.conf");
         write_kubeconfig(&kubeconfig, &boot, &boot_path, &current).expect("kubeconfig");
         assert!(kubeconfig_has_valid_certificate(&kubeconfig));
         let written = Kubeconfig::read_from(&kubeconfig).expect("read back");
-        assert_eq!(written.clusters[0].cluster.as_ref().and_then(|c| c.server.clone()).as_deref(), Some("https://127.0.0.1:6443"));
+        assert_eq!(
+            written.clusters[0]
+                .cluster
+                .as_ref()
+                .and_then(|c| c.server.clone())
+                .as_deref(),
+            Some("https://127.0.0.1:6443")
+        );
 
         store_client_pem(dir.path(), &self_signed(-2)).expect("store expired");
         assert!(!kubeconfig_has_valid_certificate(&kubeconfig));

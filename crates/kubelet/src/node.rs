@@ -66,9 +66,18 @@ fn ephemeral_storage_bytes(dir: &Path) -> Option<u64> {
 pub fn capacity(info: &NodeInfo) -> BTreeMap<String, String> {
     let mut c = BTreeMap::new();
     c.insert("cpu".into(), cpu_count().to_string());
-    c.insert("memory".into(), format!("{}Ki", meminfo_kib("MemTotal:").unwrap_or(0)));
+    c.insert(
+        "memory".into(),
+        format!("{}Ki", meminfo_kib("MemTotal:").unwrap_or(0)),
+    );
     c.insert("pods".into(), info.max_pods.to_string());
-    c.insert("ephemeral-storage".into(), format!("{}Ki", ephemeral_storage_bytes(&info.root_dir).unwrap_or(0) / 1024));
+    c.insert(
+        "ephemeral-storage".into(),
+        format!(
+            "{}Ki",
+            ephemeral_storage_bytes(&info.root_dir).unwrap_or(0) / 1024
+        ),
+    );
     c.insert("hugepages-2Mi".into(), "0".into());
     c
 }
@@ -76,20 +85,31 @@ pub fn capacity(info: &NodeInfo) -> BTreeMap<String, String> {
 fn os_release_pretty_name() -> String {
     std::fs::read_to_string("/etc/os-release")
         .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
         .unwrap_or_else(|| "Linux".into())
 }
 
 fn kernel_version() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn machine_id() -> String {
-    std::fs::read_to_string("/etc/machine-id").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/etc/machine-id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn condition(type_: &str, ok: bool, reason: &str, message: &str, now: &str) -> Value {
@@ -101,22 +121,55 @@ fn condition(type_: &str, ok: bool, reason: &str, message: &str, now: &str) -> V
 }
 
 /// The node's status: conditions, addresses, capacity, nodeInfo.
-pub fn node_status(info: &NodeInfo, runtime_version: &str, runtime_ready: Result<(), String>, previous: Option<&Node>) -> Value {
+pub fn node_status(
+    info: &NodeInfo,
+    runtime_version: &str,
+    runtime_ready: Result<(), String>,
+    previous: Option<&Node>,
+) -> Value {
     let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let (ready, ready_reason, ready_message) = match &runtime_ready {
-        Ok(()) => (true, "KubeletReady", "kubelet is posting ready status".to_string()),
+        Ok(()) => (
+            true,
+            "KubeletReady",
+            "kubelet is posting ready status".to_string(),
+        ),
         Err(why) => (false, "KubeletNotReady", why.clone()),
     };
     let mut conditions = vec![
-        condition("MemoryPressure", false, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", &now),
-        condition("DiskPressure", false, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", &now),
-        condition("PIDPressure", false, "KubeletHasSufficientPID", "kubelet has sufficient PID available", &now),
+        condition(
+            "MemoryPressure",
+            false,
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+            &now,
+        ),
+        condition(
+            "DiskPressure",
+            false,
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+            &now,
+        ),
+        condition(
+            "PIDPressure",
+            false,
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+            &now,
+        ),
         condition("Ready", ready, ready_reason, &ready_message, &now),
     ];
     // Keep lastTransitionTime while the status does not change.
-    let old = previous.and_then(|n| n.status.as_ref()).and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let old = previous
+        .and_then(|n| n.status.as_ref())
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     for c in &mut conditions {
-        if let Some(o) = old.iter().find(|o| Some(o.type_.as_str()) == c["type"].as_str()) {
+        if let Some(o) = old
+            .iter()
+            .find(|o| Some(o.type_.as_str()) == c["type"].as_str())
+        {
             if Some(o.status.as_str()) == c["status"].as_str() {
                 if let Some(t) = &o.last_transition_time {
                     c["lastTransitionTime"] = json!(t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
@@ -152,8 +205,17 @@ pub fn node_status(info: &NodeInfo, runtime_version: &str, runtime_ready: Result
 /// `containerd://1.6.20` from CRI Version, and whether runtime and network are ready.
 pub async fn runtime_facts<R: RuntimeService>(cri: &R) -> (String, Result<(), String>) {
     let version = match cri.version().await {
-        Ok(v) => format!("{}://{}", v.runtime_name, v.runtime_version.trim_start_matches('v')),
-        Err(err) => return ("unknown://".into(), Err(format!("container runtime is down: {err}"))),
+        Ok(v) => format!(
+            "{}://{}",
+            v.runtime_name,
+            v.runtime_version.trim_start_matches('v')
+        ),
+        Err(err) => {
+            return (
+                "unknown://".into(),
+                Err(format!("container runtime is down: {err}")),
+            )
+        }
     };
     let ready = match cri.status().await {
         Ok(status) => {
@@ -161,12 +223,20 @@ pub async fn runtime_facts<R: RuntimeService>(cri: &R) -> (String, Result<(), St
             let failing: Vec<String> = conditions
                 .iter()
                 .filter(|c| !c.status)
-                .map(|c| format!("{}=false reason:{} message:{}", c.r#type, c.reason, c.message))
+                .map(|c| {
+                    format!(
+                        "{}=false reason:{} message:{}",
+                        c.r#type, c.reason, c.message
+                    )
+                })
                 .collect();
             if failing.is_empty() {
                 Ok(())
             } else {
-                Err(format!("container runtime status check may not have completed yet: {}", failing.join(", ")))
+                Err(format!(
+                    "container runtime status check may not have completed yet: {}",
+                    failing.join(", ")
+                ))
             }
         }
         Err(err) => Err(format!("container runtime status check failed: {err}")),
@@ -175,7 +245,11 @@ pub async fn runtime_facts<R: RuntimeService>(cri: &R) -> (String, Result<(), St
 }
 
 /// Creates the Node (or adopts the existing one) and writes its status.
-pub async fn register<R: Runtime>(client: &kube::Client, cri: &R, info: &NodeInfo) -> Result<(), Error> {
+pub async fn register<R: Runtime>(
+    client: &kube::Client,
+    cri: &R,
+    info: &NodeInfo,
+) -> Result<(), Error> {
     let api: Api<Node> = Api::all(client.clone());
     let mut labels = BTreeMap::from([
         ("kubernetes.io/hostname".to_string(), info.hostname.clone()),
@@ -199,7 +273,8 @@ pub async fn register<R: Runtime>(client: &kube::Client, cri: &R, info: &NodeInf
         Err(kube::Error::Api(status)) if status.code == 409 => {
             // Re-registration: keep the object, refresh our labels.
             let patch = json!({"metadata": {"labels": labels}});
-            api.patch(&info.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            api.patch(&info.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
             info!(node = %info.name, "node already registered");
         }
         Err(err) => return Err(err.into()),
@@ -207,28 +282,45 @@ pub async fn register<R: Runtime>(client: &kube::Client, cri: &R, info: &NodeInf
     update_status(client, cri, info).await
 }
 
-pub async fn update_status<R: Runtime>(client: &kube::Client, cri: &R, info: &NodeInfo) -> Result<(), Error> {
+pub async fn update_status<R: Runtime>(
+    client: &kube::Client,
+    cri: &R,
+    info: &NodeInfo,
+) -> Result<(), Error> {
     let api: Api<Node> = Api::all(client.clone());
     let previous = api.get_opt(&info.name).await?;
     let (version, ready) = runtime_facts(cri).await;
     let status = node_status(info, &version, ready, previous.as_ref());
-    api.patch_status(&info.name, &PatchParams::default(), &Patch::Merge(&json!({ "status": status }))).await?;
+    api.patch_status(
+        &info.name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({ "status": status })),
+    )
+    .await?;
     Ok(())
 }
 
 /// Creates or renews `kube-node-lease/<node>`.
-pub async fn renew_lease(client: &kube::Client, info: &NodeInfo, node_uid: Option<String>) -> Result<(), Error> {
+pub async fn renew_lease(
+    client: &kube::Client,
+    info: &NodeInfo,
+    node_uid: Option<String>,
+) -> Result<(), Error> {
     let api: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NAMESPACE);
-    let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let now = Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
     match api.get_opt(&info.name).await? {
         Some(_) => {
             let patch = json!({"spec": {"holderIdentity": info.name, "leaseDurationSeconds": NODE_LEASE_DURATION_SECONDS, "renewTime": now}});
-            api.patch(&info.name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            api.patch(&info.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
         }
         None => {
             let mut meta = json!({"name": info.name, "namespace": NODE_LEASE_NAMESPACE});
             if let Some(uid) = node_uid {
-                meta["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "Node", "name": info.name, "uid": uid}]);
+                meta["ownerReferences"] =
+                    json!([{"apiVersion": "v1", "kind": "Node", "name": info.name, "uid": uid}]);
             }
             let lease: Lease = serde_json::from_value(json!({
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
@@ -242,7 +334,12 @@ pub async fn renew_lease(client: &kube::Client, info: &NodeInfo, node_uid: Optio
 
 /// Registers (retrying until it works), then updates status and renews the
 /// Lease every `interval` forever.
-pub async fn run<R: Runtime>(client: kube::Client, cri: Arc<R>, info: NodeInfo, interval: Duration) {
+pub async fn run<R: Runtime>(
+    client: kube::Client,
+    cri: Arc<R>,
+    info: NodeInfo,
+    interval: Duration,
+) {
     while let Err(err) = register(&client, cri.as_ref(), &info).await {
         warn!("registering node: {err}");
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -251,7 +348,12 @@ pub async fn run<R: Runtime>(client: kube::Client, cri: Arc<R>, info: NodeInfo, 
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        let uid = nodes.get_opt(&info.name).await.ok().flatten().and_then(|n| n.metadata.uid);
+        let uid = nodes
+            .get_opt(&info.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|n| n.metadata.uid);
         if let Err(err) = renew_lease(&client, &info, uid).await {
             warn!("renewing node lease: {err}");
         }
@@ -282,20 +384,47 @@ mod tests {
     fn status_has_capacity_addresses_and_runtime() {
         let s = node_status(&info(), "containerd://1.6.20", Ok(()), None);
         assert_eq!(s["capacity"]["pods"], "110");
-        assert!(s["capacity"]["memory"].as_str().is_some_and(|m| m.ends_with("Ki") && m != "0Ki"));
+        assert!(s["capacity"]["memory"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("Ki") && m != "0Ki"));
         assert_eq!(s["capacity"], s["allocatable"]);
-        assert_eq!(s["addresses"][0], json!({"type": "InternalIP", "address": "192.168.0.9"}));
-        assert_eq!(s["nodeInfo"]["containerRuntimeVersion"], "containerd://1.6.20");
+        assert_eq!(
+            s["addresses"][0],
+            json!({"type": "InternalIP", "address": "192.168.0.9"})
+        );
+        assert_eq!(
+            s["nodeInfo"]["containerRuntimeVersion"],
+            "containerd://1.6.20"
+        );
         assert_eq!(s["daemonEndpoints"]["kubeletEndpoint"]["Port"], 10251);
-        let ready = s["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).cloned().expect("Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("True"), Some("KubeletReady")));
+        let ready = s["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .cloned()
+            .expect("Ready");
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("True"), Some("KubeletReady"))
+        );
     }
 
     #[test]
     fn runtime_not_ready_makes_the_node_not_ready() {
-        let s = node_status(&info(), "containerd://1.6.20", Err("NetworkReady=false".into()), None);
-        let ready = s["conditions"].as_array().and_then(|c| c.iter().find(|c| c["type"] == "Ready")).cloned().expect("Ready");
-        assert_eq!((ready["status"].as_str(), ready["reason"].as_str()), (Some("False"), Some("KubeletNotReady")));
+        let s = node_status(
+            &info(),
+            "containerd://1.6.20",
+            Err("NetworkReady=false".into()),
+            None,
+        );
+        let ready = s["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .cloned()
+            .expect("Ready");
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some("KubeletNotReady"))
+        );
         assert_eq!(ready["message"], "NetworkReady=false");
     }
 }

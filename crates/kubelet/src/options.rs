@@ -10,7 +10,11 @@ use kube_common::logging::LoggingArgs;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kubelet", about = "The Kubernetes node agent: runs the pods bound to this node on a CRI runtime.", version)]
+#[command(
+    name = "kubelet",
+    about = "The Kubernetes node agent: runs the pods bound to this node on a CRI runtime.",
+    version
+)]
 pub struct Options {
     /// The IP address for the kubelet to serve on (0.0.0.0 for all interfaces).
     #[arg(long, default_value = "0.0.0.0")]
@@ -267,41 +271,89 @@ impl Options {
                 file = load_config(config)?;
             }
         }
-        let frequency = match (&self.node_status_update_frequency, &file.node_status_update_frequency) {
+        let frequency = match (
+            &self.node_status_update_frequency,
+            &file.node_status_update_frequency,
+        ) {
             (Some(d), _) => *d,
             (None, Some(s)) => parse_duration(s).map_err(|_| Error::Duration(s.clone()))?,
             (None, None) => Duration::from_secs(10),
         };
         let auth = self.auth_settings(&file)?;
-        let tls = match (self.tls_cert_file.clone().or(file.tls_cert_file.clone()), self.tls_private_key_file.clone().or(file.tls_private_key_file.clone())) {
-            (Some(cert), Some(key)) => crate::tls::TlsSettings { pair: Some((cert, key)), cert_dir: self.cert_dir.clone() },
-            (None, None) => crate::tls::TlsSettings { pair: None, cert_dir: self.cert_dir.clone() },
+        let tls = match (
+            self.tls_cert_file.clone().or(file.tls_cert_file.clone()),
+            self.tls_private_key_file
+                .clone()
+                .or(file.tls_private_key_file.clone()),
+        ) {
+            (Some(cert), Some(key)) => crate::tls::TlsSettings {
+                pair: Some((cert, key)),
+                cert_dir: self.cert_dir.clone(),
+            },
+            (None, None) => crate::tls::TlsSettings {
+                pair: None,
+                cert_dir: self.cert_dir.clone(),
+            },
             _ => return Err(Error::IncompleteTlsPair),
         };
         let default_endpoint = "unix:///run/containerd/containerd.sock";
         let runtime_endpoint = if self.container_runtime_endpoint != default_endpoint {
             self.container_runtime_endpoint.clone()
         } else {
-            file.container_runtime_endpoint.clone().unwrap_or_else(|| default_endpoint.into())
+            file.container_runtime_endpoint
+                .clone()
+                .unwrap_or_else(|| default_endpoint.into())
         };
         Ok(Settings {
-            address: if self.address != "0.0.0.0" { self.address.clone() } else { file.address.clone().unwrap_or_else(|| self.address.clone()) },
-            port: if self.port != 10250 { self.port } else { file.port.unwrap_or(self.port) },
+            address: if self.address != "0.0.0.0" {
+                self.address.clone()
+            } else {
+                file.address.clone().unwrap_or_else(|| self.address.clone())
+            },
+            port: if self.port != 10250 {
+                self.port
+            } else {
+                file.port.unwrap_or(self.port)
+            },
             master: self.api_servers.iter().find(|s| !s.is_empty()).cloned(),
             kubeconfig: self.kubeconfig.clone(),
             runtime_endpoint,
             static_pod_path: static_pod_path.or(file.static_pod_path.clone()),
-            node_name: self.hostname_override.clone().filter(|h| !h.is_empty()).map(|h| h.to_lowercase()),
+            node_name: self
+                .hostname_override
+                .clone()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.to_lowercase()),
             node_ip: self.node_ip.clone(),
-            node_labels: self.node_labels.iter().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            node_labels: self
+                .node_labels
+                .iter()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             register_node: self.register_node,
             root_dir: self.root_dir.clone(),
-            pod_logs_dir: self.pod_logs_dir.clone().or(file.pod_logs_dir.clone()).unwrap_or_else(|| "/var/log/pods".into()),
+            pod_logs_dir: self
+                .pod_logs_dir
+                .clone()
+                .or(file.pod_logs_dir.clone())
+                .unwrap_or_else(|| "/var/log/pods".into()),
             node_status_update_frequency: frequency,
-            cluster_dns: if self.cluster_dns.is_empty() { file.cluster_dns.clone().unwrap_or_default() } else { self.cluster_dns.clone() },
-            cluster_domain: self.cluster_domain.clone().or(file.cluster_domain.clone()).unwrap_or_else(|| "cluster.local".into()),
+            cluster_dns: if self.cluster_dns.is_empty() {
+                file.cluster_dns.clone().unwrap_or_default()
+            } else {
+                self.cluster_dns.clone()
+            },
+            cluster_domain: self
+                .cluster_domain
+                .clone()
+                .or(file.cluster_domain.clone())
+                .unwrap_or_else(|| "cluster.local".into()),
             pod_cidr: self.pod_cidr.clone().or(file.pod_cidr.clone()),
-            max_pods: self.max_pods.or(file.max_pods).unwrap_or(crate::node::MAX_PODS),
+            max_pods: self
+                .max_pods
+                .or(file.max_pods)
+                .unwrap_or(crate::node::MAX_PODS),
             read_only_port: self.read_only_port.or(file.read_only_port).unwrap_or(0),
             tls,
             auth,
@@ -313,9 +365,15 @@ impl Options {
     /// upstream's: with only flags, the legacy ones (anonymous allowed, no token
     /// webhook, AlwaysAllow); with a KubeletConfiguration file, its v1beta1 defaults
     /// (no anonymous, token webhook, Webhook authorization).
-    fn auth_settings(&self, file: &KubeletConfiguration) -> Result<crate::auth::AuthSettings, Error> {
+    fn auth_settings(
+        &self,
+        file: &KubeletConfiguration,
+    ) -> Result<crate::auth::AuthSettings, Error> {
         let from_file = self.config.as_ref().is_some_and(|c| !c.is_dir());
-        let ttl = |flag: Option<Duration>, file: &Option<String>, default: u64| -> Result<Duration, Error> {
+        let ttl = |flag: Option<Duration>,
+                   file: &Option<String>,
+                   default: u64|
+         -> Result<Duration, Error> {
             match (flag, file) {
                 (Some(d), _) => Ok(d),
                 (None, Some(s)) => parse_duration(s).map_err(|_| Error::Duration(s.clone())),
@@ -326,27 +384,61 @@ impl Options {
             .authorization_mode
             .clone()
             .or(file.authorization.mode.clone())
-            .unwrap_or_else(|| if from_file { "Webhook".into() } else { "AlwaysAllow".into() });
+            .unwrap_or_else(|| {
+                if from_file {
+                    "Webhook".into()
+                } else {
+                    "AlwaysAllow".into()
+                }
+            });
         let authorization = match mode.as_str() {
             "AlwaysAllow" => crate::auth::AuthorizationMode::AlwaysAllow,
             "Webhook" => crate::auth::AuthorizationMode::Webhook,
             other => return Err(Error::AuthorizationMode(other.into())),
         };
         Ok(crate::auth::AuthSettings {
-            client_ca_file: self.client_ca_file.clone().or(file.authentication.x509.client_ca_file.clone()),
-            anonymous: self.anonymous_auth.or(file.authentication.anonymous.enabled).unwrap_or(!from_file),
-            token_webhook: self.authentication_token_webhook.or(file.authentication.webhook.enabled).unwrap_or(from_file),
-            token_webhook_cache_ttl: ttl(self.authentication_token_webhook_cache_ttl, &file.authentication.webhook.cache_ttl, 120)?,
+            client_ca_file: self.client_ca_file.clone().or(file
+                .authentication
+                .x509
+                .client_ca_file
+                .clone()),
+            anonymous: self
+                .anonymous_auth
+                .or(file.authentication.anonymous.enabled)
+                .unwrap_or(!from_file),
+            token_webhook: self
+                .authentication_token_webhook
+                .or(file.authentication.webhook.enabled)
+                .unwrap_or(from_file),
+            token_webhook_cache_ttl: ttl(
+                self.authentication_token_webhook_cache_ttl,
+                &file.authentication.webhook.cache_ttl,
+                120,
+            )?,
             authorization,
-            authorized_ttl: ttl(self.authorization_webhook_cache_authorized_ttl, &file.authorization.webhook.cache_authorized_ttl, 300)?,
-            unauthorized_ttl: ttl(self.authorization_webhook_cache_unauthorized_ttl, &file.authorization.webhook.cache_unauthorized_ttl, 30)?,
+            authorized_ttl: ttl(
+                self.authorization_webhook_cache_authorized_ttl,
+                &file.authorization.webhook.cache_authorized_ttl,
+                300,
+            )?,
+            unauthorized_ttl: ttl(
+                self.authorization_webhook_cache_unauthorized_ttl,
+                &file.authorization.webhook.cache_unauthorized_ttl,
+                30,
+            )?,
         })
     }
 }
 
 fn load_config(path: &Path) -> Result<KubeletConfiguration, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
-    serde_norway::from_str(&text).map_err(|source| Error::Parse { path: path.into(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_norway::from_str(&text).map_err(|source| Error::Parse {
+        path: path.into(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -354,13 +446,22 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Options {
-        let argv = kube_common::flags::normalize_args(std::iter::once("kubelet").chain(args.iter().copied()), false);
+        let argv = kube_common::flags::normalize_args(
+            std::iter::once("kubelet").chain(args.iter().copied()),
+            false,
+        );
         Options::try_parse_from(argv).expect("flags parse")
     }
 
     #[test]
     fn classic_flags_and_underscores() {
-        let o = parse(&["--address=127.0.0.1", "--port=10251", "--hostname_override=Node-1", "--api_servers=http://m:8080", "--allow-privileged=false"]);
+        let o = parse(&[
+            "--address=127.0.0.1",
+            "--port=10251",
+            "--hostname_override=Node-1",
+            "--api_servers=http://m:8080",
+            "--allow-privileged=false",
+        ]);
         let s = o.settings().expect("settings");
         assert_eq!((s.address.as_str(), s.port), ("127.0.0.1", 10251));
         assert_eq!(s.node_name.as_deref(), Some("node-1"));
@@ -371,7 +472,9 @@ mod tests {
     #[test]
     fn config_is_a_file_or_a_manifest_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let s = parse(&[&format!("--config={}", dir.path().display())]).settings().expect("settings");
+        let s = parse(&[&format!("--config={}", dir.path().display())])
+            .settings()
+            .expect("settings");
         assert_eq!(s.static_pod_path.as_deref(), Some(dir.path()));
 
         let file = dir.path().join("kubelet.yaml");
@@ -380,8 +483,13 @@ mod tests {
             "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nstaticPodPath: /etc/kubernetes/manifests\nclusterDNS: [10.254.0.10]\nnodeStatusUpdateFrequency: 5s\nport: 10260\n",
         )
         .expect("write");
-        let s = parse(&[&format!("--config={}", file.display())]).settings().expect("settings");
-        assert_eq!(s.static_pod_path.as_deref(), Some(Path::new("/etc/kubernetes/manifests")));
+        let s = parse(&[&format!("--config={}", file.display())])
+            .settings()
+            .expect("settings");
+        assert_eq!(
+            s.static_pod_path.as_deref(),
+            Some(Path::new("/etc/kubernetes/manifests"))
+        );
         assert_eq!(s.cluster_dns, ["10.254.0.10"]);
         assert_eq!(s.node_status_update_frequency, Duration::from_secs(5));
         assert_eq!(s.port, 10260);
@@ -391,13 +499,29 @@ mod tests {
     fn auth_defaults_are_legacy_with_flags_and_secure_with_a_config_file() {
         use crate::auth::AuthorizationMode;
         let s = parse(&[]).settings().expect("settings");
-        assert!(s.auth.anonymous && !s.auth.token_webhook && s.auth.authorization == AuthorizationMode::AlwaysAllow);
+        assert!(
+            s.auth.anonymous
+                && !s.auth.token_webhook
+                && s.auth.authorization == AuthorizationMode::AlwaysAllow
+        );
         assert!(s.auth.allows_everyone());
-        assert_eq!((s.read_only_port, s.tls.cert_dir.as_path()), (0, Path::new("/var/lib/kubelet/pki")));
-        let s = parse(&["--anonymous-auth=false", "--authentication-token-webhook", "--authorization-mode=Webhook", "--client-ca-file=/ca.crt"])
-            .settings()
-            .expect("settings");
-        assert!(!s.auth.anonymous && s.auth.token_webhook && s.auth.authorization == AuthorizationMode::Webhook);
+        assert_eq!(
+            (s.read_only_port, s.tls.cert_dir.as_path()),
+            (0, Path::new("/var/lib/kubelet/pki"))
+        );
+        let s = parse(&[
+            "--anonymous-auth=false",
+            "--authentication-token-webhook",
+            "--authorization-mode=Webhook",
+            "--client-ca-file=/ca.crt",
+        ])
+        .settings()
+        .expect("settings");
+        assert!(
+            !s.auth.anonymous
+                && s.auth.token_webhook
+                && s.auth.authorization == AuthorizationMode::Webhook
+        );
         assert_eq!(s.auth.client_ca_file.as_deref(), Some(Path::new("/ca.crt")));
         assert!(parse(&["--authorization-mode=RBAC"]).settings().is_err());
         assert!(parse(&["--tls-cert-file=/c"]).settings().is_err());
@@ -405,11 +529,29 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("kubelet.yaml");
         std::fs::write(&file, "kind: KubeletConfiguration\nreadOnlyPort: 10255\nauthentication:\n  x509: {clientCAFile: /pki/ca.crt}\n  webhook: {cacheTTL: 30s}\n").expect("write");
-        let s = parse(&[&format!("--config={}", file.display())]).settings().expect("settings");
-        assert!(!s.auth.anonymous && s.auth.token_webhook && s.auth.authorization == AuthorizationMode::Webhook);
-        assert_eq!((s.read_only_port, s.auth.token_webhook_cache_ttl), (10255, Duration::from_secs(30)));
-        assert_eq!(s.auth.client_ca_file.as_deref(), Some(Path::new("/pki/ca.crt")));
-        let s = parse(&[&format!("--config={}", file.display()), "--anonymous-auth", "--authorization-mode=AlwaysAllow"]).settings().expect("settings");
+        let s = parse(&[&format!("--config={}", file.display())])
+            .settings()
+            .expect("settings");
+        assert!(
+            !s.auth.anonymous
+                && s.auth.token_webhook
+                && s.auth.authorization == AuthorizationMode::Webhook
+        );
+        assert_eq!(
+            (s.read_only_port, s.auth.token_webhook_cache_ttl),
+            (10255, Duration::from_secs(30))
+        );
+        assert_eq!(
+            s.auth.client_ca_file.as_deref(),
+            Some(Path::new("/pki/ca.crt"))
+        );
+        let s = parse(&[
+            &format!("--config={}", file.display()),
+            "--anonymous-auth",
+            "--authorization-mode=AlwaysAllow",
+        ])
+        .settings()
+        .expect("settings");
         assert!(s.auth.allows_everyone());
     }
 

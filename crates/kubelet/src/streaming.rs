@@ -45,11 +45,18 @@ pub enum Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = match &self {
-            Error::PodNotFound { .. } | Error::ContainerNotFound(_) | Error::SandboxNotFound(_) => StatusCode::NOT_FOUND,
+            Error::PodNotFound { .. } | Error::ContainerNotFound(_) | Error::SandboxNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], self.to_string()).into_response()
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
     }
 }
 
@@ -59,18 +66,28 @@ pub struct StreamQuery(Vec<(String, String)>);
 
 impl StreamQuery {
     pub fn parse(query: Option<&str>) -> StreamQuery {
-        StreamQuery(url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
+        StreamQuery(
+            url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// A boolean option under either name: kubectl's `PodExecOptions` names
     /// (`stdin=true`), as our apiserver forwards them, or the names upstream's
     /// apiserver rewrites them to (`input=1`).
     fn flag(&self, names: &[&str]) -> bool {
-        names.iter().any(|n| self.all(n).any(|v| v == "1" || v.eq_ignore_ascii_case("true")))
+        names.iter().any(|n| {
+            self.all(n)
+                .any(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+        })
     }
 }
 
@@ -92,9 +109,16 @@ impl StreamOptions {
         // A terminal merges stderr into stdout: upstream drops stderr.
         let stderr = q.flag(&["stderr", "error"]) && !tty;
         if !(stdin || stdout || stderr) {
-            return Err(Error::BadRequest("you must specify at least 1 of stdin, stdout, stderr".into()));
+            return Err(Error::BadRequest(
+                "you must specify at least 1 of stdin, stdout, stderr".into(),
+            ));
         }
-        Ok(StreamOptions { stdin, stdout, stderr, tty })
+        Ok(StreamOptions {
+            stdin,
+            stdout,
+            stderr,
+            tty,
+        })
     }
 }
 
@@ -103,20 +127,42 @@ fn pod_uid<R>(state: &ServerState<R>, namespace: &str, name: &str) -> Result<Str
         .pods
         .read()
         .values()
-        .find(|p| p.metadata.namespace.as_deref() == Some(namespace) && p.metadata.name.as_deref() == Some(name))
+        .find(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace)
+                && p.metadata.name.as_deref() == Some(name)
+        })
         .and_then(|p| p.metadata.uid.clone())
-        .ok_or_else(|| Error::PodNotFound { namespace: namespace.into(), name: name.into() })
+        .ok_or_else(|| Error::PodNotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+        })
 }
 
 /// The running (else newest) container `name` of the pod.
-async fn container_id<R: Runtime>(state: &ServerState<R>, uid: &str, name: &str) -> Result<String, Error> {
+async fn container_id<R: Runtime>(
+    state: &ServerState<R>,
+    uid: &str,
+    name: &str,
+) -> Result<String, Error> {
     let filter = api::ContainerFilter {
-        label_selector: HashMap::from([(labels::POD_UID.to_string(), uid.to_string()), (labels::CONTAINER_NAME.to_string(), name.to_string())]),
+        label_selector: HashMap::from([
+            (labels::POD_UID.to_string(), uid.to_string()),
+            (labels::CONTAINER_NAME.to_string(), name.to_string()),
+        ]),
         ..Default::default()
     };
     let mut found = state.cri.list_containers(Some(filter)).await?;
-    found.sort_by_key(|c| (c.state == api::ContainerState::ContainerRunning as i32, c.metadata.as_ref().map_or(0, |m| m.attempt), c.created_at));
-    found.pop().map(|c| c.id).ok_or_else(|| Error::ContainerNotFound(name.into()))
+    found.sort_by_key(|c| {
+        (
+            c.state == api::ContainerState::ContainerRunning as i32,
+            c.metadata.as_ref().map_or(0, |m| m.attempt),
+            c.created_at,
+        )
+    });
+    found
+        .pop()
+        .map(|c| c.id)
+        .ok_or_else(|| Error::ContainerNotFound(name.into()))
 }
 
 pub async fn exec<R: Runtime>(
@@ -132,7 +178,14 @@ pub async fn exec<R: Runtime>(
     }
     let uid = pod_uid(&state, &namespace, &pod)?;
     let container_id = container_id(&state, &uid, &container).await?;
-    let request = api::ExecRequest { container_id, cmd, tty: options.tty, stdin: options.stdin, stdout: options.stdout, stderr: options.stderr };
+    let request = api::ExecRequest {
+        container_id,
+        cmd,
+        tty: options.tty,
+        stdin: options.stdin,
+        stdout: options.stdout,
+        stderr: options.stderr,
+    };
     let url = state.cri.exec(request).await?;
     if v5::wants_v5(req.headers()) {
         return v5::serve(&url, req, options).await;
@@ -148,7 +201,13 @@ pub async fn attach<R: Runtime>(
     let options = StreamOptions::from_query(&StreamQuery::parse(req.uri().query()))?;
     let uid = pod_uid(&state, &namespace, &pod)?;
     let container_id = container_id(&state, &uid, &container).await?;
-    let request = api::AttachRequest { container_id, stdin: options.stdin, tty: options.tty, stdout: options.stdout, stderr: options.stderr };
+    let request = api::AttachRequest {
+        container_id,
+        stdin: options.stdin,
+        tty: options.tty,
+        stdout: options.stdout,
+        stderr: options.stderr,
+    };
     let url = state.cri.attach(request).await?;
     if v5::wants_v5(req.headers()) {
         return v5::serve(&url, req, options).await;
@@ -164,18 +223,37 @@ pub async fn port_forward<R: Runtime>(
     let q = StreamQuery::parse(req.uri().query());
     let mut port = Vec::new();
     for p in q.all("port") {
-        let n: u16 = p.parse().ok().filter(|n| *n > 0).ok_or_else(|| Error::BadRequest(format!("invalid port {p:?}")))?;
+        let n: u16 = p
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| Error::BadRequest(format!("invalid port {p:?}")))?;
         port.push(i32::from(n));
     }
     let uid = pod_uid(&state, &namespace, &pod)?;
     let filter = api::PodSandboxFilter {
         label_selector: HashMap::from([(labels::POD_UID.to_string(), uid)]),
-        state: Some(api::PodSandboxStateValue { state: api::PodSandboxState::SandboxReady as i32 }),
+        state: Some(api::PodSandboxStateValue {
+            state: api::PodSandboxState::SandboxReady as i32,
+        }),
         ..Default::default()
     };
-    let sandbox = state.cri.list_pod_sandbox(Some(filter)).await?.into_iter().max_by_key(|s| s.created_at);
-    let pod_sandbox_id = sandbox.map(|s| s.id).ok_or_else(|| Error::SandboxNotFound(format!("{namespace}/{pod}")))?;
-    let url = state.cri.port_forward(api::PortForwardRequest { pod_sandbox_id, port }).await?;
+    let sandbox = state
+        .cri
+        .list_pod_sandbox(Some(filter))
+        .await?
+        .into_iter()
+        .max_by_key(|s| s.created_at);
+    let pod_sandbox_id = sandbox
+        .map(|s| s.id)
+        .ok_or_else(|| Error::SandboxNotFound(format!("{namespace}/{pod}")))?;
+    let url = state
+        .cri
+        .port_forward(api::PortForwardRequest {
+            pod_sandbox_id,
+            port,
+        })
+        .await?;
     proxy_stream(&url, req).await
 }
 
@@ -183,15 +261,24 @@ pub async fn port_forward<R: Runtime>(
 /// streaming server. A 101 answer is returned to the client and both upgraded
 /// connections are spliced byte for byte; anything else is passed through.
 pub async fn proxy_stream(location: &str, mut req: Request) -> Result<Response, Error> {
-    let client_upgrade = req.headers().contains_key(header::UPGRADE).then(|| hyper::upgrade::on(&mut req));
+    let client_upgrade = req
+        .headers()
+        .contains_key(header::UPGRADE)
+        .then(|| hyper::upgrade::on(&mut req));
     let mut out = hyper::Request::builder().method(req.method().clone());
     for (name, value) in req.headers() {
         if name != header::HOST && name != header::AUTHORIZATION {
             out = out.header(name, value);
         }
     }
-    let body = if req.method() == Method::GET { Body::empty() } else { req.into_body() };
-    let mut out = out.body(body).map_err(|_| Error::BadUrl { url: location.to_string() })?;
+    let body = if req.method() == Method::GET {
+        Body::empty()
+    } else {
+        req.into_body()
+    };
+    let mut out = out.body(body).map_err(|_| Error::BadUrl {
+        url: location.to_string(),
+    })?;
     let mut resp = send_to_runtime(location, &mut out).await?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         debug!(status = %resp.status(), "streaming server did not upgrade");
@@ -199,7 +286,9 @@ pub async fn proxy_stream(location: &str, mut req: Request) -> Result<Response, 
         return Ok(Response::from_parts(parts, Body::new(body)));
     }
     let Some(client_upgrade) = client_upgrade else {
-        return Err(Error::BadRequest("the streaming server switched protocols on a plain request".into()));
+        return Err(Error::BadRequest(
+            "the streaming server switched protocols on a plain request".into(),
+        ));
     };
     let runtime_upgrade = hyper::upgrade::on(&mut resp);
     tokio::spawn(async move {
@@ -211,7 +300,11 @@ pub async fn proxy_stream(location: &str, mut req: Request) -> Result<Response, 
                     debug!("stream ended: {err}");
                 }
             }
-            (client, runtime) => warn!(client_ok = client.is_ok(), runtime_ok = runtime.is_ok(), "upgrade failed"),
+            (client, runtime) => warn!(
+                client_ok = client.is_ok(),
+                runtime_ok = runtime.is_ok(),
+                "upgrade failed"
+            ),
         }
     });
     let mut upgraded = Response::new(Body::empty());
@@ -223,8 +316,13 @@ pub async fn proxy_stream(location: &str, mut req: Request) -> Result<Response, 
 /// Sends `req` (its method, headers and body; the path and Host set here) to
 /// the runtime's streaming server at `location` over a fresh HTTP/1.1
 /// connection that supports upgrades.
-pub(crate) async fn send_to_runtime(location: &str, req: &mut hyper::Request<Body>) -> Result<hyper::Response<hyper::body::Incoming>, Error> {
-    let bad_url = || Error::BadUrl { url: location.to_string() };
+pub(crate) async fn send_to_runtime(
+    location: &str,
+    req: &mut hyper::Request<Body>,
+) -> Result<hyper::Response<hyper::body::Incoming>, Error> {
+    let bad_url = || Error::BadUrl {
+        url: location.to_string(),
+    };
     let url = url::Url::parse(location).map_err(|_| bad_url())?;
     if url.scheme() != "http" {
         // containerd serves plain HTTP unless configured with TLS, which we never do.
@@ -238,9 +336,17 @@ pub(crate) async fn send_to_runtime(location: &str, req: &mut hyper::Request<Bod
         None => url.path().to_string(),
     };
     *req.uri_mut() = path.parse().map_err(|_| bad_url())?;
-    req.headers_mut().insert(header::HOST, HeaderValue::from_str(&authority).map_err(|_| bad_url())?);
-    let stream = tokio::net::TcpStream::connect(&authority).await.map_err(Error::Connect)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream)).await.map_err(Error::Proxy)?;
+    req.headers_mut().insert(
+        header::HOST,
+        HeaderValue::from_str(&authority).map_err(|_| bad_url())?,
+    );
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .map_err(Error::Connect)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Body>(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(Error::Proxy)?;
     tokio::spawn(async move {
         if let Err(err) = conn.with_upgrades().await {
             debug!("streaming server connection: {err}");
@@ -261,15 +367,38 @@ mod tests {
     #[test]
     fn options_from_kubectl_and_upstream_apiserver_queries() {
         let kubectl = StreamQuery::parse(Some("command=sh&command=-c&command=echo%20hi&container=c&stdin=true&stdout=true&stderr=true&tty=false"));
-        assert_eq!(kubectl.all("command").collect::<Vec<_>>(), ["sh", "-c", "echo hi"]);
+        assert_eq!(
+            kubectl.all("command").collect::<Vec<_>>(),
+            ["sh", "-c", "echo hi"]
+        );
         let o = StreamOptions::from_query(&kubectl).expect("options");
-        assert_eq!(o, StreamOptions { stdin: true, stdout: true, stderr: true, tty: false });
+        assert_eq!(
+            o,
+            StreamOptions {
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                tty: false
+            }
+        );
 
         let upstream = StreamQuery::parse(Some("command=cat&input=1&output=1&error=1&tty=1"));
         let o = StreamOptions::from_query(&upstream).expect("options");
-        assert_eq!(o, StreamOptions { stdin: true, stdout: true, stderr: false, tty: true }, "a tty drops stderr");
+        assert_eq!(
+            o,
+            StreamOptions {
+                stdin: true,
+                stdout: true,
+                stderr: false,
+                tty: true
+            },
+            "a tty drops stderr"
+        );
 
         let none = StreamQuery::parse(Some("command=ls&stdout=false"));
-        assert!(matches!(StreamOptions::from_query(&none), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            StreamOptions::from_query(&none),
+            Err(Error::BadRequest(_))
+        ));
     }
 }

@@ -32,7 +32,8 @@ pub const SELF_SIGNED_KEY_FILE: &str = "kubelet.key";
 const TLS_HANDSHAKE: u8 = 0x16;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What Go's `net/http` answers to plain HTTP on a TLS port.
-const PLAIN_ON_TLS_PORT: &[u8] = b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+const PLAIN_ON_TLS_PORT: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
 
 /// `--tls-cert-file`/`--tls-private-key-file` (both or neither) and `--cert-dir`.
 #[derive(Debug, Clone)]
@@ -77,10 +78,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// All PEM certificates in `path`.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let pem = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(pem.as_slice()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| Error::Read { path: path.into(), source })?;
+        .map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        })?;
     if certs.is_empty() {
         return Err(Error::NoCertificate(path.into()));
     }
@@ -89,9 +96,15 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 /// The first PEM private key in `path`.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    let pem = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    let pem = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
     rustls_pemfile::private_key(&mut BufReader::new(pem.as_slice()))
-        .map_err(|source| Error::Read { path: path.into(), source })?
+        .map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        })?
         .ok_or_else(|| Error::NoPrivateKey(path.into()))
 }
 
@@ -104,12 +117,20 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     };
-    write().map_err(|source| Error::Write { path: path.into(), source })
+    write().map_err(|source| Error::Write {
+        path: path.into(),
+        source,
+    })
 }
 
 /// The self-signed serving pair in `cert_dir`, generated once and reused.
@@ -119,14 +140,23 @@ fn self_signed_pair(cert_dir: &Path, node_name: &str, node_ip: &str) -> Result<(
     if cert_path.exists() && key_path.exists() {
         return Ok((cert_path, key_path));
     }
-    let mut names = vec![node_name.to_string(), "localhost".to_string(), "127.0.0.1".to_string()];
+    let mut names = vec![
+        node_name.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ];
     if !node_ip.is_empty() && !names.iter().any(|n| n == node_ip) {
         names.push(node_ip.to_string());
     }
     names.dedup();
     let mut params = rcgen::CertificateParams::new(names).map_err(Error::Generate)?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    params.distinguished_name.push(rcgen::DnType::CommonName, format!("{node_name}@{now}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{node_name}@{now}"));
     // Valid from yesterday for a year, as upstream's self-signed serving pair.
     let date_after_days = |days: i64| {
         use chrono::Datelike;
@@ -136,7 +166,10 @@ fn self_signed_pair(cert_dir: &Path, node_name: &str, node_ip: &str) -> Result<(
     params.not_before = date_after_days(-1);
     params.not_after = date_after_days(365);
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment];
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+    ];
     let key = rcgen::KeyPair::generate().map_err(Error::Generate)?;
     let cert = params.self_signed(&key).map_err(Error::Generate)?;
     write_file(&cert_path, cert.pem().as_bytes(), 0o644)?;
@@ -145,9 +178,13 @@ fn self_signed_pair(cert_dir: &Path, node_name: &str, node_ip: &str) -> Result<(
     Ok((cert_path, key_path))
 }
 
-
 /// The secure port's TLS configuration.
-pub fn server_config(settings: &TlsSettings, client_ca: Option<&Path>, node_name: &str, node_ip: &str) -> Result<Arc<ServerConfig>> {
+pub fn server_config(
+    settings: &TlsSettings,
+    client_ca: Option<&Path>,
+    node_name: &str,
+    node_ip: &str,
+) -> Result<Arc<ServerConfig>> {
     let (cert_path, key_path) = match &settings.pair {
         Some(pair) => pair.clone(),
         None => self_signed_pair(&settings.cert_dir, node_name, node_ip)?,
@@ -155,28 +192,44 @@ pub fn server_config(settings: &TlsSettings, client_ca: Option<&Path>, node_name
     let certs = load_certs(&cert_path)?;
     let key = load_key(&key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(Error::Config)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::Config)?;
     let builder = match client_ca {
         Some(path) => {
             let mut roots = RootCertStore::empty();
             for cert in load_certs(path)? {
-                roots.add(cert).map_err(|source| Error::ClientCa { path: path.into(), source })?;
+                roots.add(cert).map_err(|source| Error::ClientCa {
+                    path: path.into(),
+                    source,
+                })?;
             }
             // Requested and verified when sent; callers without one go on to
             // bearer-token and anonymous authentication.
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).allow_unauthenticated().build().map_err(Error::Verifier)?;
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()
+                .map_err(Error::Verifier)?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(Error::Config)?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(Error::Config)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 /// Serves `app` on `listener` until `shutdown`: TLS connections carry their peer
 /// certificates into each request; plain HTTP is served when `plain_http` is set.
-pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, plain_http: bool, app: Router, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    plain_http: bool,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     tokio::pin!(shutdown);
     loop {
@@ -201,10 +254,18 @@ pub async fn serve(listener: TcpListener, config: Arc<ServerConfig>, plain_http:
     }
 }
 
-async fn serve_connection(mut tcp: TcpStream, remote: SocketAddr, acceptor: tokio_rustls::TlsAcceptor, plain_http: bool, app: Router) -> std::io::Result<()> {
+async fn serve_connection(
+    mut tcp: TcpStream,
+    remote: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    plain_http: bool,
+    app: Router,
+) -> std::io::Result<()> {
     let _ = tcp.set_nodelay(true);
     let mut first = [0u8; 1];
-    let n = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let n = tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.peek(&mut first))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
     if n == 0 {
         return Ok(());
     }
@@ -215,8 +276,15 @@ async fn serve_connection(mut tcp: TcpStream, remote: SocketAddr, acceptor: toki
         }
         return http(TokioIo::new(tcp), PeerCertificates::default(), app).await;
     }
-    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
-    let peer: Arc<[CertificateDer<'static>]> = tls.get_ref().1.peer_certificates().map(Arc::from).unwrap_or_else(|| Arc::from(Vec::new()));
+    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let peer: Arc<[CertificateDer<'static>]> = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(Arc::from)
+        .unwrap_or_else(|| Arc::from(Vec::new()));
     debug!(%remote, client_cert = !peer.is_empty(), "TLS connection");
     http(TokioIo::new(tls), PeerCertificates(peer), app).await
 }
@@ -242,15 +310,36 @@ mod tests {
     #[test]
     fn self_signed_pair_is_generated_once() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let settings = TlsSettings { pair: None, cert_dir: dir.path().join("pki") };
+        let settings = TlsSettings {
+            pair: None,
+            cert_dir: dir.path().join("pki"),
+        };
         server_config(&settings, None, "node-a", "10.0.0.5").expect("config");
         let first = std::fs::read(dir.path().join("pki/kubelet.crt")).expect("cert");
         server_config(&settings, None, "node-a", "10.0.0.5").expect("config again");
-        assert_eq!(std::fs::read(dir.path().join("pki/kubelet.crt")).expect("cert"), first);
-        let der = load_certs(&dir.path().join("pki/kubelet.crt")).expect("certs").remove(0);
+        assert_eq!(
+            std::fs::read(dir.path().join("pki/kubelet.crt")).expect("cert"),
+            first
+        );
+        let der = load_certs(&dir.path().join("pki/kubelet.crt"))
+            .expect("certs")
+            .remove(0);
         let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).expect("parse");
-        let sans = format!("{:?}", cert.subject_alternative_name().expect("ext").expect("sans").value.general_names);
-        assert!(sans.contains("node-a") && sans.contains("localhost"), "{sans}");
-        assert!(matches!(load_key(&dir.path().join("missing")), Err(Error::Read { .. })));
+        let sans = format!(
+            "{:?}",
+            cert.subject_alternative_name()
+                .expect("ext")
+                .expect("sans")
+                .value
+                .general_names
+        );
+        assert!(
+            sans.contains("node-a") && sans.contains("localhost"),
+            "{sans}"
+        );
+        assert!(matches!(
+            load_key(&dir.path().join("missing")),
+            Err(Error::Read { .. })
+        ));
     }
 }

@@ -27,7 +27,10 @@ fn secure_apiserver(etcd: &test_support::Etcd, identities: Identities<'_>) -> Se
         &apiserver_binary(),
         etcd,
         identities,
-        &["--enable-bootstrap-token-auth", "--disable-admission-plugins=ServiceAccount"],
+        &[
+            "--enable-bootstrap-token-auth",
+            "--disable-admission-plugins=ServiceAccount",
+        ],
     )
     .expect("apiserver")
 }
@@ -37,12 +40,21 @@ struct Kubelet {
     port: u16,
 }
 
-fn start_kubelet(name: &str, containerd: &Containerd, dir: &Path, node: &str, extra: &[String]) -> Kubelet {
+fn start_kubelet(
+    name: &str,
+    containerd: &Containerd,
+    dir: &Path,
+    node: &str,
+    extra: &[String],
+) -> Kubelet {
     let port = test_support::free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_kubelet"));
     command
         .arg(format!("--hostname-override={node}"))
-        .arg(format!("--container-runtime-endpoint={}", containerd.endpoint()))
+        .arg(format!(
+            "--container-runtime-endpoint={}",
+            containerd.endpoint()
+        ))
         .arg("--address=127.0.0.1")
         .arg("--node-ip=127.0.0.1")
         .arg(format!("--port={port}"))
@@ -64,7 +76,13 @@ struct Identity {
 
 /// One HTTPS request to the kubelet (serving certificate not verified, as the
 /// apiserver without --kubelet-certificate-authority); status and body.
-async fn kubelet_https(port: u16, method: &str, path: &str, identity: Option<&Identity>, token: Option<&str>) -> (u16, String) {
+async fn kubelet_https(
+    port: u16,
+    method: &str,
+    path: &str,
+    identity: Option<&Identity>,
+    token: Option<&str>,
+) -> (u16, String) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -73,22 +91,47 @@ async fn kubelet_https(port: u16, method: &str, path: &str, identity: Option<&Id
         .with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)));
     let config = match identity {
         Some(id) => {
-            let certs = rustls_pemfile::certs(&mut std::fs::read(&id.cert).expect("cert").as_slice()).collect::<Result<Vec<_>, _>>().expect("certs");
-            let key = rustls_pemfile::private_key(&mut std::fs::read(&id.key).expect("key").as_slice()).expect("key pem").expect("a key");
-            builder.with_client_auth_cert(certs, key).expect("client auth")
+            let certs =
+                rustls_pemfile::certs(&mut std::fs::read(&id.cert).expect("cert").as_slice())
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("certs");
+            let key =
+                rustls_pemfile::private_key(&mut std::fs::read(&id.key).expect("key").as_slice())
+                    .expect("key pem")
+                    .expect("a key");
+            builder
+                .with_client_auth_cert(certs, key)
+                .expect("client auth")
         }
         None => builder.with_no_client_auth(),
     };
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS handshake");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls)).await.expect("http handshake");
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .expect("http handshake");
     tokio::spawn(conn);
-    let mut req = hyper::Request::builder().method(method).uri(path).header("host", format!("127.0.0.1:{port}"));
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", format!("127.0.0.1:{port}"));
     if let Some(token) = token {
         req = req.header("authorization", format!("Bearer {token}"));
     }
-    let resp = sender.send_request(req.body(http_body_util::Empty::<hyper::body::Bytes>::new()).expect("request")).await.expect("response");
+    let resp = sender
+        .send_request(
+            req.body(http_body_util::Empty::<hyper::body::Bytes>::new())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -133,7 +176,13 @@ async fn wait_node_ready(client: &kube::Client, node: &str) -> Node {
     let nodes: Api<Node> = Api::all(client.clone());
     wait_for(Duration::from_secs(60), "node Ready", || async {
         let node = nodes.get_opt(node).await.ok().flatten()?;
-        let ready = node.status.as_ref()?.conditions.as_ref()?.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = node
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
         ready.then_some(node)
     })
     .await
@@ -147,9 +196,17 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
     let dir = tempfile::tempdir().expect("tempdir");
     let node = format!("secure-{}", std::process::id());
     let etcd = test_support::Etcd::start().expect("etcd");
-    let apiserver = secure_apiserver(&etcd, Identities { nodes: &[&node], users: &["alice"] });
+    let apiserver = secure_apiserver(
+        &etcd,
+        Identities {
+            nodes: &[&node],
+            users: &["alice"],
+        },
+    );
     let containerd = Containerd::start().expect("containerd");
-    let admin = kube_common::client::build_client(Some(&apiserver.url()), None, "auth-test").await.expect("client");
+    let admin = kube_common::client::build_client(Some(&apiserver.url()), None, "auth-test")
+        .await
+        .expect("client");
     // The kubelet's own identity: its node client certificate (Node authorizer).
     let kubeconfig = apiserver.kubeconfig_for(&format!("kubelet-{node}"));
     let read_only_port = test_support::free_port();
@@ -160,7 +217,10 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
         &node,
         &[
             format!("--kubeconfig={}", kubeconfig.display()),
-            format!("--client-ca-file={}", apiserver.pki_file("ca.crt").display()),
+            format!(
+                "--client-ca-file={}",
+                apiserver.pki_file("ca.crt").display()
+            ),
             "--anonymous-auth=false".into(),
             "--authentication-token-webhook".into(),
             "--authorization-mode=Webhook".into(),
@@ -171,31 +231,67 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
     let port = kubelet.port;
 
     // The read-only port: plain HTTP, no authentication, no debugging handlers.
-    let read_only = |path: &str| test_support::http_get(&format!("http://127.0.0.1:{read_only_port}{path}")).expect("read-only GET");
+    let read_only = |path: &str| {
+        test_support::http_get(&format!("http://127.0.0.1:{read_only_port}{path}"))
+            .expect("read-only GET")
+    };
     assert_eq!(read_only("/healthz").status, 200);
     assert!(read_only("/pods").body.contains("PodList"));
     assert_eq!(read_only("/containerLogs/default/x/y").status, 404);
 
     // No credentials: 401; plain HTTP is refused on the secured port.
-    assert_eq!(kubelet_https(port, "GET", "/pods", None, None).await, (401, "Unauthorized".to_string()));
-    let plain = test_support::http_get(&format!("http://127.0.0.1:{port}/pods")).expect("plain GET");
-    assert_eq!((plain.status, plain.body.as_str()), (400, "Client sent an HTTP request to an HTTPS server.\n"));
+    assert_eq!(
+        kubelet_https(port, "GET", "/pods", None, None).await,
+        (401, "Unauthorized".to_string())
+    );
+    let plain =
+        test_support::http_get(&format!("http://127.0.0.1:{port}/pods")).expect("plain GET");
+    assert_eq!(
+        (plain.status, plain.body.as_str()),
+        (400, "Client sent an HTTP request to an HTTPS server.\n")
+    );
     // A client certificate of a user without nodes/* permissions: 403 as upstream.
-    let alice = Identity { cert: apiserver.pki_file("user-alice.crt"), key: apiserver.pki_file("user-alice.key") };
+    let alice = Identity {
+        cert: apiserver.pki_file("user-alice.crt"),
+        key: apiserver.pki_file("user-alice.key"),
+    };
     assert_eq!(
         kubelet_https(port, "GET", "/pods", Some(&alice), None).await,
-        (403, "Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[proxy])\n".to_string())
+        (
+            403,
+            "Forbidden (user=alice, verb=get, resource=nodes, subresource(s)=[proxy])\n"
+                .to_string()
+        )
     );
     let (code, body) = kubelet_https(port, "GET", "/stats/summary", Some(&alice), None).await;
-    assert_eq!((code, body.contains("subresource(s)=[stats]")), (403, true), "{body}");
-    let (code, body) = kubelet_https(port, "POST", "/exec/default/x/y?command=true", Some(&alice), None).await;
+    assert_eq!(
+        (code, body.contains("subresource(s)=[stats]")),
+        (403, true),
+        "{body}"
+    );
+    let (code, body) = kubelet_https(
+        port,
+        "POST",
+        "/exec/default/x/y?command=true",
+        Some(&alice),
+        None,
+    )
+    .await;
     assert_eq!((code, body.contains("verb=create")), (403, true), "{body}");
     // The admin (system:masters): allowed.
-    let root = Identity { cert: apiserver.pki_file("admin.crt"), key: apiserver.pki_file("admin.key") };
+    let root = Identity {
+        cert: apiserver.pki_file("admin.crt"),
+        key: apiserver.pki_file("admin.key"),
+    };
     let (code, body) = kubelet_https(port, "GET", "/pods", Some(&root), None).await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"kind\":\"PodList\""), "{body}");
-    assert_eq!(kubelet_https(port, "GET", "/healthz", Some(&root), None).await.0, 200);
+    assert_eq!(
+        kubelet_https(port, "GET", "/healthz", Some(&root), None)
+            .await
+            .0,
+        200
+    );
 
     // A ServiceAccount token, bound to nodes/proxy only: TokenReview + SubjectAccessReview.
     let sa_setup = concat!(
@@ -207,7 +303,11 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
         "subjects:\n- {kind: ServiceAccount, name: node-reader, namespace: default}\n",
     );
     test_support::kubectl_stdin(&apiserver, &["apply", "-f", "-"], sa_setup).assert_success();
-    let token = test_support::kubectl(&apiserver, &["create", "token", "node-reader"]).assert_success().stdout.trim().to_string();
+    let token = test_support::kubectl(&apiserver, &["create", "token", "node-reader"])
+        .assert_success()
+        .stdout
+        .trim()
+        .to_string();
     let (code, body) = kubelet_https(port, "GET", "/pods", None, Some(&token)).await;
     assert_eq!(code, 200, "{body}");
     let (code, body) = kubelet_https(port, "GET", "/stats/summary", None, Some(&token)).await;
@@ -217,22 +317,48 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
     );
     let mut tampered = token.clone();
     tampered.pop();
-    assert_eq!(kubelet_https(port, "GET", "/pods", None, Some(&tampered)).await.0, 401);
+    assert_eq!(
+        kubelet_https(port, "GET", "/pods", None, Some(&tampered))
+            .await
+            .0,
+        401
+    );
 
     // The apiserver reaches the kubelet over TLS with its kubelet client certificate.
     let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
-    pods.create(&PostParams::default(), &pod("talker", &node, "Always", json!([busybox("main", "echo hello-tls; exec sleep 3600")])))
-        .await
-        .expect("create pod");
+    pods.create(
+        &PostParams::default(),
+        &pod(
+            "talker",
+            &node,
+            "Always",
+            json!([busybox("main", "echo hello-tls; exec sleep 3600")]),
+        ),
+    )
+    .await
+    .expect("create pod");
     wait_pod(&pods, "talker", "talker Running", |p| phase(p) == "Running").await;
-    let logs = wait_for(Duration::from_secs(20), "logs through the apiserver", || async {
-        let out = test_support::kubectl(&apiserver, &["logs", "talker"]);
-        (out.success() && out.stdout == "hello-tls\n").then_some(out.stdout)
-    })
+    let logs = wait_for(
+        Duration::from_secs(20),
+        "logs through the apiserver",
+        || async {
+            let out = test_support::kubectl(&apiserver, &["logs", "talker"]);
+            (out.success() && out.stdout == "hello-tls\n").then_some(out.stdout)
+        },
+    )
     .await;
     assert_eq!(logs, "hello-tls\n");
-    assert_eq!(test_support::kubectl(&apiserver, &["exec", "talker", "--", "echo", "via-tls"]).assert_success().stdout, "via-tls\n");
-    assert!(!kubelet.process.log().contains("panicked at"), "{}", kubelet.process.log());
+    assert_eq!(
+        test_support::kubectl(&apiserver, &["exec", "talker", "--", "echo", "via-tls"])
+            .assert_success()
+            .stdout,
+        "via-tls\n"
+    );
+    assert!(
+        !kubelet.process.log().contains("panicked at"),
+        "{}",
+        kubelet.process.log()
+    );
 }
 
 /// Signs node client CSRs as the controller-manager's csrapproving + csrsigning
@@ -243,18 +369,38 @@ async fn secure_port_authenticates_authorizes_and_serves_the_apiserver() {
 async fn sign_node_client_csrs(client: kube::Client, ca: Ca) {
     let api: Api<CertificateSigningRequest> = Api::all(client);
     loop {
-        for csr in api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default() {
+        for csr in api
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default()
+        {
             let name = csr.metadata.name.clone().unwrap_or_default();
-            let issued = csr.status.as_ref().and_then(|s| s.certificate.as_ref()).is_some_and(|c| !c.0.is_empty());
+            let issued = csr
+                .status
+                .as_ref()
+                .and_then(|s| s.certificate.as_ref())
+                .is_some_and(|c| !c.0.is_empty());
             if issued || csr.spec.signer_name != "kubernetes.io/kube-apiserver-client-kubelet" {
                 continue;
             }
-            let Ok(cert) = ca.sign_request(&String::from_utf8_lossy(&csr.spec.request.0)) else { continue };
+            let Ok(cert) = ca.sign_request(&String::from_utf8_lossy(&csr.spec.request.0)) else {
+                continue;
+            };
             let approved = json!({"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "AutoApproved", "message": "test signer"}]}});
-            let _ = api.patch_subresource("approval", &name, &PatchParams::default(), &Patch::Merge(&approved)).await;
+            let _ = api
+                .patch_subresource(
+                    "approval",
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(&approved),
+                )
+                .await;
             let mut status = approved.clone();
             status["status"]["certificate"] = json!(test_support::b64(cert.as_bytes()));
-            let _ = api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status)).await;
+            let _ = api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -270,7 +416,9 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
     let etcd = test_support::Etcd::start().expect("etcd");
     let apiserver = secure_apiserver(&etcd, Identities::default());
     let containerd = Containerd::start().expect("containerd");
-    let admin = kube_common::client::build_client(Some(&apiserver.url()), None, "bootstrap-test").await.expect("client");
+    let admin = kube_common::client::build_client(Some(&apiserver.url()), None, "bootstrap-test")
+        .await
+        .expect("client");
 
     // A bootstrap token, as `kubeadm token create` stores it.
     let secret = concat!(
@@ -281,8 +429,13 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
         "  auth-extra-groups: system:bootstrappers:kubeadm:default-node-token\n",
     );
     test_support::kubectl_stdin(&apiserver, &["apply", "-f", "-"], secret).assert_success();
-    let bootstrap = apiserver.kubeconfig_with_user("bootstrap-kubelet", "{token: abcdef.0123456789abcdef}").expect("bootstrap kubeconfig");
-    let signer = tokio::spawn(sign_node_client_csrs(admin.clone(), apiserver.ca().expect("cluster CA")));
+    let bootstrap = apiserver
+        .kubeconfig_with_user("bootstrap-kubelet", "{token: abcdef.0123456789abcdef}")
+        .expect("bootstrap kubeconfig");
+    let signer = tokio::spawn(sign_node_client_csrs(
+        admin.clone(),
+        apiserver.ca().expect("cluster CA"),
+    ));
 
     let kubeconfig = dir.path().join("kubelet.conf");
     let kubelet = start_kubelet(
@@ -290,7 +443,10 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
         &containerd,
         dir.path(),
         &node,
-        &[format!("--bootstrap-kubeconfig={}", bootstrap.display()), format!("--kubeconfig={}", kubeconfig.display())],
+        &[
+            format!("--bootstrap-kubeconfig={}", bootstrap.display()),
+            format!("--kubeconfig={}", kubeconfig.display()),
+        ],
     );
     // The node registers (with the issued certificate: the bootstrap token may only create CSRs).
     wait_node_ready(&admin, &node).await;
@@ -298,17 +454,44 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
 
     let current = dir.path().join("kubelet-pki/kubelet-client-current.pem");
     let pem = std::fs::read(&current).expect("kubelet-client-current.pem");
-    let der = rustls_pemfile::certs(&mut pem.as_slice()).next().expect("a certificate").expect("pem");
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .expect("a certificate")
+        .expect("pem");
     let user = kubelet::auth::user_from_certificate(&[der]).expect("user");
-    assert_eq!((user.name, user.groups), (format!("system:node:{node}"), vec!["system:nodes".to_string()]));
+    assert_eq!(
+        (user.name, user.groups),
+        (
+            format!("system:node:{node}"),
+            vec!["system:nodes".to_string()]
+        )
+    );
     let written = std::fs::read_to_string(&kubeconfig).expect("kubeconfig written");
-    assert!(written.contains(&current.display().to_string()), "{written}");
-    let csrs = Api::<CertificateSigningRequest>::all(admin.clone()).list(&ListParams::default()).await.expect("csrs").items;
+    assert!(
+        written.contains(&current.display().to_string()),
+        "{written}"
+    );
+    let csrs = Api::<CertificateSigningRequest>::all(admin.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("csrs")
+        .items;
     assert_eq!(csrs.len(), 1, "{csrs:?}");
     let spec = &csrs[0].spec;
-    assert_eq!(spec.usages.clone().unwrap_or_default(), ["digital signature", "client auth"]);
-    assert!(csrs[0].metadata.name.as_deref().is_some_and(|n| n.starts_with("node-csr-")));
-    assert!(!kubelet.process.log().contains("panicked at"), "{}", kubelet.process.log());
+    assert_eq!(
+        spec.usages.clone().unwrap_or_default(),
+        ["digital signature", "client auth"]
+    );
+    assert!(csrs[0]
+        .metadata
+        .name
+        .as_deref()
+        .is_some_and(|n| n.starts_with("node-csr-")));
+    assert!(
+        !kubelet.process.log().contains("panicked at"),
+        "{}",
+        kubelet.process.log()
+    );
 
     // A restart keeps the certificate: no second CSR.
     drop(kubelet);
@@ -317,12 +500,21 @@ async fn tls_bootstrap_gets_a_node_client_certificate_and_registers_with_it() {
         &containerd,
         dir.path(),
         &node,
-        &[format!("--bootstrap-kubeconfig={}", bootstrap.display()), format!("--kubeconfig={}", kubeconfig.display())],
+        &[
+            format!("--bootstrap-kubeconfig={}", bootstrap.display()),
+            format!("--kubeconfig={}", kubeconfig.display()),
+        ],
     );
-    wait_for(Duration::from_secs(30), "restarted kubelet serving", || async {
-        again.process.log().contains("no bootstrap").then_some(())
-    })
+    wait_for(
+        Duration::from_secs(30),
+        "restarted kubelet serving",
+        || async { again.process.log().contains("no bootstrap").then_some(()) },
+    )
     .await;
-    let csrs = Api::<CertificateSigningRequest>::all(admin).list(&ListParams::default()).await.expect("csrs").items;
+    let csrs = Api::<CertificateSigningRequest>::all(admin)
+        .list(&ListParams::default())
+        .await
+        .expect("csrs")
+        .items;
     assert_eq!(csrs.len(), 1);
 }

@@ -33,9 +33,9 @@ pub use apiserver::{kubeconfig_yaml, ApiServer, KUBECONFIG_CONTEXT};
 pub use etcd::{Etcd, ETCDCTL_BIN, ETCD_BIN};
 pub use http::{http_get, http_request, HttpResponse};
 pub use kubectl::{
-    kubectl, kubectl_binary_kubeconfig, kubectl_env, kubectl_kubeconfig, kubectl_stdin, kubectl_with,
-    versioned_kubectls,
-    KubectlOutput, KUBECTL, KUBECTL_TIMEOUT, VERSIONED_KUBECTL_DIR,
+    kubectl, kubectl_binary_kubeconfig, kubectl_env, kubectl_kubeconfig, kubectl_stdin,
+    kubectl_with, versioned_kubectls, KubectlOutput, KUBECTL, KUBECTL_TIMEOUT,
+    VERSIONED_KUBECTL_DIR,
 };
 pub use pki::{b64, csr_manifest, csr_pem, Ca, Issued, Validity};
 pub use ports::free_port;

@@ -421,9 +421,25 @@ mod tests {
     /// `obj` and asserts the two results serialize to the same bytes.
     fn assert_same_as_diff(info: &ResourceInfo, obj: &Value, subresource: Option<&str>) -> Value {
         let mut fast = obj.clone();
-        super::super::update_managed_fields(info, None, &mut fast, "kubectl-create", "Update", NOW, subresource);
+        super::super::update_managed_fields(
+            info,
+            None,
+            &mut fast,
+            "kubectl-create",
+            "Update",
+            NOW,
+            subresource,
+        );
         let mut general = obj.clone();
-        super::super::update_managed_fields_by_diff(info, None, &mut general, "kubectl-create", "Update", NOW, subresource);
+        super::super::update_managed_fields_by_diff(
+            info,
+            None,
+            &mut general,
+            "kubectl-create",
+            "Update",
+            NOW,
+            subresource,
+        );
         let (f, g) = (
             serde_json::to_string(&fast).expect("json"),
             serde_json::to_string(&general).expect("json"),
@@ -475,20 +491,41 @@ mod tests {
         let pods = info("v1", "Pod");
         for sub in [None, Some("status")] {
             let mut obj = bench_pod();
-            let bytes = super::super::created_managed_fields_json(pods, &obj, "kubectl-create", "Update", NOW, sub)
-                .expect("fast path")
-                .expect("fields owned");
-            super::super::update_managed_fields(pods, None, &mut obj, "kubectl-create", "Update", NOW, sub);
+            let bytes = super::super::created_managed_fields_json(
+                pods,
+                &obj,
+                "kubectl-create",
+                "Update",
+                NOW,
+                sub,
+            )
+            .expect("fast path")
+            .expect("fields owned");
+            super::super::update_managed_fields(
+                pods,
+                None,
+                &mut obj,
+                "kubectl-create",
+                "Update",
+                NOW,
+                sub,
+            );
             let expected = serde_json::to_string(&obj["metadata"]["managedFields"]).expect("json");
             assert_eq!(String::from_utf8(bytes).expect("utf-8"), expected);
         }
         // A body that sent the key (even empty) takes the Value path.
         let mut sent = bench_pod();
         sent["metadata"]["managedFields"] = json!([]);
-        assert!(super::super::created_managed_fields_json(pods, &sent, "m", "Update", NOW, None).is_err());
+        assert!(
+            super::super::created_managed_fields_json(pods, &sent, "m", "Update", NOW, None)
+                .is_err()
+        );
         // Nothing owned: no managedFields at all.
         let bare = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}});
-        assert_eq!(super::super::created_managed_fields_json(pods, &bare, "m", "Update", NOW, None), Ok(None));
+        assert_eq!(
+            super::super::created_managed_fields_json(pods, &bare, "m", "Update", NOW, None),
+            Ok(None)
+        );
         let mut bare_value = bare.clone();
         super::super::update_managed_fields(pods, None, &mut bare_value, "m", "Update", NOW, None);
         assert!(bare_value["metadata"].get("managedFields").is_none());
@@ -499,9 +536,20 @@ mod tests {
         let pods = info("v1", "Pod");
         let out = assert_same_as_diff(pods, &bench_pod(), None);
         let fields = &out["metadata"]["managedFields"][0]["fieldsV1"];
-        assert_eq!(fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:ports"]["k:{\"containerPort\":8080,\"protocol\":\"TCP\"}"], json!({".": {}, "f:containerPort": {}, "f:name": {}}));
-        assert_eq!(fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:env"]["k:{\"name\":\"SETTING_3\"}"], json!({".": {}, "f:name": {}, "f:value": {}}));
-        assert!(fields.get("f:status").is_none(), "status is reset through the main resource: {fields}");
+        assert_eq!(
+            fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:ports"]
+                ["k:{\"containerPort\":8080,\"protocol\":\"TCP\"}"],
+            json!({".": {}, "f:containerPort": {}, "f:name": {}})
+        );
+        assert_eq!(
+            fields["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"]["f:env"]
+                ["k:{\"name\":\"SETTING_3\"}"],
+            json!({".": {}, "f:name": {}, "f:value": {}})
+        );
+        assert!(
+            fields.get("f:status").is_none(),
+            "status is reset through the main resource: {fields}"
+        );
         assert!(fields["f:metadata"].get("f:name").is_none());
         // Through /status: spec is not owned.
         assert_same_as_diff(pods, &bench_pod(), Some("status"));
@@ -543,18 +591,42 @@ mod tests {
         let bare = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}});
         let out = assert_same_as_diff(ns, &bare, None);
         assert!(out["metadata"].get("managedFields").is_none());
-        assert_same_as_diff(ns, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "managedFields": []}}), None);
-        assert_same_as_diff(ns, &json!({"kind": "Namespace", "metadata": null, "spec": {"finalizers": []}}), None);
-        assert_same_as_diff(ns, &json!({"metadata": {"managedFields": "junk"}, "spec": {}}), None);
+        assert_same_as_diff(
+            ns,
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "managedFields": []}}),
+            None,
+        );
+        assert_same_as_diff(
+            ns,
+            &json!({"kind": "Namespace", "metadata": null, "spec": {"finalizers": []}}),
+            None,
+        );
+        assert_same_as_diff(
+            ns,
+            &json!({"metadata": {"managedFields": "junk"}, "spec": {}}),
+            None,
+        );
         assert_same_as_diff(ns, &json!({}), None);
         let pods = info("v1", "Pod");
         // A list-map item without its key makes the list atomic.
-        assert_same_as_diff(pods, &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"image": "x"}, {"name": "a"}], "volumes": [{"name": "v"}]}}), None);
+        assert_same_as_diff(
+            pods,
+            &json!({"metadata": {"name": "p"}, "spec": {"containers": [{"image": "x"}, {"name": "a"}], "volumes": [{"name": "v"}]}}),
+            None,
+        );
         // Unknown fields and odd values.
-        assert_same_as_diff(pods, &json!({"metadata": {"name": {"deep": 1}, "labels": {"a": null}}, "spec": {"bogus": {"x": [1, 2]}, "hostname": 5}}), None);
+        assert_same_as_diff(
+            pods,
+            &json!({"metadata": {"name": {"deep": 1}, "labels": {"a": null}}, "spec": {"bogus": {"x": [1, 2]}, "hostname": 5}}),
+            None,
+        );
         // Without a schema everything is granular.
         let unknown = root_shape_for("example.com", "Widget");
-        assert_fields_same(&json!({"apiVersion": "x/v1", "kind": "Widget", "metadata": {"name": {"a": 1}, "labels": {"k": "v"}, "managedFields": []}, "spec": {"a": {"b": [1]}, "c": []}}), unknown, None);
+        assert_fields_same(
+            &json!({"apiVersion": "x/v1", "kind": "Widget", "metadata": {"name": {"a": 1}, "labels": {"k": "v"}, "managedFields": []}, "spec": {"a": {"b": [1]}, "c": []}}),
+            unknown,
+            None,
+        );
         assert_fields_same(&bench_pod(), root_shape(pods), Some("status"));
     }
 
@@ -566,7 +638,10 @@ mod tests {
         assert!(created_fields_v1(&dup, root_shape(pods), None).is_err());
         let out = assert_same_as_diff(pods, &dup, None);
         let fields = &out["metadata"]["managedFields"][0]["fieldsV1"];
-        assert_eq!(fields["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"]["f:env"]["k:{\"name\":\"E\"}"], json!({".": {}, "f:name": {}}));
+        assert_eq!(
+            fields["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"]["f:env"]["k:{\"name\":\"E\"}"],
+            json!({".": {}, "f:name": {}})
+        );
     }
 
     #[test]
@@ -575,7 +650,11 @@ mod tests {
         let sent = json!({"metadata": {"name": "p", "managedFields": [{"manager": "other", "operation": "Update", "apiVersion": "v1",
             "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:hostname": {}}}}]}, "spec": {"hostname": "h", "subdomain": "s"}});
         let out = assert_same_as_diff(pods, &sent, None);
-        assert_eq!(out["metadata"]["managedFields"].as_array().map(Vec::len), Some(1), "{out}");
+        assert_eq!(
+            out["metadata"]["managedFields"].as_array().map(Vec::len),
+            Some(1),
+            "{out}"
+        );
     }
 
     #[test]
@@ -583,15 +662,42 @@ mod tests {
         let widget = root_shape_for("example.com", "Widget");
         // Stripped or emptied children first, in the middle and last, at the root and
         // in metadata: no stray commas, no keys without values.
-        assert_fields_same(&json!({"apiVersion": "x/v1", "b": 1, "kind": "W", "metadata": {"name": "n"}, "z": {}}), widget, None);
-        assert_fields_same(&json!({"a": 1, "metadata": {"managedFields": [], "uid": "u"}, "z": 2}), widget, None);
-        assert_fields_same(&json!({"a": 1, "metadata": {"generation": 1, "labels": {"x": "y"}, "name": "n", "uid": "u"}, "z": 2}), widget, None);
-        assert_fields_same(&json!({"kind": "W", "metadata": {"namespace": "d", "annotations": {}, "uid": "u"}}), widget, None);
-        assert_fields_same(&json!({"spec": {"x": 1}, "status": {"y": 2}, "apiVersion": "v"}), widget, Some("spec"));
-        assert_fields_same(&json!({"kind": "W", "metadata": {"name": "n"}, "status": {"y": 2}}), widget, Some("status"));
+        assert_fields_same(
+            &json!({"apiVersion": "x/v1", "b": 1, "kind": "W", "metadata": {"name": "n"}, "z": {}}),
+            widget,
+            None,
+        );
+        assert_fields_same(
+            &json!({"a": 1, "metadata": {"managedFields": [], "uid": "u"}, "z": 2}),
+            widget,
+            None,
+        );
+        assert_fields_same(
+            &json!({"a": 1, "metadata": {"generation": 1, "labels": {"x": "y"}, "name": "n", "uid": "u"}, "z": 2}),
+            widget,
+            None,
+        );
+        assert_fields_same(
+            &json!({"kind": "W", "metadata": {"namespace": "d", "annotations": {}, "uid": "u"}}),
+            widget,
+            None,
+        );
+        assert_fields_same(
+            &json!({"spec": {"x": 1}, "status": {"y": 2}, "apiVersion": "v"}),
+            widget,
+            Some("spec"),
+        );
+        assert_fields_same(
+            &json!({"kind": "W", "metadata": {"name": "n"}, "status": {"y": 2}}),
+            widget,
+            Some("status"),
+        );
         assert_fields_same(&json!({"metadata": {"name": "n"}}), widget, None);
         assert_fields_same(&json!({}), widget, None);
-        assert_eq!(created_fields_v1(&json!([1]), widget, None).ok(), Some(None));
+        assert_eq!(
+            created_fields_v1(&json!([1]), widget, None).ok(),
+            Some(None)
+        );
         let pods = info("v1", "Pod");
         let pod = json!({"kind": "Pod", "apiVersion": "v1",
             "metadata": {"uid": "u", "labels": {"a": "b"}, "name": "p", "managedFields": [], "namespace": "d"},
@@ -607,13 +713,28 @@ mod tests {
         let deployments = info("apps/v1", "Deployment");
         let nested = [
             // Equal multi-field keys once `protocol` is defaulted.
-            (pods, json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}, {"containerPort": 80, "protocol": "TCP"}]}]}})),
-            (pods, json!({"spec": {"containers": [{"name": "c", "env": [{"name": "A"}, {"name": "B"}, {"name": "A", "value": "2"}]}]}})),
-            (deployments, json!({"spec": {"template": {"metadata": {"finalizers": ["x", "y", "x"]}}}})),
-            (deployments, json!({"spec": {"template": {"spec": {"initContainers": [{"name": "i"}, {"name": "i"}]}}}})),
+            (
+                pods,
+                json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80}, {"containerPort": 80, "protocol": "TCP"}]}]}}),
+            ),
+            (
+                pods,
+                json!({"spec": {"containers": [{"name": "c", "env": [{"name": "A"}, {"name": "B"}, {"name": "A", "value": "2"}]}]}}),
+            ),
+            (
+                deployments,
+                json!({"spec": {"template": {"metadata": {"finalizers": ["x", "y", "x"]}}}}),
+            ),
+            (
+                deployments,
+                json!({"spec": {"template": {"spec": {"initContainers": [{"name": "i"}, {"name": "i"}]}}}}),
+            ),
         ];
         for (info, obj) in nested {
-            assert!(created_fields_v1(&obj, root_shape(info), None).is_err(), "{obj}");
+            assert!(
+                created_fields_v1(&obj, root_shape(info), None).is_err(),
+                "{obj}"
+            );
             assert_same_as_diff(info, &obj, None);
         }
         // Distinct in every field but one: not a duplicate.
@@ -651,19 +772,39 @@ mod tests {
             json!({"b": 1, "a": "x", "protocol": "UDP"}),
             json!({"a": {"n": [1, "\u{e9}\""]}, "b": null}),
         ];
-        let keys: &[&[&str]] = &[&["a", "b"], &["b", "a"], &["b", "a", "b"], &["protocol", "a"], &["a"]];
+        let keys: &[&[&str]] = &[
+            &["a", "b"],
+            &["b", "a"],
+            &["b", "a", "b"],
+            &["protocol", "a"],
+            &["a"],
+        ];
         for keys in keys {
-            let mut enc = Encoder { out: Vec::new(), fields: Vec::new(), items: Vec::new(), arena: Vec::new(), reset: None };
+            let mut enc = Encoder {
+                out: Vec::new(),
+                fields: Vec::new(),
+                items: Vec::new(),
+                arena: Vec::new(),
+                reset: None,
+            };
             assert!(enc.item_keys(&items, keys));
             for ((s, e, item), expected) in enc.items.iter().zip(&items) {
-                let Some(super::super::fieldset::PathElement::Key(k)) = super::super::walk::item_key(expected, keys) else {
+                let Some(super::super::fieldset::PathElement::Key(k)) =
+                    super::super::walk::item_key(expected, keys)
+                else {
                     panic!("item_key of {expected}");
                 };
                 assert_eq!(std::str::from_utf8(&enc.arena[*s..*e]).expect("utf-8"), k);
                 assert_eq!(*item, expected);
             }
         }
-        let mut enc = Encoder { out: Vec::new(), fields: Vec::new(), items: Vec::new(), arena: Vec::new(), reset: None };
+        let mut enc = Encoder {
+            out: Vec::new(),
+            fields: Vec::new(),
+            items: Vec::new(),
+            arena: Vec::new(),
+            reset: None,
+        };
         assert!(!enc.item_keys(&items, &["c"]));
     }
 
@@ -674,14 +815,36 @@ mod tests {
         assert_fields_same(&mixed, root_shape(pods), None);
         assert_same_as_diff(pods, &mixed, None);
         let nodes = info("v1", "Node");
-        assert_fields_same(&json!({"spec": {"podCIDRs": ["10.0.1.0/24", "10.0.0.0/24", "fd00::/64"]}}), root_shape(nodes), None);
+        assert_fields_same(
+            &json!({"spec": {"podCIDRs": ["10.0.1.0/24", "10.0.0.0/24", "fd00::/64"]}}),
+            root_shape(nodes),
+            None,
+        );
     }
 
     #[test]
     fn escaped_and_unicode_keys_sort_as_the_general_path() {
         // Raw order and escaped order differ: '!' < '"' < '#' raw, but `\"` starts
         // with '\' (after '#'); control characters sort first raw, `\u0001` does not.
-        let keys = ["a", "a!", "a\"", "a#", "a\\", "a]", "a\u{1}", "a\n", "a\t", "a\u{7f}", "a\u{e9}", "a\u{10000}", "", "A", "f:x", ".", "z"];
+        let keys = [
+            "a",
+            "a!",
+            "a\"",
+            "a#",
+            "a\\",
+            "a]",
+            "a\u{1}",
+            "a\n",
+            "a\t",
+            "a\u{7f}",
+            "a\u{e9}",
+            "a\u{10000}",
+            "",
+            "A",
+            "f:x",
+            ".",
+            "z",
+        ];
         let mut map = serde_json::Map::new();
         for (i, k) in keys.iter().rev().enumerate() {
             map.insert((*k).to_string(), json!({"n": i, (*k): {"deep": [i]}}));
@@ -689,7 +852,8 @@ mod tests {
         let widget = root_shape_for("example.com", "Widget");
         assert_fields_same(&Value::Object(map.clone()), widget, None);
         let pods = info("v1", "Pod");
-        let labels: serde_json::Map<String, Value> = keys.iter().map(|k| ((*k).to_string(), json!(k))).collect();
+        let labels: serde_json::Map<String, Value> =
+            keys.iter().map(|k| ((*k).to_string(), json!(k))).collect();
         let pod = json!({"metadata": {"name": "p", "labels": labels, "annotations": map}});
         assert_fields_same(&pod, root_shape(pods), None);
         assert_same_as_diff(pods, &pod, None);
@@ -703,7 +867,11 @@ mod tests {
             let s = format!("x{c}y{c}");
             let mut ours = Vec::new();
             write_json_str(&mut ours, &s);
-            assert_eq!(String::from_utf8(ours).expect("utf-8"), serde_json::to_string(&s).expect("json"), "{c:?}");
+            assert_eq!(
+                String::from_utf8(ours).expect("utf-8"),
+                serde_json::to_string(&s).expect("json"),
+                "{c:?}"
+            );
         }
     }
 
@@ -719,7 +887,9 @@ mod tests {
             .map(|_| {
                 let start = std::time::Instant::now();
                 for _ in 0..calls {
-                    std::hint::black_box(created_fields_v1(std::hint::black_box(&pod), shape, Some("status")).ok());
+                    std::hint::black_box(
+                        created_fields_v1(std::hint::black_box(&pod), shape, Some("status")).ok(),
+                    );
                 }
                 start.elapsed().as_nanos() / u128::from(calls)
             })

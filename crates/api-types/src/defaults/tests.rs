@@ -393,8 +393,14 @@ fn embedded_object_meta_carries_a_null_creation_timestamp() {
         "Deployment",
         json!({"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
     );
-    assert_eq!(d["spec"]["template"]["metadata"], json!({"creationTimestamp": null}));
-    assert!(d["metadata"].get("creationTimestamp").is_none(), "only embedded metadata");
+    assert_eq!(
+        d["spec"]["template"]["metadata"],
+        json!({"creationTimestamp": null})
+    );
+    assert!(
+        d["metadata"].get("creationTimestamp").is_none(),
+        "only embedded metadata"
+    );
 
     let cj = defaulted(
         "batch/v1",
@@ -402,7 +408,10 @@ fn embedded_object_meta_carries_a_null_creation_timestamp() {
         json!({"metadata": {"name": "c"}, "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {
             "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}}}),
     );
-    assert_eq!(cj["spec"]["jobTemplate"]["metadata"], json!({"creationTimestamp": null}));
+    assert_eq!(
+        cj["spec"]["jobTemplate"]["metadata"],
+        json!({"creationTimestamp": null})
+    );
     assert_eq!(
         cj["spec"]["jobTemplate"]["spec"]["template"]["metadata"],
         json!({"labels": {"a": "b"}, "creationTimestamp": null})

@@ -322,7 +322,13 @@ mod tests {
             "spec": {"nodeName": "n1", "restartPolicy": "Always", "containers": [{"name": "c", "image": "i"}], "hostNetwork": true},
             "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}});
         let subset = selectable_subset(pods, &pod, &["metadata.uid"]);
-        assert!(subset.get("spec").and_then(|s| s.get("containers")).is_none(), "{subset}");
+        assert!(
+            subset
+                .get("spec")
+                .and_then(|s| s.get("containers"))
+                .is_none(),
+            "{subset}"
+        );
         assert!(subset["metadata"].get("annotations").is_none());
         assert_eq!(subset["metadata"]["labels"], json!({"app": "a"}));
         assert_eq!(subset["metadata"]["uid"], "u1");
@@ -333,9 +339,24 @@ mod tests {
         assert!(event_subset.get("message").is_none());
         for (info, obj, subset) in [(pods, &pod, &subset), (events, &event, &event_subset)] {
             for field in supported_fields(info).expect("fields") {
-                for value in ["", "web", "n1", "Running", "true", "false", "10.0.0.1\\,fd00::1", "kubelet", "Pod", "u", "Started", "Normal", "d"] {
+                for value in [
+                    "",
+                    "web",
+                    "n1",
+                    "Running",
+                    "true",
+                    "false",
+                    "10.0.0.1\\,fd00::1",
+                    "kubelet",
+                    "Pod",
+                    "u",
+                    "Started",
+                    "Normal",
+                    "d",
+                ] {
                     for op in ["=", "!="] {
-                        let s = FieldSelector::parse(&format!("{field}{op}{value}")).expect("parses");
+                        let s =
+                            FieldSelector::parse(&format!("{field}{op}{value}")).expect("parses");
                         assert_eq!(s.matches(obj), s.matches(subset), "{field}{op}{value}");
                     }
                 }

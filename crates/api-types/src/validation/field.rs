@@ -285,9 +285,29 @@ mod tests {
     #[test]
     fn paths_print_as_upstream_field_paths() {
         let root = Path::new("spec");
-        assert_eq!(root.child("containers").index(0).child("ports").index(12).child("containerPort").as_str(), "spec.containers[0].ports[12].containerPort");
-        assert_eq!(Path::new("").child("metadata").key("app.kubernetes.io/name").as_str(), "metadata[app.kubernetes.io/name]");
-        assert_eq!(root.index(usize::MAX).as_str(), format!("spec[{}]", usize::MAX));
-        assert_eq!(root.children(&["template", "spec"]).index(10).as_str(), "spec.template.spec[10]");
+        assert_eq!(
+            root.child("containers")
+                .index(0)
+                .child("ports")
+                .index(12)
+                .child("containerPort")
+                .as_str(),
+            "spec.containers[0].ports[12].containerPort"
+        );
+        assert_eq!(
+            Path::new("")
+                .child("metadata")
+                .key("app.kubernetes.io/name")
+                .as_str(),
+            "metadata[app.kubernetes.io/name]"
+        );
+        assert_eq!(
+            root.index(usize::MAX).as_str(),
+            format!("spec[{}]", usize::MAX)
+        );
+        assert_eq!(
+            root.children(&["template", "spec"]).index(10).as_str(),
+            "spec.template.spec[10]"
+        );
     }
 }

@@ -519,12 +519,21 @@ fn stateful_set_mounts_may_name_claim_templates() {
     let ok = create("apps/v1", "StatefulSet", sts("data"));
     assert!(ok.is_empty(), "{ok:?}");
     let bad = create("apps/v1", "StatefulSet", sts("nope"));
-    assert_eq!(fields(&bad), ["spec.template.spec.containers[0].volumeMounts[0].name"], "{bad:?}");
+    assert_eq!(
+        fields(&bad),
+        ["spec.template.spec.containers[0].volumeMounts[0].name"],
+        "{bad:?}"
+    );
 }
 
 #[test]
 fn grpc_probe_service_defaults_to_empty() {
-    let mut p = pod(json!({"containers": [{"name": "c", "image": "i", "livenessProbe": {"grpc": {"port": 9000}}}]}));
+    let mut p = pod(
+        json!({"containers": [{"name": "c", "image": "i", "livenessProbe": {"grpc": {"port": 9000}}}]}),
+    );
     apply_defaults(info("v1", "Pod"), &mut p);
-    assert_eq!(p["spec"]["containers"][0]["livenessProbe"]["grpc"], json!({"port": 9000, "service": ""}));
+    assert_eq!(
+        p["spec"]["containers"][0]["livenessProbe"]["grpc"],
+        json!({"port": 9000, "service": ""})
+    );
 }

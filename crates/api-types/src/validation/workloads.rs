@@ -8,7 +8,10 @@ use super::field::{
     string_map_repr, Path,
 };
 use super::pod::validate_pod_template;
-use super::{get_i64, get_list, get_obj, get_str, names, nonnegative, obj_or_empty, objectmeta, FIELD_IMMUTABLE};
+use super::{
+    get_i64, get_list, get_obj, get_str, names, nonnegative, obj_or_empty, objectmeta,
+    FIELD_IMMUTABLE,
+};
 use crate::selectors::LabelSelector;
 use crate::status::StatusCause;
 
@@ -697,9 +700,7 @@ pub fn validate_job_update(new: &Value, old: &Value) -> Vec<StatusCause> {
     let (n, o) = (spec_of(new), spec_of(old));
     let sp = Path::new("spec");
     let get = |v: &Value, k: &str| v.get(k).filter(|x| !x.is_null()).cloned();
-    if get_str(n, "completionMode") != "Indexed"
-        && get(n, "completions") != get(o, "completions")
-    {
+    if get_str(n, "completionMode") != "Indexed" && get(n, "completions") != get(o, "completions") {
         errs.push(invalid(
             &sp.child("completions"),
             &n.get("completions").cloned().unwrap_or(Value::Null),

@@ -103,7 +103,12 @@ fn security_context_deny(pod: &Value) -> Result<(), String> {
         return Err("pod.Spec.SecurityContext.FSGroup is forbidden".into());
     }
     for key in ["initContainers", "containers"] {
-        for c in pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array).into_iter().flatten() {
+        for c in pod
+            .pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let csc = c.get("securityContext");
             if set(csc.and_then(|s| s.get("seLinuxOptions"))) {
                 return Err("SecurityContext.SELinuxOptions is forbidden".into());
@@ -218,11 +223,16 @@ impl Admission {
         if is_core(attrs, "namespaces") {
             return self.pod_security_namespace(attrs, obj, old);
         }
-        let Some((metadata, spec)) = pod_security::pod_spec_of(attrs.info.group, attrs.info.plural, obj) else {
+        let Some((metadata, spec)) =
+            pod_security::pod_spec_of(attrs.info.group, attrs.info.plural, obj)
+        else {
             return Ok(Vec::new());
         };
         let is_pod = is_core(attrs, "pods");
-        if is_pod && attrs.operation == Operation::Update && old.is_some_and(|o| !pod_security::significant_pod_update(obj, o)) {
+        if is_pod
+            && attrs.operation == Operation::Update
+            && old.is_some_and(|o| !pod_security::significant_pod_update(obj, o))
+        {
             return Ok(Vec::new());
         }
         let Some(ns) = Self::namespace_of(attrs, obj) else {
@@ -249,17 +259,20 @@ impl Admission {
         old: Option<&Value>,
     ) -> Result<Vec<String>, ApiError> {
         let (policy, errors) = pod_security::policy_from_labels(obj.pointer("/metadata/labels"));
-        let old_policy = old.map(|o| pod_security::policy_from_labels(o.pointer("/metadata/labels")));
+        let old_policy =
+            old.map(|o| pod_security::policy_from_labels(o.pointer("/metadata/labels")));
         let changed_errors = match &old_policy {
             Some((_, old_errors)) => !errors.is_empty() && errors != *old_errors,
             None => !errors.is_empty(),
         };
         if changed_errors {
-            return Err(ApiError::new(422, "Invalid", errors.join(", ")).with_details(
-                attrs.info.group,
-                attrs.info.plural,
-                attrs.name,
-            ));
+            return Err(
+                ApiError::new(422, "Invalid", errors.join(", ")).with_details(
+                    attrs.info.group,
+                    attrs.info.plural,
+                    attrs.name,
+                ),
+            );
         }
         let Some((old_policy, _)) = old_policy else {
             return Ok(Vec::new());
@@ -273,9 +286,15 @@ impl Admission {
         }
         let mut violations = Vec::new();
         for pod in self.cached_list("pods", attrs.name).iter().take(3000) {
-            let Some((metadata, spec)) = pod_security::pod_spec_of("", "pods", pod) else { continue };
+            let Some((metadata, spec)) = pod_security::pod_spec_of("", "pods", pod) else {
+                continue;
+            };
             if let Some(reasons) = pod_security::evaluate_reasons(new.level, metadata, spec) {
-                violations.push(format!("{}: {}", meta::name(pod).unwrap_or(""), reasons.join(", ")));
+                violations.push(format!(
+                    "{}: {}",
+                    meta::name(pod).unwrap_or(""),
+                    reasons.join(", ")
+                ));
             }
         }
         if violations.is_empty() {

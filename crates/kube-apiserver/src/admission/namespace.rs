@@ -44,7 +44,9 @@ impl Admission {
         let found: Option<bool> = match cache.get(&key) {
             Some(obj) => Some(terminating(&obj.selectable)),
             None => match self.storage.get(&key).await {
-                Ok(Some(stored)) => serde_json::from_slice::<Value>(&stored.value).ok().map(|v| terminating(&v)),
+                Ok(Some(stored)) => serde_json::from_slice::<Value>(&stored.value)
+                    .ok()
+                    .map(|v| terminating(&v)),
                 Ok(None) => None,
                 Err(e) => return Err(ApiError::internal(e.to_string())),
             },

@@ -73,8 +73,12 @@ pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccoun
 /// mount something at [`TOKEN_MOUNT_PATH`]. The pod's
 /// `automountServiceAccountToken` wins over the account's; both default to true.
 pub fn mount_token_volume(pod: &mut Value, service_account: &Value, suffix: &str) {
-    let pod_choice = pod.pointer("/spec/automountServiceAccountToken").and_then(Value::as_bool);
-    let account_choice = service_account.get("automountServiceAccountToken").and_then(Value::as_bool);
+    let pod_choice = pod
+        .pointer("/spec/automountServiceAccountToken")
+        .and_then(Value::as_bool);
+    let account_choice = service_account
+        .get("automountServiceAccountToken")
+        .and_then(Value::as_bool);
     if !pod_choice.or(account_choice).unwrap_or(true) {
         return;
     }
@@ -89,11 +93,18 @@ pub fn mount_token_volume(pod: &mut Value, service_account: &Value, suffix: &str
         };
         for container in containers.iter_mut().filter_map(Value::as_object_mut) {
             let mounts = container.entry("volumeMounts").or_insert_with(|| json!([]));
-            let Some(mounts) = mounts.as_array_mut() else { continue };
-            if mounts.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH)) {
+            let Some(mounts) = mounts.as_array_mut() else {
+                continue;
+            };
+            if mounts
+                .iter()
+                .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH))
+            {
                 continue;
             }
-            mounts.push(json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH}));
+            mounts.push(
+                json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH}),
+            );
             mounted = true;
         }
     }
@@ -141,18 +152,41 @@ mod tests {
         let volumes = pod["spec"]["volumes"].as_array().expect("volumes");
         assert_eq!(volumes.len(), 2);
         assert_eq!(volumes[1]["name"], "kube-api-access-x2b4z");
-        assert_eq!(volumes[1]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"], 3607);
-        assert_eq!(pod["spec"]["initContainers"][0]["volumeMounts"][0]["readOnly"], true);
-        assert_eq!(pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], TOKEN_MOUNT_PATH);
+        assert_eq!(
+            volumes[1]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
+            3607
+        );
+        assert_eq!(
+            pod["spec"]["initContainers"][0]["volumeMounts"][0]["readOnly"],
+            true
+        );
+        assert_eq!(
+            pod["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+            TOKEN_MOUNT_PATH
+        );
         // A container mounting its own volume there is left alone.
-        assert_eq!(pod["spec"]["containers"][1]["volumeMounts"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            pod["spec"]["containers"][1]["volumeMounts"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
 
         let mut off = json!({"spec": {"containers": [{"name": "a"}]}});
-        mount_token_volume(&mut off, &json!({"automountServiceAccountToken": false}), "aaaaa");
+        mount_token_volume(
+            &mut off,
+            &json!({"automountServiceAccountToken": false}),
+            "aaaaa",
+        );
         assert!(off["spec"].get("volumes").is_none());
         // The pod's own choice wins over the account's.
-        let mut on = json!({"spec": {"automountServiceAccountToken": true, "containers": [{"name": "a"}]}});
-        mount_token_volume(&mut on, &json!({"automountServiceAccountToken": false}), "aaaaa");
+        let mut on =
+            json!({"spec": {"automountServiceAccountToken": true, "containers": [{"name": "a"}]}});
+        mount_token_volume(
+            &mut on,
+            &json!({"automountServiceAccountToken": false}),
+            "aaaaa",
+        );
         assert_eq!(on["spec"]["volumes"][0]["name"], "kube-api-access-aaaaa");
     }
 

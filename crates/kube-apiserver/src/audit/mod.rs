@@ -53,13 +53,18 @@ const MAX_RECORDED_BODY: usize = 3 * 1024 * 1024;
 impl Auditor {
     /// From the flags; None when auditing is off (no log path, or no policy as upstream).
     pub fn from_options(opts: &Options) -> anyhow::Result<Option<Arc<Auditor>>> {
-        let Some(path) = opts.audit_log_path.as_deref().filter(|p| !p.is_empty()) else { return Ok(None) };
+        let Some(path) = opts.audit_log_path.as_deref().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
         let Some(policy_file) = &opts.audit_policy_file else {
             tracing::warn!("--audit-log-path is set without --audit-policy-file: no audit events will be recorded");
             return Ok(None);
         };
         if opts.audit_log_format != "json" {
-            anyhow::bail!("--audit-log-format {:?} is not supported (only json)", opts.audit_log_format);
+            anyhow::bail!(
+                "--audit-log-format {:?} is not supported (only json)",
+                opts.audit_log_format
+            );
         }
         let policy = Policy::load(policy_file)?;
         let sink = writer::Sink::open(path, opts.audit_log_maxsize, opts.audit_log_maxbackup)?;
@@ -70,7 +75,9 @@ impl Auditor {
     }
 
     fn emit(&self, event: &Value) {
-        let Ok(line) = serde_json::to_string(event) else { return };
+        let Ok(line) = serde_json::to_string(event) else {
+            return;
+        };
         if self.events.try_send(line).is_err() {
             tracing::warn!("audit event dropped: the audit log writer is behind");
         }
@@ -151,7 +158,11 @@ fn strip_managed_fields(v: &mut Value) {
 }
 
 fn is_long_running(info: &RequestInfo) -> bool {
-    info.verb == "watch" || matches!(info.subresource.as_str(), "exec" | "attach" | "portforward" | "proxy")
+    info.verb == "watch"
+        || matches!(
+            info.subresource.as_str(),
+            "exec" | "attach" | "portforward" | "proxy"
+        )
 }
 
 /// The audit layer (installed by [`crate::server::router`]).
@@ -171,9 +182,19 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
     resp
 }
 
-async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations, req: Request, next: Next) -> Response {
+async fn audited(
+    auditor: Arc<Auditor>,
+    audit_id: &str,
+    annotations: Annotations,
+    req: Request,
+    next: Next,
+) -> Response {
     let received = Utc::now();
-    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
+    let user = req
+        .extensions()
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::anonymous);
     let path = req.uri().path().to_string();
     let route = handlers::path::parse(&path);
     let mut info = handlers::request_info(req.method(), &path, &route, req.uri().query());
@@ -183,7 +204,9 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
     }
     let headers = req.headers().clone();
     // The request body (writes): for `requestObject` and the name of created objects.
-    let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) && info.is_resource_request && !is_long_running(&info);
+    let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH)
+        && info.is_resource_request
+        && !is_long_running(&info);
     let (req, request_object) = if has_body {
         let (parts, body) = req.into_parts();
         match axum::body::to_bytes(body, MAX_RECORDED_BODY).await {
@@ -192,14 +215,20 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
                 (Request::from_parts(parts, Body::from(bytes)), obj)
             }
             Err(_) => {
-                return api_error(&api_types::ApiError::too_large("Request entity too large: limit is 3145728"));
+                return api_error(&api_types::ApiError::too_large(
+                    "Request entity too large: limit is 3145728",
+                ));
             }
         }
     } else {
         (req, None)
     };
     if info.verb == "create" && info.name.is_empty() && info.subresource.is_empty() {
-        if let Some(n) = request_object.as_ref().and_then(|o| o.pointer("/metadata/name")).and_then(Value::as_str) {
+        if let Some(n) = request_object
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+        {
             info.name = n.to_string();
         }
     }
@@ -209,11 +238,22 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
     base.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
     base.insert("level".into(), json!(decision.level.as_str()));
     base.insert("auditID".into(), json!(audit_id));
-    base.insert("requestURI".into(), json!(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or(&path)));
+    base.insert(
+        "requestURI".into(),
+        json!(req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(&path)),
+    );
     base.insert("verb".into(), json!(info.verb));
     base.insert("user".into(), user_json(&user));
     if let Some(imp) = header_str(&headers, "impersonate-user") {
-        let groups: Vec<&str> = headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok()).collect();
+        let groups: Vec<&str> = headers
+            .get_all("impersonate-group")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         let mut m = json!({"username": imp});
         if !groups.is_empty() {
             m["groups"] = json!(groups);
@@ -221,7 +261,12 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
         base.insert("impersonatedUser".into(), m);
     }
     let mut ips: Vec<String> = header_str(&headers, "x-forwarded-for")
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(RemoteAddr(addr)) = req.extensions().get::<RemoteAddr>() {
         ips.push(addr.ip().to_string());
@@ -233,7 +278,10 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
     if let Some(r) = object_ref(&info) {
         base.insert("objectRef".into(), r);
     }
-    base.insert("requestReceivedTimestamp".into(), json!(timestamp(received)));
+    base.insert(
+        "requestReceivedTimestamp".into(),
+        json!(timestamp(received)),
+    );
     if decision.level >= Level::Request {
         if let Some(mut o) = request_object {
             if decision.omit_managed_fields {
@@ -242,7 +290,12 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
             base.insert("requestObject".into(), o);
         }
     }
-    let pending = Pending { auditor, decision, base, annotations: annotations.clone() };
+    let pending = Pending {
+        auditor,
+        decision,
+        base,
+        annotations: annotations.clone(),
+    };
     pending.emit(Stage::RequestReceived, |_| {});
 
     let resp = ANNOTATIONS.scope(annotations, next.run(req)).await;
@@ -250,10 +303,16 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
     let long_running = is_long_running(&info) && resp.status().is_success();
     if long_running {
         pending.emit(Stage::ResponseStarted, |e| {
-            e.insert("responseStatus".into(), json!({"metadata": {}, "code": code}));
+            e.insert(
+                "responseStatus".into(),
+                json!({"metadata": {}, "code": code}),
+            );
         });
         // ResponseComplete once the stream ends (the body is dropped).
-        let guard = CompleteOnDrop { pending: Some(pending), code };
+        let guard = CompleteOnDrop {
+            pending: Some(pending),
+            code,
+        };
         let (parts, body) = resp.into_parts();
         let stream = body.into_data_stream().map(move |chunk| {
             let _keep = &guard;
@@ -261,13 +320,21 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
         });
         return Response::from_parts(parts, Body::from_stream(stream));
     }
-    let content_type = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let protobuf = api_types::protobuf::is_protobuf(&content_type);
     let json_body = content_type.starts_with("application/json") || protobuf;
     let want_body = json_body && (pending.decision.level == Level::RequestResponse || code >= 400);
     if !want_body {
         pending.emit(Stage::ResponseComplete, |e| {
-            e.insert("responseStatus".into(), json!({"metadata": {}, "code": code}));
+            e.insert(
+                "responseStatus".into(),
+                json!({"metadata": {}, "code": code}),
+            );
         });
         return resp;
     }
@@ -279,13 +346,20 @@ async fn audited(auditor: Arc<Auditor>, audit_id: &str, annotations: Annotations
             bytes::Bytes::new()
         }
     };
-    let object: Option<Value> = if protobuf { api_types::protobuf::decode(&bytes).ok() } else { serde_json::from_slice(&bytes).ok() };
+    let object: Option<Value> = if protobuf {
+        api_types::protobuf::decode(&bytes).ok()
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    };
     let level = pending.decision.level;
     let omit_mf = pending.decision.omit_managed_fields;
     pending.emit(Stage::ResponseComplete, |e| {
         let mut status = json!({"metadata": {}, "code": code});
         if code >= 400 {
-            if let Some(o) = object.as_ref().filter(|o| o.get("kind") == Some(&json!("Status"))) {
+            if let Some(o) = object
+                .as_ref()
+                .filter(|o| o.get("kind") == Some(&json!("Status")))
+            {
                 for k in ["status", "message", "reason", "details"] {
                     if let Some(v) = o.get(k) {
                         status[k] = v.clone();
@@ -320,7 +394,10 @@ impl Drop for CompleteOnDrop {
         if let Some(p) = self.pending.take() {
             let code = self.code;
             p.emit(Stage::ResponseComplete, |e| {
-                e.insert("responseStatus".into(), json!({"metadata": {}, "code": code}));
+                e.insert(
+                    "responseStatus".into(),
+                    json!({"metadata": {}, "code": code}),
+                );
             });
         }
     }

@@ -103,16 +103,28 @@ pub struct Decision {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("reading the audit policy {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("decoding the audit policy: {0}")]
     Decode(String),
 }
 
 impl Policy {
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
-        let p: Policy = serde_norway::from_str(text).map_err(|e| PolicyError::Decode(e.to_string()))?;
-        if p.kind != "Policy" || !matches!(p.api_version.as_str(), "audit.k8s.io/v1" | "audit.k8s.io/v1beta1" | "audit.k8s.io/v1alpha1") {
-            return Err(PolicyError::Decode(format!("unexpected kind {:?} / apiVersion {:?} (want Policy, audit.k8s.io/v1)", p.kind, p.api_version)));
+        let p: Policy =
+            serde_norway::from_str(text).map_err(|e| PolicyError::Decode(e.to_string()))?;
+        if p.kind != "Policy"
+            || !matches!(
+                p.api_version.as_str(),
+                "audit.k8s.io/v1" | "audit.k8s.io/v1beta1" | "audit.k8s.io/v1alpha1"
+            )
+        {
+            return Err(PolicyError::Decode(format!(
+                "unexpected kind {:?} / apiVersion {:?} (want Policy, audit.k8s.io/v1)",
+                p.kind, p.api_version
+            )));
         }
         if p.rules.is_empty() {
             tracing::warn!("the audit policy has no rules: nothing will be audited");
@@ -121,7 +133,10 @@ impl Policy {
     }
 
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
@@ -131,10 +146,20 @@ impl Policy {
             if rule.matches(user, req) {
                 let mut omit = self.omit_stages.clone();
                 omit.extend(rule.omit_stages.iter().copied());
-                return Decision { level: rule.level, omit_stages: omit, omit_managed_fields: rule.omit_managed_fields.unwrap_or(self.omit_managed_fields) };
+                return Decision {
+                    level: rule.level,
+                    omit_stages: omit,
+                    omit_managed_fields: rule
+                        .omit_managed_fields
+                        .unwrap_or(self.omit_managed_fields),
+                };
             }
         }
-        Decision { level: Level::None, omit_stages: Vec::new(), omit_managed_fields: false }
+        Decision {
+            level: Level::None,
+            omit_stages: Vec::new(),
+            omit_managed_fields: false,
+        }
     }
 }
 
@@ -144,7 +169,8 @@ impl Rule {
         if !self.users.is_empty() && !self.users.contains(&user.name) {
             return false;
         }
-        if !self.user_groups.is_empty() && !user.groups.iter().any(|g| self.user_groups.contains(g)) {
+        if !self.user_groups.is_empty() && !user.groups.iter().any(|g| self.user_groups.contains(g))
+        {
             return false;
         }
         if !self.verbs.is_empty() && !self.verbs.contains(&req.verb) {
@@ -163,10 +189,12 @@ impl Rule {
         if req.is_resource_request {
             return false;
         }
-        self.non_resource_urls.iter().any(|spec| match spec.strip_suffix('*') {
-            Some(prefix) => req.path.starts_with(prefix),
-            None => *spec == req.path,
-        })
+        self.non_resource_urls
+            .iter()
+            .any(|spec| match spec.strip_suffix('*') {
+                Some(prefix) => req.path.starts_with(prefix),
+                None => *spec == req.path,
+            })
     }
 
     fn matches_resource(&self, req: &RequestInfo) -> bool {
@@ -179,7 +207,11 @@ impl Rule {
         if self.resources.is_empty() {
             return true;
         }
-        let combined = if req.subresource.is_empty() { req.resource.clone() } else { format!("{}/{}", req.resource, req.subresource) };
+        let combined = if req.subresource.is_empty() {
+            req.resource.clone()
+        } else {
+            format!("{}/{}", req.resource, req.subresource)
+        };
         let sub_wildcard = format!("*/{}", req.subresource);
         let res_wildcard = format!("{}/*", req.resource);
         for gr in &self.resources {
@@ -192,7 +224,8 @@ impl Rule {
             for res in &gr.resources {
                 let hit = *res == combined
                     || res == "*"
-                    || (!req.subresource.is_empty() && (*res == sub_wildcard || *res == res_wildcard))
+                    || (!req.subresource.is_empty()
+                        && (*res == sub_wildcard || *res == res_wildcard))
                     || (req.subresource.is_empty() && *res == req.resource);
                 if hit && (gr.resource_names.is_empty() || gr.resource_names.contains(&req.name)) {
                     return true;
@@ -231,14 +264,29 @@ mod tests {
              - level: Metadata\n",
         )
         .expect("policy");
-        let admin = UserInfo { name: "admin".into(), uid: String::new(), groups: vec![] };
-        let bob = UserInfo { name: "bob".into(), uid: String::new(), groups: vec![] };
+        let admin = UserInfo {
+            name: "admin".into(),
+            uid: String::new(),
+            groups: vec![],
+        };
+        let bob = UserInfo {
+            name: "bob".into(),
+            uid: String::new(),
+            groups: vec![],
+        };
         assert_eq!(p.decide(&admin, &req("get", "", "", "")).level, Level::None);
         let d = p.decide(&admin, &req("create", "", "configmaps", "default"));
         assert_eq!(d.level, Level::RequestResponse);
         assert_eq!(d.omit_stages, vec![Stage::RequestReceived]);
-        assert_eq!(p.decide(&bob, &req("get", "", "pods", "default")).level, Level::None);
-        assert_eq!(p.decide(&admin, &req("get", "apps", "deployments", "default")).level, Level::Metadata);
+        assert_eq!(
+            p.decide(&bob, &req("get", "", "pods", "default")).level,
+            Level::None
+        );
+        assert_eq!(
+            p.decide(&admin, &req("get", "apps", "deployments", "default"))
+                .level,
+            Level::Metadata
+        );
         assert!(Policy::parse("kind: Nope\n").is_err());
     }
 }

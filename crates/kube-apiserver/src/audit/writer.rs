@@ -10,14 +10,23 @@ use tokio::sync::mpsc::Receiver;
 
 pub enum Sink {
     Stdout,
-    File { path: PathBuf, file: std::io::BufWriter<std::fs::File>, size: u64, max_size: u64, max_backups: u64 },
+    File {
+        path: PathBuf,
+        file: std::io::BufWriter<std::fs::File>,
+        size: u64,
+        max_size: u64,
+        max_backups: u64,
+    },
 }
 
 fn open_append(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let size = file.metadata()?.len();
     Ok((file, size))
 }
@@ -29,8 +38,15 @@ impl Sink {
             return Ok(Sink::Stdout);
         }
         let path = PathBuf::from(path);
-        let (file, size) = open_append(&path).map_err(|e| anyhow::anyhow!("opening the audit log {}: {e}", path.display()))?;
-        Ok(Sink::File { path, file: std::io::BufWriter::new(file), size, max_size: max_size_mb * 1024 * 1024, max_backups })
+        let (file, size) = open_append(&path)
+            .map_err(|e| anyhow::anyhow!("opening the audit log {}: {e}", path.display()))?;
+        Ok(Sink::File {
+            path,
+            file: std::io::BufWriter::new(file),
+            size,
+            max_size: max_size_mb * 1024 * 1024,
+            max_backups,
+        })
     }
 
     fn write_line(&mut self, line: &str) -> std::io::Result<()> {
@@ -58,13 +74,28 @@ impl Sink {
 
     /// Rotates to `<name>-<timestamp>.<ext>` (lumberjack's naming) when over the limit.
     fn maybe_rotate(&mut self) -> std::io::Result<()> {
-        let Sink::File { path, file, size, max_size, max_backups } = self else { return Ok(()) };
+        let Sink::File {
+            path,
+            file,
+            size,
+            max_size,
+            max_backups,
+        } = self
+        else {
+            return Ok(());
+        };
         if *max_size == 0 || *size < *max_size {
             return Ok(());
         }
         file.flush()?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = path
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy()))
+            .unwrap_or_default();
         let stamp = chrono::Utc::now().format("%Y-%m-%dT%H-%M-%S%.3f");
         let backup = path.with_file_name(format!("{stem}-{stamp}{ext}"));
         std::fs::rename(&*path, &backup)?;
@@ -72,12 +103,19 @@ impl Sink {
         *file = std::io::BufWriter::new(f);
         *size = s;
         if *max_backups > 0 {
-            let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+            let dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
             let prefix = format!("{stem}-");
             let mut backups: Vec<PathBuf> = std::fs::read_dir(&dir)?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)) && p.as_path() != path.as_path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+                        && p.as_path() != path.as_path()
+                })
                 .collect();
             backups.sort();
             while backups.len() as u64 > *max_backups {
@@ -130,9 +168,16 @@ mod tests {
         }
         drop(tx);
         writer.await.expect("writer");
-        let names: Vec<String> = std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         assert!(names.contains(&"audit.log".to_string()), "{names:?}");
-        let backups = names.iter().filter(|n| n.starts_with("audit-") && n.ends_with(".log")).count();
+        let backups = names
+            .iter()
+            .filter(|n| n.starts_with("audit-") && n.ends_with(".log"))
+            .count();
         assert_eq!(backups, 1, "{names:?}");
         let current = std::fs::metadata(&path).expect("meta").len();
         assert!(current < 1024 * 1024, "{current}");

@@ -18,18 +18,31 @@ pub const BOOTSTRAPPERS_GROUP: &str = "system:bootstrappers";
 /// Splits a well-formed bootstrap token into (id, secret).
 pub fn parse_token(token: &str) -> Option<(&str, &str)> {
     let (id, secret) = token.split_once('.')?;
-    let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
     (ok(id, 6) && ok(secret, 16)).then_some((id, secret))
 }
 
 fn data(secret: &Value, key: &str) -> Option<String> {
-    let raw = secret.pointer(&format!("/data/{key}")).and_then(Value::as_str)?;
+    let raw = secret
+        .pointer(&format!("/data/{key}"))
+        .and_then(Value::as_str)?;
     String::from_utf8(STANDARD.decode(raw).ok()?).ok()
 }
 
 /// The user a bootstrap token Secret grants for `(id, secret)`, checked at `now`.
-pub fn user_from_secret(secret_obj: &Value, id: &str, token_secret: &str, now: chrono::DateTime<chrono::Utc>) -> Option<UserInfo> {
-    if secret_obj.get("type").and_then(Value::as_str) != Some(SECRET_TYPE) || api_types::meta::deletion_timestamp(secret_obj).is_some() {
+pub fn user_from_secret(
+    secret_obj: &Value,
+    id: &str,
+    token_secret: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<UserInfo> {
+    if secret_obj.get("type").and_then(Value::as_str) != Some(SECRET_TYPE)
+        || api_types::meta::deletion_timestamp(secret_obj).is_some()
+    {
         return None;
     }
     if data(secret_obj, "token-id").as_deref() != Some(id) {
@@ -37,7 +50,13 @@ pub fn user_from_secret(secret_obj: &Value, id: &str, token_secret: &str, now: c
     }
     let stored = data(secret_obj, "token-secret")?;
     // Constant-time comparison of the secret part.
-    if stored.len() != token_secret.len() || stored.bytes().zip(token_secret.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0 {
+    if stored.len() != token_secret.len()
+        || stored
+            .bytes()
+            .zip(token_secret.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0
+    {
         return None;
     }
     if data(secret_obj, "usage-bootstrap-authentication").as_deref() != Some("true") {
@@ -58,7 +77,11 @@ pub fn user_from_secret(secret_obj: &Value, id: &str, token_secret: &str, now: c
             }
         }
     }
-    Some(UserInfo { name: format!("system:bootstrap:{id}"), uid: String::new(), groups })
+    Some(UserInfo {
+        name: format!("system:bootstrap:{id}"),
+        uid: String::new(),
+        groups,
+    })
 }
 
 pub struct BootstrapTokenAuthenticator {
@@ -79,7 +102,10 @@ impl TokenAuthenticator for BootstrapTokenAuthenticator {
     fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
         let (id, secret) = parse_token(token)?;
         let info = api_types::registry::lookup("", "v1", "secrets")?;
-        let obj = self.cache.resource(info)?.get(&info.key(Some("kube-system"), &format!("bootstrap-token-{id}")))?;
+        let obj = self
+            .cache
+            .resource(info)?
+            .get(&info.key(Some("kube-system"), &format!("bootstrap-token-{id}")))?;
         user_from_secret(&obj.selectable, id, secret, chrono::Utc::now())
     }
 }
@@ -91,7 +117,14 @@ mod tests {
 
     fn secret(extra: &[(&str, &str)]) -> Value {
         let mut data = serde_json::Map::new();
-        for (k, v) in [("token-id", "abcdef"), ("token-secret", "0123456789abcdef"), ("usage-bootstrap-authentication", "true")].iter().chain(extra) {
+        for (k, v) in [
+            ("token-id", "abcdef"),
+            ("token-secret", "0123456789abcdef"),
+            ("usage-bootstrap-authentication", "true"),
+        ]
+        .iter()
+        .chain(extra)
+        {
             data.insert((*k).into(), json!(STANDARD.encode(v)));
         }
         json!({"type": SECRET_TYPE, "metadata": {"name": "bootstrap-token-abcdef", "namespace": "kube-system"}, "data": data})
@@ -99,15 +132,39 @@ mod tests {
 
     #[test]
     fn valid_expired_and_wrong_tokens() {
-        assert_eq!(parse_token("abcdef.0123456789abcdef"), Some(("abcdef", "0123456789abcdef")));
+        assert_eq!(
+            parse_token("abcdef.0123456789abcdef"),
+            Some(("abcdef", "0123456789abcdef"))
+        );
         assert_eq!(parse_token("ABCDEF.0123456789abcdef"), None);
         assert_eq!(parse_token("abcdef.0123456789abcde"), None);
         let now = chrono::Utc::now();
-        let user = user_from_secret(&secret(&[("auth-extra-groups", "system:bootstrappers:kubeadm:default-node-token,system:masters")]), "abcdef", "0123456789abcdef", now).expect("user");
+        let user = user_from_secret(
+            &secret(&[(
+                "auth-extra-groups",
+                "system:bootstrappers:kubeadm:default-node-token,system:masters",
+            )]),
+            "abcdef",
+            "0123456789abcdef",
+            now,
+        )
+        .expect("user");
         assert_eq!(user.name, "system:bootstrap:abcdef");
-        assert_eq!(user.groups, vec!["system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token"]);
+        assert_eq!(
+            user.groups,
+            vec![
+                "system:bootstrappers",
+                "system:bootstrappers:kubeadm:default-node-token"
+            ]
+        );
         assert!(user_from_secret(&secret(&[]), "abcdef", "0123456789abcdee", now).is_none());
-        assert!(user_from_secret(&secret(&[("expiration", "2000-01-01T00:00:00Z")]), "abcdef", "0123456789abcdef", now).is_none());
+        assert!(user_from_secret(
+            &secret(&[("expiration", "2000-01-01T00:00:00Z")]),
+            "abcdef",
+            "0123456789abcdef",
+            now
+        )
+        .is_none());
         let mut no_usage = secret(&[]);
         no_usage["data"]["usage-bootstrap-authentication"] = json!(STANDARD.encode("false"));
         assert!(user_from_secret(&no_usage, "abcdef", "0123456789abcdef", now).is_none());

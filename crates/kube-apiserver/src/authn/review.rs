@@ -8,9 +8,18 @@ use serde_json::{json, Value};
 use super::Authenticator;
 
 pub fn token_review(authn: &Authenticator, mut body: Value) -> Result<Value, ApiError> {
-    let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or("").to_string();
+    let token = body
+        .pointer("/spec/token")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if token.is_empty() {
-        return Err(ApiError::invalid("authentication.k8s.io", "TokenReview", "", vec![StatusCause::required("spec.token")]));
+        return Err(ApiError::invalid(
+            "authentication.k8s.io",
+            "TokenReview",
+            "",
+            vec![StatusCause::required("spec.token")],
+        ));
     }
     let status = match authn.authenticate_token(&token) {
         Some(user) => json!({
@@ -37,13 +46,23 @@ mod tests {
     #[test]
     fn known_and_unknown_tokens() {
         let mut authn = Authenticator::new(false, true);
-        authn.add_token_authenticator(Box::new(TokenFile::parse("t1,kubelet,1,\"a\"\n").expect("file")));
+        authn.add_token_authenticator(Box::new(
+            TokenFile::parse("t1,kubelet,1,\"a\"\n").expect("file"),
+        ));
         let ok = token_review(&authn, json!({"spec": {"token": "t1"}})).expect("review");
         assert_eq!(ok["status"]["authenticated"], true);
         assert_eq!(ok["status"]["user"]["username"], "kubelet");
-        assert_eq!(ok["status"]["user"]["groups"], json!(["a", "system:authenticated"]));
+        assert_eq!(
+            ok["status"]["user"]["groups"],
+            json!(["a", "system:authenticated"])
+        );
         let bad = token_review(&authn, json!({"spec": {"token": "nope"}})).expect("review");
         assert!(bad["status"].get("authenticated").is_none());
-        assert_eq!(token_review(&authn, json!({"spec": {}})).expect_err("invalid").code, 422);
+        assert_eq!(
+            token_review(&authn, json!({"spec": {}}))
+                .expect_err("invalid")
+                .code,
+            422
+        );
     }
 }

@@ -20,7 +20,10 @@ pub fn service_account_user(namespace: &str, name: &str, uid: &str) -> UserInfo 
     UserInfo {
         name: format!("system:serviceaccount:{namespace}:{name}"),
         uid: uid.to_string(),
-        groups: vec![SERVICE_ACCOUNTS_GROUP.into(), format!("{SERVICE_ACCOUNTS_GROUP}:{namespace}")],
+        groups: vec![
+            SERVICE_ACCOUNTS_GROUP.into(),
+            format!("{SERVICE_ACCOUNTS_GROUP}:{namespace}"),
+        ],
     }
 }
 
@@ -38,13 +41,18 @@ impl ServiceAccountAuthenticator {
     fn cached(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         let cache = self.cache.as_ref()?;
         let info = api_types::registry::lookup("", "v1", plural)?;
-        cache.resource(info)?.get(&info.key(Some(namespace), name)).map(|o| o.selectable.clone())
+        cache
+            .resource(info)?
+            .get(&info.key(Some(namespace), name))
+            .map(|o| o.selectable.clone())
     }
 
     /// The object exists, is not being deleted, and has `uid` (when given).
     fn alive(&self, plural: &str, namespace: &str, name: &str, uid: &str) -> Option<Value> {
         let obj = self.cached(plural, namespace, name)?;
-        if meta::deletion_timestamp(&obj).is_some() || (!uid.is_empty() && meta::uid(&obj) != Some(uid)) {
+        if meta::deletion_timestamp(&obj).is_some()
+            || (!uid.is_empty() && meta::uid(&obj) != Some(uid))
+        {
             return None;
         }
         Some(obj)
@@ -70,7 +78,12 @@ impl TokenAuthenticator for ServiceAccountAuthenticator {
         };
         let mut uid = claims.uid.clone();
         if self.cache.is_some() {
-            let sa = self.alive("serviceaccounts", &claims.namespace, &claims.name, &claims.uid)?;
+            let sa = self.alive(
+                "serviceaccounts",
+                &claims.namespace,
+                &claims.name,
+                &claims.uid,
+            )?;
             uid = meta::uid(&sa).unwrap_or("").to_string();
             match &claims.bound {
                 Some((kind, name, bound_uid)) if kind == "pod" => {
@@ -80,7 +93,10 @@ impl TokenAuthenticator for ServiceAccountAuthenticator {
                     let secret = self.alive("secrets", &claims.namespace, name, bound_uid)?;
                     // A legacy token must still be the one stored in its secret.
                     if claims.expires == 0 {
-                        let stored = secret.pointer("/data/token").and_then(Value::as_str).and_then(|t| STANDARD.decode(t).ok());
+                        let stored = secret
+                            .pointer("/data/token")
+                            .and_then(Value::as_str)
+                            .and_then(|t| STANDARD.decode(t).ok());
                         if stored.as_deref() != Some(token.as_bytes()) {
                             return None;
                         }

@@ -10,7 +10,16 @@ use super::rbac::PolicyRule;
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
-const RW: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const RW: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 pub const AUTOUPDATE_ANNOTATION: &str = "rbac.authorization.kubernetes.io/autoupdate";
 pub const AGGREGATE_TO_ADMIN: &str = "rbac.authorization.k8s.io/aggregate-to-admin";
@@ -22,7 +31,12 @@ pub(crate) fn rule(verbs: &[&str], groups: &[&str], resources: &[&str]) -> Value
 }
 
 /// A rule limited to `names` (`resourceNames`).
-pub(crate) fn named_rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> Value {
+pub(crate) fn named_rule(
+    verbs: &[&str],
+    groups: &[&str],
+    resources: &[&str],
+    names: &[&str],
+) -> Value {
     json!({"apiGroups": groups, "resources": resources, "resourceNames": names, "verbs": verbs})
 }
 
@@ -32,8 +46,17 @@ pub(crate) fn system_cluster_role(name: &str, rules: Vec<Value>) -> Value {
 }
 
 /// A bootstrap ClusterRoleBinding to one ServiceAccount.
-pub(crate) fn binding_to_service_account(name: &str, role: &str, namespace: &str, account: &str) -> Value {
-    binding(name, role, vec![json!({"kind": "ServiceAccount", "name": account, "namespace": namespace})])
+pub(crate) fn binding_to_service_account(
+    name: &str,
+    role: &str,
+    namespace: &str,
+    account: &str,
+) -> Value {
+    binding(
+        name,
+        role,
+        vec![json!({"kind": "ServiceAccount", "name": account, "namespace": namespace})],
+    )
 }
 
 fn url_rule(verbs: &[&str], urls: &[&str]) -> Value {
@@ -55,7 +78,8 @@ fn cluster_role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value
 
 fn aggregated(name: &str, labels: &[(&str, &str)], selector_label: &str) -> Value {
     let mut r = cluster_role(name, labels, Vec::new());
-    r["aggregationRule"] = json!({"clusterRoleSelectors": [{"matchLabels": {selector_label: "true"}}]});
+    r["aggregationRule"] =
+        json!({"clusterRoleSelectors": [{"matchLabels": {selector_label: "true"}}]});
     r
 }
 
@@ -80,154 +104,486 @@ fn user(name: &str) -> Value {
 pub fn node_rules_json() -> Vec<Value> {
     vec![
         rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-        rule(&["create"], &["authorization.k8s.io"], &["localsubjectaccessreviews", "subjectaccessreviews"]),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["localsubjectaccessreviews", "subjectaccessreviews"],
+        ),
         rule(READ, &[""], &["services"]),
         rule(&["create", "get", "list", "watch"], &[""], &["nodes"]),
         rule(&["patch", "update"], &[""], &["nodes/status"]),
         rule(&["delete", "patch", "update"], &[""], &["nodes"]),
-        rule(&["create", "patch", "update"], &["", "events.k8s.io"], &["events"]),
+        rule(
+            &["create", "patch", "update"],
+            &["", "events.k8s.io"],
+            &["events"],
+        ),
         rule(READ, &[""], &["pods"]),
         rule(&["create", "delete"], &[""], &["pods"]),
         rule(&["patch", "update"], &[""], &["pods/status"]),
         rule(&["create"], &[""], &["pods/eviction"]),
-        rule(&["get"], &[""], &["secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes"]),
+        rule(
+            &["get"],
+            &[""],
+            &[
+                "secrets",
+                "configmaps",
+                "persistentvolumeclaims",
+                "persistentvolumes",
+            ],
+        ),
         rule(&["get"], &[""], &["endpoints"]),
-        rule(&["get", "update", "patch"], &[""], &["persistentvolumeclaims/status"]),
+        rule(
+            &["get", "update", "patch"],
+            &[""],
+            &["persistentvolumeclaims/status"],
+        ),
         rule(&["create"], &[""], &["serviceaccounts/token"]),
-        rule(&["create", "delete", "get", "patch", "update"], &["coordination.k8s.io"], &["leases"]),
-        rule(&["create", "get", "list", "watch"], &["certificates.k8s.io"], &["certificatesigningrequests"]),
+        rule(
+            &["create", "delete", "get", "patch", "update"],
+            &["coordination.k8s.io"],
+            &["leases"],
+        ),
+        rule(
+            &["create", "get", "list", "watch"],
+            &["certificates.k8s.io"],
+            &["certificatesigningrequests"],
+        ),
         rule(READ, &["node.k8s.io"], &["runtimeclasses"]),
-        rule(READ, &["storage.k8s.io"], &["csidrivers", "csinodes", "volumeattachments"]),
+        rule(
+            READ,
+            &["storage.k8s.io"],
+            &["csidrivers", "csinodes", "volumeattachments"],
+        ),
     ]
 }
 
 /// [`node_rules_json`] parsed.
 pub fn node_rules() -> Vec<PolicyRule> {
-    node_rules_json().iter().map(PolicyRule::from_json).collect()
+    node_rules_json()
+        .iter()
+        .map(PolicyRule::from_json)
+        .collect()
 }
 
 /// The default ClusterRoles.
 pub fn cluster_roles() -> Vec<Value> {
     let core = &[""];
     let view_rules = vec![
-        rule(READ, core, &[
-            "pods", "pods/status", "replicationcontrollers", "replicationcontrollers/scale", "replicationcontrollers/status",
-            "persistentvolumeclaims", "persistentvolumeclaims/status", "services", "services/status", "endpoints",
-            "configmaps", "serviceaccounts", "limitranges", "resourcequotas", "bindings", "events",
-            "namespaces/status", "pods/log", "resourcequotas/status", "namespaces",
-        ]),
+        rule(
+            READ,
+            core,
+            &[
+                "pods",
+                "pods/status",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "replicationcontrollers/status",
+                "persistentvolumeclaims",
+                "persistentvolumeclaims/status",
+                "services",
+                "services/status",
+                "endpoints",
+                "configmaps",
+                "serviceaccounts",
+                "limitranges",
+                "resourcequotas",
+                "bindings",
+                "events",
+                "namespaces/status",
+                "pods/log",
+                "resourcequotas/status",
+                "namespaces",
+            ],
+        ),
         rule(READ, &["discovery.k8s.io"], &["endpointslices"]),
-        rule(READ, &["apps"], &[
-            "controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status",
-            "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status",
-        ]),
-        rule(READ, &["autoscaling"], &["horizontalpodautoscalers", "horizontalpodautoscalers/status"]),
-        rule(READ, &["batch"], &["cronjobs", "cronjobs/status", "jobs", "jobs/status"]),
-        rule(READ, &["policy"], &["poddisruptionbudgets", "poddisruptionbudgets/status"]),
-        rule(READ, &["networking.k8s.io"], &["ingresses", "ingresses/status", "networkpolicies"]),
+        rule(
+            READ,
+            &["apps"],
+            &[
+                "controllerrevisions",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+            ],
+        ),
+        rule(
+            READ,
+            &["autoscaling"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
+        ),
+        rule(
+            READ,
+            &["batch"],
+            &["cronjobs", "cronjobs/status", "jobs", "jobs/status"],
+        ),
+        rule(
+            READ,
+            &["policy"],
+            &["poddisruptionbudgets", "poddisruptionbudgets/status"],
+        ),
+        rule(
+            READ,
+            &["networking.k8s.io"],
+            &["ingresses", "ingresses/status", "networkpolicies"],
+        ),
     ];
     let edit_rules = vec![
-        rule(READ, core, &["pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy"]),
+        rule(
+            READ,
+            core,
+            &[
+                "pods/attach",
+                "pods/exec",
+                "pods/portforward",
+                "pods/proxy",
+                "secrets",
+                "services/proxy",
+            ],
+        ),
         rule(&["impersonate"], core, &["serviceaccounts"]),
-        rule(WRITE, core, &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"]),
+        rule(
+            WRITE,
+            core,
+            &[
+                "pods",
+                "pods/attach",
+                "pods/exec",
+                "pods/portforward",
+                "pods/proxy",
+            ],
+        ),
         rule(&["create"], core, &["pods/eviction"]),
-        rule(WRITE, core, &[
-            "configmaps", "events", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale",
-            "secrets", "serviceaccounts", "services", "services/proxy",
-        ]),
+        rule(
+            WRITE,
+            core,
+            &[
+                "configmaps",
+                "events",
+                "persistentvolumeclaims",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "secrets",
+                "serviceaccounts",
+                "services",
+                "services/proxy",
+            ],
+        ),
         rule(&["create"], core, &["serviceaccounts/token"]),
-        rule(WRITE, &["apps"], &[
-            "daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale",
-            "statefulsets", "statefulsets/scale",
-        ]),
+        rule(
+            WRITE,
+            &["apps"],
+            &[
+                "daemonsets",
+                "deployments",
+                "deployments/rollback",
+                "deployments/scale",
+                "replicasets",
+                "replicasets/scale",
+                "statefulsets",
+                "statefulsets/scale",
+            ],
+        ),
         rule(WRITE, &["autoscaling"], &["horizontalpodautoscalers"]),
         rule(WRITE, &["batch"], &["cronjobs", "jobs"]),
         rule(WRITE, &["policy"], &["poddisruptionbudgets"]),
-        rule(WRITE, &["networking.k8s.io"], &["ingresses", "networkpolicies"]),
-        rule(&["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"], &["coordination.k8s.io"], &["leases"]),
+        rule(
+            WRITE,
+            &["networking.k8s.io"],
+            &["ingresses", "networkpolicies"],
+        ),
+        rule(
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
+            &["coordination.k8s.io"],
+            &["leases"],
+        ),
     ];
     let admin_rules = vec![
-        rule(&["create"], &["authorization.k8s.io"], &["localsubjectaccessreviews"]),
-        rule(RW, &["rbac.authorization.k8s.io"], &["rolebindings", "roles"]),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["localsubjectaccessreviews"],
+        ),
+        rule(
+            RW,
+            &["rbac.authorization.k8s.io"],
+            &["rolebindings", "roles"],
+        ),
     ];
-    let discovery_urls = &["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"];
+    let discovery_urls = &[
+        "/api",
+        "/api/*",
+        "/apis",
+        "/apis/*",
+        "/healthz",
+        "/livez",
+        "/openapi",
+        "/openapi/*",
+        "/readyz",
+        "/version",
+        "/version/",
+    ];
     vec![
-        cluster_role("cluster-admin", &[], vec![rule(&["*"], &["*"], &["*"]), url_rule(&["*"], &["*"])]),
+        cluster_role(
+            "cluster-admin",
+            &[],
+            vec![rule(&["*"], &["*"], &["*"]), url_rule(&["*"], &["*"])],
+        ),
         url_role("system:discovery", discovery_urls),
-        url_role("system:public-info-viewer", &["/healthz", "/livez", "/readyz", "/version", "/version/"]),
-        cluster_role("system:monitoring", &[], vec![url_rule(&["get"], &["/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/readyz", "/readyz/*"])]),
-        cluster_role("system:basic-user", &[], vec![
-            rule(&["create"], &["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
-            rule(&["create"], &["authentication.k8s.io"], &["selfsubjectreviews"]),
-        ]),
+        url_role(
+            "system:public-info-viewer",
+            &["/healthz", "/livez", "/readyz", "/version", "/version/"],
+        ),
+        cluster_role(
+            "system:monitoring",
+            &[],
+            vec![url_rule(
+                &["get"],
+                &[
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/metrics",
+                    "/readyz",
+                    "/readyz/*",
+                ],
+            )],
+        ),
+        cluster_role(
+            "system:basic-user",
+            &[],
+            vec![
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                ),
+                rule(
+                    &["create"],
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                ),
+            ],
+        ),
         aggregated("admin", &[], AGGREGATE_TO_ADMIN),
         aggregated("edit", &[(AGGREGATE_TO_ADMIN, "true")], AGGREGATE_TO_EDIT),
         aggregated("view", &[(AGGREGATE_TO_EDIT, "true")], AGGREGATE_TO_VIEW),
-        cluster_role("system:aggregate-to-admin", &[(AGGREGATE_TO_ADMIN, "true")], admin_rules),
-        cluster_role("system:aggregate-to-edit", &[(AGGREGATE_TO_EDIT, "true")], edit_rules),
-        cluster_role("system:aggregate-to-view", &[(AGGREGATE_TO_VIEW, "true")], view_rules),
+        cluster_role(
+            "system:aggregate-to-admin",
+            &[(AGGREGATE_TO_ADMIN, "true")],
+            admin_rules,
+        ),
+        cluster_role(
+            "system:aggregate-to-edit",
+            &[(AGGREGATE_TO_EDIT, "true")],
+            edit_rules,
+        ),
+        cluster_role(
+            "system:aggregate-to-view",
+            &[(AGGREGATE_TO_VIEW, "true")],
+            view_rules,
+        ),
         cluster_role("system:node", &[], node_rules_json()),
-        cluster_role("system:node-proxier", &[], vec![
-            rule(&["list", "watch"], &[""], &["services", "endpoints"]),
-            rule(&["get", "list", "watch"], &[""], &["nodes"]),
-            rule(&["create", "patch", "update"], &["", "events.k8s.io"], &["events"]),
-            rule(&["list", "watch"], &["discovery.k8s.io"], &["endpointslices"]),
-        ]),
-        cluster_role("system:kube-scheduler", &[], vec![
-            rule(&["create", "patch", "update"], &["", "events.k8s.io"], &["events"]),
-            rule(&["create"], &["coordination.k8s.io"], &["leases"]),
-            rule(&["get", "update"], &["coordination.k8s.io"], &["leases"]),
-            rule(&["create"], &[""], &["endpoints"]),
-            rule(&["get", "update"], &[""], &["endpoints"]),
-            rule(READ, &[""], &["nodes"]),
-            rule(&["delete", "get", "list", "watch"], &[""], &["pods"]),
-            rule(&["create"], &[""], &["bindings", "pods/binding"]),
-            rule(&["patch", "update"], &[""], &["pods/status"]),
-            rule(READ, &[""], &["replicationcontrollers", "services"]),
-            rule(READ, &["apps", "extensions"], &["replicasets"]),
-            rule(READ, &["apps"], &["statefulsets"]),
-            rule(READ, &["policy"], &["poddisruptionbudgets"]),
-            rule(READ, &[""], &["persistentvolumeclaims", "persistentvolumes", "namespaces", "configmaps"]),
-            rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-            rule(&["create"], &["authorization.k8s.io"], &["subjectaccessreviews"]),
-            rule(READ, &["storage.k8s.io"], &["csidrivers", "csinodes", "csistoragecapacities", "storageclasses"]),
-        ]),
-        cluster_role("system:kube-controller-manager", &[], vec![
-            rule(&["create", "patch", "update"], &["", "events.k8s.io"], &["events"]),
-            rule(&["create"], &["coordination.k8s.io"], &["leases"]),
-            rule(&["get", "update"], &["coordination.k8s.io"], &["leases"]),
-            rule(&["create"], &[""], &["endpoints", "secrets", "serviceaccounts"]),
-            rule(&["delete"], &[""], &["secrets"]),
-            rule(&["get"], &[""], &["endpoints", "namespaces", "secrets", "serviceaccounts"]),
-            rule(&["update"], &[""], &["endpoints", "secrets", "serviceaccounts"]),
-            rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-            rule(&["create"], &["authorization.k8s.io"], &["subjectaccessreviews"]),
-            rule(&["list", "watch"], &["*"], &["*"]),
-            rule(&["create"], &[""], &["serviceaccounts/token"]),
-        ]),
-        cluster_role("system:volume-scheduler", &[], vec![
-            rule(&["get", "list", "patch", "update", "watch"], &[""], &["persistentvolumes"]),
-            rule(READ, &["storage.k8s.io"], &["storageclasses"]),
-            rule(&["get", "list", "patch", "update", "watch"], &[""], &["persistentvolumeclaims"]),
-        ]),
-        cluster_role("system:auth-delegator", &[], vec![
-            rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
-            rule(&["create"], &["authorization.k8s.io"], &["subjectaccessreviews"]),
-        ]),
-        cluster_role("system:node-bootstrapper", &[], vec![
-            rule(&["create", "get", "list", "watch"], &["certificates.k8s.io"], &["certificatesigningrequests"]),
-        ]),
-        cluster_role("system:certificates.k8s.io:certificatesigningrequests:nodeclient", &[], vec![
-            rule(&["create"], &["certificates.k8s.io"], &["certificatesigningrequests/nodeclient"]),
-        ]),
-        cluster_role("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", &[], vec![
-            rule(&["create"], &["certificates.k8s.io"], &["certificatesigningrequests/selfnodeclient"]),
-        ]),
-        cluster_role("system:service-account-issuer-discovery", &[], vec![
-            url_rule(&["get"], &["/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"]),
-        ]),
+        cluster_role(
+            "system:node-proxier",
+            &[],
+            vec![
+                rule(&["list", "watch"], &[""], &["services", "endpoints"]),
+                rule(&["get", "list", "watch"], &[""], &["nodes"]),
+                rule(
+                    &["create", "patch", "update"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
+                rule(
+                    &["list", "watch"],
+                    &["discovery.k8s.io"],
+                    &["endpointslices"],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:kube-scheduler",
+            &[],
+            vec![
+                rule(
+                    &["create", "patch", "update"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
+                rule(&["create"], &["coordination.k8s.io"], &["leases"]),
+                rule(&["get", "update"], &["coordination.k8s.io"], &["leases"]),
+                rule(&["create"], &[""], &["endpoints"]),
+                rule(&["get", "update"], &[""], &["endpoints"]),
+                rule(READ, &[""], &["nodes"]),
+                rule(&["delete", "get", "list", "watch"], &[""], &["pods"]),
+                rule(&["create"], &[""], &["bindings", "pods/binding"]),
+                rule(&["patch", "update"], &[""], &["pods/status"]),
+                rule(READ, &[""], &["replicationcontrollers", "services"]),
+                rule(READ, &["apps", "extensions"], &["replicasets"]),
+                rule(READ, &["apps"], &["statefulsets"]),
+                rule(READ, &["policy"], &["poddisruptionbudgets"]),
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "persistentvolumeclaims",
+                        "persistentvolumes",
+                        "namespaces",
+                        "configmaps",
+                    ],
+                ),
+                rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+                rule(
+                    READ,
+                    &["storage.k8s.io"],
+                    &[
+                        "csidrivers",
+                        "csinodes",
+                        "csistoragecapacities",
+                        "storageclasses",
+                    ],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:kube-controller-manager",
+            &[],
+            vec![
+                rule(
+                    &["create", "patch", "update"],
+                    &["", "events.k8s.io"],
+                    &["events"],
+                ),
+                rule(&["create"], &["coordination.k8s.io"], &["leases"]),
+                rule(&["get", "update"], &["coordination.k8s.io"], &["leases"]),
+                rule(
+                    &["create"],
+                    &[""],
+                    &["endpoints", "secrets", "serviceaccounts"],
+                ),
+                rule(&["delete"], &[""], &["secrets"]),
+                rule(
+                    &["get"],
+                    &[""],
+                    &["endpoints", "namespaces", "secrets", "serviceaccounts"],
+                ),
+                rule(
+                    &["update"],
+                    &[""],
+                    &["endpoints", "secrets", "serviceaccounts"],
+                ),
+                rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+                rule(&["list", "watch"], &["*"], &["*"]),
+                rule(&["create"], &[""], &["serviceaccounts/token"]),
+            ],
+        ),
+        cluster_role(
+            "system:volume-scheduler",
+            &[],
+            vec![
+                rule(
+                    &["get", "list", "patch", "update", "watch"],
+                    &[""],
+                    &["persistentvolumes"],
+                ),
+                rule(READ, &["storage.k8s.io"], &["storageclasses"]),
+                rule(
+                    &["get", "list", "patch", "update", "watch"],
+                    &[""],
+                    &["persistentvolumeclaims"],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:auth-delegator",
+            &[],
+            vec![
+                rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+            ],
+        ),
+        cluster_role(
+            "system:node-bootstrapper",
+            &[],
+            vec![rule(
+                &["create", "get", "list", "watch"],
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests"],
+            )],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            &[],
+            vec![rule(
+                &["create"],
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests/nodeclient"],
+            )],
+        ),
+        cluster_role(
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            &[],
+            vec![rule(
+                &["create"],
+                &["certificates.k8s.io"],
+                &["certificatesigningrequests/selfnodeclient"],
+            )],
+        ),
+        cluster_role(
+            "system:service-account-issuer-discovery",
+            &[],
+            vec![url_rule(
+                &["get"],
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+            )],
+        ),
         // kubeadm's (not upstream's bootstrap policy): bootstrap tokens may read nodes.
-        cluster_role("kubeadm:get-nodes", &[], vec![rule(&["get"], &[""], &["nodes"])]),
+        cluster_role(
+            "kubeadm:get-nodes",
+            &[],
+            vec![rule(&["get"], &[""], &["nodes"])],
+        ),
     ]
     .into_iter()
     .chain(super::controller_policy::cluster_roles())
@@ -241,28 +597,87 @@ fn url_role(name: &str, urls: &[&str]) -> Value {
 /// The default ClusterRoleBindings.
 pub fn cluster_role_bindings() -> Vec<Value> {
     vec![
-        binding("cluster-admin", "cluster-admin", vec![group("system:masters")]),
-        binding("system:monitoring", "system:monitoring", vec![group("system:monitoring")]),
-        binding("system:discovery", "system:discovery", vec![group("system:authenticated")]),
-        binding("system:basic-user", "system:basic-user", vec![group("system:authenticated")]),
-        binding("system:public-info-viewer", "system:public-info-viewer", vec![group("system:authenticated"), group("system:unauthenticated")]),
+        binding(
+            "cluster-admin",
+            "cluster-admin",
+            vec![group("system:masters")],
+        ),
+        binding(
+            "system:monitoring",
+            "system:monitoring",
+            vec![group("system:monitoring")],
+        ),
+        binding(
+            "system:discovery",
+            "system:discovery",
+            vec![group("system:authenticated")],
+        ),
+        binding(
+            "system:basic-user",
+            "system:basic-user",
+            vec![group("system:authenticated")],
+        ),
+        binding(
+            "system:public-info-viewer",
+            "system:public-info-viewer",
+            vec![
+                group("system:authenticated"),
+                group("system:unauthenticated"),
+            ],
+        ),
         // As upstream: no subjects; kubelets are authorized by the Node authorizer.
         binding("system:node", "system:node", Vec::new()),
-        binding("system:node-proxier", "system:node-proxier", vec![user("system:kube-proxy")]),
-        binding("system:kube-scheduler", "system:kube-scheduler", vec![user("system:kube-scheduler")]),
-        binding("system:volume-scheduler", "system:volume-scheduler", vec![user("system:kube-scheduler")]),
-        binding("system:kube-controller-manager", "system:kube-controller-manager", vec![user("system:kube-controller-manager")]),
-        binding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", vec![group("system:serviceaccounts")]),
+        binding(
+            "system:node-proxier",
+            "system:node-proxier",
+            vec![user("system:kube-proxy")],
+        ),
+        binding(
+            "system:kube-scheduler",
+            "system:kube-scheduler",
+            vec![user("system:kube-scheduler")],
+        ),
+        binding(
+            "system:volume-scheduler",
+            "system:volume-scheduler",
+            vec![user("system:kube-scheduler")],
+        ),
+        binding(
+            "system:kube-controller-manager",
+            "system:kube-controller-manager",
+            vec![user("system:kube-controller-manager")],
+        ),
+        binding(
+            "system:service-account-issuer-discovery",
+            "system:service-account-issuer-discovery",
+            vec![group("system:serviceaccounts")],
+        ),
         // The bindings `kubeadm init` creates for TLS bootstrapping (kubeadm binds the
         // per-token-group `system:bootstrappers:kubeadm:default-node-token`; every
         // bootstrap token is in `system:bootstrappers`, so that group is bound here):
         // bootstrap tokens may create CSRs, their node client CSRs are auto-approved,
         // kubelets (`system:nodes`) may renew their own client certificate, and
         // bootstrap tokens may read nodes.
-        binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", vec![group("system:bootstrappers")]),
-        binding("kubeadm:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", vec![group("system:bootstrappers")]),
-        binding("kubeadm:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", vec![group("system:nodes")]),
-        binding("kubeadm:get-nodes", "kubeadm:get-nodes", vec![group("system:bootstrappers")]),
+        binding(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            vec![group("system:bootstrappers")],
+        ),
+        binding(
+            "kubeadm:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            vec![group("system:bootstrappers")],
+        ),
+        binding(
+            "kubeadm:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            vec![group("system:nodes")],
+        ),
+        binding(
+            "kubeadm:get-nodes",
+            "kubeadm:get-nodes",
+            vec![group("system:bootstrappers")],
+        ),
     ]
     .into_iter()
     .chain(super::controller_policy::cluster_role_bindings())
@@ -274,7 +689,10 @@ pub fn cluster_role_bindings() -> Vec<Value> {
 /// and labels it lacks added.
 pub fn reconcile(existing: &Value, wanted: &Value) -> Option<Value> {
     let autoupdate = existing
-        .pointer(&format!("/metadata/annotations/{}", AUTOUPDATE_ANNOTATION.replace('/', "~1")))
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            AUTOUPDATE_ANNOTATION.replace('/', "~1")
+        ))
         .and_then(Value::as_str);
     if autoupdate == Some("false") {
         return None;
@@ -282,8 +700,14 @@ pub fn reconcile(existing: &Value, wanted: &Value) -> Option<Value> {
     let mut out = existing.clone();
     let mut changed = false;
     for field in ["rules", "subjects"] {
-        let Some(want) = wanted.get(field).and_then(Value::as_array) else { continue };
-        let have = out.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
+        let Some(want) = wanted.get(field).and_then(Value::as_array) else {
+            continue;
+        };
+        let have = out
+            .get(field)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut merged = have.clone();
         for w in want {
             if !have.contains(w) {
@@ -301,7 +725,9 @@ pub fn reconcile(existing: &Value, wanted: &Value) -> Option<Value> {
     }
     for (k, v) in api_types::meta::labels(wanted) {
         if api_types::meta::labels(&out).get(&k) != Some(&v) {
-            api_types::meta::meta_mut(&mut out).entry("labels").or_insert_with(|| json!({}))[&k] = json!(v);
+            api_types::meta::meta_mut(&mut out)
+                .entry("labels")
+                .or_insert_with(|| json!({}))[&k] = json!(v);
             changed = true;
         }
     }
@@ -311,16 +737,32 @@ pub fn reconcile(existing: &Value, wanted: &Value) -> Option<Value> {
 /// Creates or updates the bootstrap ClusterRoles and ClusterRoleBindings (upstream's
 /// `rbac/bootstrap-roles` post-start hook). Aggregated roles are stored with the
 /// union of the rules they aggregate, as upstream's aggregation controller keeps them.
-pub async fn ensure(store: &crate::store::Store, cache: &crate::cache::WatchCache, write: &crate::store::WriteOptions) -> anyhow::Result<()> {
-    let roles_info = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", "clusterroles").ok_or_else(|| anyhow::anyhow!("clusterroles not registered"))?;
-    let bindings_info = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", "clusterrolebindings").ok_or_else(|| anyhow::anyhow!("clusterrolebindings not registered"))?;
+pub async fn ensure(
+    store: &crate::store::Store,
+    cache: &crate::cache::WatchCache,
+    write: &crate::store::WriteOptions,
+) -> anyhow::Result<()> {
+    let roles_info = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", "clusterroles")
+        .ok_or_else(|| anyhow::anyhow!("clusterroles not registered"))?;
+    let bindings_info =
+        api_types::registry::lookup("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
+            .ok_or_else(|| anyhow::anyhow!("clusterrolebindings not registered"))?;
     let mut roles = cluster_roles();
     // Aggregation sees stored roles (custom ones with aggregate-to-* labels) too.
     let mut all: Vec<Value> = cache
         .resource(roles_info)
-        .map(|c| c.list(&roles_info.key_prefix()).iter().map(|o| o.selectable.clone()).collect())
+        .map(|c| {
+            c.list(&roles_info.key_prefix())
+                .iter()
+                .map(|o| o.selectable.clone())
+                .collect()
+        })
         .unwrap_or_default();
-    all.retain(|r| !roles.iter().any(|b| api_types::meta::name(b) == api_types::meta::name(r)));
+    all.retain(|r| {
+        !roles
+            .iter()
+            .any(|b| api_types::meta::name(b) == api_types::meta::name(r))
+    });
     all.extend(roles.iter().cloned());
     for role in roles.iter_mut() {
         if role.get("aggregationRule").is_some() {
@@ -329,12 +771,18 @@ pub async fn ensure(store: &crate::store::Store, cache: &crate::cache::WatchCach
         }
     }
     let mut changed = 0usize;
-    for (info, objects) in [(roles_info, roles), (bindings_info, cluster_role_bindings())] {
+    for (info, objects) in [
+        (roles_info, roles),
+        (bindings_info, cluster_role_bindings()),
+    ] {
         for wanted in objects {
             let name = api_types::meta::name(&wanted).unwrap_or("").to_string();
             let result = match store.get(info, None, &name).await {
                 Ok(existing) => match reconcile(&existing, &wanted) {
-                    Some(updated) => store.update(info, None, &name, None, updated, write).await.map(|_| true),
+                    Some(updated) => store
+                        .update(info, None, &name, None, updated, write)
+                        .await
+                        .map(|_| true),
                     None => Ok(false),
                 },
                 Err(e) if e.code == 404 => match store.create(info, None, wanted, write).await {
@@ -368,7 +816,10 @@ mod tests {
         dedup.dedup();
         assert_eq!(dedup.len(), names.len());
         for b in cluster_role_bindings() {
-            let role = b.pointer("/roleRef/name").and_then(Value::as_str).expect("roleRef");
+            let role = b
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .expect("roleRef");
             assert!(names.contains(&role), "{role}");
         }
     }

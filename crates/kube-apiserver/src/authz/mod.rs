@@ -80,7 +80,9 @@ impl Authorizer {
                 "AlwaysDeny" => out.push(Mode::AlwaysDeny),
                 "RBAC" => {
                     if let Some(c) = &cache {
-                        rbac = Some(rbac::RuleResolver::new(Box::new(rbac::CacheSource(c.clone()))));
+                        rbac = Some(rbac::RuleResolver::new(Box::new(rbac::CacheSource(
+                            c.clone(),
+                        ))));
                     }
                     out.push(Mode::Rbac);
                 }
@@ -132,16 +134,43 @@ impl Authorizer {
 /// The 403 Status upstream returns for a denied request.
 pub fn forbidden(user: &UserInfo, req: &RequestInfo, reason: &str) -> ApiError {
     let msg = if req.is_resource_request {
-        let resource = if req.subresource.is_empty() { req.resource.clone() } else { format!("{}/{}", req.resource, req.subresource) };
-        let group = if req.api_group.is_empty() { "\"\"".to_string() } else { format!("\"{}\"", req.api_group) };
-        let scope = if req.namespace.is_empty() { "at the cluster scope".to_string() } else { format!("in the namespace \"{}\"", req.namespace) };
+        let resource = if req.subresource.is_empty() {
+            req.resource.clone()
+        } else {
+            format!("{}/{}", req.resource, req.subresource)
+        };
+        let group = if req.api_group.is_empty() {
+            "\"\"".to_string()
+        } else {
+            format!("\"{}\"", req.api_group)
+        };
+        let scope = if req.namespace.is_empty() {
+            "at the cluster scope".to_string()
+        } else {
+            format!("in the namespace \"{}\"", req.namespace)
+        };
         // Upstream `NewForbidden(GroupResource, name, ...)`: `deployments.apps "x"`.
-        let qualified = if req.api_group.is_empty() { req.resource.clone() } else { format!("{}.{}", req.resource, req.api_group) };
-        let what = if req.name.is_empty() { qualified } else { format!("{qualified} \"{}\"", req.name) };
+        let qualified = if req.api_group.is_empty() {
+            req.resource.clone()
+        } else {
+            format!("{}.{}", req.resource, req.api_group)
+        };
+        let what = if req.name.is_empty() {
+            qualified
+        } else {
+            format!("{qualified} \"{}\"", req.name)
+        };
         format!("{what} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group {group} {scope}", user.name, req.verb)
     } else {
-        format!("forbidden: User \"{}\" cannot {} path \"{}\"", user.name, req.verb, req.path)
+        format!(
+            "forbidden: User \"{}\" cannot {} path \"{}\"",
+            user.name, req.verb, req.path
+        )
     };
-    let msg = if reason.is_empty() { msg } else { format!("{msg}: {reason}") };
+    let msg = if reason.is_empty() {
+        msg
+    } else {
+        format!("{msg}: {reason}")
+    };
     ApiError::forbidden(msg).with_details(&req.api_group, &req.resource, &req.name)
 }

@@ -65,7 +65,11 @@ pub struct Rule {
 
 /// Parses the file's text (YAML is a superset of JSON).
 pub fn parse(text: &str) -> Result<Vec<Rule>, EncryptionError> {
-    let cfg: FileConfig = serde_norway::from_str(text).map_err(|e| EncryptionError::Config(format!("error decoding encryption provider configuration: {e}")))?;
+    let cfg: FileConfig = serde_norway::from_str(text).map_err(|e| {
+        EncryptionError::Config(format!(
+            "error decoding encryption provider configuration: {e}"
+        ))
+    })?;
     match (cfg.kind.as_str(), cfg.api_version.as_str()) {
         ("EncryptionConfiguration", "apiserver.config.k8s.io/v1") | ("EncryptionConfig", "v1") | ("EncryptionConfig", "apiserver.config.k8s.io/v1") => {}
         (k, v) => {
@@ -75,33 +79,45 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, EncryptionError> {
         }
     }
     if cfg.resources.is_empty() {
-        return Err(EncryptionError::Config("resources: Required value: at least one resource must be specified".into()));
+        return Err(EncryptionError::Config(
+            "resources: Required value: at least one resource must be specified".into(),
+        ));
     }
     let mut seen = HashSet::new();
     let mut rules = Vec::new();
     for (i, r) in cfg.resources.iter().enumerate() {
         if r.resources.is_empty() {
-            return Err(EncryptionError::Config(format!("resources[{i}].resources: Required value: at least one resource must be specified")));
+            return Err(EncryptionError::Config(format!(
+                "resources[{i}].resources: Required value: at least one resource must be specified"
+            )));
         }
         if r.providers.is_empty() {
-            return Err(EncryptionError::Config(format!("resources[{i}].providers: Required value: at least one provider must be specified")));
+            return Err(EncryptionError::Config(format!(
+                "resources[{i}].providers: Required value: at least one provider must be specified"
+            )));
         }
         for res in &r.resources {
             if !seen.insert(res.clone()) {
-                return Err(EncryptionError::Config(format!("resources[{i}].resources: Duplicate value: {res:?}")));
+                return Err(EncryptionError::Config(format!(
+                    "resources[{i}].resources: Duplicate value: {res:?}"
+                )));
             }
         }
         let mut ciphers = Vec::new();
         for (j, p) in r.providers.iter().enumerate() {
             ciphers.extend(provider(p, &format!("resources[{i}].providers[{j}]"))?);
         }
-        rules.push(Rule { resources: r.resources.clone(), transformer: std::sync::Arc::new(Transformer::new(ciphers)) });
+        rules.push(Rule {
+            resources: r.resources.clone(),
+            transformer: std::sync::Arc::new(Transformer::new(ciphers)),
+        });
     }
     Ok(rules)
 }
 
 pub fn load(path: &Path) -> Result<Vec<Rule>, EncryptionError> {
-    let text = std::fs::read_to_string(path).map_err(|e| EncryptionError::Config(format!("reading {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EncryptionError::Config(format!("reading {}: {e}", path.display())))?;
     parse(&text)
 }
 
@@ -121,35 +137,60 @@ fn provider(p: &ProviderConfig, field: &str) -> Result<Vec<Cipher>, EncryptionEr
         kinds.push(("identity", None));
     }
     if p.kms.is_some() {
-        return Err(EncryptionError::Config(format!("{field}.kms: Unsupported value: the kms provider is not supported by this apiserver")));
+        return Err(EncryptionError::Config(format!(
+            "{field}.kms: Unsupported value: the kms provider is not supported by this apiserver"
+        )));
     }
     if let Some(other) = p.other.keys().next() {
         return Err(EncryptionError::Config(format!("{field}: Unsupported value: unknown provider {other:?} (supported: aescbc, aesgcm, secretbox, identity)")));
     }
     let [(kind, keys)] = kinds.as_slice() else {
-        return Err(EncryptionError::Config(format!("{field}: Invalid value: exactly one provider must be configured per entry, found {}", kinds.len())));
+        return Err(EncryptionError::Config(format!(
+            "{field}: Invalid value: exactly one provider must be configured per entry, found {}",
+            kinds.len()
+        )));
     };
-    let Some(keys) = keys else { return Ok(vec![Cipher::Identity]) };
+    let Some(keys) = keys else {
+        return Ok(vec![Cipher::Identity]);
+    };
     if keys.keys.is_empty() {
-        return Err(EncryptionError::Config(format!("{field}.{kind}.keys: Required value: at least one key must be specified")));
+        return Err(EncryptionError::Config(format!(
+            "{field}.{kind}.keys: Required value: at least one key must be specified"
+        )));
     }
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for (k, key) in keys.keys.iter().enumerate() {
         let kf = format!("{field}.{kind}.keys[{k}]");
         if key.name.is_empty() {
-            return Err(EncryptionError::Config(format!("{kf}.name: Required value: key name is required")));
+            return Err(EncryptionError::Config(format!(
+                "{kf}.name: Required value: key name is required"
+            )));
         }
         if key.name.contains(':') {
-            return Err(EncryptionError::Config(format!("{kf}.name: Invalid value: {:?}: key name must not contain ':'", key.name)));
+            return Err(EncryptionError::Config(format!(
+                "{kf}.name: Invalid value: {:?}: key name must not contain ':'",
+                key.name
+            )));
         }
         if !names.insert(key.name.clone()) {
-            return Err(EncryptionError::Config(format!("{kf}.name: Duplicate value: {:?}", key.name)));
+            return Err(EncryptionError::Config(format!(
+                "{kf}.name: Duplicate value: {:?}",
+                key.name
+            )));
         }
         let secret = base64::engine::general_purpose::STANDARD
             .decode(key.secret.trim())
-            .map_err(|e| EncryptionError::Config(format!("{kf}.secret: Invalid value: REDACTED: secrets must be base64 encoded: {e}")))?;
-        let allowed: &[usize] = if *kind == "secretbox" { &[32] } else { &[16, 24, 32] };
+            .map_err(|e| {
+                EncryptionError::Config(format!(
+                    "{kf}.secret: Invalid value: REDACTED: secrets must be base64 encoded: {e}"
+                ))
+            })?;
+        let allowed: &[usize] = if *kind == "secretbox" {
+            &[32]
+        } else {
+            &[16, 24, 32]
+        };
         if !allowed.contains(&secret.len()) {
             return Err(EncryptionError::Config(format!(
                 "{kf}.secret: Invalid value: REDACTED: secret is not of the expected length, got {}, expected one of {allowed:?}",
@@ -157,9 +198,18 @@ fn provider(p: &ProviderConfig, field: &str) -> Result<Vec<Cipher>, EncryptionEr
             )));
         }
         out.push(match *kind {
-            "aescbc" => Cipher::AesCbc { name: key.name.clone(), key: secret },
-            "aesgcm" => Cipher::AesGcm { name: key.name.clone(), key: secret },
-            _ => Cipher::Secretbox { name: key.name.clone(), key: secret },
+            "aescbc" => Cipher::AesCbc {
+                name: key.name.clone(),
+                key: secret,
+            },
+            "aesgcm" => Cipher::AesGcm {
+                name: key.name.clone(),
+                key: secret,
+            },
+            _ => Cipher::Secretbox {
+                name: key.name.clone(),
+                key: secret,
+            },
         });
     }
     Ok(out)

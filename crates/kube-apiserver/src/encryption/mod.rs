@@ -62,9 +62,15 @@ fn cbc_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>, EncryptionError> {
     let iv: [u8; 16] = random();
     let bad = |e: aes::cipher::InvalidLength| EncryptionError::Encrypt(e.to_string());
     let ct = match key.len() {
-        16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, &iv).map_err(bad)?.encrypt_padded_vec_mut::<Pkcs7>(plain),
-        24 => cbc::Encryptor::<aes::Aes192>::new_from_slices(key, &iv).map_err(bad)?.encrypt_padded_vec_mut::<Pkcs7>(plain),
-        _ => cbc::Encryptor::<aes::Aes256>::new_from_slices(key, &iv).map_err(bad)?.encrypt_padded_vec_mut::<Pkcs7>(plain),
+        16 => cbc::Encryptor::<aes::Aes128>::new_from_slices(key, &iv)
+            .map_err(bad)?
+            .encrypt_padded_vec_mut::<Pkcs7>(plain),
+        24 => cbc::Encryptor::<aes::Aes192>::new_from_slices(key, &iv)
+            .map_err(bad)?
+            .encrypt_padded_vec_mut::<Pkcs7>(plain),
+        _ => cbc::Encryptor::<aes::Aes256>::new_from_slices(key, &iv)
+            .map_err(bad)?
+            .encrypt_padded_vec_mut::<Pkcs7>(plain),
     };
     let mut out = iv.to_vec();
     out.extend(ct);
@@ -73,7 +79,9 @@ fn cbc_encrypt(key: &[u8], plain: &[u8]) -> Result<Vec<u8>, EncryptionError> {
 
 fn cbc_decrypt(key: &[u8], data: &[u8]) -> Result<Vec<u8>, EncryptionError> {
     if data.len() < 16 {
-        return Err(EncryptionError::Decrypt("the stored data was shorter than the required size".into()));
+        return Err(EncryptionError::Decrypt(
+            "the stored data was shorter than the required size".into(),
+        ));
     }
     let (iv, ct) = data.split_at(16);
     if ct.len() % 16 != 0 {
@@ -82,22 +90,47 @@ fn cbc_decrypt(key: &[u8], data: &[u8]) -> Result<Vec<u8>, EncryptionError> {
     let bad = |e: aes::cipher::InvalidLength| EncryptionError::Decrypt(e.to_string());
     let unpad = |_| EncryptionError::Decrypt("invalid padding on input".into());
     match key.len() {
-        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv).map_err(bad)?.decrypt_padded_vec_mut::<Pkcs7>(ct).map_err(unpad),
-        24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv).map_err(bad)?.decrypt_padded_vec_mut::<Pkcs7>(ct).map_err(unpad),
-        _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv).map_err(bad)?.decrypt_padded_vec_mut::<Pkcs7>(ct).map_err(unpad),
+        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .decrypt_padded_vec_mut::<Pkcs7>(ct)
+            .map_err(unpad),
+        24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .decrypt_padded_vec_mut::<Pkcs7>(ct)
+            .map_err(unpad),
+        _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
+            .map_err(bad)?
+            .decrypt_padded_vec_mut::<Pkcs7>(ct)
+            .map_err(unpad),
     }
 }
 
-fn aead_seal<A: KeyInit + Aead>(key: &[u8], nonce: &[u8], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, EncryptionError> {
+fn aead_seal<A: KeyInit + Aead>(
+    key: &[u8],
+    nonce: &[u8],
+    plain: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, EncryptionError> {
     let c = A::new_from_slice(key).map_err(|e| EncryptionError::Encrypt(e.to_string()))?;
-    c.encrypt(aes_gcm::aead::generic_array::GenericArray::from_slice(nonce), Payload { msg: plain, aad })
-        .map_err(|_| EncryptionError::Encrypt("encryption failed".into()))
+    c.encrypt(
+        aes_gcm::aead::generic_array::GenericArray::from_slice(nonce),
+        Payload { msg: plain, aad },
+    )
+    .map_err(|_| EncryptionError::Encrypt("encryption failed".into()))
 }
 
-fn aead_open<A: KeyInit + Aead>(key: &[u8], nonce: &[u8], ct: &[u8], aad: &[u8]) -> Result<Vec<u8>, EncryptionError> {
+fn aead_open<A: KeyInit + Aead>(
+    key: &[u8],
+    nonce: &[u8],
+    ct: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, EncryptionError> {
     let c = A::new_from_slice(key).map_err(|e| EncryptionError::Decrypt(e.to_string()))?;
-    c.decrypt(aes_gcm::aead::generic_array::GenericArray::from_slice(nonce), Payload { msg: ct, aad })
-        .map_err(|_| EncryptionError::Decrypt("cipher: message authentication failed".into()))
+    c.decrypt(
+        aes_gcm::aead::generic_array::GenericArray::from_slice(nonce),
+        Payload { msg: ct, aad },
+    )
+    .map_err(|_| EncryptionError::Decrypt("cipher: message authentication failed".into()))
 }
 
 fn gcm_seal(key: &[u8], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, EncryptionError> {
@@ -114,7 +147,9 @@ fn gcm_seal(key: &[u8], plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, EncryptionE
 
 fn gcm_open(key: &[u8], data: &[u8], aad: &[u8]) -> Result<Vec<u8>, EncryptionError> {
     if data.len() < 12 + 16 {
-        return Err(EncryptionError::Decrypt("the stored data was shorter than the required size".into()));
+        return Err(EncryptionError::Decrypt(
+            "the stored data was shorter than the required size".into(),
+        ));
     }
     let (nonce, ct) = data.split_at(12);
     match key.len() {
@@ -134,7 +169,9 @@ fn secretbox_seal(key: &[u8], plain: &[u8]) -> Result<Vec<u8>, EncryptionError> 
 
 fn secretbox_open(key: &[u8], data: &[u8]) -> Result<Vec<u8>, EncryptionError> {
     if data.len() < 24 + 16 {
-        return Err(EncryptionError::Decrypt("the stored data was shorter than the required size".into()));
+        return Err(EncryptionError::Decrypt(
+            "the stored data was shorter than the required size".into(),
+        ));
     }
     let (nonce, ct) = data.split_at(24);
     aead_open::<crypto_secretbox::XSalsa20Poly1305>(key, nonce, ct, &[])
@@ -209,7 +246,9 @@ impl Transformer {
         if let Some(e) = last_error {
             return Err(e);
         }
-        if self.ciphers.iter().any(|c| matches!(c, Cipher::Identity)) && !stored.starts_with(b"k8s:enc:") {
+        if self.ciphers.iter().any(|c| matches!(c, Cipher::Identity))
+            && !stored.starts_with(b"k8s:enc:")
+        {
             return Ok(Cow::Borrowed(stored));
         }
         Err(EncryptionError::NoMatchingPrefix)
@@ -245,7 +284,9 @@ impl Encryption {
                     if covers(pattern, info.plural, info.group) {
                         matched = true;
                         // The first rule naming a resource wins, as upstream.
-                        by_plural.entry(info.plural.to_string()).or_insert_with(|| rule.transformer.clone());
+                        by_plural
+                            .entry(info.plural.to_string())
+                            .or_insert_with(|| rule.transformer.clone());
                     }
                 }
                 if !matched && !pattern.contains('*') {
@@ -295,41 +336,89 @@ mod tests {
 
     #[test]
     fn every_provider_round_trips_with_its_prefix() {
-        for (kind, key) in [("aescbc", KEY32), ("aescbc", KEY16), ("aesgcm", KEY32), ("aesgcm", KEY16), ("secretbox", KEY32)] {
-            let e = cfg(&format!("  - {kind}:\n      keys:\n      - name: k1\n        secret: {key}\n"));
-            let sealed = e.seal("/registry/secrets/default/s", b"{\"a\":1}".to_vec()).expect("seal");
-            assert!(sealed.starts_with(format!("k8s:enc:{kind}:v1:k1:").as_bytes()), "{kind}");
+        for (kind, key) in [
+            ("aescbc", KEY32),
+            ("aescbc", KEY16),
+            ("aesgcm", KEY32),
+            ("aesgcm", KEY16),
+            ("secretbox", KEY32),
+        ] {
+            let e = cfg(&format!(
+                "  - {kind}:\n      keys:\n      - name: k1\n        secret: {key}\n"
+            ));
+            let sealed = e
+                .seal("/registry/secrets/default/s", b"{\"a\":1}".to_vec())
+                .expect("seal");
+            assert!(
+                sealed.starts_with(format!("k8s:enc:{kind}:v1:k1:").as_bytes()),
+                "{kind}"
+            );
             assert!(!sealed.windows(7).any(|w| w == b"{\"a\":1}"));
-            assert_eq!(e.open("/registry/secrets/default/s", &sealed).expect("open").as_ref(), b"{\"a\":1}");
+            assert_eq!(
+                e.open("/registry/secrets/default/s", &sealed)
+                    .expect("open")
+                    .as_ref(),
+                b"{\"a\":1}"
+            );
             // Other resources are untouched.
-            assert_eq!(e.seal("/registry/configmaps/default/c", b"x".to_vec()).expect("seal"), b"x");
+            assert_eq!(
+                e.seal("/registry/configmaps/default/c", b"x".to_vec())
+                    .expect("seal"),
+                b"x"
+            );
         }
     }
 
     #[test]
     fn gcm_binds_the_etcd_key() {
-        let e = cfg(&format!("  - aesgcm:\n      keys:\n      - name: k1\n        secret: {KEY32}\n"));
-        let sealed = e.seal("/registry/secrets/default/a", b"v".to_vec()).expect("seal");
+        let e = cfg(&format!(
+            "  - aesgcm:\n      keys:\n      - name: k1\n        secret: {KEY32}\n"
+        ));
+        let sealed = e
+            .seal("/registry/secrets/default/a", b"v".to_vec())
+            .expect("seal");
         assert!(e.open("/registry/secrets/default/b", &sealed).is_err());
     }
 
     #[test]
     fn identity_reads_plain_only_when_listed() {
-        let without = cfg(&format!("  - aescbc:\n      keys:\n      - name: k1\n        secret: {KEY32}\n"));
-        assert!(matches!(without.open("/registry/secrets/a/b", b"{}"), Err(EncryptionError::NoMatchingPrefix)));
+        let without = cfg(&format!(
+            "  - aescbc:\n      keys:\n      - name: k1\n        secret: {KEY32}\n"
+        ));
+        assert!(matches!(
+            without.open("/registry/secrets/a/b", b"{}"),
+            Err(EncryptionError::NoMatchingPrefix)
+        ));
         let with = cfg(&format!("  - aescbc:\n      keys:\n      - name: k1\n        secret: {KEY32}\n  - identity: {{}}\n"));
-        assert_eq!(with.open("/registry/secrets/a/b", b"{}").expect("plain").as_ref(), b"{}");
+        assert_eq!(
+            with.open("/registry/secrets/a/b", b"{}")
+                .expect("plain")
+                .as_ref(),
+            b"{}"
+        );
     }
 
     #[test]
     fn rotation_reads_old_keys() {
-        let old = cfg(&format!("  - secretbox:\n      keys:\n      - name: old\n        secret: {KEY32}\n"));
-        let sealed = old.seal("/registry/secrets/a/b", b"v".to_vec()).expect("seal");
+        let old = cfg(&format!(
+            "  - secretbox:\n      keys:\n      - name: old\n        secret: {KEY32}\n"
+        ));
+        let sealed = old
+            .seal("/registry/secrets/a/b", b"v".to_vec())
+            .expect("seal");
         let new = cfg(&format!(
             "  - aescbc:\n      keys:\n      - name: new\n        secret: {KEY16}\n  - secretbox:\n      keys:\n      - name: old\n        secret: {KEY32}\n"
         ));
-        assert_eq!(new.open("/registry/secrets/a/b", &sealed).expect("old key").as_ref(), b"v");
-        assert!(new.seal("/registry/secrets/a/b", b"v".to_vec()).expect("seal").starts_with(b"k8s:enc:aescbc:v1:new:"));
+        assert_eq!(
+            new.open("/registry/secrets/a/b", &sealed)
+                .expect("old key")
+                .as_ref(),
+            b"v"
+        );
+        assert!(new
+            .seal("/registry/secrets/a/b", b"v".to_vec())
+            .expect("seal")
+            .starts_with(b"k8s:enc:aescbc:v1:new:"));
     }
 
     #[test]

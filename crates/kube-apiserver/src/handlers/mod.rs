@@ -29,27 +29,41 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
     let route = path::parse(&path);
     let (verb, resource) = metric_labels(&method, &route, req.uri().query());
     let long_running = verb == "WATCH" || verb == "CONNECT";
-    let mutating = matches!(method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+    let mutating = matches!(
+        method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
     // Max in-flight: long-running requests are exempt, as upstream.
     let _permit = if long_running {
         None
     } else {
-        let sem = if mutating { &state.mutating_inflight } else { &state.readonly_inflight };
+        let sem = if mutating {
+            &state.mutating_inflight
+        } else {
+            &state.readonly_inflight
+        };
         match sem.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
                 let resp = response::error(&ApiError::too_many_requests());
-                state.metrics.observe(&verb, resource, 429, started.elapsed());
+                state
+                    .metrics
+                    .observe(&verb, resource, 429, started.elapsed());
                 return resp;
             }
         }
     };
-    let user = req.extensions().get::<UserInfo>().cloned().unwrap_or_else(UserInfo::anonymous);
+    let user = req
+        .extensions()
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::anonymous);
     // `Impersonate-*` headers switch the identity once the caller may impersonate it.
-    let user = match crate::authz::impersonation::impersonate(&state.authorizer, user, req.headers()) {
-        Ok(u) => u,
-        Err(e) => return response::error(&e),
-    };
+    let user =
+        match crate::authz::impersonation::impersonate(&state.authorizer, user, req.headers()) {
+            Ok(u) => u,
+            Err(e) => return response::error(&e),
+        };
     let mut req = req;
     req.extensions_mut().insert(user.clone());
     let info = request_info(&method, &path, &route, req.uri().query());
@@ -65,21 +79,36 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
             response::error(&crate::authz::forbidden(&user, &info, &reason))
         }
         crate::authz::Decision::Allow => match route {
-            Ok(route) => handle(&state, route, req).await.unwrap_or_else(|e| response::error(&e)),
+            Ok(route) => handle(&state, route, req)
+                .await
+                .unwrap_or_else(|e| response::error(&e)),
             Err(e) => response::error(&e),
         },
     };
     if !long_running {
-        state.metrics.observe(&verb, resource, resp.status().as_u16(), started.elapsed());
+        state
+            .metrics
+            .observe(&verb, resource, resp.status().as_u16(), started.elapsed());
     }
     resp
 }
 
 /// Upstream's RequestInfo of a request, for authorization.
-pub(crate) fn request_info(method: &Method, path: &str, route: &Result<Route, ApiError>, query: Option<&str>) -> RequestInfo {
+pub(crate) fn request_info(
+    method: &Method,
+    path: &str,
+    route: &Result<Route, ApiError>,
+    query: Option<&str>,
+) -> RequestInfo {
     match route {
-        Ok(Route::Resource { info, namespace, name, sub }) => {
-            let watch = query.is_some_and(|q| q.split('&').any(|p| p == "watch=1" || p == "watch=true"));
+        Ok(Route::Resource {
+            info,
+            namespace,
+            name,
+            sub,
+        }) => {
+            let watch =
+                query.is_some_and(|q| q.split('&').any(|p| p == "watch=1" || p == "watch=true"));
             let verb = match (method, name.is_some()) {
                 (&Method::GET, false) if watch => "watch",
                 (&Method::GET, false) => "list",
@@ -99,7 +128,10 @@ pub(crate) fn request_info(method: &Method, path: &str, route: &Result<Route, Ap
                 resource: info.plural.into(),
                 subresource: sub.map(|s| s.name().to_string()).unwrap_or_default(),
                 // A namespace is its own namespace for authorization, as upstream.
-                namespace: namespace.clone().or_else(|| (info.kind == "Namespace").then(|| name.clone()).flatten()).unwrap_or_default(),
+                namespace: namespace
+                    .clone()
+                    .or_else(|| (info.kind == "Namespace").then(|| name.clone()).flatten())
+                    .unwrap_or_default(),
                 name: name.clone().unwrap_or_default(),
                 path: path.to_string(),
             }
@@ -130,7 +162,11 @@ pub(crate) fn request_info(method: &Method, path: &str, route: &Result<Route, Ap
     }
 }
 
-fn metric_labels(method: &Method, route: &Result<Route, ApiError>, query: Option<&str>) -> (String, &'static str) {
+fn metric_labels(
+    method: &Method,
+    route: &Result<Route, ApiError>,
+    query: Option<&str>,
+) -> (String, &'static str) {
     let resource = match route {
         Ok(Route::Resource { info, .. }) => info.plural,
         _ => "",
@@ -143,8 +179,19 @@ fn metric_labels(method: &Method, route: &Result<Route, ApiError>, query: Option
                 "LIST"
             }
         }
-        (&Method::GET, Ok(Route::Resource { sub: Some(s), .. })) if matches!(s.name(), "exec" | "attach" | "portforward" | "proxy" | "log") => "CONNECT",
-        (&Method::POST, Ok(Route::Resource { sub: Some(s), .. })) if matches!(s.name(), "exec" | "attach" | "portforward") => "CONNECT",
+        (&Method::GET, Ok(Route::Resource { sub: Some(s), .. }))
+            if matches!(
+                s.name(),
+                "exec" | "attach" | "portforward" | "proxy" | "log"
+            ) =>
+        {
+            "CONNECT"
+        }
+        (&Method::POST, Ok(Route::Resource { sub: Some(s), .. }))
+            if matches!(s.name(), "exec" | "attach" | "portforward") =>
+        {
+            "CONNECT"
+        }
         (m, _) => m.as_str(),
     };
     (verb.to_string(), resource)
@@ -158,42 +205,91 @@ async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Res
             if state.etcd_ready().await {
                 Ok(response::text(StatusCode::OK, "ok"))
             } else {
-                Ok(response::text(StatusCode::INTERNAL_SERVER_ERROR, "[-]etcd failed: reason withheld\nreadyz check failed"))
+                Ok(response::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "[-]etcd failed: reason withheld\nreadyz check failed",
+                ))
             }
         }
         Route::Metrics => {
             let mut r = Response::new(Body::from(state.metrics.render()));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             Ok(r)
         }
         Route::Version => Ok(response::json(StatusCode::OK, &discovery::version())),
-        Route::ApiVersions => Ok(response::json(StatusCode::OK, &discovery::api_versions(&state.advertise))),
+        Route::ApiVersions => Ok(response::json(
+            StatusCode::OK,
+            &discovery::api_versions(&state.advertise),
+        )),
         Route::ApiGroupList => Ok(response::json(StatusCode::OK, &discovery::api_group_list())),
         Route::ApiGroup(g) => discovery::api_group(&g)
             .map(|v| response::json(StatusCode::OK, &v))
-            .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            }),
         Route::ApiResources { group, version } => discovery::api_resource_list(&group, &version)
             .map(|v| response::json(StatusCode::OK, &v))
-            .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            }),
         Route::OpenApiV2 => {
             // kubectl asks for the protobuf form only; the `@` spelling is matched as a
             // plain string (it is not a valid media type) and answered with `.v1.0`.
-            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if accept.contains(api_types::openapi::V2_PROTOBUF_ACCEPT) || accept.contains(api_types::openapi::V2_PROTOBUF_ACCEPT_ALT) {
-                let mut r = Response::new(Body::from(api_types::openapi::v2_document_protobuf().to_vec()));
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(api_types::openapi::V2_PROTOBUF_CONTENT_TYPE));
+            let accept = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if accept.contains(api_types::openapi::V2_PROTOBUF_ACCEPT)
+                || accept.contains(api_types::openapi::V2_PROTOBUF_ACCEPT_ALT)
+            {
+                let mut r = Response::new(Body::from(
+                    api_types::openapi::v2_document_protobuf().to_vec(),
+                ));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(api_types::openapi::V2_PROTOBUF_CONTENT_TYPE),
+                );
                 Ok(r)
             } else {
-                Ok(response::raw_json(StatusCode::OK, bytes::Bytes::from(api_types::openapi::v2_document().to_vec())))
+                Ok(response::raw_json(
+                    StatusCode::OK,
+                    bytes::Bytes::from(api_types::openapi::v2_document().to_vec()),
+                ))
             }
         }
-        Route::OpenApiV3Index => Ok(response::json(StatusCode::OK, &api_types::openapi::v3_index())),
+        Route::OpenApiV3Index => Ok(response::json(
+            StatusCode::OK,
+            &api_types::openapi::v3_index(),
+        )),
         Route::OpenApiV3 { group, version } => api_types::openapi::v3_document(&group, &version)
             .map(|d| response::raw_json(StatusCode::OK, bytes::Bytes::from(d.to_vec())))
-            .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )
+            }),
         Route::NamespaceFinalize(ns) => write::finalize_namespace(state, &ns, req).await,
         Route::MetricsApi(target) => crate::metrics_api::serve(state, target, req).await,
-        Route::Resource { info, namespace, name, sub } => {
+        Route::Resource {
+            info,
+            namespace,
+            name,
+            sub,
+        } => {
             let query = Query::parse(req.uri().query());
             let ns = namespace.as_deref();
             match (method, name.as_deref(), sub) {
@@ -204,18 +300,43 @@ async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Res
                         read::list(state, info, ns, &query, req.headers()).await
                     }
                 }
-                (Method::GET, Some(n), None) => read::get(state, info, ns, n, &query, req.headers()).await,
-                (_, Some(n), Some(s)) if info.kind == "Pod" && matches!(s, Subresource::Log | Subresource::Exec | Subresource::Attach | Subresource::PortForward) => {
+                (Method::GET, Some(n), None) => {
+                    read::get(state, info, ns, n, &query, req.headers()).await
+                }
+                (_, Some(n), Some(s))
+                    if info.kind == "Pod"
+                        && matches!(
+                            s,
+                            Subresource::Log
+                                | Subresource::Exec
+                                | Subresource::Attach
+                                | Subresource::PortForward
+                        ) =>
+                {
                     crate::proxy::pod_connect(state, info, ns, n, s, req).await
                 }
-                (Method::GET, Some(n), Some(s)) => read::get_subresource(state, info, ns, n, s, &query).await,
+                (Method::GET, Some(n), Some(s)) => {
+                    read::get_subresource(state, info, ns, n, s, &query).await
+                }
                 (Method::POST, None, None) => write::create(state, info, ns, &query, req).await,
-                (Method::POST, Some(n), Some(s)) => write::create_subresource(state, info, ns, n, s, &query, req).await,
-                (Method::PUT, Some(n), s) => write::update(state, info, ns, n, s, &query, req).await,
-                (Method::PATCH, Some(n), s) => write::patch(state, info, ns, n, s, &query, req).await,
-                (Method::DELETE, Some(n), None) => write::delete(state, info, ns, n, &query, req).await,
-                (Method::DELETE, None, None) => write::delete_collection(state, info, ns, &query, req).await,
-                (m, _, _) => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({m})"))),
+                (Method::POST, Some(n), Some(s)) => {
+                    write::create_subresource(state, info, ns, n, s, &query, req).await
+                }
+                (Method::PUT, Some(n), s) => {
+                    write::update(state, info, ns, n, s, &query, req).await
+                }
+                (Method::PATCH, Some(n), s) => {
+                    write::patch(state, info, ns, n, s, &query, req).await
+                }
+                (Method::DELETE, Some(n), None) => {
+                    write::delete(state, info, ns, n, &query, req).await
+                }
+                (Method::DELETE, None, None) => {
+                    write::delete_collection(state, info, ns, &query, req).await
+                }
+                (m, _, _) => Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource ({m})"
+                ))),
             }
         }
     }

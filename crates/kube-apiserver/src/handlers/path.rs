@@ -11,14 +11,25 @@ pub enum Route {
     ApiVersions,
     ApiGroupList,
     ApiGroup(String),
-    ApiResources { group: String, version: String },
+    ApiResources {
+        group: String,
+        version: String,
+    },
     /// A collection (`name` None) or one object, optionally a subresource of it.
-    Resource { info: &'static ResourceInfo, namespace: Option<String>, name: Option<String>, sub: Option<Subresource> },
+    Resource {
+        info: &'static ResourceInfo,
+        namespace: Option<String>,
+        name: Option<String>,
+        sub: Option<Subresource>,
+    },
     /// `/api/v1/namespaces/{ns}/finalize` and other namespace-only subresources.
     NamespaceFinalize(String),
     OpenApiV2,
     OpenApiV3Index,
-    OpenApiV3 { group: String, version: String },
+    OpenApiV3 {
+        group: String,
+        version: String,
+    },
     Healthz,
     Livez,
     Readyz,
@@ -39,7 +50,13 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         .collect::<Result<_, _>>()
         .map_err(|_| ApiError::bad_request("invalid UTF-8 in the request path"))?;
     let segs: Vec<&str> = decoded.iter().map(|s| s.as_ref()).collect();
-    let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
     match segs.as_slice() {
         ["version"] => Ok(Route::Version),
         ["healthz", ..] => Ok(Route::Healthz),
@@ -48,14 +65,28 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
         ["metrics"] => Ok(Route::Metrics),
         ["openapi", "v2"] | ["swagger.json"] => Ok(Route::OpenApiV2),
         ["openapi", "v3"] => Ok(Route::OpenApiV3Index),
-        ["openapi", "v3", "api", v] => Ok(Route::OpenApiV3 { group: String::new(), version: v.to_string() }),
-        ["openapi", "v3", "apis", g, v] => Ok(Route::OpenApiV3 { group: g.to_string(), version: v.to_string() }),
+        ["openapi", "v3", "api", v] => Ok(Route::OpenApiV3 {
+            group: String::new(),
+            version: v.to_string(),
+        }),
+        ["openapi", "v3", "apis", g, v] => Ok(Route::OpenApiV3 {
+            group: g.to_string(),
+            version: v.to_string(),
+        }),
         ["api"] => Ok(Route::ApiVersions),
         ["apis"] => Ok(Route::ApiGroupList),
-        ["apis", crate::metrics_api::GROUP, rest @ ..] => crate::metrics_api::route(rest).map(Route::MetricsApi),
-        ["api", v] => Ok(Route::ApiResources { group: String::new(), version: v.to_string() }),
+        ["apis", crate::metrics_api::GROUP, rest @ ..] => {
+            crate::metrics_api::route(rest).map(Route::MetricsApi)
+        }
+        ["api", v] => Ok(Route::ApiResources {
+            group: String::new(),
+            version: v.to_string(),
+        }),
         ["apis", g] => Ok(Route::ApiGroup(g.to_string())),
-        ["apis", g, v] => Ok(Route::ApiResources { group: g.to_string(), version: v.to_string() }),
+        ["apis", g, v] => Ok(Route::ApiResources {
+            group: g.to_string(),
+            version: v.to_string(),
+        }),
         ["api", v, rest @ ..] => resource_route("", v, rest),
         ["apis", g, v, rest @ ..] => resource_route(g, v, rest),
         _ => Err(not_found()),
@@ -63,8 +94,18 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
 }
 
 fn resource_route(group: &str, version: &str, rest: &[&str]) -> Result<Route, ApiError> {
-    let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
-    let resource = |plural: &str, namespace: Option<&str>, name: Option<&str>, sub: Option<&str>| -> Result<Route, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
+    let resource = |plural: &str,
+                    namespace: Option<&str>,
+                    name: Option<&str>,
+                    sub: Option<&str>|
+     -> Result<Route, ApiError> {
         let info = resource_or_404(group, version, plural)?;
         if namespace.is_some() && !info.namespaced {
             return Err(not_found());
@@ -85,13 +126,19 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Result<Route, Ap
     };
     match rest {
         // /namespaces/{ns}/... is a namespaced resource unless it is the namespace itself.
-        ["namespaces", ns, "finalize"] if group.is_empty() => Ok(Route::NamespaceFinalize(ns.to_string())),
-        ["namespaces", ns, plural] if group.is_empty() && *plural == "status" => resource("namespaces", None, Some(ns), Some("status")),
+        ["namespaces", ns, "finalize"] if group.is_empty() => {
+            Ok(Route::NamespaceFinalize(ns.to_string()))
+        }
+        ["namespaces", ns, plural] if group.is_empty() && *plural == "status" => {
+            resource("namespaces", None, Some(ns), Some("status"))
+        }
         ["namespaces", ns, plural] => resource(plural, Some(ns), None, None),
         ["namespaces", ns, plural, name] => resource(plural, Some(ns), Some(name), None),
         ["namespaces", ns, plural, name, sub] => resource(plural, Some(ns), Some(name), Some(sub)),
         // Proxy subpaths: /pods/{name}/proxy/<path...>
-        ["namespaces", ns, plural, name, sub, ..] if *sub == "proxy" => resource(plural, Some(ns), Some(name), Some(sub)),
+        ["namespaces", ns, plural, name, sub, ..] if *sub == "proxy" => {
+            resource(plural, Some(ns), Some(name), Some(sub))
+        }
         [plural] => resource(plural, None, None, None),
         [plural, name] => resource(plural, None, Some(name), None),
         [plural, name, sub] => resource(plural, None, Some(name), Some(sub)),
@@ -116,7 +163,12 @@ mod tests {
     #[test]
     fn routes() {
         match parse("/api/v1/namespaces/default/pods/web/status") {
-            Ok(Route::Resource { info, namespace, name, sub }) => {
+            Ok(Route::Resource {
+                info,
+                namespace,
+                name,
+                sub,
+            }) => {
                 assert_eq!(info.plural, "pods");
                 assert_eq!(namespace.as_deref(), Some("default"));
                 assert_eq!(name.as_deref(), Some("web"));
@@ -125,15 +177,29 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         match parse("/api/v1/namespaces/kube-system") {
-            Ok(Route::Resource { info, namespace, name, .. }) => {
+            Ok(Route::Resource {
+                info,
+                namespace,
+                name,
+                ..
+            }) => {
                 assert_eq!(info.plural, "namespaces");
                 assert!(namespace.is_none());
                 assert_eq!(name.as_deref(), Some("kube-system"));
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(parse("/apis/apps/v1/deployments"), Ok(Route::Resource { namespace: None, .. })));
-        assert!(parse("/api/v1/namespaces/default/nodes").is_err(), "cluster-scoped under a namespace");
+        assert!(matches!(
+            parse("/apis/apps/v1/deployments"),
+            Ok(Route::Resource {
+                namespace: None,
+                ..
+            })
+        ));
+        assert!(
+            parse("/api/v1/namespaces/default/nodes").is_err(),
+            "cluster-scoped under a namespace"
+        );
         assert!(parse("/api/v1/nosuch").is_err());
         assert!(parse("/api/v1/namespaces/default/configmaps/x/status").is_err());
     }

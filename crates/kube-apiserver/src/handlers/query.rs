@@ -24,10 +24,15 @@ impl Query {
                 if k == "dryRun" && v == "All" {
                     dry_run_all = true;
                 }
-                params.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+                params
+                    .entry(k.into_owned())
+                    .or_insert_with(|| v.into_owned());
             }
         }
-        Query { params, dry_run_all }
+        Query {
+            params,
+            dry_run_all,
+        }
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
@@ -43,7 +48,9 @@ impl Query {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
             Some(_) if self.dry_run_all => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!("unsupported dryRun value: {other:?}, supported: All"))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "unsupported dryRun value: {other:?}, supported: All"
+            ))),
         }
     }
 
@@ -68,7 +75,10 @@ impl Query {
     pub fn i64(&self, k: &str) -> Result<Option<i64>, ApiError> {
         match self.get(k).filter(|s| !s.is_empty()) {
             None => Ok(None),
-            Some(s) => s.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid {k} value: {s:?}"))),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("invalid {k} value: {s:?}"))),
         }
     }
 }

@@ -44,7 +44,10 @@ impl Filter {
         if let Some(f) = &fields {
             f.check_supported(info)?;
         }
-        Ok(Filter { labels: q.label_selector()?, fields })
+        Ok(Filter {
+            labels: q.label_selector()?,
+            fields,
+        })
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
@@ -79,9 +82,19 @@ fn prefix_for(info: &ResourceInfo, namespace: Option<&str>, filter: &Filter) -> 
 }
 
 /// GET one object.
-pub async fn get(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn get(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let obj = if q.get("resourceVersion") == Some("0") {
-        let cache = state.cache.resource(info).ok_or_else(|| internal("no cache"))?;
+        let cache = state
+            .cache
+            .resource(info)
+            .ok_or_else(|| internal("no cache"))?;
         cache
             .get(&info.key(ns, name))
             .map(|o| o.object())
@@ -91,10 +104,17 @@ pub async fn get(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<
     };
     match representation(headers) {
         Representation::Table => {
-            let t = table::to_table(info, std::slice::from_ref(&obj), Utc::now(), IncludeObject::from_query(q.get("includeObject")));
+            let t = table::to_table(
+                info,
+                std::slice::from_ref(&obj),
+                Utc::now(),
+                IncludeObject::from_query(q.get("includeObject")),
+            );
             Ok(response::json(StatusCode::OK, &t))
         }
-        Representation::PartialObjectMetadata => Ok(response::json(StatusCode::OK, &partial_metadata(&obj))),
+        Representation::PartialObjectMetadata => {
+            Ok(response::json(StatusCode::OK, &partial_metadata(&obj)))
+        }
         Representation::Object => Ok(response::json(StatusCode::OK, &obj)),
     }
 }
@@ -110,11 +130,20 @@ fn encode_continue(rv: i64, start_key_suffix: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
-    let raw = base64::engine::general_purpose::URL_SAFE.decode(token).or_else(|_| base64::engine::general_purpose::STANDARD.decode(token)).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     let rv = v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?;
-    let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_string();
+    let start = v
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(bad)?
+        .to_string();
     if start.contains("..") || start.starts_with('/') {
         return Err(bad());
     }
@@ -123,27 +152,44 @@ fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
 
 /// LIST: from the watch cache when it can answer (RV=0, or a consistent read once the
 /// cache caught up with etcd), otherwise paginated from etcd.
-pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn list(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let filter = Filter::from_query(info, q)?;
     let limit = q.i64("limit")?.unwrap_or(0).max(0);
     let continue_token = q.get("continue").filter(|s| !s.is_empty());
     let rv = q.get("resourceVersion").filter(|s| !s.is_empty());
     let rv_match = q.get("resourceVersionMatch").filter(|s| !s.is_empty());
-    let cache = state.cache.resource(info).ok_or_else(|| internal("no cache"))?;
+    let cache = state
+        .cache
+        .resource(info)
+        .ok_or_else(|| internal("no cache"))?;
     let prefix = prefix_for(info, ns, &filter);
 
-    let (items, list_rv, cont): (Vec<ItemRef>, i64, Option<String>) = if continue_token.is_none() && rv_match != Some("Exact") {
+    let (items, list_rv, cont): (Vec<ItemRef>, i64, Option<String>) = if continue_token.is_none()
+        && rv_match != Some("Exact")
+    {
         // Serve from the cache: RV=0 at once; otherwise once the cache reflects the
         // revision asked for (or etcd's current one for a consistent read).
         let wanted = match rv {
             Some("0") => 0,
-            Some(r) => r.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {r}")))?,
+            Some(r) => r
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {r}")))?,
             None => state.storage.current_revision().await.map_err(internal)?,
         };
         let caught_up = wanted == 0 || state.cache.wait_for(wanted, Duration::from_secs(3)).await;
         let list_rv = state.cache.revision();
         let objs = cache.list(&prefix);
-        let matching: Vec<ItemRef> = objs.into_iter().filter(|o| filter.is_empty() || filter.matches(&o.selectable)).map(ItemRef::Cached).collect();
+        let matching: Vec<ItemRef> = objs
+            .into_iter()
+            .filter(|o| filter.is_empty() || filter.matches(&o.selectable))
+            .map(ItemRef::Cached)
+            .collect();
         if caught_up && (limit == 0 || matching.len() as i64 <= limit || rv == Some("0")) {
             (matching, list_rv, None)
         } else {
@@ -163,7 +209,12 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
     match representation(headers) {
         Representation::Table => {
             let values: Vec<Value> = items.iter().map(|i| i.get().object()).collect();
-            let mut t = table::to_table(info, &values, Utc::now(), IncludeObject::from_query(q.get("includeObject")));
+            let mut t = table::to_table(
+                info,
+                &values,
+                Utc::now(),
+                IncludeObject::from_query(q.get("includeObject")),
+            );
             let m = meta::meta_mut(&mut t);
             m.insert("resourceVersion".into(), json!(list_rv.to_string()));
             if let Some(c) = &cont {
@@ -172,12 +223,18 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
             Ok(response::json(StatusCode::OK, &t))
         }
         Representation::PartialObjectMetadata => {
-            let items: Vec<Value> = items.iter().map(|i| partial_metadata(&i.get().object())).collect();
+            let items: Vec<Value> = items
+                .iter()
+                .map(|i| partial_metadata(&i.get().object()))
+                .collect();
             let mut md = json!({"resourceVersion": list_rv.to_string()});
             if let Some(c) = &cont {
                 md["continue"] = json!(c);
             }
-            Ok(response::json(StatusCode::OK, &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items})))
+            Ok(response::json(
+                StatusCode::OK,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": md, "items": items}),
+            ))
         }
         Representation::Object => {
             // Splice the cached JSON bytes: no re-serialization of items.
@@ -185,8 +242,18 @@ pub async fn list(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option
             if let Some(c) = &cont {
                 md["continue"] = json!(c);
             }
-            let mut buf = BytesMut::with_capacity(items.iter().map(|i| i.get().bytes.len()).sum::<usize>() + 256);
-            buf.put_slice(format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", info.list_kind(), info.api_version(), md).as_bytes());
+            let mut buf = BytesMut::with_capacity(
+                items.iter().map(|i| i.get().bytes.len()).sum::<usize>() + 256,
+            );
+            buf.put_slice(
+                format!(
+                    "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+                    info.list_kind(),
+                    info.api_version(),
+                    md
+                )
+                .as_bytes(),
+            );
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     buf.put_u8(b',');
@@ -243,7 +310,9 @@ async fn list_from_etcd(
         let more = page.more;
         let mut last_key = None;
         for (key, stored) in page.items {
-            if let Some(o) = CachedObject::decode(info, key.clone(), &stored.value, stored.mod_revision) {
+            if let Some(o) =
+                CachedObject::decode(info, key.clone(), &stored.value, stored.mod_revision)
+            {
                 if filter.is_empty() || filter.matches(&o.selectable) {
                     out.push(ItemRef::Owned(o));
                 }
@@ -260,8 +329,14 @@ async fn list_from_etcd(
         }
         if reached {
             // More may follow after the last key we looked at.
-            let Some(next) = next else { return Ok((out, rev, None)) };
-            let probe = state.storage.list(prefix, Some(&next), 1, rev).await.map_err(internal)?;
+            let Some(next) = next else {
+                return Ok((out, rev, None));
+            };
+            let probe = state
+                .storage
+                .list(prefix, Some(&next), 1, rev)
+                .await
+                .map_err(internal)?;
             if probe.items.is_empty() {
                 return Ok((out, rev, None));
             }
@@ -274,7 +349,14 @@ async fn list_from_etcd(
 }
 
 /// GET of a subresource: `status`, `scale`.
-pub async fn get_subresource(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Subresource, _q: &Query) -> Result<Response, ApiError> {
+pub async fn get_subresource(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    sub: Subresource,
+    _q: &Query,
+) -> Result<Response, ApiError> {
     match sub {
         Subresource::Status | Subresource::Approval => {
             let obj = state.store.get(info, ns, name).await?;
@@ -282,9 +364,19 @@ pub async fn get_subresource(state: &Arc<AppState>, info: &'static ResourceInfo,
         }
         Subresource::Scale => {
             let obj = state.store.get(info, ns, name).await?;
-            Ok(response::json(StatusCode::OK, &crate::subresources::scale_of(info, &obj)))
+            Ok(response::json(
+                StatusCode::OK,
+                &crate::subresources::scale_of(info, &obj),
+            ))
         }
-        other => Err(ApiError::new(501, "NotImplemented", format!("{} is served by the kubelet, which this apiserver does not reach yet", other.name()))),
+        other => Err(ApiError::new(
+            501,
+            "NotImplemented",
+            format!(
+                "{} is served by the kubelet, which this apiserver does not reach yet",
+                other.name()
+            ),
+        )),
     }
 }
 
@@ -298,7 +390,10 @@ fn filtered(ev: &CacheEvent, filter: &Filter, prefix: &str) -> Option<WatchEvent
         return Some(ev.kind);
     }
     let cur = filter.matches(&ev.object.selectable);
-    let prev = ev.prev.as_ref().is_some_and(|p| filter.matches(&p.selectable));
+    let prev = ev
+        .prev
+        .as_ref()
+        .is_some_and(|p| filter.matches(&p.selectable));
     match ev.kind {
         WatchEventType::Added => cur.then_some(WatchEventType::Added),
         WatchEventType::Deleted => (prev || cur).then_some(WatchEventType::Deleted),
@@ -322,21 +417,38 @@ fn event_line(kind: &str, object: &[u8]) -> Bytes {
 }
 
 /// WATCH: a chunked stream of JSON event lines fed by the watch cache.
-pub async fn watch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+pub async fn watch(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let filter = Filter::from_query(info, q)?;
-    let cache = state.cache.resource(info).ok_or_else(|| internal("no cache"))?.clone();
+    let cache = state
+        .cache
+        .resource(info)
+        .ok_or_else(|| internal("no cache"))?
+        .clone();
     let prefix = prefix_for(info, ns, &filter);
     let send_initial = q.flag("sendInitialEvents");
     let bookmarks = q.flag("allowWatchBookmarks");
     let rv = match q.get("resourceVersion").filter(|s| !s.is_empty()) {
         None | Some("0") => None,
-        Some(r) => Some(r.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {r}")))?),
+        Some(r) => Some(
+            r.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {r}")))?,
+        ),
     };
     if let Some(r) = rv {
         // A watch from a revision the cache has not seen yet waits for it briefly.
         state.cache.wait_for(r, Duration::from_secs(3)).await;
     }
-    let start = cache.watch(&prefix, if send_initial { None } else { rv }, rv.is_none() || send_initial)?;
+    let start = cache.watch(
+        &prefix,
+        if send_initial { None } else { rv },
+        rv.is_none() || send_initial,
+    )?;
     let table_mode = representation(headers) == Representation::Table;
     let include_object = IncludeObject::from_query(q.get("includeObject"));
     let timeout = match q.i64("timeoutSeconds")? {
@@ -349,10 +461,19 @@ pub async fn watch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
     let api_version = info.api_version();
     let encode = move |ev_kind: WatchEventType, obj: &CachedObject| -> Bytes {
         if table_mode {
-            let t = table::to_table(info, std::slice::from_ref(&obj.object()), Utc::now(), include_object);
+            let t = table::to_table(
+                info,
+                std::slice::from_ref(&obj.object()),
+                Utc::now(),
+                include_object,
+            );
             let mut t = t;
-            meta::meta_mut(&mut t).insert("resourceVersion".into(), json!(obj.revision.to_string()));
-            event_line(ev_kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
+            meta::meta_mut(&mut t)
+                .insert("resourceVersion".into(), json!(obj.revision.to_string()));
+            event_line(
+                ev_kind.as_str(),
+                &serde_json::to_vec(&t).unwrap_or_default(),
+            )
         } else {
             event_line(ev_kind.as_str(), &obj.bytes)
         }
@@ -414,8 +535,14 @@ pub async fn watch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     Ok(resp)
 }
 
@@ -426,9 +553,13 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let t = encode_continue(42, "web-7\u{0}");
-        assert_eq!(decode_continue(&t).ok(), Some((42, "web-7\u{0}".to_string())));
+        assert_eq!(
+            decode_continue(&t).ok(),
+            Some((42, "web-7\u{0}".to_string()))
+        );
         assert!(decode_continue("not-base64!").is_err());
-        let evil = base64::engine::general_purpose::URL_SAFE.encode(r#"{"rv":1,"start":"../../x"}"#);
+        let evil =
+            base64::engine::general_purpose::URL_SAFE.encode(r#"{"rv":1,"start":"../../x"}"#);
         assert!(decode_continue(&evil).is_err());
     }
 }

@@ -22,7 +22,10 @@ pub fn json(status: StatusCode, value: &Value) -> Response {
 pub fn raw_json(status: StatusCode, body: Bytes) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -41,7 +44,10 @@ pub fn error(err: &ApiError) -> Response {
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response {
     let mut resp = Response::new(Body::from(body.into()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -54,7 +60,10 @@ pub enum Representation {
 }
 
 pub fn representation(headers: &HeaderMap) -> Representation {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     for part in accept.split(',') {
         let p = part.replace(' ', "");
         if p.contains("as=Table") && p.contains("g=meta.k8s.io") {
@@ -63,7 +72,10 @@ pub fn representation(headers: &HeaderMap) -> Representation {
         if p.contains("as=PartialObjectMetadata") && p.contains("g=meta.k8s.io") {
             return Representation::PartialObjectMetadata;
         }
-        if p.starts_with("application/json") || p.starts_with("*/*") || p.starts_with("application/yaml") {
+        if p.starts_with("application/json")
+            || p.starts_with("*/*")
+            || p.starts_with("application/yaml")
+        {
             return Representation::Object;
         }
     }
@@ -73,21 +85,30 @@ pub fn representation(headers: &HeaderMap) -> Representation {
 /// Decodes a request body by its content type into a JSON value.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::too_large("Request entity too large: limit is 3145728"));
+        return Err(ApiError::too_large(
+            "Request entity too large: limit is 3145728",
+        ));
     }
     let ct = content_type(headers);
     if api_types::protobuf::is_protobuf(&ct) {
         return api_types::protobuf::decode(body);
     }
     let value: Value = match ct.as_str() {
-        "" | "application/json" | "application/merge-patch+json" | "application/json-patch+json"
+        ""
+        | "application/json"
+        | "application/merge-patch+json"
+        | "application/json-patch+json"
         | "application/strategic-merge-patch+json" => serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
-        "application/yaml" | "application/apply-patch+yaml" | "text/yaml" | "application/x-yaml" => {
+        "application/yaml"
+        | "application/apply-patch+yaml"
+        | "text/yaml"
+        | "application/x-yaml" => {
             if body.iter().all(|b| b.is_ascii_whitespace()) {
                 return Err(ApiError::bad_request("the request body is empty"));
             }
-            serde_norway::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?
+            serde_norway::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML body: {e}")))?
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
@@ -99,6 +120,12 @@ pub fn content_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default()
 }

@@ -41,7 +41,8 @@ async fn read_body(req: Request) -> Result<Incoming, ApiError> {
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
         if let Some(data) = frame.data_ref() {
             seen += data.len();
             if seen <= MAX_BODY_BYTES {
@@ -52,9 +53,15 @@ async fn read_body(req: Request) -> Result<Incoming, ApiError> {
         }
     }
     if seen > MAX_BODY_BYTES {
-        return Err(ApiError::too_large("Request entity too large: limit is 3145728"));
+        return Err(ApiError::too_large(
+            "Request entity too large: limit is 3145728",
+        ));
     }
-    Ok(Incoming { headers: parts.headers, body: buf, user })
+    Ok(Incoming {
+        headers: parts.headers,
+        body: buf,
+        user,
+    })
 }
 
 /// The field manager of a write: `fieldManager`, else the User-Agent's product name
@@ -62,15 +69,30 @@ async fn read_body(req: Request) -> Result<Incoming, ApiError> {
 fn field_manager(q: &Query, headers: &HeaderMap) -> Result<String, ApiError> {
     if let Some(m) = q.get("fieldManager").filter(|s| !s.is_empty()) {
         if m.len() > 128 {
-            return Err(ApiError::bad_request("fieldManager: Too long: must have at most 128 bytes"));
+            return Err(ApiError::bad_request(
+                "fieldManager: Too long: must have at most 128 bytes",
+            ));
         }
         return Ok(m.to_string());
     }
-    let ua = headers.get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or("unknown");
-    Ok(ua.split('/').next().unwrap_or("unknown").chars().take(128).collect())
+    let ua = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    Ok(ua
+        .split('/')
+        .next()
+        .unwrap_or("unknown")
+        .chars()
+        .take(128)
+        .collect())
 }
 
-fn write_options(q: &Query, headers: &HeaderMap, user: Option<UserInfo>) -> Result<WriteOptions, ApiError> {
+fn write_options(
+    q: &Query,
+    headers: &HeaderMap,
+    user: Option<UserInfo>,
+) -> Result<WriteOptions, ApiError> {
     Ok(WriteOptions {
         dry_run: q.dry_run()?,
         field_manager: field_manager(q, headers)?,
@@ -91,7 +113,11 @@ fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
 }
 
 fn written(w: Written, created_code: StatusCode) -> Response {
-    let code = if w.created { created_code } else { StatusCode::OK };
+    let code = if w.created {
+        created_code
+    } else {
+        StatusCode::OK
+    };
     let resp = match w.encoded {
         Some(bytes) => response::raw_json(code, bytes),
         None => response::json(code, &w.object),
@@ -99,9 +125,17 @@ fn written(w: Written, created_code: StatusCode) -> Response {
     with_warnings(resp, &w.warnings)
 }
 
-pub async fn create(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn create(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     if !info.verbs.contains(&"create") {
-        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
     }
     let user = request_user(&req);
     let Incoming { headers, body, .. } = read_body(req).await?;
@@ -109,36 +143,78 @@ pub async fn create(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
     let obj = decode_body(&headers, &body)?;
     if crate::authz::review::is_non_stored(info) {
         // Reviews are answered, never stored.
-        let answer = crate::authz::review::create_non_stored(state, &user, info, ns, obj).unwrap_or_else(|| Err(ApiError::internal("unhandled review kind")))?;
+        let answer = crate::authz::review::create_non_stored(state, &user, info, ns, obj)
+            .unwrap_or_else(|| Err(ApiError::internal("unhandled review kind")))?;
         return Ok(response::json(StatusCode::CREATED, &answer));
     }
     crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
     if info.kind == "Binding" {
         // POST /namespaces/{ns}/bindings: the old form of pods/binding.
-        let pod = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let pod = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         return bind(state, ns, &pod, &obj).await;
     }
-    let w = state.store.create_for_response(info, ns, obj, &opts).await?;
+    let w = state
+        .store
+        .create_for_response(info, ns, obj, &opts)
+        .await?;
     Ok(written(w, StatusCode::CREATED))
 }
 
 /// The authenticated user of the request (anonymous when none is attached).
 fn request_user(req: &Request) -> crate::authn::UserInfo {
-    req.extensions().get::<crate::authn::UserInfo>().cloned().unwrap_or_else(crate::authn::UserInfo::anonymous)
+    req.extensions()
+        .get::<crate::authn::UserInfo>()
+        .cloned()
+        .unwrap_or_else(crate::authn::UserInfo::anonymous)
 }
 
-async fn bind(state: &Arc<AppState>, ns: Option<&str>, pod: &str, binding: &Value) -> Result<Response, ApiError> {
-    let Some(node) = binding.pointer("/target/name").and_then(Value::as_str).filter(|s| !s.is_empty()) else {
-        return Err(ApiError::invalid("", "Binding", pod, vec![StatusCause::required("target.name")]));
+async fn bind(
+    state: &Arc<AppState>,
+    ns: Option<&str>,
+    pod: &str,
+    binding: &Value,
+) -> Result<Response, ApiError> {
+    let Some(node) = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            pod,
+            vec![StatusCause::required("target.name")],
+        ));
     };
-    let pods = api_types::registry::lookup("", "v1", "pods").ok_or_else(|| ApiError::internal("pods not registered"))?;
+    let pods = api_types::registry::lookup("", "v1", "pods")
+        .ok_or_else(|| ApiError::internal("pods not registered"))?;
     let now = meta::format_time(Utc::now());
     let node = node.to_string();
-    state.store.update_raw(pods, ns, pod, |p| subresources::bind(p, &node, &now).map(Some)).await?;
-    Ok(response::json(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+    state
+        .store
+        .update_raw(pods, ns, pod, |p| {
+            subresources::bind(p, &node, &now).map(Some)
+        })
+        .await?;
+    Ok(response::json(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
-pub async fn create_subresource(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Subresource, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn create_subresource(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    sub: Subresource,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     match sub {
         Subresource::Binding => {
             let Incoming { headers, body, .. } = read_body(req).await?;
@@ -146,33 +222,68 @@ pub async fn create_subresource(state: &Arc<AppState>, info: &'static ResourceIn
             bind(state, ns, name, &obj).await
         }
         Subresource::Eviction => {
-            let Incoming { headers, body, user } = read_body(req).await?;
+            let Incoming {
+                headers,
+                body,
+                user,
+            } = read_body(req).await?;
             let eviction = decode_body(&headers, &body)?;
-            let mut opts = DeleteOptions { dry_run: q.dry_run()?, user, ..Default::default() };
+            let mut opts = DeleteOptions {
+                dry_run: q.dry_run()?,
+                user,
+                ..Default::default()
+            };
             if let Some(d) = eviction.get("deleteOptions") {
                 opts.merge_body(d);
             }
             state.store.delete(info, ns, name, &opts).await?;
-            Ok(response::json(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+            Ok(response::json(
+                StatusCode::CREATED,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ))
         }
         Subresource::Token => {
             let Incoming { headers, body, .. } = read_body(req).await?;
             let request = decode_body(&headers, &body)?;
             let keys = state.token_keys.as_ref().ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource (service account token signing is not configured)"))?;
-            let answer = crate::serviceaccount::token_request::create(&state.store, keys, ns.unwrap_or("default"), name, request, Some(state.max_token_expiration)).await?;
+            let answer = crate::serviceaccount::token_request::create(
+                &state.store,
+                keys,
+                ns.unwrap_or("default"),
+                name,
+                request,
+                Some(state.max_token_expiration),
+            )
+            .await?;
             Ok(response::json(StatusCode::CREATED, &answer))
         }
-        other => Err(ApiError::new(501, "NotImplemented", format!("{} is served by the kubelet, which this apiserver does not reach yet", other.name()))),
+        other => Err(ApiError::new(
+            501,
+            "NotImplemented",
+            format!(
+                "{} is served by the kubelet, which this apiserver does not reach yet",
+                other.name()
+            ),
+        )),
     }
 }
 
-pub async fn update(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Option<Subresource>, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn update(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    sub: Option<Subresource>,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     let user = request_user(&req);
     let Incoming { headers, body, .. } = read_body(req).await?;
     let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
     crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
-    crate::certificates::authorize_write(state, &user, info, name, sub, |_| Ok(obj.clone())).await?;
+    crate::certificates::authorize_write(state, &user, info, name, sub, |_| Ok(obj.clone()))
+        .await?;
     match sub {
         None | Some(Subresource::Status) | Some(Subresource::Approval) => {
             let w = state.store.update(info, ns, name, sub, obj, &opts).await?;
@@ -182,28 +293,49 @@ pub async fn update(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Opti
             let w = state
                 .store
                 .update_with(info, ns, name, None, &opts, false, |cur| {
-                    let cur = cur.ok_or_else(|| ApiError::not_found(info.group, &info.qualified_plural(), name))?;
+                    let cur = cur.ok_or_else(|| {
+                        ApiError::not_found(info.group, &info.qualified_plural(), name)
+                    })?;
                     subresources::apply_scale(cur, &obj)
                 })
                 .await?;
-            Ok(response::json(StatusCode::OK, &subresources::scale_of(info, &w.object)))
+            Ok(response::json(
+                StatusCode::OK,
+                &subresources::scale_of(info, &w.object),
+            ))
         }
-        Some(other) => Err(ApiError::method_not_allowed(format!("PUT is not supported on {}", other.name()))),
+        Some(other) => Err(ApiError::method_not_allowed(format!(
+            "PUT is not supported on {}",
+            other.name()
+        ))),
     }
 }
 
-pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, sub: Option<Subresource>, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn patch(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    sub: Option<Subresource>,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     let user = request_user(&req);
     let Incoming { headers, body, .. } = read_body(req).await?;
     let ct = response::content_type(&headers);
-    let patch_type = PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
+    let patch_type =
+        PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
     let opts = write_options(q, &headers, Some(user.clone()))?;
     if patch_type == PatchType::Apply && q.get("fieldManager").is_none_or(str::is_empty) {
         return Err(ApiError::invalid(
             "",
             "PatchOptions",
             "",
-            vec![StatusCause { reason: "FieldValueRequired".into(), message: "Required value: is required for apply patch".into(), field: "fieldManager".into() }],
+            vec![StatusCause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: is required for apply patch".into(),
+                field: "fieldManager".into(),
+            }],
         ));
     }
     let patch: Value = match patch_type {
@@ -211,9 +343,11 @@ pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
             if body.iter().all(|b| b.is_ascii_whitespace()) {
                 return Err(ApiError::bad_request("the request body is empty"));
             }
-            serde_norway::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+            serde_norway::from_slice(&body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
         }
-        _ => serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
+        _ => serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?,
     };
     if crate::authz::escalation::applies(info) {
         // The patched role/binding must pass the escalation check; an apply patch
@@ -225,21 +359,43 @@ pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
         };
         crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &target)?;
     }
-    crate::certificates::authorize_write(state, &user, info, name, sub, |cur| if patch_type == PatchType::Apply { Ok(patch.clone()) } else { api_types::patch::apply_patch(info, cur, patch_type, &patch) }).await?;
+    crate::certificates::authorize_write(state, &user, info, name, sub, |cur| {
+        if patch_type == PatchType::Apply {
+            Ok(patch.clone())
+        } else {
+            api_types::patch::apply_patch(info, cur, patch_type, &patch)
+        }
+    })
+    .await?;
     match sub {
         None | Some(Subresource::Status) | Some(Subresource::Approval) => {
-            let w = state.store.patch(info, ns, name, sub, patch_type, patch, &opts).await?;
+            let w = state
+                .store
+                .patch(info, ns, name, sub, patch_type, patch, &opts)
+                .await?;
             Ok(written(w, StatusCode::CREATED))
         }
         Some(Subresource::Scale) => {
-            let scale_info = api_types::registry::lookup("", "v1", "replicationcontrollers").unwrap_or(info);
+            let scale_info =
+                api_types::registry::lookup("", "v1", "replicationcontrollers").unwrap_or(info);
             let w = state
                 .store
                 .update_with(info, ns, name, None, &opts, false, |cur| {
-                    let cur = cur.ok_or_else(|| ApiError::not_found(info.group, &info.qualified_plural(), name))?;
+                    let cur = cur.ok_or_else(|| {
+                        ApiError::not_found(info.group, &info.qualified_plural(), name)
+                    })?;
                     let scale = subresources::scale_of(info, cur);
                     // Scale is patched as a plain object (no merge keys inside).
-                    let patched = api_types::patch::apply_patch(scale_info, &scale, if patch_type == PatchType::StrategicMerge { PatchType::Merge } else { patch_type }, &patch)?;
+                    let patched = api_types::patch::apply_patch(
+                        scale_info,
+                        &scale,
+                        if patch_type == PatchType::StrategicMerge {
+                            PatchType::Merge
+                        } else {
+                            patch_type
+                        },
+                        &patch,
+                    )?;
                     let mut out = subresources::apply_scale(cur, &patched)?;
                     if patch.pointer("/metadata/resourceVersion").is_none() {
                         if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -249,13 +405,24 @@ pub async fn patch(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Optio
                     Ok(out)
                 })
                 .await?;
-            Ok(response::json(StatusCode::OK, &subresources::scale_of(info, &w.object)))
+            Ok(response::json(
+                StatusCode::OK,
+                &subresources::scale_of(info, &w.object),
+            ))
         }
-        Some(other) => Err(ApiError::method_not_allowed(format!("PATCH is not supported on {}", other.name()))),
+        Some(other) => Err(ApiError::method_not_allowed(format!(
+            "PATCH is not supported on {}",
+            other.name()
+        ))),
     }
 }
 
-fn delete_options(q: &Query, headers: &HeaderMap, body: &[u8], user: Option<UserInfo>) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    q: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+    user: Option<UserInfo>,
+) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions {
         grace_period_seconds: q.i64("gracePeriodSeconds")?,
         propagation_policy: q.get("propagationPolicy").map(str::to_string),
@@ -271,24 +438,61 @@ fn delete_options(q: &Query, headers: &HeaderMap, body: &[u8], user: Option<User
     Ok(opts)
 }
 
-pub async fn delete(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, name: &str, q: &Query, req: Request) -> Result<Response, ApiError> {
-    let Incoming { headers, body, user } = read_body(req).await?;
+pub async fn delete(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    name: &str,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let Incoming {
+        headers,
+        body,
+        user,
+    } = read_body(req).await?;
     let opts = delete_options(q, &headers, &body, user)?;
     let d = state.store.delete(info, ns, name, &opts).await?;
-    let code = if !d.deleted_now && opts.orphan_dependents == Some(false) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let code = if !d.deleted_now && opts.orphan_dependents == Some(false) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
     Ok(response::json(code, &d.object))
 }
 
-pub async fn delete_collection(state: &Arc<AppState>, info: &'static ResourceInfo, ns: Option<&str>, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn delete_collection(
+    state: &Arc<AppState>,
+    info: &'static ResourceInfo,
+    ns: Option<&str>,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     if !info.verbs.contains(&"deletecollection") {
-        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
     }
-    let Incoming { headers, body, user } = read_body(req).await?;
+    let Incoming {
+        headers,
+        body,
+        user,
+    } = read_body(req).await?;
     let opts = delete_options(q, &headers, &body, user)?;
     let filter = super::read::Filter::from_query(info, q)?;
-    let cache = state.cache.resource(info).ok_or_else(|| ApiError::internal("no cache"))?;
-    let rev = state.storage.current_revision().await.map_err(|e| ApiError::internal(e.to_string()))?;
-    state.cache.wait_for(rev, std::time::Duration::from_secs(3)).await;
+    let cache = state
+        .cache
+        .resource(info)
+        .ok_or_else(|| ApiError::internal("no cache"))?;
+    let rev = state
+        .storage
+        .current_revision()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .cache
+        .wait_for(rev, std::time::Duration::from_secs(3))
+        .await;
     let mut items = Vec::new();
     for o in cache.list(&info.list_prefix(ns)) {
         if !filter.matches(&o.selectable) {
@@ -296,25 +500,42 @@ pub async fn delete_collection(state: &Arc<AppState>, info: &'static ResourceInf
         }
         let name = meta::name(&o.selectable).unwrap_or("").to_string();
         let obj_ns = meta::namespace(&o.selectable).map(str::to_string);
-        match state.store.delete(info, obj_ns.as_deref(), &name, &opts).await {
+        match state
+            .store
+            .delete(info, obj_ns.as_deref(), &name, &opts)
+            .await
+        {
             Ok(d) => items.push(d.object),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(response::json(StatusCode::OK, &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": {}, "items": items})))
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({"kind": info.list_kind(), "apiVersion": info.api_version(), "metadata": {}, "items": items}),
+    ))
 }
 
 /// PUT `/api/v1/namespaces/{ns}/finalize`: replaces `spec.finalizers`; a terminating
 /// namespace with none left is removed.
-pub async fn finalize_namespace(state: &Arc<AppState>, ns: &str, req: Request) -> Result<Response, ApiError> {
+pub async fn finalize_namespace(
+    state: &Arc<AppState>,
+    ns: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
     if req.method() != axum::http::Method::PUT {
-        return Err(ApiError::method_not_allowed("only PUT is allowed on namespaces/finalize"));
+        return Err(ApiError::method_not_allowed(
+            "only PUT is allowed on namespaces/finalize",
+        ));
     }
-    let info = api_types::registry::lookup("", "v1", "namespaces").ok_or_else(|| ApiError::internal("namespaces not registered"))?;
+    let info = api_types::registry::lookup("", "v1", "namespaces")
+        .ok_or_else(|| ApiError::internal("namespaces not registered"))?;
     let Incoming { headers, body, .. } = read_body(req).await?;
     let obj = decode_body(&headers, &body)?;
-    let finalizers = obj.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+    let finalizers = obj
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or(json!([]));
     let updated = state
         .store
         .update_raw(info, None, ns, |cur| {
@@ -324,10 +545,16 @@ pub async fn finalize_namespace(state: &Arc<AppState>, ns: &str, req: Request) -
         })
         .await?;
     let done = meta::deletion_timestamp(&updated).is_some()
-        && updated.pointer("/spec/finalizers").and_then(Value::as_array).is_none_or(|a| a.is_empty())
+        && updated
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty())
         && meta::finalizers(&updated).is_empty();
     if done {
-        let d = state.store.delete(info, None, ns, &DeleteOptions::default()).await?;
+        let d = state
+            .store
+            .delete(info, None, ns, &DeleteOptions::default())
+            .await?;
         return Ok(response::json(StatusCode::OK, &d.object));
     }
     Ok(response::json(StatusCode::OK, &updated))

@@ -29,12 +29,21 @@ const KUBELET_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Target {
     Group,
     Resources,
-    Nodes { name: Option<String> },
-    Pods { namespace: Option<String>, name: Option<String> },
+    Nodes {
+        name: Option<String>,
+    },
+    Pods {
+        namespace: Option<String>,
+        name: Option<String>,
+    },
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 /// Parses the segments after `/apis/metrics.k8s.io`.
@@ -45,9 +54,18 @@ pub fn route(rest: &[&str]) -> Result<Target, ApiError> {
         [VERSION] => Ok(Target::Resources),
         [VERSION, "nodes"] => Ok(Target::Nodes { name: None }),
         [VERSION, "nodes", name] => Ok(Target::Nodes { name: s(name) }),
-        [VERSION, "pods"] => Ok(Target::Pods { namespace: None, name: None }),
-        [VERSION, "namespaces", ns, "pods"] => Ok(Target::Pods { namespace: s(ns), name: None }),
-        [VERSION, "namespaces", ns, "pods", name] => Ok(Target::Pods { namespace: s(ns), name: s(name) }),
+        [VERSION, "pods"] => Ok(Target::Pods {
+            namespace: None,
+            name: None,
+        }),
+        [VERSION, "namespaces", ns, "pods"] => Ok(Target::Pods {
+            namespace: s(ns),
+            name: None,
+        }),
+        [VERSION, "namespaces", ns, "pods", name] => Ok(Target::Pods {
+            namespace: s(ns),
+            name: s(name),
+        }),
         _ => Err(not_found()),
     }
 }
@@ -74,7 +92,12 @@ pub fn request_info(target: &Target, method: &Method, path: &str) -> RequestInfo
     let verb = match (method, name.is_some()) {
         (&Method::GET, true) => "get",
         (&Method::GET, false) => "list",
-        (m, _) => return RequestInfo { verb: m.as_str().to_ascii_lowercase(), ..request_info(&Target::Group, m, path) },
+        (m, _) => {
+            return RequestInfo {
+                verb: m.as_str().to_ascii_lowercase(),
+                ..request_info(&Target::Group, m, path)
+            }
+        }
     };
     RequestInfo {
         verb: verb.into(),
@@ -109,12 +132,24 @@ pub fn resource_list() -> Value {
 }
 
 fn core(plural: &str) -> Result<&'static ResourceInfo, ApiError> {
-    api_types::registry::lookup("", "v1", plural).ok_or_else(|| ApiError::internal(format!("{plural} not registered")))
+    api_types::registry::lookup("", "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("{plural} not registered")))
 }
 
-fn cached(state: &Arc<AppState>, info: &ResourceInfo, ns: Option<&str>) -> Result<Vec<Value>, ApiError> {
-    let cache = state.cache.resource(info).ok_or_else(|| ApiError::internal("no cache"))?;
-    Ok(cache.list(&info.list_prefix(ns)).iter().map(|o| o.without_managed_fields().into_owned()).collect())
+fn cached(
+    state: &Arc<AppState>,
+    info: &ResourceInfo,
+    ns: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
+    let cache = state
+        .cache
+        .resource(info)
+        .ok_or_else(|| ApiError::internal("no cache"))?;
+    Ok(cache
+        .list(&info.list_prefix(ns))
+        .iter()
+        .map(|o| o.without_managed_fields().into_owned())
+        .collect())
 }
 
 fn now() -> String {
@@ -122,13 +157,22 @@ fn now() -> String {
 }
 
 /// Serves a metrics.k8s.io request.
-pub async fn serve(state: &Arc<AppState>, target: Target, req: Request) -> Result<Response, ApiError> {
+pub async fn serve(
+    state: &Arc<AppState>,
+    target: Target,
+    req: Request,
+) -> Result<Response, ApiError> {
     if req.method() != Method::GET {
-        return Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({})", req.method())));
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            req.method()
+        )));
     }
     let q = Query::parse(req.uri().query());
     if q.flag("watch") {
-        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource (watch)"));
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource (watch)",
+        ));
     }
     let body = match target {
         Target::Group => {
@@ -139,7 +183,9 @@ pub async fn serve(state: &Arc<AppState>, target: Target, req: Request) -> Resul
         }
         Target::Resources => resource_list(),
         Target::Nodes { name } => nodes(state, name.as_deref(), &q).await?,
-        Target::Pods { namespace, name } => pods(state, namespace.as_deref(), name.as_deref(), &q).await?,
+        Target::Pods { namespace, name } => {
+            pods(state, namespace.as_deref(), name.as_deref(), &q).await?
+        }
     };
     Ok(response::json(StatusCode::OK, &body))
 }
@@ -150,7 +196,10 @@ async fn nodes(state: &Arc<AppState>, name: Option<&str>, q: &Query) -> Result<V
         Some(n) => vec![state.store.get(info, None, n).await?],
         None => {
             let filter = Filter::from_query(info, q)?;
-            cached(state, info, None)?.into_iter().filter(|n| filter.matches(n)).collect()
+            cached(state, info, None)?
+                .into_iter()
+                .filter(|n| filter.matches(n))
+                .collect()
         }
     };
     let scraped = scrape(&selected).await;
@@ -162,27 +211,51 @@ async fn nodes(state: &Arc<AppState>, name: Option<&str>, q: &Query) -> Result<V
             Some(summary::node_metrics(n, usage, &now))
         })
         .collect();
-    items.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
+    items.sort_by(|a, b| {
+        a["metadata"]["name"]
+            .as_str()
+            .cmp(&b["metadata"]["name"].as_str())
+    });
     match name {
-        Some(n) => items.pop().ok_or_else(|| ApiError::not_found(GROUP, &format!("nodes.{GROUP}"), n)),
+        Some(n) => items
+            .pop()
+            .ok_or_else(|| ApiError::not_found(GROUP, &format!("nodes.{GROUP}"), n)),
         None => Ok(summary::list("NodeMetrics", items)),
     }
 }
 
-async fn pods(state: &Arc<AppState>, ns: Option<&str>, name: Option<&str>, q: &Query) -> Result<Value, ApiError> {
+async fn pods(
+    state: &Arc<AppState>,
+    ns: Option<&str>,
+    name: Option<&str>,
+    q: &Query,
+) -> Result<Value, ApiError> {
     let info = core("pods")?;
     let selected: Vec<Value> = match name {
         Some(n) => vec![state.store.get(info, ns, n).await?],
         None => {
             let filter = Filter::from_query(info, q)?;
-            cached(state, info, ns)?.into_iter().filter(|p| filter.matches(p)).collect()
+            cached(state, info, ns)?
+                .into_iter()
+                .filter(|p| filter.matches(p))
+                .collect()
         }
     };
     // Only running pods have metrics (metrics-server's `getPodMetrics`).
-    let running: Vec<&Value> = selected.iter().filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")).collect();
-    let node_names: BTreeSet<&str> = running.iter().filter_map(|p| p.pointer("/spec/nodeName").and_then(Value::as_str)).filter(|n| !n.is_empty()).collect();
+    let running: Vec<&Value> = selected
+        .iter()
+        .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+        .collect();
+    let node_names: BTreeSet<&str> = running
+        .iter()
+        .filter_map(|p| p.pointer("/spec/nodeName").and_then(Value::as_str))
+        .filter(|n| !n.is_empty())
+        .collect();
     let nodes_info = core("nodes")?;
-    let node_objs: Vec<Value> = cached(state, nodes_info, None)?.into_iter().filter(|n| meta::name(n).is_some_and(|x| node_names.contains(x))).collect();
+    let node_objs: Vec<Value> = cached(state, nodes_info, None)?
+        .into_iter()
+        .filter(|n| meta::name(n).is_some_and(|x| node_names.contains(x)))
+        .collect();
     let scraped = scrape(&node_objs).await;
     let now = now();
     let mut items: Vec<Value> = running
@@ -194,10 +267,21 @@ async fn pods(state: &Arc<AppState>, ns: Option<&str>, name: Option<&str>, q: &Q
             Some(summary::pod_metrics(p, usage, &now))
         })
         .collect();
-    let key = |v: &Value| (v["metadata"]["namespace"].as_str().map(str::to_string), v["metadata"]["name"].as_str().map(str::to_string));
+    let key = |v: &Value| {
+        (
+            v["metadata"]["namespace"].as_str().map(str::to_string),
+            v["metadata"]["name"].as_str().map(str::to_string),
+        )
+    };
     items.sort_by_key(key);
     match name {
-        Some(n) => items.pop().ok_or_else(|| ApiError::not_found(GROUP, &format!("pods.{GROUP}"), &format!("{}/{n}", ns.unwrap_or("")))),
+        Some(n) => items.pop().ok_or_else(|| {
+            ApiError::not_found(
+                GROUP,
+                &format!("pods.{GROUP}"),
+                &format!("{}/{n}", ns.unwrap_or("")),
+            )
+        }),
         None => Ok(summary::list("PodMetrics", items)),
     }
 }
@@ -218,17 +302,32 @@ async fn scrape(nodes: &[Value]) -> HashMap<String, Decoded> {
             }
         }
     });
-    futures::future::join_all(fetches).await.into_iter().flatten().collect()
+    futures::future::join_all(fetches)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// GET `/stats/summary` from the kubelet at `addr`.
 async fn summary_of(addr: &str) -> Result<Value, String> {
-    let req = Request::builder().method(Method::GET).uri("/stats/summary").body(axum::body::Body::empty()).map_err(|e| e.to_string())?;
-    let resp = crate::proxy::forward(addr, "/stats/summary", req).await.map_err(|e| e.message)?;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri("/stats/summary")
+        .body(axum::body::Body::empty())
+        .map_err(|e| e.to_string())?;
+    let resp = crate::proxy::forward(addr, "/stats/summary", req)
+        .await
+        .map_err(|e| e.message)?;
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.map_err(|e| e.to_string())?;
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
     if !status.is_success() {
-        return Err(format!("{status}: {}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)])));
+        return Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("decoding the summary: {e}"))
 }
@@ -241,14 +340,44 @@ mod tests {
     fn routes_and_authorization_attributes() {
         assert_eq!(route(&[]).ok(), Some(Target::Group));
         assert_eq!(route(&["v1beta1"]).ok(), Some(Target::Resources));
-        assert_eq!(route(&["v1beta1", "nodes", "n1"]).ok(), Some(Target::Nodes { name: Some("n1".into()) }));
-        assert_eq!(route(&["v1beta1", "pods"]).ok(), Some(Target::Pods { namespace: None, name: None }));
+        assert_eq!(
+            route(&["v1beta1", "nodes", "n1"]).ok(),
+            Some(Target::Nodes {
+                name: Some("n1".into())
+            })
+        );
+        assert_eq!(
+            route(&["v1beta1", "pods"]).ok(),
+            Some(Target::Pods {
+                namespace: None,
+                name: None
+            })
+        );
         let p = route(&["v1beta1", "namespaces", "ns", "pods", "web"]).expect("route");
-        assert_eq!(p, Target::Pods { namespace: Some("ns".into()), name: Some("web".into()) });
+        assert_eq!(
+            p,
+            Target::Pods {
+                namespace: Some("ns".into()),
+                name: Some("web".into())
+            }
+        );
         assert!(route(&["v1", "nodes"]).is_err());
         assert!(route(&["v1beta1", "namespaces", "ns", "nodes"]).is_err());
-        let ri = request_info(&p, &Method::GET, "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/web");
-        assert_eq!((ri.verb.as_str(), ri.api_group.as_str(), ri.resource.as_str(), ri.namespace.as_str(), ri.name.as_str()), ("get", GROUP, "pods", "ns", "web"));
+        let ri = request_info(
+            &p,
+            &Method::GET,
+            "/apis/metrics.k8s.io/v1beta1/namespaces/ns/pods/web",
+        );
+        assert_eq!(
+            (
+                ri.verb.as_str(),
+                ri.api_group.as_str(),
+                ri.resource.as_str(),
+                ri.namespace.as_str(),
+                ri.name.as_str()
+            ),
+            ("get", GROUP, "pods", "ns", "web")
+        );
         let ri = request_info(&Target::Nodes { name: None }, &Method::GET, "/x");
         assert_eq!((ri.verb.as_str(), ri.is_resource_request), ("list", true));
         assert!(!request_info(&Target::Resources, &Method::GET, "/x").is_resource_request);
@@ -257,8 +386,16 @@ mod tests {
     #[test]
     fn discovery_lists_both_kinds() {
         let l = resource_list();
-        let kinds: Vec<&str> = l["resources"].as_array().into_iter().flatten().filter_map(|r| r["kind"].as_str()).collect();
+        let kinds: Vec<&str> = l["resources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["kind"].as_str())
+            .collect();
         assert_eq!(kinds, ["NodeMetrics", "PodMetrics"]);
-        assert_eq!(group_json()["preferredVersion"]["groupVersion"], "metrics.k8s.io/v1beta1");
+        assert_eq!(
+            group_json()["preferredVersion"]["groupVersion"],
+            "metrics.k8s.io/v1beta1"
+        );
     }
 }

@@ -38,31 +38,56 @@ pub struct Decoded {
 }
 
 fn usage(stats: &Value) -> Option<Usage> {
-    let timestamp = stats.pointer("/cpu/time").and_then(Value::as_str).filter(|t| !t.is_empty())?;
+    let timestamp = stats
+        .pointer("/cpu/time")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())?;
     Some(Usage {
         timestamp: timestamp.to_string(),
-        nano_cores: stats.pointer("/cpu/usageNanoCores").and_then(Value::as_u64)?,
-        working_set_bytes: stats.pointer("/memory/workingSetBytes").and_then(Value::as_u64)?,
+        nano_cores: stats
+            .pointer("/cpu/usageNanoCores")
+            .and_then(Value::as_u64)?,
+        working_set_bytes: stats
+            .pointer("/memory/workingSetBytes")
+            .and_then(Value::as_u64)?,
     })
 }
 
 fn pod_usage(pod: &Value) -> Option<PodUsage> {
     let mut containers = Vec::new();
-    for c in pod.get("containers").and_then(Value::as_array).into_iter().flatten() {
+    for c in pod
+        .get("containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = c.get("name").and_then(Value::as_str)?;
-        c.get("startTime").and_then(Value::as_str).filter(|t| !t.is_empty())?;
+        c.get("startTime")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())?;
         containers.push((name.to_string(), usage(c)?));
     }
     // RFC 3339 UTC strings of one format order as the times do.
     let timestamp = containers.iter().map(|(_, u)| u.timestamp.clone()).min()?;
-    Some(PodUsage { timestamp, containers })
+    Some(PodUsage {
+        timestamp,
+        containers,
+    })
 }
 
 pub fn decode(summary: &Value) -> Decoded {
     let node = summary.get("node").and_then(usage);
     let mut pods = HashMap::new();
-    for p in summary.get("pods").and_then(Value::as_array).into_iter().flatten() {
-        let (Some(ns), Some(name)) = (p.pointer("/podRef/namespace").and_then(Value::as_str), p.pointer("/podRef/name").and_then(Value::as_str)) else {
+    for p in summary
+        .get("pods")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(ns), Some(name)) = (
+            p.pointer("/podRef/namespace").and_then(Value::as_str),
+            p.pointer("/podRef/name").and_then(Value::as_str),
+        ) else {
             continue;
         };
         if let Some(u) = pod_usage(p) {
@@ -74,7 +99,9 @@ pub fn decode(summary: &Value) -> Decoded {
 
 /// `123456n`, `250m`, `2`: nanocores in the canonical DecimalSI form.
 pub fn cpu_quantity(nano_cores: u64) -> String {
-    ParsedQuantity::parse(&format!("{nano_cores}n")).map(|q| q.canonical()).unwrap_or_else(|_| format!("{nano_cores}n"))
+    ParsedQuantity::parse(&format!("{nano_cores}n"))
+        .map(|q| q.canonical())
+        .unwrap_or_else(|_| format!("{nano_cores}n"))
 }
 
 /// `1234Ki`, `1000`: bytes in the canonical BinarySI form.
@@ -87,7 +114,9 @@ fn usage_json(u: &Usage) -> Value {
 }
 
 fn labels_of(obj: &Value) -> Option<Value> {
-    obj.pointer("/metadata/labels").filter(|l| l.as_object().is_some_and(|m| !m.is_empty())).cloned()
+    obj.pointer("/metadata/labels")
+        .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+        .cloned()
 }
 
 fn metadata(name: &str, namespace: Option<&str>, source: &Value, now: &str) -> Value {
@@ -119,7 +148,11 @@ pub fn node_metrics(node: &Value, u: &Usage, now: &str) -> Value {
 /// A `PodMetrics` for `pod` (the Pod object, for its labels).
 pub fn pod_metrics(pod: &Value, u: &PodUsage, now: &str) -> Value {
     let name = api_types::meta::name(pod).unwrap_or("");
-    let containers: Vec<Value> = u.containers.iter().map(|(name, c)| json!({"name": name, "usage": usage_json(c)})).collect();
+    let containers: Vec<Value> = u
+        .containers
+        .iter()
+        .map(|(name, c)| json!({"name": name, "usage": usage_json(c)}))
+        .collect();
     json!({
         "kind": "PodMetrics",
         "apiVersion": API_VERSION,
@@ -156,12 +189,24 @@ mod tests {
     #[test]
     fn decodes_nodes_and_pods_and_drops_partial_pods() {
         let d = decode(&summary());
-        assert_eq!(d.node, Some(Usage { timestamp: "2024-05-01T10:00:05Z".into(), nano_cores: 250_000_000, working_set_bytes: 2 << 30 }));
+        assert_eq!(
+            d.node,
+            Some(Usage {
+                timestamp: "2024-05-01T10:00:05Z".into(),
+                nano_cores: 250_000_000,
+                working_set_bytes: 2 << 30
+            })
+        );
         let web = &d.pods[&("default".to_string(), "web".to_string())];
         assert_eq!(web.timestamp, "2024-05-01T10:00:03Z");
         assert_eq!(web.containers.len(), 2);
-        assert!(!d.pods.contains_key(&("default".to_string(), "partial".to_string())));
-        assert_eq!(decode(&json!({"node": {"cpu": {"usageNanoCores": 1}}})).node, None);
+        assert!(!d
+            .pods
+            .contains_key(&("default".to_string(), "partial".to_string())));
+        assert_eq!(
+            decode(&json!({"node": {"cpu": {"usageNanoCores": 1}}})).node,
+            None
+        );
     }
 
     #[test]
@@ -180,16 +225,30 @@ mod tests {
     fn objects_carry_labels_timestamp_and_window() {
         let d = decode(&summary());
         let node = json!({"metadata": {"name": "n1", "labels": {"zone": "a"}}});
-        let m = node_metrics(&node, d.node.as_ref().expect("node"), "2024-05-01T10:00:06Z");
+        let m = node_metrics(
+            &node,
+            d.node.as_ref().expect("node"),
+            "2024-05-01T10:00:06Z",
+        );
         assert_eq!(m["kind"], "NodeMetrics");
         assert_eq!(m["metadata"]["labels"]["zone"], "a");
         assert_eq!(m["usage"], json!({"cpu": "250m", "memory": "2Gi"}));
-        assert_eq!((m["timestamp"].as_str(), m["window"].as_str()), (Some("2024-05-01T10:00:05Z"), Some("30s")));
+        assert_eq!(
+            (m["timestamp"].as_str(), m["window"].as_str()),
+            (Some("2024-05-01T10:00:05Z"), Some("30s"))
+        );
         let pod = json!({"metadata": {"name": "web", "namespace": "default"}});
-        let p = pod_metrics(&pod, &d.pods[&("default".to_string(), "web".to_string())], "now");
+        let p = pod_metrics(
+            &pod,
+            &d.pods[&("default".to_string(), "web".to_string())],
+            "now",
+        );
         assert_eq!(p["metadata"]["namespace"], "default");
         assert!(p["metadata"].get("labels").is_none());
-        assert_eq!(p["containers"][1], json!({"name": "b", "usage": {"cpu": "1", "memory": "4Ki"}}));
+        assert_eq!(
+            p["containers"][1],
+            json!({"name": "b", "usage": {"cpu": "1", "memory": "4Ki"}})
+        );
         assert_eq!(list("PodMetrics", vec![p])["kind"], "PodMetricsList");
     }
 }

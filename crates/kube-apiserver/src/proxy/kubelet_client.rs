@@ -64,7 +64,9 @@ pub fn configure(opts: &Options) -> Result<(), Error> {
 pub fn config() -> &'static KubeletClientConfig {
     CONFIG.get_or_init(|| {
         let argv = kube_common::flags::normalize_args(std::env::args(), false);
-        let from_flags = <Options as clap::Parser>::try_parse_from(argv).ok().and_then(|o| KubeletClientConfig::from_options(&o).ok());
+        let from_flags = <Options as clap::Parser>::try_parse_from(argv)
+            .ok()
+            .and_then(|o| KubeletClientConfig::from_options(&o).ok());
         from_flags.unwrap_or_else(KubeletClientConfig::insecure_default)
     })
 }
@@ -72,26 +74,40 @@ pub fn config() -> &'static KubeletClientConfig {
 impl KubeletClientConfig {
     pub fn from_options(opts: &Options) -> Result<KubeletClientConfig, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().map_err(Error::Config)?;
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(Error::Config)?;
         let (builder, verify) = match &opts.kubelet_certificate_authority {
             Some(path) => {
                 let mut roots = RootCertStore::empty();
                 for cert in crate::tls::load_certs(path)? {
-                    roots.add(cert).map_err(|source| Error::Ca { path: path.clone(), source })?;
+                    roots.add(cert).map_err(|source| Error::Ca {
+                        path: path.clone(),
+                        source,
+                    })?;
                 }
                 (builder.with_root_certificates(roots), true)
             }
-            None => (builder.dangerous().with_custom_certificate_verifier(Arc::new(SkipVerification(provider))), false),
+            None => (
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(SkipVerification(provider))),
+                false,
+            ),
         };
         let mut tls = match (&opts.kubelet_client_certificate, &opts.kubelet_client_key) {
-            (Some(cert), Some(key)) => {
-                builder.with_client_auth_cert(crate::tls::load_certs(cert)?, crate::tls::load_key(key)?).map_err(Error::Config)?
-            }
+            (Some(cert), Some(key)) => builder
+                .with_client_auth_cert(crate::tls::load_certs(cert)?, crate::tls::load_key(key)?)
+                .map_err(Error::Config)?,
             (None, None) => builder.with_no_client_auth(),
             _ => return Err(Error::IncompletePair),
         };
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(KubeletClientConfig { tls: Arc::new(tls), verify, address_types: opts.kubelet_preferred_address_types.clone() })
+        Ok(KubeletClientConfig {
+            tls: Arc::new(tls),
+            verify,
+            address_types: opts.kubelet_preferred_address_types.clone(),
+        })
     }
 
     fn insecure_default() -> KubeletClientConfig {
@@ -103,17 +119,32 @@ impl KubeletClientConfig {
             .with_custom_certificate_verifier(Arc::new(SkipVerification(provider)))
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        KubeletClientConfig { tls: Arc::new(tls), verify: false, address_types: crate::options::DEFAULT_KUBELET_ADDRESS_TYPES.split(',').map(str::to_string).collect() }
+        KubeletClientConfig {
+            tls: Arc::new(tls),
+            verify: false,
+            address_types: crate::options::DEFAULT_KUBELET_ADDRESS_TYPES
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+        }
     }
 
     /// Connects to the kubelet at `addr` (`host:port`, IPv6 in brackets): TLS, or plain
     /// HTTP when the kubelet does not speak TLS and no CA pins it.
     pub async fn connect(&self, addr: &str) -> Result<Box<dyn KubeletIo>, String> {
-        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
-        let name = ServerName::try_from(host.to_string()).map_err(|e| format!("invalid kubelet host {host:?}: {e}"))?;
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr, |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|e| format!("invalid kubelet host {host:?}: {e}"))?;
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
-        match tokio_rustls::TlsConnector::from(self.tls.clone()).connect(name, tcp).await {
+        match tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+        {
             Ok(tls) => Ok(Box::new(tls)),
             Err(err) if !self.verify => {
                 tracing::debug!(%addr, %err, "TLS to the kubelet failed; trying plain HTTP");
@@ -131,16 +162,43 @@ impl KubeletClientConfig {
 struct SkipVerification(Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for SkipVerification {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -154,23 +212,44 @@ mod tests {
     use clap::Parser;
 
     fn opts(extra: &[&str]) -> Options {
-        Options::try_parse_from(std::iter::once("kube-apiserver").chain(extra.iter().copied())).expect("flags")
+        Options::try_parse_from(std::iter::once("kube-apiserver").chain(extra.iter().copied()))
+            .expect("flags")
     }
 
     #[test]
     fn flags_build_the_kubelet_client() {
         let c = KubeletClientConfig::from_options(&opts(&[])).expect("default");
-        assert_eq!(c.address_types, ["InternalIP", "ExternalIP", "Hostname", "InternalDNS", "ExternalDNS"]);
+        assert_eq!(
+            c.address_types,
+            [
+                "InternalIP",
+                "ExternalIP",
+                "Hostname",
+                "InternalDNS",
+                "ExternalDNS"
+            ]
+        );
         assert!(!c.verify);
-        let c = KubeletClientConfig::from_options(&opts(&["--kubelet-preferred-address-types=Hostname,InternalIP"])).expect("types");
+        let c = KubeletClientConfig::from_options(&opts(&[
+            "--kubelet-preferred-address-types=Hostname,InternalIP",
+        ]))
+        .expect("types");
         assert_eq!(c.address_types, ["Hostname", "InternalIP"]);
-        assert!(matches!(KubeletClientConfig::from_options(&opts(&["--kubelet-client-certificate=/x"])), Err(Error::IncompletePair)));
-        assert!(KubeletClientConfig::from_options(&opts(&["--kubelet-certificate-authority=/nonexistent"])).is_err());
+        assert!(matches!(
+            KubeletClientConfig::from_options(&opts(&["--kubelet-client-certificate=/x"])),
+            Err(Error::IncompletePair)
+        ));
+        assert!(KubeletClientConfig::from_options(&opts(&[
+            "--kubelet-certificate-authority=/nonexistent"
+        ]))
+        .is_err());
     }
 
     #[tokio::test]
     async fn plain_kubelets_are_reached_without_a_ca() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         // A plain HTTP "kubelet": closes the TLS attempt, then answers on the second connection.
         tokio::spawn(async move {

@@ -66,7 +66,9 @@ impl VerifyingKey {
             Algorithm::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             Algorithm::Es256 => &signature::ECDSA_P256_SHA256_FIXED,
         };
-        signature::UnparsedPublicKey::new(alg, &self.public).verify(message, sig).is_ok()
+        signature::UnparsedPublicKey::new(alg, &self.public)
+            .verify(message, sig)
+            .is_ok()
     }
 }
 
@@ -84,7 +86,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("alg", &self.verifying.alg).field("kid", &self.verifying.kid).finish()
+        f.debug_struct("SigningKey")
+            .field("alg", &self.verifying.alg)
+            .field("kid", &self.verifying.kid)
+            .finish()
     }
 }
 
@@ -97,10 +102,15 @@ impl SigningKey {
         match &self.key {
             Private::Rsa(k) => {
                 let mut sig = vec![0u8; k.public().modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig).map_err(|e| KeyError::Sign(e.to_string()))?;
+                k.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
+                    .map_err(|e| KeyError::Sign(e.to_string()))?;
                 Ok(sig)
             }
-            Private::Ec(k) => Ok(k.sign(&self.rng, message).map_err(|e| KeyError::Sign(e.to_string()))?.as_ref().to_vec()),
+            Private::Ec(k) => Ok(k
+                .sign(&self.rng, message)
+                .map_err(|e| KeyError::Sign(e.to_string()))?
+                .as_ref()
+                .to_vec()),
         }
     }
 
@@ -109,7 +119,9 @@ impl SigningKey {
         let rng = SystemRandom::new();
         for item in rustls_pemfile::read_all(&mut &pem[..]).flatten() {
             let key = match item {
-                Item::Pkcs1Key(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()).ok().map(Private::Rsa),
+                Item::Pkcs1Key(k) => RsaKeyPair::from_der(k.secret_pkcs1_der())
+                    .ok()
+                    .map(Private::Rsa),
                 Item::Pkcs8Key(k) => {
                     let der = k.secret_pkcs8_der();
                     EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
@@ -121,18 +133,31 @@ impl SigningKey {
             };
             if let Some(key) = key {
                 let verifying = match &key {
-                    Private::Rsa(k) => VerifyingKey::new(Algorithm::Rs256, k.public().as_ref().to_vec()),
-                    Private::Ec(k) => VerifyingKey::new(Algorithm::Es256, k.public_key().as_ref().to_vec()),
+                    Private::Rsa(k) => {
+                        VerifyingKey::new(Algorithm::Rs256, k.public().as_ref().to_vec())
+                    }
+                    Private::Ec(k) => {
+                        VerifyingKey::new(Algorithm::Es256, k.public_key().as_ref().to_vec())
+                    }
                 };
-                return Some(SigningKey { key, verifying, rng });
+                return Some(SigningKey {
+                    key,
+                    verifying,
+                    rng,
+                });
             }
         }
         None
     }
 
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
-        let pem = std::fs::read(path).map_err(|source| KeyError::Read { path: path.to_path_buf(), source })?;
-        Self::from_pem(&pem).ok_or_else(|| KeyError::NoKey { path: path.to_path_buf() })
+        let pem = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_pem(&pem).ok_or_else(|| KeyError::NoKey {
+            path: path.to_path_buf(),
+        })
     }
 
     /// A fresh ECDSA P-256 key as PKCS#8 PEM (what `gen-certs` and the self-generated
@@ -152,23 +177,35 @@ pub fn verifying_keys_from_pem(pem: &[u8]) -> Vec<VerifyingKey> {
     for item in rustls_pemfile::read_all(&mut &pem[..]).flatten() {
         match item {
             Item::SubjectPublicKeyInfo(spki) => {
-                let Ok((_, info)) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki.as_ref()) else { continue };
+                let Ok((_, info)) =
+                    x509_parser::x509::SubjectPublicKeyInfo::from_der(spki.as_ref())
+                else {
+                    continue;
+                };
                 let alg = match info.algorithm.algorithm.to_id_string().as_str() {
                     RSA_OID => Algorithm::Rs256,
                     EC_OID => Algorithm::Es256,
                     _ => continue,
                 };
-                out.push(VerifyingKey::new(alg, info.subject_public_key.data.to_vec()));
+                out.push(VerifyingKey::new(
+                    alg,
+                    info.subject_public_key.data.to_vec(),
+                ));
             }
             Item::X509Certificate(cert) => {
-                let Ok((_, c)) = x509_parser::parse_x509_certificate(cert.as_ref()) else { continue };
+                let Ok((_, c)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+                    continue;
+                };
                 let info = c.public_key();
                 let alg = match info.algorithm.algorithm.to_id_string().as_str() {
                     RSA_OID => Algorithm::Rs256,
                     EC_OID => Algorithm::Es256,
                     _ => continue,
                 };
-                out.push(VerifyingKey::new(alg, info.subject_public_key.data.to_vec()));
+                out.push(VerifyingKey::new(
+                    alg,
+                    info.subject_public_key.data.to_vec(),
+                ));
             }
             _ => {}
         }
@@ -180,10 +217,15 @@ pub fn verifying_keys_from_pem(pem: &[u8]) -> Vec<VerifyingKey> {
 }
 
 pub fn load_verifying_keys(path: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
-    let pem = std::fs::read(path).map_err(|source| KeyError::Read { path: path.to_path_buf(), source })?;
+    let pem = std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let keys = verifying_keys_from_pem(&pem);
     if keys.is_empty() {
-        return Err(KeyError::NoKey { path: path.to_path_buf() });
+        return Err(KeyError::NoKey {
+            path: path.to_path_buf(),
+        });
     }
     Ok(keys)
 }

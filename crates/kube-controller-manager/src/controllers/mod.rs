@@ -124,8 +124,28 @@ pub static DESCRIPTORS: &[ControllerDescriptor] = &[
         enabled_by_default: true,
         start: job::ttl::start,
     },
-    ControllerDescriptor { name: "persistentvolume-binder-controller", aliases: &["persistentvolume-binder"], enabled_by_default: true, start: persistentvolume::start },
-    ControllerDescriptor { name: "certificatesigningrequest-approving-controller", aliases: &["csrapproving"], enabled_by_default: true, start: certificates::approver::start },
-    ControllerDescriptor { name: "certificatesigningrequest-signing-controller", aliases: &["csrsigning"], enabled_by_default: true, start: certificates::signer::start },
-    ControllerDescriptor { name: "certificatesigningrequest-cleaner-controller", aliases: &["csrcleaner"], enabled_by_default: true, start: certificates::cleaner::start },
+    ControllerDescriptor {
+        name: "persistentvolume-binder-controller",
+        aliases: &["persistentvolume-binder"],
+        enabled_by_default: true,
+        start: persistentvolume::start,
+    },
+    ControllerDescriptor {
+        name: "certificatesigningrequest-approving-controller",
+        aliases: &["csrapproving"],
+        enabled_by_default: true,
+        start: certificates::approver::start,
+    },
+    ControllerDescriptor {
+        name: "certificatesigningrequest-signing-controller",
+        aliases: &["csrsigning"],
+        enabled_by_default: true,
+        start: certificates::signer::start,
+    },
+    ControllerDescriptor {
+        name: "certificatesigningrequest-cleaner-controller",
+        aliases: &["csrcleaner"],
+        enabled_by_default: true,
+        start: certificates::cleaner::start,
+    },
 ];

@@ -36,11 +36,17 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 }
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
-    let state = Arc::new(Ctx { client: ctx.client.clone(), backoff: KeyBackoff::default() });
-    let mut stream = Controller::new(Api::<Namespace>::all(ctx.client.clone()), watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_namespace_syncs))
-        .run(reconcile, error_policy, state)
-        .boxed();
+    let state = Arc::new(Ctx {
+        client: ctx.client.clone(),
+        backoff: KeyBackoff::default(),
+    });
+    let mut stream = Controller::new(
+        Api::<Namespace>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_namespace_syncs))
+    .run(reconcile, error_policy, state)
+    .boxed();
     while let Some(result) = stream.next().await {
         if let Err(err) = result {
             tracing::debug!("namespace controller: {err}");
@@ -60,7 +66,10 @@ pub fn deletable_resources() -> impl Iterator<Item = &'static ResourceInfo> {
 }
 
 fn api_resource(info: &ResourceInfo) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(info.group, info.version, info.kind), info.plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(info.group, info.version, info.kind),
+        info.plural,
+    )
 }
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
@@ -68,7 +77,11 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
     if ns.metadata.deletion_timestamp.is_none() {
         return Ok(Action::await_change());
     }
-    let finalizers = ns.spec.as_ref().and_then(|s| s.finalizers.clone()).unwrap_or_default();
+    let finalizers = ns
+        .spec
+        .as_ref()
+        .and_then(|s| s.finalizers.clone())
+        .unwrap_or_default();
     if !finalizers.iter().any(|f| f == FINALIZER_KUBERNETES) {
         return Ok(Action::await_change());
     }
@@ -91,14 +104,19 @@ async fn delete_all_content(client: &kube::Client, ns: &str) -> Result<Vec<(Stri
         let list = match api.list(&ListParams::default()).await {
             Ok(list) => list,
             Err(err) if is_not_found(&err) || is_status(&err, 405) => continue,
-            Err(err) => return Err(err).ctx(|| format!("listing {} in namespace {ns}", info.qualified_plural())),
+            Err(err) => {
+                return Err(err)
+                    .ctx(|| format!("listing {} in namespace {ns}", info.qualified_plural()))
+            }
         };
         if list.items.is_empty() {
             continue;
         }
         let mut left = 0;
         for obj in &list.items {
-            let Some(obj_name) = obj.metadata.name.as_deref() else { continue };
+            let Some(obj_name) = obj.metadata.name.as_deref() else {
+                continue;
+            };
             if obj.metadata.deletion_timestamp.is_some() {
                 left += 1;
                 continue;
@@ -111,7 +129,10 @@ async fn delete_all_content(client: &kube::Client, ns: &str) -> Result<Vec<(Stri
                     }
                 }
                 Err(err) if is_not_found(&err) => {}
-                Err(err) => return Err(err).ctx(|| format!("deleting {} {ns}/{obj_name}", info.qualified_plural())),
+                Err(err) => {
+                    return Err(err)
+                        .ctx(|| format!("deleting {} {ns}/{obj_name}", info.qualified_plural()))
+                }
             }
         }
         if left > 0 {
@@ -122,14 +143,27 @@ async fn delete_all_content(client: &kube::Client, ns: &str) -> Result<Vec<(Stri
 }
 
 /// Removes our finalizer through the `finalize` subresource.
-async fn finalize(client: &kube::Client, ns: &Namespace, name: &str, finalizers: Vec<String>) -> Result<()> {
+async fn finalize(
+    client: &kube::Client,
+    ns: &Namespace,
+    name: &str,
+    finalizers: Vec<String>,
+) -> Result<()> {
     let mut body = ns.clone();
     body.metadata.managed_fields = None;
     if let Some(spec) = body.spec.as_mut() {
-        spec.finalizers = Some(finalizers.into_iter().filter(|f| f != FINALIZER_KUBERNETES).collect());
+        spec.finalizers = Some(
+            finalizers
+                .into_iter()
+                .filter(|f| f != FINALIZER_KUBERNETES)
+                .collect(),
+        );
     }
     let api: Api<Namespace> = Api::all(client.clone());
-    match api.replace_subresource("finalize", name, &PostParams::default(), &body).await {
+    match api
+        .replace_subresource("finalize", name, &PostParams::default(), &body)
+        .await
+    {
         Ok(_) => {
             tracing::info!(namespace = %name, "namespace finalized");
             Ok(())
@@ -152,7 +186,17 @@ mod tests {
     #[test]
     fn deletes_namespaced_kinds_only() {
         let plurals: Vec<&str> = deletable_resources().map(|r| r.plural).collect();
-        for p in ["pods", "replicasets", "deployments", "configmaps", "secrets", "services", "serviceaccounts", "leases", "endpointslices"] {
+        for p in [
+            "pods",
+            "replicasets",
+            "deployments",
+            "configmaps",
+            "secrets",
+            "services",
+            "serviceaccounts",
+            "leases",
+            "endpointslices",
+        ] {
             assert!(plurals.contains(&p), "{p} missing");
         }
         for p in ["namespaces", "nodes", "bindings", "clusterroles"] {

@@ -42,8 +42,16 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let nodes = informer(Api::<Node>::all(client.clone()), watcher::Config::default(), |_: &Node, _| {});
-    let pods = informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), |_: &Pod, _| {});
+    let nodes = informer(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        |_: &Node, _| {},
+    );
+    let pods = informer(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+        |_: &Pod, _| {},
+    );
     nodes.wait_until_ready().await?;
     pods.wait_until_ready().await?;
     let state = Arc::new(State {
@@ -54,7 +62,10 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         quarantine: ctx.options.pod_gc_orphan_quarantine,
         missing_since: Mutex::new(HashMap::new()),
     });
-    tracing::info!(threshold = state.threshold, "starting pod garbage collector");
+    tracing::info!(
+        threshold = state.threshold,
+        "starting pod garbage collector"
+    );
     let mut tick = tokio::time::interval(ctx.options.pod_gc_period.max(Duration::from_millis(100)));
     loop {
         tick.tick().await;
@@ -79,7 +90,11 @@ pub fn is_terminated(pod: &Pod) -> bool {
 }
 
 fn node_of(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
+    pod.spec
+        .as_ref()?
+        .node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
 }
 
 /// The terminated pods to delete so at most `threshold` remain: evicted pods
@@ -94,7 +109,13 @@ pub fn terminated_to_delete(pods: &[Arc<Pod>], threshold: i64) -> Vec<Arc<Pod>> 
     terminated.sort_by(|a, b| {
         evicted(b)
             .cmp(&evicted(a))
-            .then_with(|| a.metadata.creation_timestamp.as_ref().map(|t| t.0).cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0)))
+            .then_with(|| {
+                a.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0)
+                    .cmp(&b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+            })
             .then_with(|| a.metadata.name.cmp(&b.metadata.name))
     });
     let n = terminated.len() - keep;
@@ -105,7 +126,11 @@ pub fn terminated_to_delete(pods: &[Arc<Pod>], threshold: i64) -> Vec<Arc<Pod>> 
 async fn gc_terminated(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
     let victims = terminated_to_delete(pods, state.threshold);
     if !victims.is_empty() {
-        tracing::info!(count = victims.len(), threshold = state.threshold, "garbage collecting terminated pods");
+        tracing::info!(
+            count = victims.len(),
+            threshold = state.threshold,
+            "garbage collecting terminated pods"
+        );
     }
     for pod in victims {
         force_delete(state, &pod, None).await?;
@@ -114,7 +139,11 @@ async fn gc_terminated(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
 }
 
 async fn gc_orphaned(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
-    let missing: HashSet<&str> = pods.iter().filter_map(|p| node_of(p)).filter(|n| state.nodes.get(&ObjectRef::new(n)).is_none()).collect();
+    let missing: HashSet<&str> = pods
+        .iter()
+        .filter_map(|p| node_of(p))
+        .filter(|n| state.nodes.get(&ObjectRef::new(n)).is_none())
+        .collect();
     let due: Vec<String> = {
         let mut since = state.missing_since.lock();
         since.retain(|n, _| missing.contains(n.as_str()));
@@ -122,7 +151,11 @@ async fn gc_orphaned(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
         for n in &missing {
             since.entry((*n).to_string()).or_insert(now);
         }
-        since.iter().filter(|(_, t)| now.duration_since(**t) >= state.quarantine).map(|(n, _)| n.clone()).collect()
+        since
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) >= state.quarantine)
+            .map(|(n, _)| n.clone())
+            .collect()
     };
     let api: Api<Node> = Api::all(state.client.clone());
     for node in due {
@@ -142,7 +175,10 @@ async fn gc_orphaned(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
 }
 
 async fn gc_unscheduled_terminating(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
-    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some() && node_of(p).is_none()) {
+    for pod in pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some() && node_of(p).is_none())
+    {
         tracing::info!(pod = %key_of(&pod.metadata), "deleting unscheduled terminating pod");
         force_delete(state, pod, None).await?;
     }
@@ -150,14 +186,23 @@ async fn gc_unscheduled_terminating(state: &State, pods: &[Arc<Pod>]) -> Result<
 }
 
 async fn gc_terminating_out_of_service(state: &State, pods: &[Arc<Pod>]) -> Result<()> {
-    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_some()) {
-        let Some(node) = node_of(pod).and_then(|n| state.nodes.get(&ObjectRef::new(n))) else { continue };
+    for pod in pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+    {
+        let Some(node) = node_of(pod).and_then(|n| state.nodes.get(&ObjectRef::new(n))) else {
+            continue;
+        };
         let ready = node
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let out_of_service = node.spec.as_ref().and_then(|s| s.taints.as_ref()).is_some_and(|ts| ts.iter().any(|t| t.key == TAINT_OUT_OF_SERVICE));
+        let out_of_service = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|ts| ts.iter().any(|t| t.key == TAINT_OUT_OF_SERVICE));
         if !ready && out_of_service {
             tracing::info!(pod = %key_of(&pod.metadata), node = %node.name_any(), "force deleting terminating pod on out-of-service node");
             force_delete(state, pod, Some("PodGC: node is out-of-service")).await?;
@@ -172,7 +217,11 @@ async fn force_delete(state: &State, pod: &Pod, disruption: Option<&str>) -> Res
     let key = key_of(&pod.metadata);
     let api: Api<Pod> = Api::namespaced(state.client.clone(), &pod.namespace().unwrap_or_default());
     if let Some(message) = disruption.filter(|_| !is_terminated(pod)) {
-        let mut conditions: Vec<PodCondition> = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+        let mut conditions: Vec<PodCondition> = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
         conditions.retain(|c| c.type_ != "DisruptionTarget");
         conditions.push(PodCondition {
             type_: "DisruptionTarget".into(),
@@ -183,13 +232,23 @@ async fn force_delete(state: &State, pod: &Pod, disruption: Option<&str>) -> Res
             ..Default::default()
         });
         let patch = json!({"status": {"phase": "Failed", "conditions": conditions}});
-        match api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match api
+            .patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => return Ok(()),
             Err(err) => return Err(err).ctx(|| format!("marking {key} Failed")),
         }
     }
-    let dp = DeleteParams { grace_period_seconds: Some(0), ..Default::default() };
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
     match api.delete(&pod.name_any(), &dp).await {
         Ok(_) => Ok(()),
         Err(err) if is_not_found(&err) => Ok(()),
@@ -212,7 +271,11 @@ mod tests {
                 ..Default::default()
             },
             spec: None,
-            status: Some(PodStatus { phase: Some(phase.into()), reason: reason.map(Into::into), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                reason: reason.map(Into::into),
+                ..Default::default()
+            }),
         })
     }
 

@@ -41,8 +41,15 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 /// The CA to publish: `--root-ca-file`, else the client's trusted CA (none for a
 /// plain-HTTP apiserver).
 async fn root_ca(ctx: &ControllerContext) -> anyhow::Result<Option<String>> {
-    if let Some(path) = ctx.options.root_ca_file.as_deref().filter(|p| !p.is_empty()) {
-        let pem = tokio::fs::read_to_string(path).await.map_err(|e| anyhow::anyhow!("reading --root-ca-file {path}: {e}"))?;
+    if let Some(path) = ctx
+        .options
+        .root_ca_file
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        let pem = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading --root-ca-file {path}: {e}"))?;
         return Ok(Some(pem));
     }
     Ok(ctx.root_ca.clone())
@@ -57,12 +64,25 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let selector = format!("metadata.name={CONFIG_MAP}");
     let (maps, map_stream) = informer::spawn(
-        watcher(Api::<ConfigMap>::all(client.clone()), watcher::Config::default().fields(&selector)).default_backoff(),
+        watcher(
+            Api::<ConfigMap>::all(client.clone()),
+            watcher::Config::default().fields(&selector),
+        )
+        .default_backoff(),
     );
     maps.wait_until_ready().await?;
-    let state = Arc::new(Ctx { client: client.clone(), maps, ca, backoff: KeyBackoff::default() });
+    let state = Arc::new(Ctx {
+        client: client.clone(),
+        maps,
+        ca,
+        backoff: KeyBackoff::default(),
+    });
     let controller = Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
-        .watches_stream(map_stream, |cm: ConfigMap| cm.metadata.namespace.map(|ns| ObjectRef::<Namespace>::new(&ns)))
+        .watches_stream(map_stream, |cm: ConfigMap| {
+            cm.metadata
+                .namespace
+                .map(|ns| ObjectRef::<Namespace>::new(&ns))
+        })
         .with_config(ControllerConfig::default().concurrency(2));
     let mut stream = controller.run(reconcile, error_policy, state).boxed();
     while let Some(result) = stream.next().await {
@@ -74,7 +94,9 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 }
 
 fn wanted(ca: &str, existing: Option<&ConfigMap>) -> ConfigMap {
-    let mut annotations = existing.and_then(|c| c.metadata.annotations.clone()).unwrap_or_default();
+    let mut annotations = existing
+        .and_then(|c| c.metadata.annotations.clone())
+        .unwrap_or_default();
     annotations.insert("kubernetes.io/description".into(), DESCRIPTION.into());
     ConfigMap {
         metadata: ObjectMeta {
@@ -90,21 +112,42 @@ fn wanted(ca: &str, existing: Option<&ConfigMap>) -> ConfigMap {
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
     let name = ns.metadata.name.clone().unwrap_or_default();
-    if ns.metadata.deletion_timestamp.is_some() || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating") {
+    if ns.metadata.deletion_timestamp.is_some()
+        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+    {
         return Ok(Action::await_change());
     }
     let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &name);
     let existing = ctx.maps.get(&ObjectRef::new(CONFIG_MAP).within(&name));
     let result = match existing.as_deref() {
-        None => api.create(&PostParams::default(), &wanted(&ctx.ca, None)).await.map(|_| ()),
+        None => api
+            .create(&PostParams::default(), &wanted(&ctx.ca, None))
+            .await
+            .map(|_| ()),
         Some(cm) => {
-            let same_data = cm.data.as_ref().and_then(|d| d.get(KEY)).map(String::as_str) == Some(ctx.ca.as_str())
+            let same_data = cm
+                .data
+                .as_ref()
+                .and_then(|d| d.get(KEY))
+                .map(String::as_str)
+                == Some(ctx.ca.as_str())
                 && cm.data.as_ref().is_some_and(|d| d.len() == 1);
-            let described = cm.metadata.annotations.as_ref().and_then(|a| a.get("kubernetes.io/description")).is_some();
+            let described = cm
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kubernetes.io/description"))
+                .is_some();
             if same_data && described {
                 return Ok(Action::await_change());
             }
-            api.replace(CONFIG_MAP, &PostParams::default(), &wanted(&ctx.ca, Some(cm))).await.map(|_| ())
+            api.replace(
+                CONFIG_MAP,
+                &PostParams::default(),
+                &wanted(&ctx.ca, Some(cm)),
+            )
+            .await
+            .map(|_| ())
         }
     };
     match result {
@@ -133,10 +176,20 @@ mod tests {
     fn wanted_keeps_other_annotations_and_sets_only_the_ca() {
         let mut existing = wanted("old", None);
         existing.metadata.resource_version = Some("7".into());
-        existing.metadata.annotations.get_or_insert_with(BTreeMap::new).insert("team".into(), "x".into());
-        existing.data.get_or_insert_with(BTreeMap::new).insert("extra".into(), "y".into());
+        existing
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert("team".into(), "x".into());
+        existing
+            .data
+            .get_or_insert_with(BTreeMap::new)
+            .insert("extra".into(), "y".into());
         let cm = wanted("PEM", Some(&existing));
-        assert_eq!(cm.data, Some(BTreeMap::from([(KEY.to_string(), "PEM".to_string())])));
+        assert_eq!(
+            cm.data,
+            Some(BTreeMap::from([(KEY.to_string(), "PEM".to_string())]))
+        );
         let annotations = cm.metadata.annotations.expect("annotations");
         assert_eq!(annotations.get("team").map(String::as_str), Some("x"));
         assert!(annotations.contains_key("kubernetes.io/description"));

@@ -35,14 +35,28 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let selector = format!("metadata.name={}", SERVICE_ACCOUNTS[0]);
     let (accounts, sa_stream) = informer::spawn(
-        watcher(Api::<ServiceAccount>::all(client.clone()), watcher::Config::default().fields(&selector)).default_backoff(),
+        watcher(
+            Api::<ServiceAccount>::all(client.clone()),
+            watcher::Config::default().fields(&selector),
+        )
+        .default_backoff(),
     );
     // Acting before the account cache is filled would create accounts that exist.
     accounts.wait_until_ready().await?;
-    let state = Arc::new(Ctx { client: client.clone(), accounts, backoff: KeyBackoff::default() });
+    let state = Arc::new(Ctx {
+        client: client.clone(),
+        accounts,
+        backoff: KeyBackoff::default(),
+    });
     let controller = Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
-        .watches_stream(sa_stream, |sa: ServiceAccount| sa.metadata.namespace.map(|ns| ObjectRef::<Namespace>::new(&ns)))
-        .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_serviceaccount_syncs));
+        .watches_stream(sa_stream, |sa: ServiceAccount| {
+            sa.metadata
+                .namespace
+                .map(|ns| ObjectRef::<Namespace>::new(&ns))
+        })
+        .with_config(
+            ControllerConfig::default().concurrency(ctx.options.concurrent_serviceaccount_syncs),
+        );
     let mut controller_stream = controller.run(reconcile, error_policy, state).boxed();
     while let Some(result) = controller_stream.next().await {
         if let Err(err) = result {
@@ -55,17 +69,26 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
     let name = ns.metadata.name.clone().unwrap_or_default();
     tracing::debug!(namespace = %name, "syncing namespace");
-    if ns.metadata.deletion_timestamp.is_some() || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating") {
+    if ns.metadata.deletion_timestamp.is_some()
+        || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+    {
         return Ok(Action::await_change());
     }
     let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &name);
     for account in SERVICE_ACCOUNTS {
-        if ctx.accounts.get(&ObjectRef::new(account).within(&name)).is_some() {
+        if ctx
+            .accounts
+            .get(&ObjectRef::new(account).within(&name))
+            .is_some()
+        {
             tracing::debug!(namespace = %name, account, "service account exists");
             continue;
         }
         let sa = ServiceAccount {
-            metadata: ObjectMeta { name: Some((*account).to_string()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some((*account).to_string()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         match api.create(&PostParams::default(), &sa).await {
@@ -74,7 +97,9 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action> {
             Err(err) if is_status(&err, 409) || is_status(&err, 403) => {
                 tracing::debug!(namespace = %name, account, "service account not created: {err}");
             }
-            Err(err) => return Err(err).ctx(|| format!("creating serviceaccount {name}/{account}")),
+            Err(err) => {
+                return Err(err).ctx(|| format!("creating serviceaccount {name}/{account}"))
+            }
         }
     }
     ctx.backoff.forget(&name);

@@ -21,7 +21,11 @@ impl Default for KeyBackoff {
 
 impl KeyBackoff {
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { base, max, failures: Mutex::new(HashMap::new()) }
+        Self {
+            base,
+            max,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The delay before retrying `key` after one more failure.

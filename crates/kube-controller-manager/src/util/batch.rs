@@ -36,7 +36,10 @@ where
         }
         batch *= 2;
     }
-    BatchOutcome { succeeded, error: None }
+    BatchOutcome {
+        succeeded,
+        error: None,
+    }
 }
 
 #[cfg(test)]
@@ -48,7 +51,13 @@ mod tests {
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let outcome = slow_start_batch(10, |i| {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            async move { if i == 1 { Err(kube::Error::LinesCodecMaxLineLengthExceeded) } else { Ok(()) } }
+            async move {
+                if i == 1 {
+                    Err(kube::Error::LinesCodecMaxLineLengthExceeded)
+                } else {
+                    Ok(())
+                }
+            }
         })
         .await;
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);

@@ -18,7 +18,11 @@ pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 
 /// The service's selector, when it has one (services without one are left alone).
 pub fn service_selector(svc: &Service) -> Option<&BTreeMap<String, String>> {
-    svc.spec.as_ref()?.selector.as_ref().filter(|s| !s.is_empty())
+    svc.spec
+        .as_ref()?
+        .selector
+        .as_ref()
+        .filter(|s| !s.is_empty())
 }
 
 /// Whether the service selects this pod (same namespace, selector matches).
@@ -34,15 +38,25 @@ pub fn is_headless(svc: &Service) -> bool {
 }
 
 pub fn publish_not_ready(svc: &Service) -> bool {
-    svc.spec.as_ref().and_then(|s| s.publish_not_ready_addresses).unwrap_or(false)
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.publish_not_ready_addresses)
+        .unwrap_or(false)
 }
 
 pub fn service_ports(svc: &Service) -> &[ServicePort] {
-    svc.spec.as_ref().and_then(|s| s.ports.as_deref()).unwrap_or(&[])
+    svc.spec
+        .as_ref()
+        .and_then(|s| s.ports.as_deref())
+        .unwrap_or(&[])
 }
 
 pub fn pod_ip(pod: &Pod) -> Option<&str> {
-    pod.status.as_ref()?.pod_ip.as_deref().filter(|ip| !ip.is_empty())
+    pod.status
+        .as_ref()?
+        .pod_ip
+        .as_deref()
+        .filter(|ip| !ip.is_empty())
 }
 
 /// Upstream `ShouldPodBeInEndpoints`: has an IP, not terminal, and (unless
@@ -78,7 +92,10 @@ pub fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
             spec.containers
                 .iter()
                 .flat_map(|c| c.ports.iter().flatten())
-                .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol.as_deref().unwrap_or("TCP") == protocol)
+                .find(|p| {
+                    p.name.as_deref() == Some(name.as_str())
+                        && p.protocol.as_deref().unwrap_or("TCP") == protocol
+                })
                 .map(|p| p.container_port)
         }
     }
@@ -99,7 +116,12 @@ pub fn pod_trigger_time(pod: &Pod) -> Option<Time> {
         .status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().filter_map(|c| c.last_transition_time.as_ref()).max_by_key(|t| t.0).cloned());
+        .and_then(|cs| {
+            cs.iter()
+                .filter_map(|c| c.last_transition_time.as_ref())
+                .max_by_key(|t| t.0)
+                .cloned()
+        });
     newest.or_else(|| pod.metadata.creation_timestamp.clone())
 }
 
@@ -122,26 +144,48 @@ mod tests {
             spec: Some(PodSpec {
                 containers: vec![Container {
                     name: "c".into(),
-                    ports: Some(vec![ContainerPort { name: Some(name.into()), container_port: port, ..Default::default() }]),
+                    ports: Some(vec![ContainerPort {
+                        name: Some(name.into()),
+                        container_port: port,
+                        ..Default::default()
+                    }]),
                     ..Default::default()
                 }],
                 ..Default::default()
             }),
-            status: Some(PodStatus { pod_ip: Some("10.0.0.1".into()), phase: Some("Running".into()), ..Default::default() }),
+            status: Some(PodStatus {
+                pod_ip: Some("10.0.0.1".into()),
+                phase: Some("Running".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn named_target_ports_resolve_per_pod() {
-        let sp = ServicePort { port: 80, target_port: Some(IntOrString::String("http".into())), ..Default::default() };
+        let sp = ServicePort {
+            port: 80,
+            target_port: Some(IntOrString::String("http".into())),
+            ..Default::default()
+        };
         assert_eq!(find_port(&pod_with_port("http", 8080), &sp), Some(8080));
         assert_eq!(find_port(&pod_with_port("web", 8080), &sp), None);
-        let udp = ServicePort { protocol: Some("UDP".into()), ..sp.clone() };
+        let udp = ServicePort {
+            protocol: Some("UDP".into()),
+            ..sp.clone()
+        };
         assert_eq!(find_port(&pod_with_port("http", 8080), &udp), None);
-        let num = ServicePort { port: 80, target_port: Some(IntOrString::Int(9090)), ..Default::default() };
+        let num = ServicePort {
+            port: 80,
+            target_port: Some(IntOrString::Int(9090)),
+            ..Default::default()
+        };
         assert_eq!(find_port(&pod_with_port("http", 8080), &num), Some(9090));
-        let unset = ServicePort { port: 81, ..Default::default() };
+        let unset = ServicePort {
+            port: 81,
+            ..Default::default()
+        };
         assert_eq!(find_port(&pod_with_port("http", 8080), &unset), Some(81));
     }
 

@@ -34,7 +34,9 @@ impl Expectations {
         let entries = self.entries.lock();
         match entries.get(key) {
             None => true,
-            Some(e) => (e.adds <= 0 && e.deletes.is_empty()) || e.set_at.elapsed() > EXPECTATIONS_TIMEOUT,
+            Some(e) => {
+                (e.adds <= 0 && e.deletes.is_empty()) || e.set_at.elapsed() > EXPECTATIONS_TIMEOUT
+            }
         }
     }
 
@@ -43,14 +45,25 @@ impl Expectations {
         let mut entries = self.entries.lock();
         entries.insert(
             key.to_string(),
-            Entry { adds: i64::try_from(n).unwrap_or(i64::MAX), deletes: HashSet::new(), set_at: Instant::now() },
+            Entry {
+                adds: i64::try_from(n).unwrap_or(i64::MAX),
+                deletes: HashSet::new(),
+                set_at: Instant::now(),
+            },
         );
     }
 
     /// About to delete these pods (`namespace/name` keys).
     pub fn expect_deletions(&self, key: &str, pods: impl IntoIterator<Item = String>) {
         let mut entries = self.entries.lock();
-        entries.insert(key.to_string(), Entry { adds: 0, deletes: pods.into_iter().collect(), set_at: Instant::now() });
+        entries.insert(
+            key.to_string(),
+            Entry {
+                adds: 0,
+                deletes: pods.into_iter().collect(),
+                set_at: Instant::now(),
+            },
+        );
     }
 
     /// A pod of `key` appeared (or a create failed and will never appear).

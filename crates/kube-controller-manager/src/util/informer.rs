@@ -16,7 +16,12 @@ use tokio::sync::mpsc;
 
 /// Runs `events` (a watcher stream, possibly with an inspection step) into a new
 /// store; returns the store and the stream of touched objects.
-pub fn spawn<K, S>(events: S) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+pub fn spawn<K, S>(
+    events: S,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
 where
     K: Resource + Clone + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
@@ -32,6 +37,8 @@ where
             }
         }
     });
-    let triggers = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let triggers = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     (store, triggers)
 }

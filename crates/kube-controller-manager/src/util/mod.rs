@@ -8,9 +8,9 @@ pub mod events;
 pub mod expectations;
 pub mod informer;
 pub mod ownedpods;
-pub mod podcontrol;
 pub mod owner;
 pub mod pod;
+pub mod podcontrol;
 pub mod selector;
 pub mod time;
 pub mod workqueue;
@@ -37,7 +37,10 @@ pub trait ApiContext<T> {
 
 impl<T> ApiContext<T> for std::result::Result<T, kube::Error> {
     fn ctx(self, action: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Api { action: action(), source })
+        self.map_err(|source| Error::Api {
+            action: action(),
+            source,
+        })
     }
 }
 

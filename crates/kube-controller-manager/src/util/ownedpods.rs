@@ -19,15 +19,28 @@ use crate::util::owner::controller_of;
 pub fn owner_key(pod: &Pod, kind: &str) -> Option<String> {
     controller_of(&pod.metadata)
         .filter(|r| r.kind == kind)
-        .map(|r| format!("{}/{}", pod.metadata.namespace.as_deref().unwrap_or(""), r.name))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                pod.metadata.namespace.as_deref().unwrap_or(""),
+                r.name
+            )
+        })
 }
 
 /// Lowers the expectations of the pod's `kind` controller for what `event` shows.
 /// Runs before the cache applies the event, so "not cached yet" means "new".
-pub fn observe(kind: &str, event: &watcher::Event<Pod>, pods: &Store<Pod>, expectations: &Expectations) {
+pub fn observe(
+    kind: &str,
+    event: &watcher::Event<Pod>,
+    pods: &Store<Pod>,
+    expectations: &Expectations,
+) {
     match event {
         watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
-            let Some(key) = owner_key(pod, kind) else { return };
+            let Some(key) = owner_key(pod, kind) else {
+                return;
+            };
             let cached = pods.get(&ObjectRef::from_obj(pod));
             if cached.is_none_or(|c| c.metadata.uid != pod.metadata.uid) {
                 expectations.creation_observed(&key);
@@ -51,19 +64,24 @@ pub async fn spawn(
     client: kube::Client,
     kind: &'static str,
     expectations: Arc<Expectations>,
-) -> anyhow::Result<(Store<Pod>, impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static)> {
+) -> anyhow::Result<(
+    Store<Pod>,
+    impl Stream<Item = Result<Pod, watcher::Error>> + Send + 'static,
+)> {
     let (tx, rx) = tokio::sync::oneshot::channel::<Store<Pod>>();
     let mut observed: Option<Store<Pod>> = None;
     let mut rx = Some(rx);
-    let events = watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff().map(move |event| {
-        if observed.is_none() {
-            observed = rx.as_mut().and_then(|rx| rx.try_recv().ok());
-        }
-        if let (Ok(event), Some(pods)) = (&event, &observed) {
-            observe(kind, event, pods, &expectations);
-        }
-        event
-    });
+    let events = watcher(Api::<Pod>::all(client), watcher::Config::default())
+        .default_backoff()
+        .map(move |event| {
+            if observed.is_none() {
+                observed = rx.as_mut().and_then(|rx| rx.try_recv().ok());
+            }
+            if let (Ok(event), Some(pods)) = (&event, &observed) {
+                observe(kind, event, pods, &expectations);
+            }
+            event
+        });
     let (pods, stream) = informer::spawn(events);
     let _ = tx.send(pods.clone());
     pods.wait_until_ready().await?;

@@ -6,7 +6,10 @@ use kube::Resource;
 
 /// The owner reference with `controller: true`, if any.
 pub fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references.as_ref()?.iter().find(|r| r.controller == Some(true))
+    meta.owner_references
+        .as_ref()?
+        .iter()
+        .find(|r| r.controller == Some(true))
 }
 
 /// A controller reference to `owner` with `blockOwnerDeletion`, as upstream's
@@ -36,13 +39,37 @@ mod tests {
     #[test]
     fn controller_ref_points_at_owner_and_blocks_deletion() {
         let rs = ReplicaSet {
-            metadata: ObjectMeta { name: Some("web".into()), uid: Some("u1".into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                uid: Some("u1".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let r = new_controller_ref(&rs);
-        assert_eq!((r.api_version.as_str(), r.kind.as_str(), r.name.as_str(), r.uid.as_str()), ("apps/v1", "ReplicaSet", "web", "u1"));
-        assert_eq!((r.controller, r.block_owner_deletion), (Some(true), Some(true)));
-        let meta = ObjectMeta { owner_references: Some(vec![OwnerReference { controller: None, ..r.clone() }, r]), ..Default::default() };
+        assert_eq!(
+            (
+                r.api_version.as_str(),
+                r.kind.as_str(),
+                r.name.as_str(),
+                r.uid.as_str()
+            ),
+            ("apps/v1", "ReplicaSet", "web", "u1")
+        );
+        assert_eq!(
+            (r.controller, r.block_owner_deletion),
+            (Some(true), Some(true))
+        );
+        let meta = ObjectMeta {
+            owner_references: Some(vec![
+                OwnerReference {
+                    controller: None,
+                    ..r.clone()
+                },
+                r,
+            ]),
+            ..Default::default()
+        };
         assert!(is_controlled_by(&meta, "u1"));
         assert!(!is_controlled_by(&meta, "u2"));
     }

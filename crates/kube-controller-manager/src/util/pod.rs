@@ -12,7 +12,10 @@ use k8s_openapi::jiff::Timestamp;
 pub const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
 pub fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
 /// Not terminated and not being deleted.
@@ -22,7 +25,12 @@ pub fn is_active(pod: &Pod) -> bool {
 }
 
 pub fn condition<'a>(pod: &'a Pod, type_: &str) -> Option<&'a PodCondition> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 pub fn is_ready(pod: &Pod) -> bool {
@@ -31,7 +39,10 @@ pub fn is_ready(pod: &Pod) -> bool {
 
 /// When the pod last became ready.
 pub fn ready_time(pod: &Pod) -> Option<Timestamp> {
-    condition(pod, "Ready").filter(|c| c.status == "True").and_then(|c| c.last_transition_time.as_ref()).map(|t| t.0)
+    condition(pod, "Ready")
+        .filter(|c| c.status == "True")
+        .and_then(|c| c.last_transition_time.as_ref())
+        .map(|t| t.0)
 }
 
 /// Ready for at least `min_ready_seconds` (upstream `IsPodAvailable`).
@@ -75,7 +86,10 @@ fn deletion_cost(pod: &Pod) -> i64 {
 }
 
 fn node_name(pod: &Pod) -> &str {
-    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or("")
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or("")
 }
 
 /// `afterOrZero`: a missing time sorts first, then later times first.
@@ -94,7 +108,11 @@ pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Orderin
     // 1. Unassigned < assigned.
     let (na, nb) = (node_name(a), node_name(b));
     if na != nb && (na.is_empty() || nb.is_empty()) {
-        return if na.is_empty() { Ordering::Less } else { Ordering::Greater };
+        return if na.is_empty() {
+            Ordering::Less
+        } else {
+            Ordering::Greater
+        };
     }
     // 2. Pending < Unknown < Running.
     let ord = phase_ordinal(a).cmp(&phase_ordinal(b));
@@ -104,7 +122,11 @@ pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Orderin
     // 3. Not ready < ready.
     let (ra, rb) = (is_ready(a), is_ready(b));
     if ra != rb {
-        return if ra { Ordering::Greater } else { Ordering::Less };
+        return if ra {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
     }
     // 4. Lower deletion cost first.
     let ord = deletion_cost(a).cmp(&deletion_cost(b));
@@ -128,7 +150,10 @@ pub fn deletion_order(a: &Pod, rank_a: usize, b: &Pod, rank_b: usize) -> Orderin
         return ord;
     }
     // 8. Newer first.
-    after_or_zero(a.metadata.creation_timestamp.as_ref().map(|t| t.0), b.metadata.creation_timestamp.as_ref().map(|t| t.0))
+    after_or_zero(
+        a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+    )
 }
 
 /// The `n` pods to delete from `pods`, in deletion order; pods are ranked by how
@@ -143,7 +168,11 @@ pub fn pods_to_delete(pods: &[Pod], n: usize) -> Vec<Pod> {
     let mut ranked: Vec<(usize, &Pod)> = pods
         .iter()
         .map(|p| {
-            let rank = if node_name(p).is_empty() { 0 } else { per_node.get(node_name(p)).copied().unwrap_or(0) };
+            let rank = if node_name(p).is_empty() {
+                0
+            } else {
+                per_node.get(node_name(p)).copied().unwrap_or(0)
+            };
             (rank, p)
         })
         .collect();
@@ -172,13 +201,22 @@ mod tests {
                 creation_timestamp: Some(Time(Timestamp::from_second(created).expect("ts"))),
                 ..Default::default()
             },
-            spec: Some(PodSpec { node_name: (!node.is_empty()).then(|| node.to_string()), ..Default::default() }),
-            status: Some(PodStatus { phase: Some(phase.into()), conditions, ..Default::default() }),
+            spec: Some(PodSpec {
+                node_name: (!node.is_empty()).then(|| node.to_string()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                conditions,
+                ..Default::default()
+            }),
         }
     }
 
     fn names(pods: &[Pod]) -> Vec<String> {
-        pods.iter().map(|p| p.metadata.name.clone().unwrap_or_default()).collect()
+        pods.iter()
+            .map(|p| p.metadata.name.clone().unwrap_or_default())
+            .collect()
     }
 
     #[test]
@@ -192,7 +230,13 @@ mod tests {
         ];
         assert_eq!(
             names(&pods_to_delete(&pods, 5)),
-            ["unscheduled", "pending", "running-not-ready", "running-ready-new", "running-ready-old"]
+            [
+                "unscheduled",
+                "pending",
+                "running-not-ready",
+                "running-ready-new",
+                "running-ready-old"
+            ]
         );
         assert_eq!(names(&pods_to_delete(&pods, 2)), ["unscheduled", "pending"]);
     }
@@ -210,7 +254,8 @@ mod tests {
     #[test]
     fn deletion_cost_annotation_is_honoured() {
         let mut cheap = pod("cheap", "n1", "Running", Some(100), 10);
-        cheap.metadata.annotations = Some([(POD_DELETION_COST.to_string(), "-5".to_string())].into());
+        cheap.metadata.annotations =
+            Some([(POD_DELETION_COST.to_string(), "-5".to_string())].into());
         let pods = vec![pod("new", "n2", "Running", Some(200), 20), cheap];
         assert_eq!(names(&pods_to_delete(&pods, 1)), ["cheap"]);
     }

@@ -43,15 +43,28 @@ impl<K: Resource<DynamicType = ()>> PodControl<'_, K> {
         self.expectations.expect_creations(self.key, n);
         let created = slow_start_batch(n, |i| {
             let pod = &pods[i];
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), pod.metadata.namespace.as_deref().unwrap_or("default"));
+            let api: Api<Pod> = Api::namespaced(
+                self.client.clone(),
+                pod.metadata.namespace.as_deref().unwrap_or("default"),
+            );
             async move {
                 match api.create(&PostParams::default(), pod).await {
                     Ok(p) => {
-                        self.recorder.event(self.owner, NORMAL, "SuccessfulCreate", format!("Created pod: {}", p.name_any()));
+                        self.recorder.event(
+                            self.owner,
+                            NORMAL,
+                            "SuccessfulCreate",
+                            format!("Created pod: {}", p.name_any()),
+                        );
                         Ok(())
                     }
                     Err(err) => {
-                        self.recorder.event(self.owner, WARNING, "FailedCreate", format!("Error creating: {}", message(&err)));
+                        self.recorder.event(
+                            self.owner,
+                            WARNING,
+                            "FailedCreate",
+                            format!("Error creating: {}", message(&err)),
+                        );
                         Err(err)
                     }
                 }
@@ -70,15 +83,28 @@ impl<K: Resource<DynamicType = ()>> PodControl<'_, K> {
         if pods.is_empty() {
             return Ok(());
         }
-        let keys: Vec<String> = pods.iter().map(|(ns, name)| format!("{ns}/{name}")).collect();
+        let keys: Vec<String> = pods
+            .iter()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect();
         self.expectations.expect_deletions(self.key, keys.clone());
         let results = join_all(pods.iter().map(|(ns, name)| {
             let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
             async move {
                 let result = api.delete(name, &DeleteParams::default()).await;
                 match &result {
-                    Ok(_) => self.recorder.event(self.owner, NORMAL, "SuccessfulDelete", format!("Deleted pod: {name}")),
-                    Err(err) if !is_not_found(err) => self.recorder.event(self.owner, WARNING, "FailedDelete", format!("Error deleting: {}", message(err))),
+                    Ok(_) => self.recorder.event(
+                        self.owner,
+                        NORMAL,
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {name}"),
+                    ),
+                    Err(err) if !is_not_found(err) => self.recorder.event(
+                        self.owner,
+                        WARNING,
+                        "FailedDelete",
+                        format!("Error deleting: {}", message(err)),
+                    ),
                     Err(_) => {}
                 }
                 result
@@ -100,5 +126,7 @@ impl<K: Resource<DynamicType = ()>> PodControl<'_, K> {
 
 /// (namespace, name) of pods, for `PodControl::delete`.
 pub fn targets<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<(String, String)> {
-    pods.into_iter().map(|p| (p.namespace().unwrap_or_default(), p.name_any())).collect()
+    pods.into_iter()
+        .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
+        .collect()
 }

@@ -165,7 +165,12 @@ where
             }
         }
     }
-    let _guard = AbortAll(handles.iter().map(tokio::task::JoinHandle::abort_handle).collect());
+    let _guard = AbortAll(
+        handles
+            .iter()
+            .map(tokio::task::JoinHandle::abort_handle)
+            .collect(),
+    );
     futures::future::join_all(handles).await;
 }
 
@@ -180,10 +185,15 @@ where
 {
     let (store, writer) = reflector::store();
     tokio::spawn(async move {
-        let mut events = watcher(api, config).default_backoff().reflect(writer).boxed();
+        let mut events = watcher(api, config)
+            .default_backoff()
+            .reflect(writer)
+            .boxed();
         while let Some(event) = events.next().await {
             match event {
-                Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => on_event(&obj, false),
+                Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                    on_event(&obj, false)
+                }
                 Ok(watcher::Event::Delete(obj)) => on_event(&obj, true),
                 Ok(_) => {}
                 Err(err) => tracing::debug!("watch error: {err}"),

@@ -83,19 +83,41 @@ async fn bench_controllers_scale_and_rollout_1000() {
         let node: Node = serde_json::from_value(json!({"metadata": {"name": format!("hollow-{i}"), "labels": {"kubernetes.io/hostname": format!("hollow-{i}")}},
             "status": {"capacity": {"cpu": "32", "memory": "128Gi", "pods": "110"}, "allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110"}}}))
         .expect("node");
-        nodes.create(&PostParams::default(), &node).await.expect("create node");
+        nodes
+            .create(&PostParams::default(), &node)
+            .await
+            .expect("create node");
     }
     let _agent = hollow_nodes(client.clone());
-    cluster.kubectl(&["create", "deployment", "bench", "--image=pause:1", "--replicas=0"]).assert_success();
+    cluster
+        .kubectl(&[
+            "create",
+            "deployment",
+            "bench",
+            "--image=pause:1",
+            "--replicas=0",
+        ])
+        .assert_success();
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), "default");
 
     let started = Instant::now();
-    cluster.kubectl(&["scale", "deployment/bench", &format!("--replicas={REPLICAS}")]).assert_success();
-    wait_deployment(&deploys, |d| d.status.as_ref().and_then(|s| s.ready_replicas) == Some(REPLICAS)).await;
+    cluster
+        .kubectl(&[
+            "scale",
+            "deployment/bench",
+            &format!("--replicas={REPLICAS}"),
+        ])
+        .assert_success();
+    wait_deployment(&deploys, |d| {
+        d.status.as_ref().and_then(|s| s.ready_replicas) == Some(REPLICAS)
+    })
+    .await;
     let scale_ms = started.elapsed().as_millis();
 
     let started = Instant::now();
-    cluster.kubectl(&["set", "image", "deployment/bench", "pause=pause:2"]).assert_success();
+    cluster
+        .kubectl(&["set", "image", "deployment/bench", "pause=pause:2"])
+        .assert_success();
     wait_deployment(&deploys, |d| {
         let s = d.status.clone().unwrap_or_default();
         s.observed_generation >= d.metadata.generation

@@ -58,11 +58,20 @@ impl Secure {
         let kcm_log = dir.join("kcm.log");
         let out = File::create(&kcm_log).expect("log");
         let kcm = Command::new(KCM)
-            .arg(format!("--kubeconfig={}", api.kubeconfig_for("controller-manager").display()))
+            .arg(format!(
+                "--kubeconfig={}",
+                api.kubeconfig_for("controller-manager").display()
+            ))
             .arg("--secure-port=0")
             .arg("--leader-elect=false")
-            .arg(format!("--cluster-signing-cert-file={}", api.pki_file("ca.crt").display()))
-            .arg(format!("--cluster-signing-key-file={}", api.pki_file("ca.key").display()))
+            .arg(format!(
+                "--cluster-signing-cert-file={}",
+                api.pki_file("ca.crt").display()
+            ))
+            .arg(format!(
+                "--cluster-signing-key-file={}",
+                api.pki_file("ca.key").display()
+            ))
             .args(kcm_args)
             .env("RUST_LOG", "info,kube_controller_manager=debug")
             .stdout(Stdio::from(out.try_clone().expect("log")))
@@ -96,7 +105,9 @@ impl Secure {
 
     /// A kubeconfig for this apiserver with `user` (a YAML flow mapping).
     fn conf_with(&self, name: &str, user: &str) -> PathBuf {
-        self.api.kubeconfig_with_user(name, user).expect("kubeconfig")
+        self.api
+            .kubeconfig_with_user(name, user)
+            .expect("kubeconfig")
     }
 
     /// `kubectl auth can-i` as `user`.
@@ -273,7 +284,10 @@ fn controllers_run_as_their_service_accounts_with_exactly_their_roles() {
         &["apply", "-f", "-"],
         Some("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: default\n"),
     );
-    assert!(ok || err.contains("AlreadyExists"), "creating the default ServiceAccount: {err}");
+    assert!(
+        ok || err.contains("AlreadyExists"),
+        "creating the default ServiceAccount: {err}"
+    );
     c.admin(&["create", "-f", "-"], Some(rs));
     poll("two pods", Duration::from_secs(60), || {
         let out = c.admin(

@@ -20,7 +20,11 @@ fn job_template() -> serde_json::Value {
     json!({"metadata": {"labels": {"team": "batch"}}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}})
 }
 
-async fn create_cronjob(client: &Client, name: &str, extra: serde_json::Value) -> serde_json::Value {
+async fn create_cronjob(
+    client: &Client,
+    name: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
     let mut spec = json!({"schedule": "* * * * *", "jobTemplate": job_template()});
     for (k, v) in extra.as_object().expect("object") {
         spec[k] = v.clone();
@@ -36,7 +40,13 @@ fn rfc3339(secs: i64) -> String {
 async fn last_scheduled_ago(client: &Client, name: &str, ago: i64) {
     let api: Api<CronJob> = Api::namespaced(client.clone(), "default");
     let t = rfc3339(Timestamp::now().as_second() - ago);
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&json!({"status": {"lastScheduleTime": t}}))).await.expect("patch status");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": {"lastScheduleTime": t}})),
+    )
+    .await
+    .expect("patch status");
 }
 
 /// A job owned by the cronjob, as if it had made it.
@@ -63,12 +73,26 @@ async fn finish_job(client: &Client, name: &str, condition: &str, started: i64) 
         status["failed"] = json!(1);
     }
     status["conditions"] = json!(conditions);
-    api.patch_status(name, &PatchParams::default(), &Patch::Merge(&json!({"status": status}))).await.expect("finish job");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": status})),
+    )
+    .await
+    .expect("finish job");
 }
 
 async fn job_names(client: &Client) -> Vec<String> {
     let api: Api<Job> = Api::namespaced(client.clone(), "default");
-    let mut names: Vec<String> = api.list(&Default::default()).await.expect("jobs").items.iter().filter(|j| j.metadata.deletion_timestamp.is_none()).map(|j| j.name_any()).collect();
+    let mut names: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .expect("jobs")
+        .items
+        .iter()
+        .filter(|j| j.metadata.deletion_timestamp.is_none())
+        .map(|j| j.name_any())
+        .collect();
     names.sort();
     names
 }
@@ -79,40 +103,81 @@ async fn cronjob_starts_the_due_job_and_tracks_active_and_last_successful() {
     let client = cluster.client().await;
     // Created suspended, so no minute boundary can start a job before the test's
     // back-dated lastScheduleTime is in place; then resumed.
-    let cj = create_cronjob(&client, "hello", json!({"startingDeadlineSeconds": 300, "suspend": true})).await;
+    let cj = create_cronjob(
+        &client,
+        "hello",
+        json!({"startingDeadlineSeconds": 300, "suspend": true}),
+    )
+    .await;
     last_scheduled_ago(&client, "hello", 600).await;
     let api: Api<CronJob> = Api::namespaced(client.clone(), "default");
-    api.patch("hello", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"suspend": false}}))).await.expect("resume");
+    api.patch(
+        "hello",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"suspend": false}})),
+    )
+    .await
+    .expect("resume");
     let status = wait_for("job started", T, || {
         let api = api.clone();
         async move {
             let s = api.get("hello").await.ok()?.status?;
             // The controller may report the new active job one status write before
             // its lastScheduleTime: wait until the back-dated (unaligned) time is gone.
-            let aligned = s.last_schedule_time.as_ref().is_some_and(|t| t.0.as_second() % 60 == 0);
+            let aligned = s
+                .last_schedule_time
+                .as_ref()
+                .is_some_and(|t| t.0.as_second() % 60 == 0);
             (aligned && s.active.as_ref().is_some_and(|a| a.len() == 1)).then_some(s)
         }
     })
     .await;
-    let scheduled = status.last_schedule_time.expect("lastScheduleTime").0.as_second();
+    let scheduled = status
+        .last_schedule_time
+        .expect("lastScheduleTime")
+        .0
+        .as_second();
     let now = Timestamp::now().as_second();
     assert_eq!(scheduled % 60, 0);
-    assert!(scheduled <= now && scheduled > now - 120, "scheduled {scheduled}, now {now}");
+    assert!(
+        scheduled <= now && scheduled > now - 120,
+        "scheduled {scheduled}, now {now}"
+    );
     let name = format!("hello-{}", scheduled / 60);
     let active = &status.active.expect("active")[0];
-    assert_eq!((active.kind.as_deref(), active.name.as_deref()), (Some("Job"), Some(name.as_str())));
-    let job = Api::<Job>::namespaced(client.clone(), "default").get(&name).await.expect("job");
-    assert_eq!(job.annotations().get("batch.kubernetes.io/cronjob-scheduled-timestamp"), Some(&rfc3339(scheduled)));
+    assert_eq!(
+        (active.kind.as_deref(), active.name.as_deref()),
+        (Some("Job"), Some(name.as_str()))
+    );
+    let job = Api::<Job>::namespaced(client.clone(), "default")
+        .get(&name)
+        .await
+        .expect("job");
+    assert_eq!(
+        job.annotations()
+            .get("batch.kubernetes.io/cronjob-scheduled-timestamp"),
+        Some(&rfc3339(scheduled))
+    );
     assert_eq!(job.labels().get("team").map(String::as_str), Some("batch"));
     let r = &job.owner_references()[0];
-    assert_eq!((r.kind.as_str(), r.uid.as_str(), r.controller), ("CronJob", cj["metadata"]["uid"].as_str().expect("uid"), Some(true)));
+    assert_eq!(
+        (r.kind.as_str(), r.uid.as_str(), r.controller),
+        (
+            "CronJob",
+            cj["metadata"]["uid"].as_str().expect("uid"),
+            Some(true)
+        )
+    );
 
     finish_job(&client, &name, "Complete", now).await;
     wait_for("active cleared, lastSuccessfulTime set", T, || {
         let api = api.clone();
         async move {
             let s = api.get("hello").await.ok()?.status?;
-            (s.active.unwrap_or_default().is_empty() && s.last_successful_time.is_some_and(|t| t.0.as_second() == now + 1)).then_some(())
+            (s.active.unwrap_or_default().is_empty()
+                && s.last_successful_time
+                    .is_some_and(|t| t.0.as_second() == now + 1))
+            .then_some(())
         }
     })
     .await;
@@ -127,30 +192,66 @@ async fn cronjob_prunes_history_and_applies_concurrency_policies() {
     let client = cluster.client().await;
 
     // History: keep the newest 2 successful and 1 failed job.
-    let hist = create_cronjob(&client, "hist", json!({"schedule": "0 0 1 1 *", "successfulJobsHistoryLimit": 2})).await;
+    let hist = create_cronjob(
+        &client,
+        "hist",
+        json!({"schedule": "0 0 1 1 *", "successfulJobsHistoryLimit": 2}),
+    )
+    .await;
     let base = Timestamp::now().as_second() - 1000;
-    for (i, name) in ["hist-ok-1", "hist-ok-2", "hist-ok-3", "hist-ok-4"].iter().enumerate() {
+    for (i, name) in ["hist-ok-1", "hist-ok-2", "hist-ok-3", "hist-ok-4"]
+        .iter()
+        .enumerate()
+    {
         owned_job(&client, &hist, name).await;
-        finish_job(&client, name, "Complete", base + 10 * i64::try_from(i).expect("small")).await;
+        finish_job(
+            &client,
+            name,
+            "Complete",
+            base + 10 * i64::try_from(i).expect("small"),
+        )
+        .await;
     }
     for (i, name) in ["hist-bad-1", "hist-bad-2"].iter().enumerate() {
         owned_job(&client, &hist, name).await;
-        finish_job(&client, name, "Failed", base + 10 * i64::try_from(i).expect("small")).await;
+        finish_job(
+            &client,
+            name,
+            "Failed",
+            base + 10 * i64::try_from(i).expect("small"),
+        )
+        .await;
     }
     wait_for("history pruned", T, || {
         let client = client.clone();
-        async move { (job_names(&client).await == ["hist-bad-2", "hist-ok-3", "hist-ok-4"]).then_some(()) }
+        async move {
+            (job_names(&client).await == ["hist-bad-2", "hist-ok-3", "hist-ok-4"]).then_some(())
+        }
     })
     .await;
 
     // Replace: a running job is deleted and the due one started (a yearly schedule
     // so no start falls due by itself during the test).
-    let rep = create_cronjob(&client, "rep", json!({"concurrencyPolicy": "Replace", "schedule": "0 0 1 1 *"})).await;
+    let rep = create_cronjob(
+        &client,
+        "rep",
+        json!({"concurrencyPolicy": "Replace", "schedule": "0 0 1 1 *"}),
+    )
+    .await;
     owned_job(&client, &rep, "rep-running").await;
     let api: Api<CronJob> = Api::namespaced(client.clone(), "default");
     wait_for("running job listed as active", T, || {
         let api = api.clone();
-        async move { api.get("rep").await.ok()?.status?.active?.iter().any(|r| r.name.as_deref() == Some("rep-running")).then_some(()) }
+        async move {
+            api.get("rep")
+                .await
+                .ok()?
+                .status?
+                .active?
+                .iter()
+                .any(|r| r.name.as_deref() == Some("rep-running"))
+                .then_some(())
+        }
     })
     .await;
     last_scheduled_ago(&client, "rep", TWO_YEARS).await;
@@ -160,25 +261,54 @@ async fn cronjob_prunes_history_and_applies_concurrency_policies() {
         async move {
             let active = api.get("rep").await.ok()?.status?.active?;
             let names = job_names(&client).await;
-            let fresh = active.len() == 1 && active[0].name.as_deref().is_some_and(|n| n != "rep-running" && n.starts_with("rep-"));
+            let fresh = active.len() == 1
+                && active[0]
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n != "rep-running" && n.starts_with("rep-"));
             (fresh && !names.contains(&"rep-running".to_string())).then_some(())
         }
     })
     .await;
 
     // Forbid: with a job still running, the due start is skipped.
-    let forbid = create_cronjob(&client, "forbid", json!({"concurrencyPolicy": "Forbid", "schedule": "0 0 1 1 *"})).await;
+    let forbid = create_cronjob(
+        &client,
+        "forbid",
+        json!({"concurrencyPolicy": "Forbid", "schedule": "0 0 1 1 *"}),
+    )
+    .await;
     owned_job(&client, &forbid, "forbid-running").await;
     wait_for("running job listed as active", T, || {
         let api = api.clone();
-        async move { api.get("forbid").await.ok()?.status?.active?.iter().any(|r| r.name.as_deref() == Some("forbid-running")).then_some(()) }
+        async move {
+            api.get("forbid")
+                .await
+                .ok()?
+                .status?
+                .active?
+                .iter()
+                .any(|r| r.name.as_deref() == Some("forbid-running"))
+                .then_some(())
+        }
     })
     .await;
     last_scheduled_ago(&client, "forbid", TWO_YEARS).await;
     wait_for("forbid logged", T, || {
         let log = cluster.kcm.log();
-        async move { log.lines().any(|l| l.contains("default/forbid") && l.contains("concurrencyPolicy Forbid")).then_some(()) }
+        async move {
+            log.lines()
+                .any(|l| l.contains("default/forbid") && l.contains("concurrencyPolicy Forbid"))
+                .then_some(())
+        }
     })
     .await;
-    assert_eq!(job_names(&client).await.iter().filter(|n| n.starts_with("forbid-")).count(), 1);
+    assert_eq!(
+        job_names(&client)
+            .await
+            .iter()
+            .filter(|n| n.starts_with("forbid-"))
+            .count(),
+        1
+    );
 }

@@ -12,7 +12,9 @@ const T: Duration = Duration::from_secs(40);
 
 fn now_str() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::jiff::Timestamp::from_second(now.as_second()).expect("now").to_string()
+    k8s_openapi::jiff::Timestamp::from_second(now.as_second())
+        .expect("now")
+        .to_string()
 }
 
 /// One kubelet heartbeat: Ready status and a renewed Lease.
@@ -24,18 +26,31 @@ async fn heartbeat(client: &kube::Client, node: &str) {
          "lastHeartbeatTime": now, "lastTransitionTime": now},
         {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "lastHeartbeatTime": now, "lastTransitionTime": now}
     ]}});
-    nodes.patch_status(node, &PatchParams::default(), &Patch::Merge(&status)).await.expect("node status");
+    nodes
+        .patch_status(node, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("node status");
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let micro = k8s_openapi::jiff::Timestamp::now().to_string();
     let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": node},
         "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": micro}});
     match leases.get_opt(node).await.expect("get lease") {
         Some(_) => {
-            leases.patch(node, &PatchParams::default(), &Patch::Merge(&json!({"spec": {"renewTime": micro}}))).await.expect("renew lease");
+            leases
+                .patch(
+                    node,
+                    &PatchParams::default(),
+                    &Patch::Merge(&json!({"spec": {"renewTime": micro}})),
+                )
+                .await
+                .expect("renew lease");
         }
         None => {
             let l: Lease = serde_json::from_value(lease).expect("lease");
-            leases.create(&PostParams::default(), &l).await.expect("create lease");
+            leases
+                .create(&PostParams::default(), &l)
+                .await
+                .expect("create lease");
         }
     }
 }
@@ -52,7 +67,10 @@ fn spawn_kubelet(client: kube::Client, node: &'static str) -> AbortOnDrop {
 
 async fn create_node(client: &kube::Client, name: &str) {
     let node: Node = serde_json::from_value(json!({"metadata": {"name": name}})).expect("node");
-    Api::<Node>::all(client.clone()).create(&PostParams::default(), &node).await.expect("create node");
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("create node");
     heartbeat(client, name).await;
 }
 
@@ -61,7 +79,9 @@ async fn create_pod(client: &kube::Client, name: &str, node: &str, tolerations: 
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name},
         "spec": {"nodeName": node, "tolerations": tolerations, "containers": [{"name": "c", "image": "busybox"}]}}))
     .expect("pod");
-    api.create(&PostParams::default(), &pod).await.expect("create pod");
+    api.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
     set_pod_status(client, "default", name, "10.1.0.1", true).await;
 }
 
@@ -79,12 +99,22 @@ fn taints(node: &Node) -> Vec<(String, String, bool)> {
 }
 
 fn pod_condition(pod: &Pod, type_: &str) -> Option<String> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_).map(|c| c.status.clone())
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.clone())
 }
 
 #[tokio::test]
 async fn silent_node_goes_unknown_is_tainted_evicts_pods_and_recovers() {
-    let cluster = Cluster::start(&["--controllers=serviceaccount,nodelifecycle", "--node-monitor-grace-period=5s", "--node-monitor-period=1s"]);
+    let cluster = Cluster::start(&[
+        "--controllers=serviceaccount,nodelifecycle",
+        "--node-monitor-grace-period=5s",
+        "--node-monitor-period=1s",
+    ]);
     let client = cluster.client().await;
     wait_default_sa(&client, "default").await;
     create_node(&client, "silent").await;
@@ -105,16 +135,30 @@ async fn silent_node_goes_unknown_is_tainted_evicts_pods_and_recovers() {
     let nodes: Api<Node> = Api::all(client.clone());
     let node = wait_for("silent node Unknown and tainted", T, || async {
         let n = nodes.get("silent").await.ok()?;
-        let ready = n.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?.clone();
+        let ready = n
+            .status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "Ready")?
+            .clone();
         (ready.status == "Unknown" && taints(&n).len() == 2).then_some(n)
     })
     .await;
-    let conds = node.status.as_ref().and_then(|s| s.conditions.clone()).expect("conditions");
+    let conds = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .expect("conditions");
     for c in &conds {
         assert_eq!(c.status, "Unknown", "{c:?}");
         if c.type_ == "Ready" || c.type_ == "MemoryPressure" {
             assert_eq!(c.reason.as_deref(), Some("NodeStatusUnknown"));
-            assert_eq!(c.message.as_deref(), Some("Kubelet stopped posting node status."));
+            assert_eq!(
+                c.message.as_deref(),
+                Some("Kubelet stopped posting node status.")
+            );
         } else {
             // Conditions the kubelet never posted.
             assert_eq!(c.reason.as_deref(), Some("NodeStatusNeverUpdated"), "{c:?}");
@@ -124,8 +168,16 @@ async fn silent_node_goes_unknown_is_tainted_evicts_pods_and_recovers() {
     assert_eq!(
         taints(&node),
         vec![
-            ("node.kubernetes.io/unreachable".into(), "NoExecute".into(), true),
-            ("node.kubernetes.io/unreachable".into(), "NoSchedule".into(), false)
+            (
+                "node.kubernetes.io/unreachable".into(),
+                "NoExecute".into(),
+                true
+            ),
+            (
+                "node.kubernetes.io/unreachable".into(),
+                "NoSchedule".into(),
+                false
+            )
         ]
     );
 
@@ -146,13 +198,22 @@ async fn silent_node_goes_unknown_is_tainted_evicts_pods_and_recovers() {
     })
     .await;
     if let Some(p) = short {
-        assert_eq!(pod_condition(&p, "DisruptionTarget").as_deref(), Some("True"));
+        assert_eq!(
+            pod_condition(&p, "DisruptionTarget").as_deref(),
+            Some("True")
+        );
     }
     for name in ["forever", "defaulted", "fine"] {
         let p = pods.get(name).await.expect("pod");
-        assert!(p.metadata.deletion_timestamp.is_none(), "{name} was evicted");
+        assert!(
+            p.metadata.deletion_timestamp.is_none(),
+            "{name} was evicted"
+        );
     }
-    assert_eq!(pod_condition(&pods.get("fine").await.expect("fine"), "Ready").as_deref(), Some("True"));
+    assert_eq!(
+        pod_condition(&pods.get("fine").await.expect("fine"), "Ready").as_deref(),
+        Some("True")
+    );
 
     // The healthy node was never touched.
     let healthy = nodes.get("healthy").await.expect("healthy");

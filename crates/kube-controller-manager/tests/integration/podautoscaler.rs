@@ -31,8 +31,14 @@ struct Kubelet {
 /// The summary of every running `app=web` pod, each at the current usage.
 async fn summary(State(k): State<Kubelet>) -> axum::Json<Value> {
     let api: Api<Pod> = Api::namespaced(k.client.clone(), "default");
-    let pods = api.list(&ListParams::default().labels("app=web")).await.map(|l| l.items).unwrap_or_default();
-    let t = Timestamp::from_second(Timestamp::now().as_second()).expect("now").to_string();
+    let pods = api
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    let t = Timestamp::from_second(Timestamp::now().as_second())
+        .expect("now")
+        .to_string();
     let nano = k.millicores.load(Ordering::SeqCst) * 1_000_000;
     let stats = |name: &str| json!({"name": name, "startTime": "2026-01-01T00:00:00Z", "cpu": {"time": t, "usageNanoCores": nano, "usageCoreNanoSeconds": 1}, "memory": {"time": t, "workingSetBytes": 1u64 << 20}});
     let pods: Vec<Value> = pods
@@ -40,13 +46,19 @@ async fn summary(State(k): State<Kubelet>) -> axum::Json<Value> {
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         .map(|p| json!({"podRef": {"name": p.name_any(), "namespace": "default", "uid": p.uid()}, "containers": [stats("c")]}))
         .collect();
-    axum::Json(json!({"node": {"nodeName": "n1", "cpu": {"time": t, "usageNanoCores": 1u64, "usageCoreNanoSeconds": 1}, "memory": {"time": t, "workingSetBytes": 1u64}}, "pods": pods}))
+    axum::Json(
+        json!({"node": {"nodeName": "n1", "cpu": {"time": t, "usageNanoCores": 1u64, "usageCoreNanoSeconds": 1}, "memory": {"time": t, "workingSetBytes": 1u64}}, "pods": pods}),
+    )
 }
 
 async fn start_kubelet(client: Client, millicores: Arc<AtomicU64>) -> (u16, AbortOnDrop) {
     let port = test_support::free_port();
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-    let app = axum::Router::new().route("/stats/summary", get(summary)).with_state(Kubelet { client, millicores });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    let app = axum::Router::new()
+        .route("/stats/summary", get(summary))
+        .with_state(Kubelet { client, millicores });
     let handle = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -58,12 +70,25 @@ async fn start_kubelet(client: Client, millicores: Arc<AtomicU64>) -> (u16, Abor
 fn spawn_pod_starter(client: Client) -> AbortOnDrop {
     AbortOnDrop(tokio::spawn(async move {
         let api: Api<Pod> = Api::namespaced(client, "default");
-        let ago = Timestamp::from_second(Timestamp::now().as_second() - 3600).expect("time").to_string();
+        let ago = Timestamp::from_second(Timestamp::now().as_second() - 3600)
+            .expect("time")
+            .to_string();
         loop {
-            for p in api.list(&ListParams::default().labels("app=web")).await.map(|l| l.items).unwrap_or_default() {
+            for p in api
+                .list(&ListParams::default().labels("app=web"))
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default()
+            {
                 if p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running") {
                     let status = json!({"status": {"phase": "Running", "startTime": ago, "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": ago}]}});
-                    let _ = api.patch_status(&p.name_any(), &PatchParams::default(), &Patch::Merge(&status)).await;
+                    let _ = api
+                        .patch_status(
+                            &p.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(&status),
+                        )
+                        .await;
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -72,7 +97,12 @@ fn spawn_pod_starter(client: Client) -> AbortOnDrop {
 }
 
 async fn rs_replicas(client: &Client) -> i32 {
-    Api::<ReplicaSet>::namespaced(client.clone(), "default").get("web").await.ok().and_then(|r| r.spec?.replicas).unwrap_or(-1)
+    Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .get("web")
+        .await
+        .ok()
+        .and_then(|r| r.spec?.replicas)
+        .unwrap_or(-1)
 }
 
 async fn wait_replicas(client: &Client, n: i32) {
@@ -84,15 +114,28 @@ async fn wait_replicas(client: &Client, n: i32) {
 }
 
 fn condition<'a>(hpa: &'a HorizontalPodAutoscaler, type_: &str) -> Option<(&'a str, &'a str)> {
-    let c = hpa.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)?;
+    let c = hpa
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)?;
     Some((c.status.as_str(), c.reason.as_deref().unwrap_or("")))
 }
 
 async fn rescale_messages(client: &Client) -> Vec<String> {
-    let events = Api::<Event>::namespaced(client.clone(), "default").list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+    let events = Api::<Event>::namespaced(client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
     events
         .into_iter()
-        .filter(|e| e.involved_object.kind.as_deref() == Some("HorizontalPodAutoscaler") && e.reason.as_deref() == Some("SuccessfulRescale"))
+        .filter(|e| {
+            e.involved_object.kind.as_deref() == Some("HorizontalPodAutoscaler")
+                && e.reason.as_deref() == Some("SuccessfulRescale")
+        })
         .filter_map(|e| e.message)
         .collect()
 }
@@ -132,13 +175,25 @@ async fn hpa_scales_up_to_max_and_down_after_the_stabilization_window() {
     })
     .await;
     let status = hpa.status.clone().expect("status");
-    assert_eq!((status.current_replicas, status.desired_replicas), (Some(4), 4));
+    assert_eq!(
+        (status.current_replicas, status.desired_replicas),
+        (Some(4), 4)
+    );
     assert!(status.last_scale_time.is_some());
     let current = &status.current_metrics.expect("metrics")[0];
     let cpu = current.resource.as_ref().expect("resource");
-    assert_eq!((cpu.name.as_str(), cpu.current.average_utilization), ("cpu", Some(90)));
-    assert_eq!(cpu.current.average_value.as_ref().map(|q| q.0.as_str()), Some("90m"));
-    assert_eq!(condition(&hpa, "ScalingActive"), Some(("True", "ValidMetricFound")));
+    assert_eq!(
+        (cpu.name.as_str(), cpu.current.average_utilization),
+        ("cpu", Some(90))
+    );
+    assert_eq!(
+        cpu.current.average_value.as_ref().map(|q| q.0.as_str()),
+        Some("90m")
+    );
+    assert_eq!(
+        condition(&hpa, "ScalingActive"),
+        Some(("True", "ValidMetricFound"))
+    );
     assert_eq!(condition(&hpa, "AbleToScale").map(|c| c.0), Some("True"));
     let messages = rescale_messages(&client).await;
     assert!(messages.iter().any(|m| m == "New size: 2; reason: cpu resource utilization (percentage of request) above target"), "{messages:?}");
@@ -160,11 +215,24 @@ async fn hpa_scales_up_to_max_and_down_after_the_stabilization_window() {
         }
     })
     .await;
-    assert!(dropped.elapsed() >= Duration::from_secs(3), "scaled down after {:?}, inside the window", dropped.elapsed());
-    assert!(stabilized_seen.load(Ordering::SeqCst), "AbleToScale never reported ScaleDownStabilized");
+    assert!(
+        dropped.elapsed() >= Duration::from_secs(3),
+        "scaled down after {:?}, inside the window",
+        dropped.elapsed()
+    );
+    assert!(
+        stabilized_seen.load(Ordering::SeqCst),
+        "AbleToScale never reported ScaleDownStabilized"
+    );
     wait_for("scale-down event", T, || {
         let client = client.clone();
-        async move { rescale_messages(&client).await.iter().any(|m| m == "New size: 1; reason: All metrics below target").then_some(()) }
+        async move {
+            rescale_messages(&client)
+                .await
+                .iter()
+                .any(|m| m == "New size: 1; reason: All metrics below target")
+                .then_some(())
+        }
     })
     .await;
 }

@@ -43,10 +43,20 @@ async fn replicaset_keeps_replicas_reports_status_and_scales_down_not_ready_firs
 
     let pods = wait_pod_count(&client, "app=web", 3).await;
     for p in &pods {
-        let refs = p.metadata.owner_references.clone().expect("ownerReferences");
+        let refs = p
+            .metadata
+            .owner_references
+            .clone()
+            .expect("ownerReferences");
         assert_eq!(refs.len(), 1);
-        assert_eq!((refs[0].kind.as_str(), refs[0].uid.as_str()), ("ReplicaSet", rs_uid.as_str()));
-        assert_eq!((refs[0].controller, refs[0].block_owner_deletion), (Some(true), Some(true)));
+        assert_eq!(
+            (refs[0].kind.as_str(), refs[0].uid.as_str()),
+            ("ReplicaSet", rs_uid.as_str())
+        );
+        assert_eq!(
+            (refs[0].controller, refs[0].block_owner_deletion),
+            (Some(true), Some(true))
+        );
         assert!(p.name_any().starts_with("web-"), "{}", p.name_any());
         assert_eq!(p.labels().get("tier").map(String::as_str), Some("fe"));
     }
@@ -72,20 +82,26 @@ async fn replicaset_keeps_replicas_reports_status_and_scales_down_not_ready_firs
     .await;
 
     // A deleted pod is replaced.
-    Api::<Pod>::namespaced(client.clone(), "default").delete(&names[2], &DeleteParams::default()).await.expect("delete pod");
+    Api::<Pod>::namespaced(client.clone(), "default")
+        .delete(&names[2], &DeleteParams::default())
+        .await
+        .expect("delete pod");
     let pods = wait_pod_count(&client, "app=web", 3).await;
     assert!(!pods.iter().any(|p| p.name_any() == names[2]));
 
     // Scale to 1 with kubectl: the Pending pod goes first, then the one ready for
     // less time; the long-ready pod survives.
-    cluster.kubectl(&["scale", "rs/web", "--replicas=1"]).assert_success();
+    cluster
+        .kubectl(&["scale", "rs/web", "--replicas=1"])
+        .assert_success();
     let pods = wait_pod_count(&client, "app=web", 1).await;
     assert_eq!(pods[0].name_any(), names[0]);
     wait_for("RS status after scale down", T, || {
         let rs_api = rs_api.clone();
         async move {
             let s = rs_api.get("web").await.ok()?.status?;
-            (s.replicas == 1 && s.ready_replicas == Some(1) && s.observed_generation == Some(2)).then_some(())
+            (s.replicas == 1 && s.ready_replicas == Some(1) && s.observed_generation == Some(2))
+                .then_some(())
         }
     })
     .await;
@@ -105,18 +121,27 @@ async fn replicaset_adopts_orphans_and_releases_pods_that_stop_matching() {
         "spec": {"containers": [{"name": "c", "image": "busybox"}]}
     }))
     .expect("pod");
-    pods_api.create(&PostParams::default(), &orphan).await.expect("create orphan");
+    pods_api
+        .create(&PostParams::default(), &orphan)
+        .await
+        .expect("create orphan");
 
     let rs = create_json(&client, rs_json("api", 2)).await;
     let rs_uid = rs["metadata"]["uid"].as_str().expect("uid").to_string();
     let pods = wait_pod_count(&client, "app=api", 2).await;
-    assert!(pods.iter().any(|p| p.name_any() == "orphan"), "orphan not kept");
+    assert!(
+        pods.iter().any(|p| p.name_any() == "orphan"),
+        "orphan not kept"
+    );
     let adopted = wait_for("orphan adopted", T, || {
         let pods_api = pods_api.clone();
         let rs_uid = rs_uid.clone();
         async move {
             let p = pods_api.get("orphan").await.ok()?;
-            p.owner_references().iter().any(|r| r.uid == rs_uid && r.controller == Some(true)).then_some(p)
+            p.owner_references()
+                .iter()
+                .any(|r| r.uid == rs_uid && r.controller == Some(true))
+                .then_some(p)
         }
     })
     .await;
@@ -124,10 +149,21 @@ async fn replicaset_adopts_orphans_and_releases_pods_that_stop_matching() {
 
     // Relabel the adopted pod: released (no owner) and replaced.
     let patch = json!({"metadata": {"labels": {"app": "debug"}}});
-    pods_api.patch("orphan", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("relabel");
+    pods_api
+        .patch("orphan", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("relabel");
     wait_for("orphan released", T, || {
         let pods_api = pods_api.clone();
-        async move { pods_api.get("orphan").await.ok()?.owner_references().is_empty().then_some(()) }
+        async move {
+            pods_api
+                .get("orphan")
+                .await
+                .ok()?
+                .owner_references()
+                .is_empty()
+                .then_some(())
+        }
     })
     .await;
     let pods = wait_pod_count(&client, "app=api", 2).await;
@@ -148,7 +184,10 @@ async fn replication_controller_creates_pods_and_reports_status() {
         )
         .assert_success();
     let pods = wait_pod_count(&client, "app=legacy", 2).await;
-    assert!(pods.iter().all(|p| p.owner_references().iter().any(|r| r.kind == "ReplicationController" && r.name == "legacy")));
+    assert!(pods.iter().all(|p| p
+        .owner_references()
+        .iter()
+        .any(|r| r.kind == "ReplicationController" && r.name == "legacy")));
     for p in &pods {
         mark_pod_ready(&client, "default", &p.name_any(), 0).await;
     }
@@ -157,11 +196,15 @@ async fn replication_controller_creates_pods_and_reports_status() {
         let api = api.clone();
         async move {
             let s = api.get("legacy").await.ok()?.status?;
-            (s.replicas == 2 && s.ready_replicas == Some(2) && s.available_replicas == Some(2)).then_some(())
+            (s.replicas == 2 && s.ready_replicas == Some(2) && s.available_replicas == Some(2))
+                .then_some(())
         }
     })
     .await;
     let out = cluster.kubectl(&["get", "rc", "legacy", "--no-headers"]);
     out.assert_success();
-    assert!(out.stdout.split_whitespace().collect::<Vec<_>>()[1..4] == ["2", "2", "2"], "{out}");
+    assert!(
+        out.stdout.split_whitespace().collect::<Vec<_>>()[1..4] == ["2", "2", "2"],
+        "{out}"
+    );
 }

@@ -29,9 +29,19 @@ impl ScorePlugin for ImageLocality {
         1
     }
 
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], cache: &Cache) -> Code {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        cache: &Cache,
+    ) -> Code {
         state.total_nodes = cache.node_count();
-        state.image_spread = pod.images.iter().map(|i| cache.image_nodes.get(i).copied().unwrap_or(0)).collect();
+        state.image_spread = pod
+            .images
+            .iter()
+            .map(|i| cache.image_nodes.get(i).copied().unwrap_or(0))
+            .collect();
         Code::Success
     }
 
@@ -43,7 +53,8 @@ impl ScorePlugin for ImageLocality {
         for (i, image) in pod.images.iter().enumerate() {
             if let Some(size) = node.images.get(image) {
                 // Upstream `scaledImageScore`: size × (nodes with the image / all nodes).
-                let spread = state.image_spread.get(i).copied().unwrap_or(0) as f64 / state.total_nodes as f64;
+                let spread = state.image_spread.get(i).copied().unwrap_or(0) as f64
+                    / state.total_nodes as f64;
                 sum += (*size as f64 * spread) as i64;
             }
         }
@@ -61,7 +72,13 @@ mod tests {
     fn priority_thresholds() {
         assert_eq!(calculate_priority(0, 1), 0);
         assert_eq!(calculate_priority(2000 * MB, 1), 100);
-        assert_eq!(calculate_priority(MIN_THRESHOLD + (MAX_CONTAINER_THRESHOLD - MIN_THRESHOLD) / 2, 1), 50);
+        assert_eq!(
+            calculate_priority(
+                MIN_THRESHOLD + (MAX_CONTAINER_THRESHOLD - MIN_THRESHOLD) / 2,
+                1
+            ),
+            50
+        );
     }
 
     #[test]
@@ -74,7 +91,9 @@ mod tests {
             ],
             vec![],
         );
-        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "example.com/big:1"}]}}));
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "example.com/big:1"}]}}),
+        );
         let mut st = CycleState::default();
         let nodes = [&c.nodes["has"], &c.nodes["lacks"]];
         ImageLocality.pre_score(&mut st, &p, &nodes, &c);

@@ -61,7 +61,8 @@ pub(crate) mod testutil {
     pub fn node(v: Value) -> Arc<k8s_openapi::api::core::v1::Node> {
         let mut v = v;
         if v.pointer("/status/allocatable").is_none() {
-            v["status"]["allocatable"] = serde_json::json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
+            v["status"]["allocatable"] =
+                serde_json::json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
         }
         Arc::new(serde_json::from_value(v).expect("node"))
     }

@@ -2,7 +2,10 @@
 //! terms as a score.
 
 use crate::cache::Cache;
-use crate::framework::{default_normalize_score, Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE};
+use crate::framework::{
+    default_normalize_score, Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin,
+    Status, MAX_NODE_SCORE,
+};
 
 pub struct NodeAffinity;
 
@@ -13,7 +16,11 @@ impl NodeAffinity {
 
 /// Upstream `GetRequiredNodeAffinity(pod).Match(node)`.
 pub fn required_matches(pod: &PodInfo, node: &NodeInfo) -> bool {
-    if !pod.node_selector.iter().all(|(k, v)| node.labels.get(k) == Some(v)) {
+    if !pod
+        .node_selector
+        .iter()
+        .all(|(k, v)| node.labels.get(k) == Some(v))
+    {
         return false;
     }
     match &pod.required_node_terms {
@@ -52,7 +59,13 @@ impl ScorePlugin for NodeAffinity {
         2
     }
 
-    fn pre_score(&self, _state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _cache: &Cache) -> Code {
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        _cache: &Cache,
+    ) -> Code {
         if pod.preferred_node_terms.is_empty() {
             Code::Skip
         } else {
@@ -61,7 +74,11 @@ impl ScorePlugin for NodeAffinity {
     }
 
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        pod.preferred_node_terms.iter().filter(|(_, t)| t.matches(&node.name, &node.labels)).map(|(w, _)| *w).sum()
+        pod.preferred_node_terms
+            .iter()
+            .filter(|(_, t)| t.matches(&node.name, &node.labels))
+            .map(|(w, _)| *w)
+            .sum()
     }
 
     fn normalize(&self, _state: &CycleState, _nodes: &[&NodeInfo], scores: &mut [i64]) {
@@ -85,28 +102,41 @@ mod tests {
             ],
             vec![],
         );
-        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}], "nodeSelector": {"disk": "ssd"},
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}], "nodeSelector": {"disk": "ssd"},
             "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]}]}}}}}));
+                {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]}]}}}}}),
+        );
         let st = CycleState::default();
         assert!(!NodeAffinity.filter(&st, &p, &c.nodes["a"]).is_success());
         assert!(!NodeAffinity.filter(&st, &p, &c.nodes["b"]).is_success());
         assert!(NodeAffinity.filter(&st, &p, &c.nodes["c"]).is_success());
-        assert_eq!(NodeAffinity.filter(&st, &p, &c.nodes["a"]).reasons, [NodeAffinity::REASON]);
+        assert_eq!(
+            NodeAffinity.filter(&st, &p, &c.nodes["a"]).reasons,
+            [NodeAffinity::REASON]
+        );
     }
 
     #[test]
     fn preferred_terms_score() {
         let c = cache(
-            vec![json!({"metadata": {"name": "a", "labels": {"zone": "z1"}}}), json!({"metadata": {"name": "b", "labels": {"zone": "z2"}}})],
+            vec![
+                json!({"metadata": {"name": "a", "labels": {"zone": "z1"}}}),
+                json!({"metadata": {"name": "b", "labels": {"zone": "z2"}}}),
+            ],
             vec![],
         );
-        let p = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}],
+        let p = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}],
             "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
                 {"weight": 10, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]}},
-                {"weight": 5, "preference": {"matchExpressions": [{"key": "zone", "operator": "Exists"}]}}]}}}}));
+                {"weight": 5, "preference": {"matchExpressions": [{"key": "zone", "operator": "Exists"}]}}]}}}}),
+        );
         let st = CycleState::default();
-        let mut s = [NodeAffinity.score(&st, &p, &c.nodes["a"]), NodeAffinity.score(&st, &p, &c.nodes["b"])];
+        let mut s = [
+            NodeAffinity.score(&st, &p, &c.nodes["a"]),
+            NodeAffinity.score(&st, &p, &c.nodes["b"]),
+        ];
         assert_eq!(s, [5, 15]);
         NodeAffinity.normalize(&st, &[], &mut s);
         assert_eq!(s, [33, 100]);

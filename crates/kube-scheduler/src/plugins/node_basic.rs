@@ -23,7 +23,11 @@ impl FilterPlugin for NodeUnschedulable {
             return Status::success();
         }
         // Tolerating the unschedulable taint means tolerating `spec.unschedulable`.
-        let taint = Taint { key: "node.kubernetes.io/unschedulable".into(), effect: "NoSchedule".into(), ..Taint::default() };
+        let taint = Taint {
+            key: "node.kubernetes.io/unschedulable".into(),
+            effect: "NoSchedule".into(),
+            ..Taint::default()
+        };
         if tolerations_tolerate(&pod.tolerations, &taint) {
             return Status::success();
         }
@@ -72,7 +76,10 @@ impl FilterPlugin for NodePorts {
     }
 
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let conflict = pod.host_ports.iter().any(|want| node.used_ports.iter().any(|used| used.conflicts(want)));
+        let conflict = pod
+            .host_ports
+            .iter()
+            .any(|want| node.used_ports.iter().any(|used| used.conflicts(want)));
         if conflict {
             Status::new(Code::Unschedulable, Self::NAME, Self::REASON)
         } else {
@@ -89,14 +96,19 @@ mod tests {
 
     #[test]
     fn unschedulable_nodes_unless_tolerated() {
-        let c = cache(vec![json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}})], vec![]);
+        let c = cache(
+            vec![json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}})],
+            vec![],
+        );
         let n = &c.nodes["n"];
         let st = CycleState::default();
         let s = NodeUnschedulable.filter(&st, &pod(json!({"metadata": {"name": "p"}})), n);
         assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
         assert_eq!(s.reasons, ["node(s) were unschedulable"]);
-        let tolerant = pod(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}],
-            "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}}));
+        let tolerant = pod(
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}],
+            "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}}),
+        );
         assert!(NodeUnschedulable.filter(&st, &tolerant, n).is_success());
     }
 
@@ -104,13 +116,19 @@ mod tests {
     fn host_ports_conflict_with_used_ones() {
         let c = cache(
             vec![json!({"metadata": {"name": "n"}})],
-            vec![json!({"metadata": {"name": "a"}, "spec": {"nodeName": "n", "containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}})],
+            vec![
+                json!({"metadata": {"name": "a"}, "spec": {"nodeName": "n", "containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080}]}]}}),
+            ],
         );
         let st = CycleState::default();
-        let same = pod(json!({"metadata": {"name": "b"}, "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "10.0.0.1"}]}]}}));
+        let same = pod(
+            json!({"metadata": {"name": "b"}, "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "10.0.0.1"}]}]}}),
+        );
         let s = NodePorts.filter(&st, &same, &c.nodes["n"]);
         assert_eq!(s.reasons, [NodePorts::REASON]);
-        let udp = pod(json!({"metadata": {"name": "b"}, "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}]}]}}));
+        let udp = pod(
+            json!({"metadata": {"name": "b"}, "spec": {"containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}]}]}}),
+        );
         assert!(NodePorts.filter(&st, &udp, &c.nodes["n"]).is_success());
     }
 }

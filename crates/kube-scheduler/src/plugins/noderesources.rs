@@ -3,7 +3,9 @@
 //! at weight 1.
 
 use crate::cache::Cache;
-use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE};
+use crate::framework::{
+    Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+};
 
 pub struct Fit;
 
@@ -31,14 +33,17 @@ pub fn insufficient_resources(pod: &PodInfo, node: &NodeInfo) -> Vec<String> {
     if req.memory > 0 && req.memory > alloc.memory - used.memory {
         out.push("Insufficient memory".to_string());
     }
-    if req.ephemeral_storage > 0 && req.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage {
+    if req.ephemeral_storage > 0
+        && req.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage
+    {
         out.push("Insufficient ephemeral-storage".to_string());
     }
     for (name, q) in &req.scalar {
         if *q == 0 {
             continue;
         }
-        let free = alloc.scalar.get(name).copied().unwrap_or(0) - used.scalar.get(name).copied().unwrap_or(0);
+        let free = alloc.scalar.get(name).copied().unwrap_or(0)
+            - used.scalar.get(name).copied().unwrap_or(0);
         if *q > free {
             out.push(format!("Insufficient {name}"));
         }
@@ -56,7 +61,11 @@ impl FilterPlugin for Fit {
         if reasons.is_empty() {
             Status::success()
         } else {
-            Status { code: Code::Unschedulable, reasons, plugin: Self::NAME }
+            Status {
+                code: Code::Unschedulable,
+                reasons,
+                plugin: Self::NAME,
+            }
         }
     }
 }
@@ -64,16 +73,32 @@ impl FilterPlugin for Fit {
 /// The scored resources: (allocatable, requested incl. the pod) for cpu and memory.
 /// `use_requested` picks the real requests (BalancedAllocation) over the non-zero
 /// defaults (LeastAllocated).
-fn allocatable_and_requested(pod: &PodInfo, node: &NodeInfo, use_requested: bool) -> [(i64, i64); 2] {
+fn allocatable_and_requested(
+    pod: &PodInfo,
+    node: &NodeInfo,
+    use_requested: bool,
+) -> [(i64, i64); 2] {
     if use_requested {
         [
-            (node.allocatable.milli_cpu, node.requested.milli_cpu + pod.requests.milli_cpu),
-            (node.allocatable.memory, node.requested.memory + pod.requests.memory),
+            (
+                node.allocatable.milli_cpu,
+                node.requested.milli_cpu + pod.requests.milli_cpu,
+            ),
+            (
+                node.allocatable.memory,
+                node.requested.memory + pod.requests.memory,
+            ),
         ]
     } else {
         [
-            (node.allocatable.milli_cpu, node.non_zero_requested.milli_cpu + pod.non_zero_requests.milli_cpu),
-            (node.allocatable.memory, node.non_zero_requested.memory + pod.non_zero_requests.memory),
+            (
+                node.allocatable.milli_cpu,
+                node.non_zero_requested.milli_cpu + pod.non_zero_requests.milli_cpu,
+            ),
+            (
+                node.allocatable.memory,
+                node.non_zero_requested.memory + pod.non_zero_requests.memory,
+            ),
         ]
     }
 }
@@ -113,7 +138,12 @@ pub fn balanced_allocation_score(pod: &PodInfo, node: &NodeInfo) -> i64 {
         2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
         n if n > 2 => {
             let mean = fractions.iter().sum::<f64>() / n as f64;
-            (fractions.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / n as f64).sqrt()
+            (fractions
+                .iter()
+                .map(|f| (f - mean) * (f - mean))
+                .sum::<f64>()
+                / n as f64)
+                .sqrt()
         }
         _ => 0.0,
     };
@@ -149,7 +179,13 @@ impl ScorePlugin for BalancedAllocation {
         1
     }
 
-    fn pre_score(&self, _state: &mut CycleState, pod: &PodInfo, _nodes: &[&NodeInfo], _cache: &Cache) -> Code {
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        pod: &PodInfo,
+        _nodes: &[&NodeInfo],
+        _cache: &Cache,
+    ) -> Code {
         // Best-effort pods are not balanced, or they would all pile onto one node.
         if pod.requests.milli_cpu == 0 && pod.requests.memory == 0 {
             Code::Skip
@@ -180,26 +216,42 @@ mod tests {
     #[test]
     fn fit_counts_assigned_pods() {
         let c = cache(
-            vec![json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "2"}}})],
+            vec![
+                json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "2"}}}),
+            ],
             vec![req_pod("a", Some("n"), "1500m", "100Mi")],
         );
         let st = CycleState::default();
         let s = Fit.filter(&st, &pod(req_pod("p", None, "1", "1Gi")), &c.nodes["n"]);
         assert_eq!(s.code, Code::Unschedulable);
         assert_eq!(s.reasons, ["Insufficient cpu", "Insufficient memory"]);
-        assert!(Fit.filter(&st, &pod(req_pod("p", None, "500m", "100Mi")), &c.nodes["n"]).is_success());
+        assert!(Fit
+            .filter(
+                &st,
+                &pod(req_pod("p", None, "500m", "100Mi")),
+                &c.nodes["n"]
+            )
+            .is_success());
         let c2 = cache(
-            vec![json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "1"}}})],
+            vec![
+                json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "1"}}}),
+            ],
             vec![req_pod("a", Some("n"), "1", "1")],
         );
-        assert_eq!(Fit.filter(&st, &pod(req_pod("p", None, "0", "0")), &c2.nodes["n"]).reasons, ["Too many pods"]);
+        assert_eq!(
+            Fit.filter(&st, &pod(req_pod("p", None, "0", "0")), &c2.nodes["n"])
+                .reasons,
+            ["Too many pods"]
+        );
     }
 
     #[test]
     fn least_allocated_and_balanced_scores() {
         // Upstream's example: node 4000m/10000 memory, pod 3000m/5000 → cpu 25, mem 50.
         let c = cache(
-            vec![json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "4", "memory": "10000", "pods": "110"}}})],
+            vec![
+                json!({"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "4", "memory": "10000", "pods": "110"}}}),
+            ],
             vec![],
         );
         let p = pod(req_pod("p", None, "3", "5000"));
@@ -208,6 +260,9 @@ mod tests {
         assert_eq!(balanced_allocation_score(&p, &c.nodes["n"]), 87);
         let mut st = CycleState::default();
         let best_effort = pod(json!({"metadata": {"name": "b"}}));
-        assert_eq!(BalancedAllocation.pre_score(&mut st, &best_effort, &[], &c), Code::Skip);
+        assert_eq!(
+            BalancedAllocation.pre_score(&mut st, &best_effort, &[], &c),
+            Code::Skip
+        );
     }
 }

@@ -3,7 +3,10 @@
 
 use k8s_openapi::api::core::v1::Toleration;
 
-use crate::framework::{default_normalize_score, Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE};
+use crate::framework::{
+    default_normalize_score, Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin,
+    Status, MAX_NODE_SCORE,
+};
 use crate::labels::tolerations_tolerate;
 
 pub struct TaintToleration;
@@ -28,7 +31,11 @@ impl FilterPlugin for TaintToleration {
             Some(t) => Status::new(
                 Code::UnschedulableAndUnresolvable,
                 Self::NAME,
-                format!("node(s) had untolerated taint {{{}: {}}}", t.key, t.value.as_deref().unwrap_or("")),
+                format!(
+                    "node(s) had untolerated taint {{{}: {}}}",
+                    t.key,
+                    t.value.as_deref().unwrap_or("")
+                ),
             ),
         }
     }
@@ -37,7 +44,11 @@ impl FilterPlugin for TaintToleration {
 fn prefer_no_schedule_tolerations(pod: &PodInfo) -> Vec<Toleration> {
     pod.tolerations
         .iter()
-        .filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule"))
+        .filter(|t| {
+            t.effect
+                .as_deref()
+                .is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")
+        })
         .cloned()
         .collect()
 }
@@ -56,7 +67,11 @@ impl ScorePlugin for TaintToleration {
             return 0;
         }
         let tols = prefer_no_schedule_tolerations(pod);
-        let count = node.taints.iter().filter(|t| t.effect == "PreferNoSchedule" && !tolerations_tolerate(&tols, t)).count();
+        let count = node
+            .taints
+            .iter()
+            .filter(|t| t.effect == "PreferNoSchedule" && !tolerations_tolerate(&tols, t))
+            .count();
         i64::try_from(count).unwrap_or(i64::MAX)
     }
 
@@ -73,11 +88,21 @@ mod tests {
 
     #[test]
     fn untolerated_taint_message() {
-        let c = cache(vec![json!({"metadata": {"name": "n"}, "spec": {"taints": [
-            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}})], vec![]);
-        let s = TaintToleration.filter(&CycleState::default(), &pod(json!({"metadata": {"name": "p"}})), &c.nodes["n"]);
+        let c = cache(
+            vec![json!({"metadata": {"name": "n"}, "spec": {"taints": [
+            {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}})],
+            vec![],
+        );
+        let s = TaintToleration.filter(
+            &CycleState::default(),
+            &pod(json!({"metadata": {"name": "p"}})),
+            &c.nodes["n"],
+        );
         assert_eq!(s.code, Code::UnschedulableAndUnresolvable);
-        assert_eq!(s.reasons, ["node(s) had untolerated taint {dedicated: gpu}"]);
+        assert_eq!(
+            s.reasons,
+            ["node(s) had untolerated taint {dedicated: gpu}"]
+        );
     }
 
     #[test]
@@ -91,8 +116,13 @@ mod tests {
         );
         let p = pod(json!({"metadata": {"name": "p"}}));
         let st = CycleState::default();
-        let mut scores = [TaintToleration.score(&st, &p, &c.nodes["clean"]), TaintToleration.score(&st, &p, &c.nodes["tainted"])];
-        assert!(TaintToleration.filter(&st, &p, &c.nodes["tainted"]).is_success());
+        let mut scores = [
+            TaintToleration.score(&st, &p, &c.nodes["clean"]),
+            TaintToleration.score(&st, &p, &c.nodes["tainted"]),
+        ];
+        assert!(TaintToleration
+            .filter(&st, &p, &c.nodes["tainted"])
+            .is_success());
         TaintToleration.normalize(&st, &[], &mut scores);
         assert_eq!(scores, [100, 0]);
     }

@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
 use crate::cache::Cache;
-use crate::framework::{Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE};
+use crate::framework::{
+    Code, CycleState, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+};
 use crate::labels::{tolerations_tolerate, Labels, Selector};
 use crate::plugins::node_affinity::required_matches;
 
@@ -16,7 +18,8 @@ pub struct PodTopologySpread;
 impl PodTopologySpread {
     pub const NAME: &'static str = "PodTopologySpread";
     pub const REASON: &'static str = "node(s) didn't match pod topology spread constraints";
-    pub const REASON_MISSING_LABEL: &'static str = "node(s) didn't match pod topology spread constraints (missing required label)";
+    pub const REASON_MISSING_LABEL: &'static str =
+        "node(s) didn't match pod topology spread constraints (missing required label)";
 }
 
 const HOSTNAME: &str = "kubernetes.io/hostname";
@@ -68,7 +71,10 @@ fn constraints_of(pod: &PodInfo, when: &str) -> Vec<Constraint> {
                 max_skew: i64::from(c.max_skew),
                 topology_key: c.topology_key.clone(),
                 selector,
-                min_domains: c.min_domains.and_then(|m| usize::try_from(m).ok()).unwrap_or(1),
+                min_domains: c
+                    .min_domains
+                    .and_then(|m| usize::try_from(m).ok())
+                    .unwrap_or(1),
                 honor_node_affinity: c.node_affinity_policy.as_deref() != Some("Ignore"),
                 honor_node_taints: c.node_taints_policy.as_deref() == Some("Honor"),
             }
@@ -77,7 +83,9 @@ fn constraints_of(pod: &PodInfo, when: &str) -> Vec<Constraint> {
 }
 
 fn node_has_all_keys(labels: &Labels, constraints: &[Constraint]) -> bool {
-    constraints.iter().all(|c| labels.contains_key(&c.topology_key))
+    constraints
+        .iter()
+        .all(|c| labels.contains_key(&c.topology_key))
 }
 
 /// Upstream `countPodsMatchSelector`: same namespace, not terminating.
@@ -85,7 +93,10 @@ fn count_matching(node: &NodeInfo, selector: &Selector, namespace: &str) -> i64 
     if selector.is_empty_nothing() {
         return 0;
     }
-    node.pods.iter().filter(|p| !p.terminating && p.namespace == namespace && selector.matches(&p.labels)).count() as i64
+    node.pods
+        .iter()
+        .filter(|p| !p.terminating && p.namespace == namespace && selector.matches(&p.labels))
+        .count() as i64
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +112,11 @@ impl PreFilterState {
         if counts.len() < self.constraints[i].min_domains {
             return 0;
         }
-        counts.values().copied().min().unwrap_or(i64::from(i32::MAX))
+        counts
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(i64::from(i32::MAX))
     }
 }
 
@@ -132,19 +147,33 @@ impl FilterPlugin for PodTopologySpread {
                 if !c.includes_node(pod, node) {
                     continue;
                 }
-                let value = node.labels.get(&c.topology_key).cloned().unwrap_or_default();
-                *counts[i].entry(value).or_insert(0) += count_matching(node, &c.selector, &pod.namespace);
+                let value = node
+                    .labels
+                    .get(&c.topology_key)
+                    .cloned()
+                    .unwrap_or_default();
+                *counts[i].entry(value).or_insert(0) +=
+                    count_matching(node, &c.selector, &pod.namespace);
             }
         }
-        state.spread_filter = Some(PreFilterState { constraints, counts });
+        state.spread_filter = Some(PreFilterState {
+            constraints,
+            counts,
+        });
         Status::success()
     }
 
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(s) = state.spread_filter.as_ref() else { return Status::success() };
+        let Some(s) = state.spread_filter.as_ref() else {
+            return Status::success();
+        };
         for (i, c) in s.constraints.iter().enumerate() {
             let Some(value) = node.labels.get(&c.topology_key) else {
-                return Status::new(Code::UnschedulableAndUnresolvable, Self::NAME, Self::REASON_MISSING_LABEL);
+                return Status::new(
+                    Code::UnschedulableAndUnresolvable,
+                    Self::NAME,
+                    Self::REASON_MISSING_LABEL,
+                );
             };
             let self_match = i64::from(c.selector.matches(&pod.labels));
             let match_num = s.counts[i].get(value).copied().unwrap_or(0);
@@ -166,12 +195,21 @@ impl ScorePlugin for PodTopologySpread {
         2
     }
 
-    fn pre_score(&self, state: &mut CycleState, pod: &PodInfo, nodes: &[&NodeInfo], cache: &Cache) -> Code {
+    fn pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[&NodeInfo],
+        cache: &Cache,
+    ) -> Code {
         let constraints = constraints_of(pod, "ScheduleAnyway");
         if constraints.is_empty() || nodes.is_empty() {
             return Code::Skip;
         }
-        let mut s = PreScoreState { counts: vec![HashMap::new(); constraints.len()], ..PreScoreState::default() };
+        let mut s = PreScoreState {
+            counts: vec![HashMap::new(); constraints.len()],
+            ..PreScoreState::default()
+        };
         let mut sizes = vec![0usize; constraints.len()];
         for node in nodes {
             if !node_has_all_keys(&node.labels, &constraints) {
@@ -182,7 +220,11 @@ impl ScorePlugin for PodTopologySpread {
                 if c.topology_key == HOSTNAME {
                     continue;
                 }
-                let value = node.labels.get(&c.topology_key).cloned().unwrap_or_default();
+                let value = node
+                    .labels
+                    .get(&c.topology_key)
+                    .cloned()
+                    .unwrap_or_default();
                 if let std::collections::hash_map::Entry::Vacant(e) = s.counts[i].entry(value) {
                     e.insert(0);
                     sizes[i] += 1;
@@ -193,7 +235,11 @@ impl ScorePlugin for PodTopologySpread {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let size = if c.topology_key == HOSTNAME { nodes.len() - s.ignored.len() } else { sizes[i] };
+                let size = if c.topology_key == HOSTNAME {
+                    nodes.len() - s.ignored.len()
+                } else {
+                    sizes[i]
+                };
                 ((size + 2) as f64).ln()
             })
             .collect();
@@ -205,7 +251,11 @@ impl ScorePlugin for PodTopologySpread {
                 if !c.includes_node(pod, node) {
                     continue;
                 }
-                let value = node.labels.get(&c.topology_key).cloned().unwrap_or_default();
+                let value = node
+                    .labels
+                    .get(&c.topology_key)
+                    .cloned()
+                    .unwrap_or_default();
                 if let Some(count) = s.counts[i].get_mut(&value) {
                     *count += count_matching(node, &c.selector, &pod.namespace);
                 }
@@ -217,13 +267,17 @@ impl ScorePlugin for PodTopologySpread {
     }
 
     fn score(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
-        let Some(s) = state.spread_score.as_ref() else { return 0 };
+        let Some(s) = state.spread_score.as_ref() else {
+            return 0;
+        };
         if s.ignored.contains(&node.name) {
             return 0;
         }
         let mut score = 0f64;
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(value) = node.labels.get(&c.topology_key) else { continue };
+            let Some(value) = node.labels.get(&c.topology_key) else {
+                continue;
+            };
             let count = if c.topology_key == HOSTNAME {
                 count_matching(node, &c.selector, &pod.namespace)
             } else {
@@ -235,7 +289,9 @@ impl ScorePlugin for PodTopologySpread {
     }
 
     fn normalize(&self, state: &CycleState, nodes: &[&NodeInfo], scores: &mut [i64]) {
-        let Some(s) = state.spread_score.as_ref() else { return };
+        let Some(s) = state.spread_score.as_ref() else {
+            return;
+        };
         let ignored = |i: usize| nodes.get(i).is_some_and(|n| s.ignored.contains(&n.name));
         let (mut min, mut max) = (i64::MAX, 0i64);
         for (i, score) in scores.iter().enumerate() {
@@ -290,8 +346,16 @@ mod tests {
         assert!(PodTopologySpread.pre_filter(&mut st, &p, &c).is_success());
         // zone a has 1, b has 0: placing in a gives skew 2.
         let s = PodTopologySpread.filter(&st, &p, &c.nodes["a2"]);
-        assert_eq!((s.code, s.reasons.clone()), (Code::Unschedulable, vec![PodTopologySpread::REASON.to_string()]));
-        assert!(PodTopologySpread.filter(&st, &p, &c.nodes["b1"]).is_success());
+        assert_eq!(
+            (s.code, s.reasons.clone()),
+            (
+                Code::Unschedulable,
+                vec![PodTopologySpread::REASON.to_string()]
+            )
+        );
+        assert!(PodTopologySpread
+            .filter(&st, &p, &c.nodes["b1"])
+            .is_success());
     }
 
     #[test]
@@ -309,12 +373,24 @@ mod tests {
 
     #[test]
     fn soft_constraints_prefer_emptier_zone() {
-        let c = cache(zone_nodes(), vec![web("w1", Some("a1"), "ScheduleAnyway"), web("w2", Some("a2"), "ScheduleAnyway")]);
+        let c = cache(
+            zone_nodes(),
+            vec![
+                web("w1", Some("a1"), "ScheduleAnyway"),
+                web("w2", Some("a2"), "ScheduleAnyway"),
+            ],
+        );
         let p = pod(web("new", None, "ScheduleAnyway"));
         let mut st = CycleState::default();
         let nodes: Vec<&NodeInfo> = ["a1", "a2", "b1"].iter().map(|n| &c.nodes[*n]).collect();
-        assert_eq!(PodTopologySpread.pre_score(&mut st, &p, &nodes, &c), Code::Success);
-        let mut scores: Vec<i64> = nodes.iter().map(|n| PodTopologySpread.score(&st, &p, n)).collect();
+        assert_eq!(
+            PodTopologySpread.pre_score(&mut st, &p, &nodes, &c),
+            Code::Success
+        );
+        let mut scores: Vec<i64> = nodes
+            .iter()
+            .map(|n| PodTopologySpread.score(&st, &p, n))
+            .collect();
         // zone a: 2 × ln(4) ≈ 2.77 → 3; zone b: 0.
         assert_eq!(scores, [3, 3, 0]);
         PodTopologySpread.normalize(&st, &nodes, &mut scores);

@@ -30,10 +30,26 @@ pub struct CanIArgs {
 
 /// Verbs upstream knows for resources and for non-resource URLs.
 const RESOURCE_VERBS: &[&str] = &[
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use", "bind",
-    "impersonate", "*", "approve", "sign", "escalate", "attest",
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "use",
+    "bind",
+    "impersonate",
+    "*",
+    "approve",
+    "sign",
+    "escalate",
+    "attest",
 ];
-const NON_RESOURCE_VERBS: &[&str] = &["get", "put", "post", "head", "options", "delete", "patch", "*"];
+const NON_RESOURCE_VERBS: &[&str] = &[
+    "get", "put", "post", "head", "options", "delete", "patch", "*",
+];
 /// Resources that are not served but that RBAC knows (impersonation targets).
 const NON_STANDARD_RESOURCES: &[&str] = &["users", "groups"];
 
@@ -59,25 +75,45 @@ pub async fn run(ctx: &Context, command: AuthCommand) -> Result<()> {
 
 async fn resolve(ctx: &Context, arg: &str) -> Result<Target> {
     if arg == "*" {
-        return Ok(Target { group: String::new(), resource: "*".into(), namespaced: None });
+        return Ok(Target {
+            group: String::new(),
+            resource: "*".into(),
+            namespaced: None,
+        });
     }
     let discovery = ctx.discovery().await?;
     if let Ok(found) = discovery.resolve(arg) {
         if let [r] = found.as_slice() {
-            return Ok(Target { group: r.group.clone(), resource: r.name.clone(), namespaced: Some(r.namespaced) });
+            return Ok(Target {
+                group: r.group.clone(),
+                resource: r.name.clone(),
+                namespaced: Some(r.namespaced),
+            });
         }
     }
     let lower = arg.to_lowercase();
     let (resource, group) = lower.split_once('.').unwrap_or((lower.as_str(), ""));
-    let qualified = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+    let qualified = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
     if !NON_STANDARD_RESOURCES.contains(&qualified.as_str()) {
         if group.is_empty() {
-            warn(&format!("the server doesn't have a resource type '{resource}'"));
+            warn(&format!(
+                "the server doesn't have a resource type '{resource}'"
+            ));
         } else {
-            warn(&format!("the server doesn't have a resource type '{resource}' in group '{group}'"));
+            warn(&format!(
+                "the server doesn't have a resource type '{resource}' in group '{group}'"
+            ));
         }
     }
-    Ok(Target { group: String::new(), resource: arg.to_string(), namespaced: None })
+    Ok(Target {
+        group: String::new(),
+        resource: arg.to_string(),
+        namespaced: None,
+    })
 }
 
 async fn can_i(ctx: &Context, args: CanIArgs) -> Result<()> {
@@ -86,10 +122,16 @@ async fn can_i(ctx: &Context, args: CanIArgs) -> Result<()> {
             "you must specify two arguments: verb resource or verb resource/resourceName.\nSee 'kubectl auth can-i -h' for help and examples.",
         ));
     };
-    let namespace = if args.all_namespaces { String::new() } else { ctx.namespace() };
+    let namespace = if args.all_namespaces {
+        String::new()
+    } else {
+        ctx.namespace()
+    };
     let spec = if what.starts_with('/') {
         if !args.subresource.is_empty() {
-            return Err(Error::usage("--subresource can not be used with NonResourceURL"));
+            return Err(Error::usage(
+                "--subresource can not be used with NonResourceURL",
+            ));
         }
         if !NON_RESOURCE_VERBS.contains(&verb.as_str()) {
             warn(&format!("verb '{verb}' is not a known verb"));
@@ -100,9 +142,15 @@ async fn can_i(ctx: &Context, args: CanIArgs) -> Result<()> {
         let target = resolve(ctx, type_arg).await?;
         if !args.all_namespaces && target.namespaced == Some(false) {
             if target.group.is_empty() {
-                warn(&format!("resource '{}' is not namespace scoped", target.resource));
+                warn(&format!(
+                    "resource '{}' is not namespace scoped",
+                    target.resource
+                ));
             } else {
-                warn(&format!("resource '{}' is not namespace scoped in group '{}'", target.resource, target.group));
+                warn(&format!(
+                    "resource '{}' is not namespace scoped in group '{}'",
+                    target.resource, target.group
+                ));
             }
         }
         if !RESOURCE_VERBS.contains(&verb.as_str()) {
@@ -131,7 +179,11 @@ async fn can_i(ctx: &Context, args: CanIArgs) -> Result<()> {
     });
     let client = ctx.client().await?;
     let answer = client
-        .send_json(http::Method::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", &review)
+        .send_json(
+            http::Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            &review,
+        )
         .await?;
     let status = &answer["status"];
     let allowed = status["allowed"].as_bool().unwrap_or(false);

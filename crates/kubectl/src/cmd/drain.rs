@@ -99,8 +99,7 @@ async fn set_unschedulable(ctx: &Context, name: &str, desired: bool) -> Result<(
     }
     let value = if desired { json!(true) } else { Value::Null };
     let patch = json!({"spec": {"unschedulable": value}});
-    client.merge_patch(&path, &patch)
-        .await?;
+    client.merge_patch(&path, &patch).await?;
     println!("node/{name} {word}");
     Ok(())
 }

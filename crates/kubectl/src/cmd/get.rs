@@ -72,7 +72,9 @@ pub struct GetArgs {
 /// `get --raw URI`: the body of one GET, printed as the server sent it.
 async fn run_raw(ctx: &Context, args: &GetArgs, uri: &str) -> Result<()> {
     if !args.resources.is_empty() {
-        return Err(Error::usage("arguments may not be passed when --raw is specified"));
+        return Err(Error::usage(
+            "arguments may not be passed when --raw is specified",
+        ));
     }
     if args.watch || args.watch_only || args.selector.is_some() {
         return Err(Error::usage(

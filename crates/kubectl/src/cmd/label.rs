@@ -242,9 +242,7 @@ pub async fn run(ctx: &Context, args: LabelArgs, kind: Kind) -> Result<()> {
             continue;
         }
         let patch = json!({"metadata": {kind.field(): changes}});
-        match client.merge_patch(&path, &patch)
-            .await
-        {
+        match client.merge_patch(&path, &patch).await {
             Ok(mut after) => {
                 after["kind"] = json!(resource.kind);
                 after["apiVersion"] = json!(resource.api_version());

@@ -640,8 +640,7 @@ impl Updater<'_> {
                 self.namespace,
                 crate::cmd::name_of(pod)
             );
-            self.client.merge_patch(&path, &patch)
-                .await?;
+            self.client.merge_patch(&path, &patch).await?;
         }
         let old_rc = self
             .update(&old_name, |rc| rc["spec"]["selector"][key] = json!(value))

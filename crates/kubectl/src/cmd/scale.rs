@@ -135,8 +135,7 @@ pub async fn run(ctx: &Context, args: ScaleArgs) -> Result<()> {
             }
         }
         let patch = json!({"spec": {"replicas": replicas}});
-        client.merge_patch(&path, &patch)
-            .await?;
+        client.merge_patch(&path, &patch).await?;
         println!("{} scaled", display_name(&resource, &name));
     }
     finish(fetch_errors)

@@ -213,8 +213,7 @@ async fn taint_node(
         json!(taints)
     };
     let patch = json!({"spec": {"taints": taints}});
-    client.merge_patch(&path, &patch)
-        .await?;
+    client.merge_patch(&path, &patch).await?;
     println!("node/{name} {operation}");
     Ok(())
 }

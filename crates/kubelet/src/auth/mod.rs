@@ -69,7 +69,11 @@ pub struct UserInfo {
 
 impl UserInfo {
     pub fn anonymous() -> UserInfo {
-        UserInfo { name: ANONYMOUS_USER.into(), groups: vec![UNAUTHENTICATED_GROUP.into()], ..Default::default() }
+        UserInfo {
+            name: ANONYMOUS_USER.into(),
+            groups: vec![UNAUTHENTICATED_GROUP.into()],
+            ..Default::default()
+        }
     }
 }
 
@@ -89,7 +93,10 @@ pub struct Attributes {
 }
 
 fn is_subpath(path: &str, prefix: &str) -> bool {
-    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// `nodes/<subresource>` of `node` for a request: `/stats/*` → stats, `/metrics/*` →
@@ -116,7 +123,13 @@ pub fn request_attributes(node: &str, method: &Method, path: &str) -> Attributes
     } else {
         "proxy"
     };
-    Attributes { verb: verb.into(), resource: "nodes", subresource, name: node.into(), path: path.into() }
+    Attributes {
+        verb: verb.into(),
+        resource: "nodes",
+        subresource,
+        name: node.into(),
+        path: path.into(),
+    }
 }
 
 /// Why a request was not authenticated (all answered 401 "Unauthorized").
@@ -144,28 +157,51 @@ pub struct KubeletAuth {
 }
 
 impl KubeletAuth {
-    pub fn new(settings: &AuthSettings, client: Option<kube::Client>, node_name: &str) -> Result<KubeletAuth, Error> {
+    pub fn new(
+        settings: &AuthSettings,
+        client: Option<kube::Client>,
+        node_name: &str,
+    ) -> Result<KubeletAuth, Error> {
         let tokens = match (settings.token_webhook, &client) {
             (false, _) => None,
-            (true, Some(c)) => Some(TokenReviewer::new(c.clone(), settings.token_webhook_cache_ttl)),
+            (true, Some(c)) => Some(TokenReviewer::new(
+                c.clone(),
+                settings.token_webhook_cache_ttl,
+            )),
             (true, None) => return Err(Error::NoClient),
         };
         let authorizer = match (settings.authorization, client) {
             (AuthorizationMode::AlwaysAllow, _) => Authorizer::AlwaysAllow,
-            (AuthorizationMode::Webhook, Some(c)) => Authorizer::Webhook(SubjectAccessReviewer::new(c, settings.authorized_ttl, settings.unauthorized_ttl)),
+            (AuthorizationMode::Webhook, Some(c)) => Authorizer::Webhook(
+                SubjectAccessReviewer::new(c, settings.authorized_ttl, settings.unauthorized_ttl),
+            ),
             (AuthorizationMode::Webhook, None) => return Err(Error::NoClient),
         };
-        Ok(KubeletAuth { node_name: node_name.into(), anonymous: settings.anonymous, tokens, authorizer })
+        Ok(KubeletAuth {
+            node_name: node_name.into(),
+            anonymous: settings.anonymous,
+            tokens,
+            authorizer,
+        })
     }
 
     /// Upstream's chain: x509, then bearer token, each failing the request on an
     /// invalid credential; anonymous only when no credential was presented.
-    pub async fn authenticate(&self, headers: &HeaderMap, peer: Option<&PeerCertificates>) -> Result<UserInfo, AuthnError> {
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<&PeerCertificates>,
+    ) -> Result<UserInfo, AuthnError> {
         let from_cert = peer.and_then(|p| user_from_certificate(&p.0));
         let user = match from_cert {
             Some(user) => Some(user),
             None => match (&self.tokens, bearer_token(headers)) {
-                (Some(reviewer), Some(token)) => Some(reviewer.review(token).await?.ok_or(AuthnError::InvalidToken)?),
+                (Some(reviewer), Some(token)) => Some(
+                    reviewer
+                        .review(token)
+                        .await?
+                        .ok_or(AuthnError::InvalidToken)?,
+                ),
                 _ => None,
             },
         };
@@ -181,7 +217,11 @@ impl KubeletAuth {
         }
     }
 
-    pub async fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Result<bool, webhook::Error> {
+    pub async fn authorize(
+        &self,
+        user: &UserInfo,
+        attrs: &Attributes,
+    ) -> Result<bool, webhook::Error> {
         match &self.authorizer {
             Authorizer::AlwaysAllow => Ok(true),
             Authorizer::Webhook(sar) => sar.allowed(user, attrs).await,
@@ -205,16 +245,36 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 pub fn user_from_certificate(chain: &[CertificateDer<'_>]) -> Option<UserInfo> {
     let leaf = chain.first()?;
     let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    let name = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    let name = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
     if name.is_empty() {
         return None;
     }
-    let groups = cert.subject().iter_organization().filter_map(|o| o.as_str().ok()).map(str::to_string).collect();
-    Some(UserInfo { name, groups, ..Default::default() })
+    let groups = cert
+        .subject()
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok())
+        .map(str::to_string)
+        .collect();
+    Some(UserInfo {
+        name,
+        groups,
+        ..Default::default()
+    })
 }
 
 fn text(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 /// The filter in front of every route of the secure port (upstream `InstallAuthFilter`).
@@ -228,16 +288,27 @@ pub async fn filter(State(auth): State<Arc<KubeletAuth>>, req: Request, next: Ne
         }
     };
     let attrs = request_attributes(auth.node_name(), req.method(), req.uri().path());
-    let describe = || format!("user={}, verb={}, resource={}, subresource(s)=[{}]", user.name, attrs.verb, attrs.resource, attrs.subresource);
+    let describe = || {
+        format!(
+            "user={}, verb={}, resource={}, subresource(s)=[{}]",
+            user.name, attrs.verb, attrs.resource, attrs.subresource
+        )
+    };
     match auth.authorize(&user, &attrs).await {
         Ok(true) => next.run(req).await,
         Ok(false) => {
             debug!(user = %user.name, verb = %attrs.verb, subresource = attrs.subresource, "forbidden");
-            text(StatusCode::FORBIDDEN, format!("Forbidden ({})\n", describe()))
+            text(
+                StatusCode::FORBIDDEN,
+                format!("Forbidden ({})\n", describe()),
+            )
         }
         Err(err) => {
             warn!(%err, "authorization error");
-            text(StatusCode::INTERNAL_SERVER_ERROR, format!("Authorization error ({})", describe()))
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Authorization error ({})", describe()),
+            )
         }
     }
 }
@@ -252,14 +323,26 @@ mod tests {
             let attrs = request_attributes("n1", &m, p);
             (attrs.verb, attrs.subresource)
         };
-        assert_eq!(a(Method::GET, "/stats/summary"), ("get".to_string(), "stats"));
+        assert_eq!(
+            a(Method::GET, "/stats/summary"),
+            ("get".to_string(), "stats")
+        );
         assert_eq!(a(Method::GET, "/stats"), ("get".to_string(), "stats"));
         assert_eq!(a(Method::GET, "/statsfoo"), ("get".to_string(), "proxy"));
-        assert_eq!(a(Method::GET, "/metrics/cadvisor"), ("get".to_string(), "metrics"));
+        assert_eq!(
+            a(Method::GET, "/metrics/cadvisor"),
+            ("get".to_string(), "metrics")
+        );
         assert_eq!(a(Method::GET, "/logs/syslog"), ("get".to_string(), "log"));
         assert_eq!(a(Method::GET, "/spec/"), ("get".to_string(), "spec"));
-        assert_eq!(a(Method::POST, "/exec/default/p/c"), ("create".to_string(), "proxy"));
-        assert_eq!(a(Method::GET, "/containerLogs/default/p/c"), ("get".to_string(), "proxy"));
+        assert_eq!(
+            a(Method::POST, "/exec/default/p/c"),
+            ("create".to_string(), "proxy")
+        );
+        assert_eq!(
+            a(Method::GET, "/containerLogs/default/p/c"),
+            ("get".to_string(), "proxy")
+        );
         assert_eq!(a(Method::GET, "/pods"), ("get".to_string(), "proxy"));
         assert_eq!(a(Method::PUT, "/x"), ("update".to_string(), "proxy"));
         assert_eq!(a(Method::PATCH, "/x"), ("patch".to_string(), "proxy"));
@@ -291,17 +374,57 @@ mod tests {
             unauthorized_ttl: Duration::from_secs(1),
         };
         let auth = KubeletAuth::new(&settings, None, "n1").expect("auth");
-        assert!(matches!(auth.authenticate(&HeaderMap::new(), None).await, Err(AuthnError::NoCredentials)));
+        assert!(matches!(
+            auth.authenticate(&HeaderMap::new(), None).await,
+            Err(AuthnError::NoCredentials)
+        ));
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.distinguished_name.push(rcgen::DnType::CommonName, "alice");
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "devs");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "alice");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "devs");
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.self_signed(&key).expect("cert");
         let peer = PeerCertificates(Arc::from(vec![cert.der().clone()]));
-        let user = auth.authenticate(&HeaderMap::new(), Some(&peer)).await.expect("user");
-        assert_eq!((user.name.as_str(), user.groups.clone()), ("alice", vec!["devs".to_string(), AUTHENTICATED_GROUP.to_string()]));
-        let anonymous = KubeletAuth::new(&AuthSettings { anonymous: true, ..settings.clone() }, None, "n1").expect("auth");
-        assert_eq!(anonymous.authenticate(&HeaderMap::new(), None).await.expect("anonymous"), UserInfo::anonymous());
-        assert!(matches!(KubeletAuth::new(&AuthSettings { token_webhook: true, ..settings }, None, "n1"), Err(Error::NoClient)));
+        let user = auth
+            .authenticate(&HeaderMap::new(), Some(&peer))
+            .await
+            .expect("user");
+        assert_eq!(
+            (user.name.as_str(), user.groups.clone()),
+            (
+                "alice",
+                vec!["devs".to_string(), AUTHENTICATED_GROUP.to_string()]
+            )
+        );
+        let anonymous = KubeletAuth::new(
+            &AuthSettings {
+                anonymous: true,
+                ..settings.clone()
+            },
+            None,
+            "n1",
+        )
+        .expect("auth");
+        assert_eq!(
+            anonymous
+                .authenticate(&HeaderMap::new(), None)
+                .await
+                .expect("anonymous"),
+            UserInfo::anonymous()
+        );
+        assert!(matches!(
+            KubeletAuth::new(
+                &AuthSettings {
+                    token_webhook: true,
+                    ..settings
+                },
+                None,
+                "n1"
+            ),
+            Err(Error::NoClient)
+        ));
     }
 }

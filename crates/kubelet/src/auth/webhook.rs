@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use kube::api::{Api, PostParams};
 use parking_lot::Mutex;
 
@@ -28,12 +30,17 @@ struct TtlCache<V> {
 
 impl<V: Clone> TtlCache<V> {
     fn new() -> Self {
-        TtlCache { entries: Mutex::new(HashMap::new()) }
+        TtlCache {
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     fn get(&self, key: &str) -> Option<V> {
         let entries = self.entries.lock();
-        entries.get(key).filter(|(until, _)| *until > Instant::now()).map(|(_, v)| v.clone())
+        entries
+            .get(key)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, v)| v.clone())
     }
 
     fn put(&self, key: String, value: V, ttl: Duration) {
@@ -61,7 +68,11 @@ pub struct TokenReviewer {
 
 impl TokenReviewer {
     pub fn new(client: kube::Client, ttl: Duration) -> Self {
-        TokenReviewer { client, ttl, cache: TtlCache::new() }
+        TokenReviewer {
+            client,
+            ttl,
+            cache: TtlCache::new(),
+        }
     }
 
     /// The token's user, `None` when the apiserver says it is not authenticated.
@@ -69,7 +80,13 @@ impl TokenReviewer {
         if let Some(answer) = self.cache.get(token) {
             return Ok(answer);
         }
-        let review = TokenReview { spec: TokenReviewSpec { token: Some(token.to_string()), audiences: None }, ..Default::default() };
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(token.to_string()),
+                audiences: None,
+            },
+            ..Default::default()
+        };
         let answer = Api::<TokenReview>::all(self.client.clone())
             .create(&PostParams::default(), &review)
             .await
@@ -99,7 +116,12 @@ pub struct SubjectAccessReviewer {
 
 impl SubjectAccessReviewer {
     pub fn new(client: kube::Client, allowed_ttl: Duration, denied_ttl: Duration) -> Self {
-        SubjectAccessReviewer { client, allowed_ttl, denied_ttl, cache: TtlCache::new() }
+        SubjectAccessReviewer {
+            client,
+            allowed_ttl,
+            denied_ttl,
+            cache: TtlCache::new(),
+        }
     }
 
     pub async fn allowed(&self, user: &UserInfo, attrs: &Attributes) -> Result<bool, Error> {
@@ -123,10 +145,24 @@ impl SubjectAccessReviewer {
         if let Some(allowed) = self.cache.get(&key) {
             return Ok(allowed);
         }
-        let review = SubjectAccessReview { spec, ..Default::default() };
-        let answer = Api::<SubjectAccessReview>::all(self.client.clone()).create(&PostParams::default(), &review).await.map_err(Error::Review)?;
+        let review = SubjectAccessReview {
+            spec,
+            ..Default::default()
+        };
+        let answer = Api::<SubjectAccessReview>::all(self.client.clone())
+            .create(&PostParams::default(), &review)
+            .await
+            .map_err(Error::Review)?;
         let allowed = answer.status.is_some_and(|s| s.allowed);
-        self.cache.put(key, allowed, if allowed { self.allowed_ttl } else { self.denied_ttl });
+        self.cache.put(
+            key,
+            allowed,
+            if allowed {
+                self.allowed_ttl
+            } else {
+                self.denied_ttl
+            },
+        );
         Ok(allowed)
     }
 }

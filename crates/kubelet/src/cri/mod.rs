@@ -40,7 +40,10 @@ pub enum Error {
         source: tonic::Status,
     },
     #[error("CRI {method} returned no {what}")]
-    MissingField { method: &'static str, what: &'static str },
+    MissingField {
+        method: &'static str,
+        what: &'static str,
+    },
 }
 
 impl Error {
@@ -53,7 +56,11 @@ impl Error {
     /// which is what upstream's kubelet puts in events and statuses.
     pub fn go_string(&self) -> String {
         match self {
-            Error::Rpc { source, .. } => format!("rpc error: code = {:?} desc = {}", source.code(), source.message()),
+            Error::Rpc { source, .. } => format!(
+                "rpc error: code = {:?} desc = {}",
+                source.code(),
+                source.message()
+            ),
             other => other.to_string(),
         }
     }
@@ -66,11 +73,21 @@ pub trait RuntimeService: Send + Sync + 'static {
     fn version(&self) -> impl Future<Output = Result<api::VersionResponse>> + Send;
     fn status(&self) -> impl Future<Output = Result<api::StatusResponse>> + Send;
 
-    fn run_pod_sandbox(&self, config: api::PodSandboxConfig, runtime_handler: String) -> impl Future<Output = Result<String>> + Send;
+    fn run_pod_sandbox(
+        &self,
+        config: api::PodSandboxConfig,
+        runtime_handler: String,
+    ) -> impl Future<Output = Result<String>> + Send;
     fn stop_pod_sandbox(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     fn remove_pod_sandbox(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
-    fn pod_sandbox_status(&self, id: &str) -> impl Future<Output = Result<api::PodSandboxStatus>> + Send;
-    fn list_pod_sandbox(&self, filter: Option<api::PodSandboxFilter>) -> impl Future<Output = Result<Vec<api::PodSandbox>>> + Send;
+    fn pod_sandbox_status(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<api::PodSandboxStatus>> + Send;
+    fn list_pod_sandbox(
+        &self,
+        filter: Option<api::PodSandboxFilter>,
+    ) -> impl Future<Output = Result<Vec<api::PodSandbox>>> + Send;
 
     fn create_container(
         &self,
@@ -80,17 +97,38 @@ pub trait RuntimeService: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String>> + Send;
     fn start_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Stops with SIGTERM (or the image's stop signal), SIGKILL after `timeout`.
-    fn stop_container(&self, id: &str, timeout: Duration) -> impl Future<Output = Result<()>> + Send;
+    fn stop_container(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<()>> + Send;
     fn remove_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
-    fn list_containers(&self, filter: Option<api::ContainerFilter>) -> impl Future<Output = Result<Vec<api::Container>>> + Send;
-    fn container_status(&self, id: &str) -> impl Future<Output = Result<api::ContainerStatus>> + Send;
-    fn exec_sync(&self, id: &str, cmd: Vec<String>, timeout: Duration) -> impl Future<Output = Result<api::ExecSyncResponse>> + Send;
-    fn list_container_stats(&self) -> impl Future<Output = Result<Vec<api::ContainerStats>>> + Send;
-    fn list_pod_sandbox_stats(&self) -> impl Future<Output = Result<Vec<api::PodSandboxStats>>> + Send;
+    fn list_containers(
+        &self,
+        filter: Option<api::ContainerFilter>,
+    ) -> impl Future<Output = Result<Vec<api::Container>>> + Send;
+    fn container_status(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<api::ContainerStatus>> + Send;
+    fn exec_sync(
+        &self,
+        id: &str,
+        cmd: Vec<String>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<api::ExecSyncResponse>> + Send;
+    fn list_container_stats(&self)
+        -> impl Future<Output = Result<Vec<api::ContainerStats>>> + Send;
+    fn list_pod_sandbox_stats(
+        &self,
+    ) -> impl Future<Output = Result<Vec<api::PodSandboxStats>>> + Send;
     /// A URL of the runtime's streaming server serving this exec (one use).
     fn exec(&self, request: api::ExecRequest) -> impl Future<Output = Result<String>> + Send;
     fn attach(&self, request: api::AttachRequest) -> impl Future<Output = Result<String>> + Send;
-    fn port_forward(&self, request: api::PortForwardRequest) -> impl Future<Output = Result<String>> + Send;
+    fn port_forward(
+        &self,
+        request: api::PortForwardRequest,
+    ) -> impl Future<Output = Result<String>> + Send;
 }
 
 /// The image half of CRI.
@@ -98,7 +136,11 @@ pub trait ImageService: Send + Sync + 'static {
     /// The image as the runtime has it, `None` when not present.
     fn image_status(&self, image: &str) -> impl Future<Output = Result<Option<api::Image>>> + Send;
     /// Pulls and returns the image reference (digest) the runtime resolved.
-    fn pull_image(&self, image: &str, sandbox_config: Option<api::PodSandboxConfig>) -> impl Future<Output = Result<String>> + Send;
+    fn pull_image(
+        &self,
+        image: &str,
+        sandbox_config: Option<api::PodSandboxConfig>,
+    ) -> impl Future<Output = Result<String>> + Send;
     fn list_images(&self) -> impl Future<Output = Result<Vec<api::Image>>> + Send;
 }
 

@@ -13,11 +13,19 @@ pub enum EnvError {
     #[error("configmap \"{0}\" not found")]
     ConfigMapNotFound(String),
     #[error("couldn't find key {key} in ConfigMap {namespace}/{name}")]
-    ConfigMapKeyNotFound { namespace: String, name: String, key: String },
+    ConfigMapKeyNotFound {
+        namespace: String,
+        name: String,
+        key: String,
+    },
     #[error("secret \"{0}\" not found")]
     SecretNotFound(String),
     #[error("couldn't find key {key} in Secret {namespace}/{name}")]
-    SecretKeyNotFound { namespace: String, name: String, key: String },
+    SecretKeyNotFound {
+        namespace: String,
+        name: String,
+        key: String,
+    },
     #[error("unsupported fieldPath: {0}")]
     UnsupportedFieldPath(String),
     #[error("unsupported resource: {0}")]
@@ -53,7 +61,12 @@ impl Referenced {
     /// Decoded data of a Secret (`data` plus `stringData`).
     pub fn secret_data(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
         let secret = self.secrets.get(name)?.as_ref()?;
-        let mut data: BTreeMap<String, Vec<u8>> = secret.data.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect();
+        let mut data: BTreeMap<String, Vec<u8>> = secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
         for (k, v) in secret.string_data.iter().flatten() {
             data.insert(k.clone(), v.clone().into_bytes());
         }
@@ -65,14 +78,23 @@ impl Referenced {
 pub fn referenced_names(pod: &Pod) -> (Vec<String>, Vec<String>) {
     let mut config_maps = Vec::new();
     let mut secrets = Vec::new();
-    let Some(spec) = &pod.spec else { return (config_maps, secrets) };
-    for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
+    let Some(spec) = &pod.spec else {
+        return (config_maps, secrets);
+    };
+    for c in spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+    {
         for from in c.env_from.iter().flatten() {
             config_maps.extend(from.config_map_ref.as_ref().map(|r| r.name.clone()));
             secrets.extend(from.secret_ref.as_ref().map(|r| r.name.clone()));
         }
         for env in c.env.iter().flatten() {
-            let Some(source) = &env.value_from else { continue };
+            let Some(source) = &env.value_from else {
+                continue;
+            };
             config_maps.extend(source.config_map_key_ref.as_ref().map(|r| r.name.clone()));
             secrets.extend(source.secret_key_ref.as_ref().map(|r| r.name.clone()));
         }
@@ -101,8 +123,17 @@ pub struct PodFacts {
 }
 
 /// The environment of `container`, in order, duplicates resolved last-wins.
-pub fn make_environment(pod: &Pod, container: &Container, refs: &Referenced, facts: &PodFacts) -> Result<Vec<(String, String)>, EnvError> {
-    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+pub fn make_environment(
+    pod: &Pod,
+    container: &Container,
+    refs: &Referenced,
+    facts: &PodFacts,
+) -> Result<Vec<(String, String)>, EnvError> {
+    let namespace = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
     let mut vars: Vec<(String, String)> = Vec::new();
     let set = |vars: &mut Vec<(String, String)>, key: String, value: String| {
         if let Some(existing) = vars.iter_mut().find(|(k, _)| *k == key) {
@@ -115,16 +146,22 @@ pub fn make_environment(pod: &Pod, container: &Container, refs: &Referenced, fac
         let prefix = from.prefix.clone().unwrap_or_default();
         if let Some(r) = &from.config_map_ref {
             match refs.config_map_data(&r.name) {
-                Some(data) => data.into_iter().for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), v)),
+                Some(data) => data
+                    .into_iter()
+                    .for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), v)),
                 None if r.optional == Some(true) => {}
                 None => return Err(EnvError::ConfigMapNotFound(r.name.clone())),
             }
         }
         if let Some(r) = &from.secret_ref {
             match refs.secret_data(&r.name) {
-                Some(data) => data
-                    .into_iter()
-                    .for_each(|(k, v)| set(&mut vars, format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned())),
+                Some(data) => data.into_iter().for_each(|(k, v)| {
+                    set(
+                        &mut vars,
+                        format!("{prefix}{k}"),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    )
+                }),
                 None if r.optional == Some(true) => {}
                 None => return Err(EnvError::SecretNotFound(r.name.clone())),
             }
@@ -141,7 +178,11 @@ pub fn make_environment(pod: &Pod, container: &Container, refs: &Referenced, fac
                         Some(v) => v.clone(),
                         None if optional => continue,
                         None => {
-                            return Err(EnvError::ConfigMapKeyNotFound { namespace: namespace.clone(), name: r.name.clone(), key: r.key.clone() })
+                            return Err(EnvError::ConfigMapKeyNotFound {
+                                namespace: namespace.clone(),
+                                name: r.name.clone(),
+                                key: r.key.clone(),
+                            })
                         }
                     },
                 }
@@ -153,7 +194,13 @@ pub fn make_environment(pod: &Pod, container: &Container, refs: &Referenced, fac
                     Some(data) => match data.get(&r.key) {
                         Some(v) => String::from_utf8_lossy(v).into_owned(),
                         None if optional => continue,
-                        None => return Err(EnvError::SecretKeyNotFound { namespace: namespace.clone(), name: r.name.clone(), key: r.key.clone() }),
+                        None => {
+                            return Err(EnvError::SecretKeyNotFound {
+                                namespace: namespace.clone(),
+                                name: r.name.clone(),
+                                key: r.key.clone(),
+                            })
+                        }
                     },
                 }
             } else if let Some(r) = &source.field_ref {
@@ -163,18 +210,27 @@ pub fn make_environment(pod: &Pod, container: &Container, refs: &Referenced, fac
                     Some(name) => pod
                         .spec
                         .iter()
-                        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+                        .flat_map(|s| {
+                            s.containers
+                                .iter()
+                                .chain(s.init_containers.iter().flatten())
+                        })
                         .find(|c| c.name == name)
                         .unwrap_or(container),
                     None => container,
                 };
-                resources::resource_field_value(target, &r.resource, r.divisor.as_ref().map(|q| q.0.as_str()))
-                    .ok_or_else(|| EnvError::UnsupportedResource(r.resource.clone()))?
+                resources::resource_field_value(
+                    target,
+                    &r.resource,
+                    r.divisor.as_ref().map(|q| q.0.as_str()),
+                )
+                .ok_or_else(|| EnvError::UnsupportedResource(r.resource.clone()))?
             } else {
                 String::new()
             }
         } else {
-            let defined: HashMap<&str, &str> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let defined: HashMap<&str, &str> =
+                vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             expand(env.value.as_deref().unwrap_or(""), &defined)
         };
         set(&mut vars, env.name.clone(), value);
@@ -186,14 +242,24 @@ pub fn make_environment(pod: &Pod, container: &Container, refs: &Referenced, fac
 pub fn field_value(pod: &Pod, path: &str, facts: &PodFacts) -> Result<String, EnvError> {
     let meta = &pod.metadata;
     let spec = pod.spec.as_ref();
-    let from_map = |map: Option<&BTreeMap<String, String>>, key: &str| map.and_then(|m| m.get(key)).cloned().unwrap_or_default();
-    let subscript = |prefix: &str| path.strip_prefix(prefix).and_then(|rest| rest.strip_suffix("']")).map(str::to_string);
+    let from_map = |map: Option<&BTreeMap<String, String>>, key: &str| {
+        map.and_then(|m| m.get(key)).cloned().unwrap_or_default()
+    };
+    let subscript = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix("']"))
+            .map(str::to_string)
+    };
     Ok(match path {
         "metadata.name" => meta.name.clone().unwrap_or_default(),
         "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
-        "spec.nodeName" => spec.and_then(|s| s.node_name.clone()).unwrap_or_else(|| facts.node_name.clone()),
-        "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()).unwrap_or_default(),
+        "spec.nodeName" => spec
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_else(|| facts.node_name.clone()),
+        "spec.serviceAccountName" => spec
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_default(),
         "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
         "status.podIP" | "status.podIPs" => facts.pod_ip.clone(),
         _ => {
@@ -250,7 +316,10 @@ pub fn expand(input: &str, vars: &HashMap<&str, &str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{ConfigMapKeySelector, EnvFromSource, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, ConfigMapEnvSource};
+    use k8s_openapi::api::core::v1::{
+        ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource, EnvVar, EnvVarSource,
+        ObjectFieldSelector, PodSpec,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     #[test]
@@ -264,14 +333,27 @@ mod tests {
 
     fn pod_with(container: Container) -> Pod {
         Pod {
-            metadata: ObjectMeta { name: Some("p".into()), namespace: Some("ns".into()), uid: Some("u1".into()), ..Default::default() },
-            spec: Some(PodSpec { containers: vec![container], node_name: Some("n1".into()), ..Default::default() }),
+            metadata: ObjectMeta {
+                name: Some("p".into()),
+                namespace: Some("ns".into()),
+                uid: Some("u1".into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![container],
+                node_name: Some("n1".into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     fn var(name: &str, value: Option<&str>, from: Option<EnvVarSource>) -> EnvVar {
-        EnvVar { name: name.into(), value: value.map(str::to_string), value_from: from }
+        EnvVar {
+            name: name.into(),
+            value: value.map(str::to_string),
+            value_from: from,
+        }
     }
 
     #[test]
@@ -280,23 +362,48 @@ mod tests {
             name: "c".into(),
             env_from: Some(vec![EnvFromSource {
                 prefix: Some("CM_".into()),
-                config_map_ref: Some(ConfigMapEnvSource { name: "cfg".into(), optional: None }),
+                config_map_ref: Some(ConfigMapEnvSource {
+                    name: "cfg".into(),
+                    optional: None,
+                }),
                 ..Default::default()
             }]),
             env: Some(vec![
                 var("GREETING", Some("hi $(POD)"), None),
-                var("POD", None, Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector { field_path: "metadata.name".into(), api_version: None }),
-                    ..Default::default()
-                })),
-                var("COLOR", None, Some(EnvVarSource {
-                    config_map_key_ref: Some(ConfigMapKeySelector { name: "cfg".into(), key: "color".into(), optional: None }),
-                    ..Default::default()
-                })),
-                var("IP", None, Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector { field_path: "status.podIP".into(), api_version: None }),
-                    ..Default::default()
-                })),
+                var(
+                    "POD",
+                    None,
+                    Some(EnvVarSource {
+                        field_ref: Some(ObjectFieldSelector {
+                            field_path: "metadata.name".into(),
+                            api_version: None,
+                        }),
+                        ..Default::default()
+                    }),
+                ),
+                var(
+                    "COLOR",
+                    None,
+                    Some(EnvVarSource {
+                        config_map_key_ref: Some(ConfigMapKeySelector {
+                            name: "cfg".into(),
+                            key: "color".into(),
+                            optional: None,
+                        }),
+                        ..Default::default()
+                    }),
+                ),
+                var(
+                    "IP",
+                    None,
+                    Some(EnvVarSource {
+                        field_ref: Some(ObjectFieldSelector {
+                            field_path: "status.podIP".into(),
+                            api_version: None,
+                        }),
+                        ..Default::default()
+                    }),
+                ),
                 var("AFTER", Some("$(POD)/$(COLOR)"), None),
             ]),
             ..Default::default()
@@ -305,9 +412,15 @@ mod tests {
         let mut refs = Referenced::default();
         refs.config_maps.insert(
             "cfg".into(),
-            Some(ConfigMap { data: Some(BTreeMap::from([("color".to_string(), "blue".to_string())])), ..Default::default() }),
+            Some(ConfigMap {
+                data: Some(BTreeMap::from([("color".to_string(), "blue".to_string())])),
+                ..Default::default()
+            }),
         );
-        let facts = PodFacts { pod_ip: "10.1.2.3".into(), ..Default::default() };
+        let facts = PodFacts {
+            pod_ip: "10.1.2.3".into(),
+            ..Default::default()
+        };
         let env = make_environment(&pod, &container, &refs, &facts).expect("env");
         let expect: Vec<(String, String)> = [
             ("CM_color", "blue"),
@@ -322,7 +435,8 @@ mod tests {
         .collect();
         assert_eq!(env, expect);
 
-        let missing = make_environment(&pod, &container, &Referenced::default(), &facts).expect_err("missing configmap");
+        let missing = make_environment(&pod, &container, &Referenced::default(), &facts)
+            .expect_err("missing configmap");
         assert_eq!(missing.to_string(), "configmap \"cfg\" not found");
     }
 }

@@ -52,7 +52,14 @@ fn full_name(pod: &Pod) -> String {
 
 impl<R: Runtime> PodManager<R> {
     pub fn new(ctx: Arc<PodContext<R>>, cache: PodCache, static_pod_path: Option<PathBuf>) -> Self {
-        PodManager { ctx, workers: HashMap::new(), cache, static_pods: HashMap::new(), mirrors: HashMap::new(), static_pod_path }
+        PodManager {
+            ctx,
+            workers: HashMap::new(),
+            cache,
+            static_pods: HashMap::new(),
+            mirrors: HashMap::new(),
+            static_pod_path,
+        }
     }
 
     fn dispatch(&mut self, pod: Pod) {
@@ -99,8 +106,16 @@ impl<R: Runtime> PodManager<R> {
 
     /// A new set of static pods from the manifest directory.
     fn static_pods_changed(&mut self, pods: Vec<Pod>) {
-        let new: HashMap<String, Arc<Pod>> = pods.into_iter().map(|p| (spec::pod_uid(&p).to_string(), Arc::new(p))).collect();
-        let gone: Vec<String> = self.static_pods.keys().filter(|uid| !new.contains_key(*uid)).cloned().collect();
+        let new: HashMap<String, Arc<Pod>> = pods
+            .into_iter()
+            .map(|p| (spec::pod_uid(&p).to_string(), Arc::new(p)))
+            .collect();
+        let gone: Vec<String> = self
+            .static_pods
+            .keys()
+            .filter(|uid| !new.contains_key(*uid))
+            .cloned()
+            .collect();
         for uid in gone {
             info!(pod_uid = %uid, "static pod manifest removed");
             self.removed(&uid);
@@ -118,11 +133,19 @@ impl<R: Runtime> PodManager<R> {
     /// deletes (grace 0, uid precondition) those being deleted, outdated or
     /// without a static pod. A deleted mirror is recreated on the next pass.
     async fn sync_mirrors(&mut self) {
-        let Some(client) = self.ctx.client.clone() else { return };
-        let wanted: HashMap<String, Arc<Pod>> = self.static_pods.values().map(|p| (full_name(p), p.clone())).collect();
+        let Some(client) = self.ctx.client.clone() else {
+            return;
+        };
+        let wanted: HashMap<String, Arc<Pod>> = self
+            .static_pods
+            .values()
+            .map(|p| (full_name(p), p.clone()))
+            .collect();
         let mut deletes: Vec<Pod> = Vec::new();
         for (name, mirror) in &self.mirrors {
-            let current = wanted.get(name).is_some_and(|p| static_pods::config_hash(p) == static_pods::mirror_hash(mirror));
+            let current = wanted
+                .get(name)
+                .is_some_and(|p| static_pods::config_hash(p) == static_pods::mirror_hash(mirror));
             if !current || mirror.metadata.deletion_timestamp.is_some() {
                 deletes.push(mirror.clone());
             }
@@ -131,11 +154,19 @@ impl<R: Runtime> PodManager<R> {
             let api: Api<Pod> = Api::namespaced(client.clone(), spec::pod_namespace(&mirror));
             let params = DeleteParams {
                 grace_period_seconds: Some(0),
-                preconditions: Some(Preconditions { uid: mirror.metadata.uid.clone(), resource_version: None }),
+                preconditions: Some(Preconditions {
+                    uid: mirror.metadata.uid.clone(),
+                    resource_version: None,
+                }),
                 ..Default::default()
             };
             info!(pod = %full_name(&mirror), "deleting mirror pod");
-            match tokio::time::timeout(MIRROR_REQUEST_TIMEOUT, api.delete(spec::pod_name(&mirror), &params)).await {
+            match tokio::time::timeout(
+                MIRROR_REQUEST_TIMEOUT,
+                api.delete(spec::pod_name(&mirror), &params),
+            )
+            .await
+            {
                 Ok(Ok(_)) | Ok(Err(kube::Error::Api(_))) => {
                     self.mirrors.remove(&full_name(&mirror));
                 }
@@ -148,7 +179,12 @@ impl<R: Runtime> PodManager<R> {
                 continue;
             }
             let api: Api<Pod> = Api::namespaced(client.clone(), spec::pod_namespace(&pod));
-            match tokio::time::timeout(MIRROR_REQUEST_TIMEOUT, api.create(&PostParams::default(), &static_pods::mirror_pod(&pod))).await {
+            match tokio::time::timeout(
+                MIRROR_REQUEST_TIMEOUT,
+                api.create(&PostParams::default(), &static_pods::mirror_pod(&pod)),
+            )
+            .await
+            {
                 Ok(Ok(created)) => {
                     info!(pod = %name, "mirror pod created");
                     self.mirrors.insert(name, created);
@@ -190,14 +226,19 @@ impl<R: Runtime> PodManager<R> {
         let mut api_events = match self.ctx.client.clone() {
             Some(client) => {
                 let api: Api<Pod> = Api::all(client);
-                let config = watcher::Config::default().fields(&format!("spec.nodeName={}", self.ctx.node_name));
+                let config = watcher::Config::default()
+                    .fields(&format!("spec.nodeName={}", self.ctx.node_name));
                 watcher::watcher(api, config).default_backoff().boxed()
             }
             None => futures::stream::pending().boxed(),
         };
         let (static_tx, mut static_rx) = mpsc::channel(1);
         if let Some(path) = self.static_pod_path.clone() {
-            tokio::spawn(static_pods::watch_manifests(path, self.ctx.node_name.clone(), static_tx));
+            tokio::spawn(static_pods::watch_manifests(
+                path,
+                self.ctx.node_name.clone(),
+                static_tx,
+            ));
         }
         let mut mirror_tick = tokio::time::interval(Duration::from_secs(10));
         let mut listed: HashSet<String> = HashSet::new();

@@ -48,7 +48,9 @@ pub struct Timing {
 
 impl Timing {
     pub fn of(probe: &Probe) -> Timing {
-        let secs = |v: Option<i32>, default: i32, min: i32| Duration::from_secs(v.unwrap_or(default).max(min) as u64);
+        let secs = |v: Option<i32>, default: i32, min: i32| {
+            Duration::from_secs(v.unwrap_or(default).max(min) as u64)
+        };
         Timing {
             initial_delay: secs(probe.initial_delay_seconds, 0, 0),
             period: secs(probe.period_seconds, 10, 1),
@@ -68,13 +70,26 @@ pub struct Target {
 }
 
 /// Runs `probe` once: `Ok(())` on success, `Err(message)` as upstream words it.
-pub async fn probe_once<R: RuntimeService>(cri: &R, probe: &Probe, target: &Target, timeout: Duration) -> Result<(), String> {
+pub async fn probe_once<R: RuntimeService>(
+    cri: &R,
+    probe: &Probe,
+    target: &Target,
+    timeout: Duration,
+) -> Result<(), String> {
     if let Some(exec) = &probe.exec {
         let cmd = exec.command.clone().unwrap_or_default();
         let quoted = format!("{cmd:?}");
-        let out = match tokio::time::timeout(timeout + Duration::from_secs(1), cri.exec_sync(&target.container_id, cmd, timeout)).await {
+        let out = match tokio::time::timeout(
+            timeout + Duration::from_secs(1),
+            cri.exec_sync(&target.container_id, cmd, timeout),
+        )
+        .await
+        {
             Ok(Ok(out)) => out,
-            Ok(Err(err)) if err.to_string().contains("DeadlineExceeded") || err.to_string().contains("timeout") => {
+            Ok(Err(err))
+                if err.to_string().contains("DeadlineExceeded")
+                    || err.to_string().contains("timeout") =>
+            {
                 return Err(format!("command {quoted} timed out"))
             }
             Ok(Err(err)) => return Err(err.to_string()),
@@ -129,7 +144,10 @@ pub struct ProbeContext<R> {
 
 impl ContainerProbes {
     /// Starts the probes `container` defines; `None` when it has none.
-    pub fn start<R: RuntimeService>(container: &Container, ctx: ProbeContext<R>) -> Option<ContainerProbes> {
+    pub fn start<R: RuntimeService>(
+        container: &Container,
+        ctx: ProbeContext<R>,
+    ) -> Option<ContainerProbes> {
         let probes: Vec<(ProbeKind, Probe)> = [
             (ProbeKind::Startup, container.startup_probe.clone()),
             (ProbeKind::Liveness, container.liveness_probe.clone()),
@@ -147,12 +165,22 @@ impl ContainerProbes {
             failed: None,
         }));
         let ctx = Arc::new(ctx);
-        let tasks = probes.into_iter().map(|(kind, probe)| tokio::spawn(probe_loop(ctx.clone(), kind, probe, results.clone()))).collect();
+        let tasks = probes
+            .into_iter()
+            .map(|(kind, probe)| {
+                tokio::spawn(probe_loop(ctx.clone(), kind, probe, results.clone()))
+            })
+            .collect();
         Some(ContainerProbes { results, tasks })
     }
 }
 
-async fn probe_loop<R: RuntimeService>(ctx: Arc<ProbeContext<R>>, kind: ProbeKind, probe: Probe, results: Arc<Mutex<Results>>) {
+async fn probe_loop<R: RuntimeService>(
+    ctx: Arc<ProbeContext<R>>,
+    kind: ProbeKind,
+    probe: Probe,
+    results: Arc<Mutex<Results>>,
+) {
     let timing = Timing::of(&probe);
     tokio::time::sleep_until((ctx.started_at + timing.initial_delay).into()).await;
     let (mut last, mut run): (Option<bool>, u32) = (None, 0);
@@ -168,9 +196,19 @@ async fn probe_loop<R: RuntimeService>(ctx: Arc<ProbeContext<R>>, kind: ProbeKin
             }
             if let Err(message) = &outcome {
                 let message = format!("{} probe failed: {}", kind.label(), message);
-                ctx.recorder.container_event(&ctx.pod, &ctx.container, events::WARNING, "Unhealthy", message);
+                ctx.recorder.container_event(
+                    &ctx.pod,
+                    &ctx.container,
+                    events::WARNING,
+                    "Unhealthy",
+                    message,
+                );
             }
-            let threshold = if ok { timing.success_threshold } else { timing.failure_threshold };
+            let threshold = if ok {
+                timing.success_threshold
+            } else {
+                timing.failure_threshold
+            };
             if run >= threshold {
                 let mut r = results.lock();
                 let changed = match kind {
@@ -205,7 +243,9 @@ pub struct PodProbes {
 
 impl PodProbes {
     pub fn get(&self, container_id: &str) -> Option<Results> {
-        self.containers.get(container_id).map(|c| c.results.lock().clone())
+        self.containers
+            .get(container_id)
+            .map(|c| c.results.lock().clone())
     }
 
     pub fn contains(&self, container_id: &str) -> bool {
@@ -218,7 +258,8 @@ impl PodProbes {
 
     /// Stops the probes of containers that are no longer running.
     pub fn retain_running(&mut self, running: &[&str]) {
-        self.containers.retain(|id, _| running.contains(&id.as_str()));
+        self.containers
+            .retain(|id, _| running.contains(&id.as_str()));
     }
 }
 
@@ -229,8 +270,25 @@ mod tests {
     #[test]
     fn defaults() {
         let t = Timing::of(&Probe::default());
-        assert_eq!(t, Timing { initial_delay: Duration::ZERO, period: Duration::from_secs(10), timeout: Duration::from_secs(1), success_threshold: 1, failure_threshold: 3 });
-        let t = Timing::of(&Probe { period_seconds: Some(0), timeout_seconds: Some(5), failure_threshold: Some(1), ..Default::default() });
-        assert_eq!((t.period, t.timeout, t.failure_threshold), (Duration::from_secs(1), Duration::from_secs(5), 1));
+        assert_eq!(
+            t,
+            Timing {
+                initial_delay: Duration::ZERO,
+                period: Duration::from_secs(10),
+                timeout: Duration::from_secs(1),
+                success_threshold: 1,
+                failure_threshold: 3
+            }
+        );
+        let t = Timing::of(&Probe {
+            period_seconds: Some(0),
+            timeout_seconds: Some(5),
+            failure_threshold: Some(1),
+            ..Default::default()
+        });
+        assert_eq!(
+            (t.period, t.timeout, t.failure_threshold),
+            (Duration::from_secs(1), Duration::from_secs(5), 1)
+        );
     }
 }

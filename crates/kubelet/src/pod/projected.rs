@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, Volume};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, Secret, Volume,
+};
 use kube::api::Api;
 use tracing::warn;
 
@@ -43,22 +45,48 @@ fn mode(mode: Option<i32>, default: i32) -> u32 {
 }
 
 /// `data` as files: all keys, or only `items` (renamed, with their modes).
-fn key_files(payload: &mut Payload, data: &BTreeMap<String, Vec<u8>>, items: Option<&[KeyToPath]>, default_mode: i32, optional: bool, what: &str) -> Result<(), String> {
+fn key_files(
+    payload: &mut Payload,
+    data: &BTreeMap<String, Vec<u8>>,
+    items: Option<&[KeyToPath]>,
+    default_mode: i32,
+    optional: bool,
+    what: &str,
+) -> Result<(), String> {
     match items.filter(|i| !i.is_empty()) {
         None => {
             for (key, value) in data {
-                payload.insert(key.clone(), FileProjection { data: value.clone(), mode: mode(None, default_mode) });
+                payload.insert(
+                    key.clone(),
+                    FileProjection {
+                        data: value.clone(),
+                        mode: mode(None, default_mode),
+                    },
+                );
             }
         }
         Some(items) => {
             for item in items {
                 match data.get(&item.key) {
                     Some(value) => {
-                        payload.insert(item.path.clone(), FileProjection { data: value.clone(), mode: mode(item.mode, default_mode) });
+                        payload.insert(
+                            item.path.clone(),
+                            FileProjection {
+                                data: value.clone(),
+                                mode: mode(item.mode, default_mode),
+                            },
+                        );
                     }
                     None if optional => {}
-                    None if what == "configmap" => return Err(format!("configmap references non-existent config key: {}", item.key)),
-                    None => return Err(format!("references non-existent secret key: {}", item.key)),
+                    None if what == "configmap" => {
+                        return Err(format!(
+                            "configmap references non-existent config key: {}",
+                            item.key
+                        ))
+                    }
+                    None => {
+                        return Err(format!("references non-existent secret key: {}", item.key))
+                    }
                 }
             }
         }
@@ -67,10 +95,17 @@ fn key_files(payload: &mut Payload, data: &BTreeMap<String, Vec<u8>>, items: Opt
 }
 
 fn config_map_bytes(refs: &Referenced, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
-    refs.config_map_data(name).map(|d| d.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
+    refs.config_map_data(name)
+        .map(|d| d.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
 }
 
-fn downward_files(payload: &mut Payload, pod: &Pod, items: &[DownwardAPIVolumeFile], default_mode: i32, facts: &PodFacts) -> Result<(), String> {
+fn downward_files(
+    payload: &mut Payload,
+    pod: &Pod,
+    items: &[DownwardAPIVolumeFile],
+    default_mode: i32,
+    facts: &PodFacts,
+) -> Result<(), String> {
     for item in items {
         let value = if let Some(field) = &item.field_ref {
             env::field_value(pod, &field.field_path, facts).map_err(|e| e.to_string())?
@@ -78,27 +113,58 @@ fn downward_files(payload: &mut Payload, pod: &Pod, items: &[DownwardAPIVolumeFi
             let container = pod
                 .spec
                 .iter()
-                .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+                .flat_map(|s| {
+                    s.containers
+                        .iter()
+                        .chain(s.init_containers.iter().flatten())
+                })
                 .find(|c| Some(c.name.as_str()) == r.container_name.as_deref())
-                .ok_or_else(|| format!("container {:?} not found in the pod", r.container_name.as_deref().unwrap_or("")))?;
-            resources::resource_field_value(container, &r.resource, r.divisor.as_ref().map(|q| q.0.as_str()))
-                .ok_or_else(|| format!("unsupported resource: {}", r.resource))?
+                .ok_or_else(|| {
+                    format!(
+                        "container {:?} not found in the pod",
+                        r.container_name.as_deref().unwrap_or("")
+                    )
+                })?;
+            resources::resource_field_value(
+                container,
+                &r.resource,
+                r.divisor.as_ref().map(|q| q.0.as_str()),
+            )
+            .ok_or_else(|| format!("unsupported resource: {}", r.resource))?
         } else {
             continue;
         };
-        payload.insert(item.path.clone(), FileProjection { data: value.into_bytes(), mode: mode(item.mode, default_mode) });
+        payload.insert(
+            item.path.clone(),
+            FileProjection {
+                data: value.into_bytes(),
+                mode: mode(item.mode, default_mode),
+            },
+        );
     }
     Ok(())
 }
 
 /// The files of a configMap, secret, downwardAPI or projected volume; `None`
 /// for the other kinds.
-pub fn payload(pod: &Pod, volume: &Volume, refs: &Referenced, facts: &PodFacts) -> Option<Result<Payload, String>> {
+pub fn payload(
+    pod: &Pod,
+    volume: &Volume,
+    refs: &Referenced,
+    facts: &PodFacts,
+) -> Option<Result<Payload, String>> {
     let mut payload = Payload::new();
     let result = if let Some(cm) = &volume.config_map {
         let optional = cm.optional == Some(true);
         match config_map_bytes(refs, &cm.name) {
-            Some(data) => key_files(&mut payload, &data, cm.items.as_deref(), cm.default_mode.unwrap_or(DEFAULT_MODE), optional, "configmap"),
+            Some(data) => key_files(
+                &mut payload,
+                &data,
+                cm.items.as_deref(),
+                cm.default_mode.unwrap_or(DEFAULT_MODE),
+                optional,
+                "configmap",
+            ),
             None if optional => Ok(()),
             None => Err(format!("configmap \"{}\" not found", cm.name)),
         }
@@ -106,27 +172,65 @@ pub fn payload(pod: &Pod, volume: &Volume, refs: &Referenced, facts: &PodFacts) 
         let name = secret.secret_name.clone().unwrap_or_default();
         let optional = secret.optional == Some(true);
         match refs.secret_data(&name) {
-            Some(data) => key_files(&mut payload, &data, secret.items.as_deref(), secret.default_mode.unwrap_or(DEFAULT_MODE), optional, "secret"),
+            Some(data) => key_files(
+                &mut payload,
+                &data,
+                secret.items.as_deref(),
+                secret.default_mode.unwrap_or(DEFAULT_MODE),
+                optional,
+                "secret",
+            ),
             None if optional => Ok(()),
             None => Err(format!("secret \"{name}\" not found")),
         }
     } else if let Some(downward) = &volume.downward_api {
-        downward_files(&mut payload, pod, downward.items.as_deref().unwrap_or_default(), downward.default_mode.unwrap_or(DEFAULT_MODE), facts)
+        downward_files(
+            &mut payload,
+            pod,
+            downward.items.as_deref().unwrap_or_default(),
+            downward.default_mode.unwrap_or(DEFAULT_MODE),
+            facts,
+        )
     } else if let Some(projected) = &volume.projected {
-        projected_files(&mut payload, pod, volume, refs, facts, projected.default_mode.unwrap_or(DEFAULT_MODE))
+        projected_files(
+            &mut payload,
+            pod,
+            volume,
+            refs,
+            facts,
+            projected.default_mode.unwrap_or(DEFAULT_MODE),
+        )
     } else {
         return None;
     };
     Some(result.map(|()| payload))
 }
 
-fn projected_files(payload: &mut Payload, pod: &Pod, volume: &Volume, refs: &Referenced, facts: &PodFacts, default_mode: i32) -> Result<(), String> {
-    let sources = volume.projected.as_ref().and_then(|p| p.sources.as_deref()).unwrap_or_default();
+fn projected_files(
+    payload: &mut Payload,
+    pod: &Pod,
+    volume: &Volume,
+    refs: &Referenced,
+    facts: &PodFacts,
+    default_mode: i32,
+) -> Result<(), String> {
+    let sources = volume
+        .projected
+        .as_ref()
+        .and_then(|p| p.sources.as_deref())
+        .unwrap_or_default();
     for (index, source) in sources.iter().enumerate() {
         if let Some(cm) = &source.config_map {
             let optional = cm.optional == Some(true);
             match config_map_bytes(refs, &cm.name) {
-                Some(data) => key_files(payload, &data, cm.items.as_deref(), default_mode, optional, "configmap")?,
+                Some(data) => key_files(
+                    payload,
+                    &data,
+                    cm.items.as_deref(),
+                    default_mode,
+                    optional,
+                    "configmap",
+                )?,
                 None if optional => {}
                 // Published by the controller-manager's root-ca-cert-publisher; until
                 // it exists the rest of the service account volume still mounts.
@@ -139,13 +243,26 @@ fn projected_files(payload: &mut Payload, pod: &Pod, volume: &Volume, refs: &Ref
         if let Some(secret) = &source.secret {
             let optional = secret.optional == Some(true);
             match refs.secret_data(&secret.name) {
-                Some(data) => key_files(payload, &data, secret.items.as_deref(), default_mode, optional, "secret")?,
+                Some(data) => key_files(
+                    payload,
+                    &data,
+                    secret.items.as_deref(),
+                    default_mode,
+                    optional,
+                    "secret",
+                )?,
                 None if optional => {}
                 None => return Err(format!("secret \"{}\" not found", secret.name)),
             }
         }
         if let Some(downward) = &source.downward_api {
-            downward_files(payload, pod, downward.items.as_deref().unwrap_or_default(), default_mode, facts)?;
+            downward_files(
+                payload,
+                pod,
+                downward.items.as_deref().unwrap_or_default(),
+                default_mode,
+                facts,
+            )?;
         }
         if let Some(token) = &source.service_account_token {
             let value = match refs.tokens.get(&(volume.name.clone(), index)) {
@@ -153,7 +270,13 @@ fn projected_files(payload: &mut Payload, pod: &Pod, volume: &Volume, refs: &Ref
                 Some(Err(err)) => return Err(err.clone()),
                 None => return Err("failed to fetch token: not requested".into()),
             };
-            payload.insert(token.path.clone(), FileProjection { data: value.into_bytes(), mode: mode(None, default_mode) });
+            payload.insert(
+                token.path.clone(),
+                FileProjection {
+                    data: value.into_bytes(),
+                    mode: mode(None, default_mode),
+                },
+            );
         }
     }
     Ok(())
@@ -161,16 +284,34 @@ fn projected_files(payload: &mut Payload, pod: &Pod, volume: &Volume, refs: &Ref
 
 /// The TokenRequest each `serviceAccountToken` source of the pod needs.
 pub fn token_keys(pod: &Pod) -> Vec<((String, usize), TokenKey)> {
-    let Some(spec) = &pod.spec else { return Vec::new() };
-    let service_account = spec.service_account_name.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    let service_account = spec
+        .service_account_name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".into());
     let mut keys = Vec::new();
     for volume in spec.volumes.iter().flatten() {
-        for (index, source) in volume.projected.iter().flat_map(|p| p.sources.iter().flatten()).enumerate() {
-            let Some(token) = &source.service_account_token else { continue };
+        for (index, source) in volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten())
+            .enumerate()
+        {
+            let Some(token) = &source.service_account_token else {
+                continue;
+            };
             let key = TokenKey {
                 namespace: spec::pod_namespace(pod).to_string(),
                 service_account: service_account.clone(),
-                audiences: token.audience.clone().filter(|a| !a.is_empty()).into_iter().collect(),
+                audiences: token
+                    .audience
+                    .clone()
+                    .filter(|a| !a.is_empty())
+                    .into_iter()
+                    .collect(),
                 expiration_seconds: token.expiration_seconds.unwrap_or(DEFAULT_TOKEN_EXPIRATION),
                 pod_name: spec::pod_name(pod).to_string(),
                 pod_uid: spec::pod_uid(pod).to_string(),
@@ -208,7 +349,12 @@ pub enum Scope {
 
 /// Fetches the ConfigMaps, Secrets and tokens the pod uses (absent objects
 /// are recorded as `None`, failed tokens as errors).
-pub async fn fetch_referenced(client: Option<&kube::Client>, tokens: &TokenManager, pod: &Pod, scope: Scope) -> Referenced {
+pub async fn fetch_referenced(
+    client: Option<&kube::Client>,
+    tokens: &TokenManager,
+    pod: &Pod,
+    scope: Scope,
+) -> Referenced {
     let mut refs = Referenced::default();
     let Some(client) = client else { return refs };
     let (config_maps, secrets) = match scope {
@@ -255,7 +401,12 @@ mod tests {
             "spec": {"serviceAccountName": "robot", "containers": [{"name": "c"}], "volumes": [volume]},
         }))
         .expect("pod");
-        let volume = pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).map(|v| v[0].clone()).expect("volume");
+        let volume = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .map(|v| v[0].clone())
+            .expect("volume");
         (pod, volume)
     }
 
@@ -274,32 +425,60 @@ mod tests {
         let keys = token_keys(&pod);
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].0, ("kube-api-access-abcde".to_string(), 0));
-        assert_eq!((keys[0].1.service_account.as_str(), keys[0].1.expiration_seconds, keys[0].1.audiences.len()), ("robot", 3607, 0));
+        assert_eq!(
+            (
+                keys[0].1.service_account.as_str(),
+                keys[0].1.expiration_seconds,
+                keys[0].1.audiences.len()
+            ),
+            ("robot", 3607, 0)
+        );
 
         let mut refs = Referenced::default();
         refs.tokens.insert(keys[0].0.clone(), Ok("jwt".into()));
-        let files = payload(&pod, &volume, &refs, &PodFacts::default()).expect("projected").expect("payload");
+        let files = payload(&pod, &volume, &refs, &PodFacts::default())
+            .expect("projected")
+            .expect("payload");
         assert_eq!(files.keys().collect::<Vec<_>>(), ["namespace", "token"]);
         assert_eq!(files["namespace"].data, b"ns");
         assert_eq!(files["token"].mode, 0o644);
 
-        let ca = ConfigMap { data: Some(BTreeMap::from([("ca.crt".to_string(), "PEM".to_string())])), ..Default::default() };
+        let ca = ConfigMap {
+            data: Some(BTreeMap::from([("ca.crt".to_string(), "PEM".to_string())])),
+            ..Default::default()
+        };
         refs.config_maps.insert(ROOT_CA_CONFIG_MAP.into(), Some(ca));
-        let files = payload(&pod, &volume, &refs, &PodFacts::default()).expect("projected").expect("payload");
+        let files = payload(&pod, &volume, &refs, &PodFacts::default())
+            .expect("projected")
+            .expect("payload");
         assert_eq!(files["ca.crt"].data, b"PEM");
 
-        refs.tokens.insert(keys[0].0.clone(), Err("failed to fetch token: boom".into()));
-        assert_eq!(payload(&pod, &volume, &refs, &PodFacts::default()).expect("projected"), Err("failed to fetch token: boom".to_string()));
+        refs.tokens
+            .insert(keys[0].0.clone(), Err("failed to fetch token: boom".into()));
+        assert_eq!(
+            payload(&pod, &volume, &refs, &PodFacts::default()).expect("projected"),
+            Err("failed to fetch token: boom".to_string())
+        );
     }
 
     #[test]
     fn missing_items_fail_unless_optional() {
-        let (pod, volume) = pod_with_volume(json!({"name": "s", "secret": {"secretName": "creds", "items": [{"key": "user", "path": "u"}]}}));
+        let (pod, volume) = pod_with_volume(
+            json!({"name": "s", "secret": {"secretName": "creds", "items": [{"key": "user", "path": "u"}]}}),
+        );
         let mut refs = Referenced::default();
         refs.secrets.insert("creds".into(), Some(Secret::default()));
         let err = payload(&pod, &volume, &refs, &PodFacts::default()).expect("secret");
-        assert_eq!(err, Err("references non-existent secret key: user".to_string()));
-        let (pod, volume) = pod_with_volume(json!({"name": "s", "secret": {"secretName": "creds", "optional": true, "items": [{"key": "user", "path": "u"}]}}));
-        assert_eq!(payload(&pod, &volume, &refs, &PodFacts::default()).expect("secret"), Ok(Payload::new()));
+        assert_eq!(
+            err,
+            Err("references non-existent secret key: user".to_string())
+        );
+        let (pod, volume) = pod_with_volume(
+            json!({"name": "s", "secret": {"secretName": "creds", "optional": true, "items": [{"key": "user", "path": "u"}]}}),
+        );
+        assert_eq!(
+            payload(&pod, &volume, &refs, &PodFacts::default()).expect("secret"),
+            Ok(Payload::new())
+        );
     }
 }

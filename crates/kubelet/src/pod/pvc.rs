@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::{HostPathVolumeSource, PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{
+    HostPathVolumeSource, PersistentVolume, PersistentVolumeClaim, Pod,
+};
 use kube::api::Api;
 
 /// Where a resolved claim's data lives on this node.
@@ -54,17 +56,33 @@ pub fn claim_volumes(pod: &Pod) -> Vec<(String, String, bool)> {
     pod.spec
         .iter()
         .flat_map(|s| s.volumes.iter().flatten())
-        .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| (v.name.clone(), c.claim_name.clone(), c.read_only.unwrap_or(false))))
+        .filter_map(|v| {
+            v.persistent_volume_claim.as_ref().map(|c| {
+                (
+                    v.name.clone(),
+                    c.claim_name.clone(),
+                    c.read_only.unwrap_or(false),
+                )
+            })
+        })
         .collect()
 }
 
 /// Checks a claim and its volume (no IO): the PV for a bound claim.
-pub fn check_claim(namespace: &str, claim_name: &str, pvc: &PersistentVolumeClaim) -> Result<String, PvcError> {
+pub fn check_claim(
+    namespace: &str,
+    claim_name: &str,
+    pvc: &PersistentVolumeClaim,
+) -> Result<String, PvcError> {
     if pvc.metadata.deletion_timestamp.is_some() {
         return Err(PvcError::ClaimDeleting(claim_name.into()));
     }
     let phase = pvc.status.as_ref().and_then(|s| s.phase.as_deref());
-    let volume = pvc.spec.as_ref().and_then(|s| s.volume_name.clone()).unwrap_or_default();
+    let volume = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.clone())
+        .unwrap_or_default();
     if phase != Some("Bound") || volume.is_empty() {
         tracing::debug!(claim = %format!("{namespace}/{claim_name}"), ?phase, volume, "claim not bound");
         return Err(PvcError::NotBound(claim_name.into()));
@@ -73,46 +91,91 @@ pub fn check_claim(namespace: &str, claim_name: &str, pvc: &PersistentVolumeClai
 }
 
 /// Where the bound PV keeps its data.
-pub fn check_volume(pvc: &PersistentVolumeClaim, pv: &PersistentVolume, claim_name: &str, pod_read_only: bool) -> Result<ClaimVolume, PvcError> {
+pub fn check_volume(
+    pvc: &PersistentVolumeClaim,
+    pv: &PersistentVolume,
+    claim_name: &str,
+    pod_read_only: bool,
+) -> Result<ClaimVolume, PvcError> {
     let volume_name = pv.metadata.name.clone().unwrap_or_default();
     let spec = pv.spec.as_ref();
-    let claim_ref_uid = spec.and_then(|s| s.claim_ref.as_ref()).and_then(|r| r.uid.clone());
+    let claim_ref_uid = spec
+        .and_then(|s| s.claim_ref.as_ref())
+        .and_then(|r| r.uid.clone());
     if let (Some(bound_to), Some(uid)) = (claim_ref_uid, pvc.metadata.uid.as_ref()) {
         if &bound_to != uid {
-            return Err(PvcError::ClaimRefMismatch { volume: volume_name, claim: claim_name.into() });
+            return Err(PvcError::ClaimRefMismatch {
+                volume: volume_name,
+                claim: claim_name.into(),
+            });
         }
     }
     let source = if let Some(host) = spec.and_then(|s| s.host_path.as_ref()) {
-        ClaimSource::HostPath(HostPathVolumeSource { path: host.path.clone(), type_: host.type_.clone() })
+        ClaimSource::HostPath(HostPathVolumeSource {
+            path: host.path.clone(),
+            type_: host.type_.clone(),
+        })
     } else if let Some(local) = spec.and_then(|s| s.local.as_ref()) {
         ClaimSource::Local(PathBuf::from(&local.path))
     } else {
         return Err(PvcError::Unsupported(volume_name));
     };
-    let modes = pvc.spec.as_ref().and_then(|s| s.access_modes.clone()).unwrap_or_default();
+    let modes = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.access_modes.clone())
+        .unwrap_or_default();
     let claim_read_only = !modes.is_empty() && modes.iter().all(|m| m == "ReadOnlyMany");
-    Ok(ClaimVolume { claim: claim_name.into(), volume_name, source, read_only: pod_read_only || claim_read_only })
+    Ok(ClaimVolume {
+        claim: claim_name.into(),
+        volume_name,
+        source,
+        read_only: pod_read_only || claim_read_only,
+    })
 }
 
-async fn resolve(client: &kube::Client, namespace: &str, claim_name: &str, pod_read_only: bool) -> Result<ClaimVolume, PvcError> {
-    let api_err = |what: String| move |e: kube::Error| PvcError::Api { what, message: e.to_string() };
+async fn resolve(
+    client: &kube::Client,
+    namespace: &str,
+    claim_name: &str,
+    pod_read_only: bool,
+) -> Result<ClaimVolume, PvcError> {
+    let api_err = |what: String| {
+        move |e: kube::Error| PvcError::Api {
+            what,
+            message: e.to_string(),
+        }
+    };
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
     let pvc = claims
         .get_opt(claim_name)
         .await
-        .map_err(api_err(format!("persistentvolumeclaim {namespace}/{claim_name}")))?
+        .map_err(api_err(format!(
+            "persistentvolumeclaim {namespace}/{claim_name}"
+        )))?
         .ok_or_else(|| PvcError::ClaimNotFound(claim_name.into()))?;
     let volume = check_claim(namespace, claim_name, &pvc)?;
     let volumes: Api<PersistentVolume> = Api::all(client.clone());
-    let pv = volumes.get_opt(&volume).await.map_err(api_err(format!("persistentvolume {volume}")))?.ok_or(PvcError::VolumeNotFound(volume))?;
+    let pv = volumes
+        .get_opt(&volume)
+        .await
+        .map_err(api_err(format!("persistentvolume {volume}")))?
+        .ok_or(PvcError::VolumeNotFound(volume))?;
     check_volume(&pvc, &pv, claim_name, pod_read_only)
 }
 
 /// Resolves the pod's claims not in `resolved` yet (by volume name). `Err`
 /// carries upstream's FailedMount message naming the volumes that failed.
-pub async fn resolve_pod(client: Option<&kube::Client>, pod: &Pod, resolved: &mut HashMap<String, ClaimVolume>) -> Result<(), String> {
+pub async fn resolve_pod(
+    client: Option<&kube::Client>,
+    pod: &Pod,
+    resolved: &mut HashMap<String, ClaimVolume>,
+) -> Result<(), String> {
     let wanted = claim_volumes(pod);
-    if wanted.iter().all(|(volume, _, _)| resolved.contains_key(volume)) {
+    if wanted
+        .iter()
+        .all(|(volume, _, _)| resolved.contains_key(volume))
+    {
         return Ok(());
     }
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
@@ -155,12 +218,25 @@ mod tests {
 
     #[test]
     fn unbound_claims_and_bound_volumes() {
-        let pending = pvc(json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"accessModes": ["ReadWriteOnce"]}, "status": {"phase": "Pending"}}));
-        assert_eq!(check_claim("default", "data", &pending), Err(PvcError::NotBound("data".into())));
-        assert_eq!(PvcError::NotBound("data".into()).to_string(), "persistentvolumeclaim \"data\" is not bound");
-        assert_eq!(PvcError::ClaimNotFound("x".into()).to_string(), "persistentvolumeclaim \"x\" not found");
+        let pending = pvc(
+            json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"accessModes": ["ReadWriteOnce"]}, "status": {"phase": "Pending"}}),
+        );
+        assert_eq!(
+            check_claim("default", "data", &pending),
+            Err(PvcError::NotBound("data".into()))
+        );
+        assert_eq!(
+            PvcError::NotBound("data".into()).to_string(),
+            "persistentvolumeclaim \"data\" is not bound"
+        );
+        assert_eq!(
+            PvcError::ClaimNotFound("x".into()).to_string(),
+            "persistentvolumeclaim \"x\" not found"
+        );
 
-        let bound = pvc(json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"accessModes": ["ReadOnlyMany"], "volumeName": "pv1"}, "status": {"phase": "Bound"}}));
+        let bound = pvc(
+            json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"accessModes": ["ReadOnlyMany"], "volumeName": "pv1"}, "status": {"phase": "Bound"}}),
+        );
         assert_eq!(check_claim("default", "data", &bound), Ok("pv1".into()));
         let pv: PersistentVolume = serde_json::from_value(json!({
             "metadata": {"name": "pv1"},
@@ -176,9 +252,18 @@ mod tests {
             "spec": {"hostPath": {"path": "/srv"}, "claimRef": {"name": "data", "namespace": "default", "uid": "someone-else"}},
         }))
         .expect("pv");
-        assert!(matches!(check_volume(&bound, &other, "data", false), Err(PvcError::ClaimRefMismatch { .. })));
-        let nfs: PersistentVolume = serde_json::from_value(json!({"metadata": {"name": "pv2"}, "spec": {"nfs": {"server": "s", "path": "/"}}})).expect("pv");
-        assert_eq!(check_volume(&bound, &nfs, "data", false), Err(PvcError::Unsupported("pv2".into())));
+        assert!(matches!(
+            check_volume(&bound, &other, "data", false),
+            Err(PvcError::ClaimRefMismatch { .. })
+        ));
+        let nfs: PersistentVolume = serde_json::from_value(
+            json!({"metadata": {"name": "pv2"}, "spec": {"nfs": {"server": "s", "path": "/"}}}),
+        )
+        .expect("pv");
+        assert_eq!(
+            check_volume(&bound, &nfs, "data", false),
+            Err(PvcError::Unsupported("pv2".into()))
+        );
     }
 
     #[tokio::test]
@@ -189,7 +274,9 @@ mod tests {
         }))
         .expect("pod");
         let mut resolved = HashMap::new();
-        let message = resolve_pod(None, &pod, &mut resolved).await.expect_err("no API");
+        let message = resolve_pod(None, &pod, &mut resolved)
+            .await
+            .expect_err("no API");
         assert_eq!(
             message,
             "Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[], failed to process volumes=[data]: \

@@ -13,7 +13,9 @@ const MIN_QUOTA_US: i64 = 1000;
 /// A quantity as a number of its base unit (`"500m"` → 0.5, `"64Mi"` → 67108864).
 pub fn parse_quantity(s: &str) -> Option<f64> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
     let number: f64 = number.parse().ok()?;
     let factor = match suffix {
@@ -43,14 +45,19 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
 
 fn quantity(container: &Container, limits: bool, name: &str) -> Option<f64> {
     let resources = container.resources.as_ref()?;
-    let map = if limits { resources.limits.as_ref() } else { resources.requests.as_ref() };
+    let map = if limits {
+        resources.limits.as_ref()
+    } else {
+        resources.requests.as_ref()
+    };
     parse_quantity(&map?.get(name)?.0)
 }
 
 /// CPU shares from the request (limit when no request), quota from the limit,
 /// memory limit in bytes.
 pub fn linux_resources(container: &Container) -> api::LinuxContainerResources {
-    let cpu_request = quantity(container, false, "cpu").or_else(|| quantity(container, true, "cpu"));
+    let cpu_request =
+        quantity(container, false, "cpu").or_else(|| quantity(container, true, "cpu"));
     let cpu_limit = quantity(container, true, "cpu");
     let memory_limit = quantity(container, true, "memory");
     let cpu_shares = match cpu_request {
@@ -58,7 +65,10 @@ pub fn linux_resources(container: &Container) -> api::LinuxContainerResources {
         _ => MIN_SHARES,
     };
     let (cpu_quota, cpu_period) = match cpu_limit {
-        Some(cpu) if cpu > 0.0 => (((cpu * QUOTA_PERIOD_US as f64) as i64).max(MIN_QUOTA_US), QUOTA_PERIOD_US),
+        Some(cpu) if cpu > 0.0 => (
+            ((cpu * QUOTA_PERIOD_US as f64) as i64).max(MIN_QUOTA_US),
+            QUOTA_PERIOD_US,
+        ),
         _ => (0, QUOTA_PERIOD_US),
     };
     api::LinuxContainerResources {
@@ -72,13 +82,20 @@ pub fn linux_resources(container: &Container) -> api::LinuxContainerResources {
 
 /// The downward-API value of `resource` (`limits.cpu`, `requests.memory`, ...)
 /// divided by `divisor` and rounded up, as upstream's `ExtractContainerResourceValue`.
-pub fn resource_field_value(container: &Container, resource: &str, divisor: Option<&str>) -> Option<String> {
+pub fn resource_field_value(
+    container: &Container,
+    resource: &str,
+    divisor: Option<&str>,
+) -> Option<String> {
     let (limits, name) = match resource.split_once('.') {
         Some(("limits", name)) => (true, name),
         Some(("requests", name)) => (false, name),
         _ => return None,
     };
-    let divisor = divisor.and_then(parse_quantity).filter(|d| *d > 0.0).unwrap_or(1.0);
+    let divisor = divisor
+        .and_then(parse_quantity)
+        .filter(|d| *d > 0.0)
+        .unwrap_or(1.0);
     // Upstream reports the node's allocatable for an unset limit; we report 0.
     let value = quantity(container, limits, name).unwrap_or(0.0);
     Some(((value / divisor).ceil() as i64).to_string())
@@ -102,28 +119,65 @@ mod tests {
     }
 
     fn container(requests: &[(&str, &str)], limits: &[(&str, &str)]) -> Container {
-        let map = |v: &[(&str, &str)]| Some(v.iter().map(|(k, q)| (k.to_string(), Quantity(q.to_string()))).collect::<BTreeMap<_, _>>());
+        let map = |v: &[(&str, &str)]| {
+            Some(
+                v.iter()
+                    .map(|(k, q)| (k.to_string(), Quantity(q.to_string())))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
         Container {
             name: "c".into(),
-            resources: Some(ResourceRequirements { requests: map(requests), limits: map(limits), ..Default::default() }),
+            resources: Some(ResourceRequirements {
+                requests: map(requests),
+                limits: map(limits),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn cpu_and_memory_to_cgroup_values() {
-        let r = linux_resources(&container(&[("cpu", "250m")], &[("cpu", "500m"), ("memory", "64Mi")]));
-        assert_eq!((r.cpu_shares, r.cpu_quota, r.cpu_period, r.memory_limit_in_bytes), (256, 50_000, 100_000, 67_108_864));
+        let r = linux_resources(&container(
+            &[("cpu", "250m")],
+            &[("cpu", "500m"), ("memory", "64Mi")],
+        ));
+        assert_eq!(
+            (
+                r.cpu_shares,
+                r.cpu_quota,
+                r.cpu_period,
+                r.memory_limit_in_bytes
+            ),
+            (256, 50_000, 100_000, 67_108_864)
+        );
         let best_effort = linux_resources(&Container::default());
-        assert_eq!((best_effort.cpu_shares, best_effort.cpu_quota, best_effort.memory_limit_in_bytes), (2, 0, 0));
+        assert_eq!(
+            (
+                best_effort.cpu_shares,
+                best_effort.cpu_quota,
+                best_effort.memory_limit_in_bytes
+            ),
+            (2, 0, 0)
+        );
     }
 
     #[test]
     fn downward_resource_values() {
         let c = container(&[("memory", "32Mi")], &[("cpu", "1500m")]);
-        assert_eq!(resource_field_value(&c, "limits.cpu", None).as_deref(), Some("2"));
-        assert_eq!(resource_field_value(&c, "limits.cpu", Some("1m")).as_deref(), Some("1500"));
-        assert_eq!(resource_field_value(&c, "requests.memory", Some("1Mi")).as_deref(), Some("32"));
+        assert_eq!(
+            resource_field_value(&c, "limits.cpu", None).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            resource_field_value(&c, "limits.cpu", Some("1m")).as_deref(),
+            Some("1500")
+        );
+        assert_eq!(
+            resource_field_value(&c, "requests.memory", Some("1Mi")).as_deref(),
+            Some("32")
+        );
         assert_eq!(resource_field_value(&c, "bogus", None), None);
     }
 }

@@ -40,7 +40,11 @@ pub enum Error {
 }
 
 fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
 }
 
 /// A pod this kubelet read from a file.
@@ -65,7 +69,9 @@ pub fn mirror_hash(pod: &Pod) -> Option<&str> {
 /// FNV-1a 64 of `bytes` from `seed` (stable across runs: the uid must survive a
 /// kubelet restart so running containers are adopted).
 fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(seed, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(seed, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Upstream's `applyDefaults` for file pods: name `<name>-<node>`, namespace
@@ -74,7 +80,11 @@ fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
 pub fn apply_defaults(mut pod: Pod, source: &Path, manifest: &[u8], node_name: &str) -> Pod {
     let mut input = manifest.to_vec();
     input.extend_from_slice(format!("\0file:{}\0{node_name}", source.display()).as_bytes());
-    let hash = format!("{:016x}{:016x}", fnv1a(0xcbf2_9ce4_8422_2325, &input), fnv1a(0x6c62_272e_07bb_0142, &input));
+    let hash = format!(
+        "{:016x}{:016x}",
+        fnv1a(0xcbf2_9ce4_8422_2325, &input),
+        fnv1a(0x6c62_272e_07bb_0142, &input)
+    );
     let meta = &mut pod.metadata;
     let name = meta.name.clone().unwrap_or_default();
     meta.name = Some(format!("{name}-{node_name}"));
@@ -90,20 +100,37 @@ pub fn apply_defaults(mut pod: Pod, source: &Path, manifest: &[u8], node_name: &
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.node_name = Some(node_name.into());
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
-    tolerations.push(Toleration { operator: Some("Exists".into()), effect: Some("NoExecute".into()), ..Default::default() });
+    tolerations.push(Toleration {
+        operator: Some("Exists".into()),
+        effect: Some("NoExecute".into()),
+        ..Default::default()
+    });
     pod.status = None;
     pod
 }
 
 /// Reads one manifest file.
 pub fn read_manifest(path: &Path, node_name: &str) -> Result<Pod, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
-    let value: serde_json::Value = serde_norway::from_slice(&bytes).map_err(|source| Error::Parse { path: path.into(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.into(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_norway::from_slice(&bytes).map_err(|source| Error::Parse {
+            path: path.into(),
+            source,
+        })?;
     let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("Pod");
     if kind != "Pod" {
-        return Err(Error::NotAPod { path: path.into(), kind: kind.into() });
+        return Err(Error::NotAPod {
+            path: path.into(),
+            kind: kind.into(),
+        });
     }
-    let pod: Pod = serde_json::from_value(value).map_err(|e| Error::Parse { path: path.into(), source: serde::de::Error::custom(e) })?;
+    let pod: Pod = serde_json::from_value(value).map_err(|e| Error::Parse {
+        path: path.into(),
+        source: serde::de::Error::custom(e),
+    })?;
     Ok(apply_defaults(pod, path, &bytes, node_name))
 }
 
@@ -114,7 +141,12 @@ pub fn read_all(path: &Path, node_name: &str) -> Vec<Pod> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
             .unwrap_or_default();
-        files.retain(|f| f.is_file() && !f.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
+        files.retain(|f| {
+            f.is_file()
+                && !f
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        });
         files.sort();
         files
     } else if path.is_file() {
@@ -125,8 +157,17 @@ pub fn read_all(path: &Path, node_name: &str) -> Vec<Pod> {
     let mut pods: Vec<Pod> = Vec::new();
     for file in files {
         match read_manifest(&file, node_name) {
-            Ok(pod) if pods.iter().any(|p| p.metadata.name == pod.metadata.name && p.metadata.namespace == pod.metadata.namespace) => {
-                warn!("{}: duplicate static pod {:?}, ignored", file.display(), pod.metadata.name)
+            Ok(pod)
+                if pods.iter().any(|p| {
+                    p.metadata.name == pod.metadata.name
+                        && p.metadata.namespace == pod.metadata.namespace
+                }) =>
+            {
+                warn!(
+                    "{}: duplicate static pod {:?}, ignored",
+                    file.display(),
+                    pod.metadata.name
+                )
             }
             Ok(pod) => pods.push(pod),
             Err(err) => warn!("{err}"),
@@ -158,7 +199,11 @@ pub fn mirror_pod(pod: &Pod) -> Pod {
     mirror.metadata.uid = None;
     mirror.metadata.resource_version = None;
     let hash = config_hash(pod).unwrap_or_default().to_string();
-    mirror.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(CONFIG_MIRROR_ANNOTATION.into(), hash);
+    mirror
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(CONFIG_MIRROR_ANNOTATION.into(), hash);
     mirror.status = None;
     mirror
 }
@@ -173,19 +218,33 @@ mod tests {
         let manifest = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: c, image: busybox}]\n";
         std::fs::write(dir.path().join("web.yaml"), manifest).expect("write");
         std::fs::write(dir.path().join(".hidden.yaml"), manifest).expect("write");
-        std::fs::write(dir.path().join("cm.yaml"), "kind: ConfigMap\nmetadata: {name: x}\n").expect("write");
+        std::fs::write(
+            dir.path().join("cm.yaml"),
+            "kind: ConfigMap\nmetadata: {name: x}\n",
+        )
+        .expect("write");
         let pods = read_all(dir.path(), "node-1");
         assert_eq!(pods.len(), 1);
         let pod = &pods[0];
         assert_eq!(pod.metadata.name.as_deref(), Some("web-node-1"));
         assert_eq!(pod.metadata.namespace.as_deref(), Some("default"));
-        assert_eq!(pod.spec.as_ref().and_then(|s| s.node_name.as_deref()), Some("node-1"));
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+            Some("node-1")
+        );
         assert!(is_static(pod) && !is_mirror(pod));
         let uid = pod.metadata.uid.clone().expect("uid");
         assert_eq!(uid.len(), 32);
         assert_eq!(config_hash(pod), Some(uid.as_str()));
-        assert_eq!(read_all(dir.path(), "node-1")[0].metadata.uid.as_deref(), Some(uid.as_str()), "stable across reads");
-        assert_ne!(read_all(dir.path(), "node-2")[0].metadata.uid.as_deref(), Some(uid.as_str()));
+        assert_eq!(
+            read_all(dir.path(), "node-1")[0].metadata.uid.as_deref(),
+            Some(uid.as_str()),
+            "stable across reads"
+        );
+        assert_ne!(
+            read_all(dir.path(), "node-2")[0].metadata.uid.as_deref(),
+            Some(uid.as_str())
+        );
 
         let mirror = mirror_pod(pod);
         assert!(is_mirror(&mirror));

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, HostIP, Pod,
-    PodCondition, PodIP, PodStatus,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -42,7 +42,11 @@ impl ContainerRecord {
     pub fn from_status(status: &api::ContainerStatus, sandbox_id: &str) -> ContainerRecord {
         ContainerRecord {
             id: status.id.clone(),
-            name: status.metadata.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+            name: status
+                .metadata
+                .as_ref()
+                .map(|m| m.name.clone())
+                .unwrap_or_default(),
             attempt: status.metadata.as_ref().map_or(0, |m| m.attempt),
             sandbox_id: sandbox_id.to_string(),
             state: status.state,
@@ -69,7 +73,8 @@ pub struct RuntimePod {
 impl RuntimePod {
     /// The containers named `name`, newest (highest attempt) first.
     pub fn by_name(&self, name: &str) -> Vec<&ContainerRecord> {
-        let mut found: Vec<&ContainerRecord> = self.containers.iter().filter(|c| c.name == name).collect();
+        let mut found: Vec<&ContainerRecord> =
+            self.containers.iter().filter(|c| c.name == name).collect();
         found.sort_by_key(|c| std::cmp::Reverse((c.attempt, c.created_at)));
         found
     }
@@ -100,7 +105,9 @@ pub struct StatusInputs<'a> {
 }
 
 fn time(ns: i64) -> Option<Time> {
-    (ns > 0).then(|| Timestamp::from_nanosecond(i128::from(ns)).ok().map(Time)).flatten()
+    (ns > 0)
+        .then(|| Timestamp::from_nanosecond(i128::from(ns)).ok().map(Time))
+        .flatten()
 }
 
 fn terminated(record: &ContainerRecord) -> ContainerStateTerminated {
@@ -124,12 +131,20 @@ fn terminated(record: &ContainerRecord) -> ContainerStateTerminated {
 
 fn waiting(reason: &str, message: Option<&str>) -> ContainerState {
     ContainerState {
-        waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message: message.map(str::to_string) }),
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.into()),
+            message: message.map(str::to_string),
+        }),
         ..Default::default()
     }
 }
 
-fn container_status(container: &Container, runtime: &RuntimePod, inputs: &StatusInputs, default_waiting: &str) -> ContainerStatus {
+fn container_status(
+    container: &Container,
+    runtime: &RuntimePod,
+    inputs: &StatusInputs,
+    default_waiting: &str,
+) -> ContainerStatus {
     let records = runtime.by_name(&container.name);
     let override_waiting = inputs.waiting.get(&container.name);
     let image = container.image.clone().unwrap_or_default();
@@ -143,49 +158,83 @@ fn container_status(container: &Container, runtime: &RuntimePod, inputs: &Status
         ..Default::default()
     };
     let Some(latest) = records.first() else {
-        let (reason, message) = override_waiting.map_or((default_waiting, None), |w| (w.reason.as_str(), Some(w.message.as_str())));
+        let (reason, message) = override_waiting.map_or((default_waiting, None), |w| {
+            (w.reason.as_str(), Some(w.message.as_str()))
+        });
         status.state = Some(waiting(reason, message));
         return status;
     };
     status.restart_count = latest.attempt as i32;
     status.image_id = latest.image_ref.clone();
     status.container_id = Some(format!("containerd://{}", latest.id));
-    let previous = records.get(1).filter(|p| p.exited()).map(|p| ContainerState { terminated: Some(terminated(p)), ..Default::default() });
+    let previous = records
+        .get(1)
+        .filter(|p| p.exited())
+        .map(|p| ContainerState {
+            terminated: Some(terminated(p)),
+            ..Default::default()
+        });
     if latest.running() {
         status.state = Some(ContainerState {
-            running: Some(ContainerStateRunning { started_at: time(latest.started_at) }),
+            running: Some(ContainerStateRunning {
+                started_at: time(latest.started_at),
+            }),
             ..Default::default()
         });
         status.last_state = previous;
         status.started = Some(inputs.started.get(&container.name).copied().unwrap_or(true));
         let has_probe = container.readiness_probe.is_some();
-        status.ready = inputs.readiness.get(&container.name).copied().unwrap_or(!has_probe);
+        status.ready = inputs
+            .readiness
+            .get(&container.name)
+            .copied()
+            .unwrap_or(!has_probe);
     } else if latest.exited() {
         match override_waiting {
             Some(w) => {
                 // Waiting to be restarted: the exited one becomes lastState.
                 status.state = Some(waiting(&w.reason, Some(&w.message)));
-                status.last_state = Some(ContainerState { terminated: Some(terminated(latest)), ..Default::default() });
+                status.last_state = Some(ContainerState {
+                    terminated: Some(terminated(latest)),
+                    ..Default::default()
+                });
             }
             None => {
-                status.state = Some(ContainerState { terminated: Some(terminated(latest)), ..Default::default() });
+                status.state = Some(ContainerState {
+                    terminated: Some(terminated(latest)),
+                    ..Default::default()
+                });
                 status.last_state = previous;
             }
         }
     } else {
-        let (reason, message) = override_waiting.map_or(("ContainerCreating", None), |w| (w.reason.as_str(), Some(w.message.as_str())));
+        let (reason, message) = override_waiting.map_or(("ContainerCreating", None), |w| {
+            (w.reason.as_str(), Some(w.message.as_str()))
+        });
         status.state = Some(waiting(reason, message));
         status.last_state = previous;
     }
-    status.last_state.get_or_insert_with(ContainerState::default);
+    status
+        .last_state
+        .get_or_insert_with(ContainerState::default);
     status
 }
 
 /// Upstream `getPhase` (kubelet_pods.go), without restartable init containers.
-pub fn phase(pod: &Pod, init: &[ContainerStatus], app: &[ContainerStatus], terminal: bool) -> &'static str {
-    let restart_policy = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always");
+pub fn phase(
+    pod: &Pod,
+    init: &[ContainerStatus],
+    app: &[ContainerStatus],
+    terminal: bool,
+) -> &'static str {
+    let restart_policy = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always");
     let state = |s: &ContainerStatus| s.state.clone().unwrap_or_default();
-    let last_terminated = |s: &ContainerStatus| s.last_state.as_ref().and_then(|l| l.terminated.clone());
+    let last_terminated =
+        |s: &ContainerStatus| s.last_state.as_ref().and_then(|l| l.terminated.clone());
     let (mut pending_init, mut failed_init) = (0, 0);
     for s in init {
         let st = state(s);
@@ -240,7 +289,11 @@ pub fn phase(pod: &Pod, init: &[ContainerStatus], app: &[ContainerStatus], termi
     }
     if running == 0 && stopped > 0 && unknown == 0 {
         if terminal {
-            return if stopped == succeeded { "Succeeded" } else { "Failed" };
+            return if stopped == succeeded {
+                "Succeeded"
+            } else {
+                "Failed"
+            };
         }
         if restart_policy == "Always" {
             return "Running";
@@ -256,7 +309,14 @@ pub fn phase(pod: &Pod, init: &[ContainerStatus], app: &[ContainerStatus], termi
     "Pending"
 }
 
-fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String>, previous: Option<&PodStatus>, now: &Time) -> PodCondition {
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: Option<&str>,
+    message: Option<String>,
+    previous: Option<&PodStatus>,
+    now: &Time,
+) -> PodCondition {
     let status = if ok { "True" } else { "False" };
     let old = previous.and_then(|p| p.conditions.iter().flatten().find(|c| c.type_ == type_));
     let last_transition_time = match old {
@@ -275,58 +335,141 @@ fn condition(type_: &str, ok: bool, reason: Option<&str>, message: Option<String
 }
 
 /// The pod status the kubelet reports; `now` stamps condition transitions.
-pub fn compute(pod: &Pod, runtime: &RuntimePod, inputs: &StatusInputs, now: Timestamp) -> PodStatus {
+pub fn compute(
+    pod: &Pod,
+    runtime: &RuntimePod,
+    inputs: &StatusInputs,
+    now: Timestamp,
+) -> PodStatus {
     let now = Time(now);
     let spec = pod.spec.clone().unwrap_or_default();
     let previous = pod.status.as_ref();
     let init_containers = spec.init_containers.clone().unwrap_or_default();
-    let init: Vec<ContainerStatus> =
-        init_containers.iter().map(|c| container_status(c, runtime, inputs, "PodInitializing")).collect();
-    let initialized = init.iter().all(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code == 0));
-    let app_default = if initialized { "ContainerCreating" } else { "PodInitializing" };
-    let app: Vec<ContainerStatus> = spec.containers.iter().map(|c| container_status(c, runtime, inputs, app_default)).collect();
+    let init: Vec<ContainerStatus> = init_containers
+        .iter()
+        .map(|c| container_status(c, runtime, inputs, "PodInitializing"))
+        .collect();
+    let initialized = init.iter().all(|s| {
+        s.state
+            .as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0)
+    });
+    let app_default = if initialized {
+        "ContainerCreating"
+    } else {
+        "PodInitializing"
+    };
+    let app: Vec<ContainerStatus> = spec
+        .containers
+        .iter()
+        .map(|c| container_status(c, runtime, inputs, app_default))
+        .collect();
     let phase = phase(pod, &init, &app, inputs.terminal);
 
-    let not_ready: Vec<&str> = app.iter().filter(|s| !s.ready).map(|s| s.name.as_str()).collect();
+    let not_ready: Vec<&str> = app
+        .iter()
+        .filter(|s| !s.ready)
+        .map(|s| s.name.as_str())
+        .collect();
     let incomplete: Vec<&str> = init
         .iter()
-        .filter(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_none_or(|t| t.exit_code != 0))
+        .filter(|s| {
+            s.state
+                .as_ref()
+                .and_then(|st| st.terminated.as_ref())
+                .is_none_or(|t| t.exit_code != 0)
+        })
         .map(|s| s.name.as_str())
         .collect();
     let terminal_phase = phase == "Succeeded" || phase == "Failed";
-    let ready_reason = if terminal_phase { "PodCompleted" } else { "ContainersNotReady" };
+    let ready_reason = if terminal_phase {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
     let containers_ready = not_ready.is_empty() && !terminal_phase;
-    let unready_message = Some(format!("containers with unready status: [{}]", not_ready.join(" ")));
+    let unready_message = Some(format!(
+        "containers with unready status: [{}]",
+        not_ready.join(" ")
+    ));
     let mut conditions = vec![
-        condition("PodReadyToStartContainers", runtime.sandbox_ready, None, None, previous, &now),
         condition(
-            "Initialized",
-            incomplete.is_empty() || (terminal_phase && !init.is_empty() && initialized),
-            Some(if terminal_phase { "PodCompleted" } else { "ContainersNotInitialized" }),
-            Some(format!("containers with incomplete status: [{}]", incomplete.join(" "))),
+            "PodReadyToStartContainers",
+            runtime.sandbox_ready,
+            None,
+            None,
             previous,
             &now,
         ),
-        condition("Ready", containers_ready, Some(ready_reason), unready_message.clone(), previous, &now),
-        condition("ContainersReady", containers_ready, Some(ready_reason), unready_message, previous, &now),
+        condition(
+            "Initialized",
+            incomplete.is_empty() || (terminal_phase && !init.is_empty() && initialized),
+            Some(if terminal_phase {
+                "PodCompleted"
+            } else {
+                "ContainersNotInitialized"
+            }),
+            Some(format!(
+                "containers with incomplete status: [{}]",
+                incomplete.join(" ")
+            )),
+            previous,
+            &now,
+        ),
+        condition(
+            "Ready",
+            containers_ready,
+            Some(ready_reason),
+            unready_message.clone(),
+            previous,
+            &now,
+        ),
+        condition(
+            "ContainersReady",
+            containers_ready,
+            Some(ready_reason),
+            unready_message,
+            previous,
+            &now,
+        ),
     ];
     // PodScheduled is the scheduler's: keep it as it is.
-    if let Some(scheduled) = previous.and_then(|p| p.conditions.iter().flatten().find(|c| c.type_ == "PodScheduled")) {
+    if let Some(scheduled) = previous.and_then(|p| {
+        p.conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "PodScheduled")
+    }) {
         conditions.push(scheduled.clone());
     } else {
         conditions.push(condition("PodScheduled", true, None, None, None, &now));
     }
     if terminal_phase {
         // Upstream leaves PodReadyToStartContainers False once the sandbox is gone.
-        conditions[0] = condition("PodReadyToStartContainers", false, None, None, previous, &now);
+        conditions[0] = condition(
+            "PodReadyToStartContainers",
+            false,
+            None,
+            None,
+            previous,
+            &now,
+        );
     }
 
-    let pod_ip = runtime.pod_ip.clone().filter(|ip| !ip.is_empty()).or_else(|| previous.and_then(|p| p.pod_ip.clone()));
+    let pod_ip = runtime
+        .pod_ip
+        .clone()
+        .filter(|ip| !ip.is_empty())
+        .or_else(|| previous.and_then(|p| p.pod_ip.clone()));
     PodStatus {
         phase: Some(phase.into()),
         conditions: Some(conditions),
         host_ip: Some(inputs.host_ip.to_string()).filter(|s| !s.is_empty()),
-        host_ips: Some(vec![HostIP { ip: inputs.host_ip.to_string() }]).filter(|_| !inputs.host_ip.is_empty()),
+        host_ips: Some(vec![HostIP {
+            ip: inputs.host_ip.to_string(),
+        }])
+        .filter(|_| !inputs.host_ip.is_empty()),
         pod_ip: pod_ip.clone(),
         pod_ips: pod_ip.map(|ip| vec![PodIP { ip }]),
         start_time: previous.and_then(|p| p.start_time.clone()).or(Some(now)),
@@ -342,9 +485,23 @@ pub fn compute(pod: &Pod, runtime: &RuntimePod, inputs: &StatusInputs, now: Time
 pub fn qos_class(containers: &[Container], init: &[Container]) -> &'static str {
     let all: Vec<&Container> = containers.iter().chain(init).collect();
     let get = |c: &Container, limits: bool, name: &str| {
-        c.resources.as_ref().and_then(|r| if limits { r.limits.as_ref() } else { r.requests.as_ref() }).and_then(|m| m.get(name)).map(|q| q.0.clone())
+        c.resources
+            .as_ref()
+            .and_then(|r| {
+                if limits {
+                    r.limits.as_ref()
+                } else {
+                    r.requests.as_ref()
+                }
+            })
+            .and_then(|m| m.get(name))
+            .map(|q| q.0.clone())
     };
-    let any = all.iter().any(|c| ["cpu", "memory"].iter().any(|n| get(c, true, n).is_some() || get(c, false, n).is_some()));
+    let any = all.iter().any(|c| {
+        ["cpu", "memory"]
+            .iter()
+            .any(|n| get(c, true, n).is_some() || get(c, false, n).is_some())
+    });
     if !any {
         return "BestEffort";
     }
@@ -355,7 +512,11 @@ pub fn qos_class(containers: &[Container], init: &[Container]) -> &'static str {
             limit.is_some() && request == limit
         })
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 #[cfg(test)]
@@ -364,7 +525,11 @@ mod tests {
     use k8s_openapi::api::core::v1::PodSpec;
 
     fn pod(restart_policy: &str, init: &[&str], app: &[&str]) -> Pod {
-        let c = |n: &&str| Container { name: n.to_string(), image: Some("busybox".into()), ..Default::default() };
+        let c = |n: &&str| Container {
+            name: n.to_string(),
+            image: Some("busybox".into()),
+            ..Default::default()
+        };
         Pod {
             spec: Some(PodSpec {
                 restart_policy: Some(restart_policy.into()),
@@ -376,7 +541,12 @@ mod tests {
         }
     }
 
-    fn record(name: &str, attempt: u32, state: api::ContainerState, exit_code: i32) -> ContainerRecord {
+    fn record(
+        name: &str,
+        attempt: u32,
+        state: api::ContainerState,
+        exit_code: i32,
+    ) -> ContainerRecord {
         ContainerRecord {
             id: format!("{name}-{attempt}"),
             name: name.into(),
@@ -384,18 +554,29 @@ mod tests {
             state: state as i32,
             created_at: 1_000 + i64::from(attempt),
             started_at: 1_700_000_000_000_000_000,
-            finished_at: if state == api::ContainerState::ContainerExited { 1_700_000_001_000_000_000 } else { 0 },
+            finished_at: if state == api::ContainerState::ContainerExited {
+                1_700_000_001_000_000_000
+            } else {
+                0
+            },
             exit_code,
             ..Default::default()
         }
     }
 
     fn inputs() -> StatusInputs<'static> {
-        StatusInputs { host_ip: "192.168.1.5", ..Default::default() }
+        StatusInputs {
+            host_ip: "192.168.1.5",
+            ..Default::default()
+        }
     }
 
     fn cond<'a>(s: &'a PodStatus, t: &str) -> &'a PodCondition {
-        s.conditions.iter().flatten().find(|c| c.type_ == t).expect("condition")
+        s.conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == t)
+            .expect("condition")
     }
 
     #[test]
@@ -404,7 +585,10 @@ mod tests {
         let rt = RuntimePod {
             sandbox_ready: true,
             pod_ip: Some("10.88.0.5".into()),
-            containers: vec![record("a", 0, api::ContainerState::ContainerRunning, 0), record("b", 0, api::ContainerState::ContainerRunning, 0)],
+            containers: vec![
+                record("a", 0, api::ContainerState::ContainerRunning, 0),
+                record("b", 0, api::ContainerState::ContainerRunning, 0),
+            ],
         };
         let s = compute(&p, &rt, &inputs(), Timestamp::now());
         assert_eq!(s.phase.as_deref(), Some("Running"));
@@ -420,23 +604,49 @@ mod tests {
     #[test]
     fn one_pending_container_keeps_the_pod_pending_and_unready() {
         let p = pod("Always", &[], &["a", "b"]);
-        let rt = RuntimePod { sandbox_ready: true, pod_ip: None, containers: vec![record("a", 0, api::ContainerState::ContainerRunning, 0)] };
+        let rt = RuntimePod {
+            sandbox_ready: true,
+            pod_ip: None,
+            containers: vec![record("a", 0, api::ContainerState::ContainerRunning, 0)],
+        };
         let s = compute(&p, &rt, &inputs(), Timestamp::now());
         assert_eq!(s.phase.as_deref(), Some("Pending"));
         let ready = cond(&s, "Ready");
-        assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("False", Some("ContainersNotReady")));
-        assert_eq!(ready.message.as_deref(), Some("containers with unready status: [b]"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_deref()),
+            ("False", Some("ContainersNotReady"))
+        );
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("containers with unready status: [b]")
+        );
     }
 
     #[test]
     fn never_policy_ends_succeeded_or_failed() {
         let p = pod("Never", &[], &["a"]);
-        let ok = RuntimePod { containers: vec![record("a", 0, api::ContainerState::ContainerExited, 0)], ..Default::default() };
-        assert_eq!(compute(&p, &ok, &inputs(), Timestamp::now()).phase.as_deref(), Some("Succeeded"));
-        let failed = RuntimePod { containers: vec![record("a", 0, api::ContainerState::ContainerExited, 3)], ..Default::default() };
+        let ok = RuntimePod {
+            containers: vec![record("a", 0, api::ContainerState::ContainerExited, 0)],
+            ..Default::default()
+        };
+        assert_eq!(
+            compute(&p, &ok, &inputs(), Timestamp::now())
+                .phase
+                .as_deref(),
+            Some("Succeeded")
+        );
+        let failed = RuntimePod {
+            containers: vec![record("a", 0, api::ContainerState::ContainerExited, 3)],
+            ..Default::default()
+        };
         let s = compute(&p, &failed, &inputs(), Timestamp::now());
         assert_eq!(s.phase.as_deref(), Some("Failed"));
-        let t = s.container_statuses.expect("statuses")[0].state.clone().expect("state").terminated.expect("terminated");
+        let t = s.container_statuses.expect("statuses")[0]
+            .state
+            .clone()
+            .expect("state")
+            .terminated
+            .expect("terminated");
         assert_eq!((t.exit_code, t.reason.as_deref()), (3, Some("Error")));
     }
 
@@ -445,30 +655,75 @@ mod tests {
         let p = pod("Always", &[], &["a"]);
         let rt = RuntimePod {
             sandbox_ready: true,
-            containers: vec![record("a", 0, api::ContainerState::ContainerExited, 1), record("a", 1, api::ContainerState::ContainerExited, 1)],
+            containers: vec![
+                record("a", 0, api::ContainerState::ContainerExited, 1),
+                record("a", 1, api::ContainerState::ContainerExited, 1),
+            ],
             ..Default::default()
         };
         let mut inp = inputs();
-        inp.waiting.insert("a".into(), Waiting { reason: "CrashLoopBackOff".into(), message: "back-off 10s".into() });
+        inp.waiting.insert(
+            "a".into(),
+            Waiting {
+                reason: "CrashLoopBackOff".into(),
+                message: "back-off 10s".into(),
+            },
+        );
         let s = compute(&p, &rt, &inp, Timestamp::now());
         assert_eq!(s.phase.as_deref(), Some("Running"));
         let a = &s.container_statuses.expect("statuses")[0];
         assert_eq!(a.restart_count, 1);
-        assert_eq!(a.state.as_ref().and_then(|st| st.waiting.as_ref()).and_then(|w| w.reason.as_deref()), Some("CrashLoopBackOff"));
-        assert_eq!(a.last_state.as_ref().and_then(|st| st.terminated.as_ref()).map(|t| t.exit_code), Some(1));
+        assert_eq!(
+            a.state
+                .as_ref()
+                .and_then(|st| st.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref()),
+            Some("CrashLoopBackOff")
+        );
+        assert_eq!(
+            a.last_state
+                .as_ref()
+                .and_then(|st| st.terminated.as_ref())
+                .map(|t| t.exit_code),
+            Some(1)
+        );
     }
 
     #[test]
     fn init_containers_gate_the_pod() {
         let p = pod("Always", &["i1", "i2"], &["a"]);
-        let rt = RuntimePod { sandbox_ready: true, containers: vec![record("i1", 0, api::ContainerState::ContainerExited, 0), record("i2", 0, api::ContainerState::ContainerRunning, 0)], ..Default::default() };
+        let rt = RuntimePod {
+            sandbox_ready: true,
+            containers: vec![
+                record("i1", 0, api::ContainerState::ContainerExited, 0),
+                record("i2", 0, api::ContainerState::ContainerRunning, 0),
+            ],
+            ..Default::default()
+        };
         let s = compute(&p, &rt, &inputs(), Timestamp::now());
         assert_eq!(s.phase.as_deref(), Some("Pending"));
-        assert_eq!(cond(&s, "Initialized").message.as_deref(), Some("containers with incomplete status: [i2]"));
+        assert_eq!(
+            cond(&s, "Initialized").message.as_deref(),
+            Some("containers with incomplete status: [i2]")
+        );
         let a = &s.container_statuses.expect("statuses")[0];
-        assert_eq!(a.state.as_ref().and_then(|st| st.waiting.as_ref()).and_then(|w| w.reason.as_deref()), Some("PodInitializing"));
+        assert_eq!(
+            a.state
+                .as_ref()
+                .and_then(|st| st.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref()),
+            Some("PodInitializing")
+        );
         let failed_never = pod("Never", &["i1"], &["a"]);
-        let rt = RuntimePod { containers: vec![record("i1", 0, api::ContainerState::ContainerExited, 2)], ..Default::default() };
-        assert_eq!(compute(&failed_never, &rt, &inputs(), Timestamp::now()).phase.as_deref(), Some("Failed"));
+        let rt = RuntimePod {
+            containers: vec![record("i1", 0, api::ContainerState::ContainerExited, 2)],
+            ..Default::default()
+        };
+        assert_eq!(
+            compute(&failed_never, &rt, &inputs(), Timestamp::now())
+                .phase
+                .as_deref(),
+            Some("Failed")
+        );
     }
 }

@@ -41,7 +41,9 @@ impl Cached {
     /// passed, or older than a day.
     fn requires_refresh(&self, now: i64) -> bool {
         let ttl = self.expires - self.issued;
-        now >= self.expires || now >= self.issued + MAX_TTL.as_secs() as i64 || now >= self.expires - ttl * 20 / 100
+        now >= self.expires
+            || now >= self.issued + MAX_TTL.as_secs() as i64
+            || now >= self.expires - ttl * 20 / 100
     }
 }
 
@@ -64,7 +66,11 @@ pub struct TokenManager {
 impl TokenManager {
     /// A valid token for `key`, from the cache unless it needs a refresh. When a
     /// refresh fails, a token that has not expired yet is still returned.
-    pub async fn get(&self, client: Option<&kube::Client>, key: &TokenKey) -> Result<String, TokenError> {
+    pub async fn get(
+        &self,
+        client: Option<&kube::Client>,
+        key: &TokenKey,
+    ) -> Result<String, TokenError> {
         let now = Timestamp::now().as_second();
         let cached = self.cache.lock().get(key).cloned();
         if let Some(c) = cached.as_ref().filter(|c| !c.requires_refresh(now)) {
@@ -109,11 +115,23 @@ async fn request(client: Option<&kube::Client>, key: &TokenKey) -> Result<Cached
         },
         ..Default::default()
     };
-    let answer: TokenRequest = api.create_subresource("token", &key.service_account, &PostParams::default(), &body).await?;
-    let status = answer.status.filter(|s| !s.token.is_empty()).ok_or(TokenError::Empty)?;
+    let answer: TokenRequest = api
+        .create_subresource("token", &key.service_account, &PostParams::default(), &body)
+        .await?;
+    let status = answer
+        .status
+        .filter(|s| !s.token.is_empty())
+        .ok_or(TokenError::Empty)?;
     let expires = status.expiration_timestamp.0.as_second();
-    let lifetime = answer.spec.expiration_seconds.unwrap_or(key.expiration_seconds);
-    Ok(Cached { token: status.token, issued: expires - lifetime, expires })
+    let lifetime = answer
+        .spec
+        .expiration_seconds
+        .unwrap_or(key.expiration_seconds);
+    Ok(Cached {
+        token: status.token,
+        issued: expires - lifetime,
+        expires,
+    })
 }
 
 #[cfg(test)]
@@ -122,11 +140,19 @@ mod tests {
 
     #[test]
     fn refresh_at_80_percent_or_after_a_day() {
-        let c = Cached { token: String::new(), issued: 1000, expires: 1000 + 3600 };
+        let c = Cached {
+            token: String::new(),
+            issued: 1000,
+            expires: 1000 + 3600,
+        };
         assert!(!c.requires_refresh(1000));
         assert!(!c.requires_refresh(1000 + 2879));
         assert!(c.requires_refresh(1000 + 2880));
-        let long = Cached { token: String::new(), issued: 0, expires: 7 * 24 * 3600 };
+        let long = Cached {
+            token: String::new(),
+            issued: 0,
+            expires: 7 * 24 * 3600,
+        };
         assert!(!long.requires_refresh(24 * 3600 - 1));
         assert!(long.requires_refresh(24 * 3600));
     }

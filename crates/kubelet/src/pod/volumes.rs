@@ -29,15 +29,31 @@ pub enum VolumeError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VolumeError + '_ {
-    move |source| VolumeError::Io { path: path.to_path_buf(), source }
+    move |source| VolumeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Sets up every volume the container mounts and returns the CRI mounts.
-pub fn prepare_mounts(pod: &Pod, container: &Container, pod_dir: &Path, refs: &Referenced, facts: &PodFacts) -> Result<Vec<api::Mount>, VolumeError> {
-    let volumes = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+pub fn prepare_mounts(
+    pod: &Pod,
+    container: &Container,
+    pod_dir: &Path,
+    refs: &Referenced,
+    facts: &PodFacts,
+) -> Result<Vec<api::Mount>, VolumeError> {
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
     let mut mounts = Vec::new();
     for vm in container.volume_mounts.iter().flatten() {
-        let volume = volumes.iter().find(|v| v.name == vm.name).ok_or_else(|| VolumeError::Undefined(vm.name.clone()))?;
+        let volume = volumes
+            .iter()
+            .find(|v| v.name == vm.name)
+            .ok_or_else(|| VolumeError::Undefined(vm.name.clone()))?;
         let (host_path, force_readonly) = setup_volume(pod, volume, pod_dir, refs, facts)?;
         let host_path = match vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
             Some(sub) => {
@@ -66,14 +82,30 @@ pub fn prepare_mounts(pod: &Pod, container: &Container, pod_dir: &Path, refs: &R
     Ok(mounts)
 }
 
-fn setup_volume(pod: &Pod, volume: &Volume, pod_dir: &Path, refs: &Referenced, facts: &PodFacts) -> Result<(PathBuf, bool), VolumeError> {
+fn setup_volume(
+    pod: &Pod,
+    volume: &Volume,
+    pod_dir: &Path,
+    refs: &Referenced,
+    facts: &PodFacts,
+) -> Result<(PathBuf, bool), VolumeError> {
     let dir = |plugin: &str| pod_dir.join("volumes").join(plugin).join(&volume.name);
-    let setup_err = |message: String| VolumeError::Setup { volume: volume.name.clone(), message };
+    let setup_err = |message: String| VolumeError::Setup {
+        volume: volume.name.clone(),
+        message,
+    };
     if let Some(empty) = &volume.empty_dir {
         let d = dir("kubernetes.io~empty-dir");
         std::fs::create_dir_all(&d).map_err(io(&d))?;
         if empty.medium.as_deref() == Some("Memory") && !is_mount_point(&d) {
-            mount_tmpfs(&d, empty.size_limit.as_ref().and_then(|q| resources::parse_quantity(&q.0))).map_err(|e| setup_err(format!("mounting tmpfs: {e}")))?;
+            mount_tmpfs(
+                &d,
+                empty
+                    .size_limit
+                    .as_ref()
+                    .and_then(|q| resources::parse_quantity(&q.0)),
+            )
+            .map_err(|e| setup_err(format!("mounting tmpfs: {e}")))?;
         }
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).map_err(io(&d))?;
         return Ok((d, false));
@@ -82,30 +114,48 @@ fn setup_volume(pod: &Pod, volume: &Volume, pod_dir: &Path, refs: &Referenced, f
         return Ok((host_path(host, setup_err)?, false));
     }
     if let Some(claim) = &volume.persistent_volume_claim {
-        let resolved = refs.claims.get(&volume.name).ok_or_else(|| setup_err(format!("persistentvolumeclaim \"{}\" is not bound", claim.claim_name)))?;
+        let resolved = refs.claims.get(&volume.name).ok_or_else(|| {
+            setup_err(format!(
+                "persistentvolumeclaim \"{}\" is not bound",
+                claim.claim_name
+            ))
+        })?;
         let path = match &resolved.source {
             ClaimSource::HostPath(host) => host_path(host, setup_err)?,
             ClaimSource::Local(path) if path.is_dir() => path.clone(),
-            ClaimSource::Local(path) => return Err(setup_err(format!("path \"{}\" does not exist", path.display()))),
+            ClaimSource::Local(path) => {
+                return Err(setup_err(format!(
+                    "path \"{}\" does not exist",
+                    path.display()
+                )))
+            }
         };
         return Ok((path, resolved.read_only));
     }
     if let Some(plugin) = projected::plugin_dir(volume) {
         let d = dir(plugin);
-        let files = projected::payload(pod, volume, refs, facts).unwrap_or_else(|| Ok(Default::default())).map_err(setup_err)?;
+        let files = projected::payload(pod, volume, refs, facts)
+            .unwrap_or_else(|| Ok(Default::default()))
+            .map_err(setup_err)?;
         atomic_writer::write(&d, &files).map_err(|e| setup_err(e.to_string()))?;
         return Ok((d, true));
     }
-    Err(setup_err("volume type not supported by this kubelet".into()))
+    Err(setup_err(
+        "volume type not supported by this kubelet".into(),
+    ))
 }
 
 /// A hostPath (volume or PV) checked or created as its `type` says.
-fn host_path(host: &HostPathVolumeSource, setup_err: impl Fn(String) -> VolumeError) -> Result<PathBuf, VolumeError> {
+fn host_path(
+    host: &HostPathVolumeSource,
+    setup_err: impl Fn(String) -> VolumeError,
+) -> Result<PathBuf, VolumeError> {
     let path = PathBuf::from(&host.path);
     match host.type_.as_deref().unwrap_or("") {
         "DirectoryOrCreate" if !path.exists() => {
             std::fs::create_dir_all(&path).map_err(io(&path))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(io(&path))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .map_err(io(&path))?;
         }
         "FileOrCreate" if !path.exists() => {
             if let Some(parent) = path.parent() {
@@ -113,10 +163,23 @@ fn host_path(host: &HostPathVolumeSource, setup_err: impl Fn(String) -> VolumeEr
             }
             std::fs::write(&path, b"").map_err(io(&path))?;
         }
-        "Directory" if !path.is_dir() => return Err(setup_err(format!("hostPath type check failed: {} is not a directory", host.path))),
-        "File" if !path.is_file() => return Err(setup_err(format!("hostPath type check failed: {} is not a file", host.path))),
+        "Directory" if !path.is_dir() => {
+            return Err(setup_err(format!(
+                "hostPath type check failed: {} is not a directory",
+                host.path
+            )))
+        }
+        "File" if !path.is_file() => {
+            return Err(setup_err(format!(
+                "hostPath type check failed: {} is not a file",
+                host.path
+            )))
+        }
         "Socket" | "CharDevice" | "BlockDevice" if !path.exists() => {
-            return Err(setup_err(format!("hostPath type check failed: {} does not exist", host.path)))
+            return Err(setup_err(format!(
+                "hostPath type check failed: {} does not exist",
+                host.path
+            )))
         }
         _ => {}
     }
@@ -129,7 +192,9 @@ fn host_path(host: &HostPathVolumeSource, setup_err: impl Fn(String) -> VolumeEr
 pub fn refresh(pod: &Pod, pod_dir: &Path, refs: &Referenced, facts: &PodFacts) -> Vec<String> {
     let mut updated = Vec::new();
     for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-        let Some(plugin) = projected::plugin_dir(volume) else { continue };
+        let Some(plugin) = projected::plugin_dir(volume) else {
+            continue;
+        };
         let dir = pod_dir.join("volumes").join(plugin).join(&volume.name);
         if !dir.join(atomic_writer::DATA_DIR).exists() {
             continue;
@@ -170,8 +235,15 @@ fn unescape_mount_path(raw: &str) -> PathBuf {
     let bytes = raw.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            out.push((bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'));
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push(
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'),
+            );
             i += 4;
         } else {
             out.push(bytes[i]);
@@ -192,7 +264,13 @@ fn mount_tmpfs(dir: &Path, size: Option<f64>) -> std::io::Result<()> {
         options.push_str(&format!(",size={}", size.ceil() as u64));
     }
     let data = std::ffi::CString::new(options).map_err(std::io::Error::other)?;
-    rustix::mount::mount("tmpfs", dir, "tmpfs", rustix::mount::MountFlags::empty(), Some(data.as_c_str()))?;
+    rustix::mount::mount(
+        "tmpfs",
+        dir,
+        "tmpfs",
+        rustix::mount::MountFlags::empty(),
+        Some(data.as_c_str()),
+    )?;
     info!(dir = %dir.display(), size = ?size, "tmpfs mounted for a memory-backed emptyDir");
     Ok(())
 }
@@ -215,8 +293,10 @@ pub fn remove_pod_dir(pod_dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{
+        ConfigMap, ConfigMapVolumeSource, EmptyDirVolumeSource, KeyToPath, PodSpec, VolumeMount,
+    };
     use std::collections::BTreeMap;
-    use k8s_openapi::api::core::v1::{ConfigMap, KeyToPath, ConfigMapVolumeSource, EmptyDirVolumeSource, PodSpec, VolumeMount};
 
     #[test]
     fn config_map_items_and_empty_dir_become_mounts() {
@@ -224,8 +304,16 @@ mod tests {
         let container = Container {
             name: "c".into(),
             volume_mounts: Some(vec![
-                VolumeMount { name: "cfg".into(), mount_path: "/etc/cfg".into(), ..Default::default() },
-                VolumeMount { name: "scratch".into(), mount_path: "/scratch".into(), ..Default::default() },
+                VolumeMount {
+                    name: "cfg".into(),
+                    mount_path: "/etc/cfg".into(),
+                    ..Default::default()
+                },
+                VolumeMount {
+                    name: "scratch".into(),
+                    mount_path: "/scratch".into(),
+                    ..Default::default()
+                },
             ]),
             ..Default::default()
         };
@@ -237,30 +325,68 @@ mod tests {
                         name: "cfg".into(),
                         config_map: Some(ConfigMapVolumeSource {
                             name: "app".into(),
-                            items: Some(vec![KeyToPath { key: "a".into(), path: "dir/renamed".into(), mode: Some(0o600) }]),
+                            items: Some(vec![KeyToPath {
+                                key: "a".into(),
+                                path: "dir/renamed".into(),
+                                mode: Some(0o600),
+                            }]),
                             ..Default::default()
                         }),
                         ..Default::default()
                     },
-                    Volume { name: "scratch".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
+                    Volume {
+                        name: "scratch".into(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Default::default()
+                    },
                 ]),
                 ..Default::default()
             }),
             ..Default::default()
         };
         let mut refs = Referenced::default();
-        let data = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]);
-        refs.config_maps.insert("app".into(), Some(ConfigMap { data: Some(data), ..Default::default() }));
-        let mounts = prepare_mounts(&pod, &container, dir.path(), &refs, &PodFacts::default()).expect("mounts");
+        let data = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]);
+        refs.config_maps.insert(
+            "app".into(),
+            Some(ConfigMap {
+                data: Some(data),
+                ..Default::default()
+            }),
+        );
+        let mounts = prepare_mounts(&pod, &container, dir.path(), &refs, &PodFacts::default())
+            .expect("mounts");
         assert_eq!(mounts.len(), 2);
         assert!(mounts[0].readonly);
         let cfg = Path::new(&mounts[0].host_path);
-        assert_eq!(std::fs::read_to_string(cfg.join("dir/renamed")).expect("file"), "1");
+        assert_eq!(
+            std::fs::read_to_string(cfg.join("dir/renamed")).expect("file"),
+            "1"
+        );
         assert!(!cfg.join("b").exists());
-        assert_eq!(std::fs::metadata(cfg.join("dir/renamed")).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(cfg.join("dir/renamed"))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
         assert!(Path::new(&mounts[1].host_path).is_dir());
 
-        let missing = prepare_mounts(&pod, &container, dir.path(), &Referenced::default(), &PodFacts::default()).expect_err("missing");
-        assert!(missing.to_string().contains("configmap \"app\" not found"), "{missing}");
+        let missing = prepare_mounts(
+            &pod,
+            &container,
+            dir.path(),
+            &Referenced::default(),
+            &PodFacts::default(),
+        )
+        .expect_err("missing");
+        assert!(
+            missing.to_string().contains("configmap \"app\" not found"),
+            "{missing}"
+        );
     }
 }

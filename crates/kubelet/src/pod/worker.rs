@@ -16,12 +16,12 @@ use tracing::{debug, info, warn, Instrument};
 
 use super::env::{self, PodFacts, Referenced};
 use super::lifecycle;
+use super::prober::{ContainerProbes, PodProbes, ProbeContext, ProbeKind, Target};
 use super::projected;
 use super::pvc;
-use super::token::TokenManager;
-use super::prober::{ContainerProbes, PodProbes, ProbeContext, ProbeKind, Target};
 use super::spec::{self, SpecSettings};
 use super::status::{self, ContainerRecord, RuntimePod, StatusInputs, Waiting};
+use super::token::TokenManager;
 use super::volumes;
 use crate::cri::{self, api, labels, Runtime};
 use crate::events::{self, Recorder};
@@ -94,7 +94,10 @@ struct WorkerState {
 
 /// Runs the worker of one pod until the pod is gone. `updates` carries the latest
 /// pod from the API; `None` means it was removed from the API.
-pub async fn run_worker<R: Runtime>(ctx: Arc<PodContext<R>>, mut updates: watch::Receiver<Option<Arc<Pod>>>) {
+pub async fn run_worker<R: Runtime>(
+    ctx: Arc<PodContext<R>>,
+    mut updates: watch::Receiver<Option<Arc<Pod>>>,
+) {
     let mut state = WorkerState::default();
     let mut uid = String::new();
     loop {
@@ -142,11 +145,17 @@ pub async fn run_worker<R: Runtime>(ctx: Arc<PodContext<R>>, mut updates: watch:
 }
 
 fn uid_filter_sandbox(uid: &str) -> api::PodSandboxFilter {
-    api::PodSandboxFilter { label_selector: HashMap::from([(labels::POD_UID.into(), uid.into())]), ..Default::default() }
+    api::PodSandboxFilter {
+        label_selector: HashMap::from([(labels::POD_UID.into(), uid.into())]),
+        ..Default::default()
+    }
 }
 
 fn uid_filter_container(uid: &str) -> api::ContainerFilter {
-    api::ContainerFilter { label_selector: HashMap::from([(labels::POD_UID.into(), uid.into())]), ..Default::default() }
+    api::ContainerFilter {
+        label_selector: HashMap::from([(labels::POD_UID.into(), uid.into())]),
+        ..Default::default()
+    }
 }
 
 struct Inspected {
@@ -156,7 +165,10 @@ struct Inspected {
 
 impl Inspected {
     fn ready_sandbox(&self) -> Option<&api::PodSandbox> {
-        self.sandboxes.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32).max_by_key(|s| s.created_at)
+        self.sandboxes
+            .iter()
+            .filter(|s| s.state == api::PodSandboxState::SandboxReady as i32)
+            .max_by_key(|s| s.created_at)
     }
 }
 
@@ -166,12 +178,18 @@ async fn inspect<R: Runtime>(cri: &R, uid: &str) -> Result<Inspected> {
     let mut runtime = RuntimePod::default();
     for container in &containers {
         match cri.container_status(&container.id).await {
-            Ok(status) => runtime.containers.push(ContainerRecord::from_status(&status, &container.pod_sandbox_id)),
+            Ok(status) => runtime.containers.push(ContainerRecord::from_status(
+                &status,
+                &container.pod_sandbox_id,
+            )),
             Err(err) if err.is_not_found() => {}
             Err(err) => return Err(err.into()),
         }
     }
-    let ready = sandboxes.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32).max_by_key(|s| s.created_at);
+    let ready = sandboxes
+        .iter()
+        .filter(|s| s.state == api::PodSandboxState::SandboxReady as i32)
+        .max_by_key(|s| s.created_at);
     if let Some(sandbox) = ready {
         runtime.sandbox_ready = true;
         let status = cri.pod_sandbox_status(&sandbox.id).await?;
@@ -181,7 +199,10 @@ async fn inspect<R: Runtime>(cri: &R, uid: &str) -> Result<Inspected> {
 }
 
 fn restart_policy(pod: &Pod) -> &str {
-    pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always")
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("Always")
 }
 
 fn should_restart(pod: &Pod, exit_code: i32) -> bool {
@@ -196,19 +217,24 @@ fn should_restart(pod: &Pod, exit_code: i32) -> bool {
 /// policy does not restart it, or an init container failed under `Never`.
 fn is_terminal(pod: &Pod, runtime: &RuntimePod) -> bool {
     let Some(spec) = &pod.spec else { return false };
-    let init_failed = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .any(|c| runtime.latest(&c.name).is_some_and(|r| r.exited() && r.exit_code != 0 && restart_policy(pod) == "Never"));
-    let all_done = spec
-        .containers
-        .iter()
-        .all(|c| runtime.latest(&c.name).is_some_and(|r| r.exited() && !should_restart(pod, r.exit_code)));
+    let init_failed = spec.init_containers.iter().flatten().any(|c| {
+        runtime
+            .latest(&c.name)
+            .is_some_and(|r| r.exited() && r.exit_code != 0 && restart_policy(pod) == "Never")
+    });
+    let all_done = spec.containers.iter().all(|c| {
+        runtime
+            .latest(&c.name)
+            .is_some_and(|r| r.exited() && !should_restart(pod, r.exit_code))
+    });
     init_failed || all_done
 }
 
-async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut WorkerState) -> Result<()> {
+async fn sync_pod<R: Runtime>(
+    ctx: &PodContext<R>,
+    pod: &Arc<Pod>,
+    state: &mut WorkerState,
+) -> Result<()> {
     let uid = spec::pod_uid(pod);
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     if matches!(phase, Some("Succeeded" | "Failed")) {
@@ -220,7 +246,11 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
     }
     if state.terminal {
         // Nothing will run again: free the sandbox (and its IP).
-        for sandbox in inspected.sandboxes.iter().filter(|s| s.state == api::PodSandboxState::SandboxReady as i32) {
+        for sandbox in inspected
+            .sandboxes
+            .iter()
+            .filter(|s| s.state == api::PodSandboxState::SandboxReady as i32)
+        {
             kill_containers(ctx.cri.as_ref(), &inspected.runtime, Duration::from_secs(2)).await;
             ctx.cri.stop_pod_sandbox(&sandbox.id).await?;
         }
@@ -231,7 +261,10 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
     // Volumes before the sandbox, as upstream's WaitForAttachAndMount: a pod
     // whose claims are not bound waits (polled at every resync).
     // A pod already running (adopted after a kubelet restart) is not disturbed.
-    if !pvc::claim_volumes(pod).iter().all(|(v, _, _)| state.claims.contains_key(v)) {
+    if !pvc::claim_volumes(pod)
+        .iter()
+        .all(|(v, _, _)| state.claims.contains_key(v))
+    {
         match pvc::resolve_pod(ctx.client.as_ref(), pod, &mut state.claims).await {
             Ok(()) => state.mount_error = None,
             Err(message) => {
@@ -256,7 +289,10 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
     }
 
     let sandbox = match inspected.ready_sandbox() {
-        Some(sandbox) => (sandbox.id.clone(), sandbox.metadata.as_ref().map_or(0, |m| m.attempt)),
+        Some(sandbox) => (
+            sandbox.id.clone(),
+            sandbox.metadata.as_ref().map_or(0, |m| m.attempt),
+        ),
         None => {
             let attempt = inspected.sandboxes.len() as u32;
             // A dead sandbox's containers go with it (upstream kills the pod first).
@@ -275,13 +311,28 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
     let sandbox_config = spec::sandbox_config(pod, sandbox_attempt, &ctx.settings);
     let pod_spec = pod.spec.clone().unwrap_or_default();
     let mut refs: Option<Referenced> = None;
-    let mut starter = Starter { ctx, pod, sandbox_id: &sandbox_id, sandbox_config: &sandbox_config, refs: &mut refs, runtime: &inspected.runtime };
+    let mut starter = Starter {
+        ctx,
+        pod,
+        sandbox_id: &sandbox_id,
+        sandbox_config: &sandbox_config,
+        refs: &mut refs,
+        runtime: &inspected.runtime,
+    };
 
     // Init containers, in order, each to completion before the next.
     let mut initialized = true;
     for container in pod_spec.init_containers.iter().flatten() {
-        let current = inspected.runtime.by_name(&container.name).into_iter().find(|r| r.sandbox_id == sandbox_id).cloned();
-        let total = inspected.runtime.latest(&container.name).map_or(0, |r| r.attempt + 1);
+        let current = inspected
+            .runtime
+            .by_name(&container.name)
+            .into_iter()
+            .find(|r| r.sandbox_id == sandbox_id)
+            .cloned();
+        let total = inspected
+            .runtime
+            .latest(&container.name)
+            .map_or(0, |r| r.attempt + 1);
         match current {
             Some(r) if r.exited() && r.exit_code == 0 => continue,
             Some(r) if r.running() => {}
@@ -304,12 +355,15 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
                 Some(r) if r.running() => {
                     state.waiting.remove(&container.name);
                     if let Some(b) = state.backoff.get_mut(&container.name) {
-                        if r.started_at > 0 && Instant::now().duration_since(b.last) > BACKOFF_RESET {
+                        if r.started_at > 0 && Instant::now().duration_since(b.last) > BACKOFF_RESET
+                        {
                             state.backoff.remove(&container.name);
                         }
                     }
                 }
-                Some(r) if r.sandbox_id != sandbox_id => starter.start(container, r.attempt + 1, state).await,
+                Some(r) if r.sandbox_id != sandbox_id => {
+                    starter.start(container, r.attempt + 1, state).await
+                }
                 Some(r) if r.exited() => {
                     if should_restart(pod, r.exit_code) {
                         starter.restart_with_backoff(container, &r, state).await;
@@ -326,7 +380,16 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
             }
         }
     }
-    if initialized && manage_probes(ctx, pod, &inspect(ctx.cri.as_ref(), uid).await?.runtime, &sandbox_id, state).await {
+    if initialized
+        && manage_probes(
+            ctx,
+            pod,
+            &inspect(ctx.cri.as_ref(), uid).await?.runtime,
+            &sandbox_id,
+            state,
+        )
+        .await
+    {
         // A container was killed by its probe: restart it right away (back-off permitting).
         state.wake.notify_one();
     }
@@ -334,7 +397,10 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
     if is_terminal(pod, &runtime) {
         state.terminal = true;
     }
-    if state.volumes_synced.is_none_or(|t| t.elapsed() >= VOLUME_RESYNC_INTERVAL) {
+    if state
+        .volumes_synced
+        .is_none_or(|t| t.elapsed() >= VOLUME_RESYNC_INTERVAL)
+    {
         state.volumes_synced = Some(Instant::now());
         refresh_volumes(ctx, pod, &runtime).await;
     }
@@ -345,23 +411,47 @@ async fn sync_pod<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, state: &mut W
 /// Starts probes for newly running app containers, drops those of stopped ones,
 /// and kills containers whose liveness or startup probe failed. Returns whether
 /// it killed any.
-async fn manage_probes<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, runtime: &RuntimePod, sandbox_id: &str, state: &mut WorkerState) -> bool {
+async fn manage_probes<R: Runtime>(
+    ctx: &PodContext<R>,
+    pod: &Arc<Pod>,
+    runtime: &RuntimePod,
+    sandbox_id: &str,
+    state: &mut WorkerState,
+) -> bool {
     let spec = pod.spec.clone().unwrap_or_default();
-    let pod_ip = if spec::host_network(pod) { ctx.host_ip.clone() } else { runtime.pod_ip.clone().unwrap_or_default() };
+    let pod_ip = if spec::host_network(pod) {
+        ctx.host_ip.clone()
+    } else {
+        runtime.pod_ip.clone().unwrap_or_default()
+    };
     let mut running: Vec<&str> = Vec::new();
     let mut killed = false;
     for container in &spec.containers {
-        let Some(record) = runtime.latest(&container.name).filter(|r| r.running() && r.sandbox_id == sandbox_id) else { continue };
+        let Some(record) = runtime
+            .latest(&container.name)
+            .filter(|r| r.running() && r.sandbox_id == sandbox_id)
+        else {
+            continue;
+        };
         running.push(&record.id);
         if !state.probes.contains(&record.id) {
-            let since_start = Duration::from_nanos(u64::try_from(Timestamp::now().as_nanosecond() - i128::from(record.started_at)).unwrap_or(0));
+            let since_start = Duration::from_nanos(
+                u64::try_from(Timestamp::now().as_nanosecond() - i128::from(record.started_at))
+                    .unwrap_or(0),
+            );
             let probe_ctx = ProbeContext {
                 cri: ctx.cri.clone(),
                 recorder: ctx.recorder.clone(),
                 pod: pod.clone(),
                 container: container.name.clone(),
-                target: Target { container_id: record.id.clone(), pod_ip: pod_ip.clone(), ports: container.ports.clone().unwrap_or_default() },
-                started_at: Instant::now().checked_sub(since_start).unwrap_or_else(Instant::now),
+                target: Target {
+                    container_id: record.id.clone(),
+                    pod_ip: pod_ip.clone(),
+                    ports: container.ports.clone().unwrap_or_default(),
+                },
+                started_at: Instant::now()
+                    .checked_sub(since_start)
+                    .unwrap_or_else(Instant::now),
                 wake: state.wake.clone(),
             };
             if let Some(probes) = ContainerProbes::start(container, probe_ctx) {
@@ -369,16 +459,34 @@ async fn manage_probes<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, runtime:
             }
             continue;
         }
-        let Some((kind, _)) = state.probes.get(&record.id).and_then(|r| r.failed) else { continue };
+        let Some((kind, _)) = state.probes.get(&record.id).and_then(|r| r.failed) else {
+            continue;
+        };
         let (probe, what) = match kind {
             ProbeKind::Startup => (container.startup_probe.as_ref(), "startup"),
             _ => (container.liveness_probe.as_ref(), "liveness"),
         };
-        let message = format!("Container {} failed {what} probe, will be restarted", container.name);
+        let message = format!(
+            "Container {} failed {what} probe, will be restarted",
+            container.name
+        );
         info!(container = %container.name, "{message}");
-        ctx.recorder.container_event(pod, &container.name, events::NORMAL, "Killing", message);
-        let grace = probe.and_then(|p| p.termination_grace_period_seconds).or(spec.termination_grace_period_seconds).unwrap_or(30).max(0) as u64;
-        lifecycle::kill_container(ctx.cri.as_ref(), &ctx.recorder, pod, record, &pod_ip, Duration::from_secs(grace)).await;
+        ctx.recorder
+            .container_event(pod, &container.name, events::NORMAL, "Killing", message);
+        let grace = probe
+            .and_then(|p| p.termination_grace_period_seconds)
+            .or(spec.termination_grace_period_seconds)
+            .unwrap_or(30)
+            .max(0) as u64;
+        lifecycle::kill_container(
+            ctx.cri.as_ref(),
+            &ctx.recorder,
+            pod,
+            record,
+            &pod_ip,
+            Duration::from_secs(grace),
+        )
+        .await;
         running.pop();
         killed = true;
     }
@@ -390,16 +498,39 @@ async fn manage_probes<R: Runtime>(ctx: &PodContext<R>, pod: &Arc<Pod>, runtime:
 /// date with the API (and refreshes service account tokens due for it).
 async fn refresh_volumes<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &RuntimePod) {
     let Some(spec) = &pod.spec else { return };
-    if !spec.volumes.iter().flatten().any(|v| projected::plugin_dir(v).is_some()) {
+    if !spec
+        .volumes
+        .iter()
+        .flatten()
+        .any(|v| projected::plugin_dir(v).is_some())
+    {
         return;
     }
-    let refs = projected::fetch_referenced(ctx.client.as_ref(), &ctx.tokens, pod, projected::Scope::Volumes).await;
+    let refs = projected::fetch_referenced(
+        ctx.client.as_ref(),
+        &ctx.tokens,
+        pod,
+        projected::Scope::Volumes,
+    )
+    .await;
     if refs.fetch_errors > 0 {
-        debug!("not refreshing volumes: {} API reads failed", refs.fetch_errors);
+        debug!(
+            "not refreshing volumes: {} API reads failed",
+            refs.fetch_errors
+        );
         return;
     }
-    let facts = PodFacts { pod_ip: runtime.pod_ip.clone().unwrap_or_default(), host_ip: ctx.host_ip.clone(), node_name: ctx.node_name.clone() };
-    volumes::refresh(pod, &ctx.root_dir.join("pods").join(spec::pod_uid(pod)), &refs, &facts);
+    let facts = PodFacts {
+        pod_ip: runtime.pod_ip.clone().unwrap_or_default(),
+        host_ip: ctx.host_ip.clone(),
+        node_name: ctx.node_name.clone(),
+    };
+    volumes::refresh(
+        pod,
+        &ctx.root_dir.join("pods").join(spec::pod_uid(pod)),
+        &refs,
+        &facts,
+    );
 }
 
 /// Keeps only the newest dead container per name besides the current one (for
@@ -409,7 +540,12 @@ async fn gc_dead_containers<R: Runtime>(cri: &R, runtime: &RuntimePod) {
     names.sort_unstable();
     names.dedup();
     for name in names {
-        for old in runtime.by_name(name).into_iter().skip(2).filter(|c| c.exited()) {
+        for old in runtime
+            .by_name(name)
+            .into_iter()
+            .skip(2)
+            .filter(|c| c.exited())
+        {
             if let Err(err) = cri.remove_container(&old.id).await {
                 debug!(container = %old.id, "removing old container: {err}");
             }
@@ -427,7 +563,12 @@ struct Starter<'a, R> {
 }
 
 impl<R: Runtime> Starter<'_, R> {
-    async fn restart_with_backoff(&mut self, container: &Container, exited: &ContainerRecord, state: &mut WorkerState) {
+    async fn restart_with_backoff(
+        &mut self,
+        container: &Container,
+        exited: &ContainerRecord,
+        state: &mut WorkerState,
+    ) {
         let now = Instant::now();
         if let Some(b) = state.backoff.get(&container.name) {
             if now.duration_since(b.last) < b.delay {
@@ -439,8 +580,18 @@ impl<R: Runtime> Starter<'_, R> {
                     spec::pod_uid(self.pod)
                 );
                 // Once per back-off period, not on every resync.
-                if state.waiting.get(&container.name).is_none_or(|w| w.reason != "CrashLoopBackOff") {
-                    self.ctx.recorder.container_event(self.pod, &container.name, events::WARNING, "BackOff", message);
+                if state
+                    .waiting
+                    .get(&container.name)
+                    .is_none_or(|w| w.reason != "CrashLoopBackOff")
+                {
+                    self.ctx.recorder.container_event(
+                        self.pod,
+                        &container.name,
+                        events::WARNING,
+                        "BackOff",
+                        message,
+                    );
                 }
                 state.waiting.insert(
                     container.name.clone(),
@@ -459,15 +610,28 @@ impl<R: Runtime> Starter<'_, R> {
                 return;
             }
         }
-        let delay = state.backoff.get(&container.name).map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
-        state.backoff.insert(container.name.clone(), Backoff { delay, last: now });
+        let delay = state
+            .backoff
+            .get(&container.name)
+            .map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
+        state
+            .backoff
+            .insert(container.name.clone(), Backoff { delay, last: now });
         info!(container = %container.name, exit_code = exited.exit_code, "restarting container");
         self.start(container, exited.attempt + 1, state).await;
     }
 
     async fn referenced(&mut self) -> &Referenced {
         if self.refs.is_none() {
-            *self.refs = Some(projected::fetch_referenced(self.ctx.client.as_ref(), &self.ctx.tokens, self.pod, projected::Scope::All).await);
+            *self.refs = Some(
+                projected::fetch_referenced(
+                    self.ctx.client.as_ref(),
+                    &self.ctx.tokens,
+                    self.pod,
+                    projected::Scope::All,
+                )
+                .await,
+            );
         }
         self.refs.get_or_insert_with(Referenced::default)
     }
@@ -487,19 +651,44 @@ impl<R: Runtime> Starter<'_, R> {
             Err(waiting) => {
                 warn!(container = %container.name, reason = %waiting.reason, "{}", waiting.message);
                 let message = match waiting.reason.as_str() {
-                    "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => format!("Error: {}", waiting.message),
+                    "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError" => {
+                        format!("Error: {}", waiting.message)
+                    }
                     reason => format!("Error: {reason}"),
                 };
-                self.ctx.recorder.container_event(self.pod, &container.name, events::WARNING, "Failed", message);
+                self.ctx.recorder.container_event(
+                    self.pod,
+                    &container.name,
+                    events::WARNING,
+                    "Failed",
+                    message,
+                );
                 state.waiting.insert(container.name.clone(), waiting);
             }
         }
     }
 
-    async fn try_start(&mut self, container: &Container, attempt: u32, state: &mut WorkerState) -> Result<(), Waiting> {
+    async fn try_start(
+        &mut self,
+        container: &Container,
+        attempt: u32,
+        state: &mut WorkerState,
+    ) -> Result<(), Waiting> {
         let image = container.image.clone().unwrap_or_default();
-        let events = ContainerEvents { recorder: &self.ctx.recorder, pod: self.pod, container: &container.name };
-        ensure_image(self.ctx.cri.as_ref(), &image, container.image_pull_policy.as_deref(), self.sandbox_config, state, &events).await?;
+        let events = ContainerEvents {
+            recorder: &self.ctx.recorder,
+            pod: self.pod,
+            container: &container.name,
+        };
+        ensure_image(
+            self.ctx.cri.as_ref(),
+            &image,
+            container.image_pull_policy.as_deref(),
+            self.sandbox_config,
+            state,
+            &events,
+        )
+        .await?;
         let facts = PodFacts {
             pod_ip: self.runtime.pod_ip.clone().unwrap_or_default(),
             host_ip: self.ctx.host_ip.clone(),
@@ -508,30 +697,57 @@ impl<R: Runtime> Starter<'_, R> {
         let pod = self.pod;
         let mut refs = self.referenced().await.clone();
         refs.claims.clone_from(&state.claims);
-        let env = env::make_environment(pod, container, &refs, &facts)
-            .map_err(|err| Waiting { reason: "CreateContainerConfigError".into(), message: err.to_string() })?;
+        let env = env::make_environment(pod, container, &refs, &facts).map_err(|err| Waiting {
+            reason: "CreateContainerConfigError".into(),
+            message: err.to_string(),
+        })?;
         let pod_dir = self.ctx.root_dir.join("pods").join(spec::pod_uid(pod));
-        let mounts = volumes::prepare_mounts(pod, container, &pod_dir, &refs, &facts)
-            .map_err(|err| Waiting { reason: "CreateContainerConfigError".into(), message: err.to_string() })?;
+        let mounts =
+            volumes::prepare_mounts(pod, container, &pod_dir, &refs, &facts).map_err(|err| {
+                Waiting {
+                    reason: "CreateContainerConfigError".into(),
+                    message: err.to_string(),
+                }
+            })?;
         let config = spec::container_config(pod, container, attempt, env, mounts);
         let id = self
             .ctx
             .cri
             .create_container(self.sandbox_id, config, self.sandbox_config.clone())
             .await
-            .map_err(|err| Waiting { reason: "CreateContainerError".into(), message: err.to_string() })?;
+            .map_err(|err| Waiting {
+                reason: "CreateContainerError".into(),
+                message: err.to_string(),
+            })?;
         events.normal("Created", format!("Created container: {}", container.name));
         self.ctx
             .cri
             .start_container(&id)
             .await
-            .map_err(|err| Waiting { reason: "RunContainerError".into(), message: err.to_string() })?;
+            .map_err(|err| Waiting {
+                reason: "RunContainerError".into(),
+                message: err.to_string(),
+            })?;
         events.normal("Started", format!("Started container {}", container.name));
         info!(container = %container.name, id = %id, attempt, "container started");
-        let pod_ip = if spec::host_network(pod) { self.ctx.host_ip.clone() } else { facts.pod_ip.clone() };
-        lifecycle::post_start(self.ctx.cri.as_ref(), &self.ctx.recorder, pod, container, &id, &pod_ip)
-            .await
-            .map_err(|message| Waiting { reason: "PostStartHookError".into(), message })
+        let pod_ip = if spec::host_network(pod) {
+            self.ctx.host_ip.clone()
+        } else {
+            facts.pod_ip.clone()
+        };
+        lifecycle::post_start(
+            self.ctx.cri.as_ref(),
+            &self.ctx.recorder,
+            pod,
+            container,
+            &id,
+            &pod_ip,
+        )
+        .await
+        .map_err(|message| Waiting {
+            reason: "PostStartHookError".into(),
+            message,
+        })
     }
 }
 
@@ -558,11 +774,13 @@ struct ContainerEvents<'a> {
 
 impl ContainerEvents<'_> {
     fn normal(&self, reason: &'static str, message: String) {
-        self.recorder.container_event(self.pod, self.container, events::NORMAL, reason, message);
+        self.recorder
+            .container_event(self.pod, self.container, events::NORMAL, reason, message);
     }
 
     fn warning(&self, reason: &'static str, message: String) {
-        self.recorder.container_event(self.pod, self.container, events::WARNING, reason, message);
+        self.recorder
+            .container_event(self.pod, self.container, events::WARNING, reason, message);
     }
 }
 
@@ -575,15 +793,29 @@ async fn ensure_image<R: Runtime>(
     events: &ContainerEvents<'_>,
 ) -> Result<(), Waiting> {
     let policy = effective_pull_policy(image, policy);
-    let present = cri.image_status(image).await.map_err(|err| Waiting { reason: "ErrImagePull".into(), message: err.to_string() })?.is_some();
+    let present = cri
+        .image_status(image)
+        .await
+        .map_err(|err| Waiting {
+            reason: "ErrImagePull".into(),
+            message: err.to_string(),
+        })?
+        .is_some();
     match policy.as_str() {
         "Never" if !present => {
-            let message = format!("Container image \"{image}\" is not present with pull policy of Never");
+            let message =
+                format!("Container image \"{image}\" is not present with pull policy of Never");
             events.warning("ErrImageNeverPull", message.clone());
-            return Err(Waiting { reason: "ErrImageNeverPull".into(), message });
+            return Err(Waiting {
+                reason: "ErrImageNeverPull".into(),
+                message,
+            });
         }
         "Never" | "IfNotPresent" if present => {
-            events.normal("Pulled", format!("Container image \"{image}\" already present on machine"));
+            events.normal(
+                "Pulled",
+                format!("Container image \"{image}\" already present on machine"),
+            );
             return Ok(());
         }
         _ => {}
@@ -592,10 +824,17 @@ async fn ensure_image<R: Runtime>(
     if let Some(b) = state.image_backoff.get(image) {
         if now.duration_since(b.last) < b.delay {
             let message = format!("Back-off pulling image \"{image}\"");
-            if state.waiting.get(events.container).is_none_or(|w| w.reason != "ImagePullBackOff") {
+            if state
+                .waiting
+                .get(events.container)
+                .is_none_or(|w| w.reason != "ImagePullBackOff")
+            {
                 events.normal("BackOff", message.clone());
             }
-            return Err(Waiting { reason: "ImagePullBackOff".into(), message });
+            return Err(Waiting {
+                reason: "ImagePullBackOff".into(),
+                message,
+            });
         }
     }
     events.normal("Pulling", format!("Pulling image \"{image}\""));
@@ -607,19 +846,39 @@ async fn ensure_image<R: Runtime>(
             Ok(())
         }
         Err(err) => {
-            events.warning("Failed", format!("Failed to pull image \"{image}\": {}", err.go_string()));
-            let delay = state.image_backoff.get(image).map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
-            state.image_backoff.insert(image.to_string(), Backoff { delay, last: now });
-            Err(Waiting { reason: "ErrImagePull".into(), message: err.go_string() })
+            events.warning(
+                "Failed",
+                format!("Failed to pull image \"{image}\": {}", err.go_string()),
+            );
+            let delay = state
+                .image_backoff
+                .get(image)
+                .map_or(BACKOFF_INITIAL, |b| (b.delay * 2).min(BACKOFF_MAX));
+            state
+                .image_backoff
+                .insert(image.to_string(), Backoff { delay, last: now });
+            Err(Waiting {
+                reason: "ErrImagePull".into(),
+                message: err.go_string(),
+            })
         }
     }
 }
 
-async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &RuntimePod, state: &mut WorkerState) -> Result<()> {
+async fn write_status<R: Runtime>(
+    ctx: &PodContext<R>,
+    pod: &Pod,
+    runtime: &RuntimePod,
+    state: &mut WorkerState,
+) -> Result<()> {
     let mut readiness = HashMap::new();
     let mut started = HashMap::new();
     for container in pod.spec.iter().flat_map(|s| s.containers.iter()) {
-        if let Some(results) = runtime.latest(&container.name).filter(|r| r.running()).and_then(|r| state.probes.get(&r.id)) {
+        if let Some(results) = runtime
+            .latest(&container.name)
+            .filter(|r| r.running())
+            .and_then(|r| state.probes.get(&r.id))
+        {
             readiness.insert(container.name.clone(), results.ready && results.started);
             started.insert(container.name.clone(), results.started);
         } else if container.startup_probe.is_some() || container.readiness_probe.is_some() {
@@ -628,7 +887,13 @@ async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &Runt
             started.insert(container.name.clone(), container.startup_probe.is_none());
         }
     }
-    let inputs = StatusInputs { waiting: state.waiting.clone(), readiness, started, host_ip: &ctx.host_ip, terminal: state.terminal };
+    let inputs = StatusInputs {
+        waiting: state.waiting.clone(),
+        readiness,
+        started,
+        host_ip: &ctx.host_ip,
+        terminal: state.terminal,
+    };
     let computed = status::compute(pod, runtime, &inputs, Timestamp::now());
     let value = serde_json::to_value(&computed)?;
     // Compare without timestamps that change on every computation of a new pod.
@@ -640,13 +905,26 @@ async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &Runt
         state.last_status = Some(value);
         return Ok(());
     }
-    let Some(client) = ctx.client.clone() else { return Ok(()) };
+    let Some(client) = ctx.client.clone() else {
+        return Ok(());
+    };
     let api: Api<Pod> = Api::namespaced(client, spec::pod_namespace(pod));
     let patch = serde_json::json!({ "status": value });
-    match api.patch_status(spec::pod_name(pod), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(
+            spec::pod_name(pod),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => {}
         // A static pod's status goes to its mirror pod, which may not exist yet.
-        Err(kube::Error::Api(status)) if status.code == 404 && super::static_pods::is_static(pod) => return Ok(()),
+        Err(kube::Error::Api(status))
+            if status.code == 404 && super::static_pods::is_static(pod) =>
+        {
+            return Ok(())
+        }
         Err(err) => return Err(err.into()),
     }
     debug!(phase = ?computed.phase, "status written");
@@ -656,11 +934,15 @@ async fn write_status<R: Runtime>(ctx: &PodContext<R>, pod: &Pod, runtime: &Runt
 
 /// Stops every running container of the pod with `grace`, concurrently.
 async fn kill_containers<R: Runtime>(cri: &R, runtime: &RuntimePod, grace: Duration) {
-    let stops = runtime.containers.iter().filter(|c| c.running()).map(|c| async move {
-        if let Err(err) = cri.stop_container(&c.id, grace).await {
-            warn!(container = %c.id, "stopping container: {err}");
-        }
-    });
+    let stops = runtime
+        .containers
+        .iter()
+        .filter(|c| c.running())
+        .map(|c| async move {
+            if let Err(err) = cri.stop_container(&c.id, grace).await {
+                warn!(container = %c.id, "stopping container: {err}");
+            }
+        });
     futures::future::join_all(stops).await;
 }
 
@@ -676,12 +958,20 @@ pub async fn kill_pod<R: Runtime>(ctx: &PodContext<R>, uid: &str, grace: Duratio
 
 /// Removes the pod's containers, sandboxes and volume directories.
 pub async fn remove_pod<R: Runtime>(ctx: &PodContext<R>, uid: &str) {
-    if let Ok(containers) = ctx.cri.list_containers(Some(uid_filter_container(uid))).await {
+    if let Ok(containers) = ctx
+        .cri
+        .list_containers(Some(uid_filter_container(uid)))
+        .await
+    {
         for c in containers {
             let _ = ctx.cri.remove_container(&c.id).await;
         }
     }
-    if let Ok(sandboxes) = ctx.cri.list_pod_sandbox(Some(uid_filter_sandbox(uid))).await {
+    if let Ok(sandboxes) = ctx
+        .cri
+        .list_pod_sandbox(Some(uid_filter_sandbox(uid)))
+        .await
+    {
         for s in sandboxes {
             let _ = ctx.cri.stop_pod_sandbox(&s.id).await;
             if let Err(err) = ctx.cri.remove_pod_sandbox(&s.id).await {
@@ -700,16 +990,38 @@ async fn terminate<R: Runtime>(ctx: &PodContext<R>, pod: &Pod) -> Result<()> {
     let grace = pod
         .metadata
         .deletion_grace_period_seconds
-        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds)
+        })
         .unwrap_or(30)
         .max(0) as u64;
     info!(grace_seconds = grace, "killing pod for deletion");
     let inspected = inspect(ctx.cri.as_ref(), uid).await?;
     for c in inspected.runtime.containers.iter().filter(|c| c.running()) {
-        ctx.recorder.container_event(pod, &c.name, events::NORMAL, "Killing", format!("Stopping container {}", c.name));
+        ctx.recorder.container_event(
+            pod,
+            &c.name,
+            events::NORMAL,
+            "Killing",
+            format!("Stopping container {}", c.name),
+        );
     }
-    let pod_ip = if spec::host_network(pod) { ctx.host_ip.clone() } else { inspected.runtime.pod_ip.clone().unwrap_or_default() };
-    lifecycle::kill_containers(ctx.cri.as_ref(), &ctx.recorder, pod, &inspected.runtime.containers, &pod_ip, Duration::from_secs(grace)).await;
+    let pod_ip = if spec::host_network(pod) {
+        ctx.host_ip.clone()
+    } else {
+        inspected.runtime.pod_ip.clone().unwrap_or_default()
+    };
+    lifecycle::kill_containers(
+        ctx.cri.as_ref(),
+        &ctx.recorder,
+        pod,
+        &inspected.runtime.containers,
+        &pod_ip,
+        Duration::from_secs(grace),
+    )
+    .await;
     for sandbox in &inspected.sandboxes {
         ctx.cri.stop_pod_sandbox(&sandbox.id).await?;
     }
@@ -720,7 +1032,10 @@ async fn terminate<R: Runtime>(ctx: &PodContext<R>, pod: &Pod) -> Result<()> {
     let api: Api<Pod> = Api::namespaced(client, spec::pod_namespace(pod));
     let params = DeleteParams {
         grace_period_seconds: Some(0),
-        preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        }),
         ..Default::default()
     };
     match api.delete(spec::pod_name(pod), &params).await {

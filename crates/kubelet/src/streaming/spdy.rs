@@ -49,30 +49,116 @@ pub type Headers = BTreeMap<String, Vec<String>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
-    Data { stream_id: u32, fin: bool, data: Vec<u8> },
-    SynStream { stream_id: u32, fin: bool, headers: Headers },
-    SynReply { stream_id: u32, fin: bool, headers: Headers },
-    RstStream { stream_id: u32, status: u32 },
+    Data {
+        stream_id: u32,
+        fin: bool,
+        data: Vec<u8>,
+    },
+    SynStream {
+        stream_id: u32,
+        fin: bool,
+        headers: Headers,
+    },
+    SynReply {
+        stream_id: u32,
+        fin: bool,
+        headers: Headers,
+    },
+    RstStream {
+        stream_id: u32,
+        status: u32,
+    },
     Settings,
-    Ping { id: u32 },
-    GoAway { last_good_stream_id: u32, status: u32 },
-    Headers { stream_id: u32, fin: bool, headers: Headers },
-    WindowUpdate { stream_id: u32, delta: u32 },
+    Ping {
+        id: u32,
+    },
+    GoAway {
+        last_good_stream_id: u32,
+        status: u32,
+    },
+    Headers {
+        stream_id: u32,
+        fin: bool,
+        headers: Headers,
+    },
+    WindowUpdate {
+        stream_id: u32,
+        delta: u32,
+    },
     /// A control frame type this client does not know (skipped, as spdystream does).
-    Unknown { frame_type: u16 },
+    Unknown {
+        frame_type: u16,
+    },
 }
 
 /// The SPDY/3 header compression dictionary (draft 3, section 2.6.10.1): the
 /// length-prefixed names and values below followed by a run of common text.
 fn dictionary() -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "options", "head", "post", "put", "delete", "trace", "accept", "accept-charset", "accept-encoding", "accept-language",
-        "accept-ranges", "age", "allow", "authorization", "cache-control", "connection", "content-base", "content-encoding",
-        "content-language", "content-length", "content-location", "content-md5", "content-range", "content-type", "date", "etag",
-        "expect", "expires", "from", "host", "if-match", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since",
-        "last-modified", "location", "max-forwards", "pragma", "proxy-authenticate", "proxy-authorization", "range", "referer",
-        "retry-after", "server", "te", "trailer", "transfer-encoding", "upgrade", "user-agent", "vary", "via", "warning",
-        "www-authenticate", "method", "get", "status", "200 OK", "version", "HTTP/1.1", "url", "public", "set-cookie", "keep-alive",
+        "options",
+        "head",
+        "post",
+        "put",
+        "delete",
+        "trace",
+        "accept",
+        "accept-charset",
+        "accept-encoding",
+        "accept-language",
+        "accept-ranges",
+        "age",
+        "allow",
+        "authorization",
+        "cache-control",
+        "connection",
+        "content-base",
+        "content-encoding",
+        "content-language",
+        "content-length",
+        "content-location",
+        "content-md5",
+        "content-range",
+        "content-type",
+        "date",
+        "etag",
+        "expect",
+        "expires",
+        "from",
+        "host",
+        "if-match",
+        "if-modified-since",
+        "if-none-match",
+        "if-range",
+        "if-unmodified-since",
+        "last-modified",
+        "location",
+        "max-forwards",
+        "pragma",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "range",
+        "referer",
+        "retry-after",
+        "server",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "user-agent",
+        "vary",
+        "via",
+        "warning",
+        "www-authenticate",
+        "method",
+        "get",
+        "status",
+        "200 OK",
+        "version",
+        "HTTP/1.1",
+        "url",
+        "public",
+        "set-cookie",
+        "keep-alive",
         "origin",
     ];
     const TAIL: &str = concat!(
@@ -129,9 +215,13 @@ impl Encoder {
             if out.capacity() - out.len() < 64 {
                 out.reserve(raw.len() + 64);
             }
-            self.compress.compress_vec(&raw[consumed..], &mut out, FlushCompress::Sync).map_err(|e| Error::Headers(e.to_string()))?;
+            self.compress
+                .compress_vec(&raw[consumed..], &mut out, FlushCompress::Sync)
+                .map_err(|e| Error::Headers(e.to_string()))?;
             // Done once all input is in and the flush had room to finish.
-            if (self.compress.total_in() - start_in) as usize == raw.len() && out.len() < out.capacity() {
+            if (self.compress.total_in() - start_in) as usize == raw.len()
+                && out.len() < out.capacity()
+            {
                 return Ok(out);
             }
         }
@@ -150,7 +240,11 @@ impl Encoder {
         };
         let fin_flag = |fin: bool| if fin { FLAG_FIN } else { 0 };
         Ok(match frame {
-            Frame::Data { stream_id, fin, data } => {
+            Frame::Data {
+                stream_id,
+                fin,
+                data,
+            } => {
                 let mut out = Vec::with_capacity(8 + data.len());
                 out.extend_from_slice(&(stream_id & 0x7fff_ffff).to_be_bytes());
                 out.push(fin_flag(*fin));
@@ -158,7 +252,11 @@ impl Encoder {
                 out.extend_from_slice(data);
                 out
             }
-            Frame::SynStream { stream_id, fin, headers } => {
+            Frame::SynStream {
+                stream_id,
+                fin,
+                headers,
+            } => {
                 let mut body = Vec::new();
                 body.extend_from_slice(&(stream_id & 0x7fff_ffff).to_be_bytes());
                 body.extend_from_slice(&0u32.to_be_bytes()); // associated-to stream
@@ -166,8 +264,21 @@ impl Encoder {
                 body.extend(self.header_block(headers)?);
                 control(TYPE_SYN_STREAM, fin_flag(*fin), body)
             }
-            Frame::SynReply { stream_id, fin, headers } | Frame::Headers { stream_id, fin, headers } => {
-                let frame_type = if matches!(frame, Frame::SynReply { .. }) { TYPE_SYN_REPLY } else { TYPE_HEADERS };
+            Frame::SynReply {
+                stream_id,
+                fin,
+                headers,
+            }
+            | Frame::Headers {
+                stream_id,
+                fin,
+                headers,
+            } => {
+                let frame_type = if matches!(frame, Frame::SynReply { .. }) {
+                    TYPE_SYN_REPLY
+                } else {
+                    TYPE_HEADERS
+                };
                 let mut body = (stream_id & 0x7fff_ffff).to_be_bytes().to_vec();
                 body.extend(self.header_block(headers)?);
                 control(frame_type, fin_flag(*fin), body)
@@ -179,7 +290,10 @@ impl Encoder {
             }
             Frame::Settings => control(TYPE_SETTINGS, 0, 0u32.to_be_bytes().to_vec()),
             Frame::Ping { id } => control(TYPE_PING, 0, id.to_be_bytes().to_vec()),
-            Frame::GoAway { last_good_stream_id, status } => {
+            Frame::GoAway {
+                last_good_stream_id,
+                status,
+            } => {
                 let mut body = (last_good_stream_id & 0x7fff_ffff).to_be_bytes().to_vec();
                 body.extend_from_slice(&status.to_be_bytes());
                 control(TYPE_GOAWAY, 0, body)
@@ -211,7 +325,9 @@ fn be32(b: &[u8]) -> u32 {
 
 impl Decoder {
     pub fn new() -> Decoder {
-        Decoder { decompress: Decompress::new(true) }
+        Decoder {
+            decompress: Decompress::new(true),
+        }
     }
 
     fn inflate(&mut self, compressed: &[u8]) -> Result<Vec<u8>> {
@@ -223,9 +339,14 @@ impl Decoder {
                 out.reserve(out.capacity().max(1024));
             }
             let before = (self.decompress.total_in(), self.decompress.total_out());
-            match self.decompress.decompress_vec(&compressed[consumed..], &mut out, FlushDecompress::Sync) {
+            match self.decompress.decompress_vec(
+                &compressed[consumed..],
+                &mut out,
+                FlushDecompress::Sync,
+            ) {
                 Ok(Status::Ok | Status::BufError) => {
-                    let all_in = (self.decompress.total_in() - start_in) as usize == compressed.len();
+                    let all_in =
+                        (self.decompress.total_in() - start_in) as usize == compressed.len();
                     let stuck = before == (self.decompress.total_in(), self.decompress.total_out());
                     if all_in && (stuck || out.len() < out.capacity()) {
                         return Ok(out);
@@ -236,7 +357,9 @@ impl Decoder {
                 }
                 Ok(Status::StreamEnd) => return Ok(out),
                 Err(err) if err.needs_dictionary().is_some() => {
-                    self.decompress.set_dictionary(&dictionary()).map_err(|e| Error::Headers(e.to_string()))?;
+                    self.decompress
+                        .set_dictionary(&dictionary())
+                        .map_err(|e| Error::Headers(e.to_string()))?;
                 }
                 Err(err) => return Err(Error::Headers(err.to_string())),
             }
@@ -259,7 +382,10 @@ impl Decoder {
             let name = String::from_utf8_lossy(take(len)?).into_owned();
             let len = be32(take(4)?) as usize;
             let value = String::from_utf8_lossy(take(len)?).into_owned();
-            headers.entry(name).or_default().extend(value.split('\0').map(str::to_string));
+            headers
+                .entry(name)
+                .or_default()
+                .extend(value.split('\0').map(str::to_string));
         }
         Ok(headers)
     }
@@ -281,30 +407,55 @@ impl Decoder {
         r.read_exact(&mut body).await?;
         let fin = flags & FLAG_FIN != 0;
         if head[0] & 0x80 == 0 {
-            return Ok(Some(Frame::Data { stream_id: be32(&head[..4]) & 0x7fff_ffff, fin, data: body }));
+            return Ok(Some(Frame::Data {
+                stream_id: be32(&head[..4]) & 0x7fff_ffff,
+                fin,
+                data: body,
+            }));
         }
         let version = u16::from_be_bytes([head[0], head[1]]) & 0x7fff;
         if version != VERSION {
             return Err(Error::Version(version));
         }
         let frame_type = u16::from_be_bytes([head[2], head[3]]);
-        let need = |n: usize, what: &'static str| if body.len() < n { Err(Error::Malformed { what }) } else { Ok(()) };
+        let need = |n: usize, what: &'static str| {
+            if body.len() < n {
+                Err(Error::Malformed { what })
+            } else {
+                Ok(())
+            }
+        };
         let frame = match frame_type {
             TYPE_SYN_STREAM => {
                 need(10, "SYN_STREAM")?;
-                Frame::SynStream { stream_id: be32(&body) & 0x7fff_ffff, fin, headers: self.header_block(&body[10..])? }
+                Frame::SynStream {
+                    stream_id: be32(&body) & 0x7fff_ffff,
+                    fin,
+                    headers: self.header_block(&body[10..])?,
+                }
             }
             TYPE_SYN_REPLY => {
                 need(4, "SYN_REPLY")?;
-                Frame::SynReply { stream_id: be32(&body) & 0x7fff_ffff, fin, headers: self.header_block(&body[4..])? }
+                Frame::SynReply {
+                    stream_id: be32(&body) & 0x7fff_ffff,
+                    fin,
+                    headers: self.header_block(&body[4..])?,
+                }
             }
             TYPE_HEADERS => {
                 need(4, "HEADERS")?;
-                Frame::Headers { stream_id: be32(&body) & 0x7fff_ffff, fin, headers: self.header_block(&body[4..])? }
+                Frame::Headers {
+                    stream_id: be32(&body) & 0x7fff_ffff,
+                    fin,
+                    headers: self.header_block(&body[4..])?,
+                }
             }
             TYPE_RST_STREAM => {
                 need(8, "RST_STREAM")?;
-                Frame::RstStream { stream_id: be32(&body) & 0x7fff_ffff, status: be32(&body[4..]) }
+                Frame::RstStream {
+                    stream_id: be32(&body) & 0x7fff_ffff,
+                    status: be32(&body[4..]),
+                }
             }
             TYPE_SETTINGS => Frame::Settings,
             TYPE_PING => {
@@ -313,11 +464,17 @@ impl Decoder {
             }
             TYPE_GOAWAY => {
                 need(8, "GOAWAY")?;
-                Frame::GoAway { last_good_stream_id: be32(&body) & 0x7fff_ffff, status: be32(&body[4..]) }
+                Frame::GoAway {
+                    last_good_stream_id: be32(&body) & 0x7fff_ffff,
+                    status: be32(&body[4..]),
+                }
             }
             TYPE_WINDOW_UPDATE => {
                 need(8, "WINDOW_UPDATE")?;
-                Frame::WindowUpdate { stream_id: be32(&body) & 0x7fff_ffff, delta: be32(&body[4..]) & 0x7fff_ffff }
+                Frame::WindowUpdate {
+                    stream_id: be32(&body) & 0x7fff_ffff,
+                    delta: be32(&body[4..]) & 0x7fff_ffff,
+                }
             }
             frame_type => Frame::Unknown { frame_type },
         };
@@ -346,15 +503,44 @@ mod tests {
     async fn frames_round_trip_with_one_compression_context() {
         let mut enc = Encoder::new();
         let frames = vec![
-            Frame::SynStream { stream_id: 1, fin: false, headers: Headers::from([header("streamType", "error")]) },
-            Frame::SynStream { stream_id: 3, fin: false, headers: Headers::from([header("streamtype", "stdin")]) },
-            Frame::SynReply { stream_id: 3, fin: false, headers: Headers::new() },
-            Frame::Data { stream_id: 3, fin: false, data: b"hello\n".to_vec() },
-            Frame::Data { stream_id: 3, fin: true, data: Vec::new() },
+            Frame::SynStream {
+                stream_id: 1,
+                fin: false,
+                headers: Headers::from([header("streamType", "error")]),
+            },
+            Frame::SynStream {
+                stream_id: 3,
+                fin: false,
+                headers: Headers::from([header("streamtype", "stdin")]),
+            },
+            Frame::SynReply {
+                stream_id: 3,
+                fin: false,
+                headers: Headers::new(),
+            },
+            Frame::Data {
+                stream_id: 3,
+                fin: false,
+                data: b"hello\n".to_vec(),
+            },
+            Frame::Data {
+                stream_id: 3,
+                fin: true,
+                data: Vec::new(),
+            },
             Frame::Ping { id: 2 },
-            Frame::RstStream { stream_id: 5, status: 5 },
-            Frame::GoAway { last_good_stream_id: 7, status: 0 },
-            Frame::WindowUpdate { stream_id: 1, delta: 65536 },
+            Frame::RstStream {
+                stream_id: 5,
+                status: 5,
+            },
+            Frame::GoAway {
+                last_good_stream_id: 7,
+                status: 0,
+            },
+            Frame::WindowUpdate {
+                stream_id: 1,
+                delta: 65536,
+            },
         ];
         let mut wire = Vec::new();
         for f in &frames {
@@ -367,7 +553,11 @@ mod tests {
             back.push(f);
         }
         let mut expected = frames.clone();
-        expected[0] = Frame::SynStream { stream_id: 1, fin: false, headers: Headers::from([header("streamtype", "error")]) };
+        expected[0] = Frame::SynStream {
+            stream_id: 1,
+            fin: false,
+            headers: Headers::from([header("streamtype", "error")]),
+        };
         assert_eq!(back, expected);
     }
 
@@ -377,11 +567,23 @@ mod tests {
     fn go_compressed_header_block_decodes() {
         let mut go_style = Compress::new(Compression::best(), true);
         go_style.set_dictionary(&dictionary()).expect("dictionary");
-        let raw = [&1u32.to_be_bytes()[..], &10u32.to_be_bytes(), b"streamtype", &5u32.to_be_bytes(), b"error"].concat();
+        let raw = [
+            &1u32.to_be_bytes()[..],
+            &10u32.to_be_bytes(),
+            b"streamtype",
+            &5u32.to_be_bytes(),
+            b"error",
+        ]
+        .concat();
         let mut compressed = Vec::with_capacity(256);
-        go_style.compress_vec(&raw, &mut compressed, FlushCompress::Sync).expect("compress");
+        go_style
+            .compress_vec(&raw, &mut compressed, FlushCompress::Sync)
+            .expect("compress");
         let mut dec = Decoder::new();
         let headers = dec.header_block(&compressed).expect("headers");
-        assert_eq!(headers.get("streamtype").map(Vec::as_slice), Some(&["error".to_string()][..]));
+        assert_eq!(
+            headers.get("streamtype").map(Vec::as_slice),
+            Some(&["error".to_string()][..])
+        );
     }
 }

@@ -44,7 +44,10 @@ const RUNTIME_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether the request is a WebSocket upgrade offering `v5.channel.k8s.io`.
 pub fn wants_v5(headers: &HeaderMap) -> bool {
-    let websocket = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     websocket
         && headers
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
@@ -66,9 +69,13 @@ struct StreamIds {
 
 impl StreamIds {
     fn channel_of(&self, stream_id: u32) -> Option<u8> {
-        [(Some(self.stdout), STDOUT), (Some(self.stderr), STDERR), (Some(Some(self.error)), ERROR)]
-            .into_iter()
-            .find_map(|(id, channel)| (id.flatten() == Some(stream_id)).then_some(channel))
+        [
+            (Some(self.stdout), STDOUT),
+            (Some(self.stderr), STDERR),
+            (Some(Some(self.error)), ERROR),
+        ]
+        .into_iter()
+        .find_map(|(id, channel)| (id.flatten() == Some(stream_id)).then_some(channel))
     }
 }
 
@@ -82,7 +89,10 @@ struct RuntimeWriter {
 
 impl RuntimeWriter {
     async fn send(&mut self, frame: &Frame) -> Result<(), Error> {
-        let bytes = self.encoder.encode(frame).map_err(|e| Error::RuntimeStream(e.to_string()))?;
+        let bytes = self
+            .encoder
+            .encode(frame)
+            .map_err(|e| Error::RuntimeStream(e.to_string()))?;
         self.io.write_all(&bytes).await.map_err(Error::Connect)?;
         self.io.flush().await.map_err(Error::Connect)
     }
@@ -114,16 +124,32 @@ async fn connect_runtime(location: &str, options: StreamOptions) -> Result<Runti
     let mut resp = super::send_to_runtime(location, &mut req).await?;
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = resp.status();
-        let body = http_body_util::BodyExt::collect(resp.into_body()).await.map(|b| b.to_bytes()).unwrap_or_default();
-        return Err(runtime_error(format!("the runtime refused the SPDY upgrade ({status}): {}", String::from_utf8_lossy(&body).trim())));
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        return Err(runtime_error(format!(
+            "the runtime refused the SPDY upgrade ({status}): {}",
+            String::from_utf8_lossy(&body).trim()
+        )));
     }
-    let negotiated = resp.headers().get("X-Stream-Protocol-Version").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let negotiated = resp
+        .headers()
+        .get("X-Stream-Protocol-Version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     if negotiated != PROTOCOL_V4 {
-        return Err(runtime_error(format!("the runtime negotiated {negotiated:?}, not {PROTOCOL_V4}")));
+        return Err(runtime_error(format!(
+            "the runtime negotiated {negotiated:?}, not {PROTOCOL_V4}"
+        )));
     }
     let upgraded = hyper::upgrade::on(&mut resp).await.map_err(Error::Proxy)?;
     let (reader, io) = tokio::io::split(TokioIo::new(upgraded));
-    let mut writer = RuntimeWriter { io, encoder: spdy::Encoder::new() };
+    let mut writer = RuntimeWriter {
+        io,
+        encoder: spdy::Encoder::new(),
+    };
 
     let mut ids = StreamIds::default();
     let mut kinds: Vec<&str> = vec!["error"];
@@ -150,32 +176,64 @@ async fn connect_runtime(location: &str, options: StreamOptions) -> Result<Runti
             _ => ids.resize = Some(stream_id),
         }
         let headers = Headers::from([spdy::header("streamtype", kind)]);
-        writer.send(&Frame::SynStream { stream_id, fin: false, headers }).await?;
+        writer
+            .send(&Frame::SynStream {
+                stream_id,
+                fin: false,
+                headers,
+            })
+            .await?;
         pending.push(stream_id);
     }
-    let mut session = RuntimeSession { reader, decoder: spdy::Decoder::new(), writer: Mutex::new(writer), ids };
+    let mut session = RuntimeSession {
+        reader,
+        decoder: spdy::Decoder::new(),
+        writer: Mutex::new(writer),
+        ids,
+    };
     let wait_replies = async {
         while !pending.is_empty() {
             match session.decoder.read(&mut session.reader).await {
-                Ok(Some(Frame::SynReply { stream_id, .. })) => pending.retain(|id| *id != stream_id),
-                Ok(Some(Frame::RstStream { stream_id, status })) => {
-                    return Err(runtime_error(format!("the runtime reset stream {stream_id} (status {status})")));
+                Ok(Some(Frame::SynReply { stream_id, .. })) => {
+                    pending.retain(|id| *id != stream_id)
                 }
-                Ok(Some(Frame::Ping { id })) => session.writer.lock().await.send(&Frame::Ping { id }).await?,
+                Ok(Some(Frame::RstStream { stream_id, status })) => {
+                    return Err(runtime_error(format!(
+                        "the runtime reset stream {stream_id} (status {status})"
+                    )));
+                }
+                Ok(Some(Frame::Ping { id })) => {
+                    session
+                        .writer
+                        .lock()
+                        .await
+                        .send(&Frame::Ping { id })
+                        .await?
+                }
                 Ok(Some(other)) => debug!(?other, "SPDY frame before all streams were accepted"),
-                Ok(None) => return Err(runtime_error("the runtime closed the connection while streams were being set up")),
+                Ok(None) => {
+                    return Err(runtime_error(
+                        "the runtime closed the connection while streams were being set up",
+                    ))
+                }
                 Err(err) => return Err(runtime_error(err.to_string())),
             }
         }
         Ok(())
     };
-    tokio::time::timeout(RUNTIME_SETUP_TIMEOUT, wait_replies).await.map_err(|_| runtime_error("timed out waiting for the runtime to accept the streams"))??;
+    tokio::time::timeout(RUNTIME_SETUP_TIMEOUT, wait_replies)
+        .await
+        .map_err(|_| runtime_error("timed out waiting for the runtime to accept the streams"))??;
     Ok(session)
 }
 
 /// Serves a v5 exec/attach: sets up the runtime session, answers the client's
 /// upgrade, and bridges the two until the runtime ends the command.
-pub async fn serve(location: &str, mut req: Request, options: StreamOptions) -> Result<Response, Error> {
+pub async fn serve(
+    location: &str,
+    mut req: Request,
+    options: StreamOptions,
+) -> Result<Response, Error> {
     let key = req
         .headers()
         .get(header::SEC_WEBSOCKET_KEY)
@@ -186,7 +244,9 @@ pub async fn serve(location: &str, mut req: Request, options: StreamOptions) -> 
     tokio::spawn(async move {
         match client_upgrade.await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+                let ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
                 bridge(ws, session, options).await;
             }
             Err(err) => warn!("client upgrade failed: {err}"),
@@ -197,8 +257,14 @@ pub async fn serve(location: &str, mut req: Request, options: StreamOptions) -> 
     let headers = resp.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(PROTOCOL_V5));
-    headers.insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&key).map_err(|e| Error::BadRequest(e.to_string()))?);
+    headers.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(PROTOCOL_V5),
+    );
+    headers.insert(
+        header::SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&key).map_err(|e| Error::BadRequest(e.to_string()))?,
+    );
     Ok(resp)
 }
 
@@ -207,12 +273,23 @@ where
     S: tokio::io::AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut ws_tx, mut ws_rx) = ws.split();
-    let RuntimeSession { mut reader, mut decoder, writer, ids } = session;
+    let RuntimeSession {
+        mut reader,
+        mut decoder,
+        writer,
+        ids,
+    } = session;
     let writer = std::sync::Arc::new(writer);
 
     // As upstream's server: an empty message on the lowest writable channel
     // tells the client the session is up.
-    let first = if options.stdout { STDOUT } else if options.stderr { STDERR } else { ERROR };
+    let first = if options.stdout {
+        STDOUT
+    } else if options.stderr {
+        STDERR
+    } else {
+        ERROR
+    };
     if ws_tx.send(Message::binary(vec![first])).await.is_err() {
         return;
     }
@@ -231,13 +308,27 @@ where
                         break;
                     }
                 };
-                let Some((&channel, payload)) = data.split_first() else { continue };
+                let Some((&channel, payload)) = data.split_first() else {
+                    continue;
+                };
                 let frame = match (channel, ids.stdin, ids.resize) {
-                    (STDIN, Some(stream_id), _) => Frame::Data { stream_id, fin: false, data: payload.to_vec() },
-                    (RESIZE, _, Some(stream_id)) => Frame::Data { stream_id, fin: false, data: payload.to_vec() },
+                    (STDIN, Some(stream_id), _) => Frame::Data {
+                        stream_id,
+                        fin: false,
+                        data: payload.to_vec(),
+                    },
+                    (RESIZE, _, Some(stream_id)) => Frame::Data {
+                        stream_id,
+                        fin: false,
+                        data: payload.to_vec(),
+                    },
                     (CLOSE, Some(stream_id), _) if payload.first() == Some(&STDIN) => {
                         debug!("client closed stdin");
-                        Frame::Data { stream_id, fin: true, data: Vec::new() }
+                        Frame::Data {
+                            stream_id,
+                            fin: true,
+                            data: Vec::new(),
+                        }
                     }
                     _ => {
                         debug!(channel, "ignoring a message for a channel without a stream");
@@ -270,12 +361,20 @@ where
             let mut held_status: Option<Vec<u8>> = None;
             loop {
                 match decoder.read(&mut reader).await {
-                    Ok(Some(Frame::Data { stream_id, data, fin })) => {
-                        let Some(channel) = ids.channel_of(stream_id) else { continue };
+                    Ok(Some(Frame::Data {
+                        stream_id,
+                        data,
+                        fin,
+                    })) => {
+                        let Some(channel) = ids.channel_of(stream_id) else {
+                            continue;
+                        };
                         if data.is_empty() {
                             // nothing to forward
                         } else if channel == ERROR {
-                            held_status.get_or_insert_with(|| vec![ERROR]).extend_from_slice(&data);
+                            held_status
+                                .get_or_insert_with(|| vec![ERROR])
+                                .extend_from_slice(&data);
                         } else {
                             let mut message = Vec::with_capacity(data.len() + 1);
                             message.push(channel);
@@ -313,7 +412,10 @@ where
                     return;
                 }
             }
-            let close = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+            let close = CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            };
             let _ = ws_tx.send(Message::Close(Some(close))).await;
             let _ = ws_tx.close().await;
         }
@@ -335,18 +437,33 @@ mod tests {
     fn v5_offer_detected() {
         let mut h = HeaderMap::new();
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("v4.channel.k8s.io, v5.channel.k8s.io"));
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("v4.channel.k8s.io, v5.channel.k8s.io"),
+        );
         assert!(wants_v5(&h));
-        h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("v4.channel.k8s.io"));
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("v4.channel.k8s.io"),
+        );
         assert!(!wants_v5(&h));
         h.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
-        h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(PROTOCOL_V5));
+        h.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(PROTOCOL_V5),
+        );
         assert!(!wants_v5(&h));
     }
 
     #[test]
     fn runtime_streams_map_to_channels() {
-        let ids = StreamIds { error: 1, stdin: Some(3), stdout: Some(5), stderr: None, resize: Some(7) };
+        let ids = StreamIds {
+            error: 1,
+            stdin: Some(3),
+            stdout: Some(5),
+            stderr: None,
+            resize: Some(7),
+        };
         assert_eq!(ids.channel_of(1), Some(ERROR));
         assert_eq!(ids.channel_of(5), Some(STDOUT));
         assert_eq!(ids.channel_of(3), None, "stdin is write-only");

@@ -29,12 +29,20 @@ impl Cluster {
     /// Starts everything; `static_pods` adds `--pod-manifest-path` (see `manifests`).
     pub async fn start(static_pods: bool) -> Cluster {
         let etcd = test_support::Etcd::start().expect("etcd");
-        let apiserver = test_support::ApiServer::start(&apiserver_binary(), &etcd, &["--disable-admission-plugins=ServiceAccount"]).expect("apiserver");
+        let apiserver = test_support::ApiServer::start(
+            &apiserver_binary(),
+            &etcd,
+            &["--disable-admission-plugins=ServiceAccount"],
+        )
+        .expect("apiserver");
         let containerd = Containerd::start().expect("containerd");
         let dir = tempfile::tempdir().expect("tempdir");
         let manifests = dir.path().join("manifests");
         std::fs::create_dir(&manifests).expect("manifest dir");
-        let client = kube_common::client::build_client(Some(&apiserver.url()), None, "kubelet-test").await.expect("client");
+        let client =
+            kube_common::client::build_client(Some(&apiserver.url()), None, "kubelet-test")
+                .await
+                .expect("client");
         let mut cluster = Cluster {
             kubelet: None,
             containerd,
@@ -43,7 +51,11 @@ impl Cluster {
             client,
             node: format!("node-{}-{}", std::process::id(), u8::from(static_pods)),
             kubelet_port: test_support::free_port(),
-            manifests: if static_pods { manifests } else { PathBuf::new() },
+            manifests: if static_pods {
+                manifests
+            } else {
+                PathBuf::new()
+            },
             kubelet_runs: 0,
             dir,
         };
@@ -56,20 +68,32 @@ impl Cluster {
         command
             .arg(format!("--api_servers={}", self.apiserver.url()))
             .arg(format!("--hostname-override={}", self.node))
-            .arg(format!("--container-runtime-endpoint={}", self.containerd.endpoint()))
+            .arg(format!(
+                "--container-runtime-endpoint={}",
+                self.containerd.endpoint()
+            ))
             .arg("--address=127.0.0.1")
             // The apiserver reaches the kubelet (logs, exec) at the node's InternalIP.
             .arg("--node-ip=127.0.0.1")
             .arg(format!("--port={}", self.kubelet_port))
-            .arg(format!("--root-dir={}", self.dir.path().join("root").display()))
-            .arg(format!("--pod-logs-dir={}", self.dir.path().join("logs").display()))
+            .arg(format!(
+                "--root-dir={}",
+                self.dir.path().join("root").display()
+            ))
+            .arg(format!(
+                "--pod-logs-dir={}",
+                self.dir.path().join("logs").display()
+            ))
             .arg("--node-status-update-frequency=2s")
             .arg("--v=2");
         if !self.manifests.as_os_str().is_empty() {
             command.arg(format!("--pod-manifest-path={}", self.manifests.display()));
         }
         self.kubelet_runs += 1;
-        let log = self.dir.path().join(format!("kubelet-{}.log", self.kubelet_runs));
+        let log = self
+            .dir
+            .path()
+            .join(format!("kubelet-{}.log", self.kubelet_runs));
         self.kubelet = Some(Process::spawn("kubelet", command, log).expect("kubelet"));
     }
 
@@ -103,7 +127,13 @@ impl Cluster {
         let nodes: Api<Node> = Api::all(self.client.clone());
         wait_for(Duration::from_secs(30), "node Ready", || async {
             let node = nodes.get_opt(&self.node).await.ok().flatten()?;
-            let ready = node.status.as_ref()?.conditions.as_ref()?.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+            let ready = node
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
             ready.then_some(node)
         })
         .await
@@ -111,7 +141,8 @@ impl Cluster {
 
     /// `GET http://127.0.0.1:<kubelet port><path>`.
     pub fn kubelet_get(&self, path: &str) -> test_support::HttpResponse {
-        test_support::http_get(&format!("http://127.0.0.1:{}{path}", self.kubelet_port)).expect("GET from the kubelet")
+        test_support::http_get(&format!("http://127.0.0.1:{}{path}", self.kubelet_port))
+            .expect("GET from the kubelet")
     }
 
     /// `/usr/bin/kubectl` against this cluster.
@@ -126,9 +157,18 @@ impl Cluster {
     /// A long-running kubectl (`logs -f`, `port-forward`), killed on drop.
     pub fn kubectl_background(&self, name: &str, args: &[&str]) -> (Process, PathBuf) {
         let mut command = Command::new(test_support::KUBECTL);
-        command.env_remove("KUBECONFIG").arg(format!("--kubeconfig={}", self.apiserver.kubeconfig().display())).args(args);
+        command
+            .env_remove("KUBECONFIG")
+            .arg(format!(
+                "--kubeconfig={}",
+                self.apiserver.kubeconfig().display()
+            ))
+            .args(args);
         let log = self.dir.path().join(format!("{name}.out"));
-        (Process::spawn(name, command, log.clone()).expect("kubectl"), log)
+        (
+            Process::spawn(name, command, log.clone()).expect("kubectl"),
+            log,
+        )
     }
 }
 
@@ -154,16 +194,32 @@ pub async fn wait_pod(api: &Api<Pod>, name: &str, what: &str, check: impl Fn(&Po
 }
 
 pub fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
-pub fn container_status(pod: &Pod, name: &str) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
-    pod.status.as_ref()?.container_statuses.as_ref()?.iter().find(|s| s.name == name).cloned()
+pub fn container_status(
+    pod: &Pod,
+    name: &str,
+) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
 }
 
 pub fn container_id(pod: &Pod, name: &str) -> String {
-    let id = container_status(pod, name).and_then(|s| s.container_id).expect("container id");
-    id.strip_prefix("containerd://").expect("containerd:// prefix").to_string()
+    let id = container_status(pod, name)
+        .and_then(|s| s.container_id)
+        .expect("container id");
+    id.strip_prefix("containerd://")
+        .expect("containerd:// prefix")
+        .to_string()
 }
 
 pub fn waiting_reason(pod: &Pod, name: &str) -> Option<String> {
@@ -171,5 +227,11 @@ pub fn waiting_reason(pod: &Pod, name: &str) -> Option<String> {
 }
 
 pub fn condition(pod: &Pod, type_: &str) -> Option<String> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_).map(|c| c.status.clone())
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| c.status.clone())
 }

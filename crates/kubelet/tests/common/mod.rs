@@ -22,7 +22,13 @@ pub fn repo_root() -> PathBuf {
 /// need them skip with a message otherwise; CI runs as root.
 pub fn can_run_containers() -> bool {
     let root = rustix_is_root();
-    let tools = ["/usr/bin/containerd", "/usr/sbin/runc", "/usr/lib/cni/bridge"].iter().all(|p| Path::new(p).exists());
+    let tools = [
+        "/usr/bin/containerd",
+        "/usr/sbin/runc",
+        "/usr/lib/cni/bridge",
+    ]
+    .iter()
+    .all(|p| Path::new(p).exists());
     if !(root && tools) {
         eprintln!("skipping: needs root, containerd, runc and CNI plugins");
     }
@@ -32,7 +38,11 @@ pub fn can_run_containers() -> bool {
 fn rustix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -40,7 +50,9 @@ fn rustix_is_root() -> bool {
 /// locally by the node's bridge.
 pub fn unique_pod_cidr() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = std::process::id().wrapping_mul(7919).wrapping_add(COUNTER.fetch_add(1, Ordering::SeqCst));
+    let n = std::process::id()
+        .wrapping_mul(7919)
+        .wrapping_add(COUNTER.fetch_add(1, Ordering::SeqCst));
     format!("10.{}.{}.0/24", 200 + (n / 256) % 40, n % 256)
 }
 
@@ -55,14 +67,19 @@ pub struct Containerd {
 impl Containerd {
     pub fn start() -> anyhow::Result<Containerd> {
         let pod_cidr = unique_pod_cidr();
-        let dir = tempfile::Builder::new().prefix("containerd-").tempdir_in("/tmp")?;
+        let dir = tempfile::Builder::new()
+            .prefix("containerd-")
+            .tempdir_in("/tmp")?;
         let status = Command::new(repo_root().join("scripts/containerd-node.sh"))
             .arg("--dir")
             .arg(dir.path())
             .args(["--pod-cidr", &pod_cidr, "--config-only"])
             .stdout(Stdio::null())
             .status()?;
-        anyhow::ensure!(status.success(), "containerd-node.sh --config-only failed: {status}");
+        anyhow::ensure!(
+            status.success(),
+            "containerd-node.sh --config-only failed: {status}"
+        );
         let log = File::create(dir.path().join("containerd.log"))?;
         let child = Command::new("containerd")
             .arg("--config")
@@ -71,21 +88,33 @@ impl Containerd {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let mut node = Containerd { child: Some(child), dir, pod_cidr };
+        let mut node = Containerd {
+            child: Some(child),
+            dir,
+            pod_cidr,
+        };
         let socket = node.socket();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !socket.exists() {
             if let Some(Ok(Some(status))) = node.child.as_mut().map(Child::try_wait) {
                 anyhow::bail!("containerd exited with {status}:\n{}", node.log());
             }
-            anyhow::ensure!(Instant::now() < deadline, "containerd socket did not appear:\n{}", node.log());
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "containerd socket did not appear:\n{}",
+                node.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let out = Command::new(repo_root().join("scripts/build-images.sh"))
             .arg("--address")
             .arg(&socket)
             .output()?;
-        anyhow::ensure!(out.status.success(), "build-images.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "build-images.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(node)
     }
 
@@ -106,9 +135,13 @@ impl Containerd {
     }
 
     fn bridge(&self) -> Option<String> {
-        let conf = std::fs::read_to_string(self.dir.path().join("net.d/10-bridge.conflist")).ok()?;
+        let conf =
+            std::fs::read_to_string(self.dir.path().join("net.d/10-bridge.conflist")).ok()?;
         let value: serde_json::Value = serde_json::from_str(&conf).ok()?;
-        value.pointer("/plugins/0/bridge")?.as_str().map(str::to_string)
+        value
+            .pointer("/plugins/0/bridge")?
+            .as_str()
+            .map(str::to_string)
     }
 
     /// Stops and removes every sandbox (CNI DEL for each) through CRI.
@@ -116,9 +149,16 @@ impl Containerd {
         let endpoint = self.endpoint();
         // A thread with its own runtime: drop may run inside a tokio test.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             rt.block_on(async {
-                let Ok(cri) = RemoteRuntime::connect(&endpoint).await else { return };
+                let Ok(cri) = RemoteRuntime::connect(&endpoint).await else {
+                    return;
+                };
                 for sandbox in cri.list_pod_sandbox(None).await.unwrap_or_default() {
                     let _ = cri.stop_pod_sandbox(&sandbox.id).await;
                     let _ = cri.remove_pod_sandbox(&sandbox.id).await;
@@ -134,7 +174,10 @@ impl Drop for Containerd {
         if std::thread::panicking() {
             let log = self.log();
             let tail = &log[log.len().saturating_sub(8000)..];
-            eprintln!("----- containerd log ({}) -----\n{tail}\n----- end -----", self.dir.path().display());
+            eprintln!(
+                "----- containerd log ({}) -----\n{tail}\n----- end -----",
+                self.dir.path().display()
+            );
         }
         self.remove_all_sandboxes();
         if let Some(mut child) = self.child.take() {
@@ -147,12 +190,18 @@ impl Drop for Containerd {
             let _ = child.wait();
         }
         if let Some(bridge) = self.bridge() {
-            let _ = Command::new("ip").args(["link", "del", &bridge]).stderr(Stdio::null()).status();
+            let _ = Command::new("ip")
+                .args(["link", "del", &bridge])
+                .stderr(Stdio::null())
+                .status();
         }
         // Leftover mounts (if a sandbox could not be removed) would make removal fail.
         let _ = Command::new("sh")
             .arg("-c")
-            .arg(format!("grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l", self.dir.path().display()))
+            .arg(format!(
+                "grep -o ' {}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
             .status();
     }
 }
@@ -186,7 +235,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -201,8 +253,16 @@ pub struct Process {
 impl Process {
     pub fn spawn(name: &str, mut command: Command, log: PathBuf) -> anyhow::Result<Process> {
         let file = File::create(&log)?;
-        let child = command.stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file).spawn()?;
-        Ok(Process { name: name.into(), child, log })
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()?;
+        Ok(Process {
+            name: name.into(),
+            child,
+            log,
+        })
     }
 
     pub fn log(&self) -> String {
@@ -222,7 +282,11 @@ impl Drop for Process {
             while !log.is_char_boundary(start) {
                 start += 1;
             }
-            eprintln!("----- {} log -----\n{}\n----- end -----", self.name, &log[start..]);
+            eprintln!(
+                "----- {} log -----\n{}\n----- end -----",
+                self.name,
+                &log[start..]
+            );
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -25,23 +25,108 @@ pub struct Check {
 
 /// Every check, sorted by ID as upstream's registry orders them.
 pub const CHECKS: &[Check] = &[
-    Check { id: "allowPrivilegeEscalation", level: Level::Restricted, overrides: &[], run: allow_privilege_escalation },
-    Check { id: "appArmorProfile", level: Level::Baseline, overrides: &[], run: app_armor },
-    Check { id: "capabilities_baseline", level: Level::Baseline, overrides: &[], run: capabilities_baseline },
-    Check { id: "capabilities_restricted", level: Level::Restricted, overrides: &["capabilities_baseline"], run: capabilities_restricted },
-    Check { id: "hostNamespaces", level: Level::Baseline, overrides: &[], run: host_namespaces },
-    Check { id: "hostPathVolumes", level: Level::Baseline, overrides: &[], run: host_path_volumes },
-    Check { id: "hostPorts", level: Level::Baseline, overrides: &[], run: host_ports },
-    Check { id: "privileged", level: Level::Baseline, overrides: &[], run: privileged },
-    Check { id: "procMount", level: Level::Baseline, overrides: &[], run: proc_mount },
-    Check { id: "restrictedVolumes", level: Level::Restricted, overrides: &["hostPathVolumes"], run: restricted_volumes },
-    Check { id: "runAsNonRoot", level: Level::Restricted, overrides: &[], run: run_as_non_root },
-    Check { id: "runAsUser", level: Level::Restricted, overrides: &[], run: run_as_user },
-    Check { id: "seLinuxOptions", level: Level::Baseline, overrides: &[], run: se_linux_options },
-    Check { id: "seccompProfile_baseline", level: Level::Baseline, overrides: &[], run: seccomp_baseline },
-    Check { id: "seccompProfile_restricted", level: Level::Restricted, overrides: &["seccompProfile_baseline"], run: seccomp_restricted },
-    Check { id: "sysctls", level: Level::Baseline, overrides: &[], run: sysctls },
-    Check { id: "windowsHostProcess", level: Level::Baseline, overrides: &[], run: windows_host_process },
+    Check {
+        id: "allowPrivilegeEscalation",
+        level: Level::Restricted,
+        overrides: &[],
+        run: allow_privilege_escalation,
+    },
+    Check {
+        id: "appArmorProfile",
+        level: Level::Baseline,
+        overrides: &[],
+        run: app_armor,
+    },
+    Check {
+        id: "capabilities_baseline",
+        level: Level::Baseline,
+        overrides: &[],
+        run: capabilities_baseline,
+    },
+    Check {
+        id: "capabilities_restricted",
+        level: Level::Restricted,
+        overrides: &["capabilities_baseline"],
+        run: capabilities_restricted,
+    },
+    Check {
+        id: "hostNamespaces",
+        level: Level::Baseline,
+        overrides: &[],
+        run: host_namespaces,
+    },
+    Check {
+        id: "hostPathVolumes",
+        level: Level::Baseline,
+        overrides: &[],
+        run: host_path_volumes,
+    },
+    Check {
+        id: "hostPorts",
+        level: Level::Baseline,
+        overrides: &[],
+        run: host_ports,
+    },
+    Check {
+        id: "privileged",
+        level: Level::Baseline,
+        overrides: &[],
+        run: privileged,
+    },
+    Check {
+        id: "procMount",
+        level: Level::Baseline,
+        overrides: &[],
+        run: proc_mount,
+    },
+    Check {
+        id: "restrictedVolumes",
+        level: Level::Restricted,
+        overrides: &["hostPathVolumes"],
+        run: restricted_volumes,
+    },
+    Check {
+        id: "runAsNonRoot",
+        level: Level::Restricted,
+        overrides: &[],
+        run: run_as_non_root,
+    },
+    Check {
+        id: "runAsUser",
+        level: Level::Restricted,
+        overrides: &[],
+        run: run_as_user,
+    },
+    Check {
+        id: "seLinuxOptions",
+        level: Level::Baseline,
+        overrides: &[],
+        run: se_linux_options,
+    },
+    Check {
+        id: "seccompProfile_baseline",
+        level: Level::Baseline,
+        overrides: &[],
+        run: seccomp_baseline,
+    },
+    Check {
+        id: "seccompProfile_restricted",
+        level: Level::Restricted,
+        overrides: &["seccompProfile_baseline"],
+        run: seccomp_restricted,
+    },
+    Check {
+        id: "sysctls",
+        level: Level::Baseline,
+        overrides: &[],
+        run: sysctls,
+    },
+    Check {
+        id: "windowsHostProcess",
+        level: Level::Baseline,
+        overrides: &[],
+        run: windows_host_process,
+    },
 ];
 
 fn pluralize(singular: &str, plural: &str, n: usize) -> String {
@@ -50,7 +135,11 @@ fn pluralize(singular: &str, plural: &str, n: usize) -> String {
 
 /// `"a", "b"` as upstream's joinQuote.
 fn join_quote<S: AsRef<str>>(items: &[S]) -> String {
-    items.iter().map(|s| format!("{:?}", s.as_ref())).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("{:?}", s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// containers, initContainers and ephemeralContainers, in that order.
@@ -65,21 +154,33 @@ fn name(c: &Value) -> &str {
 }
 
 fn sc<'a>(c: &'a Value, field: &str) -> Option<&'a Value> {
-    c.get("securityContext").and_then(|s| s.get(field)).filter(|v| !v.is_null())
+    c.get("securityContext")
+        .and_then(|s| s.get(field))
+        .filter(|v| !v.is_null())
 }
 
 fn fail(reason: &str, detail: String) -> Option<Violation> {
-    Some(Violation { reason: reason.into(), detail })
+    Some(Violation {
+        reason: reason.into(),
+        detail,
+    })
 }
 
 fn allow_privilege_escalation(_meta: &Value, spec: &Value) -> Option<Violation> {
-    let bad: Vec<&str> = containers(spec).filter(|c| sc(c, "allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false)).map(name).collect();
+    let bad: Vec<&str> = containers(spec)
+        .filter(|c| sc(c, "allowPrivilegeEscalation").and_then(Value::as_bool) != Some(false))
+        .map(name)
+        .collect();
     if bad.is_empty() {
         return None;
     }
     fail(
         "allowPrivilegeEscalation != false",
-        format!("{} {} must set securityContext.allowPrivilegeEscalation=false", pluralize("container", "containers", bad.len()), join_quote(&bad)),
+        format!(
+            "{} {} must set securityContext.allowPrivilegeEscalation=false",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad)
+        ),
     )
 }
 
@@ -88,15 +189,26 @@ const APPARMOR_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 fn app_armor(meta: &Value, spec: &Value) -> Option<Violation> {
     let mut bad = Vec::new();
     let allowed_type = |t: &str| t == "RuntimeDefault" || t == "Localhost";
-    if let Some(t) = spec.pointer("/securityContext/appArmorProfile/type").and_then(Value::as_str) {
+    if let Some(t) = spec
+        .pointer("/securityContext/appArmorProfile/type")
+        .and_then(Value::as_str)
+    {
         if !allowed_type(t) {
-            bad.push(format!("pod must not set securityContext.appArmorProfile.type to {t:?}"));
+            bad.push(format!(
+                "pod must not set securityContext.appArmorProfile.type to {t:?}"
+            ));
         }
     }
     for c in containers(spec) {
-        if let Some(t) = sc(c, "appArmorProfile").and_then(|p| p.get("type")).and_then(Value::as_str) {
+        if let Some(t) = sc(c, "appArmorProfile")
+            .and_then(|p| p.get("type"))
+            .and_then(Value::as_str)
+        {
             if !allowed_type(t) {
-                bad.push(format!("container {:?} must not set securityContext.appArmorProfile.type to {t:?}", name(c)));
+                bad.push(format!(
+                    "container {:?} must not set securityContext.appArmorProfile.type to {t:?}",
+                    name(c)
+                ));
             }
         }
     }
@@ -105,7 +217,9 @@ fn app_armor(meta: &Value, spec: &Value) -> Option<Violation> {
         keys.sort_by(|a, b| a.0.cmp(b.0));
         for (k, v) in keys {
             let v = v.as_str().unwrap_or("");
-            if k.starts_with(APPARMOR_PREFIX) && !(v.is_empty() || v == "runtime/default" || v.starts_with("localhost/")) {
+            if k.starts_with(APPARMOR_PREFIX)
+                && !(v.is_empty() || v == "runtime/default" || v.starts_with("localhost/"))
+            {
                 bad.push(format!("{k}={v:?}"));
             }
         }
@@ -114,21 +228,50 @@ fn app_armor(meta: &Value, spec: &Value) -> Option<Violation> {
         return None;
     }
     bad.sort();
-    fail(&pluralize("forbidden AppArmor profile", "forbidden AppArmor profiles", bad.len()), bad.join(", "))
+    fail(
+        &pluralize(
+            "forbidden AppArmor profile",
+            "forbidden AppArmor profiles",
+            bad.len(),
+        ),
+        bad.join(", "),
+    )
 }
 
-const BASELINE_CAPABILITIES: &[&str] =
-    &["AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"];
+const BASELINE_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
 
 fn added_capabilities(c: &Value) -> Vec<&str> {
-    sc(c, "capabilities").and_then(|caps| caps.get("add")).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
+    sc(c, "capabilities")
+        .and_then(|caps| caps.get("add"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 fn capabilities_baseline(_meta: &Value, spec: &Value) -> Option<Violation> {
     let mut bad = Vec::new();
     let mut caps = BTreeSet::new();
     for c in containers(spec) {
-        let extra: Vec<&str> = added_capabilities(c).into_iter().filter(|cap| !BASELINE_CAPABILITIES.contains(cap)).collect();
+        let extra: Vec<&str> = added_capabilities(c)
+            .into_iter()
+            .filter(|cap| !BASELINE_CAPABILITIES.contains(cap))
+            .collect();
         if !extra.is_empty() {
             bad.push(name(c));
             caps.extend(extra);
@@ -140,7 +283,12 @@ fn capabilities_baseline(_meta: &Value, spec: &Value) -> Option<Violation> {
     let caps: Vec<&str> = caps.into_iter().collect();
     fail(
         "non-default capabilities",
-        format!("{} {} must not include {} in securityContext.capabilities.add", pluralize("container", "containers", bad.len()), join_quote(&bad), join_quote(&caps)),
+        format!(
+            "{} {} must not include {} in securityContext.capabilities.add",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad),
+            join_quote(&caps)
+        ),
     )
 }
 
@@ -156,7 +304,10 @@ fn capabilities_restricted(_meta: &Value, spec: &Value) -> Option<Violation> {
         if !dropped_all {
             missing_drop.push(name(c));
         }
-        let extra: Vec<&str> = added_capabilities(c).into_iter().filter(|cap| *cap != "NET_BIND_SERVICE").collect();
+        let extra: Vec<&str> = added_capabilities(c)
+            .into_iter()
+            .filter(|cap| *cap != "NET_BIND_SERVICE")
+            .collect();
         if !extra.is_empty() {
             adding.push(name(c));
             caps.extend(extra);
@@ -186,11 +337,15 @@ fn capabilities_restricted(_meta: &Value, spec: &Value) -> Option<Violation> {
 }
 
 fn host_namespaces(_meta: &Value, spec: &Value) -> Option<Violation> {
-    let bad: Vec<&str> = [("hostNetwork", "hostNetwork=true"), ("hostPID", "hostPID=true"), ("hostIPC", "hostIPC=true")]
-        .into_iter()
-        .filter(|(f, _)| spec.get(*f).and_then(Value::as_bool) == Some(true))
-        .map(|(_, d)| d)
-        .collect();
+    let bad: Vec<&str> = [
+        ("hostNetwork", "hostNetwork=true"),
+        ("hostPID", "hostPID=true"),
+        ("hostIPC", "hostIPC=true"),
+    ]
+    .into_iter()
+    .filter(|(f, _)| spec.get(*f).and_then(Value::as_bool) == Some(true))
+    .map(|(_, d)| d)
+    .collect();
     if bad.is_empty() {
         return None;
     }
@@ -198,15 +353,28 @@ fn host_namespaces(_meta: &Value, spec: &Value) -> Option<Violation> {
 }
 
 fn volumes(spec: &Value) -> impl Iterator<Item = &Value> {
-    spec.get("volumes").and_then(Value::as_array).into_iter().flatten()
+    spec.get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn host_path_volumes(_meta: &Value, spec: &Value) -> Option<Violation> {
-    let bad: Vec<&str> = volumes(spec).filter(|v| v.get("hostPath").is_some_and(|h| !h.is_null())).map(name).collect();
+    let bad: Vec<&str> = volumes(spec)
+        .filter(|v| v.get("hostPath").is_some_and(|h| !h.is_null()))
+        .map(name)
+        .collect();
     if bad.is_empty() {
         return None;
     }
-    fail("hostPath volumes", format!("{} {}", pluralize("volume", "volumes", bad.len()), join_quote(&bad)))
+    fail(
+        "hostPath volumes",
+        format!(
+            "{} {}",
+            pluralize("volume", "volumes", bad.len()),
+            join_quote(&bad)
+        ),
+    )
 }
 
 fn host_ports(_meta: &Value, spec: &Value) -> Option<Violation> {
@@ -245,11 +413,21 @@ fn host_ports(_meta: &Value, spec: &Value) -> Option<Violation> {
 }
 
 fn privileged(_meta: &Value, spec: &Value) -> Option<Violation> {
-    let bad: Vec<&str> = containers(spec).filter(|c| sc(c, "privileged").and_then(Value::as_bool) == Some(true)).map(name).collect();
+    let bad: Vec<&str> = containers(spec)
+        .filter(|c| sc(c, "privileged").and_then(Value::as_bool) == Some(true))
+        .map(name)
+        .collect();
     if bad.is_empty() {
         return None;
     }
-    fail("privileged", format!("{} {} must not set securityContext.privileged=true", pluralize("container", "containers", bad.len()), join_quote(&bad)))
+    fail(
+        "privileged",
+        format!(
+            "{} {} must not set securityContext.privileged=true",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad)
+        ),
+    )
 }
 
 fn proc_mount(_meta: &Value, spec: &Value) -> Option<Violation> {
@@ -269,21 +447,43 @@ fn proc_mount(_meta: &Value, spec: &Value) -> Option<Violation> {
     let values: Vec<&str> = values.into_iter().collect();
     fail(
         "procMount",
-        format!("{} {} must not set securityContext.procMount to {}", pluralize("container", "containers", bad.len()), join_quote(&bad), join_quote(&values)),
+        format!(
+            "{} {} must not set securityContext.procMount to {}",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad),
+            join_quote(&values)
+        ),
     )
 }
 
-const ALLOWED_VOLUME_TYPES: &[&str] = &["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
+const ALLOWED_VOLUME_TYPES: &[&str] = &[
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
 
 fn restricted_volumes(_meta: &Value, spec: &Value) -> Option<Violation> {
     let mut bad = Vec::new();
     let mut types = BTreeSet::new();
     for v in volumes(spec) {
         let Some(o) = v.as_object() else { continue };
-        let source: Vec<&str> = o.iter().filter(|(k, val)| k.as_str() != "name" && !val.is_null()).map(|(k, _)| k.as_str()).collect();
+        let source: Vec<&str> = o
+            .iter()
+            .filter(|(k, val)| k.as_str() != "name" && !val.is_null())
+            .map(|(k, _)| k.as_str())
+            .collect();
         if source.iter().any(|t| !ALLOWED_VOLUME_TYPES.contains(t)) {
             bad.push(name(v));
-            types.extend(source.into_iter().filter(|t| !ALLOWED_VOLUME_TYPES.contains(t)));
+            types.extend(
+                source
+                    .into_iter()
+                    .filter(|t| !ALLOWED_VOLUME_TYPES.contains(t)),
+            );
         }
     }
     if bad.is_empty() {
@@ -305,10 +505,19 @@ fn restricted_volumes(_meta: &Value, spec: &Value) -> Option<Violation> {
 
 /// The restricted checks on a pod-level field that containers may override:
 /// (explicitly bad setters, containers that inherit nothing good).
-fn pod_or_containers<'a>(spec: &'a Value, field: &str, good: impl Fn(&Value) -> bool, bad_values: &mut BTreeSet<String>) -> (Vec<String>, Vec<&'a str>) {
+fn pod_or_containers<'a>(
+    spec: &'a Value,
+    field: &str,
+    good: impl Fn(&Value) -> bool,
+    bad_values: &mut BTreeSet<String>,
+) -> (Vec<String>, Vec<&'a str>) {
     let mut setters = Vec::new();
     let mut pod_ok = false;
-    if let Some(v) = spec.get("securityContext").and_then(|s| s.get(field)).filter(|v| !v.is_null()) {
+    if let Some(v) = spec
+        .get("securityContext")
+        .and_then(|s| s.get(field))
+        .filter(|v| !v.is_null())
+    {
         if good(v) {
             pod_ok = true;
         } else {
@@ -330,7 +539,11 @@ fn pod_or_containers<'a>(spec: &'a Value, field: &str, good: impl Fn(&Value) -> 
         }
     }
     if !explicit.is_empty() {
-        setters.push(format!("{} {}", pluralize("container", "containers", explicit.len()), join_quote(&explicit)));
+        setters.push(format!(
+            "{} {}",
+            pluralize("container", "containers", explicit.len()),
+            join_quote(&explicit)
+        ));
     }
     (setters, implicit)
 }
@@ -338,20 +551,39 @@ fn pod_or_containers<'a>(spec: &'a Value, field: &str, good: impl Fn(&Value) -> 
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Object(o) => o.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+        Value::Object(o) => o
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         other => other.to_string(),
     }
 }
 
 fn run_as_non_root(_meta: &Value, spec: &Value) -> Option<Violation> {
-    let (setters, implicit) = pod_or_containers(spec, "runAsNonRoot", |v| v.as_bool() == Some(true), &mut BTreeSet::new());
+    let (setters, implicit) = pod_or_containers(
+        spec,
+        "runAsNonRoot",
+        |v| v.as_bool() == Some(true),
+        &mut BTreeSet::new(),
+    );
     if !setters.is_empty() {
-        return fail("runAsNonRoot != true", format!("{} must not set securityContext.runAsNonRoot=false", setters.join(" and ")));
+        return fail(
+            "runAsNonRoot != true",
+            format!(
+                "{} must not set securityContext.runAsNonRoot=false",
+                setters.join(" and ")
+            ),
+        );
     }
     if !implicit.is_empty() {
         return fail(
             "runAsNonRoot != true",
-            format!("pod or {} {} must set securityContext.runAsNonRoot=true", pluralize("container", "containers", implicit.len()), join_quote(&implicit)),
+            format!(
+                "pod or {} {} must set securityContext.runAsNonRoot=true",
+                pluralize("container", "containers", implicit.len()),
+                join_quote(&implicit)
+            ),
         );
     }
     None
@@ -359,20 +591,40 @@ fn run_as_non_root(_meta: &Value, spec: &Value) -> Option<Violation> {
 
 fn run_as_user(_meta: &Value, spec: &Value) -> Option<Violation> {
     let mut setters = Vec::new();
-    if spec.pointer("/securityContext/runAsUser").and_then(Value::as_i64) == Some(0) {
+    if spec
+        .pointer("/securityContext/runAsUser")
+        .and_then(Value::as_i64)
+        == Some(0)
+    {
         setters.push("pod".to_string());
     }
-    let bad: Vec<&str> = containers(spec).filter(|c| sc(c, "runAsUser").and_then(Value::as_i64) == Some(0)).map(name).collect();
+    let bad: Vec<&str> = containers(spec)
+        .filter(|c| sc(c, "runAsUser").and_then(Value::as_i64) == Some(0))
+        .map(name)
+        .collect();
     if !bad.is_empty() {
-        setters.push(format!("{} {}", pluralize("container", "containers", bad.len()), join_quote(&bad)));
+        setters.push(format!(
+            "{} {}",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad)
+        ));
     }
     if setters.is_empty() {
         return None;
     }
-    fail("runAsUser=0", format!("{} must not set runAsUser=0", setters.join(" and ")))
+    fail(
+        "runAsUser=0",
+        format!("{} must not set runAsUser=0", setters.join(" and ")),
+    )
 }
 
-const SELINUX_TYPES: &[&str] = &["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"];
+const SELINUX_TYPES: &[&str] = &[
+    "",
+    "container_t",
+    "container_init_t",
+    "container_kvm_t",
+    "container_engine_t",
+];
 
 fn se_linux_options(_meta: &Value, spec: &Value) -> Option<Violation> {
     let mut setters = Vec::new();
@@ -387,11 +639,17 @@ fn se_linux_options(_meta: &Value, spec: &Value) -> Option<Violation> {
                 ok = false;
             }
         }
-        if o.get("user").and_then(Value::as_str).is_some_and(|u| !u.is_empty()) {
+        if o.get("user")
+            .and_then(Value::as_str)
+            .is_some_and(|u| !u.is_empty())
+        {
             user = true;
             ok = false;
         }
-        if o.get("role").and_then(Value::as_str).is_some_and(|r| !r.is_empty()) {
+        if o.get("role")
+            .and_then(Value::as_str)
+            .is_some_and(|r| !r.is_empty())
+        {
             role = true;
             ok = false;
         }
@@ -411,7 +669,11 @@ fn se_linux_options(_meta: &Value, spec: &Value) -> Option<Violation> {
         }
     }
     if !bad.is_empty() {
-        setters.push(format!("{} {}", pluralize("container", "containers", bad.len()), join_quote(&bad)));
+        setters.push(format!(
+            "{} {}",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad)
+        ));
     }
     if setters.is_empty() {
         return None;
@@ -420,7 +682,11 @@ fn se_linux_options(_meta: &Value, spec: &Value) -> Option<Violation> {
     let mut what = Vec::new();
     if !bad_types.is_empty() {
         let t: Vec<String> = bad_types.into_iter().collect();
-        what.push(format!("{} {}", pluralize("type", "types", t.len()), join_quote(&t)));
+        what.push(format!(
+            "{} {}",
+            pluralize("type", "types", t.len()),
+            join_quote(&t)
+        ));
         if user {
             what.push("user may not be set".to_string());
         }
@@ -428,7 +694,14 @@ fn se_linux_options(_meta: &Value, spec: &Value) -> Option<Violation> {
             what.push("role may not be set".to_string());
         }
     }
-    fail("seLinuxOptions", format!("{} set forbidden securityContext.seLinuxOptions: {}", setters.join(" and "), what.join("; ")))
+    fail(
+        "seLinuxOptions",
+        format!(
+            "{} set forbidden securityContext.seLinuxOptions: {}",
+            setters.join(" and "),
+            what.join("; ")
+        ),
+    )
 }
 
 fn seccomp_type(v: &Value) -> &str {
@@ -437,17 +710,33 @@ fn seccomp_type(v: &Value) -> &str {
 
 fn seccomp_baseline(_meta: &Value, spec: &Value) -> Option<Violation> {
     let mut setters = Vec::new();
-    if spec.pointer("/securityContext/seccompProfile").is_some_and(|p| seccomp_type(p) == "Unconfined") {
+    if spec
+        .pointer("/securityContext/seccompProfile")
+        .is_some_and(|p| seccomp_type(p) == "Unconfined")
+    {
         setters.push("pod".to_string());
     }
-    let bad: Vec<&str> = containers(spec).filter(|c| sc(c, "seccompProfile").is_some_and(|p| seccomp_type(p) == "Unconfined")).map(name).collect();
+    let bad: Vec<&str> = containers(spec)
+        .filter(|c| sc(c, "seccompProfile").is_some_and(|p| seccomp_type(p) == "Unconfined"))
+        .map(name)
+        .collect();
     if !bad.is_empty() {
-        setters.push(format!("{} {}", pluralize("container", "containers", bad.len()), join_quote(&bad)));
+        setters.push(format!(
+            "{} {}",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad)
+        ));
     }
     if setters.is_empty() {
         return None;
     }
-    fail("seccompProfile", format!("{} must not set securityContext.seccompProfile.type to \"Unconfined\"", setters.join(" and ")))
+    fail(
+        "seccompProfile",
+        format!(
+            "{} must not set securityContext.seccompProfile.type to \"Unconfined\"",
+            setters.join(" and ")
+        ),
+    )
 }
 
 fn seccomp_restricted(_meta: &Value, spec: &Value) -> Option<Violation> {
@@ -456,7 +745,14 @@ fn seccomp_restricted(_meta: &Value, spec: &Value) -> Option<Violation> {
     let (setters, implicit) = pod_or_containers(spec, "seccompProfile", good, &mut bad_values);
     if !setters.is_empty() {
         let values: Vec<String> = bad_values.into_iter().collect();
-        return fail("seccompProfile", format!("{} must not set securityContext.seccompProfile.type to {}", setters.join(" and "), join_quote(&values)));
+        return fail(
+            "seccompProfile",
+            format!(
+                "{} must not set securityContext.seccompProfile.type to {}",
+                setters.join(" and "),
+                join_quote(&values)
+            ),
+        );
     }
     if !implicit.is_empty() {
         return fail(
@@ -500,20 +796,37 @@ fn sysctls(_meta: &Value, spec: &Value) -> Option<Violation> {
 }
 
 fn windows_host_process(_meta: &Value, spec: &Value) -> Option<Violation> {
-    let host = |v: Option<&Value>| v.and_then(|o| o.get("hostProcess")).and_then(Value::as_bool) == Some(true);
+    let host = |v: Option<&Value>| {
+        v.and_then(|o| o.get("hostProcess"))
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
     let pod = host(spec.pointer("/securityContext/windowsOptions"));
-    let bad: Vec<&str> = containers(spec).filter(|c| host(sc(c, "windowsOptions"))).map(name).collect();
+    let bad: Vec<&str> = containers(spec)
+        .filter(|c| host(sc(c, "windowsOptions")))
+        .map(name)
+        .collect();
     let mut setters = Vec::new();
     if pod {
         setters.push("pod".to_string());
     }
     if !bad.is_empty() {
-        setters.push(format!("{} {}", pluralize("container", "containers", bad.len()), join_quote(&bad)));
+        setters.push(format!(
+            "{} {}",
+            pluralize("container", "containers", bad.len()),
+            join_quote(&bad)
+        ));
     }
     if setters.is_empty() {
         return None;
     }
-    fail("hostProcess", format!("{} must not set securityContext.windowsOptions.hostProcess=true", setters.join(" and ")))
+    fail(
+        "hostProcess",
+        format!(
+            "{} must not set securityContext.windowsOptions.hostProcess=true",
+            setters.join(" and ")
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -522,7 +835,11 @@ mod tests {
 
     use super::*;
 
-    fn detail(f: fn(&Value, &Value) -> Option<Violation>, meta: Value, spec: Value) -> Option<String> {
+    fn detail(
+        f: fn(&Value, &Value) -> Option<Violation>,
+        meta: Value,
+        spec: Value,
+    ) -> Option<String> {
         f(&meta, &spec).map(|v| format!("{} ({})", v.reason, v.detail))
     }
 
@@ -538,8 +855,14 @@ mod tests {
     #[test]
     fn run_as_user_and_non_root() {
         let spec = json!({"securityContext": {"runAsUser": 0, "runAsNonRoot": false}, "containers": [{"name": "c", "securityContext": {"runAsUser": 0}}]});
-        assert_eq!(detail(run_as_user, Value::Null, spec.clone()).as_deref(), Some("runAsUser=0 (pod and container \"c\" must not set runAsUser=0)"));
-        assert_eq!(detail(run_as_non_root, Value::Null, spec).as_deref(), Some("runAsNonRoot != true (pod must not set securityContext.runAsNonRoot=false)"));
+        assert_eq!(
+            detail(run_as_user, Value::Null, spec.clone()).as_deref(),
+            Some("runAsUser=0 (pod and container \"c\" must not set runAsUser=0)")
+        );
+        assert_eq!(
+            detail(run_as_non_root, Value::Null, spec).as_deref(),
+            Some("runAsNonRoot != true (pod must not set securityContext.runAsNonRoot=false)")
+        );
     }
 
     #[test]
@@ -551,7 +874,10 @@ mod tests {
         );
         assert_eq!(detail(proc_mount, Value::Null, spec).as_deref(), Some("procMount (container \"c\" must not set securityContext.procMount to \"Unmasked\")"));
         let spec = json!({"securityContext": {"sysctls": [{"name": "net.ipv4.tcp_syncookies"}, {"name": "kernel.sem"}]}, "containers": []});
-        assert_eq!(detail(sysctls, Value::Null, spec).as_deref(), Some("forbidden sysctls (kernel.sem)"));
+        assert_eq!(
+            detail(sysctls, Value::Null, spec).as_deref(),
+            Some("forbidden sysctls (kernel.sem)")
+        );
         let meta = json!({"annotations": {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}});
         assert_eq!(
             detail(app_armor, meta, json!({"containers": []})).as_deref(),
@@ -565,6 +891,9 @@ mod tests {
             {"name": "a", "ports": [{"containerPort": 80, "hostPort": 8080}]},
             {"name": "b", "ports": [{"containerPort": 443, "hostPort": 8443}]}
         ]});
-        assert_eq!(detail(host_ports, Value::Null, spec).as_deref(), Some("hostPort (containers \"a\", \"b\" use hostPorts 8080, 8443)"));
+        assert_eq!(
+            detail(host_ports, Value::Null, spec).as_deref(),
+            Some("hostPort (containers \"a\", \"b\" use hostPorts 8080, 8443)")
+        );
     }
 }

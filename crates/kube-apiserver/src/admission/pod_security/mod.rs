@@ -62,7 +62,9 @@ fn valid_version(v: &str) -> bool {
     if v == "latest" {
         return true;
     }
-    let Some(rest) = v.strip_prefix("v1.") else { return false };
+    let Some(rest) = v.strip_prefix("v1.") else {
+        return false;
+    };
     !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
 }
 
@@ -70,7 +72,11 @@ fn valid_version(v: &str) -> bool {
 /// latest) and are reported, as upstream's `PolicyToEvaluate`.
 pub fn policy_from_labels(labels: Option<&Value>) -> (Policy, Vec<String>) {
     let mut errors = Vec::new();
-    let get = |k: &str| labels.and_then(|l| l.get(format!("{LABEL_PREFIX}{k}"))).and_then(Value::as_str);
+    let get = |k: &str| {
+        labels
+            .and_then(|l| l.get(format!("{LABEL_PREFIX}{k}")))
+            .and_then(Value::as_str)
+    };
     let mut mode = |m: &str| {
         let level = match get(m) {
             None => Level::Privileged,
@@ -92,12 +98,22 @@ pub fn policy_from_labels(labels: Option<&Value>) -> (Policy, Vec<String>) {
     let enforce = mode("enforce");
     let warn = mode("warn");
     let audit = mode("audit");
-    (Policy { enforce, warn, audit }, errors)
+    (
+        Policy {
+            enforce,
+            warn,
+            audit,
+        },
+        errors,
+    )
 }
 
 /// `reason (detail), reason (detail)` of every failed check at `level`, or None.
 pub fn evaluate(level: Level, metadata: &Value, spec: &Value) -> Option<String> {
-    let failed: Vec<String> = failed_checks(level, metadata, spec).into_iter().map(|v| format!("{} ({})", v.reason, v.detail)).collect();
+    let failed: Vec<String> = failed_checks(level, metadata, spec)
+        .into_iter()
+        .map(|v| format!("{} ({})", v.reason, v.detail))
+        .collect();
     if failed.is_empty() {
         None
     } else {
@@ -107,7 +123,10 @@ pub fn evaluate(level: Level, metadata: &Value, spec: &Value) -> Option<String> 
 
 /// Only the reasons of the failed checks (for warnings about existing pods).
 pub fn evaluate_reasons(level: Level, metadata: &Value, spec: &Value) -> Option<Vec<String>> {
-    let reasons: Vec<String> = failed_checks(level, metadata, spec).into_iter().map(|v| v.reason).collect();
+    let reasons: Vec<String> = failed_checks(level, metadata, spec)
+        .into_iter()
+        .map(|v| v.reason)
+        .collect();
     (!reasons.is_empty()).then_some(reasons)
 }
 
@@ -115,7 +134,11 @@ fn failed_checks(level: Level, metadata: &Value, spec: &Value) -> Vec<checks::Vi
     if level == Level::Privileged {
         return Vec::new();
     }
-    let overridden: Vec<&str> = checks::CHECKS.iter().filter(|c| c.level <= level).flat_map(|c| c.overrides.iter().copied()).collect();
+    let overridden: Vec<&str> = checks::CHECKS
+        .iter()
+        .filter(|c| c.level <= level)
+        .flat_map(|c| c.overrides.iter().copied())
+        .collect();
     checks::CHECKS
         .iter()
         .filter(|c| c.level <= level && !overridden.contains(&c.id))
@@ -124,10 +147,21 @@ fn failed_checks(level: Level, metadata: &Value, spec: &Value) -> Vec<checks::Vi
 }
 
 /// The pod metadata and spec of a pod or a workload template (None: nothing to check).
-pub fn pod_spec_of<'a>(group: &str, plural: &str, obj: &'a Value) -> Option<(&'a Value, &'a Value)> {
+pub fn pod_spec_of<'a>(
+    group: &str,
+    plural: &str,
+    obj: &'a Value,
+) -> Option<(&'a Value, &'a Value)> {
     let template = match (group, plural) {
-        ("", "pods") => return Some((obj.get("metadata").unwrap_or(&Value::Null), obj.get("spec")?)),
-        ("", "replicationcontrollers" | "podtemplates") | ("apps", "replicasets" | "deployments" | "statefulsets" | "daemonsets") | ("batch", "jobs") => {
+        ("", "pods") => {
+            return Some((
+                obj.get("metadata").unwrap_or(&Value::Null),
+                obj.get("spec")?,
+            ))
+        }
+        ("", "replicationcontrollers" | "podtemplates")
+        | ("apps", "replicasets" | "deployments" | "statefulsets" | "daemonsets")
+        | ("batch", "jobs") => {
             if plural == "podtemplates" {
                 obj.get("template")?
             } else {
@@ -137,7 +171,10 @@ pub fn pod_spec_of<'a>(group: &str, plural: &str, obj: &'a Value) -> Option<(&'a
         ("batch", "cronjobs") => obj.pointer("/spec/jobTemplate/spec/template")?,
         _ => return None,
     };
-    Some((template.get("metadata").unwrap_or(&Value::Null), template.get("spec")?))
+    Some((
+        template.get("metadata").unwrap_or(&Value::Null),
+        template.get("spec")?,
+    ))
 }
 
 /// Whether a pod update changes anything PodSecurity looks at (upstream
@@ -161,7 +198,12 @@ pub fn significant_pod_update(new: &Value, old: &Value) -> bool {
         let apparmor: Vec<(String, Value)> = p
             .pointer("/metadata/annotations")
             .and_then(Value::as_object)
-            .map(|a| a.iter().filter(|(k, _)| k.starts_with(APPARMOR_PREFIX)).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|a| {
+                a.iter()
+                    .filter(|(k, _)| k.starts_with(APPARMOR_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         (spec, apparmor)
     };
@@ -182,27 +224,50 @@ pub struct Outcome {
 
 /// Evaluates a pod (enforce=true) or a workload template (enforce=false) against the
 /// namespace's policy.
-pub fn admit(policy: &Policy, policy_errors: &[String], metadata: &Value, spec: &Value, enforce: bool) -> Outcome {
+pub fn admit(
+    policy: &Policy,
+    policy_errors: &[String],
+    metadata: &Value,
+    spec: &Value,
+    enforce: bool,
+) -> Outcome {
     let mut out = Outcome::default();
     if !policy_errors.is_empty() {
-        out.audit_annotations.push(("pod-security.kubernetes.io/error".into(), format!("Failed to parse policy: {}", policy_errors.join(", "))));
+        out.audit_annotations.push((
+            "pod-security.kubernetes.io/error".into(),
+            format!("Failed to parse policy: {}", policy_errors.join(", ")),
+        ));
     }
     if enforce {
-        out.audit_annotations.push(("pod-security.kubernetes.io/enforce-policy".into(), policy.enforce.to_string()));
+        out.audit_annotations.push((
+            "pod-security.kubernetes.io/enforce-policy".into(),
+            policy.enforce.to_string(),
+        ));
         if let Some(why) = evaluate(policy.enforce.level, metadata, spec) {
-            out.denied = Some(format!("violates PodSecurity {:?}: {why}", policy.enforce.to_string()));
+            out.denied = Some(format!(
+                "violates PodSecurity {:?}: {why}",
+                policy.enforce.to_string()
+            ));
             return out;
         }
     }
     if let Some(why) = evaluate(policy.audit.level, metadata, spec) {
-        out.audit_annotations
-            .push(("pod-security.kubernetes.io/audit-violations".into(), format!("would violate PodSecurity {:?}: {why}", policy.audit.to_string())));
+        out.audit_annotations.push((
+            "pod-security.kubernetes.io/audit-violations".into(),
+            format!(
+                "would violate PodSecurity {:?}: {why}",
+                policy.audit.to_string()
+            ),
+        ));
     }
     // A warning repeats nothing the enforce check already covered.
     let warn_covered = enforce && policy.warn == policy.enforce;
     if !warn_covered {
         if let Some(why) = evaluate(policy.warn.level, metadata, spec) {
-            out.warnings.push(format!("would violate PodSecurity {:?}: {why}", policy.warn.to_string()));
+            out.warnings.push(format!(
+                "would violate PodSecurity {:?}: {why}",
+                policy.warn.to_string()
+            ));
         }
     }
     out
@@ -229,7 +294,10 @@ mod tests {
              runAsNonRoot != true (pod or container \"c\" must set securityContext.runAsNonRoot=true), \
              seccompProfile (pod or container \"c\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")"
         );
-        assert_eq!(evaluate(Level::Baseline, &pod["metadata"], &pod["spec"]), None);
+        assert_eq!(
+            evaluate(Level::Baseline, &pod["metadata"], &pod["spec"]),
+            None
+        );
     }
 
     #[test]
@@ -261,7 +329,10 @@ mod tests {
             "containers": [{"name": "c", "image": "i", "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}}],
             "volumes": [{"name": "v", "emptyDir": {}}]
         }});
-        assert_eq!(evaluate(Level::Restricted, &Value::Null, &pod["spec"]), None);
+        assert_eq!(
+            evaluate(Level::Restricted, &Value::Null, &pod["spec"]),
+            None
+        );
     }
 
     #[test]
@@ -275,8 +346,12 @@ mod tests {
         let out = admit(&p, &errs, &pod["metadata"], &pod["spec"], true);
         assert_eq!(out.denied, None);
         assert_eq!(out.warnings.len(), 1);
-        assert!(out.warnings[0].starts_with("would violate PodSecurity \"restricted:v1.30\": allowPrivilegeEscalation != false"));
-        let (bad, errs) = policy_from_labels(Some(&json!({"pod-security.kubernetes.io/enforce": "strict"})));
+        assert!(out.warnings[0].starts_with(
+            "would violate PodSecurity \"restricted:v1.30\": allowPrivilegeEscalation != false"
+        ));
+        let (bad, errs) = policy_from_labels(Some(
+            &json!({"pod-security.kubernetes.io/enforce": "strict"}),
+        ));
         assert_eq!(bad.enforce.level, Level::Restricted);
         assert_eq!(errs.len(), 1);
     }
@@ -285,7 +360,8 @@ mod tests {
     fn templates_are_found() {
         let d = json!({"spec": {"template": {"metadata": {}, "spec": {"containers": []}}}});
         assert!(pod_spec_of("apps", "deployments", &d).is_some());
-        let cj = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}});
+        let cj =
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}});
         assert!(pod_spec_of("batch", "cronjobs", &cj).is_some());
         assert!(pod_spec_of("", "configmaps", &d).is_none());
     }

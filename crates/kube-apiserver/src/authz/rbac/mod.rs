@@ -37,18 +37,27 @@ pub struct CacheSource(pub Arc<WatchCache>);
 
 impl CacheSource {
     fn list(&self, plural: &str, prefix_ns: Option<&str>) -> Vec<Value> {
-        let Some(info) = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", plural) else {
+        let Some(info) = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", plural)
+        else {
             return Vec::new();
         };
         self.0
             .resource(info)
-            .map(|c| c.list(&info.list_prefix(prefix_ns)).iter().map(|o| o.selectable.clone()).collect())
+            .map(|c| {
+                c.list(&info.list_prefix(prefix_ns))
+                    .iter()
+                    .map(|o| o.selectable.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     fn get(&self, plural: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let info = api_types::registry::lookup("rbac.authorization.k8s.io", "v1", plural)?;
-        self.0.resource(info)?.get(&info.key(namespace, name)).map(|o| o.selectable.clone())
+        self.0
+            .resource(info)?
+            .get(&info.key(namespace, name))
+            .map(|o| o.selectable.clone())
     }
 }
 
@@ -124,9 +133,19 @@ impl RuleResolver {
             .ok_or_else(|| format!("role.rbac.authorization.k8s.io \"{name}\" not found"))
     }
 
-    fn role_ref_rules(&self, role_ref: Option<&Value>, namespace: &str) -> Result<Vec<PolicyRule>, String> {
-        let kind = role_ref.and_then(|r| r.get("kind")).and_then(Value::as_str).unwrap_or("");
-        let name = role_ref.and_then(|r| r.get("name")).and_then(Value::as_str).unwrap_or("");
+    fn role_ref_rules(
+        &self,
+        role_ref: Option<&Value>,
+        namespace: &str,
+    ) -> Result<Vec<PolicyRule>, String> {
+        let kind = role_ref
+            .and_then(|r| r.get("kind"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let name = role_ref
+            .and_then(|r| r.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         match kind {
             "ClusterRole" => self.cluster_role_rules(name),
             "Role" if !namespace.is_empty() => self.role_rules(namespace, name),
@@ -136,7 +155,12 @@ impl RuleResolver {
 
     /// Visits the rules that apply to `user` in `namespace` (cluster-wide ones first)
     /// until `visit` returns false. Returns resolution errors (missing roles).
-    pub fn visit_rules(&self, user: &UserInfo, namespace: &str, mut visit: impl FnMut(&PolicyRule) -> bool) -> Vec<String> {
+    pub fn visit_rules(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+        mut visit: impl FnMut(&PolicyRule) -> bool,
+    ) -> Vec<String> {
         let mut errors = Vec::new();
         for binding in self.source.cluster_role_bindings() {
             if !binding_applies(&binding, user, "") {
@@ -202,7 +226,12 @@ impl RuleResolver {
 
     /// Upstream `ConfirmNoEscalation`: `user` holds every permission in `wanted` in
     /// `namespace` (empty: cluster-wide). Members of `system:masters` always pass.
-    pub fn confirm_no_escalation(&self, user: &UserInfo, namespace: &str, wanted: &[PolicyRule]) -> Result<(), String> {
+    pub fn confirm_no_escalation(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+        wanted: &[PolicyRule],
+    ) -> Result<(), String> {
         if user.groups.iter().any(|g| g == SYSTEM_PRIVILEGED_GROUP) {
             return Ok(());
         }
@@ -211,8 +240,17 @@ impl RuleResolver {
         if missing.is_empty() {
             return Ok(());
         }
-        let groups = user.groups.iter().map(|g| format!("{g:?}")).collect::<Vec<_>>().join(" ");
-        let list = missing.iter().map(PolicyRule::compact_string).collect::<Vec<_>>().join("\n");
+        let groups = user
+            .groups
+            .iter()
+            .map(|g| format!("{g:?}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let list = missing
+            .iter()
+            .map(PolicyRule::compact_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         Err(format!(
             "user {:?} (groups=[{groups}]) is attempting to grant RBAC permissions not currently held:\n{list}",
             user.name
@@ -229,13 +267,22 @@ fn binding_applies(binding: &Value, user: &UserInfo, namespace: &str) -> bool {
 
 /// A ClusterRole's own rules plus, through its `aggregationRule`, those of every
 /// ClusterRole matching one of its selectors (recursively, each role once).
-fn collect_aggregated(role: &Value, all: &[Value], seen: &mut HashSet<String>, out: &mut Vec<PolicyRule>, depth: usize) {
+fn collect_aggregated(
+    role: &Value,
+    all: &[Value],
+    seen: &mut HashSet<String>,
+    out: &mut Vec<PolicyRule>,
+    depth: usize,
+) {
     let name = meta::name(role).unwrap_or("").to_string();
     if !seen.insert(name) || depth > MAX_AGGREGATION_DEPTH {
         return;
     }
     out.extend(PolicyRule::list_from(role));
-    let Some(selectors) = role.pointer("/aggregationRule/clusterRoleSelectors").and_then(Value::as_array) else {
+    let Some(selectors) = role
+        .pointer("/aggregationRule/clusterRoleSelectors")
+        .and_then(Value::as_array)
+    else {
         return;
     };
     let selectors: Vec<LabelSelector> = selectors
@@ -285,7 +332,8 @@ pub mod tests {
     }
 
     fn named<'a>(list: &'a [Value], ns: Option<&str>, name: &str) -> Option<&'a Value> {
-        list.iter().find(|v| meta::name(v) == Some(name) && (ns.is_none() || meta::namespace(v) == ns))
+        list.iter()
+            .find(|v| meta::name(v) == Some(name) && (ns.is_none() || meta::namespace(v) == ns))
     }
 
     impl RbacSource for FakeSource {
@@ -296,7 +344,11 @@ pub mod tests {
             named(&self.cluster_roles, None, name).cloned()
         }
         fn role_bindings(&self, namespace: &str) -> Vec<Value> {
-            self.role_bindings.iter().filter(|b| meta::namespace(b) == Some(namespace)).cloned().collect()
+            self.role_bindings
+                .iter()
+                .filter(|b| meta::namespace(b) == Some(namespace))
+                .cloned()
+                .collect()
         }
         fn cluster_role_bindings(&self) -> Vec<Value> {
             self.cluster_role_bindings.clone()
@@ -307,7 +359,11 @@ pub mod tests {
     }
 
     pub fn user(name: &str, groups: &[&str]) -> UserInfo {
-        UserInfo { name: name.into(), uid: String::new(), groups: groups.iter().map(|g| g.to_string()).collect() }
+        UserInfo {
+            name: name.into(),
+            uid: String::new(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
     }
 
     pub fn req(verb: &str, group: &str, resource: &str, ns: &str) -> RequestInfo {
@@ -326,7 +382,9 @@ pub mod tests {
 
     fn source() -> FakeSource {
         FakeSource {
-            roles: vec![json!({"metadata": {"name": "pod-reader", "namespace": "dev"}, "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]})],
+            roles: vec![
+                json!({"metadata": {"name": "pod-reader", "namespace": "dev"}, "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}),
+            ],
             cluster_roles: vec![
                 json!({"metadata": {"name": "view"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"agg-view": "true"}}]}, "rules": []}),
                 json!({"metadata": {"name": "view-pods", "labels": {"agg-view": "true"}}, "rules": [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}),
@@ -339,7 +397,9 @@ pub mod tests {
                 json!({"metadata": {"name": "b2", "namespace": "qa"}, "roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "ServiceAccount", "name": "bot"}]}),
                 json!({"metadata": {"name": "b3", "namespace": "qa"}, "roleRef": {"kind": "ClusterRole", "name": "missing"}, "subjects": [{"kind": "Group", "name": "devs"}]}),
             ],
-            cluster_role_bindings: vec![json!({"metadata": {"name": "c1"}, "roleRef": {"kind": "ClusterRole", "name": "nodes-reader"}, "subjects": [{"kind": "Group", "name": "devs"}]})],
+            cluster_role_bindings: vec![
+                json!({"metadata": {"name": "c1"}, "roleRef": {"kind": "ClusterRole", "name": "nodes-reader"}, "subjects": [{"kind": "Group", "name": "devs"}]}),
+            ],
         }
     }
 
@@ -350,7 +410,9 @@ pub mod tests {
         assert!(r.authorize(&alice, &req("list", "", "pods", "dev")).is_ok());
         assert!(r.authorize(&alice, &req("list", "", "pods", "qa")).is_err());
         assert!(r.authorize(&alice, &req("list", "", "pods", "")).is_err());
-        assert!(r.authorize(&alice, &req("create", "", "pods", "dev")).is_err());
+        assert!(r
+            .authorize(&alice, &req("create", "", "pods", "dev"))
+            .is_err());
     }
 
     #[test]
@@ -359,13 +421,23 @@ pub mod tests {
         let bob = user("bob", &["devs"]);
         assert!(r.authorize(&bob, &req("list", "", "nodes", "")).is_ok());
         // A binding to a missing role is reported as the reason.
-        let err = r.authorize(&bob, &req("list", "", "pods", "qa")).expect_err("denied");
-        assert!(err.contains("clusterrole.rbac.authorization.k8s.io \"missing\" not found"), "{err}");
+        let err = r
+            .authorize(&bob, &req("list", "", "pods", "qa"))
+            .expect_err("denied");
+        assert!(
+            err.contains("clusterrole.rbac.authorization.k8s.io \"missing\" not found"),
+            "{err}"
+        );
         let sa = user("system:serviceaccount:qa:bot", &["system:serviceaccounts"]);
-        assert!(r.authorize(&sa, &req("get", "", "pods", "qa")).is_ok(), "aggregated view");
+        assert!(
+            r.authorize(&sa, &req("get", "", "pods", "qa")).is_ok(),
+            "aggregated view"
+        );
         assert!(r.authorize(&sa, &req("get", "", "pods", "dev")).is_err());
         let other_sa = user("system:serviceaccount:dev:bot", &[]);
-        assert!(r.authorize(&other_sa, &req("get", "", "pods", "qa")).is_err());
+        assert!(r
+            .authorize(&other_sa, &req("get", "", "pods", "qa"))
+            .is_err());
         // Nested aggregation: edit <- view2 <- view-pods.
         let edit_rules = r.cluster_role_rules("edit").expect("edit");
         assert_eq!(edit_rules.len(), 1);
@@ -377,9 +449,13 @@ pub mod tests {
     fn escalation_needs_the_permissions() {
         let r = RuleResolver::new(Box::new(source()));
         let alice = user("alice", &[]);
-        let want = vec![PolicyRule::from_json(&json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}))];
+        let want = vec![PolicyRule::from_json(
+            &json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}),
+        )];
         assert!(r.confirm_no_escalation(&alice, "dev", &want).is_ok());
-        let err = r.confirm_no_escalation(&alice, "qa", &want).expect_err("escalation");
+        let err = r
+            .confirm_no_escalation(&alice, "qa", &want)
+            .expect_err("escalation");
         assert!(err.starts_with("user \"alice\" (groups=[]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"get\"]}"), "{err}");
         let master = user("root", &["system:masters"]);
         assert!(r.confirm_no_escalation(&master, "qa", &want).is_ok());

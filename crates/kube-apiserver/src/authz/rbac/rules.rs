@@ -21,7 +21,12 @@ pub struct PolicyRule {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -133,7 +138,10 @@ impl PolicyRule {
                         out.push(base);
                     } else {
                         for name in &self.resource_names {
-                            out.push(PolicyRule { resource_names: vec![name.clone()], ..base.clone() });
+                            out.push(PolicyRule {
+                                resource_names: vec![name.clone()],
+                                ..base.clone()
+                            });
                         }
                     }
                 }
@@ -141,7 +149,11 @@ impl PolicyRule {
         }
         for url in &self.non_resource_urls {
             for verb in &self.verbs {
-                out.push(PolicyRule { verbs: vec![verb.clone()], non_resource_urls: vec![url.clone()], ..Default::default() });
+                out.push(PolicyRule {
+                    verbs: vec![verb.clone()],
+                    non_resource_urls: vec![url.clone()],
+                    ..Default::default()
+                });
             }
         }
         out
@@ -152,16 +164,25 @@ impl PolicyRule {
         let verbs = has(&self.verbs, ALL) || has_all(&self.verbs, &sub.verbs);
         let groups = has(&self.api_groups, ALL) || has_all(&self.api_groups, &sub.api_groups);
         let resources = resources_cover_all(&self.resources, &sub.resources);
-        let urls = sub.non_resource_urls.iter().all(|u| url_covers(&self.non_resource_urls, u));
+        let urls = sub
+            .non_resource_urls
+            .iter()
+            .all(|u| url_covers(&self.non_resource_urls, u));
         let names = self.resource_names.is_empty()
-            || (!sub.resource_names.is_empty() && has_all(&self.resource_names, &sub.resource_names));
+            || (!sub.resource_names.is_empty()
+                && has_all(&self.resource_names, &sub.resource_names));
         verbs && groups && resources && names && urls
     }
 
     /// Upstream's `%v` of a rule in escalation messages:
     /// `{APIGroups:[""], Resources:["pods"], Verbs:["create"]}`.
     pub fn compact_string(&self) -> String {
-        let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(" ");
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         let mut parts = Vec::new();
         if !self.api_groups.is_empty() {
             parts.push(format!("APIGroups:[{}]", list(&self.api_groups)));
@@ -173,7 +194,10 @@ impl PolicyRule {
             parts.push(format!("ResourceNames:[{}]", list(&self.resource_names)));
         }
         if !self.non_resource_urls.is_empty() {
-            parts.push(format!("NonResourceURLs:[{}]", list(&self.non_resource_urls)));
+            parts.push(format!(
+                "NonResourceURLs:[{}]",
+                list(&self.non_resource_urls)
+            ));
         }
         parts.push(format!("Verbs:[{}]", list(&self.verbs)));
         format!("{{{}}}", parts.join(", "))
@@ -193,9 +217,9 @@ fn resources_cover_all(owner: &[String], wanted: &[String]) -> bool {
 }
 
 fn url_covers(owner: &[String], url: &str) -> bool {
-    owner.iter().any(|o| {
-        o == ALL || o == url || (o.ends_with('*') && url.starts_with(&o[..o.len() - 1]))
-    })
+    owner
+        .iter()
+        .any(|o| o == ALL || o == url || (o.ends_with('*') && url.starts_with(&o[..o.len() - 1])))
 }
 
 /// Upstream `Covers`: the rules in `wanted` not granted by `owner` (empty: covered).
@@ -234,21 +258,35 @@ mod tests {
     }
 
     fn url_req(verb: &str, path: &str) -> RequestInfo {
-        RequestInfo { is_resource_request: false, path: path.into(), ..resource_req(verb, "", "", "", "") }
+        RequestInfo {
+            is_resource_request: false,
+            path: path.into(),
+            ..resource_req(verb, "", "", "", "")
+        }
     }
 
     #[test]
     fn resource_matching_with_wildcards_and_subresources() {
-        let r = rule(json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "pods/log"]}));
+        let r = rule(
+            json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "pods/log"]}),
+        );
         assert!(r.allows(&resource_req("get", "", "pods", "", "x")));
         assert!(r.allows(&resource_req("get", "", "pods", "log", "x")));
         assert!(!r.allows(&resource_req("get", "", "pods", "exec", "x")));
         assert!(!r.allows(&resource_req("create", "", "pods", "", "")));
         assert!(!r.allows(&resource_req("get", "apps", "pods", "", "")));
         let star_sub = rule(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*/status"]}));
-        assert!(star_sub.allows(&resource_req("update", "apps", "deployments", "status", "d")));
+        assert!(star_sub.allows(&resource_req(
+            "update",
+            "apps",
+            "deployments",
+            "status",
+            "d"
+        )));
         assert!(!star_sub.allows(&resource_req("update", "apps", "deployments", "", "d")));
-        let named = rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"]}));
+        let named = rule(
+            json!({"verbs": ["get"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["a"]}),
+        );
         assert!(named.allows(&resource_req("get", "", "configmaps", "", "a")));
         assert!(!named.allows(&resource_req("get", "", "configmaps", "", "b")));
         assert!(!named.allows(&resource_req("get", "", "configmaps", "", "")));
@@ -268,16 +306,43 @@ mod tests {
 
     #[test]
     fn coverage_for_escalation() {
-        let owner = vec![rule(json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "*/status"]}))];
+        let owner = vec![rule(
+            json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "*/status"]}),
+        )];
         assert!(uncovered(&owner, &[rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["pods", "services/status"]}))]).is_empty());
-        let missing = uncovered(&owner, &[rule(json!({"verbs": ["get", "create"], "apiGroups": [""], "resources": ["pods"]}))]);
+        let missing = uncovered(
+            &owner,
+            &[rule(
+                json!({"verbs": ["get", "create"], "apiGroups": [""], "resources": ["pods"]}),
+            )],
+        );
         assert_eq!(missing.len(), 1);
-        assert_eq!(missing[0].compact_string(), "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"create\"]}");
+        assert_eq!(
+            missing[0].compact_string(),
+            "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"create\"]}"
+        );
         // Names: an owner restricted to names does not cover the unrestricted rule.
-        let named = vec![rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}))];
-        assert!(!uncovered(&named, &[rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}))]).is_empty());
+        let named = vec![rule(
+            json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}),
+        )];
+        assert!(!uncovered(
+            &named,
+            &[rule(
+                json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]})
+            )]
+        )
+        .is_empty());
         assert!(uncovered(&named, &[rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}))]).is_empty());
-        let admin = vec![rule(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})), rule(json!({"verbs": ["*"], "nonResourceURLs": ["*"]}))];
-        assert!(uncovered(&admin, &[rule(json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]}))]).is_empty());
+        let admin = vec![
+            rule(json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})),
+            rule(json!({"verbs": ["*"], "nonResourceURLs": ["*"]})),
+        ];
+        assert!(uncovered(
+            &admin,
+            &[rule(
+                json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]})
+            )]
+        )
+        .is_empty());
     }
 }

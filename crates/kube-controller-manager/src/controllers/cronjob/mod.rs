@@ -46,11 +46,21 @@ fn cronjob_of(job: &Job) -> Option<ObjectRef<CronJob>> {
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let (jobs, job_stream) = informer::spawn(watcher(Api::<Job>::all(client.clone()), watcher::Config::default()).default_backoff());
+    let (jobs, job_stream) = informer::spawn(
+        watcher(Api::<Job>::all(client.clone()), watcher::Config::default()).default_backoff(),
+    );
     jobs.wait_until_ready().await?;
-    let controller = Controller::new(Api::<CronJob>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::new(
+        Api::<CronJob>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let recorder = Recorder::new(client.clone(), "cronjob-controller");
-    let state = Arc::new(Ctx { client, jobs, backoff: KeyBackoff::default(), recorder });
+    let state = Arc::new(Ctx {
+        client,
+        jobs,
+        backoff: KeyBackoff::default(),
+        recorder,
+    });
     let mut stream = controller
         .watches_stream(job_stream, |job: Job| cronjob_of(&job))
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_cron_job_syncs))

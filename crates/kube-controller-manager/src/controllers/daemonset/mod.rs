@@ -53,18 +53,39 @@ fn ds_of_pod(pod: &Pod) -> Option<ObjectRef<DaemonSet>> {
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let expectations = Arc::new(Expectations::new());
-    let (pods, pod_stream) = ownedpods::spawn(client.clone(), "DaemonSet", expectations.clone()).await?;
-    let (nodes, node_stream) = informer::spawn(watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff());
+    let (pods, pod_stream) =
+        ownedpods::spawn(client.clone(), "DaemonSet", expectations.clone()).await?;
+    let (nodes, node_stream) = informer::spawn(
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
+    );
     nodes.wait_until_ready().await?;
-    let controller = Controller::new(Api::<DaemonSet>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::new(
+        Api::<DaemonSet>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let daemonsets = controller.store();
     let recorder = Recorder::new(client.clone(), "daemonset-controller");
-    let state = Arc::new(Ctx { client, pods, nodes, expectations, backoff: KeyBackoff::default(), recorder });
+    let state = Arc::new(Ctx {
+        client,
+        pods,
+        nodes,
+        expectations,
+        backoff: KeyBackoff::default(),
+        recorder,
+    });
     let mut stream = controller
         .watches_stream(pod_stream, |pod: Pod| ds_of_pod(&pod))
         // Any node change may change where daemons belong.
-        .watches_stream(node_stream, move |_node: Node| daemonsets.state().iter().map(|d| ObjectRef::from_obj(d.as_ref())).collect::<Vec<_>>())
-        .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_daemonset_syncs))
+        .watches_stream(node_stream, move |_node: Node| {
+            daemonsets
+                .state()
+                .iter()
+                .map(|d| ObjectRef::from_obj(d.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .with_config(
+            ControllerConfig::default().concurrency(ctx.options.concurrent_daemonset_syncs),
+        )
         .run(reconcile, error_policy, state)
         .boxed();
     while let Some(result) = stream.next().await {

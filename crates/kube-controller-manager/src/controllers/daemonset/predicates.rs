@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec, Taint, Toleration,
+    Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
+    PodSpec, Taint, Toleration,
 };
 
 /// Upstream `util.AddOrUpdateDaemonPodTolerations`: daemons survive node problems.
@@ -30,7 +31,8 @@ pub fn add_daemon_tolerations(spec: &mut PodSpec) {
             ..Default::default()
         };
         // Replace a same-key same-effect toleration, as upstream's AddOrUpdateTolerationInPod.
-        tolerations.retain(|x| !(x.key.as_deref() == Some(key) && x.effect.as_deref() == Some(effect)));
+        tolerations
+            .retain(|x| !(x.key.as_deref() == Some(key) && x.effect.as_deref() == Some(effect)));
         tolerations.push(t);
     }
 }
@@ -48,7 +50,9 @@ pub fn pin_to_node(spec: &mut PodSpec, node: &str) {
         }],
     };
     let affinity = spec.affinity.get_or_insert_with(Affinity::default);
-    let node_affinity = affinity.node_affinity.get_or_insert_with(NodeAffinity::default);
+    let node_affinity = affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default);
     node_affinity.required_during_scheduling_ignored_during_execution = Some(selector);
 }
 
@@ -58,10 +62,22 @@ pub fn target_node(pod: &Pod) -> Option<String> {
     if let Some(n) = spec.node_name.as_ref().filter(|n| !n.is_empty()) {
         return Some(n.clone());
     }
-    let terms = &spec.affinity.as_ref()?.node_affinity.as_ref()?.required_during_scheduling_ignored_during_execution.as_ref()?.node_selector_terms;
-    terms.iter().flat_map(|t| t.match_fields.iter().flatten()).find_map(|r| {
-        (r.key == "metadata.name" && r.operator == "In").then(|| r.values.as_ref()?.first().cloned()).flatten()
-    })
+    let terms = &spec
+        .affinity
+        .as_ref()?
+        .node_affinity
+        .as_ref()?
+        .required_during_scheduling_ignored_during_execution
+        .as_ref()?
+        .node_selector_terms;
+    terms
+        .iter()
+        .flat_map(|t| t.match_fields.iter().flatten())
+        .find_map(|r| {
+            (r.key == "metadata.name" && r.operator == "In")
+                .then(|| r.values.as_ref()?.first().cloned())
+                .flatten()
+        })
 }
 
 fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
@@ -72,7 +88,10 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (value.and_then(|v| v.parse::<i64>().ok()), values.first().and_then(|b| b.parse::<i64>().ok())) else {
+            let (Some(v), Some(bound)) = (
+                value.and_then(|v| v.parse::<i64>().ok()),
+                values.first().and_then(|b| b.parse::<i64>().ok()),
+            ) else {
                 return false;
             };
             if r.operator == "Gt" {
@@ -91,8 +110,12 @@ fn term_matches(term: &NodeSelectorTerm, labels: &BTreeMap<String, String>, name
     if exprs.is_empty() && fields.is_empty() {
         return false;
     }
-    exprs.iter().all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
-        && fields.iter().all(|r| requirement_matches(r, (r.key == "metadata.name").then_some(name)))
+    exprs
+        .iter()
+        .all(|r| requirement_matches(r, labels.get(&r.key).map(String::as_str)))
+        && fields
+            .iter()
+            .all(|r| requirement_matches(r, (r.key == "metadata.name").then_some(name)))
 }
 
 /// nodeSelector and required node affinity (upstream `nodeaffinity.GetRequiredNodeAffinity`).
@@ -108,13 +131,23 @@ pub fn node_matches_affinity(spec: &PodSpec, node: &Node) -> bool {
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
-    required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, &labels, name)))
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    required.is_none_or(|r| {
+        r.node_selector_terms
+            .iter()
+            .any(|t| term_matches(t, &labels, name))
+    })
 }
 
 /// Upstream `Toleration.ToleratesTaint`.
 pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if t.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+    if t.effect
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e != taint.effect)
+    {
         return false;
     }
     let key = t.key.as_deref().unwrap_or("");
@@ -123,7 +156,10 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     }
     match t.operator.as_deref().unwrap_or("Equal") {
         "Exists" => true,
-        "Equal" | "" => key == taint.key && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        "Equal" | "" => {
+            key == taint.key
+                && t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
         _ => false,
     }
 }
@@ -142,13 +178,20 @@ fn taints_tolerated(spec: &PodSpec, node: &Node, effects: &[&str]) -> bool {
 /// (shouldRun, shouldContinueRunning) for a daemon pod spec (with the daemon
 /// tolerations added) on `node`: a running pod only leaves for NoExecute taints.
 pub fn should_run(spec: &PodSpec, node: &Node) -> (bool, bool) {
-    if spec.node_name.as_deref().is_some_and(|n| !n.is_empty() && Some(n) != node.metadata.name.as_deref()) {
+    if spec
+        .node_name
+        .as_deref()
+        .is_some_and(|n| !n.is_empty() && Some(n) != node.metadata.name.as_deref())
+    {
         return (false, false);
     }
     if !node_matches_affinity(spec, node) {
         return (false, false);
     }
-    (taints_tolerated(spec, node, &["NoSchedule", "NoExecute"]), taints_tolerated(spec, node, &["NoExecute"]))
+    (
+        taints_tolerated(spec, node, &["NoSchedule", "NoExecute"]),
+        taints_tolerated(spec, node, &["NoExecute"]),
+    )
 }
 
 #[cfg(test)]
@@ -161,16 +204,28 @@ mod tests {
         Node {
             metadata: ObjectMeta {
                 name: Some(name.into()),
-                labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
                 ..Default::default()
             },
-            spec: Some(NodeSpec { taints: Some(taints), ..Default::default() }),
+            spec: Some(NodeSpec {
+                taints: Some(taints),
+                ..Default::default()
+            }),
             status: None,
         }
     }
 
     fn taint(key: &str, effect: &str) -> Taint {
-        Taint { key: key.into(), effect: effect.into(), ..Default::default() }
+        Taint {
+            key: key.into(),
+            effect: effect.into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -178,35 +233,124 @@ mod tests {
         let mut spec = PodSpec::default();
         add_daemon_tolerations(&mut spec);
         assert_eq!(should_run(&spec, &node("a", &[], vec![])), (true, true));
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("dedicated", "NoSchedule")])), (false, true));
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("dedicated", "NoExecute")])), (false, false));
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("node.kubernetes.io/unschedulable", "NoSchedule")])), (true, true));
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("node.kubernetes.io/not-ready", "NoExecute")])), (true, true));
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("node.kubernetes.io/network-unavailable", "NoSchedule")])), (false, true));
+        assert_eq!(
+            should_run(
+                &spec,
+                &node("a", &[], vec![taint("dedicated", "NoSchedule")])
+            ),
+            (false, true)
+        );
+        assert_eq!(
+            should_run(
+                &spec,
+                &node("a", &[], vec![taint("dedicated", "NoExecute")])
+            ),
+            (false, false)
+        );
+        assert_eq!(
+            should_run(
+                &spec,
+                &node(
+                    "a",
+                    &[],
+                    vec![taint("node.kubernetes.io/unschedulable", "NoSchedule")]
+                )
+            ),
+            (true, true)
+        );
+        assert_eq!(
+            should_run(
+                &spec,
+                &node(
+                    "a",
+                    &[],
+                    vec![taint("node.kubernetes.io/not-ready", "NoExecute")]
+                )
+            ),
+            (true, true)
+        );
+        assert_eq!(
+            should_run(
+                &spec,
+                &node(
+                    "a",
+                    &[],
+                    vec![taint(
+                        "node.kubernetes.io/network-unavailable",
+                        "NoSchedule"
+                    )]
+                )
+            ),
+            (false, true)
+        );
         spec.host_network = Some(true);
         add_daemon_tolerations(&mut spec);
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("node.kubernetes.io/network-unavailable", "NoSchedule")])), (true, true));
-        spec.tolerations.get_or_insert_with(Vec::new).push(Toleration { key: Some("dedicated".into()), operator: Some("Exists".into()), ..Default::default() });
-        assert_eq!(should_run(&spec, &node("a", &[], vec![taint("dedicated", "NoExecute")])), (true, true));
+        assert_eq!(
+            should_run(
+                &spec,
+                &node(
+                    "a",
+                    &[],
+                    vec![taint(
+                        "node.kubernetes.io/network-unavailable",
+                        "NoSchedule"
+                    )]
+                )
+            ),
+            (true, true)
+        );
+        spec.tolerations
+            .get_or_insert_with(Vec::new)
+            .push(Toleration {
+                key: Some("dedicated".into()),
+                operator: Some("Exists".into()),
+                ..Default::default()
+            });
+        assert_eq!(
+            should_run(
+                &spec,
+                &node("a", &[], vec![taint("dedicated", "NoExecute")])
+            ),
+            (true, true)
+        );
     }
 
     #[test]
     fn node_selector_and_required_affinity() {
-        let mut spec = PodSpec { node_selector: Some([("disk".to_string(), "ssd".to_string())].into()), ..Default::default() };
-        assert!(node_matches_affinity(&spec, &node("a", &[("disk", "ssd")], vec![])));
-        assert!(!node_matches_affinity(&spec, &node("a", &[("disk", "hdd")], vec![])));
+        let mut spec = PodSpec {
+            node_selector: Some([("disk".to_string(), "ssd".to_string())].into()),
+            ..Default::default()
+        };
+        assert!(node_matches_affinity(
+            &spec,
+            &node("a", &[("disk", "ssd")], vec![])
+        ));
+        assert!(!node_matches_affinity(
+            &spec,
+            &node("a", &[("disk", "hdd")], vec![])
+        ));
         spec.node_selector = None;
         pin_to_node(&mut spec, "b");
         assert!(node_matches_affinity(&spec, &node("b", &[], vec![])));
         assert!(!node_matches_affinity(&spec, &node("a", &[], vec![])));
-        let pod = Pod { spec: Some(spec), ..Default::default() };
+        let pod = Pod {
+            spec: Some(spec),
+            ..Default::default()
+        };
         assert_eq!(target_node(&pod).as_deref(), Some("b"));
-        let expr = NodeSelectorRequirement { key: "zone".into(), operator: "NotIn".into(), values: Some(vec!["z1".into()]) };
+        let expr = NodeSelectorRequirement {
+            key: "zone".into(),
+            operator: "NotIn".into(),
+            values: Some(vec!["z1".into()]),
+        };
         let spec = PodSpec {
             affinity: Some(Affinity {
                 node_affinity: Some(NodeAffinity {
                     required_during_scheduling_ignored_during_execution: Some(NodeSelector {
-                        node_selector_terms: vec![NodeSelectorTerm { match_expressions: Some(vec![expr]), match_fields: None }],
+                        node_selector_terms: vec![NodeSelectorTerm {
+                            match_expressions: Some(vec![expr]),
+                            match_fields: None,
+                        }],
                     }),
                     ..Default::default()
                 }),
@@ -214,7 +358,13 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(node_matches_affinity(&spec, &node("a", &[("zone", "z2")], vec![])));
-        assert!(!node_matches_affinity(&spec, &node("a", &[("zone", "z1")], vec![])));
+        assert!(node_matches_affinity(
+            &spec,
+            &node("a", &[("zone", "z2")], vec![])
+        ));
+        assert!(!node_matches_affinity(
+            &spec,
+            &node("a", &[("zone", "z1")], vec![])
+        ));
     }
 }

@@ -20,7 +20,11 @@ pub const REVISION_HASH: &str = "controller-revision-hash";
 
 /// The revision data upstream stores: a strategic patch replacing the template.
 pub fn revision_data(ds: &DaemonSet) -> Value {
-    let mut template = ds.spec.as_ref().map(|s| serde_json::to_value(&s.template).unwrap_or(Value::Null)).unwrap_or(Value::Null);
+    let mut template = ds
+        .spec
+        .as_ref()
+        .map(|s| serde_json::to_value(&s.template).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
     if let Some(obj) = template.as_object_mut() {
         obj.insert("$patch".into(), json!("replace"));
     }
@@ -28,18 +32,34 @@ pub fn revision_data(ds: &DaemonSet) -> Value {
 }
 
 pub fn template_hash(ds: &DaemonSet) -> String {
-    let template = ds.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
-    compute_hash(&template, ds.status.as_ref().and_then(|s| s.collision_count))
+    let template = ds
+        .spec
+        .as_ref()
+        .map(|s| s.template.clone())
+        .unwrap_or_default();
+    compute_hash(
+        &template,
+        ds.status.as_ref().and_then(|s| s.collision_count),
+    )
 }
 
 fn revision_name(ds: &DaemonSet, hash: &str) -> String {
     let name = ds.name_any();
-    let prefix = if name.len() > 223 { &name[..223] } else { name.as_str() };
+    let prefix = if name.len() > 223 {
+        &name[..223]
+    } else {
+        name.as_str()
+    };
     format!("{prefix}-{hash}")
 }
 
 fn hash_of(rev: &ControllerRevision) -> String {
-    rev.metadata.labels.as_ref().and_then(|l| l.get(REVISION_HASH)).cloned().unwrap_or_default()
+    rev.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(REVISION_HASH))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Makes sure the current template has the newest ControllerRevision; returns its hash.
@@ -61,18 +81,30 @@ pub async fn ensure_current(client: &kube::Client, ds: &DaemonSet, pods: &[Pod])
     let data = revision_data(ds);
     let hash = template_hash(ds);
 
-    let current = match history.iter().find(|r| r.data.as_ref().map(|d| &d.0) == Some(&data)) {
+    let current = match history
+        .iter()
+        .find(|r| r.data.as_ref().map(|d| &d.0) == Some(&data))
+    {
         Some(existing) => {
             if existing.revision < max_revision {
                 let patch = json!({ "revision": max_revision + 1 });
-                api.patch(&existing.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .ctx(|| format!("bumping revision of {key}"))?;
+                api.patch(
+                    &existing.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .ctx(|| format!("bumping revision of {key}"))?;
             }
             hash_of(existing)
         }
         None => {
-            let mut labels = ds.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.clone()).unwrap_or_default();
+            let mut labels = ds
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.clone())
+                .unwrap_or_default();
             labels.insert(REVISION_HASH.into(), hash.clone());
             let rev = ControllerRevision {
                 metadata: ObjectMeta {
@@ -87,10 +119,14 @@ pub async fn ensure_current(client: &kube::Client, ds: &DaemonSet, pods: &[Pod])
                 revision: max_revision + 1,
             };
             match api.create(&PostParams::default(), &rev).await {
-                Ok(_) => tracing::info!(daemonset = %key, revision = max_revision + 1, %hash, "created controller revision"),
+                Ok(_) => {
+                    tracing::info!(daemonset = %key, revision = max_revision + 1, %hash, "created controller revision")
+                }
                 // Another sync (or a hash collision) got there first; the next sync sorts it out.
                 Err(err) if is_status(&err, 409) => {}
-                Err(err) => return Err(err).ctx(|| format!("creating controller revision of {key}")),
+                Err(err) => {
+                    return Err(err).ctx(|| format!("creating controller revision of {key}"))
+                }
             }
             hash
         }
@@ -100,10 +136,29 @@ pub async fn ensure_current(client: &kube::Client, ds: &DaemonSet, pods: &[Pod])
 }
 
 /// Deletes the oldest revisions no pod uses beyond `revisionHistoryLimit` (10).
-async fn cleanup(api: &Api<ControllerRevision>, ds: &DaemonSet, history: &[ControllerRevision], current: &str, pods: &[Pod]) -> Result<()> {
-    let limit = usize::try_from(ds.spec.as_ref().and_then(|s| s.revision_history_limit).unwrap_or(10).max(0)).unwrap_or(10);
-    let live: HashSet<String> = pods.iter().filter_map(|p| p.labels().get(REVISION_HASH).cloned()).collect();
-    let old: Vec<&ControllerRevision> = history.iter().filter(|r| hash_of(r) != current && !live.contains(&hash_of(r))).collect();
+async fn cleanup(
+    api: &Api<ControllerRevision>,
+    ds: &DaemonSet,
+    history: &[ControllerRevision],
+    current: &str,
+    pods: &[Pod],
+) -> Result<()> {
+    let limit = usize::try_from(
+        ds.spec
+            .as_ref()
+            .and_then(|s| s.revision_history_limit)
+            .unwrap_or(10)
+            .max(0),
+    )
+    .unwrap_or(10);
+    let live: HashSet<String> = pods
+        .iter()
+        .filter_map(|p| p.labels().get(REVISION_HASH).cloned())
+        .collect();
+    let old: Vec<&ControllerRevision> = history
+        .iter()
+        .filter(|r| hash_of(r) != current && !live.contains(&hash_of(r)))
+        .collect();
     if old.len() <= limit {
         return Ok(());
     }
@@ -111,7 +166,9 @@ async fn cleanup(api: &Api<ControllerRevision>, ds: &DaemonSet, history: &[Contr
         match api.delete(&r.name_any(), &DeleteParams::default()).await {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(err).ctx(|| format!("deleting controller revision {}", r.name_any())),
+            Err(err) => {
+                return Err(err).ctx(|| format!("deleting controller revision {}", r.name_any()))
+            }
         }
     }
     Ok(())

@@ -17,9 +17,9 @@ use super::predicates::{add_daemon_tolerations, pin_to_node, should_run, target_
 use super::revision::{ensure_current, REVISION_HASH};
 use super::Ctx;
 use crate::controllers::deployment::util::scaled_value;
-use crate::util::podcontrol::PodControl;
 use crate::util::owner::{is_controlled_by, new_controller_ref};
 use crate::util::pod::{is_available, is_ready};
+use crate::util::podcontrol::PodControl;
 use crate::util::{is_not_found, key_of, ApiContext, Error, Result};
 
 pub const TEMPLATE_GENERATION: &str = "pod-template-generation";
@@ -33,9 +33,16 @@ pub fn new_pod(ds: &DaemonSet, node: &str, hash: &str) -> Option<Pod> {
     pin_to_node(&mut spec, node);
     let mut labels = tmeta.labels.unwrap_or_default();
     labels.insert(REVISION_HASH.into(), hash.to_string());
-    labels.insert(TEMPLATE_GENERATION.into(), ds.metadata.generation.unwrap_or(0).to_string());
+    labels.insert(
+        TEMPLATE_GENERATION.into(),
+        ds.metadata.generation.unwrap_or(0).to_string(),
+    );
     let name = ds.name_any();
-    let prefix = if name.len() > 57 { &name[..57] } else { name.as_str() };
+    let prefix = if name.len() > 57 {
+        &name[..57]
+    } else {
+        name.as_str()
+    };
     Some(Pod {
         metadata: ObjectMeta {
             generate_name: Some(format!("{prefix}-")),
@@ -63,7 +70,10 @@ fn is_updated(pod: &Pod, hash: &str) -> bool {
 }
 
 fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
 fn created(p: &Pod) -> Option<Timestamp> {
@@ -78,17 +88,29 @@ pub struct Plan {
 }
 
 /// Upstream `podsShouldBeOnNode` over every node, plus pods pinned to vanished nodes.
-pub fn plan(spec: &k8s_openapi::api::core::v1::PodSpec, nodes: &[Node], by_node: &BTreeMap<String, Vec<Pod>>) -> Plan {
+pub fn plan(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    nodes: &[Node],
+    by_node: &BTreeMap<String, Vec<Pod>>,
+) -> Plan {
     let mut out = Plan::default();
     for node in nodes {
         let name = node.name_any();
         let (run, keep) = should_run(spec, node);
-        let pods: Vec<&Pod> = by_node.get(&name).map(|v| v.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()).unwrap_or_default();
+        let pods: Vec<&Pod> = by_node
+            .get(&name)
+            .map(|v| {
+                v.iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .collect()
+            })
+            .unwrap_or_default();
         if run && pods.is_empty() {
             out.create_on.push(name);
         } else if keep {
             // Failed daemon pods are replaced (the next sync creates the new one).
-            let (failed, mut alive): (Vec<&Pod>, Vec<&Pod>) = pods.into_iter().partition(|p| phase(p) == "Failed");
+            let (failed, mut alive): (Vec<&Pod>, Vec<&Pod>) =
+                pods.into_iter().partition(|p| phase(p) == "Failed");
             out.delete.extend(failed.iter().map(|p| p.name_any()));
             if alive.len() > 1 {
                 alive.sort_by_key(|p| created(p));
@@ -99,8 +121,15 @@ pub fn plan(spec: &k8s_openapi::api::core::v1::PodSpec, nodes: &[Node], by_node:
         }
     }
     for (node, pods) in by_node {
-        if !nodes.iter().any(|n| n.metadata.name.as_deref() == Some(node.as_str())) {
-            out.delete.extend(pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(|p| p.name_any()));
+        if !nodes
+            .iter()
+            .any(|n| n.metadata.name.as_deref() == Some(node.as_str()))
+        {
+            out.delete.extend(
+                pods.iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .map(|p| p.name_any()),
+            );
         }
     }
     out
@@ -108,7 +137,15 @@ pub fn plan(spec: &k8s_openapi::api::core::v1::PodSpec, nodes: &[Node], by_node:
 
 /// RollingUpdate without surge: old pods to delete now, keeping at most
 /// `max_unavailable` daemon pods unavailable (upstream `rollingUpdate`).
-pub fn rolling_victims(spec: &k8s_openapi::api::core::v1::PodSpec, nodes: &[Node], by_node: &BTreeMap<String, Vec<Pod>>, hash: &str, max_unavailable: i32, min_ready: i32, now: Timestamp) -> Vec<String> {
+pub fn rolling_victims(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    nodes: &[Node],
+    by_node: &BTreeMap<String, Vec<Pod>>,
+    hash: &str,
+    max_unavailable: i32,
+    min_ready: i32,
+    now: Timestamp,
+) -> Vec<String> {
     let mut unavailable = 0;
     let mut old_available = Vec::new();
     let mut victims = Vec::new();
@@ -117,7 +154,14 @@ pub fn rolling_victims(spec: &k8s_openapi::api::core::v1::PodSpec, nodes: &[Node
         if !run && !keep {
             continue;
         }
-        let pods: Vec<&Pod> = by_node.get(&node.name_any()).map(|v| v.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()).unwrap_or_default();
+        let pods: Vec<&Pod> = by_node
+            .get(&node.name_any())
+            .map(|v| {
+                v.iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .collect()
+            })
+            .unwrap_or_default();
         let Some(pod) = pods.iter().min_by_key(|p| created(p)) else {
             if run {
                 unavailable += 1;
@@ -158,14 +202,25 @@ pub async fn sync_daemonset(ds: &Arc<DaemonSet>, ctx: &Ctx) -> Result<Option<Dur
         .pods
         .state()
         .iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()) && is_controlled_by(&p.metadata, &uid))
+        .filter(|p| {
+            p.metadata.namespace.as_deref() == Some(ns.as_str())
+                && is_controlled_by(&p.metadata, &uid)
+        })
         .map(|p| p.as_ref().clone())
         .collect();
     let Some(spec) = probe_spec(ds) else {
-        return Err(Error::Invalid { object: key, message: "spec.template.spec is required".into() });
+        return Err(Error::Invalid {
+            object: key,
+            message: "spec.template.spec is required".into(),
+        });
     };
     let hash = ensure_current(&ctx.client, ds, &pods).await?;
-    let nodes: Vec<Node> = ctx.nodes.state().iter().map(|n| n.as_ref().clone()).collect();
+    let nodes: Vec<Node> = ctx
+        .nodes
+        .state()
+        .iter()
+        .map(|n| n.as_ref().clone())
+        .collect();
     let mut by_node: BTreeMap<String, Vec<Pod>> = BTreeMap::new();
     for p in &pods {
         if let Some(n) = target_node(p) {
@@ -173,16 +228,35 @@ pub async fn sync_daemonset(ds: &Arc<DaemonSet>, ctx: &Ctx) -> Result<Option<Dur
         }
     }
     let now = Timestamp::now();
-    let min_ready = ds.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0);
+    let min_ready = ds
+        .spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0);
     let mut manage_result = Ok(());
     if ctx.expectations.satisfied(&key) {
         let mut plan = plan(&spec, &nodes, &by_node);
         let strategy = ds.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
-        if strategy.and_then(|s| s.type_.as_deref()).unwrap_or("RollingUpdate") == "RollingUpdate" {
-            let desired = i32::try_from(nodes.iter().filter(|n| should_run(&spec, n).0).count()).unwrap_or(i32::MAX);
-            let max_unavailable = strategy.and_then(|s| s.rolling_update.as_ref()).and_then(|r| r.max_unavailable.as_ref());
+        if strategy
+            .and_then(|s| s.type_.as_deref())
+            .unwrap_or("RollingUpdate")
+            == "RollingUpdate"
+        {
+            let desired = i32::try_from(nodes.iter().filter(|n| should_run(&spec, n).0).count())
+                .unwrap_or(i32::MAX);
+            let max_unavailable = strategy
+                .and_then(|s| s.rolling_update.as_ref())
+                .and_then(|r| r.max_unavailable.as_ref());
             let max_unavailable = scaled_value(max_unavailable, "1", desired, true).max(0);
-            for v in rolling_victims(&spec, &nodes, &by_node, &hash, max_unavailable, min_ready, now) {
+            for v in rolling_victims(
+                &spec,
+                &nodes,
+                &by_node,
+                &hash,
+                max_unavailable,
+                min_ready,
+                now,
+            ) {
                 if !plan.delete.contains(&v) {
                     plan.delete.push(v);
                 }
@@ -193,7 +267,14 @@ pub async fn sync_daemonset(ds: &Arc<DaemonSet>, ctx: &Ctx) -> Result<Option<Dur
     let status = compute_status(ds, &spec, &nodes, &by_node, &hash, min_ready, now);
     if Some(&status) != ds.status.as_ref() {
         let api: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), &ns);
-        match api.patch_status(&ds.name_any(), &PatchParams::default(), &Patch::Merge(&json!({ "status": status }))).await {
+        match api
+            .patch_status(
+                &ds.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "status": status })),
+            )
+            .await
+        {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => return Ok(None),
             Err(err) => return Err(err).ctx(|| format!("updating status of daemonset {key}")),
@@ -201,30 +282,60 @@ pub async fn sync_daemonset(ds: &Arc<DaemonSet>, ctx: &Ctx) -> Result<Option<Dur
     }
     manage_result?;
     if min_ready > 0 && status.number_available.unwrap_or(0) < status.number_ready {
-        return Ok(Some(Duration::from_secs(u64::try_from(min_ready).unwrap_or(1))));
+        return Ok(Some(Duration::from_secs(
+            u64::try_from(min_ready).unwrap_or(1),
+        )));
     }
     Ok(None)
 }
 
 async fn execute(ds: &DaemonSet, hash: &str, plan: &Plan, ctx: &Ctx, key: &str) -> Result<()> {
     let ns = ds.namespace().unwrap_or_default();
-    let control = PodControl { client: &ctx.client, expectations: &ctx.expectations, recorder: &ctx.recorder, key, owner: ds };
+    let control = PodControl {
+        client: &ctx.client,
+        expectations: &ctx.expectations,
+        recorder: &ctx.recorder,
+        key,
+        owner: ds,
+    };
     if !plan.delete.is_empty() {
-        let targets: Vec<(String, String)> = plan.delete.iter().map(|n| (ns.clone(), n.clone())).collect();
-        control.delete(&targets).await.ctx(|| format!("deleting daemon pods of {key}"))?;
+        let targets: Vec<(String, String)> = plan
+            .delete
+            .iter()
+            .map(|n| (ns.clone(), n.clone()))
+            .collect();
+        control
+            .delete(&targets)
+            .await
+            .ctx(|| format!("deleting daemon pods of {key}"))?;
         tracing::info!(daemonset = %key, deleted = plan.delete.len(), "deleted daemon pods");
         // Replacements are created once the deletions are observed (next sync).
         return Ok(());
     }
     if !plan.create_on.is_empty() {
-        let pods: Vec<Pod> = plan.create_on.iter().filter_map(|n| new_pod(ds, n, hash)).collect();
-        control.create(&pods).await.ctx(|| format!("creating daemon pods for {key}"))?;
+        let pods: Vec<Pod> = plan
+            .create_on
+            .iter()
+            .filter_map(|n| new_pod(ds, n, hash))
+            .collect();
+        control
+            .create(&pods)
+            .await
+            .ctx(|| format!("creating daemon pods for {key}"))?;
         tracing::info!(daemonset = %key, created = pods.len(), "created daemon pods");
     }
     Ok(())
 }
 
-fn compute_status(ds: &DaemonSet, spec: &k8s_openapi::api::core::v1::PodSpec, nodes: &[Node], by_node: &BTreeMap<String, Vec<Pod>>, hash: &str, min_ready: i32, now: Timestamp) -> DaemonSetStatus {
+fn compute_status(
+    ds: &DaemonSet,
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    nodes: &[Node],
+    by_node: &BTreeMap<String, Vec<Pod>>,
+    hash: &str,
+    min_ready: i32,
+    now: Timestamp,
+) -> DaemonSetStatus {
     let mut s = DaemonSetStatus {
         observed_generation: ds.metadata.generation,
         collision_count: ds.status.as_ref().and_then(|s| s.collision_count),
@@ -233,11 +344,18 @@ fn compute_status(ds: &DaemonSet, spec: &k8s_openapi::api::core::v1::PodSpec, no
     };
     for node in nodes {
         let (run, _) = should_run(spec, node);
-        let pods: Vec<&Pod> = by_node.get(&node.name_any()).map(|v| v.iter().collect()).unwrap_or_default();
+        let pods: Vec<&Pod> = by_node
+            .get(&node.name_any())
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
         if run {
             s.desired_number_scheduled += 1;
         }
-        let Some(pod) = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).min_by_key(|p| created(p)) else {
+        let Some(pod) = pods
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .min_by_key(|p| created(p))
+        else {
             continue;
         };
         if !run {

@@ -22,11 +22,11 @@ use serde_json::json;
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
+use crate::util::events::Recorder;
 use crate::util::informer;
 use crate::util::owner::{controller_of, new_controller_ref};
 use crate::util::selector::{from_api, labels_of};
 use crate::util::{is_not_found, is_status, ApiContext, Result};
-use crate::util::events::Recorder;
 use sync::Rollout;
 
 struct Ctx {
@@ -47,10 +47,17 @@ fn selector_of(d: &Deployment) -> Option<api_types::selectors::LabelSelector> {
 
 /// A ReplicaSet event concerns its controlling deployment, or (orphans) every
 /// deployment whose selector matches it.
-fn deployments_of_rs(rs: &ReplicaSet, deployments: &Store<Deployment>) -> Vec<ObjectRef<Deployment>> {
+fn deployments_of_rs(
+    rs: &ReplicaSet,
+    deployments: &Store<Deployment>,
+) -> Vec<ObjectRef<Deployment>> {
     let ns = rs.namespace().unwrap_or_default();
     if let Some(r) = controller_of(&rs.metadata) {
-        return if r.kind == "Deployment" { vec![ObjectRef::new(&r.name).within(&ns)] } else { Vec::new() };
+        return if r.kind == "Deployment" {
+            vec![ObjectRef::new(&r.name).within(&ns)]
+        } else {
+            Vec::new()
+        };
     }
     let labels = labels_of(&rs.metadata.labels);
     deployments
@@ -64,15 +71,33 @@ fn deployments_of_rs(rs: &ReplicaSet, deployments: &Store<Deployment>) -> Vec<Ob
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let (replica_sets, rs_stream) = informer::spawn(watcher(Api::<ReplicaSet>::all(client.clone()), watcher::Config::default()).default_backoff());
+    let (replica_sets, rs_stream) = informer::spawn(
+        watcher(
+            Api::<ReplicaSet>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    );
     replica_sets.wait_until_ready().await?;
-    let controller = Controller::new(Api::<Deployment>::all(client.clone()), watcher::Config::default());
+    let controller = Controller::new(
+        Api::<Deployment>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let deployments = controller.store();
     let recorder = Recorder::new(client.clone(), "deployment-controller");
-    let state = Arc::new(Ctx { client, replica_sets, backoff: KeyBackoff::default(), recorder });
+    let state = Arc::new(Ctx {
+        client,
+        replica_sets,
+        backoff: KeyBackoff::default(),
+        recorder,
+    });
     let mut stream = controller
-        .watches_stream(rs_stream, move |rs: ReplicaSet| deployments_of_rs(&rs, &deployments))
-        .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_deployment_syncs))
+        .watches_stream(rs_stream, move |rs: ReplicaSet| {
+            deployments_of_rs(&rs, &deployments)
+        })
+        .with_config(
+            ControllerConfig::default().concurrency(ctx.options.concurrent_deployment_syncs),
+        )
         .run(reconcile, error_policy, state)
         .boxed();
     while let Some(result) = stream.next().await {
@@ -98,7 +123,11 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action> {
 
 fn error_policy(d: Arc<Deployment>, err: &crate::util::Error, ctx: Arc<Ctx>) -> Action {
     tracing::warn!(deployment = %key(&d), "sync failed: {err}");
-    Action::requeue(ctx.backoff.next_delay(&key(&d)).max(Duration::from_millis(5)))
+    Action::requeue(
+        ctx.backoff
+            .next_delay(&key(&d))
+            .max(Duration::from_millis(5)),
+    )
 }
 
 /// Upstream `syncDeployment`.
@@ -117,7 +146,13 @@ async fn sync_deployment(d: Deployment, ctx: &Ctx) -> Result<Option<Duration>> {
     }
 
     // Paused/resumed conditions come first, on the deployment as read.
-    let mut pre = Rollout { client, recorder: &ctx.recorder, d, new_rs: None, old_rss: Vec::new() };
+    let mut pre = Rollout {
+        client,
+        recorder: &ctx.recorder,
+        d,
+        new_rs: None,
+        old_rss: Vec::new(),
+    };
     pre.check_paused_conditions().await?;
     let d = pre.d;
 
@@ -147,7 +182,11 @@ async fn sync_deployment(d: Deployment, ctx: &Ctx) -> Result<Option<Duration>> {
 
 /// Upstream `getReplicaSetsForDeployment` (ClaimReplicaSets): ours that match, plus
 /// adopted orphans; ours that stopped matching are released.
-async fn claim_replica_sets(d: &Deployment, selector: &api_types::selectors::LabelSelector, ctx: &Ctx) -> Result<Vec<ReplicaSet>> {
+async fn claim_replica_sets(
+    d: &Deployment,
+    selector: &api_types::selectors::LabelSelector,
+    ctx: &Ctx,
+) -> Result<Vec<ReplicaSet>> {
     let ns = d.namespace().unwrap_or_default();
     let uid = d.metadata.uid.clone().unwrap_or_default();
     let api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
@@ -163,7 +202,12 @@ async fn claim_replica_sets(d: &Deployment, selector: &api_types::selectors::Lab
                 if matches || deleting {
                     owned.push(rs.as_ref().clone());
                 } else {
-                    let refs: Vec<_> = rs.owner_references().iter().filter(|r| r.uid != uid).cloned().collect();
+                    let refs: Vec<_> = rs
+                        .owner_references()
+                        .iter()
+                        .filter(|r| r.uid != uid)
+                        .cloned()
+                        .collect();
                     patch_owners(&api, &rs, json!(refs)).await?;
                 }
             }
@@ -180,11 +224,24 @@ async fn claim_replica_sets(d: &Deployment, selector: &api_types::selectors::Lab
     Ok(owned)
 }
 
-async fn patch_owners(api: &Api<ReplicaSet>, rs: &ReplicaSet, refs: serde_json::Value) -> Result<Option<ReplicaSet>> {
+async fn patch_owners(
+    api: &Api<ReplicaSet>,
+    rs: &ReplicaSet,
+    refs: serde_json::Value,
+) -> Result<Option<ReplicaSet>> {
     let patch = json!({"metadata": {"ownerReferences": refs, "uid": rs.metadata.uid, "resourceVersion": rs.metadata.resource_version}});
-    match api.patch(&rs.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(
+            &rs.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(updated) => Ok(Some(updated)),
         Err(err) if is_not_found(&err) || is_status(&err, 409) => Ok(None),
-        Err(err) => Err(err).ctx(|| format!("updating ownerReferences of replicaset {}", rs.name_any())),
+        Err(err) => {
+            Err(err).ctx(|| format!("updating ownerReferences of replicaset {}", rs.name_any()))
+        }
     }
 }

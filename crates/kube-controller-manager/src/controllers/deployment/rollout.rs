@@ -32,7 +32,10 @@ pub fn new_rs_new_replicas(d: &Deployment, all: &[&ReplicaSet], new_rs: &Replica
 /// Upstream `isScalingEvent`: an active ReplicaSet was sized for another replica count.
 pub fn is_scaling_event(r: &Rollout<'_>) -> bool {
     let want = replicas(&r.d);
-    r.all_rss().into_iter().filter(|rs| rs_replicas(rs) > 0).any(|rs| desired_replicas_annotation(rs).is_some_and(|d| d != want))
+    r.all_rss()
+        .into_iter()
+        .filter(|rs| rs_replicas(rs) > 0)
+        .any(|rs| desired_replicas_annotation(rs).is_some_and(|d| d != want))
 }
 
 /// Upstream `rolloutRolling`.
@@ -51,7 +54,9 @@ pub async fn rolling(r: &mut Rollout<'_>) -> Result<Option<Duration>> {
 }
 
 async fn reconcile_new_rs(r: &mut Rollout<'_>) -> Result<bool> {
-    let Some(new_rs) = r.new_rs.clone() else { return Ok(false) };
+    let Some(new_rs) = r.new_rs.clone() else {
+        return Ok(false);
+    };
     let want = replicas(&r.d);
     let current = rs_replicas(&new_rs);
     if current == want {
@@ -71,7 +76,10 @@ async fn reconcile_old_rss(r: &mut Rollout<'_>) -> Result<bool> {
     }
     let all_pods = sum(&r.all_rss(), rs_replicas);
     let min_available = replicas(&r.d) - max_unavailable(&r.d);
-    let new_unavailable = r.new_rs.as_ref().map_or(0, |rs| rs_replicas(rs) - rs_available(rs));
+    let new_unavailable = r
+        .new_rs
+        .as_ref()
+        .map_or(0, |rs| rs_replicas(rs) - rs_available(rs));
     let max_scaled_down = all_pods - min_available - new_unavailable;
     if max_scaled_down <= 0 {
         return Ok(false);
@@ -83,8 +91,15 @@ async fn reconcile_old_rss(r: &mut Rollout<'_>) -> Result<bool> {
 
 fn by_creation(rss: &[ReplicaSet]) -> Vec<(String, i32, i32)> {
     let mut v: Vec<&ReplicaSet> = rss.iter().collect();
-    v.sort_by_key(|rs| (rs.metadata.creation_timestamp.as_ref().map(|t| t.0), rs.name_any()));
-    v.into_iter().map(|rs| (rs.name_any(), rs_replicas(rs), rs_available(rs))).collect()
+    v.sort_by_key(|rs| {
+        (
+            rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            rs.name_any(),
+        )
+    });
+    v.into_iter()
+        .map(|rs| (rs.name_any(), rs_replicas(rs), rs_available(rs)))
+        .collect()
 }
 
 /// Upstream `cleanupUnhealthyReplicas`: old pods that are not available go first.
@@ -161,13 +176,20 @@ async fn old_pods_running(r: &Rollout<'_>) -> Result<bool> {
     if r.old_rss.iter().map(rs_status_replicas).sum::<i32>() > 0 {
         return Ok(true);
     }
-    let old_uids: Vec<String> = r.old_rss.iter().filter_map(|rs| rs.metadata.uid.clone()).collect();
+    let old_uids: Vec<String> = r
+        .old_rss
+        .iter()
+        .filter_map(|rs| rs.metadata.uid.clone())
+        .collect();
     if old_uids.is_empty() {
         return Ok(false);
     }
     let ns = r.d.namespace().unwrap_or_default();
     let pods: Api<Pod> = Api::namespaced(r.client.clone(), &ns);
-    let list = pods.list(&ListParams::default()).await.ctx(|| format!("listing pods in {ns}"))?;
+    let list = pods
+        .list(&ListParams::default())
+        .await
+        .ctx(|| format!("listing pods in {ns}"))?;
     Ok(list.items.iter().any(|p| {
         let owned = controller_of(&p.metadata).is_some_and(|c| old_uids.contains(&c.uid));
         let phase = crate::util::pod::phase(p);
@@ -177,10 +199,22 @@ async fn old_pods_running(r: &Rollout<'_>) -> Result<bool> {
 
 /// Upstream `FindActiveOrLatest`.
 fn active_or_latest(r: &Rollout<'_>) -> Option<String> {
-    let active: Vec<&ReplicaSet> = r.all_rss().into_iter().filter(|rs| rs_replicas(rs) > 0).collect();
+    let active: Vec<&ReplicaSet> = r
+        .all_rss()
+        .into_iter()
+        .filter(|rs| rs_replicas(rs) > 0)
+        .collect();
     match active.len() {
         0 => r.new_rs.as_ref().map(|rs| rs.name_any()).or_else(|| {
-            r.old_rss.iter().max_by_key(|rs| (rs.metadata.creation_timestamp.as_ref().map(|t| t.0), rs.name_any())).map(|rs| rs.name_any())
+            r.old_rss
+                .iter()
+                .max_by_key(|rs| {
+                    (
+                        rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                        rs.name_any(),
+                    )
+                })
+                .map(|rs| rs.name_any())
         }),
         1 => Some(active[0].name_any()),
         _ => None,
@@ -197,8 +231,16 @@ pub async fn scale(r: &mut Rollout<'_>) -> Result<()> {
     }
     // Saturated: the new ReplicaSet is fully available; the old ones go.
     if let Some(new_rs) = r.new_rs.as_ref() {
-        if rs_replicas(new_rs) == want && desired_replicas_annotation(new_rs) == Some(want) && rs_available(new_rs) == want {
-            let old: Vec<String> = r.old_rss.iter().filter(|rs| rs_replicas(rs) > 0).map(|rs| rs.name_any()).collect();
+        if rs_replicas(new_rs) == want
+            && desired_replicas_annotation(new_rs) == Some(want)
+            && rs_available(new_rs) == want
+        {
+            let old: Vec<String> = r
+                .old_rss
+                .iter()
+                .filter(|rs| rs_replicas(rs) > 0)
+                .map(|rs| rs.name_any())
+                .collect();
             for name in old {
                 r.scale_rs(&name, 0).await?;
             }
@@ -218,14 +260,21 @@ pub async fn scale(r: &mut Rollout<'_>) -> Result<()> {
 /// The new size of every active ReplicaSet under proportional scaling.
 pub fn proportional_targets(d: &Deployment, all: &[&ReplicaSet]) -> Vec<(String, i32)> {
     let want = replicas(d);
-    let mut active: Vec<&ReplicaSet> = all.iter().copied().filter(|rs| rs_replicas(rs) > 0).collect();
+    let mut active: Vec<&ReplicaSet> = all
+        .iter()
+        .copied()
+        .filter(|rs| rs_replicas(rs) > 0)
+        .collect();
     let current = sum(&active, rs_replicas);
     let allowed = if want > 0 { want + max_surge(d) } else { 0 };
     let to_add = allowed - current;
     // Scaling up: largest (then newest) first; down: largest (then oldest) first.
     active.sort_by(|a, b| {
         let size = rs_replicas(b).cmp(&rs_replicas(a));
-        let (ta, tb) = (a.metadata.creation_timestamp.as_ref().map(|t| t.0), b.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let (ta, tb) = (
+            a.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            b.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        );
         size.then(if to_add > 0 { tb.cmp(&ta) } else { ta.cmp(&tb) })
     });
     let mut added = 0;
@@ -237,16 +286,22 @@ pub fn proportional_targets(d: &Deployment, all: &[&ReplicaSet]) -> Vec<(String,
                 -rs_replicas(rs)
             } else {
                 let deployment_replicas = want + max_surge(d);
-                let annotated = max_replicas_annotation(rs).unwrap_or_else(|| d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0));
+                let annotated = max_replicas_annotation(rs)
+                    .unwrap_or_else(|| d.status.as_ref().and_then(|s| s.replicas).unwrap_or(0));
                 if annotated == 0 {
                     0
                 } else {
-                    let new_size = f64::from(rs_replicas(rs)) * f64::from(deployment_replicas) / f64::from(annotated);
+                    let new_size = f64::from(rs_replicas(rs)) * f64::from(deployment_replicas)
+                        / f64::from(annotated);
                     new_size.round() as i32 - rs_replicas(rs)
                 }
             };
             let allowed_left = to_add - added;
-            proportion = if to_add > 0 { fraction.min(allowed_left) } else { fraction.max(allowed_left) };
+            proportion = if to_add > 0 {
+                fraction.min(allowed_left)
+            } else {
+                fraction.max(allowed_left)
+            };
         }
         added += proportion;
         sizes.push((rs.name_any(), rs_replicas(rs) + proportion));
@@ -263,14 +318,22 @@ pub fn proportional_targets(d: &Deployment, all: &[&ReplicaSet]) -> Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus, ReplicaSetSpec, ReplicaSetStatus};
+    use k8s_openapi::api::apps::v1::{
+        DeploymentSpec, DeploymentStatus, ReplicaSetSpec, ReplicaSetStatus,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
     use k8s_openapi::jiff::Timestamp;
 
     fn d(replicas: i32) -> Deployment {
         Deployment {
-            spec: Some(DeploymentSpec { replicas: Some(replicas), ..Default::default() }),
-            status: Some(DeploymentStatus { replicas: Some(replicas), ..Default::default() }),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
+            status: Some(DeploymentStatus {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -280,11 +343,18 @@ mod tests {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 creation_timestamp: Some(Time(Timestamp::from_second(created).expect("ts"))),
-                annotations: max_annotation.map(|m| [(MAX_REPLICAS_ANNOTATION.to_string(), m.to_string())].into()),
+                annotations: max_annotation
+                    .map(|m| [(MAX_REPLICAS_ANNOTATION.to_string(), m.to_string())].into()),
                 ..Default::default()
             },
-            spec: Some(ReplicaSetSpec { replicas: Some(replicas), ..Default::default() }),
-            status: Some(ReplicaSetStatus { replicas, ..Default::default() }),
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                ..Default::default()
+            }),
+            status: Some(ReplicaSetStatus {
+                replicas,
+                ..Default::default()
+            }),
         }
     }
 
@@ -308,7 +378,10 @@ mod tests {
         // Upstream example: 10 replicas, surge 3 → max 13: old 8, new 5. Scaled to 15
         // (max 19): old 8*19/13 ≈ 12, new 5*19/13 ≈ 7.
         let mut deploy = d(15);
-        deploy.status = Some(DeploymentStatus { replicas: Some(13), ..Default::default() });
+        deploy.status = Some(DeploymentStatus {
+            replicas: Some(13),
+            ..Default::default()
+        });
         let old = rs("old", 8, Some(13), 1);
         let new = rs("new", 5, Some(13), 2);
         let mut t = proportional_targets(&deploy, &[&old, &new]);

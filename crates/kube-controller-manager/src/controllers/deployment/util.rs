@@ -51,7 +51,10 @@ pub fn compute_hash(template: &PodTemplateSpec, collision_count: Option<i32>) ->
         bytes[..4].copy_from_slice(&(c as u32).to_le_bytes());
         hash = fnv32a(&bytes, hash);
     }
-    hash.to_string().bytes().map(|b| SAFE_ALPHANUMS[usize::from(b) % SAFE_ALPHANUMS.len()] as char).collect()
+    hash.to_string()
+        .bytes()
+        .map(|b| SAFE_ALPHANUMS[usize::from(b) % SAFE_ALPHANUMS.len()] as char)
+        .collect()
 }
 
 /// Templates equal once the pod-template-hash label is ignored (`EqualIgnoreHash`).
@@ -84,15 +87,25 @@ pub fn rs_status_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 pub fn rs_available(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .unwrap_or(0)
 }
 
 pub fn rs_ready(rs: &ReplicaSet) -> i32 {
-    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    rs.status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0)
 }
 
 pub fn is_recreate(d: &Deployment) -> bool {
-    d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.type_.as_deref()) == Some("Recreate")
+    d.spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.type_.as_deref())
+        == Some("Recreate")
 }
 
 pub fn paused(d: &Deployment) -> bool {
@@ -100,16 +113,26 @@ pub fn paused(d: &Deployment) -> bool {
 }
 
 pub fn revision_history_limit(d: &Deployment) -> i32 {
-    d.spec.as_ref().and_then(|s| s.revision_history_limit).unwrap_or(10)
+    d.spec
+        .as_ref()
+        .and_then(|s| s.revision_history_limit)
+        .unwrap_or(10)
 }
 
 pub fn progress_deadline_seconds(d: &Deployment) -> Option<i32> {
-    let v = d.spec.as_ref().and_then(|s| s.progress_deadline_seconds).unwrap_or(600);
+    let v = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.progress_deadline_seconds)
+        .unwrap_or(600);
     (v != i32::MAX).then_some(v)
 }
 
 pub fn min_ready_seconds(d: &Deployment) -> i32 {
-    d.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
+    d.spec
+        .as_ref()
+        .and_then(|s| s.min_ready_seconds)
+        .unwrap_or(0)
 }
 
 /// Resolves an int-or-percent against `total` (upstream `GetScaledValueFromIntOrPercent`).
@@ -117,22 +140,38 @@ pub fn scaled_value(v: Option<&IntOrString>, default: &str, total: i32, round_up
     let parse_percent = |s: &str| s.strip_suffix('%').and_then(|n| n.parse::<i64>().ok());
     let percent = |p: i64| {
         let x = p * i64::from(total);
-        let v = if round_up { (x + 99).div_euclid(100) } else { x.div_euclid(100) };
+        let v = if round_up {
+            (x + 99).div_euclid(100)
+        } else {
+            x.div_euclid(100)
+        };
         i32::try_from(v).unwrap_or(i32::MAX)
     };
     match v {
         Some(IntOrString::Int(i)) => *i,
-        Some(IntOrString::String(s)) => parse_percent(s).map(percent).or_else(|| s.parse().ok()).unwrap_or(0),
+        Some(IntOrString::String(s)) => parse_percent(s)
+            .map(percent)
+            .or_else(|| s.parse().ok())
+            .unwrap_or(0),
         None => parse_percent(default).map(percent).unwrap_or(0),
     }
 }
 
 /// (maxSurge, maxUnavailable) as upstream `ResolveFenceposts`.
 pub fn resolve_fenceposts(d: &Deployment) -> (i32, i32) {
-    let ru = d.spec.as_ref().and_then(|s| s.strategy.as_ref()).and_then(|s| s.rolling_update.as_ref());
+    let ru = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.strategy.as_ref())
+        .and_then(|s| s.rolling_update.as_ref());
     let desired = replicas(d);
     let surge = scaled_value(ru.and_then(|r| r.max_surge.as_ref()), "25%", desired, true);
-    let unavailable = scaled_value(ru.and_then(|r| r.max_unavailable.as_ref()), "25%", desired, false);
+    let unavailable = scaled_value(
+        ru.and_then(|r| r.max_unavailable.as_ref()),
+        "25%",
+        desired,
+        false,
+    );
     if surge == 0 && unavailable == 0 {
         // Validation forbids both zero; upstream bumps unavailability to one.
         return (0, 1);
@@ -156,7 +195,11 @@ pub fn max_unavailable(d: &Deployment) -> i32 {
 }
 
 pub fn revision_of(annotations: &Option<BTreeMap<String, String>>) -> i64 {
-    annotations.as_ref().and_then(|a| a.get(REVISION_ANNOTATION)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn rs_revision(rs: &ReplicaSet) -> i64 {
@@ -169,10 +212,19 @@ pub fn max_revision(rss: &[ReplicaSet]) -> i64 {
 
 /// Copies the deployment's own annotations onto a ReplicaSet (not the ones the
 /// controller maintains itself), as upstream `copyDeploymentAnnotationsToReplicaSet`.
-pub fn copy_deployment_annotations(d: &Deployment, rs_annotations: &mut BTreeMap<String, String>) -> bool {
+pub fn copy_deployment_annotations(
+    d: &Deployment,
+    rs_annotations: &mut BTreeMap<String, String>,
+) -> bool {
     let mut changed = false;
     for (k, v) in d.metadata.annotations.iter().flatten() {
-        let skip = [LAST_APPLIED, REVISION_ANNOTATION, REVISION_HISTORY_ANNOTATION, DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION];
+        let skip = [
+            LAST_APPLIED,
+            REVISION_ANNOTATION,
+            REVISION_HISTORY_ANNOTATION,
+            DESIRED_REPLICAS_ANNOTATION,
+            MAX_REPLICAS_ANNOTATION,
+        ];
         if skip.contains(&k.as_str()) {
             continue;
         }
@@ -185,9 +237,16 @@ pub fn copy_deployment_annotations(d: &Deployment, rs_annotations: &mut BTreeMap
 }
 
 /// Sets desired/max replicas annotations; true when changed.
-pub fn set_replicas_annotations(annotations: &mut BTreeMap<String, String>, desired: i32, max: i32) -> bool {
+pub fn set_replicas_annotations(
+    annotations: &mut BTreeMap<String, String>,
+    desired: i32,
+    max: i32,
+) -> bool {
     let mut changed = false;
-    for (k, v) in [(DESIRED_REPLICAS_ANNOTATION, desired.to_string()), (MAX_REPLICAS_ANNOTATION, max.to_string())] {
+    for (k, v) in [
+        (DESIRED_REPLICAS_ANNOTATION, desired.to_string()),
+        (MAX_REPLICAS_ANNOTATION, max.to_string()),
+    ] {
         if annotations.get(k) != Some(&v) {
             annotations.insert(k.to_string(), v);
             changed = true;
@@ -201,11 +260,21 @@ pub fn set_replicas_annotations(annotations: &mut BTreeMap<String, String>, desi
 pub fn set_new_rs_annotations(d: &Deployment, rs: &mut ReplicaSet, new_revision: i64) -> bool {
     let annotations = rs.metadata.annotations.get_or_insert_with(BTreeMap::new);
     let mut changed = copy_deployment_annotations(d, annotations);
-    let old: i64 = annotations.get(REVISION_ANNOTATION).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let old: i64 = annotations
+        .get(REVISION_ANNOTATION)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     if old < new_revision {
         if old > 0 {
-            let history = annotations.get(REVISION_HISTORY_ANNOTATION).cloned().unwrap_or_default();
-            let history = if history.is_empty() { old.to_string() } else { format!("{history},{old}") };
+            let history = annotations
+                .get(REVISION_HISTORY_ANNOTATION)
+                .cloned()
+                .unwrap_or_default();
+            let history = if history.is_empty() {
+                old.to_string()
+            } else {
+                format!("{history},{old}")
+            };
             annotations.insert(REVISION_HISTORY_ANNOTATION.to_string(), history);
         }
         annotations.insert(REVISION_ANNOTATION.to_string(), new_revision.to_string());
@@ -216,11 +285,21 @@ pub fn set_new_rs_annotations(d: &Deployment, rs: &mut ReplicaSet, new_revision:
 }
 
 pub fn desired_replicas_annotation(rs: &ReplicaSet) -> Option<i32> {
-    rs.metadata.annotations.as_ref()?.get(DESIRED_REPLICAS_ANNOTATION)?.parse().ok()
+    rs.metadata
+        .annotations
+        .as_ref()?
+        .get(DESIRED_REPLICAS_ANNOTATION)?
+        .parse()
+        .ok()
 }
 
 pub fn max_replicas_annotation(rs: &ReplicaSet) -> Option<i32> {
-    rs.metadata.annotations.as_ref()?.get(MAX_REPLICAS_ANNOTATION)?.parse().ok()
+    rs.metadata
+        .annotations
+        .as_ref()?
+        .get(MAX_REPLICAS_ANNOTATION)?
+        .parse()
+        .ok()
 }
 
 pub fn sum<F: Fn(&ReplicaSet) -> i32>(rss: &[&ReplicaSet], f: F) -> i32 {
@@ -228,10 +307,19 @@ pub fn sum<F: Fn(&ReplicaSet) -> i32>(rss: &[&ReplicaSet], f: F) -> i32 {
 }
 
 pub fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
-    status.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+    status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
-pub fn new_condition(type_: &str, status: &str, reason: &str, message: String) -> DeploymentCondition {
+pub fn new_condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+) -> DeploymentCondition {
     let now = time::now();
     DeploymentCondition {
         type_: type_.to_string(),
@@ -284,14 +372,20 @@ pub fn deployment_progressing(d: &Deployment, new: &DeploymentStatus) -> bool {
 /// Upstream `DeploymentTimedOut`: the Progressing condition was last updated more
 /// than progressDeadlineSeconds ago.
 pub fn deployment_timed_out(d: &Deployment, status: &DeploymentStatus, now: Timestamp) -> bool {
-    let Some(deadline) = progress_deadline_seconds(d) else { return false };
-    let Some(cond) = condition(status, "Progressing") else { return false };
+    let Some(deadline) = progress_deadline_seconds(d) else {
+        return false;
+    };
+    let Some(cond) = condition(status, "Progressing") else {
+        return false;
+    };
     match cond.reason.as_deref() {
         Some(NEW_RS_AVAILABLE) => return false,
         Some(TIMED_OUT) => return true,
         _ => {}
     }
-    let Some(last) = cond.last_update_time.as_ref() else { return false };
+    let Some(last) = cond.last_update_time.as_ref() else {
+        return false;
+    };
     last.0.as_second() + i64::from(deadline) < now.as_second()
 }
 
@@ -301,13 +395,20 @@ mod tests {
     use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-    fn deploy(replicas: i32, surge: Option<IntOrString>, unavailable: Option<IntOrString>) -> Deployment {
+    fn deploy(
+        replicas: i32,
+        surge: Option<IntOrString>,
+        unavailable: Option<IntOrString>,
+    ) -> Deployment {
         Deployment {
             spec: Some(DeploymentSpec {
                 replicas: Some(replicas),
                 strategy: Some(DeploymentStrategy {
                     type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment { max_surge: surge, max_unavailable: unavailable }),
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_surge: surge,
+                        max_unavailable: unavailable,
+                    }),
                 }),
                 ..Default::default()
             }),
@@ -319,15 +420,35 @@ mod tests {
     fn fenceposts_round_surge_up_and_unavailable_down() {
         assert_eq!(resolve_fenceposts(&deploy(10, None, None)), (3, 2));
         assert_eq!(resolve_fenceposts(&deploy(1, None, None)), (1, 0));
-        assert_eq!(resolve_fenceposts(&deploy(4, Some(IntOrString::Int(0)), Some(IntOrString::Int(0)))), (0, 1));
-        assert_eq!(resolve_fenceposts(&deploy(3, Some(IntOrString::String("50%".into())), Some(IntOrString::Int(2)))), (2, 2));
-        assert_eq!(max_unavailable(&deploy(1, None, Some(IntOrString::Int(5)))), 1);
+        assert_eq!(
+            resolve_fenceposts(&deploy(
+                4,
+                Some(IntOrString::Int(0)),
+                Some(IntOrString::Int(0))
+            )),
+            (0, 1)
+        );
+        assert_eq!(
+            resolve_fenceposts(&deploy(
+                3,
+                Some(IntOrString::String("50%".into())),
+                Some(IntOrString::Int(2))
+            )),
+            (2, 2)
+        );
+        assert_eq!(
+            max_unavailable(&deploy(1, None, Some(IntOrString::Int(5)))),
+            1
+        );
     }
 
     #[test]
     fn hash_is_stable_safe_and_depends_on_collisions() {
         let t = PodTemplateSpec {
-            metadata: Some(ObjectMeta { labels: Some([("app".to_string(), "web".to_string())].into()), ..Default::default() }),
+            metadata: Some(ObjectMeta {
+                labels: Some([("app".to_string(), "web".to_string())].into()),
+                ..Default::default()
+            }),
             spec: None,
         };
         let h = compute_hash(&t, None);
@@ -335,7 +456,11 @@ mod tests {
         assert!(h.bytes().all(|b| SAFE_ALPHANUMS.contains(&b)), "{h}");
         assert_ne!(h, compute_hash(&t, Some(1)));
         let mut labelled = t.clone();
-        labelled.metadata.as_mut().and_then(|m| m.labels.as_mut()).map(|l| l.insert(DEFAULT_LABEL_KEY.into(), h.clone()));
+        labelled
+            .metadata
+            .as_mut()
+            .and_then(|m| m.labels.as_mut())
+            .map(|l| l.insert(DEFAULT_LABEL_KEY.into(), h.clone()));
         assert!(equal_ignore_hash(&t, &labelled));
     }
 
@@ -343,18 +468,37 @@ mod tests {
     fn new_rs_annotations_move_revision_and_keep_history() {
         let mut d = deploy(3, None, None);
         d.metadata.annotations = Some(
-            [("kubernetes.io/change-cause".to_string(), "v2".to_string()), (LAST_APPLIED.to_string(), "{}".to_string())].into(),
+            [
+                ("kubernetes.io/change-cause".to_string(), "v2".to_string()),
+                (LAST_APPLIED.to_string(), "{}".to_string()),
+            ]
+            .into(),
         );
         let mut rs = ReplicaSet::default();
         rs.metadata.annotations = Some([(REVISION_ANNOTATION.to_string(), "1".to_string())].into());
         assert!(set_new_rs_annotations(&d, &mut rs, 3));
         let a = rs.metadata.annotations.clone().expect("annotations");
         assert_eq!(a.get(REVISION_ANNOTATION).map(String::as_str), Some("3"));
-        assert_eq!(a.get(REVISION_HISTORY_ANNOTATION).map(String::as_str), Some("1"));
-        assert_eq!(a.get("kubernetes.io/change-cause").map(String::as_str), Some("v2"));
-        assert_eq!(a.get(DESIRED_REPLICAS_ANNOTATION).map(String::as_str), Some("3"));
-        assert_eq!(a.get(MAX_REPLICAS_ANNOTATION).map(String::as_str), Some("4"));
+        assert_eq!(
+            a.get(REVISION_HISTORY_ANNOTATION).map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            a.get("kubernetes.io/change-cause").map(String::as_str),
+            Some("v2")
+        );
+        assert_eq!(
+            a.get(DESIRED_REPLICAS_ANNOTATION).map(String::as_str),
+            Some("3")
+        );
+        assert_eq!(
+            a.get(MAX_REPLICAS_ANNOTATION).map(String::as_str),
+            Some("4")
+        );
         assert!(!a.contains_key(LAST_APPLIED));
-        assert!(!set_new_rs_annotations(&d, &mut rs, 3), "second call changes nothing");
+        assert!(
+            !set_new_rs_annotations(&d, &mut rs, 3),
+            "second call changes nothing"
+        );
     }
 }

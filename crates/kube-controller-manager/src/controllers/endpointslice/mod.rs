@@ -17,7 +17,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use parking_lot::Mutex;
 
-pub use reconcile::{desired_endpoints, plan, slice_labels, Plan, CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
+pub use reconcile::{
+    desired_endpoints, plan, slice_labels, Plan, CONTROLLER_NAME, MANAGED_BY_LABEL,
+    SERVICE_NAME_LABEL,
+};
 
 use crate::context::ControllerContext;
 use crate::util::endpoints::{selects, service_selector, trigger_time};
@@ -54,43 +57,73 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 
 fn service_of_slice(slice: &EndpointSlice) -> Option<String> {
     let name = slice.metadata.labels.as_ref()?.get(SERVICE_NAME_LABEL)?;
-    Some(format!("{}/{name}", slice.metadata.namespace.as_deref().unwrap_or("")))
+    Some(format!(
+        "{}/{name}",
+        slice.metadata.namespace.as_deref().unwrap_or("")
+    ))
 }
 
 fn rv(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> u64 {
-    meta.resource_version.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0)
+    meta.resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let queue = WorkQueue::new();
     let q = queue.clone();
-    let services = informer(Api::<Service>::all(client.clone()), watcher::Config::default(), move |svc: &Service, _| {
-        q.add(&key_of(&svc.metadata));
-    });
+    let services = informer(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+        move |svc: &Service, _| {
+            q.add(&key_of(&svc.metadata));
+        },
+    );
     let q = queue.clone();
     let managed = format!("{MANAGED_BY_LABEL}={CONTROLLER_NAME}");
-    let slices = informer(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default().labels(&managed), move |s: &EndpointSlice, _| {
-        if let Some(key) = service_of_slice(s) {
-            q.add(&key);
-        }
-    });
-    let (q, svcs, sls) = (queue.clone(), services.clone(), slices.clone());
-    let pods = informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), move |pod: &Pod, _| {
-        for svc in svcs.state().iter().filter(|s| selects(s, pod)) {
-            q.add(&key_of(&svc.metadata));
-        }
-        // Services listing the pod now, so a pod that stops matching is removed.
-        let listed = sls.state().into_iter().filter(|s| s.metadata.namespace == pod.metadata.namespace).filter(|s| {
-            s.endpoints.iter().any(|e| e.target_ref.as_ref().is_some_and(|r| r.name == pod.metadata.name))
-        });
-        for s in listed {
-            if let Some(key) = service_of_slice(&s) {
+    let slices = informer(
+        Api::<EndpointSlice>::all(client.clone()),
+        watcher::Config::default().labels(&managed),
+        move |s: &EndpointSlice, _| {
+            if let Some(key) = service_of_slice(s) {
                 q.add(&key);
             }
-        }
-    });
-    let nodes = informer(Api::<Node>::all(client.clone()), watcher::Config::default(), |_: &Node, _| {});
+        },
+    );
+    let (q, svcs, sls) = (queue.clone(), services.clone(), slices.clone());
+    let pods = informer(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+        move |pod: &Pod, _| {
+            for svc in svcs.state().iter().filter(|s| selects(s, pod)) {
+                q.add(&key_of(&svc.metadata));
+            }
+            // Services listing the pod now, so a pod that stops matching is removed.
+            let listed = sls
+                .state()
+                .into_iter()
+                .filter(|s| s.metadata.namespace == pod.metadata.namespace)
+                .filter(|s| {
+                    s.endpoints.iter().any(|e| {
+                        e.target_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == pod.metadata.name)
+                    })
+                });
+            for s in listed {
+                if let Some(key) = service_of_slice(&s) {
+                    q.add(&key);
+                }
+            }
+        },
+    );
+    let nodes = informer(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        |_: &Node, _| {},
+    );
     services.wait_until_ready().await?;
     slices.wait_until_ready().await?;
     pods.wait_until_ready().await?;
@@ -104,11 +137,19 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         max_per_slice: ctx.options.max_endpoints_per_slice,
         written: Mutex::new(HashMap::new()),
     });
-    tracing::info!(max_per_slice = state.max_per_slice, "starting endpointslice controller");
-    run_workers(queue, ctx.options.concurrent_service_endpoint_syncs, "endpointslice-controller", move |key| {
-        let state = state.clone();
-        async move { sync(&state, &key).await }
-    })
+    tracing::info!(
+        max_per_slice = state.max_per_slice,
+        "starting endpointslice controller"
+    );
+    run_workers(
+        queue,
+        ctx.options.concurrent_service_endpoint_syncs,
+        "endpointslice-controller",
+        move |key| {
+            let state = state.clone();
+            async move { sync(&state, &key).await }
+        },
+    )
     .await;
     Ok(())
 }
@@ -116,10 +157,18 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 /// Whether the slice cache does not show our last writes for `key` yet.
 fn cache_is_stale(state: &State, key: &str, ns: &str) -> bool {
     let mut written = state.written.lock();
-    let Some(w) = written.get(key) else { return false };
+    let Some(w) = written.get(key) else {
+        return false;
+    };
     let behind = w.versions.iter().any(|(name, v)| {
-        state.slices.get(&ObjectRef::new(name).within(ns)).is_none_or(|s| rv(&s.metadata) < *v)
-    }) || w.deleted.iter().any(|name| state.slices.get(&ObjectRef::new(name).within(ns)).is_some());
+        state
+            .slices
+            .get(&ObjectRef::new(name).within(ns))
+            .is_none_or(|s| rv(&s.metadata) < *v)
+    }) || w
+        .deleted
+        .iter()
+        .any(|name| state.slices.get(&ObjectRef::new(name).within(ns)).is_some());
     if behind && w.at.is_some_and(|at| at.elapsed() < STALE_LIMIT) {
         return true;
     }
@@ -136,13 +185,19 @@ async fn sync(state: &State, key: &str) -> Result<Option<Duration>> {
         .slices
         .state()
         .iter()
-        .filter(|s| s.metadata.namespace.as_deref() == Some(ns) && service_of_slice(s).as_deref() == Some(key))
+        .filter(|s| {
+            s.metadata.namespace.as_deref() == Some(ns)
+                && service_of_slice(s).as_deref() == Some(key)
+        })
         .map(|s| s.as_ref().clone())
         .collect();
     let api: Api<EndpointSlice> = Api::namespaced(state.client.clone(), ns);
     let svc = state.services.get(&ObjectRef::new(name).within(ns));
     let plan = match &svc {
-        None => Plan { delete: existing, ..Default::default() },
+        None => Plan {
+            delete: existing,
+            ..Default::default()
+        },
         // ExternalName services get no endpoints (upstream issue 105986).
         Some(svc)
             if service_selector(svc).is_none()
@@ -152,9 +207,20 @@ async fn sync(state: &State, key: &str) -> Result<Option<Duration>> {
             return Ok(None)
         }
         Some(svc) => {
-            let selected: Vec<Arc<Pod>> = state.pods.state().into_iter().filter(|p| selects(svc, p)).collect();
+            let selected: Vec<Arc<Pod>> = state
+                .pods
+                .state()
+                .into_iter()
+                .filter(|p| selects(svc, p))
+                .collect();
             let zone_of = |node: &str| {
-                state.nodes.get(&ObjectRef::new(node)).and_then(|n| n.metadata.labels.as_ref()?.get(reconcile::ZONE_LABEL).cloned())
+                state.nodes.get(&ObjectRef::new(node)).and_then(|n| {
+                    n.metadata
+                        .labels
+                        .as_ref()?
+                        .get(reconcile::ZONE_LABEL)
+                        .cloned()
+                })
             };
             let desired = desired_endpoints(svc, selected.iter().map(AsRef::as_ref), zone_of);
             let trigger = trigger_time(svc, selected.iter().map(AsRef::as_ref));
@@ -164,30 +230,50 @@ async fn sync(state: &State, key: &str) -> Result<Option<Duration>> {
                 .into_iter()
                 .filter(|s| crate::util::owner::is_controlled_by(&s.metadata, &uid))
                 .collect();
-            plan(svc, desired, &owned, state.max_per_slice, trigger.as_deref())
+            plan(
+                svc,
+                desired,
+                &owned,
+                state.max_per_slice,
+                trigger.as_deref(),
+            )
         }
     };
     if plan.create.is_empty() && plan.update.is_empty() && plan.delete.is_empty() {
         return Ok(None);
     }
-    let mut written = Written { at: Some(Instant::now()), ..Default::default() };
+    let mut written = Written {
+        at: Some(Instant::now()),
+        ..Default::default()
+    };
     let result = apply(&api, key, plan, &mut written).await;
     state.written.lock().insert(key.to_string(), written);
     result?;
     Ok(None)
 }
 
-async fn apply(api: &Api<EndpointSlice>, key: &str, plan: Plan, written: &mut Written) -> Result<()> {
+async fn apply(
+    api: &Api<EndpointSlice>,
+    key: &str,
+    plan: Plan,
+    written: &mut Written,
+) -> Result<()> {
     for slice in &plan.update {
         let name = slice.metadata.name.clone().unwrap_or_default();
-        let out = api.replace(&name, &PostParams::default(), slice).await.ctx(|| format!("updating endpointslice {name} of {key}"))?;
+        let out = api
+            .replace(&name, &PostParams::default(), slice)
+            .await
+            .ctx(|| format!("updating endpointslice {name} of {key}"))?;
         written.versions.insert(name, rv(&out.metadata));
     }
     for slice in &plan.create {
         match api.create(&PostParams::default(), slice).await {
             Ok(out) => {
                 tracing::debug!(service = %key, slice = ?out.metadata.name, "created endpointslice");
-                written.versions.insert(out.metadata.name.clone().unwrap_or_default(), rv(&out.metadata));
+                written.versions.insert(
+                    out.metadata.name.clone().unwrap_or_default(),
+                    rv(&out.metadata),
+                );
             }
             // The namespace is going away.
             Err(err) if is_status(&err, 403) => return Ok(()),

@@ -11,8 +11,8 @@ use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::util::endpoints::{
-    find_port, is_headless, pod_hostname, pod_ip, publish_not_ready, service_ports, should_pod_be_in_endpoints,
-    HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME,
+    find_port, is_headless, pod_hostname, pod_ip, publish_not_ready, service_ports,
+    should_pod_be_in_endpoints, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME,
 };
 use crate::util::owner::new_controller_ref;
 use crate::util::pod::is_ready;
@@ -60,7 +60,9 @@ pub fn desired_endpoints<'a>(
         if !should_pod_be_in_endpoints(pod, true) {
             continue;
         }
-        let Some(ip) = pod_ip(pod).filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()) else { continue };
+        let Some(ip) = pod_ip(pod).filter(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok()) else {
+            continue;
+        };
         let ports: Vec<EndpointPort> = service_ports(svc)
             .iter()
             .filter_map(|sp| {
@@ -76,10 +78,18 @@ pub fn desired_endpoints<'a>(
         let serving = publish_not_ready(svc) || is_ready(pod);
         let terminating = pod.metadata.deletion_timestamp.is_some();
         let ready = publish_not_ready(svc) || (serving && !terminating);
-        let node_name = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty());
+        let node_name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty());
         let endpoint = Endpoint {
             addresses: vec![ip.to_string()],
-            conditions: Some(EndpointConditions { ready: Some(ready), serving: Some(serving), terminating: Some(terminating) }),
+            conditions: Some(EndpointConditions {
+                ready: Some(ready),
+                serving: Some(serving),
+                terminating: Some(terminating),
+            }),
             hostname: pod_hostname(svc, pod),
             zone: node_name.as_deref().and_then(&zone_of),
             node_name,
@@ -93,7 +103,14 @@ pub fn desired_endpoints<'a>(
             ..Default::default()
         };
         let key = ports_key(Some(&ports));
-        groups.entry(key).or_insert_with(|| Group { ports, endpoints: BTreeMap::new() }).endpoints.insert(ip.to_string(), endpoint);
+        groups
+            .entry(key)
+            .or_insert_with(|| Group {
+                ports,
+                endpoints: BTreeMap::new(),
+            })
+            .endpoints
+            .insert(ip.to_string(), endpoint);
     }
     groups
 }
@@ -108,7 +125,10 @@ pub fn slice_labels(svc: &Service) -> BTreeMap<String, String> {
     if is_headless(svc) {
         labels.insert(HEADLESS_LABEL.into(), String::new());
     }
-    labels.insert(SERVICE_NAME_LABEL.into(), svc.metadata.name.clone().unwrap_or_default());
+    labels.insert(
+        SERVICE_NAME_LABEL.into(),
+        svc.metadata.name.clone().unwrap_or_default(),
+    );
     labels.insert(MANAGED_BY_LABEL.into(), CONTROLLER_NAME.into());
     labels
 }
@@ -130,7 +150,12 @@ fn with_trigger(mut meta: ObjectMeta, trigger: Option<&str>) -> ObjectMeta {
     meta
 }
 
-fn new_slice(svc: &Service, ports: Option<Vec<EndpointPort>>, endpoints: Vec<Endpoint>, trigger: Option<&str>) -> EndpointSlice {
+fn new_slice(
+    svc: &Service,
+    ports: Option<Vec<EndpointPort>>,
+    endpoints: Vec<Endpoint>,
+    trigger: Option<&str>,
+) -> EndpointSlice {
     let name = svc.metadata.name.clone().unwrap_or_default();
     let meta = ObjectMeta {
         generate_name: Some(format!("{name}-")),
@@ -139,7 +164,12 @@ fn new_slice(svc: &Service, ports: Option<Vec<EndpointPort>>, endpoints: Vec<End
         owner_references: Some(vec![new_controller_ref(svc)]),
         ..Default::default()
     };
-    EndpointSlice { metadata: with_trigger(meta, trigger), address_type: "IPv4".into(), endpoints, ports }
+    EndpointSlice {
+        metadata: with_trigger(meta, trigger),
+        address_type: "IPv4".into(),
+        endpoints,
+        ports,
+    }
 }
 
 fn address(ep: &Endpoint) -> &str {
@@ -162,9 +192,11 @@ pub fn plan(
 
     if desired.values().all(|g| g.endpoints.is_empty()) {
         // Upstream keeps one empty placeholder slice per service.
-        let placeholder = existing
-            .iter()
-            .position(|s| s.endpoints.is_empty() && s.ports.as_ref().is_none_or(Vec::is_empty) && s.address_type == "IPv4");
+        let placeholder = existing.iter().position(|s| {
+            s.endpoints.is_empty()
+                && s.ports.as_ref().is_none_or(Vec::is_empty)
+                && s.address_type == "IPv4"
+        });
         match placeholder {
             Some(i) => {
                 let s = existing.remove(i);
@@ -185,16 +217,22 @@ pub fn plan(
         let mut wanted = group.endpoints;
         let mut updated: Vec<EndpointSlice> = Vec::new();
         let mut unchanged: Vec<EndpointSlice> = Vec::new();
-        let (mine, rest): (Vec<&EndpointSlice>, Vec<&EndpointSlice>) =
-            existing.into_iter().partition(|s| s.address_type == "IPv4" && ports_key(s.ports.as_deref()) == key);
+        let (mine, rest): (Vec<&EndpointSlice>, Vec<&EndpointSlice>) = existing
+            .into_iter()
+            .partition(|s| s.address_type == "IPv4" && ports_key(s.ports.as_deref()) == key);
         existing = rest;
         for slice in mine {
-            let kept: Vec<Endpoint> = slice.endpoints.iter().filter_map(|ep| wanted.remove(address(ep))).collect();
+            let kept: Vec<Endpoint> = slice
+                .endpoints
+                .iter()
+                .filter_map(|ep| wanted.remove(address(ep)))
+                .collect();
             if kept.is_empty() {
                 out.delete.push(slice.clone());
                 continue;
             }
-            let changed = kept != slice.endpoints || slice.metadata.labels.as_ref() != Some(&labels);
+            let changed =
+                kept != slice.endpoints || slice.metadata.labels.as_ref() != Some(&labels);
             let mut s = slice.clone();
             s.endpoints = kept;
             s.metadata.labels = Some(labels.clone());
@@ -207,14 +245,18 @@ pub fn plan(
         let mut remaining: VecDeque<Endpoint> = wanted.into_values().collect();
         for s in &mut updated {
             while s.endpoints.len() < max {
-                let Some(ep) = remaining.pop_front() else { break };
+                let Some(ep) = remaining.pop_front() else {
+                    break;
+                };
                 s.endpoints.push(ep);
             }
         }
         for mut s in unchanged {
             if !remaining.is_empty() && s.endpoints.len() < max {
                 while s.endpoints.len() < max {
-                    let Some(ep) = remaining.pop_front() else { break };
+                    let Some(ep) = remaining.pop_front() else {
+                        break;
+                    };
                     s.endpoints.push(ep);
                 }
                 updated.push(s);
@@ -223,7 +265,8 @@ pub fn plan(
         while !remaining.is_empty() {
             let n = remaining.len().min(max);
             let eps: Vec<Endpoint> = remaining.drain(..n).collect();
-            out.create.push(new_slice(svc, Some(group.ports.clone()), eps, trigger));
+            out.create
+                .push(new_slice(svc, Some(group.ports.clone()), eps, trigger));
         }
         for mut s in updated {
             s.metadata = with_trigger(s.metadata, trigger);
@@ -242,10 +285,19 @@ mod tests {
 
     fn svc() -> Service {
         Service {
-            metadata: ObjectMeta { name: Some("web".into()), namespace: Some("ns".into()), uid: Some("u".into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("ns".into()),
+                uid: Some("u".into()),
+                ..Default::default()
+            },
             spec: Some(ServiceSpec {
                 selector: Some([("app".to_string(), "web".to_string())].into()),
-                ports: Some(vec![ServicePort { name: Some("http".into()), port: 80, ..Default::default() }]),
+                ports: Some(vec![ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -254,12 +306,24 @@ mod tests {
 
     fn pod(i: u8, ready: bool) -> Pod {
         Pod {
-            metadata: ObjectMeta { name: Some(format!("p{i}")), namespace: Some("ns".into()), uid: Some(format!("u{i}")), ..Default::default() },
-            spec: Some(PodSpec { node_name: Some("n1".into()), ..Default::default() }),
+            metadata: ObjectMeta {
+                name: Some(format!("p{i}")),
+                namespace: Some("ns".into()),
+                uid: Some(format!("u{i}")),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some("n1".into()),
+                ..Default::default()
+            }),
             status: Some(PodStatus {
                 phase: Some("Running".into()),
                 pod_ip: Some(format!("10.0.0.{i}")),
-                conditions: Some(vec![PodCondition { type_: "Ready".into(), status: if ready { "True" } else { "False" }.into(), ..Default::default() }]),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
         }
@@ -270,7 +334,10 @@ mod tests {
             existing.retain(|s| s.metadata.name != d.metadata.name);
         }
         for u in plan.update {
-            let i = existing.iter().position(|s| s.metadata.name == u.metadata.name).expect("exists");
+            let i = existing
+                .iter()
+                .position(|s| s.metadata.name == u.metadata.name)
+                .expect("exists");
             existing[i] = u;
         }
         for mut c in plan.create {
@@ -284,7 +351,13 @@ mod tests {
     fn splits_at_max_and_updates_in_place() {
         let s = svc();
         let pods: Vec<Pod> = (1..=5).map(|i| pod(i, true)).collect();
-        let p = plan(&s, desired_endpoints(&s, pods.iter(), |_| Some("z1".into())), &[], 2, None);
+        let p = plan(
+            &s,
+            desired_endpoints(&s, pods.iter(), |_| Some("z1".into())),
+            &[],
+            2,
+            None,
+        );
         assert_eq!(p.create.len(), 3);
         assert_eq!(p.create[0].endpoints[0].zone.as_deref(), Some("z1"));
         let mut existing = Vec::new();
@@ -292,21 +365,46 @@ mod tests {
         apply(&mut existing, p, &mut n);
 
         // Nothing changed: no writes.
-        let p = plan(&s, desired_endpoints(&s, pods.iter(), |_| Some("z1".into())), &existing, 2, None);
-        assert!(p.create.is_empty() && p.update.is_empty() && p.delete.is_empty(), "{p:?}");
+        let p = plan(
+            &s,
+            desired_endpoints(&s, pods.iter(), |_| Some("z1".into())),
+            &existing,
+            2,
+            None,
+        );
+        assert!(
+            p.create.is_empty() && p.update.is_empty() && p.delete.is_empty(),
+            "{p:?}"
+        );
 
         // One pod becomes not ready: exactly its slice is updated.
         let mut pods2 = pods.clone();
         pods2[0] = pod(1, false);
-        let p = plan(&s, desired_endpoints(&s, pods2.iter(), |_| Some("z1".into())), &existing, 2, None);
+        let p = plan(
+            &s,
+            desired_endpoints(&s, pods2.iter(), |_| Some("z1".into())),
+            &existing,
+            2,
+            None,
+        );
         assert_eq!((p.create.len(), p.update.len(), p.delete.len()), (0, 1, 0));
-        let ep = p.update[0].endpoints.iter().find(|e| e.addresses[0] == "10.0.0.1").expect("ep");
+        let ep = p.update[0]
+            .endpoints
+            .iter()
+            .find(|e| e.addresses[0] == "10.0.0.1")
+            .expect("ep");
         assert_eq!(ep.conditions.as_ref().and_then(|c| c.ready), Some(false));
 
         // A pod goes and a new one comes: the new one fills the freed room.
         let mut pods3: Vec<Pod> = pods[1..].to_vec();
         pods3.push(pod(9, true));
-        let p = plan(&s, desired_endpoints(&s, pods3.iter(), |_| None), &existing, 2, None);
+        let p = plan(
+            &s,
+            desired_endpoints(&s, pods3.iter(), |_| None),
+            &existing,
+            2,
+            None,
+        );
         assert!(p.create.is_empty(), "{p:?}");
         apply(&mut existing, p, &mut n);
         let total: usize = existing.iter().map(|s| s.endpoints.len()).sum();
@@ -317,18 +415,37 @@ mod tests {
     #[test]
     fn no_pods_means_one_placeholder_and_terminating_pods_are_not_ready() {
         let s = svc();
-        let p = plan(&s, desired_endpoints(&s, std::iter::empty(), |_| None), &[], 100, None);
+        let p = plan(
+            &s,
+            desired_endpoints(&s, std::iter::empty(), |_| None),
+            &[],
+            100,
+            None,
+        );
         assert_eq!(p.create.len(), 1);
         assert!(p.create[0].endpoints.is_empty() && p.create[0].ports.is_none());
         let labels = p.create[0].metadata.labels.clone().expect("labels");
-        assert_eq!(labels.get(SERVICE_NAME_LABEL).map(String::as_str), Some("web"));
-        assert_eq!(labels.get(MANAGED_BY_LABEL).map(String::as_str), Some(CONTROLLER_NAME));
+        assert_eq!(
+            labels.get(SERVICE_NAME_LABEL).map(String::as_str),
+            Some("web")
+        );
+        assert_eq!(
+            labels.get(MANAGED_BY_LABEL).map(String::as_str),
+            Some(CONTROLLER_NAME)
+        );
 
         let mut t = pod(1, true);
         t.metadata.deletion_timestamp = Some(crate::util::time::now());
         let d = desired_endpoints(&s, [t].iter(), |_| None);
-        let ep = d.values().next().and_then(|g| g.endpoints.values().next()).expect("endpoint");
+        let ep = d
+            .values()
+            .next()
+            .and_then(|g| g.endpoints.values().next())
+            .expect("endpoint");
         let c = ep.conditions.clone().expect("conditions");
-        assert_eq!((c.ready, c.serving, c.terminating), (Some(false), Some(true), Some(true)));
+        assert_eq!(
+            (c.ready, c.serving, c.terminating),
+            (Some(false), Some(true), Some(true))
+        );
     }
 }

@@ -39,7 +39,13 @@ impl Graph {
     }
 
     pub fn dependents(&self, uid: &str) -> Vec<Node> {
-        self.dependents.get(uid).into_iter().flatten().filter_map(|d| self.nodes.get(d)).cloned().collect()
+        self.dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.nodes.get(d))
+            .cloned()
+            .collect()
     }
 
     /// Adds or replaces a node; returns the uids to look at again: the node, its
@@ -55,7 +61,10 @@ impl Graph {
             }
         }
         for o in &node.owners {
-            self.dependents.entry(o.uid.clone()).or_default().insert(uid.clone());
+            self.dependents
+                .entry(o.uid.clone())
+                .or_default()
+                .insert(uid.clone());
         }
         let mut dirty = vec![uid.clone()];
         dirty.extend(node.owners.iter().map(|o| o.uid.clone()));
@@ -68,7 +77,13 @@ impl Graph {
 
     /// Removes a node; returns its dependents (maybe dangling now) and owners.
     pub fn remove(&mut self, uid: &str) -> Vec<String> {
-        let mut dirty: Vec<String> = self.dependents.get(uid).into_iter().flatten().cloned().collect();
+        let mut dirty: Vec<String> = self
+            .dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
         if let Some(old) = self.nodes.remove(uid) {
             for o in &old.owners {
                 if let Some(set) = self.dependents.get_mut(&o.uid) {
@@ -92,7 +107,13 @@ mod tests {
             name: uid.into(),
             uid: uid.into(),
             resource_version: None,
-            owners: owners.iter().map(|o| OwnerReference { uid: (*o).into(), ..Default::default() }).collect(),
+            owners: owners
+                .iter()
+                .map(|o| OwnerReference {
+                    uid: (*o).into(),
+                    ..Default::default()
+                })
+                .collect(),
             finalizers: Vec::new(),
             deleting,
         }

@@ -34,7 +34,9 @@ pub fn monitored_resources() -> Vec<usize> {
     RESOURCES
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.verbs.contains(&"list") && r.verbs.contains(&"watch") && r.verbs.contains(&"delete"))
+        .filter(|(_, r)| {
+            r.verbs.contains(&"list") && r.verbs.contains(&"watch") && r.verbs.contains(&"delete")
+        })
         .filter(|(_, r)| r.kind != "Event" && r.kind != "ComponentStatus")
         .filter(|(i, r)| is_preferred(*i, r))
         .map(|(i, _)| i)
@@ -44,11 +46,17 @@ pub fn monitored_resources() -> Vec<usize> {
 /// Whether `RESOURCES[index]` is the first (preferred) version of its group and
 /// resource: autoscaling/v1 and v2 HPAs are one set of objects, served twice.
 pub fn is_preferred(index: usize, info: &ResourceInfo) -> bool {
-    RESOURCES.iter().position(|o| o.group == info.group && o.plural == info.plural) == Some(index)
+    RESOURCES
+        .iter()
+        .position(|o| o.group == info.group && o.plural == info.plural)
+        == Some(index)
 }
 
 fn api_resource(info: &ResourceInfo) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(info.group, info.version, info.kind), info.plural)
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(info.group, info.version, info.kind),
+        info.plural,
+    )
 }
 
 struct Collector {
@@ -113,11 +121,17 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     });
 
     let client = ctx.client.clone();
-    let monitors: Vec<_> = resources.into_iter().map(|index| {
-        let info = &RESOURCES[index];
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(info));
-        watcher(api, watcher::Config::default()).default_backoff().map(move |event| (index, event)).boxed()
-    }).collect();
+    let monitors: Vec<_> = resources
+        .into_iter()
+        .map(|index| {
+            let info = &RESOURCES[index];
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(info));
+            watcher(api, watcher::Config::default())
+                .default_backoff()
+                .map(move |event| (index, event))
+                .boxed()
+        })
+        .collect();
     let builder_gc = gc.clone();
     let graph_builder = tokio::spawn(async move {
         let mut events = stream::select_all(monitors);
@@ -133,8 +147,17 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
             let dirty = {
                 let mut graph = builder_gc.graph.lock();
                 match &event {
-                    watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => node_of(index, obj).map(|n| graph.upsert(n)).unwrap_or_default(),
-                    watcher::Event::Delete(obj) => obj.metadata.uid.as_deref().map(|uid| graph.remove(uid)).unwrap_or_default(),
+                    watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+                        node_of(index, obj)
+                            .map(|n| graph.upsert(n))
+                            .unwrap_or_default()
+                    }
+                    watcher::Event::Delete(obj) => obj
+                        .metadata
+                        .uid
+                        .as_deref()
+                        .map(|uid| graph.remove(uid))
+                        .unwrap_or_default(),
                     watcher::Event::InitDone => {
                         if synced.insert(index) {
                             builder_gc.unsynced.fetch_sub(1, Ordering::SeqCst);
@@ -191,9 +214,17 @@ enum OwnerState {
     Dangling,
 }
 
-async fn owner_state(gc: &Collector, dependent: &Node, owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference) -> Result<OwnerState> {
+async fn owner_state(
+    gc: &Collector,
+    dependent: &Node,
+    owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+) -> Result<OwnerState> {
     if let Some(n) = gc.graph.lock().get(&owner.uid) {
-        return Ok(if n.deleting && n.has_finalizer(FOREGROUND_FINALIZER) { OwnerState::WaitingForDependents } else { OwnerState::Solid });
+        return Ok(if n.deleting && n.has_finalizer(FOREGROUND_FINALIZER) {
+            OwnerState::WaitingForDependents
+        } else {
+            OwnerState::Solid
+        });
     }
     // Not in the graph: ask the apiserver (the graph may lag), as upstream does.
     let Some(info) = api_types::registry::lookup_kind(&owner.api_version, &owner.kind) else {
@@ -206,14 +237,22 @@ async fn owner_state(gc: &Collector, dependent: &Node, owner: &k8s_openapi::apim
         (None, true) => return Ok(OwnerState::Dangling),
         _ => Api::all_with(gc.client.clone(), &ar),
     };
-    match api.get_opt(&owner.name).await.ctx(|| format!("reading owner {} {}", owner.kind, owner.name))? {
-        Some(obj) if obj.metadata.uid.as_deref() == Some(owner.uid.as_str()) => Ok(OwnerState::Solid),
+    match api
+        .get_opt(&owner.name)
+        .await
+        .ctx(|| format!("reading owner {} {}", owner.kind, owner.name))?
+    {
+        Some(obj) if obj.metadata.uid.as_deref() == Some(owner.uid.as_str()) => {
+            Ok(OwnerState::Solid)
+        }
         _ => Ok(OwnerState::Dangling),
     }
 }
 
 async fn process_item(gc: &Collector, uid: &str) -> Result<()> {
-    let Some(node) = gc.graph.lock().get(uid).cloned() else { return Ok(()) };
+    let Some(node) = gc.graph.lock().get(uid).cloned() else {
+        return Ok(());
+    };
     if node.deleting && node.has_finalizer(ORPHAN_FINALIZER) {
         return orphan_dependents(gc, &node).await;
     }
@@ -236,7 +275,12 @@ async fn process_item(gc: &Collector, uid: &str) -> Result<()> {
     if solid > 0 || (waiting == 0 && dangling.is_empty()) {
         if !dangling.is_empty() {
             // Some owners remain: just drop the references to the gone ones.
-            let refs: Vec<_> = node.owners.iter().filter(|o| !dangling.contains(&o.uid)).cloned().collect();
+            let refs: Vec<_> = node
+                .owners
+                .iter()
+                .filter(|o| !dangling.contains(&o.uid))
+                .cloned()
+                .collect();
             patch_meta(gc, &node, json!({"ownerReferences": refs})).await?;
         }
         return Ok(());
@@ -261,7 +305,10 @@ async fn process_foreground(gc: &Collector, owner: &Node) -> Result<()> {
     let dependents = gc.graph.lock().dependents(&owner.uid);
     let mut blocking = 0;
     for dep in &dependents {
-        let blocks = dep.owners.iter().any(|o| o.uid == owner.uid && o.block_owner_deletion == Some(true));
+        let blocks = dep
+            .owners
+            .iter()
+            .any(|o| o.uid == owner.uid && o.block_owner_deletion == Some(true));
         if blocks {
             blocking += 1;
         }
@@ -279,7 +326,12 @@ async fn process_foreground(gc: &Collector, owner: &Node) -> Result<()> {
 async fn orphan_dependents(gc: &Collector, owner: &Node) -> Result<()> {
     let dependents = gc.graph.lock().dependents(&owner.uid);
     for dep in dependents {
-        let refs: Vec<_> = dep.owners.iter().filter(|o| o.uid != owner.uid).cloned().collect();
+        let refs: Vec<_> = dep
+            .owners
+            .iter()
+            .filter(|o| o.uid != owner.uid)
+            .cloned()
+            .collect();
         patch_meta(gc, &dep, json!({"ownerReferences": refs})).await?;
     }
     remove_finalizer(gc, owner, ORPHAN_FINALIZER).await
@@ -288,13 +340,18 @@ async fn orphan_dependents(gc: &Collector, owner: &Node) -> Result<()> {
 async fn delete_node(gc: &Collector, node: &Node, policy: PropagationPolicy) -> Result<()> {
     let params = DeleteParams {
         propagation_policy: Some(policy),
-        preconditions: Some(Preconditions { uid: Some(node.uid.clone()), resource_version: None }),
+        preconditions: Some(Preconditions {
+            uid: Some(node.uid.clone()),
+            resource_version: None,
+        }),
         ..Default::default()
     };
     match gc.api(node).delete(&node.name, &params).await {
         Ok(_) => Ok(()),
         Err(err) if is_not_found(&err) || is_status(&err, 409) => Ok(()),
-        Err(err) => Err(err).ctx(|| format!("deleting {} {}", RESOURCES[node.resource].kind, node.name)),
+        Err(err) => {
+            Err(err).ctx(|| format!("deleting {} {}", RESOURCES[node.resource].kind, node.name))
+        }
     }
 }
 
@@ -311,10 +368,16 @@ async fn patch_meta(gc: &Collector, node: &Node, mut fields: serde_json::Value) 
         fields["resourceVersion"] = json!(rv);
     }
     let patch = json!({ "metadata": fields });
-    match gc.api(node).patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match gc
+        .api(node)
+        .patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(err) if is_not_found(&err) => Ok(()),
-        Err(err) => Err(err).ctx(|| format!("updating {} {}", RESOURCES[node.resource].kind, node.name)),
+        Err(err) => {
+            Err(err).ctx(|| format!("updating {} {}", RESOURCES[node.resource].kind, node.name))
+        }
     }
 }
 
@@ -324,8 +387,19 @@ mod tests {
 
     #[test]
     fn monitors_owners_and_dependents_but_not_events() {
-        let kinds: Vec<&str> = monitored_resources().into_iter().map(|i| RESOURCES[i].kind).collect();
-        for k in ["Pod", "ReplicaSet", "Deployment", "ConfigMap", "Namespace", "Node", "EndpointSlice"] {
+        let kinds: Vec<&str> = monitored_resources()
+            .into_iter()
+            .map(|i| RESOURCES[i].kind)
+            .collect();
+        for k in [
+            "Pod",
+            "ReplicaSet",
+            "Deployment",
+            "ConfigMap",
+            "Namespace",
+            "Node",
+            "EndpointSlice",
+        ] {
             assert!(kinds.contains(&k), "{k}");
         }
         assert!(!kinds.contains(&"Event"));

@@ -67,11 +67,18 @@ pub fn completions(job: &Job) -> Option<i32> {
 }
 
 pub fn parallelism(job: &Job) -> i32 {
-    job.spec.as_ref().and_then(|s| s.parallelism).unwrap_or(1).max(0)
+    job.spec
+        .as_ref()
+        .and_then(|s| s.parallelism)
+        .unwrap_or(1)
+        .max(0)
 }
 
 pub fn backoff_limit(job: &Job) -> i32 {
-    job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(DEFAULT_BACKOFF_LIMIT)
+    job.spec
+        .as_ref()
+        .and_then(|s| s.backoff_limit)
+        .unwrap_or(DEFAULT_BACKOFF_LIMIT)
 }
 
 /// Counts the job's pods; `prior` are the counts already recorded in status (pods
@@ -108,7 +115,11 @@ pub fn count(job: &Job, pods: &[Pod]) -> Counts {
             }
         }
     }
-    c.succeeded = if indexed { n(c.succeeded_indexes.len()) } else { succeeded };
+    c.succeeded = if indexed {
+        n(c.succeeded_indexes.len())
+    } else {
+        succeeded
+    };
     let prior = job.status.clone().unwrap_or_default();
     c.succeeded = c.succeeded.max(prior.succeeded.unwrap_or(0));
     c.failed = c.failed.max(prior.failed.unwrap_or(0));
@@ -129,7 +140,10 @@ pub fn want_active(job: &Job, c: &Counts) -> i32 {
 /// Indexes to start pods for: not succeeded, not running, lowest first.
 pub fn pending_indexes(job: &Job, c: &Counts, want: usize) -> Vec<i32> {
     let total = completions(job).unwrap_or(0);
-    (0..total).filter(|i| !c.succeeded_indexes.contains(i) && !c.active_indexes.contains(i)).take(want).collect()
+    (0..total)
+        .filter(|i| !c.succeeded_indexes.contains(i) && !c.active_indexes.contains(i))
+        .take(want)
+        .collect()
 }
 
 /// `status.completedIndexes` form: `1,3-5,7`.
@@ -142,7 +156,11 @@ pub fn format_indexes(indexes: &BTreeSet<i32>) -> String {
             end += 1;
             iter.next();
         }
-        parts.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
     }
     parts.join(",")
 }
@@ -181,7 +199,12 @@ pub fn deadline_remaining(job: &Job, now_secs: i64) -> Option<i64> {
 }
 
 pub fn condition<'a>(job: &'a Job, type_: &str) -> Option<&'a JobCondition> {
-    job.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_ && c.status == "True")
+    job.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == "True")
 }
 
 /// A finished job (Complete or Failed) is never touched again.
@@ -203,7 +226,14 @@ pub fn new_condition(type_: &str, reason: &str, message: &str, now: &Time) -> Jo
 
 /// Sets a condition's status, moving its transition time only when the status
 /// changes (upstream `ensureJobConditionStatus`).
-pub fn set_condition(conditions: &mut Vec<JobCondition>, type_: &str, status: &str, reason: &str, message: &str, now: &Time) {
+pub fn set_condition(
+    conditions: &mut Vec<JobCondition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: &Time,
+) {
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) if c.status == status => {}
         Some(c) => {
@@ -231,7 +261,11 @@ mod tests {
 
     fn job(completions: Option<i32>, parallelism: i32) -> Job {
         Job {
-            spec: Some(JobSpec { completions, parallelism: Some(parallelism), ..Default::default() }),
+            spec: Some(JobSpec {
+                completions,
+                parallelism: Some(parallelism),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -242,7 +276,10 @@ mod tests {
                 annotations: index.map(|i| [(COMPLETION_INDEX.to_string(), i.to_string())].into()),
                 ..Default::default()
             },
-            status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -250,7 +287,15 @@ mod tests {
     #[test]
     fn want_active_is_parallelism_capped_by_remaining_completions() {
         let j = job(Some(5), 2);
-        let c = count(&j, &[pod("Succeeded", None), pod("Succeeded", None), pod("Succeeded", None), pod("Running", None)]);
+        let c = count(
+            &j,
+            &[
+                pod("Succeeded", None),
+                pod("Succeeded", None),
+                pod("Succeeded", None),
+                pod("Running", None),
+            ],
+        );
         assert_eq!((c.succeeded, c.active), (3, 1));
         assert_eq!(want_active(&j, &c), 2);
         let c = count(&j, &vec![pod("Succeeded", None); 4]);
@@ -270,7 +315,11 @@ mod tests {
     #[test]
     fn counts_never_go_below_recorded_status() {
         let mut j = job(Some(3), 1);
-        j.status = Some(JobStatus { succeeded: Some(2), failed: Some(1), ..Default::default() });
+        j.status = Some(JobStatus {
+            succeeded: Some(2),
+            failed: Some(1),
+            ..Default::default()
+        });
         let c = count(&j, &[pod("Succeeded", None)]);
         assert_eq!((c.succeeded, c.failed), (2, 1));
     }
@@ -279,7 +328,15 @@ mod tests {
     fn indexed_jobs_track_indexes() {
         let mut j = job(Some(6), 3);
         j.spec.as_mut().expect("spec").completion_mode = Some("Indexed".into());
-        let c = count(&j, &[pod("Succeeded", Some(0)), pod("Succeeded", Some(0)), pod("Succeeded", Some(2)), pod("Running", Some(1))]);
+        let c = count(
+            &j,
+            &[
+                pod("Succeeded", Some(0)),
+                pod("Succeeded", Some(0)),
+                pod("Succeeded", Some(2)),
+                pod("Running", Some(1)),
+            ],
+        );
         assert_eq!(c.succeeded, 2);
         assert_eq!(pending_indexes(&j, &c, 2), [3, 4]);
         let all: BTreeSet<i32> = [0, 1, 2, 4, 6, 7].into();
@@ -299,8 +356,14 @@ mod tests {
         let one_failed = count(&j, &[pod("Failed", None)]);
         assert_eq!(failure(&j, &one_failed, 105), None);
         assert_eq!(deadline_remaining(&j, 105), Some(5));
-        assert_eq!(failure(&j, &one_failed, 110), Some((REASON_DEADLINE, MSG_DEADLINE)));
+        assert_eq!(
+            failure(&j, &one_failed, 110),
+            Some((REASON_DEADLINE, MSG_DEADLINE))
+        );
         let two_failed = count(&j, &[pod("Failed", None), pod("Failed", None)]);
-        assert_eq!(failure(&j, &two_failed, 105), Some((REASON_BACKOFF_LIMIT, MSG_BACKOFF_LIMIT)));
+        assert_eq!(
+            failure(&j, &two_failed, 105),
+            Some((REASON_BACKOFF_LIMIT, MSG_BACKOFF_LIMIT))
+        );
     }
 }

@@ -55,7 +55,14 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let (pods, pod_stream) = ownedpods::spawn(client.clone(), "Job", expectations.clone()).await?;
     let controller = Controller::new(Api::<Job>::all(client.clone()), watcher::Config::default());
     let recorder = Recorder::new(client.clone(), "job-controller");
-    let state = Arc::new(Ctx { client, pods, expectations, backoff: KeyBackoff::default(), pod_backoff: Default::default(), recorder });
+    let state = Arc::new(Ctx {
+        client,
+        pods,
+        expectations,
+        backoff: KeyBackoff::default(),
+        pod_backoff: Default::default(),
+        recorder,
+    });
     let mut stream = controller
         .watches_stream(pod_stream, |pod: Pod| job_of_pod(&pod))
         .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_job_syncs))

@@ -18,7 +18,9 @@ pub fn delay_secs(failures: u32) -> i64 {
     if failures == 0 {
         return 0;
     }
-    BASE_SECS.saturating_mul(1i64 << (failures - 1).min(20)).min(MAX_SECS)
+    BASE_SECS
+        .saturating_mul(1i64 << (failures - 1).min(20))
+        .min(MAX_SECS)
 }
 
 #[derive(Debug, Default)]
@@ -44,7 +46,13 @@ fn finish_time(pod: &Pod) -> Option<i64> {
         .map(|t| t.0.as_second())
         .max();
     terminated.or_else(|| {
-        status.conditions.iter().flatten().find(|c| c.type_ == "Ready" && c.status == "False").and_then(|c| c.last_transition_time.as_ref()).map(|t| t.0.as_second())
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Ready" && c.status == "False")
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| t.0.as_second())
     })
 }
 
@@ -60,12 +68,15 @@ impl PodBackoff {
             }
             let uid = p.metadata.uid.clone().unwrap_or_default();
             if rec.seen.insert(uid) {
-                rec.finished.push((finish_time(p).unwrap_or(now), ph == "Succeeded"));
+                rec.finished
+                    .push((finish_time(p).unwrap_or(now), ph == "Succeeded"));
             }
         }
         rec.finished.sort_by_key(|(t, _)| *t);
         let failures = rec.finished.iter().rev().take_while(|(_, ok)| !ok).count();
-        let Some((last, _)) = rec.finished.iter().rev().find(|(_, ok)| !ok) else { return 0 };
+        let Some((last, _)) = rec.finished.iter().rev().find(|(_, ok)| !ok) else {
+            return 0;
+        };
         if failures == 0 {
             return 0;
         }
@@ -85,15 +96,24 @@ mod tests {
 
     fn pod(uid: &str, phase: &str) -> Pod {
         Pod {
-            metadata: ObjectMeta { uid: Some(uid.into()), ..Default::default() },
-            status: Some(PodStatus { phase: Some(phase.into()), ..Default::default() }),
+            metadata: ObjectMeta {
+                uid: Some(uid.into()),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
 
     #[test]
     fn delays_double_from_ten_seconds_to_six_minutes() {
-        assert_eq!([0, 1, 2, 3, 6, 7, 30].map(delay_secs), [0, 10, 20, 40, 320, 360, 360]);
+        assert_eq!(
+            [0, 1, 2, 3, 6, 7, 30].map(delay_secs),
+            [0, 10, 20, 40, 320, 360, 360]
+        );
     }
 
     #[test]
@@ -102,8 +122,22 @@ mod tests {
         assert_eq!(b.remaining("j", &[pod("a", "Running")], 100), 0);
         assert_eq!(b.remaining("j", &[pod("a", "Failed")], 100), 10);
         assert_eq!(b.remaining("j", &[pod("a", "Failed")], 105), 5);
-        assert_eq!(b.remaining("j", &[pod("a", "Failed"), pod("b", "Failed")], 110), 20);
-        assert_eq!(b.remaining("j", &[pod("a", "Failed"), pod("b", "Failed"), pod("c", "Succeeded")], 120), 0);
+        assert_eq!(
+            b.remaining("j", &[pod("a", "Failed"), pod("b", "Failed")], 110),
+            20
+        );
+        assert_eq!(
+            b.remaining(
+                "j",
+                &[
+                    pod("a", "Failed"),
+                    pod("b", "Failed"),
+                    pod("c", "Succeeded")
+                ],
+                120
+            ),
+            0
+        );
         b.forget("j");
         assert_eq!(b.remaining("j", &[], 200), 0);
     }

@@ -29,9 +29,15 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let state = Arc::new(Ctx { client: client.clone(), backoff: KeyBackoff::default() });
+    let state = Arc::new(Ctx {
+        client: client.clone(),
+        backoff: KeyBackoff::default(),
+    });
     let mut stream = Controller::new(Api::<Job>::all(client), watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(ctx.options.concurrent_ttl_after_finished_syncs))
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(ctx.options.concurrent_ttl_after_finished_syncs),
+        )
         .run(reconcile, error_policy, state)
         .boxed();
     while let Some(result) = stream.next().await {
@@ -45,7 +51,8 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 /// When the job finished: the Complete/Failed condition's transition time
 /// (upstream `jobFinishTime`).
 pub fn finish_time(job: &Job) -> Option<i64> {
-    let c = logic::condition(job, logic::COMPLETE).or_else(|| logic::condition(job, logic::FAILED))?;
+    let c =
+        logic::condition(job, logic::COMPLETE).or_else(|| logic::condition(job, logic::FAILED))?;
     c.last_transition_time.as_ref().map(|t| t.0.as_second())
 }
 
@@ -61,9 +68,13 @@ pub fn time_left(job: &Job, now_secs: i64) -> Option<i64> {
 async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
     let key = key_of(&job.metadata);
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    let Some(left) = time_left(&job, now) else { return Ok(Action::await_change()) };
+    let Some(left) = time_left(&job, now) else {
+        return Ok(Action::await_change());
+    };
     if left > 0 {
-        return Ok(Action::requeue(Duration::from_secs(u64::try_from(left).unwrap_or(1))));
+        return Ok(Action::requeue(Duration::from_secs(
+            u64::try_from(left).unwrap_or(1),
+        )));
     }
     // Check the live object: the TTL may have been changed since the cache saw it.
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
@@ -74,12 +85,19 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Ctx>) -> Result<Action> {
     };
     match time_left(&fresh, now) {
         None => return Ok(Action::await_change()),
-        Some(left) if left > 0 => return Ok(Action::requeue(Duration::from_secs(u64::try_from(left).unwrap_or(1)))),
+        Some(left) if left > 0 => {
+            return Ok(Action::requeue(Duration::from_secs(
+                u64::try_from(left).unwrap_or(1),
+            )))
+        }
         Some(_) => {}
     }
     let params = DeleteParams {
         propagation_policy: Some(kube::api::PropagationPolicy::Foreground),
-        preconditions: Some(Preconditions { uid: fresh.metadata.uid.clone(), resource_version: fresh.metadata.resource_version.clone() }),
+        preconditions: Some(Preconditions {
+            uid: fresh.metadata.uid.clone(),
+            resource_version: fresh.metadata.resource_version.clone(),
+        }),
         ..Default::default()
     };
     match api.delete(&fresh.name_any(), &params).await {
@@ -106,10 +124,19 @@ mod tests {
 
     #[test]
     fn expires_ttl_after_the_finish_condition() {
-        let mut job = Job { spec: Some(JobSpec { ttl_seconds_after_finished: Some(30), ..Default::default() }), ..Default::default() };
+        let mut job = Job {
+            spec: Some(JobSpec {
+                ttl_seconds_after_finished: Some(30),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         assert_eq!(time_left(&job, 100), None);
         let t = Time(Timestamp::from_second(100).expect("ts"));
-        job.status = Some(JobStatus { conditions: Some(vec![logic::new_condition(logic::FAILED, "r", "m", &t)]), ..Default::default() });
+        job.status = Some(JobStatus {
+            conditions: Some(vec![logic::new_condition(logic::FAILED, "r", "m", &t)]),
+            ..Default::default()
+        });
         assert_eq!(time_left(&job, 110), Some(20));
         assert_eq!(time_left(&job, 140), Some(-10));
         job.spec.as_mut().expect("spec").ttl_seconds_after_finished = None;

@@ -23,11 +23,14 @@ use kube::ResourceExt;
 use parking_lot::Mutex;
 use serde_json::json;
 
-pub use taints::{desired_taints, eviction_time, tolerates, unknown_conditions, Eviction, TAINT_NOT_READY, TAINT_UNREACHABLE};
+pub use taints::{
+    desired_taints, eviction_time, tolerates, unknown_conditions, Eviction, TAINT_NOT_READY,
+    TAINT_UNREACHABLE,
+};
 
 use crate::context::ControllerContext;
-use crate::util::time::now;
 use crate::util::events::{Recorder, NORMAL, WARNING};
+use crate::util::time::now;
 use crate::util::workqueue::informer;
 use crate::util::{is_not_found, key_of, ApiContext, Result};
 
@@ -66,9 +69,21 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let nodes = informer(Api::<Node>::all(client.clone()), watcher::Config::default(), |_: &Node, _| {});
-    let leases = informer(Api::<Lease>::namespaced(client.clone(), NODE_LEASE_NAMESPACE), watcher::Config::default(), |_: &Lease, _| {});
-    let pods = informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), |_: &Pod, _| {});
+    let nodes = informer(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default(),
+        |_: &Node, _| {},
+    );
+    let leases = informer(
+        Api::<Lease>::namespaced(client.clone(), NODE_LEASE_NAMESPACE),
+        watcher::Config::default(),
+        |_: &Lease, _| {},
+    );
+    let pods = informer(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+        |_: &Pod, _| {},
+    );
     nodes.wait_until_ready().await?;
     leases.wait_until_ready().await?;
     pods.wait_until_ready().await?;
@@ -101,7 +116,11 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         }
     }
     let _eviction = Abort(eviction);
-    let mut tick = tokio::time::interval(ctx.options.node_monitor_period.max(Duration::from_millis(100)));
+    let mut tick = tokio::time::interval(
+        ctx.options
+            .node_monitor_period
+            .max(Duration::from_millis(100)),
+    );
     loop {
         tick.tick().await;
         for node in state.nodes.state() {
@@ -118,14 +137,21 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
 /// silent for longer than the grace period.
 fn silent_too_long(state: &State, node: &Node) -> bool {
     let name = node.name_any();
-    let heartbeat = taints::condition(node, "Ready").and_then(|c| c.last_heartbeat_time.as_ref()).map(|t| t.0);
+    let heartbeat = taints::condition(node, "Ready")
+        .and_then(|c| c.last_heartbeat_time.as_ref())
+        .map(|t| t.0);
     let lease_renew = state
         .leases
         .get(&ObjectRef::new(&name).within(NODE_LEASE_NAMESPACE))
         .and_then(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
     let mut health = state.health.lock();
     let now = Instant::now();
-    let h = health.entry(name).or_insert(Health { probe: now, heartbeat, lease_renew, ready: None });
+    let h = health.entry(name).or_insert(Health {
+        probe: now,
+        heartbeat,
+        lease_renew,
+        ready: None,
+    });
     if heartbeat != h.heartbeat {
         h.heartbeat = heartbeat;
         h.probe = now;
@@ -145,7 +171,10 @@ async fn monitor_node(state: &State, node: &Node) -> Result<()> {
     if silent_too_long(state, &node) {
         if let Some(conditions) = unknown_conditions(&node, &now_t) {
             let patch = json!({"metadata": {"resourceVersion": node.metadata.resource_version}, "status": {"conditions": conditions}});
-            node = match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            node = match api
+                .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
                 Ok(n) => n,
                 Err(err) if is_not_found(&err) => return Ok(()),
                 Err(err) => return Err(err).ctx(|| format!("marking node {name} Unknown")),
@@ -154,10 +183,17 @@ async fn monitor_node(state: &State, node: &Node) -> Result<()> {
         }
     }
     let desired = desired_taints(&node, &now_t);
-    let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let current = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     if desired != current {
         let patch = json!({"metadata": {"resourceVersion": node.metadata.resource_version}, "spec": {"taints": desired}});
-        match api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(n) => node = n,
             Err(err) if is_not_found(&err) => return Ok(()),
             Err(err) => return Err(err).ctx(|| format!("updating taints of node {name}")),
@@ -169,11 +205,18 @@ async fn monitor_node(state: &State, node: &Node) -> Result<()> {
     let ready = taints::ready_status(&node).map(str::to_string);
     let was_ready = {
         let mut health = state.health.lock();
-        health.get_mut(&name).and_then(|h| std::mem::replace(&mut h.ready, ready.clone()))
+        health
+            .get_mut(&name)
+            .and_then(|h| std::mem::replace(&mut h.ready, ready.clone()))
     };
     if was_ready.as_deref() == Some("True") && ready.as_deref() != Some("True") {
         // Upstream `RecordNodeStatusChange`, once per transition.
-        state.recorder.event(&node, NORMAL, "NodeNotReady", format!("Node {name} status is now: NodeNotReady"));
+        state.recorder.event(
+            &node,
+            NORMAL,
+            "NodeNotReady",
+            format!("Node {name} status is now: NodeNotReady"),
+        );
     }
     let mark = match ready.as_deref() {
         Some("Unknown") => true,
@@ -195,23 +238,41 @@ async fn monitor_node(state: &State, node: &Node) -> Result<()> {
 /// Upstream `MarkPodsNotReady`: pods on a node that is not Ready stop being Ready.
 async fn mark_pods_not_ready(state: &State, node: &str) -> Result<()> {
     for pod in state.pods.state() {
-        if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) || !crate::util::pod::is_ready(&pod) {
+        if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node)
+            || !crate::util::pod::is_ready(&pod)
+        {
             continue;
         }
-        let mut conditions: Vec<PodCondition> = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+        let mut conditions: Vec<PodCondition> = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
         for c in conditions.iter_mut().filter(|c| c.type_ == "Ready") {
             c.status = "False".into();
             c.last_transition_time = Some(now());
         }
-        let api: Api<Pod> = Api::namespaced(state.client.clone(), &pod.namespace().unwrap_or_default());
+        let api: Api<Pod> =
+            Api::namespaced(state.client.clone(), &pod.namespace().unwrap_or_default());
         let patch = json!({"status": {"conditions": conditions}});
-        match api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match api
+            .patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
             Ok(_) => {
                 tracing::info!(pod = %key_of(&pod.metadata), node, "marked pod NotReady");
-                state.recorder.event(pod.as_ref(), WARNING, "NodeNotReady", "Node is not ready");
+                state
+                    .recorder
+                    .event(pod.as_ref(), WARNING, "NodeNotReady", "Node is not ready");
             }
             Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(err).ctx(|| format!("marking pod {} NotReady", key_of(&pod.metadata))),
+            Err(err) => {
+                return Err(err).ctx(|| format!("marking pod {} NotReady", key_of(&pod.metadata)))
+            }
         }
     }
     Ok(())
@@ -222,15 +283,34 @@ async fn mark_pods_not_ready(state: &State, node: &str) -> Result<()> {
 async fn evict_pods(state: &State) {
     let now_ts = Timestamp::now();
     let pods = state.pods.state();
-    state.evicted.lock().retain(|uid| pods.iter().any(|p| p.metadata.uid.as_deref() == Some(uid) && p.metadata.deletion_timestamp.is_none()));
+    state.evicted.lock().retain(|uid| {
+        pods.iter().any(|p| {
+            p.metadata.uid.as_deref() == Some(uid) && p.metadata.deletion_timestamp.is_none()
+        })
+    });
     for pod in pods {
         if pod.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty()) else { continue };
-        let Some(node) = state.nodes.get(&ObjectRef::new(node_name)) else { continue };
-        let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-        let Eviction::At(when) = eviction_time(&pod, &taints, now_ts) else { continue };
+        let Some(node_name) = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        let Some(node) = state.nodes.get(&ObjectRef::new(node_name)) else {
+            continue;
+        };
+        let taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        let Eviction::At(when) = eviction_time(&pod, &taints, now_ts) else {
+            continue;
+        };
         if when > now_ts {
             continue;
         }
@@ -249,7 +329,11 @@ async fn evict_pods(state: &State) {
 async fn evict(state: &State, pod: &Pod) -> Result<()> {
     let key = key_of(&pod.metadata);
     let api: Api<Pod> = Api::namespaced(state.client.clone(), &pod.namespace().unwrap_or_default());
-    let mut conditions: Vec<PodCondition> = pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let mut conditions: Vec<PodCondition> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     conditions.retain(|c| c.type_ != "DisruptionTarget");
     conditions.push(PodCondition {
         type_: "DisruptionTarget".into(),
@@ -260,12 +344,24 @@ async fn evict(state: &State, pod: &Pod) -> Result<()> {
         ..Default::default()
     });
     let patch = json!({"status": {"conditions": conditions}});
-    match api.patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => {}
         Err(err) if is_not_found(&err) => return Ok(()),
         Err(err) => return Err(err).ctx(|| format!("adding DisruptionTarget to {key}")),
     }
-    state.eviction_recorder.event(pod, NORMAL, "TaintManagerEviction", format!("Marking for deletion Pod {key}"));
+    state.eviction_recorder.event(
+        pod,
+        NORMAL,
+        "TaintManagerEviction",
+        format!("Marking for deletion Pod {key}"),
+    );
     match api.delete(&pod.name_any(), &DeleteParams::default()).await {
         Ok(_) => {
             tracing::info!(pod = %key, "deleted pod: NoExecute taint no longer tolerated");

@@ -33,7 +33,12 @@ pub const NO_EXECUTE: &str = "NoExecute";
 const OTHER_CONDITIONS: &[&str] = &["MemoryPressure", "DiskPressure", "PIDPressure"];
 
 pub fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {
-    node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == type_)
+    node.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// `True`, `False`, `Unknown`, or `None` when the node never posted Ready.
@@ -45,7 +50,11 @@ pub fn ready_status(node: &Node) -> Option<&str> {
 /// conditions become Unknown (upstream `tryUpdateNodeHealth`). `None` when
 /// nothing changes.
 pub fn unknown_conditions(node: &Node, now: &Time) -> Option<Vec<NodeCondition>> {
-    let mut conditions = node.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let mut conditions = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
     let mut changed = false;
     let created = node.metadata.creation_timestamp.clone();
     for type_ in std::iter::once("Ready").chain(OTHER_CONDITIONS.iter().copied()) {
@@ -75,7 +84,12 @@ pub fn unknown_conditions(node: &Node, now: &Time) -> Option<Vec<NodeCondition>>
 }
 
 fn taint(key: &str, effect: &str, time_added: Option<Time>) -> Taint {
-    Taint { key: key.into(), effect: effect.into(), value: None, time_added }
+    Taint {
+        key: key.into(),
+        effect: effect.into(),
+        value: None,
+        time_added,
+    }
 }
 
 /// The node's taints with the controller-owned ones set as its conditions say;
@@ -83,8 +97,14 @@ fn taint(key: &str, effect: &str, time_added: Option<Time>) -> Taint {
 pub fn desired_taints(node: &Node, now: &Time) -> Vec<Taint> {
     let mut want: Vec<(&str, &str)> = Vec::new();
     match ready_status(node) {
-        Some("False") => want.extend([(TAINT_NOT_READY, NO_SCHEDULE), (TAINT_NOT_READY, NO_EXECUTE)]),
-        Some("Unknown") => want.extend([(TAINT_UNREACHABLE, NO_SCHEDULE), (TAINT_UNREACHABLE, NO_EXECUTE)]),
+        Some("False") => want.extend([
+            (TAINT_NOT_READY, NO_SCHEDULE),
+            (TAINT_NOT_READY, NO_EXECUTE),
+        ]),
+        Some("Unknown") => want.extend([
+            (TAINT_UNREACHABLE, NO_SCHEDULE),
+            (TAINT_UNREACHABLE, NO_EXECUTE),
+        ]),
         _ => {}
     }
     for (cond, key) in [
@@ -97,13 +117,25 @@ pub fn desired_taints(node: &Node, now: &Time) -> Vec<Taint> {
             want.push((key, NO_SCHEDULE));
         }
     }
-    if node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+    if node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false)
+    {
         want.push((TAINT_UNSCHEDULABLE, NO_SCHEDULE));
     }
-    let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let current = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
     let mut out: Vec<Taint> = current
         .into_iter()
-        .filter(|t| !MANAGED_KEYS.contains(&t.key.as_str()) || want.contains(&(t.key.as_str(), t.effect.as_str())))
+        .filter(|t| {
+            !MANAGED_KEYS.contains(&t.key.as_str())
+                || want.contains(&(t.key.as_str(), t.effect.as_str()))
+        })
         .collect();
     for (key, effect) in want {
         if !out.iter().any(|t| t.key == key && t.effect == effect) {
@@ -150,10 +182,15 @@ pub fn eviction_time(pod: &Pod, taints: &[Taint], now: Timestamp) -> Eviction {
     if taints.is_empty() {
         return Eviction::Never;
     }
-    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.as_deref()).unwrap_or(&[]);
+    let tolerations = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or(&[]);
     let mut min_seconds: Option<i64> = None;
     for taint in &taints {
-        let matching: Vec<&Toleration> = tolerations.iter().filter(|t| tolerates(t, taint)).collect();
+        let matching: Vec<&Toleration> =
+            tolerations.iter().filter(|t| tolerates(t, taint)).collect();
         if matching.is_empty() {
             return Eviction::At(now);
         }
@@ -164,9 +201,20 @@ pub fn eviction_time(pod: &Pod, taints: &[Taint], now: Timestamp) -> Eviction {
             }
         }
     }
-    let Some(seconds) = min_seconds else { return Eviction::Never };
-    let since = taints.iter().filter_map(|t| t.time_added.as_ref()).map(|t| t.0).min().unwrap_or(now);
-    Eviction::At(since.checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds)).unwrap_or(since))
+    let Some(seconds) = min_seconds else {
+        return Eviction::Never;
+    };
+    let since = taints
+        .iter()
+        .filter_map(|t| t.time_added.as_ref())
+        .map(|t| t.0)
+        .min()
+        .unwrap_or(now);
+    Eviction::At(
+        since
+            .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds))
+            .unwrap_or(since),
+    )
 }
 
 #[cfg(test)]
@@ -177,7 +225,13 @@ mod tests {
     fn node(ready: Option<&str>) -> Node {
         Node {
             status: Some(NodeStatus {
-                conditions: ready.map(|s| vec![NodeCondition { type_: "Ready".into(), status: s.into(), ..Default::default() }]),
+                conditions: ready.map(|s| {
+                    vec![NodeCondition {
+                        type_: "Ready".into(),
+                        status: s.into(),
+                        ..Default::default()
+                    }]
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -185,7 +239,10 @@ mod tests {
     }
 
     fn keys(taints: &[Taint]) -> Vec<(String, String, bool)> {
-        let mut v: Vec<_> = taints.iter().map(|t| (t.key.clone(), t.effect.clone(), t.time_added.is_some())).collect();
+        let mut v: Vec<_> = taints
+            .iter()
+            .map(|t| (t.key.clone(), t.effect.clone(), t.time_added.is_some()))
+            .collect();
         v.sort();
         v
     }
@@ -195,8 +252,14 @@ mod tests {
         let now = crate::util::time::now();
         let conds = unknown_conditions(&node(Some("True")), &now).expect("changed");
         let ready = conds.iter().find(|c| c.type_ == "Ready").expect("ready");
-        assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("Unknown", Some("NodeStatusUnknown")));
-        assert_eq!(ready.message.as_deref(), Some("Kubelet stopped posting node status."));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_deref()),
+            ("Unknown", Some("NodeStatusUnknown"))
+        );
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("Kubelet stopped posting node status.")
+        );
         assert_eq!(conds.len(), 4);
         let mut n = node(Some("True"));
         n.status.as_mut().expect("status").conditions = Some(conds);
@@ -209,11 +272,22 @@ mod tests {
         let t = desired_taints(&node(Some("Unknown")), &now);
         assert_eq!(
             keys(&t),
-            vec![(TAINT_UNREACHABLE.into(), NO_EXECUTE.into(), true), (TAINT_UNREACHABLE.into(), NO_SCHEDULE.into(), false)]
+            vec![
+                (TAINT_UNREACHABLE.into(), NO_EXECUTE.into(), true),
+                (TAINT_UNREACHABLE.into(), NO_SCHEDULE.into(), false)
+            ]
         );
         let mut n = node(Some("False"));
         n.spec = Some(NodeSpec {
-            taints: Some(vec![t[1].clone(), t[0].clone(), Taint { key: "user".into(), effect: NO_SCHEDULE.into(), ..Default::default() }]),
+            taints: Some(vec![
+                t[1].clone(),
+                t[0].clone(),
+                Taint {
+                    key: "user".into(),
+                    effect: NO_SCHEDULE.into(),
+                    ..Default::default()
+                },
+            ]),
             unschedulable: Some(true),
             ..Default::default()
         });
@@ -229,15 +303,29 @@ mod tests {
         );
         n.status = node(Some("True")).status;
         n.spec.as_mut().expect("spec").unschedulable = None;
-        assert_eq!(keys(&desired_taints(&n, &now)), vec![("user".into(), NO_SCHEDULE.into(), false)]);
+        assert_eq!(
+            keys(&desired_taints(&n, &now)),
+            vec![("user".into(), NO_SCHEDULE.into(), false)]
+        );
     }
 
     #[test]
     fn eviction_waits_for_the_shortest_toleration() {
         let added = Timestamp::from_second(1_000).expect("ts");
-        let taints = vec![Taint { key: TAINT_UNREACHABLE.into(), effect: NO_EXECUTE.into(), value: None, time_added: Some(Time(added)) }];
+        let taints = vec![Taint {
+            key: TAINT_UNREACHABLE.into(),
+            effect: NO_EXECUTE.into(),
+            value: None,
+            time_added: Some(Time(added)),
+        }];
         let now = Timestamp::from_second(1_001).expect("ts");
-        let pod = |tols: Vec<Toleration>| Pod { spec: Some(PodSpec { tolerations: Some(tols), ..Default::default() }), ..Default::default() };
+        let pod = |tols: Vec<Toleration>| Pod {
+            spec: Some(PodSpec {
+                tolerations: Some(tols),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         let tol = |secs: Option<i64>| Toleration {
             key: Some(TAINT_UNREACHABLE.into()),
             operator: Some("Exists".into()),
@@ -246,13 +334,23 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(eviction_time(&pod(vec![]), &taints, now), Eviction::At(now));
-        assert_eq!(eviction_time(&pod(vec![tol(None)]), &taints, now), Eviction::Never);
+        assert_eq!(
+            eviction_time(&pod(vec![tol(None)]), &taints, now),
+            Eviction::Never
+        );
         assert_eq!(
             eviction_time(&pod(vec![tol(Some(30)), tol(Some(5))]), &taints, now),
             Eviction::At(Timestamp::from_second(1_005).expect("ts"))
         );
-        let other = Toleration { key: Some("x".into()), operator: Some("Exists".into()), ..Default::default() };
-        assert_eq!(eviction_time(&pod(vec![other]), &taints, now), Eviction::At(now));
+        let other = Toleration {
+            key: Some("x".into()),
+            operator: Some("Exists".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            eviction_time(&pod(vec![other]), &taints, now),
+            Eviction::At(now)
+        );
         assert_eq!(eviction_time(&pod(vec![]), &[], now), Eviction::Never);
     }
 }

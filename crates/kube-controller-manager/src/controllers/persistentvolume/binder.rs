@@ -14,30 +14,54 @@ pub const ANN_BIND_COMPLETED: &str = "pv.kubernetes.io/bind-completed";
 pub const ANN_BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
 
 pub fn claim_class(claim: &PersistentVolumeClaim) -> &str {
-    claim.spec.as_ref().and_then(|s| s.storage_class_name.as_deref()).unwrap_or("")
+    claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.as_deref())
+        .unwrap_or("")
 }
 
 pub fn volume_class(volume: &PersistentVolume) -> &str {
-    volume.spec.as_ref().and_then(|s| s.storage_class_name.as_deref()).unwrap_or("")
+    volume
+        .spec
+        .as_ref()
+        .and_then(|s| s.storage_class_name.as_deref())
+        .unwrap_or("")
 }
 
 pub fn volume_phase(volume: &PersistentVolume) -> &str {
-    volume.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+    volume
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
 pub fn claim_phase(claim: &PersistentVolumeClaim) -> &str {
-    claim.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+    claim
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
 }
 
 pub fn claim_volume_name(claim: &PersistentVolumeClaim) -> &str {
-    claim.spec.as_ref().and_then(|s| s.volume_name.as_deref()).unwrap_or("")
+    claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.as_deref())
+        .unwrap_or("")
 }
 
 /// Whether the volume's claimRef names this claim (upstream `IsVolumeBoundToClaim`):
 /// same namespace and name, and the same uid unless the ref has none (pre-bound).
 pub fn is_volume_bound_to_claim(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> bool {
-    let Some(r) = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) else { return false };
-    if r.name.as_deref() != claim.metadata.name.as_deref() || r.namespace.as_deref() != claim.metadata.namespace.as_deref() {
+    let Some(r) = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) else {
+        return false;
+    };
+    if r.name.as_deref() != claim.metadata.name.as_deref()
+        || r.namespace.as_deref() != claim.metadata.namespace.as_deref()
+    {
         return false;
     }
     match (r.uid.as_deref(), claim.metadata.uid.as_deref()) {
@@ -47,7 +71,9 @@ pub fn is_volume_bound_to_claim(volume: &PersistentVolume, claim: &PersistentVol
     }
 }
 
-fn quantity(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Option<ParsedQuantity> {
+fn quantity(
+    q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+) -> Option<ParsedQuantity> {
     q.and_then(|q| ParsedQuantity::parse(&q.0).ok())
 }
 
@@ -61,13 +87,26 @@ pub fn mismatch(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> Opt
         return Some("storageClassName does not match".into());
     }
     let offered = vspec.access_modes.clone().unwrap_or_default();
-    if cspec.access_modes.iter().flatten().any(|m| !offered.contains(m)) {
+    if cspec
+        .access_modes
+        .iter()
+        .flatten()
+        .any(|m| !offered.contains(m))
+    {
         return Some("incompatible accessMode".into());
     }
-    let requested = quantity(cspec.resources.as_ref().and_then(|r| r.requests.as_ref()).and_then(|r| r.get("storage")));
+    let requested = quantity(
+        cspec
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage")),
+    );
     let capacity = quantity(vspec.capacity.as_ref().and_then(|c| c.get("storage")));
     match (requested, capacity) {
-        (Some(req), Some(cap)) if cap.cmp_value(&req) == Ordering::Less => return Some("requested PV is too small".into()),
+        (Some(req), Some(cap)) if cap.cmp_value(&req) == Ordering::Less => {
+            return Some("requested PV is too small".into())
+        }
         (Some(_), None) => return Some("volume has no capacity".into()),
         _ => {}
     }
@@ -76,7 +115,8 @@ pub fn mismatch(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> Opt
         return Some("incompatible volumeMode".into());
     }
     if let Some(sel) = &cspec.selector {
-        let matches = selector::from_api(sel).is_some_and(|s| s.matches(&selector::labels_of(&volume.metadata.labels)));
+        let matches = selector::from_api(sel)
+            .is_some_and(|s| s.matches(&selector::labels_of(&volume.metadata.labels)));
         if !matches {
             return Some("volume labels do not match the claim's selector".into());
         }
@@ -110,7 +150,14 @@ pub fn find_best_match<'a>(
         if assumed(name) || matches!(volume_phase(volume), "Released" | "Failed") {
             continue;
         }
-        let size = |v: &PersistentVolume| quantity(v.spec.as_ref().and_then(|s| s.capacity.as_ref()).and_then(|c| c.get("storage")));
+        let size = |v: &PersistentVolume| {
+            quantity(
+                v.spec
+                    .as_ref()
+                    .and_then(|s| s.capacity.as_ref())
+                    .and_then(|c| c.get("storage")),
+            )
+        };
         let smaller = match (best.and_then(size), size(volume)) {
             (Some(b), Some(s)) => s.cmp_value(&b) == Ordering::Less,
             (None, _) => best.is_none(),
@@ -128,7 +175,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pv(name: &str, size: &str, modes: &[&str], class: &str, extra: serde_json::Value) -> PersistentVolume {
+    fn pv(
+        name: &str,
+        size: &str,
+        modes: &[&str],
+        class: &str,
+        extra: serde_json::Value,
+    ) -> PersistentVolume {
         let mut v = json!({
             "metadata": {"name": name, "labels": {"tier": "fast"}},
             "spec": {"capacity": {"storage": size}, "accessModes": modes, "storageClassName": class, "hostPath": {"path": "/tmp"}},
@@ -152,39 +205,89 @@ mod tests {
     fn smallest_matching_volume_wins() {
         let vols = [
             pv("big", "10Gi", &["ReadWriteOnce"], "manual", json!({})),
-            pv("small", "2Gi", &["ReadWriteOnce", "ReadOnlyMany"], "manual", json!({})),
+            pv(
+                "small",
+                "2Gi",
+                &["ReadWriteOnce", "ReadOnlyMany"],
+                "manual",
+                json!({}),
+            ),
             pv("tiny", "500Mi", &["ReadWriteOnce"], "manual", json!({})),
             pv("other-class", "1Gi", &["ReadWriteOnce"], "fast", json!({})),
             pv("rox-only", "1Gi", &["ReadOnlyMany"], "manual", json!({})),
         ];
         let claim = pvc("1Gi", &["ReadWriteOnce"], "manual");
-        assert_eq!(find_best_match(&claim, &vols, |_| false).and_then(|v| v.metadata.name.as_deref()), Some("small"));
-        assert_eq!(find_best_match(&claim, &vols, |n| n == "small").and_then(|v| v.metadata.name.as_deref()), Some("big"));
-        assert!(find_best_match(&pvc("20Gi", &["ReadWriteOnce"], "manual"), &vols, |_| false).is_none());
-        assert_eq!(mismatch(&vols[3], &claim).as_deref(), Some("storageClassName does not match"));
-        assert_eq!(mismatch(&vols[4], &claim).as_deref(), Some("incompatible accessMode"));
+        assert_eq!(
+            find_best_match(&claim, &vols, |_| false).and_then(|v| v.metadata.name.as_deref()),
+            Some("small")
+        );
+        assert_eq!(
+            find_best_match(&claim, &vols, |n| n == "small")
+                .and_then(|v| v.metadata.name.as_deref()),
+            Some("big")
+        );
+        assert!(
+            find_best_match(&pvc("20Gi", &["ReadWriteOnce"], "manual"), &vols, |_| false).is_none()
+        );
+        assert_eq!(
+            mismatch(&vols[3], &claim).as_deref(),
+            Some("storageClassName does not match")
+        );
+        assert_eq!(
+            mismatch(&vols[4], &claim).as_deref(),
+            Some("incompatible accessMode")
+        );
     }
 
     #[test]
     fn claim_refs_pre_bind_and_exclude() {
         let claim = pvc("1Gi", &["ReadWriteOnce"], "");
-        let pre_bound = pv("pre", "5Gi", &["ReadWriteOnce"], "", json!({"claimRef": {"namespace": "ns", "name": "claim"}}));
-        let taken = pv("taken", "1Gi", &["ReadWriteOnce"], "", json!({"claimRef": {"namespace": "ns", "name": "other", "uid": "u2"}}));
+        let pre_bound = pv(
+            "pre",
+            "5Gi",
+            &["ReadWriteOnce"],
+            "",
+            json!({"claimRef": {"namespace": "ns", "name": "claim"}}),
+        );
+        let taken = pv(
+            "taken",
+            "1Gi",
+            &["ReadWriteOnce"],
+            "",
+            json!({"claimRef": {"namespace": "ns", "name": "other", "uid": "u2"}}),
+        );
         let free = pv("free", "1Gi", &["ReadWriteOnce"], "", json!({}));
         let vols = [free.clone(), taken, pre_bound];
-        assert_eq!(find_best_match(&claim, &vols, |_| false).and_then(|v| v.metadata.name.as_deref()), Some("pre"));
-        let wrong_uid = pv("stale", "1Gi", &["ReadWriteOnce"], "", json!({"claimRef": {"namespace": "ns", "name": "claim", "uid": "old"}}));
+        assert_eq!(
+            find_best_match(&claim, &vols, |_| false).and_then(|v| v.metadata.name.as_deref()),
+            Some("pre")
+        );
+        let wrong_uid = pv(
+            "stale",
+            "1Gi",
+            &["ReadWriteOnce"],
+            "",
+            json!({"claimRef": {"namespace": "ns", "name": "claim", "uid": "old"}}),
+        );
         assert!(!is_volume_bound_to_claim(&wrong_uid, &claim));
-        assert_eq!(find_best_match(&claim, [&wrong_uid, &free], |_| false).and_then(|v| v.metadata.name.as_deref()), Some("free"));
+        assert_eq!(
+            find_best_match(&claim, [&wrong_uid, &free], |_| false)
+                .and_then(|v| v.metadata.name.as_deref()),
+            Some("free")
+        );
     }
 
     #[test]
     fn selector_filters_volumes() {
         let mut claim = pvc("1Gi", &["ReadWriteOnce"], "");
-        claim.spec.as_mut().expect("spec").selector = Some(serde_json::from_value(json!({"matchLabels": {"tier": "slow"}})).expect("selector"));
+        claim.spec.as_mut().expect("spec").selector = Some(
+            serde_json::from_value(json!({"matchLabels": {"tier": "slow"}})).expect("selector"),
+        );
         let v = pv("a", "1Gi", &["ReadWriteOnce"], "", json!({}));
         assert!(mismatch(&v, &claim).is_some());
-        claim.spec.as_mut().expect("spec").selector = Some(serde_json::from_value(json!({"matchLabels": {"tier": "fast"}})).expect("selector"));
+        claim.spec.as_mut().expect("spec").selector = Some(
+            serde_json::from_value(json!({"matchLabels": {"tier": "fast"}})).expect("selector"),
+        );
         assert_eq!(mismatch(&v, &claim), None);
     }
 }

@@ -63,8 +63,20 @@ pub fn start(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
 
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
-    let (volumes, volume_stream) = informer::spawn(watcher(Api::<PersistentVolume>::all(client.clone()), watcher::Config::default()).default_backoff());
-    let (claims, claim_stream) = informer::spawn(watcher(Api::<PersistentVolumeClaim>::all(client.clone()), watcher::Config::default()).default_backoff());
+    let (volumes, volume_stream) = informer::spawn(
+        watcher(
+            Api::<PersistentVolume>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    );
+    let (claims, claim_stream) = informer::spawn(
+        watcher(
+            Api::<PersistentVolumeClaim>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    );
     volumes.wait_until_ready().await?;
     claims.wait_until_ready().await?;
     let state = Arc::new(Ctx {
@@ -88,7 +100,10 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
                 .map(|c| ObjectRef::from_obj(c.as_ref()))
                 .collect();
             if let Some(r) = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
-                refs.push(ObjectRef::new(r.name.as_deref().unwrap_or("")).within(r.namespace.as_deref().unwrap_or("")));
+                refs.push(
+                    ObjectRef::new(r.name.as_deref().unwrap_or(""))
+                        .within(r.namespace.as_deref().unwrap_or("")),
+                );
             }
             refs
         })
@@ -97,16 +112,27 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         .run(reconcile_claim, claim_error_policy, state.clone());
 
     // Volumes: their own changes, and their claim's (a deleted claim releases it).
-    let volume_controller = Controller::new(Api::<PersistentVolume>::all(client.clone()), watcher::Config::default())
-        .watches(Api::<PersistentVolumeClaim>::all(client), watcher::Config::default(), |claim: PersistentVolumeClaim| {
+    let volume_controller = Controller::new(
+        Api::<PersistentVolume>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<PersistentVolumeClaim>::all(client),
+        watcher::Config::default(),
+        |claim: PersistentVolumeClaim| {
             let name = binder::claim_volume_name(&claim).to_string();
             (!name.is_empty()).then(|| ObjectRef::new(&name))
-        })
-        .with_config(ControllerConfig::default().concurrency(1))
-        .run(reconcile_volume, volume_error_policy, state);
+        },
+    )
+    .with_config(ControllerConfig::default().concurrency(1))
+    .run(reconcile_volume, volume_error_policy, state);
 
-    let claim_results = claim_controller.map(|r| r.map(|_| ()).map_err(|e| e.to_string())).boxed();
-    let volume_results = volume_controller.map(|r| r.map(|_| ()).map_err(|e| e.to_string())).boxed();
+    let claim_results = claim_controller
+        .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+        .boxed();
+    let volume_results = volume_controller
+        .map(|r| r.map(|_| ()).map_err(|e| e.to_string()))
+        .boxed();
     let mut merged = futures::stream::select(claim_results, volume_results);
     while let Some(result) = merged.next().await {
         if let Err(err) = result {
@@ -116,8 +142,14 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn annotation<'a>(meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, key: &str) -> Option<&'a str> {
-    meta.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+fn annotation<'a>(
+    meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    key: &str,
+) -> Option<&'a str> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
 }
 
 async fn reconcile_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Ctx>) -> Result<Action> {
@@ -127,7 +159,11 @@ async fn reconcile_claim(claim: Arc<PersistentVolumeClaim>, ctx: Arc<Ctx>) -> Re
     Ok(action)
 }
 
-fn claim_error_policy(claim: Arc<PersistentVolumeClaim>, err: &crate::util::Error, ctx: Arc<Ctx>) -> Action {
+fn claim_error_policy(
+    claim: Arc<PersistentVolumeClaim>,
+    err: &crate::util::Error,
+    ctx: Arc<Ctx>,
+) -> Action {
     let key = key_of(&claim.metadata);
     tracing::warn!(claim = %key, "persistentvolume-binder claim sync failed: {err}");
     Action::requeue(ctx.backoff.next_delay(&key))
@@ -141,7 +177,10 @@ async fn sync_claim(claim: &PersistentVolumeClaim, ctx: &Ctx) -> Result<Action> 
     let volume_name = binder::claim_volume_name(claim).to_string();
     if volume_name.is_empty() {
         let volumes = ctx.volumes.state();
-        let best = binder::find_best_match(claim, volumes.iter().map(Arc::as_ref), |v| ctx.is_assumed(v)).cloned();
+        let best = binder::find_best_match(claim, volumes.iter().map(Arc::as_ref), |v| {
+            ctx.is_assumed(v)
+        })
+        .cloned();
         return match best {
             Some(volume) => {
                 bind(ctx, claim, &volume).await?;
@@ -160,12 +199,20 @@ async fn sync_claim(claim: &PersistentVolumeClaim, ctx: &Ctx) -> Result<Action> 
     // A claim that names its volume (pre-bound by the user, or bound).
     let volume = match ctx.volumes.get(&ObjectRef::new(&volume_name)) {
         Some(v) => Some((*v).clone()),
-        None => Api::<PersistentVolume>::all(ctx.client.clone()).get_opt(&volume_name).await.ctx(|| format!("reading persistentvolume {volume_name}"))?,
+        None => Api::<PersistentVolume>::all(ctx.client.clone())
+            .get_opt(&volume_name)
+            .await
+            .ctx(|| format!("reading persistentvolume {volume_name}"))?,
     };
     let bound_before = annotation(&claim.metadata, ANN_BIND_COMPLETED).is_some();
     let Some(volume) = volume else {
         if bound_before {
-            lose_claim(ctx, claim, "Bound claim has lost its PersistentVolume. Data on the volume is lost!").await?;
+            lose_claim(
+                ctx,
+                claim,
+                "Bound claim has lost its PersistentVolume. Data on the volume is lost!",
+            )
+            .await?;
         } else {
             set_claim_phase(ctx, claim, "Pending").await?;
         }
@@ -176,7 +223,8 @@ async fn sync_claim(claim: &PersistentVolumeClaim, ctx: &Ctx) -> Result<Action> 
         if claim_ref.is_none() {
             if let Some(why) = binder::mismatch(&volume, claim) {
                 let message = format!("Cannot bind to requested volume \"{volume_name}\": {why}");
-                ctx.recorder.event(claim, "Warning", "VolumeMismatch", message);
+                ctx.recorder
+                    .event(claim, "Warning", "VolumeMismatch", message);
                 set_claim_phase(ctx, claim, "Pending").await?;
                 return Ok(Action::requeue(SYNC_PERIOD));
             }
@@ -186,7 +234,12 @@ async fn sync_claim(claim: &PersistentVolumeClaim, ctx: &Ctx) -> Result<Action> 
     }
     // The volume belongs to someone else.
     if bound_before {
-        lose_claim(ctx, claim, "Two claims are bound to the same volume, this one is bound incorrectly").await?;
+        lose_claim(
+            ctx,
+            claim,
+            "Two claims are bound to the same volume, this one is bound incorrectly",
+        )
+        .await?;
     } else {
         set_claim_phase(ctx, claim, "Pending").await?;
     }
@@ -197,11 +250,23 @@ async fn set_claim_phase(ctx: &Ctx, claim: &PersistentVolumeClaim, phase: &str) 
     if binder::claim_phase(claim) == phase {
         return Ok(());
     }
-    let (ns, name) = (claim.metadata.namespace.clone().unwrap_or_default(), claim.metadata.name.clone().unwrap_or_default());
+    let (ns, name) = (
+        claim.metadata.namespace.clone().unwrap_or_default(),
+        claim.metadata.name.clone().unwrap_or_default(),
+    );
     let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
-    match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&json!({"status": {"phase": phase}}))).await {
+    match api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"phase": phase}})),
+        )
+        .await
+    {
         Err(err) if is_not_found(&err) => Ok(()),
-        other => other.map(|_| ()).ctx(|| format!("updating the phase of claim {ns}/{name}")),
+        other => other
+            .map(|_| ())
+            .ctx(|| format!("updating the phase of claim {ns}/{name}")),
     }
 }
 
@@ -215,16 +280,28 @@ async fn lose_claim(ctx: &Ctx, claim: &PersistentVolumeClaim, message: &str) -> 
 /// Upstream `bind`: every step skipped when already done, so it also finishes
 /// a binding interrupted earlier.
 async fn bind(ctx: &Ctx, claim: &PersistentVolumeClaim, volume: &PersistentVolume) -> Result<()> {
-    let (ns, claim_name) = (claim.metadata.namespace.clone().unwrap_or_default(), claim.metadata.name.clone().unwrap_or_default());
+    let (ns, claim_name) = (
+        claim.metadata.namespace.clone().unwrap_or_default(),
+        claim.metadata.name.clone().unwrap_or_default(),
+    );
     let volume_name = volume.metadata.name.clone().unwrap_or_default();
     let volumes: Api<PersistentVolume> = Api::all(ctx.client.clone());
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
 
     // 1. The volume's claimRef, with the uid (a PUT: a stale cache gets a 409).
-    let current_uid = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).and_then(|r| r.uid.clone()).unwrap_or_default();
+    let current_uid = volume
+        .spec
+        .as_ref()
+        .and_then(|s| s.claim_ref.as_ref())
+        .and_then(|r| r.uid.clone())
+        .unwrap_or_default();
     let mut volume = volume.clone();
     if current_uid.is_empty() || Some(current_uid.as_str()) != claim.metadata.uid.as_deref() {
-        let chosen_by_us = volume.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_none();
+        let chosen_by_us = volume
+            .spec
+            .as_ref()
+            .and_then(|s| s.claim_ref.as_ref())
+            .is_none();
         let spec = volume.spec.get_or_insert_with(Default::default);
         spec.claim_ref = Some(ObjectReference {
             kind: Some("PersistentVolumeClaim".into()),
@@ -236,22 +313,42 @@ async fn bind(ctx: &Ctx, claim: &PersistentVolumeClaim, volume: &PersistentVolum
             ..Default::default()
         });
         if chosen_by_us {
-            volume.metadata.annotations.get_or_insert_with(Default::default).insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
+            volume
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(ANN_BOUND_BY_CONTROLLER.into(), "yes".into());
         }
-        volume = match volumes.replace(&volume_name, &PostParams::default(), &volume).await {
+        volume = match volumes
+            .replace(&volume_name, &PostParams::default(), &volume)
+            .await
+        {
             Ok(v) => v,
             Err(err) if is_status(&err, 409) => {
-                return Err(err).ctx(|| format!("binding volume {volume_name} to claim {ns}/{claim_name} (stale cache)"));
+                return Err(err).ctx(|| {
+                    format!("binding volume {volume_name} to claim {ns}/{claim_name} (stale cache)")
+                });
             }
-            Err(err) => return Err(err).ctx(|| format!("binding volume {volume_name} to claim {ns}/{claim_name}")),
+            Err(err) => {
+                return Err(err)
+                    .ctx(|| format!("binding volume {volume_name} to claim {ns}/{claim_name}"))
+            }
         };
-        ctx.assumed.lock().insert(volume_name.clone(), Instant::now());
+        ctx.assumed
+            .lock()
+            .insert(volume_name.clone(), Instant::now());
         tracing::info!(volume = %volume_name, claim = %format!("{ns}/{claim_name}"), "volume bound to claim");
     }
     // 2. The volume's phase.
     if binder::volume_phase(&volume) != "Bound" {
         volumes
-            .patch_status(&volume_name, &PatchParams::default(), &Patch::Merge(&json!({"status": {"phase": "Bound", "message": null, "reason": null}})))
+            .patch_status(
+                &volume_name,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    &json!({"status": {"phase": "Bound", "message": null, "reason": null}}),
+                ),
+            )
             .await
             .ctx(|| format!("updating the phase of volume {volume_name}"))?;
     }
@@ -263,15 +360,25 @@ async fn bind(ctx: &Ctx, claim: &PersistentVolumeClaim, volume: &PersistentVolum
         if needs_name {
             annotations.insert(ANN_BOUND_BY_CONTROLLER.into(), json!("yes"));
         }
-        let patch = json!({"metadata": {"annotations": annotations}, "spec": {"volumeName": volume_name}});
-        claims.patch(&claim_name, &PatchParams::default(), &Patch::Merge(&patch)).await.ctx(|| format!("binding claim {ns}/{claim_name} to volume {volume_name}"))?;
+        let patch =
+            json!({"metadata": {"annotations": annotations}, "spec": {"volumeName": volume_name}});
+        claims
+            .patch(&claim_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .ctx(|| format!("binding claim {ns}/{claim_name} to volume {volume_name}"))?;
     }
     // 4. The claim's status, from the volume.
     let vspec = volume.spec.clone().unwrap_or_default();
     let status = claim.status.clone().unwrap_or_default();
-    if binder::claim_phase(claim) != "Bound" || status.capacity != vspec.capacity || status.access_modes != vspec.access_modes {
+    if binder::claim_phase(claim) != "Bound"
+        || status.capacity != vspec.capacity
+        || status.access_modes != vspec.access_modes
+    {
         let patch = json!({"status": {"phase": "Bound", "accessModes": vspec.access_modes, "capacity": vspec.capacity}});
-        claims.patch_status(&claim_name, &PatchParams::default(), &Patch::Merge(&patch)).await.ctx(|| format!("updating the status of claim {ns}/{claim_name}"))?;
+        claims
+            .patch_status(&claim_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .ctx(|| format!("updating the status of claim {ns}/{claim_name}"))?;
     }
     Ok(())
 }
@@ -283,22 +390,36 @@ async fn reconcile_volume(volume: Arc<PersistentVolume>, ctx: Arc<Ctx>) -> Resul
     Ok(action)
 }
 
-fn volume_error_policy(volume: Arc<PersistentVolume>, err: &crate::util::Error, ctx: Arc<Ctx>) -> Action {
+fn volume_error_policy(
+    volume: Arc<PersistentVolume>,
+    err: &crate::util::Error,
+    ctx: Arc<Ctx>,
+) -> Action {
     let key = key_of(&volume.metadata);
     tracing::warn!(volume = %key, "persistentvolume-binder volume sync failed: {err}");
     Action::requeue(ctx.backoff.next_delay(&key))
 }
 
-async fn set_volume_phase(ctx: &Ctx, volume: &PersistentVolume, phase: &str, message: Option<&str>) -> Result<()> {
+async fn set_volume_phase(
+    ctx: &Ctx,
+    volume: &PersistentVolume,
+    phase: &str,
+    message: Option<&str>,
+) -> Result<()> {
     if binder::volume_phase(volume) == phase {
         return Ok(());
     }
     let name = volume.metadata.name.clone().unwrap_or_default();
     let api: Api<PersistentVolume> = Api::all(ctx.client.clone());
     let patch = json!({"status": {"phase": phase, "message": message}});
-    match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
         Err(err) if is_not_found(&err) => Ok(()),
-        other => other.map(|_| ()).ctx(|| format!("updating the phase of volume {name}")),
+        other => other
+            .map(|_| ())
+            .ctx(|| format!("updating the phase of volume {name}")),
     }
 }
 
@@ -317,11 +438,17 @@ async fn sync_volume(volume: &PersistentVolume, ctx: &Ctx) -> Result<Action> {
         set_volume_phase(ctx, volume, "Available", None).await?;
         return Ok(Action::await_change());
     }
-    let (ns, name) = (claim_ref.namespace.clone().unwrap_or_default(), claim_ref.name.clone().unwrap_or_default());
+    let (ns, name) = (
+        claim_ref.namespace.clone().unwrap_or_default(),
+        claim_ref.name.clone().unwrap_or_default(),
+    );
     let claim = match ctx.claims.get(&ObjectRef::new(&name).within(&ns)) {
         Some(c) => Some((*c).clone()),
         // Not in the cache: ask the API before releasing anything.
-        None => Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &ns).get_opt(&name).await.ctx(|| format!("reading claim {ns}/{name}"))?,
+        None => Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &ns)
+            .get_opt(&name)
+            .await
+            .ctx(|| format!("reading claim {ns}/{name}"))?,
     };
     let volume_name = volume.metadata.name.clone().unwrap_or_default();
     match claim {
@@ -329,7 +456,9 @@ async fn sync_volume(volume: &PersistentVolume, ctx: &Ctx) -> Result<Action> {
             let claimed = binder::claim_volume_name(&claim);
             if claimed == volume_name {
                 set_volume_phase(ctx, volume, "Bound", None).await?;
-            } else if !claimed.is_empty() && annotation(&volume.metadata, ANN_BOUND_BY_CONTROLLER).is_some() {
+            } else if !claimed.is_empty()
+                && annotation(&volume.metadata, ANN_BOUND_BY_CONTROLLER).is_some()
+            {
                 // The claim went to another volume: we chose this one, so free it.
                 let mut freed = volume.clone();
                 if let Some(spec) = freed.spec.as_mut() {
@@ -348,13 +477,18 @@ async fn sync_volume(volume: &PersistentVolume, ctx: &Ctx) -> Result<Action> {
         }
         _ => {
             // The claim is gone (or replaced by a new one of the same name).
-            let policy = volume.spec.as_ref().and_then(|s| s.persistent_volume_reclaim_policy.as_deref()).unwrap_or("Retain");
+            let policy = volume
+                .spec
+                .as_ref()
+                .and_then(|s| s.persistent_volume_reclaim_policy.as_deref())
+                .unwrap_or("Retain");
             if policy == "Retain" {
                 set_volume_phase(ctx, volume, "Released", None).await?;
             } else {
                 let message = format!("error getting deleter volume plugin for volume \"{volume_name}\": no volume plugin matched");
                 if binder::volume_phase(volume) != "Failed" {
-                    ctx.recorder.event(volume, "Warning", "VolumeFailedDelete", message.clone());
+                    ctx.recorder
+                        .event(volume, "Warning", "VolumeFailedDelete", message.clone());
                 }
                 set_volume_phase(ctx, volume, "Failed", Some(&message)).await?;
             }

@@ -32,15 +32,22 @@ fn millis(t: &str) -> Option<i64> {
 }
 
 fn window_ms(w: &str) -> i64 {
-    kube_common::leader::parse_go_duration(w).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
+    kube_common::leader::parse_go_duration(w)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// One PodMetrics object's total of `resource` (milli), unless a container lacks it.
 fn pod_total(item: &Value, resource: &str) -> Option<i64> {
-    let containers = item.get("containers").and_then(Value::as_array).filter(|c| !c.is_empty())?;
+    let containers = item
+        .get("containers")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())?;
     let mut total = 0i64;
     for c in containers {
-        let q = c.pointer(&format!("/usage/{resource}")).and_then(Value::as_str)?;
+        let q = c
+            .pointer(&format!("/usage/{resource}"))
+            .and_then(Value::as_str)?;
         total += ParsedQuantity::parse(q).ok()?.milli_value();
     }
     Some(total)
@@ -50,25 +57,61 @@ fn pod_total(item: &Value, resource: &str) -> Option<i64> {
 pub fn decode(items: &[Value], resource: &str) -> (PodMetrics, i64) {
     let mut out = PodMetrics::new();
     for item in items {
-        let (Some(name), Some(value)) = (item.pointer("/metadata/name").and_then(Value::as_str), pod_total(item, resource)) else {
+        let (Some(name), Some(value)) = (
+            item.pointer("/metadata/name").and_then(Value::as_str),
+            pod_total(item, resource),
+        ) else {
             continue;
         };
-        let timestamp_ms = item.get("timestamp").and_then(Value::as_str).and_then(millis).unwrap_or(0);
-        let window = item.get("window").and_then(Value::as_str).map(window_ms).unwrap_or(0);
-        out.insert(name.to_string(), PodMetric { timestamp_ms, window_ms: window, value });
+        let timestamp_ms = item
+            .get("timestamp")
+            .and_then(Value::as_str)
+            .and_then(millis)
+            .unwrap_or(0);
+        let window = item
+            .get("window")
+            .and_then(Value::as_str)
+            .map(window_ms)
+            .unwrap_or(0);
+        out.insert(
+            name.to_string(),
+            PodMetric {
+                timestamp_ms,
+                window_ms: window,
+                value,
+            },
+        );
     }
-    let first = items.first().and_then(|i| i.get("timestamp")).and_then(Value::as_str).and_then(millis).unwrap_or(0);
+    let first = items
+        .first()
+        .and_then(|i| i.get("timestamp"))
+        .and_then(Value::as_str)
+        .and_then(millis)
+        .unwrap_or(0);
     (out, first)
 }
 
 /// The pods' usage of `resource` in `namespace` matching `selector`.
-pub async fn resource_metric(client: &kube::Client, namespace: &str, selector: &str, resource: &str) -> Result<(PodMetrics, i64), Error> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &pod_metrics_resource());
-    let list = api.list(&ListParams::default().labels(selector)).await.map_err(Error::Fetch)?;
+pub async fn resource_metric(
+    client: &kube::Client,
+    namespace: &str,
+    selector: &str,
+    resource: &str,
+) -> Result<(PodMetrics, i64), Error> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &pod_metrics_resource());
+    let list = api
+        .list(&ListParams::default().labels(selector))
+        .await
+        .map_err(Error::Fetch)?;
     if list.items.is_empty() {
         return Err(Error::Empty);
     }
-    let items: Vec<Value> = list.items.iter().filter_map(|i| serde_json::to_value(i).ok()).collect();
+    let items: Vec<Value> = list
+        .items
+        .iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect();
     Ok(decode(&items, resource))
 }
 

@@ -52,8 +52,16 @@ fn drain<S: futures::Stream + Send + 'static>(stream: S) {
 async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
     let client = ctx.client.clone();
     let o = &ctx.options;
-    let (pods, pod_stream) = informer::spawn(watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff());
-    let (hpas, hpa_stream) = informer::spawn(watcher(Api::<HorizontalPodAutoscaler>::all(client.clone()), watcher::Config::default()).default_backoff());
+    let (pods, pod_stream) = informer::spawn(
+        watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
+    );
+    let (hpas, hpa_stream) = informer::spawn(
+        watcher(
+            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff(),
+    );
     drain(pod_stream);
     drain(hpa_stream);
     pods.wait_until_ready().await?;
@@ -64,13 +72,23 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         recorder: Recorder::new(client, "horizontal-pod-autoscaler"),
         calc: replica_calculator::Config {
             tolerance: o.horizontal_pod_autoscaler_tolerance,
-            cpu_initialization_period_ms: i64::try_from(o.horizontal_pod_autoscaler_cpu_initialization_period.as_millis()).unwrap_or(i64::MAX),
-            delay_of_initial_readiness_ms: i64::try_from(o.horizontal_pod_autoscaler_initial_readiness_delay.as_millis()).unwrap_or(i64::MAX),
+            cpu_initialization_period_ms: i64::try_from(
+                o.horizontal_pod_autoscaler_cpu_initialization_period
+                    .as_millis(),
+            )
+            .unwrap_or(i64::MAX),
+            delay_of_initial_readiness_ms: i64::try_from(
+                o.horizontal_pod_autoscaler_initial_readiness_delay
+                    .as_millis(),
+            )
+            .unwrap_or(i64::MAX),
         },
         downscale_stabilization: o.horizontal_pod_autoscaler_downscale_stabilization,
         history: Mutex::new(HashMap::new()),
     });
-    let period = o.horizontal_pod_autoscaler_sync_period.max(Duration::from_millis(100));
+    let period = o
+        .horizontal_pod_autoscaler_sync_period
+        .max(Duration::from_millis(100));
     let workers = usize::from(o.concurrent_horizontal_pod_autoscaler_syncs.max(1));
     tracing::info!(?period, "starting the horizontal pod autoscaler");
     // Upstream enqueues each HPA at most once per sync period; a fixed tick over

@@ -55,7 +55,11 @@ pub struct Rules {
 impl Rules {
     /// Upstream `GenerateHPAScaleUpRules`: no window; 4 pods or 100% per 15 s.
     fn scale_up(r: Option<&HPAScalingRules>) -> Rules {
-        Rules::from_api(r, 0, vec![(PolicyType::Pods, 4, 15), (PolicyType::Percent, 100, 15)])
+        Rules::from_api(
+            r,
+            0,
+            vec![(PolicyType::Pods, 4, 15), (PolicyType::Percent, 100, 15)],
+        )
     }
 
     /// Upstream `GenerateHPAScaleDownRules`: the flag's window; 100% per 15 s.
@@ -63,21 +67,44 @@ impl Rules {
         Rules::from_api(r, default_window_s, vec![(PolicyType::Percent, 100, 15)])
     }
 
-    fn from_api(r: Option<&HPAScalingRules>, default_window_s: i64, default_policies: Vec<(PolicyType, i32, i32)>) -> Rules {
+    fn from_api(
+        r: Option<&HPAScalingRules>,
+        default_window_s: i64,
+        default_policies: Vec<(PolicyType, i32, i32)>,
+    ) -> Rules {
         let select = match r.and_then(|r| r.select_policy.as_deref()) {
             Some("Min") => Select::Min,
             Some("Disabled") => Select::Disabled,
             _ => Select::Max,
         };
-        let policies = match r.and_then(|r| r.policies.as_ref()).filter(|p| !p.is_empty()) {
+        let policies = match r
+            .and_then(|r| r.policies.as_ref())
+            .filter(|p| !p.is_empty())
+        {
             Some(p) => p
                 .iter()
-                .map(|p| (if p.type_ == "Percent" { PolicyType::Percent } else { PolicyType::Pods }, p.value, p.period_seconds))
+                .map(|p| {
+                    (
+                        if p.type_ == "Percent" {
+                            PolicyType::Percent
+                        } else {
+                            PolicyType::Pods
+                        },
+                        p.value,
+                        p.period_seconds,
+                    )
+                })
                 .collect(),
             None => default_policies,
         };
-        let stabilization_window_s = r.and_then(|r| r.stabilization_window_seconds).map_or(default_window_s, i64::from);
-        Rules { stabilization_window_s, select, policies }
+        let stabilization_window_s = r
+            .and_then(|r| r.stabilization_window_seconds)
+            .map_or(default_window_s, i64::from);
+        Rules {
+            stabilization_window_s,
+            select,
+            policies,
+        }
     }
 }
 
@@ -98,7 +125,10 @@ const ABLE_TO_SCALE: &str = "AbleToScale";
 const SCALING_LIMITED: &str = "ScalingLimited";
 
 fn within_range() -> (&'static str, String) {
-    ("DesiredWithinRange", "the desired count is within the acceptable range".into())
+    (
+        "DesiredWithinRange",
+        "the desired count is within the acceptable range".into(),
+    )
 }
 
 impl History {
@@ -111,15 +141,28 @@ impl History {
     }
 
     fn normalize_plain(&mut self, a: &Args<'_>) -> (i32, Vec<Condition>) {
-        let stabilized = self.stabilize(a.desired, a.now_ms - a.downscale_window_s * 1000, a.now_ms);
+        let stabilized =
+            self.stabilize(a.desired, a.now_ms - a.downscale_window_s * 1000, a.now_ms);
         let able = if stabilized != a.desired {
             (ABLE_TO_SCALE, "True", "ScaleDownStabilized", "recent recommendations were higher than current one, applying the highest recent recommendation".to_string())
         } else {
-            (ABLE_TO_SCALE, "True", "ReadyForNewScale", "recommended size matches current size".to_string())
+            (
+                ABLE_TO_SCALE,
+                "True",
+                "ReadyForNewScale",
+                "recommended size matches current size".to_string(),
+            )
         };
         let (desired, reason, message) = convert_with_rules(a.current, stabilized, a.min, a.max);
-        let status = if desired == stabilized { "False" } else { "True" };
-        (desired, vec![able, (SCALING_LIMITED, status, reason, message)])
+        let status = if desired == stabilized {
+            "False"
+        } else {
+            "True"
+        };
+        (
+            desired,
+            vec![able, (SCALING_LIMITED, status, reason, message)],
+        )
     }
 
     /// Upstream `stabilizeRecommendation`: the highest recommendation within the
@@ -134,7 +177,10 @@ impl History {
                 max = r.replicas;
             }
         }
-        let rec = Recommendation { replicas: desired, at_ms: now_ms };
+        let rec = Recommendation {
+            replicas: desired,
+            at_ms: now_ms,
+        };
         match old {
             Some(i) => self.recommendations[i] = rec,
             None => self.recommendations.push(rec),
@@ -142,21 +188,42 @@ impl History {
         max
     }
 
-    fn normalize_with_behaviors(&mut self, a: &Args<'_>, b: &HorizontalPodAutoscalerBehavior) -> (i32, Vec<Condition>) {
+    fn normalize_with_behaviors(
+        &mut self,
+        a: &Args<'_>,
+        b: &HorizontalPodAutoscalerBehavior,
+    ) -> (i32, Vec<Condition>) {
         let up = Rules::scale_up(b.scale_up.as_ref());
         let down = Rules::scale_down(b.scale_down.as_ref(), a.downscale_window_s);
         let (stabilized, reason, message) = self.stabilize_with_behaviors(a, &up, &down);
         let able = if stabilized != a.desired {
             (ABLE_TO_SCALE, "True", reason, message)
         } else {
-            (ABLE_TO_SCALE, "True", "ReadyForNewScale", "recommended size matches current size".to_string())
+            (
+                ABLE_TO_SCALE,
+                "True",
+                "ReadyForNewScale",
+                "recommended size matches current size".to_string(),
+            )
         };
         let (desired, reason, message) = self.convert_with_behavior_rate(a, stabilized, &up, &down);
-        let status = if desired == stabilized { "False" } else { "True" };
-        (desired, vec![able, (SCALING_LIMITED, status, reason, message)])
+        let status = if desired == stabilized {
+            "False"
+        } else {
+            "True"
+        };
+        (
+            desired,
+            vec![able, (SCALING_LIMITED, status, reason, message)],
+        )
     }
 
-    fn stabilize_with_behaviors(&mut self, a: &Args<'_>, up: &Rules, down: &Rules) -> (i32, &'static str, String) {
+    fn stabilize_with_behaviors(
+        &mut self,
+        a: &Args<'_>,
+        up: &Rules,
+        down: &Rules,
+    ) -> (i32, &'static str, String) {
         let up_cutoff = a.now_ms - up.stabilization_window_s * 1000;
         let down_cutoff = a.now_ms - down.stabilization_window_s * 1000;
         let (mut up_rec, mut down_rec) = (a.desired, a.desired);
@@ -173,7 +240,10 @@ impl History {
             }
         }
         let recommendation = a.current.max(up_rec).min(down_rec);
-        let rec = Recommendation { replicas: a.desired, at_ms: a.now_ms };
+        let rec = Recommendation {
+            replicas: a.desired,
+            at_ms: a.now_ms,
+        };
         match old {
             Some(i) => self.recommendations[i] = rec,
             None => self.recommendations.push(rec),
@@ -185,23 +255,48 @@ impl History {
         }
     }
 
-    fn convert_with_behavior_rate(&self, a: &Args<'_>, desired: i32, up: &Rules, down: &Rules) -> (i32, &'static str, String) {
+    fn convert_with_behavior_rate(
+        &self,
+        a: &Args<'_>,
+        desired: i32,
+        up: &Rules,
+        down: &Rules,
+    ) -> (i32, &'static str, String) {
         if desired > a.current {
-            let limit = scale_up_limit(a.current, &self.scale_up, &self.scale_down, up, a.now_ms).max(a.current);
+            let limit = scale_up_limit(a.current, &self.scale_up, &self.scale_down, up, a.now_ms)
+                .max(a.current);
             let (max, reason, message) = if a.max > limit {
-                (limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate")
+                (
+                    limit,
+                    "ScaleUpLimit",
+                    "the desired replica count is increasing faster than the maximum scale rate",
+                )
             } else {
-                (a.max, "TooManyReplicas", "the desired replica count is more than the maximum replica count")
+                (
+                    a.max,
+                    "TooManyReplicas",
+                    "the desired replica count is more than the maximum replica count",
+                )
             };
             if desired > max {
                 return (max, reason, message.into());
             }
         } else if desired < a.current {
-            let limit = scale_down_limit(a.current, &self.scale_up, &self.scale_down, down, a.now_ms).min(a.current);
+            let limit =
+                scale_down_limit(a.current, &self.scale_up, &self.scale_down, down, a.now_ms)
+                    .min(a.current);
             let (min, reason, message) = if a.min < limit {
-                (limit, "ScaleDownLimit", "the desired replica count is decreasing faster than the maximum scale rate")
+                (
+                    limit,
+                    "ScaleDownLimit",
+                    "the desired replica count is decreasing faster than the maximum scale rate",
+                )
             } else {
-                (a.min, "TooFewReplicas", "the desired replica count is less than the minimum replica count")
+                (
+                    a.min,
+                    "TooFewReplicas",
+                    "the desired replica count is less than the minimum replica count",
+                )
             };
             if desired < min {
                 return (min, reason, message.into());
@@ -212,20 +307,38 @@ impl History {
     }
 
     /// Upstream `storeScaleEvent` (only HPAs with a behavior keep events).
-    pub fn record_scale(&mut self, behavior: Option<&HorizontalPodAutoscalerBehavior>, previous: i32, new: i32, now_ms: i64) {
+    pub fn record_scale(
+        &mut self,
+        behavior: Option<&HorizontalPodAutoscalerBehavior>,
+        previous: i32,
+        new: i32,
+        now_ms: i64,
+    ) {
         let Some(b) = behavior else { return };
         let (events, rules) = if new > previous {
             (&mut self.scale_up, Rules::scale_up(b.scale_up.as_ref()))
         } else {
-            (&mut self.scale_down, Rules::scale_down(b.scale_down.as_ref(), 0))
+            (
+                &mut self.scale_down,
+                Rules::scale_down(b.scale_down.as_ref(), 0),
+            )
         };
-        let longest = rules.policies.iter().map(|p| i64::from(p.2)).max().unwrap_or(0);
+        let longest = rules
+            .policies
+            .iter()
+            .map(|p| i64::from(p.2))
+            .max()
+            .unwrap_or(0);
         for e in events.iter_mut() {
             if e.at_ms <= now_ms - longest * 1000 {
                 e.outdated = true;
             }
         }
-        let event = ScaleEvent { change: (new - previous).abs(), at_ms: now_ms, outdated: false };
+        let event = ScaleEvent {
+            change: (new - previous).abs(),
+            at_ms: now_ms,
+            outdated: false,
+        };
         match events.iter_mut().find(|e| e.outdated) {
             Some(slot) => *slot = event,
             None => events.push(event),
@@ -235,12 +348,25 @@ impl History {
 
 /// Upstream `convertDesiredReplicasWithRules` (no behavior): min, max, and at most
 /// doubling (or 4) per sync.
-fn convert_with_rules(current: i32, desired: i32, min: i32, max: i32) -> (i32, &'static str, String) {
+fn convert_with_rules(
+    current: i32,
+    desired: i32,
+    min: i32,
+    max: i32,
+) -> (i32, &'static str, String) {
     let scale_up_limit = (2.0 * f64::from(current)).max(4.0) as i32;
     let (maximum, mut reason, mut message) = if max > scale_up_limit {
-        (scale_up_limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate")
+        (
+            scale_up_limit,
+            "ScaleUpLimit",
+            "the desired replica count is increasing faster than the maximum scale rate",
+        )
     } else {
-        (max, "TooManyReplicas", "the desired replica count is more than the maximum replica count")
+        (
+            max,
+            "TooManyReplicas",
+            "the desired replica count is more than the maximum replica count",
+        )
     };
     if desired < min {
         reason = "TooFewReplicas";
@@ -256,34 +382,54 @@ fn convert_with_rules(current: i32, desired: i32, min: i32, max: i32) -> (i32, &
 
 fn change_in_period(period_s: i32, events: &[ScaleEvent], now_ms: i64) -> i32 {
     let cutoff = now_ms - i64::from(period_s) * 1000;
-    events.iter().filter(|e| e.at_ms > cutoff).map(|e| e.change).sum()
+    events
+        .iter()
+        .filter(|e| e.at_ms > cutoff)
+        .map(|e| e.change)
+        .sum()
 }
 
-fn scale_up_limit(current: i32, ups: &[ScaleEvent], downs: &[ScaleEvent], rules: &Rules, now_ms: i64) -> i32 {
+fn scale_up_limit(
+    current: i32,
+    ups: &[ScaleEvent],
+    downs: &[ScaleEvent],
+    rules: &Rules,
+    now_ms: i64,
+) -> i32 {
     let (mut result, pick): (i32, fn(i32, i32) -> i32) = match rules.select {
         Select::Disabled => return current,
         Select::Min => (i32::MAX, std::cmp::min as fn(i32, i32) -> i32),
         Select::Max => (i32::MIN, std::cmp::max as fn(i32, i32) -> i32),
     };
     for &(ty, value, period) in &rules.policies {
-        let start = current - change_in_period(period, ups, now_ms) + change_in_period(period, downs, now_ms);
+        let start = current - change_in_period(period, ups, now_ms)
+            + change_in_period(period, downs, now_ms);
         let proposed = match ty {
             PolicyType::Pods => start + value,
-            PolicyType::Percent => (f64::from(start) * (1.0 + f64::from(value) / 100.0)).ceil() as i32,
+            PolicyType::Percent => {
+                (f64::from(start) * (1.0 + f64::from(value) / 100.0)).ceil() as i32
+            }
         };
         result = pick(result, proposed);
     }
     result
 }
 
-fn scale_down_limit(current: i32, ups: &[ScaleEvent], downs: &[ScaleEvent], rules: &Rules, now_ms: i64) -> i32 {
+fn scale_down_limit(
+    current: i32,
+    ups: &[ScaleEvent],
+    downs: &[ScaleEvent],
+    rules: &Rules,
+    now_ms: i64,
+) -> i32 {
     let (mut result, pick): (i32, fn(i32, i32) -> i32) = match rules.select {
         Select::Disabled => return current,
         Select::Min => (i32::MIN, std::cmp::max as fn(i32, i32) -> i32),
         Select::Max => (i32::MAX, std::cmp::min as fn(i32, i32) -> i32),
     };
     for &(ty, value, period) in &rules.policies {
-        let start = current - change_in_period(period, ups, now_ms) + change_in_period(period, downs, now_ms);
+        let start = current - change_in_period(period, ups, now_ms)
+            + change_in_period(period, downs, now_ms);
         let proposed = match ty {
             PolicyType::Pods => start - value,
             PolicyType::Percent => (f64::from(start) * (1.0 - f64::from(value) / 100.0)) as i32,
@@ -299,11 +445,23 @@ mod tests {
     use k8s_openapi::api::autoscaling::v2::HPAScalingPolicy;
 
     fn args(current: i32, desired: i32, now_s: i64) -> Args<'static> {
-        Args { current, desired, min: 1, max: 10, behavior: None, downscale_window_s: 300, now_ms: now_s * 1000 }
+        Args {
+            current,
+            desired,
+            min: 1,
+            max: 10,
+            behavior: None,
+            downscale_window_s: 300,
+            now_ms: now_s * 1000,
+        }
     }
 
     fn reason<'a>(conds: &'a [Condition], ty: &str) -> (&'a str, &'a str) {
-        conds.iter().find(|c| c.0 == ty).map(|c| (c.1, c.2)).expect("condition")
+        conds
+            .iter()
+            .find(|c| c.0 == ty)
+            .map(|c| (c.1, c.2))
+            .expect("condition")
     }
 
     #[test]
@@ -313,12 +471,18 @@ mod tests {
         // Load drops: the recommendation of 5 made 100 s ago still holds.
         let (n, conds) = h.normalize(&args(5, 2, 100));
         assert_eq!(n, 5);
-        assert_eq!(reason(&conds, "AbleToScale"), ("True", "ScaleDownStabilized"));
+        assert_eq!(
+            reason(&conds, "AbleToScale"),
+            ("True", "ScaleDownStabilized")
+        );
         // Past the window only the lower recommendations remain.
         let (n, conds) = h.normalize(&args(5, 2, 301));
         assert_eq!(n, 2);
         assert_eq!(reason(&conds, "AbleToScale"), ("True", "ReadyForNewScale"));
-        assert_eq!(reason(&conds, "ScalingLimited"), ("False", "DesiredWithinRange"));
+        assert_eq!(
+            reason(&conds, "ScalingLimited"),
+            ("False", "DesiredWithinRange")
+        );
     }
 
     #[test]
@@ -330,19 +494,38 @@ mod tests {
         assert_eq!(reason(&conds, "ScalingLimited"), ("True", "ScaleUpLimit"));
         let (n, conds) = h.normalize(&args(8, 30, 1));
         assert_eq!(n, 10);
-        assert_eq!(reason(&conds, "ScalingLimited"), ("True", "TooManyReplicas"));
+        assert_eq!(
+            reason(&conds, "ScalingLimited"),
+            ("True", "TooManyReplicas")
+        );
         let mut h = History::default();
-        let (n, conds) = h.normalize(&Args { min: 2, ..args(3, 1, 0) });
+        let (n, conds) = h.normalize(&Args {
+            min: 2,
+            ..args(3, 1, 0)
+        });
         // Stabilized at 1 (no history), then raised to min.
         assert_eq!(n, 2);
         assert_eq!(reason(&conds, "ScalingLimited"), ("True", "TooFewReplicas"));
     }
 
-    fn rules(window: Option<i32>, select: Option<&str>, policies: &[(&str, i32, i32)]) -> HPAScalingRules {
+    fn rules(
+        window: Option<i32>,
+        select: Option<&str>,
+        policies: &[(&str, i32, i32)],
+    ) -> HPAScalingRules {
         HPAScalingRules {
             stabilization_window_seconds: window,
             select_policy: select.map(str::to_string),
-            policies: Some(policies.iter().map(|(t, v, p)| HPAScalingPolicy { type_: t.to_string(), value: *v, period_seconds: *p }).collect()),
+            policies: Some(
+                policies
+                    .iter()
+                    .map(|(t, v, p)| HPAScalingPolicy {
+                        type_: t.to_string(),
+                        value: *v,
+                        period_seconds: *p,
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }
     }
@@ -355,7 +538,10 @@ mod tests {
             scale_down: Some(rules(Some(30), None, &[("Percent", 50, 60)])),
         };
         let mut h = History::default();
-        let with = |current, desired, now_s| Args { behavior: Some(&b), ..args(current, desired, now_s) };
+        let with = |current, desired, now_s| Args {
+            behavior: Some(&b),
+            ..args(current, desired, now_s)
+        };
         let (n, conds) = h.normalize(&with(2, 8, 0));
         assert_eq!(n, 4);
         assert_eq!(reason(&conds, "ScalingLimited"), ("True", "ScaleUpLimit"));
@@ -367,23 +553,46 @@ mod tests {
         // Scale down: within 30 s of the recommendation of 8, held.
         let (n, conds) = h.normalize(&with(6, 1, 80));
         assert_eq!(n, 6);
-        assert_eq!(reason(&conds, "AbleToScale"), ("True", "ScaleDownStabilized"));
+        assert_eq!(
+            reason(&conds, "AbleToScale"),
+            ("True", "ScaleDownStabilized")
+        );
         // Later: at most 50% per 60 s → 3.
         let (n, conds) = h.normalize(&with(6, 1, 200));
         assert_eq!(n, 3);
         assert_eq!(reason(&conds, "ScalingLimited"), ("True", "ScaleDownLimit"));
         // Disabled scale-down never goes down.
-        let off = HorizontalPodAutoscalerBehavior { scale_up: None, scale_down: Some(rules(Some(0), Some("Disabled"), &[])) };
+        let off = HorizontalPodAutoscalerBehavior {
+            scale_up: None,
+            scale_down: Some(rules(Some(0), Some("Disabled"), &[])),
+        };
         let mut h = History::default();
-        assert_eq!(h.normalize(&Args { behavior: Some(&off), ..args(6, 1, 0) }).0, 6);
+        assert_eq!(
+            h.normalize(&Args {
+                behavior: Some(&off),
+                ..args(6, 1, 0)
+            })
+            .0,
+            6
+        );
     }
 
     #[test]
     fn default_rules_match_upstream() {
-        assert_eq!(Rules::scale_up(None), Rules { stabilization_window_s: 0, select: Select::Max, policies: vec![(PolicyType::Pods, 4, 15), (PolicyType::Percent, 100, 15)] });
+        assert_eq!(
+            Rules::scale_up(None),
+            Rules {
+                stabilization_window_s: 0,
+                select: Select::Max,
+                policies: vec![(PolicyType::Pods, 4, 15), (PolicyType::Percent, 100, 15)]
+            }
+        );
         assert_eq!(Rules::scale_down(None, 300).stabilization_window_s, 300);
         // Default scale-up from 10: max(10 + 4, 10 * 2) = 20.
         assert_eq!(scale_up_limit(10, &[], &[], &Rules::scale_up(None), 0), 20);
-        assert_eq!(scale_down_limit(10, &[], &[], &Rules::scale_down(None, 300), 0), 0);
+        assert_eq!(
+            scale_down_limit(10, &[], &[], &Rules::scale_down(None, 300), 0),
+            0
+        );
     }
 }

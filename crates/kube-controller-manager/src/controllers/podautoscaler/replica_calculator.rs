@@ -44,7 +44,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { tolerance: 0.1, cpu_initialization_period_ms: 300_000, delay_of_initial_readiness_ms: 30_000 }
+        Config {
+            tolerance: 0.1,
+            cpu_initialization_period_ms: 300_000,
+            delay_of_initial_readiness_ms: 30_000,
+        }
     }
 }
 
@@ -57,7 +61,11 @@ pub enum Error {
     #[error("no metrics returned matched known pods")]
     NoMatchingMetrics,
     #[error("missing request for {resource} in container {container} of Pod {pod}")]
-    MissingRequest { resource: String, container: String, pod: String },
+    MissingRequest {
+        resource: String,
+        container: String,
+        pod: String,
+    },
 }
 
 /// The result of a utilization calculation.
@@ -80,8 +88,19 @@ struct Groups {
 }
 
 /// Upstream `groupPods`.
-fn group_pods(pods: &[PodInfo], metrics: &PodMetrics, is_cpu: bool, cfg: &Config, now_ms: i64) -> Groups {
-    let mut g = Groups { ready_count: 0, unready: BTreeSet::new(), missing: BTreeSet::new(), ignored: BTreeSet::new() };
+fn group_pods(
+    pods: &[PodInfo],
+    metrics: &PodMetrics,
+    is_cpu: bool,
+    cfg: &Config,
+    now_ms: i64,
+) -> Groups {
+    let mut g = Groups {
+        ready_count: 0,
+        unready: BTreeSet::new(),
+        missing: BTreeSet::new(),
+        ignored: BTreeSet::new(),
+    };
     for pod in pods {
         if pod.deleting || pod.phase == "Failed" || pod.phase == "Pending" {
             g.ignored.insert(pod.name.clone());
@@ -119,13 +138,21 @@ fn requests_of(pods: &[PodInfo], resource: &str) -> Result<BTreeMap<String, i64>
     pods.iter()
         .map(|p| match &p.request {
             Ok(r) => Ok((p.name.clone(), *r)),
-            Err(container) => Err(Error::MissingRequest { resource: resource.into(), container: container.clone(), pod: p.name.clone() }),
+            Err(container) => Err(Error::MissingRequest {
+                resource: resource.into(),
+                container: container.clone(),
+                pod: p.name.clone(),
+            }),
         })
         .collect()
 }
 
 /// Upstream `GetResourceUtilizationRatio`: (ratio, utilization %, raw average).
-fn utilization_ratio(metrics: &PodMetrics, requests: &BTreeMap<String, i64>, target: i32) -> Result<(f64, i32, i64), Error> {
+fn utilization_ratio(
+    metrics: &PodMetrics,
+    requests: &BTreeMap<String, i64>,
+    target: i32,
+) -> Result<(f64, i32, i64), Error> {
     let (mut total, mut requested, mut n) = (0i64, 0i64, 0i64);
     for (name, m) in metrics {
         if let Some(r) = requests.get(name) {
@@ -138,7 +165,11 @@ fn utilization_ratio(metrics: &PodMetrics, requests: &BTreeMap<String, i64>, tar
         return Err(Error::NoMatchingMetrics);
     }
     let utilization = i32::try_from(total * 100 / requested).unwrap_or(i32::MAX);
-    Ok((f64::from(utilization) / f64::from(target), utilization, total / n))
+    Ok((
+        f64::from(utilization) / f64::from(target),
+        utilization,
+        total / n,
+    ))
 }
 
 /// Upstream `GetMetricUsageRatio`: (ratio, average).
@@ -176,7 +207,14 @@ fn conservative(
         return Ok(ceil_replicas(ratio, groups.ready_count));
     }
     let fill = |metrics: &mut PodMetrics, name: &str, value: i64| {
-        metrics.insert(name.to_string(), PodMetric { timestamp_ms: 0, window_ms: 0, value });
+        metrics.insert(
+            name.to_string(),
+            PodMetric {
+                timestamp_ms: 0,
+                window_ms: 0,
+                value,
+            },
+        );
     };
     if ratio < 1.0 {
         for name in &groups.missing {
@@ -193,7 +231,10 @@ fn conservative(
         }
     }
     let new_ratio = recompute(metrics)?;
-    if (1.0 - new_ratio).abs() <= tolerance || (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0) {
+    if (1.0 - new_ratio).abs() <= tolerance
+        || (ratio < 1.0 && new_ratio > 1.0)
+        || (ratio > 1.0 && new_ratio < 1.0)
+    {
         return Ok(current);
     }
     let replicas = ceil_replicas(new_ratio, metrics.len());
@@ -223,12 +264,27 @@ pub fn resource_replicas(
     }
     let requests = requests_of(pods, resource)?;
     let timestamp_ms = oldest(&metrics);
-    let (ratio, utilization, raw_average) = utilization_ratio(&metrics, &requests, target_utilization)?;
+    let (ratio, utilization, raw_average) =
+        utilization_ratio(&metrics, &requests, target_utilization)?;
     let fallback = i64::from(target_utilization.max(100));
     let missing_low = |name: &str| requests.get(name).copied().unwrap_or(0) * fallback / 100;
-    let recompute = |m: &PodMetrics| utilization_ratio(m, &requests, target_utilization).map(|(r, _, _)| r);
-    let replicas = conservative(current, ratio, &groups, &mut metrics, &missing_low, &recompute, cfg.tolerance)?;
-    Ok(Utilization { replicas, utilization, raw_average, timestamp_ms })
+    let recompute =
+        |m: &PodMetrics| utilization_ratio(m, &requests, target_utilization).map(|(r, _, _)| r);
+    let replicas = conservative(
+        current,
+        ratio,
+        &groups,
+        &mut metrics,
+        &missing_low,
+        &recompute,
+        cfg.tolerance,
+    )?;
+    Ok(Utilization {
+        replicas,
+        utilization,
+        raw_average,
+        timestamp_ms,
+    })
 }
 
 /// Upstream `GetRawResourceReplicas` (target type AverageValue, milli-units):
@@ -254,7 +310,15 @@ pub fn raw_resource_replicas(
     let (ratio, average) = usage_ratio(&metrics, target_average);
     let missing_low = |_: &str| target_average;
     let recompute = |m: &PodMetrics| Ok::<f64, Error>(usage_ratio(m, target_average).0);
-    let replicas = conservative(current, ratio, &groups, &mut metrics, &missing_low, &recompute, cfg.tolerance)?;
+    let replicas = conservative(
+        current,
+        ratio,
+        &groups,
+        &mut metrics,
+        &missing_low,
+        &recompute,
+        cfg.tolerance,
+    )?;
     Ok((replicas, average, timestamp_ms))
 }
 
@@ -266,15 +330,47 @@ mod tests {
     const LONG_AGO: i64 = NOW - 3_600_000;
 
     fn pod(name: &str, request: i64) -> PodInfo {
-        PodInfo { name: name.into(), phase: "Running".into(), deleting: false, ready: Some((true, LONG_AGO)), start_time_ms: Some(LONG_AGO), request: Ok(request) }
+        PodInfo {
+            name: name.into(),
+            phase: "Running".into(),
+            deleting: false,
+            ready: Some((true, LONG_AGO)),
+            start_time_ms: Some(LONG_AGO),
+            request: Ok(request),
+        }
     }
 
     fn metrics(values: &[(&str, i64)]) -> PodMetrics {
-        values.iter().map(|(n, v)| (n.to_string(), PodMetric { timestamp_ms: NOW - 1_000, window_ms: 30_000, value: *v })).collect()
+        values
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    PodMetric {
+                        timestamp_ms: NOW - 1_000,
+                        window_ms: 30_000,
+                        value: *v,
+                    },
+                )
+            })
+            .collect()
     }
 
-    fn cpu(current: i32, target: i32, pods: &[PodInfo], m: &[(&str, i64)]) -> Result<Utilization, Error> {
-        resource_replicas(current, target, "cpu", pods, metrics(m), &Config::default(), NOW)
+    fn cpu(
+        current: i32,
+        target: i32,
+        pods: &[PodInfo],
+        m: &[(&str, i64)],
+    ) -> Result<Utilization, Error> {
+        resource_replicas(
+            current,
+            target,
+            "cpu",
+            pods,
+            metrics(m),
+            &Config::default(),
+            NOW,
+        )
     }
 
     #[test]
@@ -284,7 +380,12 @@ mod tests {
         let u = cpu(3, 30, &pods, &[("a", 900), ("b", 900), ("c", 900)]).expect("calc");
         assert_eq!((u.replicas, u.utilization, u.raw_average), (9, 90, 900));
         // 10% against 50%: ceil(0.2 * 3) = 1.
-        assert_eq!(cpu(3, 50, &pods, &[("a", 100), ("b", 100), ("c", 100)]).expect("calc").replicas, 1);
+        assert_eq!(
+            cpu(3, 50, &pods, &[("a", 100), ("b", 100), ("c", 100)])
+                .expect("calc")
+                .replicas,
+            1
+        );
         // Uneven usage averages over the requests: (500+100+300)/3000 = 30%.
         let u = cpu(3, 20, &pods, &[("a", 500), ("b", 100), ("c", 300)]).expect("calc");
         assert_eq!((u.utilization, u.replicas), (30, 5));
@@ -295,10 +396,25 @@ mod tests {
     fn within_tolerance_keeps_the_current_count() {
         let pods = [pod("a", 1000), pod("b", 1000)];
         // 54% vs 50%: ratio 1.08, inside the 0.1 tolerance.
-        assert_eq!(cpu(2, 50, &pods, &[("a", 540), ("b", 540)]).expect("calc").replicas, 2);
-        assert_eq!(cpu(2, 50, &pods, &[("a", 450), ("b", 450)]).expect("calc").replicas, 2);
+        assert_eq!(
+            cpu(2, 50, &pods, &[("a", 540), ("b", 540)])
+                .expect("calc")
+                .replicas,
+            2
+        );
+        assert_eq!(
+            cpu(2, 50, &pods, &[("a", 450), ("b", 450)])
+                .expect("calc")
+                .replicas,
+            2
+        );
         // 56%: ratio 1.12, outside: ceil(1.12 * 2) = 3.
-        assert_eq!(cpu(2, 50, &pods, &[("a", 560), ("b", 560)]).expect("calc").replicas, 3);
+        assert_eq!(
+            cpu(2, 50, &pods, &[("a", 560), ("b", 560)])
+                .expect("calc")
+                .replicas,
+            3
+        );
     }
 
     #[test]
@@ -325,7 +441,12 @@ mod tests {
         let u = cpu(3, 50, &pods, &[("a", 1000), ("b", 1000), ("u", 1000)]).expect("calc");
         assert_eq!((u.replicas, u.utilization), (4, 100));
         // Scaling down, unready pods are simply left out: 10% vs 50% over 2 pods → 1.
-        assert_eq!(cpu(3, 50, &pods, &[("a", 100), ("b", 100), ("u", 1000)]).expect("calc").replicas, 1);
+        assert_eq!(
+            cpu(3, 50, &pods, &[("a", 100), ("b", 100), ("u", 1000)])
+                .expect("calc")
+                .replicas,
+            1
+        );
     }
 
     #[test]
@@ -341,11 +462,19 @@ mod tests {
         // Ready long enough before the sample: counted.
         starting.ready = Some((true, NOW - 120_000));
         let pods = [pod("a", 1000), starting];
-        assert_eq!(cpu(2, 50, &pods, &[("a", 1000), ("s", 1000)]).expect("calc").replicas, 4);
+        assert_eq!(
+            cpu(2, 50, &pods, &[("a", 1000), ("s", 1000)])
+                .expect("calc")
+                .replicas,
+            4
+        );
         // Pods without a Ready condition or start time are unready.
         let mut bare = pod("x", 1000);
         bare.ready = None;
-        assert_eq!(cpu(1, 50, &[bare], &[("x", 1000)]), Err(Error::NoMetricsForPods));
+        assert_eq!(
+            cpu(1, 50, &[bare], &[("x", 1000)]),
+            Err(Error::NoMetricsForPods)
+        );
     }
 
     #[test]
@@ -353,33 +482,76 @@ mod tests {
         let pods = [pod("a", 1000), pod("b", 1000), pod("m", 1000)];
         // Scale up: the missing pod counts as 0: (1000+1000+0)/3000 = 66% vs 50% →
         // ceil(1.33 * 3) = 4.
-        assert_eq!(cpu(3, 50, &pods, &[("a", 1000), ("b", 1000)]).expect("calc").replicas, 4);
+        assert_eq!(
+            cpu(3, 50, &pods, &[("a", 1000), ("b", 1000)])
+                .expect("calc")
+                .replicas,
+            4
+        );
         // Scale down: the missing pod counts at 100% of request: (100+100+1000)/3000
         // = 40% vs 50% → ratio 0.8 → ceil(0.8 * 3) = 3, no change.
-        assert_eq!(cpu(3, 50, &pods, &[("a", 100), ("b", 100)]).expect("calc").replicas, 3);
+        assert_eq!(
+            cpu(3, 50, &pods, &[("a", 100), ("b", 100)])
+                .expect("calc")
+                .replicas,
+            3
+        );
         // ... and when that flips the direction, nothing changes either.
-        assert_eq!(cpu(3, 60, &pods, &[("a", 500), ("b", 500)]).expect("calc").replicas, 3);
+        assert_eq!(
+            cpu(3, 60, &pods, &[("a", 500), ("b", 500)])
+                .expect("calc")
+                .replicas,
+            3
+        );
         // Far below: (0+0+1000)/3000 = 33% vs 80% → ceil(0.41 * 3) = 2.
-        assert_eq!(cpu(3, 80, &pods, &[("a", 0), ("b", 0)]).expect("calc").replicas, 2);
+        assert_eq!(
+            cpu(3, 80, &pods, &[("a", 0), ("b", 0)])
+                .expect("calc")
+                .replicas,
+            2
+        );
     }
 
     #[test]
     fn errors_as_upstream() {
         assert_eq!(cpu(1, 50, &[], &[]), Err(Error::NoPods));
-        assert_eq!(cpu(1, 50, &[pod("a", 1000)], &[]), Err(Error::NoMetricsForPods));
+        assert_eq!(
+            cpu(1, 50, &[pod("a", 1000)], &[]),
+            Err(Error::NoMetricsForPods)
+        );
         let mut no_request = pod("a", 0);
         no_request.request = Err("c".into());
         let err = cpu(1, 50, &[no_request], &[("a", 10)]).expect_err("no request");
-        assert_eq!(err.to_string(), "missing request for cpu in container c of Pod a");
-        assert_eq!(cpu(1, 50, &[pod("a", 0)], &[("a", 10)]), Err(Error::NoMatchingMetrics));
+        assert_eq!(
+            err.to_string(),
+            "missing request for cpu in container c of Pod a"
+        );
+        assert_eq!(
+            cpu(1, 50, &[pod("a", 0)], &[("a", 10)]),
+            Err(Error::NoMatchingMetrics)
+        );
     }
 
     #[test]
     fn average_value_targets() {
         let pods = [pod("a", 0), pod("b", 0)];
-        let calc = |current, target, m: &[(&str, i64)]| raw_resource_replicas(current, target, "memory", &pods, metrics(m), &Config::default(), NOW).expect("calc");
+        let calc = |current, target, m: &[(&str, i64)]| {
+            raw_resource_replicas(
+                current,
+                target,
+                "memory",
+                &pods,
+                metrics(m),
+                &Config::default(),
+                NOW,
+            )
+            .expect("calc")
+        };
         // 300m average vs 100m: ceil(3 * 2) = 6.
-        assert_eq!(calc(2, 100, &[("a", 300), ("b", 300)]), (6, 300, NOW - 1_000));
+        assert_eq!(
+            calc(2, 100, &[("a", 300), ("b", 300)]),
+            (6, 300, NOW - 1_000)
+        );
         // Within tolerance.
         assert_eq!(calc(2, 100, &[("a", 105), ("b", 95)]).0, 2);
         // Missing pod on scale-down is assumed at the target: (10+100)/2 = 55 → ratio

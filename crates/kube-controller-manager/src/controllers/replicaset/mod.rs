@@ -24,8 +24,8 @@ pub use kinds::{ReplicaStatus, ReplicatedKind};
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
 use crate::util::events::Recorder;
-use crate::util::informer;
 use crate::util::expectations::Expectations;
+use crate::util::informer;
 use crate::util::owner::controller_of;
 use crate::util::selector::labels_of;
 
@@ -46,7 +46,9 @@ pub fn start_replicaset(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Re
     Box::pin(run::<ReplicaSet>(ctx, concurrency))
 }
 
-pub fn start_replicationcontroller(ctx: ControllerContext) -> BoxFuture<'static, anyhow::Result<()>> {
+pub fn start_replicationcontroller(
+    ctx: ControllerContext,
+) -> BoxFuture<'static, anyhow::Result<()>> {
     let concurrency = ctx.options.concurrent_rc_syncs;
     Box::pin(run::<ReplicationController>(ctx, concurrency))
 }
@@ -59,7 +61,11 @@ pub(crate) fn owner_key(namespace: &str, name: &str) -> String {
 /// Records what the pod watch shows against the expectations of the pod's
 /// controller. Runs before the pod cache applies the event, so "not cached yet"
 /// means "new".
-fn observe<K: ReplicatedKind>(event: &watcher::Event<Pod>, pods: &Store<Pod>, expectations: &Expectations) {
+fn observe<K: ReplicatedKind>(
+    event: &watcher::Event<Pod>,
+    pods: &Store<Pod>,
+    expectations: &Expectations,
+) {
     let kind = K::kind(&());
     let owner = |pod: &Pod| {
         controller_of(&pod.metadata)
@@ -114,26 +120,41 @@ async fn run<K: ReplicatedKind>(ctx: ControllerContext, concurrency: u16) -> any
     let observer = expectations.clone();
     let mut observed_pods: Option<Store<Pod>> = None;
     let mut observed_rx = Some(observed_rx);
-    let events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff().map(move |event| {
-        if observed_pods.is_none() {
-            observed_pods = observed_rx.as_mut().and_then(|rx| rx.try_recv().ok());
-        }
-        if let (Ok(event), Some(pods)) = (&event, &observed_pods) {
-            observe::<K>(event, pods, &observer);
-        }
-        event
-    });
+    let events = watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .map(move |event| {
+            if observed_pods.is_none() {
+                observed_pods = observed_rx.as_mut().and_then(|rx| rx.try_recv().ok());
+            }
+            if let (Ok(event), Some(pods)) = (&event, &observed_pods) {
+                observe::<K>(event, pods, &observer);
+            }
+            event
+        });
     let (pods, pod_stream) = informer::spawn(events);
     let _ = observed_tx.send(pods.clone());
     pods.wait_until_ready().await?;
     let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default());
     let mapper_owners = controller.store();
     // Upstream's event sources: `replicaset-controller`, `replication-controller`.
-    let component = if K::kind(&()) == "ReplicaSet" { "replicaset-controller" } else { "replication-controller" };
+    let component = if K::kind(&()) == "ReplicaSet" {
+        "replicaset-controller"
+    } else {
+        "replication-controller"
+    };
     let recorder = Recorder::new(client.clone(), component);
-    let state = Arc::new(Ctx { _kind: std::marker::PhantomData, client, pods: pods.clone(), expectations, backoff: KeyBackoff::default(), recorder });
+    let state = Arc::new(Ctx {
+        _kind: std::marker::PhantomData,
+        client,
+        pods: pods.clone(),
+        expectations,
+        backoff: KeyBackoff::default(),
+        recorder,
+    });
     let mut stream = controller
-        .watches_stream(pod_stream, move |pod: Pod| owners_of_pod(&pod, &mapper_owners))
+        .watches_stream(pod_stream, move |pod: Pod| {
+            owners_of_pod(&pod, &mapper_owners)
+        })
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .run(reconcile::<K>, error_policy::<K>, state)
         .boxed();
@@ -145,7 +166,10 @@ async fn run<K: ReplicatedKind>(ctx: ControllerContext, concurrency: u16) -> any
     Ok(())
 }
 
-async fn reconcile<K: ReplicatedKind>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> crate::util::Result<Action> {
+async fn reconcile<K: ReplicatedKind>(
+    owner: Arc<K>,
+    ctx: Arc<Ctx<K>>,
+) -> crate::util::Result<Action> {
     let key = owner_key(&owner.namespace().unwrap_or_default(), &owner.name_any());
     let requeue = sync::sync_owner(&owner, &ctx).await?;
     ctx.backoff.forget(&key);
@@ -155,7 +179,11 @@ async fn reconcile<K: ReplicatedKind>(owner: Arc<K>, ctx: Arc<Ctx<K>>) -> crate:
     })
 }
 
-fn error_policy<K: ReplicatedKind>(owner: Arc<K>, err: &crate::util::Error, ctx: Arc<Ctx<K>>) -> Action {
+fn error_policy<K: ReplicatedKind>(
+    owner: Arc<K>,
+    err: &crate::util::Error,
+    ctx: Arc<Ctx<K>>,
+) -> Action {
     let key = owner_key(&owner.namespace().unwrap_or_default(), &owner.name_any());
     tracing::warn!(kind = %K::kind(&()), owner = %key, "sync failed: {err}");
     Action::requeue(ctx.backoff.next_delay(&key).max(Duration::from_millis(5)))

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::{owner_key, Ctx, ReplicaStatus, ReplicatedKind, BURST_REPLICAS};
 use crate::util::owner::{controller_of, new_controller_ref};
-use crate::util::podcontrol::{targets, PodControl};
 use crate::util::pod::{is_active, is_available, is_ready, pods_to_delete};
+use crate::util::podcontrol::{targets, PodControl};
 use crate::util::selector::{from_map, labels_of};
 use crate::util::{is_not_found, is_status, key_of, ApiContext, Result};
 
@@ -35,7 +35,9 @@ pub enum Claim {
 /// Upstream `PodControllerRefManager.ClaimPods` decision for one pod.
 pub fn claim_decision<K: ReplicatedKind>(owner: &K, pod: &Pod) -> Claim {
     let uid = owner.meta().uid.as_deref().unwrap_or("");
-    let matches = owner.selector().is_some_and(|s| s.matches(&labels_of(&pod.metadata.labels)));
+    let matches = owner
+        .selector()
+        .is_some_and(|s| s.matches(&labels_of(&pod.metadata.labels)));
     let owner_deleting = owner.meta().deletion_timestamp.is_some();
     match controller_of(&pod.metadata) {
         Some(r) if r.uid == uid => {
@@ -46,23 +48,33 @@ pub fn claim_decision<K: ReplicatedKind>(owner: &K, pod: &Pod) -> Claim {
             }
         }
         Some(_) => Claim::Ignore,
-        None if matches && !owner_deleting && pod.metadata.deletion_timestamp.is_none() => Claim::Adopt,
+        None if matches && !owner_deleting && pod.metadata.deletion_timestamp.is_none() => {
+            Claim::Adopt
+        }
         None => Claim::Ignore,
     }
 }
 
 /// Upstream `calculateStatus` over the claimed active pods.
-pub fn calculate_status<K: ReplicatedKind>(owner: &K, pods: &[Pod], now: Timestamp) -> ReplicaStatus {
+pub fn calculate_status<K: ReplicatedKind>(
+    owner: &K,
+    pods: &[Pod],
+    now: Timestamp,
+) -> ReplicaStatus {
     let template_labels = owner
         .template()
         .and_then(|t| t.metadata.as_ref())
         .map(|m| labels_of(&m.labels))
         .unwrap_or_default();
     let template_selector = from_map(&template_labels);
-    let count = |f: &dyn Fn(&Pod) -> bool| i32::try_from(pods.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX);
+    let count = |f: &dyn Fn(&Pod) -> bool| {
+        i32::try_from(pods.iter().filter(|p| f(p)).count()).unwrap_or(i32::MAX)
+    };
     ReplicaStatus {
         replicas: count(&|_| true),
-        fully_labeled_replicas: count(&|p| template_selector.matches(&labels_of(&p.metadata.labels))),
+        fully_labeled_replicas: count(&|p| {
+            template_selector.matches(&labels_of(&p.metadata.labels))
+        }),
         ready_replicas: count(&|p| is_ready(p)),
         available_replicas: count(&|p| is_available(p, owner.min_ready_seconds(), now)),
         observed_generation: owner.meta().generation.unwrap_or(0),
@@ -75,7 +87,11 @@ pub fn pod_from_template<K: ReplicatedKind>(owner: &K) -> Option<Pod> {
     let tmeta = template.metadata.clone().unwrap_or_default();
     let name = owner.name_any();
     // Upstream trims the prefix so generated names stay valid.
-    let prefix = if name.len() > 57 { format!("{}-", &name[..57]) } else { format!("{name}-") };
+    let prefix = if name.len() > 57 {
+        format!("{}-", &name[..57])
+    } else {
+        format!("{name}-")
+    };
     Some(Pod {
         metadata: ObjectMeta {
             generate_name: Some(prefix),
@@ -92,7 +108,10 @@ pub fn pod_from_template<K: ReplicatedKind>(owner: &K) -> Option<Pod> {
 }
 
 /// Syncs one owner; returns when to look again (minReadySeconds), if at all.
-pub async fn sync_owner<K: ReplicatedKind>(owner: &Arc<K>, ctx: &Ctx<K>) -> Result<Option<Duration>> {
+pub async fn sync_owner<K: ReplicatedKind>(
+    owner: &Arc<K>,
+    ctx: &Ctx<K>,
+) -> Result<Option<Duration>> {
     let ns = owner.namespace().unwrap_or_default();
     let key = owner_key(&ns, &owner.name_any());
     let needs_sync = ctx.expectations.satisfied(&key) && owner.meta().deletion_timestamp.is_none();
@@ -115,42 +134,80 @@ pub async fn sync_owner<K: ReplicatedKind>(owner: &Arc<K>, ctx: &Ctx<K>) -> Resu
         }
     }
 
-    let manage_result = if needs_sync { manage_replicas(owner.as_ref(), &claimed, ctx, &key).await } else { Ok(()) };
+    let manage_result = if needs_sync {
+        manage_replicas(owner.as_ref(), &claimed, ctx, &key).await
+    } else {
+        Ok(())
+    };
 
     let now = Timestamp::now();
     let status = calculate_status(owner.as_ref(), &claimed, now);
     if status != owner.current_status() {
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = json!({ "status": status.to_json() });
-        match api.patch_status(&owner.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match api
+            .patch_status(
+                &owner.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
             Ok(_) => {}
             Err(err) if is_not_found(&err) => return Ok(None),
-            Err(err) => return Err(err).ctx(|| format!("updating status of {} {key}", K::kind(&()))),
+            Err(err) => {
+                return Err(err).ctx(|| format!("updating status of {} {key}", K::kind(&())))
+            }
         }
     }
     manage_result?;
     let min_ready = owner.min_ready_seconds();
-    if min_ready > 0 && status.ready_replicas == owner.replicas() && status.available_replicas != owner.replicas() {
-        return Ok(Some(Duration::from_secs(u64::try_from(min_ready).unwrap_or(0))));
+    if min_ready > 0
+        && status.ready_replicas == owner.replicas()
+        && status.available_replicas != owner.replicas()
+    {
+        return Ok(Some(Duration::from_secs(
+            u64::try_from(min_ready).unwrap_or(0),
+        )));
     }
     Ok(None)
 }
 
 /// Creates or deletes pods so `claimed` reaches `spec.replicas`.
-async fn manage_replicas<K: ReplicatedKind>(owner: &K, claimed: &[Pod], ctx: &Ctx<K>, key: &str) -> Result<()> {
+async fn manage_replicas<K: ReplicatedKind>(
+    owner: &K,
+    claimed: &[Pod],
+    ctx: &Ctx<K>,
+    key: &str,
+) -> Result<()> {
     let want = usize::try_from(owner.replicas().max(0)).unwrap_or(0);
-    let control = PodControl { client: &ctx.client, expectations: &ctx.expectations, recorder: &ctx.recorder, key, owner };
+    let control = PodControl {
+        client: &ctx.client,
+        expectations: &ctx.expectations,
+        recorder: &ctx.recorder,
+        key,
+        owner,
+    };
     if claimed.len() < want {
         let diff = (want - claimed.len()).min(BURST_REPLICAS);
         let Some(pod) = pod_from_template(owner) else {
-            return Err(crate::util::Error::Invalid { object: key.to_string(), message: "spec.template is required".into() });
+            return Err(crate::util::Error::Invalid {
+                object: key.to_string(),
+                message: "spec.template is required".into(),
+            });
         };
-        control.create(&vec![pod; diff]).await.ctx(|| format!("creating pods for {} {key}", K::kind(&())))?;
+        control
+            .create(&vec![pod; diff])
+            .await
+            .ctx(|| format!("creating pods for {} {key}", K::kind(&())))?;
         tracing::info!(kind = %K::kind(&()), owner = %key, created = diff, "created pods");
     } else if claimed.len() > want {
         let diff = (claimed.len() - want).min(BURST_REPLICAS);
         let victims = pods_to_delete(claimed, diff);
-        control.delete(&targets(&victims)).await.ctx(|| format!("deleting pods of {} {key}", K::kind(&())))?;
+        control
+            .delete(&targets(&victims))
+            .await
+            .ctx(|| format!("deleting pods of {} {key}", K::kind(&())))?;
         tracing::info!(kind = %K::kind(&()), owner = %key, deleted = diff, "deleted pods");
     }
     Ok(())
@@ -161,7 +218,14 @@ async fn adopt<K: ReplicatedKind>(api: &Api<Pod>, owner: &K, pod: &Pod) -> Resul
     let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
     refs.push(new_controller_ref(owner));
     let patch = json!({ "metadata": { "ownerReferences": refs, "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version } });
-    match api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => {
             tracing::info!(kind = %K::kind(&()), pod = %key_of(&pod.metadata), owner = %owner.name_any(), "adopted pod");
             Ok(true)
@@ -174,9 +238,23 @@ async fn adopt<K: ReplicatedKind>(api: &Api<Pod>, owner: &K, pod: &Pod) -> Resul
 /// Removes our reference from a pod that no longer matches.
 async fn release<K: ReplicatedKind>(api: &Api<Pod>, owner: &K, pod: &Pod) -> Result<()> {
     let uid = owner.meta().uid.clone().unwrap_or_default();
-    let refs: Vec<_> = pod.metadata.owner_references.clone().unwrap_or_default().into_iter().filter(|r| r.uid != uid).collect();
+    let refs: Vec<_> = pod
+        .metadata
+        .owner_references
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.uid != uid)
+        .collect();
     let patch = json!({ "metadata": { "ownerReferences": refs, "uid": pod.metadata.uid, "resourceVersion": pod.metadata.resource_version } });
-    match api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+    match api
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
         Ok(_) => {
             tracing::info!(kind = %K::kind(&()), pod = %key_of(&pod.metadata), owner = %owner.name_any(), "released pod");
             Ok(())
@@ -195,18 +273,33 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn rs() -> ReplicaSet {
         ReplicaSet {
-            metadata: ObjectMeta { name: Some("web".into()), namespace: Some("ns".into()), uid: Some("rs-uid".into()), generation: Some(3), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("ns".into()),
+                uid: Some("rs-uid".into()),
+                generation: Some(3),
+                ..Default::default()
+            },
             spec: Some(ReplicaSetSpec {
                 replicas: Some(2),
                 min_ready_seconds: Some(10),
-                selector: LabelSelector { match_labels: Some(labels(&[("app", "web")])), ..Default::default() },
+                selector: LabelSelector {
+                    match_labels: Some(labels(&[("app", "web")])),
+                    ..Default::default()
+                },
                 template: Some(PodTemplateSpec {
-                    metadata: Some(ObjectMeta { labels: Some(labels(&[("app", "web"), ("tier", "fe")])), ..Default::default() }),
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels(&[("app", "web"), ("tier", "fe")])),
+                        ..Default::default()
+                    }),
                     spec: Some(PodSpec::default()),
                 }),
             }),
@@ -220,7 +313,12 @@ mod tests {
                 name: Some("p".into()),
                 labels: Some(labels(l)),
                 owner_references: owner_uid.map(|uid| {
-                    vec![OwnerReference { uid: uid.into(), controller: Some(true), kind: "ReplicaSet".into(), ..Default::default() }]
+                    vec![OwnerReference {
+                        uid: uid.into(),
+                        controller: Some(true),
+                        kind: "ReplicaSet".into(),
+                        ..Default::default()
+                    }]
                 }),
                 ..Default::default()
             },
@@ -231,11 +329,26 @@ mod tests {
     #[test]
     fn claims_adopt_keep_release_ignore() {
         let rs = rs();
-        assert_eq!(claim_decision(&rs, &pod(&[("app", "web")], Some("rs-uid"))), Claim::Keep);
-        assert_eq!(claim_decision(&rs, &pod(&[("app", "web")], None)), Claim::Adopt);
-        assert_eq!(claim_decision(&rs, &pod(&[("app", "db")], Some("rs-uid"))), Claim::Release);
-        assert_eq!(claim_decision(&rs, &pod(&[("app", "web")], Some("other"))), Claim::Ignore);
-        assert_eq!(claim_decision(&rs, &pod(&[("app", "db")], None)), Claim::Ignore);
+        assert_eq!(
+            claim_decision(&rs, &pod(&[("app", "web")], Some("rs-uid"))),
+            Claim::Keep
+        );
+        assert_eq!(
+            claim_decision(&rs, &pod(&[("app", "web")], None)),
+            Claim::Adopt
+        );
+        assert_eq!(
+            claim_decision(&rs, &pod(&[("app", "db")], Some("rs-uid"))),
+            Claim::Release
+        );
+        assert_eq!(
+            claim_decision(&rs, &pod(&[("app", "web")], Some("other"))),
+            Claim::Ignore
+        );
+        assert_eq!(
+            claim_decision(&rs, &pod(&[("app", "db")], None)),
+            Claim::Ignore
+        );
     }
 
     #[test]
@@ -257,10 +370,24 @@ mod tests {
         full_available.status = ready_at(900);
         let mut partial_ready = pod(&[("app", "web")], Some("rs-uid"));
         partial_ready.status = ready_at(995);
-        let status = calculate_status(&rs, &[full_available, partial_ready, pod(&[("app", "web")], Some("rs-uid"))], now);
+        let status = calculate_status(
+            &rs,
+            &[
+                full_available,
+                partial_ready,
+                pod(&[("app", "web")], Some("rs-uid")),
+            ],
+            now,
+        );
         assert_eq!(
             status,
-            ReplicaStatus { replicas: 3, fully_labeled_replicas: 1, ready_replicas: 2, available_replicas: 1, observed_generation: 3 }
+            ReplicaStatus {
+                replicas: 3,
+                fully_labeled_replicas: 1,
+                ready_replicas: 2,
+                available_replicas: 1,
+                observed_generation: 3
+            }
         );
     }
 
@@ -270,7 +397,13 @@ mod tests {
         assert_eq!(p.metadata.generate_name.as_deref(), Some("web-"));
         assert_eq!(p.metadata.namespace.as_deref(), Some("ns"));
         let r = &p.metadata.owner_references.expect("refs")[0];
-        assert_eq!((r.uid.as_str(), r.controller, r.block_owner_deletion), ("rs-uid", Some(true), Some(true)));
-        assert_eq!(p.metadata.labels, Some(labels(&[("app", "web"), ("tier", "fe")])));
+        assert_eq!(
+            (r.uid.as_str(), r.controller, r.block_owner_deletion),
+            ("rs-uid", Some(true), Some(true))
+        );
+        assert_eq!(
+            p.metadata.labels,
+            Some(labels(&[("app", "web"), ("tier", "fe")]))
+        );
     }
 }

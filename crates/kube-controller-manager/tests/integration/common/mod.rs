@@ -9,11 +9,16 @@ use std::time::{Duration, Instant};
 use kube::Client;
 use test_support::{free_port, ApiServer, Etcd};
 
-pub const APISERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/debug/kube-apiserver");
+pub const APISERVER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/debug/kube-apiserver"
+);
 
 /// The apiserver binary: `KUBE_APISERVER_BIN` (the benchmark uses a release build) or the debug build.
 pub fn apiserver_bin() -> std::path::PathBuf {
-    std::env::var_os("KUBE_APISERVER_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| APISERVER.into())
+    std::env::var_os("KUBE_APISERVER_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| APISERVER.into())
 }
 pub const KCM: &str = env!("CARGO_BIN_EXE_kube-controller-manager");
 
@@ -58,7 +63,15 @@ impl Drop for ControllerManager {
         self.kill();
         if std::thread::panicking() {
             let log = self.log();
-            let tail: String = log.lines().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(80)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
             eprintln!("--- kube-controller-manager log (tail) ---\n{tail}");
         }
     }
@@ -74,7 +87,11 @@ pub struct Cluster {
 impl Cluster {
     pub fn start(kcm_args: &[&str]) -> Cluster {
         let bin = apiserver_bin();
-        assert!(bin.exists(), "build the apiserver first: cargo build -p kube-apiserver ({})", bin.display());
+        assert!(
+            bin.exists(),
+            "build the apiserver first: cargo build -p kube-apiserver ({})",
+            bin.display()
+        );
         let etcd = Etcd::start().expect("etcd");
         let server = ApiServer::start(&bin, &etcd, &[]).expect("apiserver");
         let mut args = Vec::new();
@@ -111,7 +128,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -129,7 +149,10 @@ pub async fn create_json(client: &Client, obj: serde_json::Value) -> serde_json:
         None => kube::Api::all_with(client.clone(), &ar),
     };
     let dynobj: kube::core::DynamicObject = serde_json::from_value(obj).expect("object");
-    let created = api.create(&Default::default(), &dynobj).await.expect("create");
+    let created = api
+        .create(&Default::default(), &dynobj)
+        .await
+        .expect("create");
     serde_json::to_value(created).expect("json")
 }
 
@@ -139,7 +162,9 @@ pub async fn mark_pod_ready(client: &Client, ns: &str, name: &str, ready_since: 
     use k8s_openapi::api::core::v1::Pod;
     let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
     let now = k8s_openapi::jiff::Timestamp::now().as_second() - ready_since;
-    let now = k8s_openapi::jiff::Timestamp::from_second(now).expect("now").to_string();
+    let now = k8s_openapi::jiff::Timestamp::from_second(now)
+        .expect("now")
+        .to_string();
     let patch = serde_json::json!({
         "status": {
             "phase": "Running",
@@ -154,25 +179,45 @@ pub async fn mark_pod_ready(client: &Client, ns: &str, name: &str, ready_since: 
             ]
         }
     });
-    api.patch_status(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.expect("patch pod status");
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .expect("patch pod status");
 }
 
 /// Waits until the namespace's `default` ServiceAccount exists (pods need it).
 pub async fn wait_default_sa(client: &Client, ns: &str) {
     use k8s_openapi::api::core::v1::ServiceAccount;
     let api: kube::Api<ServiceAccount> = kube::Api::namespaced(client.clone(), ns);
-    wait_for(&format!("default SA in {ns}"), Duration::from_secs(30), || {
-        let api = api.clone();
-        async move { api.get_opt("default").await.ok().flatten() }
-    })
+    wait_for(
+        &format!("default SA in {ns}"),
+        Duration::from_secs(30),
+        || {
+            let api = api.clone();
+            async move { api.get_opt("default").await.ok().flatten() }
+        },
+    )
     .await;
 }
 
 /// Pods in `ns` matching a label selector, not being deleted.
-pub async fn live_pods(client: &Client, ns: &str, selector: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+pub async fn live_pods(
+    client: &Client,
+    ns: &str,
+    selector: &str,
+) -> Vec<k8s_openapi::api::core::v1::Pod> {
     let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), ns);
-    let list = api.list(&kube::api::ListParams::default().labels(selector)).await.expect("list pods");
-    list.items.into_iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()
+    let list = api
+        .list(&kube::api::ListParams::default().labels(selector))
+        .await
+        .expect("list pods");
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
 }
 
 /// A stand-in for kubelets: every pod in `ns` whose images do not contain
@@ -180,7 +225,8 @@ pub async fn live_pods(client: &Client, ns: &str, selector: &str) -> Vec<k8s_ope
 pub fn spawn_fake_kubelet(client: Client, ns: &str, never_ready: &'static str) -> AbortOnDrop {
     let ns = ns.to_string();
     let handle = tokio::spawn(async move {
-        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client.clone(), &ns);
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(client.clone(), &ns);
         loop {
             if let Ok(list) = api.list(&Default::default()).await {
                 for pod in list.items {
@@ -188,19 +234,31 @@ pub fn spawn_fake_kubelet(client: Client, ns: &str, never_ready: &'static str) -
                         .status
                         .as_ref()
                         .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                        .is_some_and(|c| {
+                            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                        });
                     let blocked = pod.spec.as_ref().is_some_and(|s| {
-                        s.containers.iter().any(|c| c.image.as_deref().unwrap_or("").contains(never_ready))
+                        s.containers
+                            .iter()
+                            .any(|c| c.image.as_deref().unwrap_or("").contains(never_ready))
                     });
                     if !ready && !blocked && pod.metadata.deletion_timestamp.is_none() {
                         let name = pod.metadata.name.clone().unwrap_or_default();
                         let api2 = api.clone();
                         let now = k8s_openapi::jiff::Timestamp::now().as_second();
-                        let now = k8s_openapi::jiff::Timestamp::from_second(now).expect("now").to_string();
+                        let now = k8s_openapi::jiff::Timestamp::from_second(now)
+                            .expect("now")
+                            .to_string();
                         let patch = serde_json::json!({"status": {"phase": "Running", "conditions": [
                             {"type": "Ready", "status": "True", "lastTransitionTime": now},
                             {"type": "ContainersReady", "status": "True", "lastTransitionTime": now}]}});
-                        let _ = api2.patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await;
+                        let _ = api2
+                            .patch_status(
+                                &name,
+                                &kube::api::PatchParams::default(),
+                                &kube::api::Patch::Merge(&patch),
+                            )
+                            .await;
                     }
                 }
             }
@@ -224,7 +282,14 @@ impl Drop for Cluster {
             let out = self.kubectl(&["get", "deploy,rs,pods", "-A", "-o", "wide", "--show-labels"]);
             eprintln!("--- cluster objects ---\n{}\n{}", out.stdout, out.stderr);
             let out = self.kubectl(&["get", "deploy,rs", "-A", "-o", "yaml"]);
-            eprintln!("{}", out.stdout.lines().filter(|l| !l.contains("f:") && !l.contains("managedFields")).collect::<Vec<_>>().join("\n"));
+            eprintln!(
+                "{}",
+                out.stdout
+                    .lines()
+                    .filter(|l| !l.contains("f:") && !l.contains("managedFields"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
     }
 }

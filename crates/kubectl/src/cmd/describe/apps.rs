@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
+use super::template::name_and_namespace;
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
 use super::workloads::pod_counts;
-use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
 use super::{events, field, format_labels, int, int_or_string};
 use crate::cmd::rollout::selector_string;

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::pod::rfc1123z;
+use super::template::name_and_namespace;
 use super::template::{annotations_multiline, describe_pod_template, labels_multiline};
-use super::template::{name_and_namespace};
 use super::writer::{PrefixWriter, LEVEL_0};
 use super::{controller, events, field, int};
 use crate::cmd::rollout::selector_string;

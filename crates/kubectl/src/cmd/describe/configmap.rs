@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::template::{object_header};
+use super::template::object_header;
 use super::writer::{PrefixWriter, LEVEL_0};
 use super::{base64_bytes, events, sorted_entries};
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::template::{object_header};
+use super::template::object_header;
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1, LEVEL_2, LEVEL_3};
 use super::{events, field};
 

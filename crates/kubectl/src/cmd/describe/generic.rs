@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use super::template::{object_header};
-use super::writer::{PrefixWriter, LEVEL_0};
 use super::events;
+use super::template::object_header;
+use super::writer::{PrefixWriter, LEVEL_0};
 
 /// Fields the generic describer leaves out (printed above or noise).
 const SKIP: &[&str] = &[

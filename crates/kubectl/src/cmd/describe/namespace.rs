@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use super::{field, sorted_entries};
 use super::template::{annotations_multiline, labels_multiline};
 use super::writer::{PrefixWriter, LEVEL_0};
+use super::{field, sorted_entries};
 use crate::context::Context;
 use crate::errors::Result;
 

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{field, strings};
 use super::template::{annotations_multiline, labels_multiline};
 use super::writer::{PrefixWriter, LEVEL_0, LEVEL_1};
+use super::{field, strings};
 
 /// One `rbacv1.PolicyRule` with its lists.
 #[derive(Debug, Clone, Default, PartialEq)]

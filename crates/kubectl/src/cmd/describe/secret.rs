@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::template::{object_header};
+use super::template::object_header;
 use super::writer::{PrefixWriter, LEVEL_0};
 use super::{base64_bytes, events, field, sorted_entries};
 use crate::context::Context;

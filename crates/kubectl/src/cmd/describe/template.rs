@@ -35,7 +35,10 @@ fn or_none(text: &str) -> &str {
 /// `printLabelsMultilineWithIndent`.
 /// The `Name:` and `Namespace:` lines most describers open with.
 pub fn name_and_namespace(w: &mut PrefixWriter, obj: &Value) {
-    w.write(LEVEL_0, &format!("Name:\t{}\n", super::field(obj, "/metadata/name")));
+    w.write(
+        LEVEL_0,
+        &format!("Name:\t{}\n", super::field(obj, "/metadata/name")),
+    );
     w.write(
         LEVEL_0,
         &format!("Namespace:\t{}\n", super::field(obj, "/metadata/namespace")),
