@@ -4,17 +4,24 @@
 //! other than what authorization looked at, so they are refused with 400 before
 //! routing.
 
+use std::borrow::Cow;
+
 use api_types::ApiError;
 
-/// A segment as a client could mean it after percent-decoding dots and slashes.
-fn decoded(segment: &str) -> String {
-    segment
+/// A segment as a client could mean it after percent-decoding dots and slashes
+/// (borrowed when it has no `%`, as nearly every segment has not).
+fn decoded(segment: &str) -> Cow<'_, str> {
+    if !segment.contains('%') {
+        return Cow::Borrowed(segment);
+    }
+    let decoded = segment
         .replace("%2e", ".")
         .replace("%2E", ".")
         .replace("%2f", "/")
         .replace("%2F", "/")
         .replace("%5c", "\\")
-        .replace("%5C", "\\")
+        .replace("%5C", "\\");
+    Cow::Owned(decoded)
 }
 
 /// Ok for a clean path; 400 otherwise.

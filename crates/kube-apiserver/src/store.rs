@@ -139,7 +139,7 @@ fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiEr
     let mut o = obj.clone();
     api_types::conversion::external_to_storage(info, &mut o);
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
+        m.shift_remove("resourceVersion");
         m.remove("selfLink");
     }
     serde_json::to_vec(&o).map_err(internal)
@@ -550,7 +550,7 @@ impl Store {
                 }
                 let mut obj = mutate(None)?;
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                    m.remove("resourceVersion");
+                    m.shift_remove("resourceVersion");
                 }
                 meta::set_name(&mut obj, name);
                 match self.create(info, namespace, obj, opts).await {
@@ -759,7 +759,7 @@ impl Store {
                 Some(rv) => meta::set_resource_version(&mut patched, &rv),
                 None => {
                     if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
-                        m.remove("resourceVersion");
+                        m.shift_remove("resourceVersion");
                     }
                 }
             }
@@ -991,8 +991,8 @@ fn same_object(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("managedFields");
-            m.remove("resourceVersion");
+            m.shift_remove("managedFields");
+            m.shift_remove("resourceVersion");
         }
         v
     };

@@ -32,7 +32,7 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: 
     let m = meta::meta_mut(obj);
     m.insert("uid".into(), json!(uid));
     m.insert("creationTimestamp".into(), json!(now));
-    m.remove("resourceVersion");
+    m.shift_remove("resourceVersion");
     m.remove("deletionTimestamp");
     m.remove("deletionGracePeriodSeconds");
     m.remove("selfLink");

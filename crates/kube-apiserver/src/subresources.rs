@@ -83,7 +83,7 @@ pub fn apply_scale(obj: &Value, scale: &Value) -> Result<Value, ApiError> {
         Some(rv) if !rv.is_empty() => meta::set_resource_version(&mut new, rv),
         _ => {
             if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
+                m.shift_remove("resourceVersion");
             }
         }
     }

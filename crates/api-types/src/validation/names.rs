@@ -2,9 +2,6 @@
 //! (`k8s.io/apimachinery/pkg/util/validation`). Each returns the list of
 //! problems, empty when the value is valid.
 
-use once_cell::sync::Lazy;
-use regex::Regex;
-
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
 const DNS1123_SUBDOMAIN_FMT: &str =
@@ -27,18 +24,69 @@ const C_IDENTIFIER_ERR: &str = "a valid C identifier must start with alphabetic 
 pub const DNS1123_LABEL_MAX: usize = 63;
 pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
 
-fn anchored(fmt: &str) -> Regex {
-    // The patterns are constants above; a failure here is a programming error.
-    Regex::new(&format!("^(?:{fmt})$")).expect("constant regex")
+// The `*_FMT` patterns are what upstream's messages print; the checks below match
+// exactly those languages byte by byte (every object's names, labels and keys pass
+// through them on every write, and a regex search cost more than the rest of a name's
+// validation). `matchers_accept_what_the_patterns_accept` tests them against the
+// patterns.
+
+fn is_lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
-static DNS1123_LABEL: Lazy<Regex> = Lazy::new(|| anchored(DNS1123_LABEL_FMT));
-static DNS1123_SUBDOMAIN: Lazy<Regex> = Lazy::new(|| anchored(DNS1123_SUBDOMAIN_FMT));
-static DNS1035_LABEL: Lazy<Regex> = Lazy::new(|| anchored(DNS1035_LABEL_FMT));
-static QUALIFIED_NAME: Lazy<Regex> = Lazy::new(|| anchored(QUALIFIED_NAME_FMT));
-static LABEL_VALUE: Lazy<Regex> = Lazy::new(|| anchored(LABEL_VALUE_FMT));
-static CONFIG_KEY: Lazy<Regex> = Lazy::new(|| anchored(CONFIG_KEY_FMT));
-static C_IDENTIFIER: Lazy<Regex> = Lazy::new(|| anchored(C_IDENTIFIER_FMT));
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`
+fn dns1123_label_ok(v: &[u8]) -> bool {
+    match (v.first(), v.last()) {
+        (Some(&f), Some(&l)) => {
+            is_lower_alnum(f)
+                && is_lower_alnum(l)
+                && v.iter().all(|&b| is_lower_alnum(b) || b == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// DNS-1123 labels joined by single dots.
+fn dns1123_subdomain_ok(v: &[u8]) -> bool {
+    v.split(|&b| b == b'.').all(dns1123_label_ok)
+}
+
+/// `[a-z]([-a-z0-9]*[a-z0-9])?`
+fn dns1035_label_ok(v: &[u8]) -> bool {
+    v.first().is_some_and(u8::is_ascii_lowercase) && dns1123_label_ok(v)
+}
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
+fn qualified_name_ok(v: &[u8]) -> bool {
+    match (v.first(), v.last()) {
+        (Some(f), Some(l)) => {
+            f.is_ascii_alphanumeric()
+                && l.is_ascii_alphanumeric()
+                && v.iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        }
+        _ => false,
+    }
+}
+
+/// `(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?`
+fn label_value_ok(v: &[u8]) -> bool {
+    v.is_empty() || qualified_name_ok(v)
+}
+
+/// `[-._a-zA-Z0-9]+`
+fn config_key_ok(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`
+fn c_identifier_ok(v: &[u8]) -> bool {
+    v.first()
+        .is_some_and(|&f| f.is_ascii_alphabetic() || f == b'_')
+        && v.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+}
 
 /// Upstream's `RegexError`: `msg (e.g. 'a' or 'b', regex used for validation is 'fmt')`.
 pub fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
@@ -67,8 +115,8 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
     if value.len() > DNS1123_LABEL_MAX {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
-    if !DNS1123_LABEL.is_match(value) {
-        if DNS1123_SUBDOMAIN.is_match(value) {
+    if !dns1123_label_ok(value.as_bytes()) {
+        if dns1123_subdomain_ok(value.as_bytes()) {
             errs.push("must not contain dots".to_string());
         } else {
             errs.push(regex_error(
@@ -86,7 +134,7 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
     if value.len() > DNS1123_SUBDOMAIN_MAX {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
     }
-    if !DNS1123_SUBDOMAIN.is_match(value) {
+    if !dns1123_subdomain_ok(value.as_bytes()) {
         errs.push(regex_error(
             DNS1123_SUBDOMAIN_ERR,
             DNS1123_SUBDOMAIN_FMT,
@@ -101,7 +149,7 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
     if value.len() > DNS1123_LABEL_MAX {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
-    if !DNS1035_LABEL.is_match(value) {
+    if !dns1035_label_ok(value.as_bytes()) {
         errs.push(regex_error(
             DNS1035_LABEL_ERR,
             DNS1035_LABEL_FMT,
@@ -142,7 +190,7 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     } else if name.len() > DNS1123_LABEL_MAX {
         errs.push(format!("name part {}", max_len_error(DNS1123_LABEL_MAX)));
     }
-    if !QUALIFIED_NAME.is_match(name) {
+    if !qualified_name_ok(name.as_bytes()) {
         errs.push(format!(
             "name part {}",
             regex_error(
@@ -160,7 +208,7 @@ pub fn is_valid_label_value(value: &str) -> Vec<String> {
     if value.len() > DNS1123_LABEL_MAX {
         errs.push(max_len_error(DNS1123_LABEL_MAX));
     }
-    if !LABEL_VALUE.is_match(value) {
+    if !label_value_ok(value.as_bytes()) {
         errs.push(regex_error(
             LABEL_VALUE_ERR,
             LABEL_VALUE_FMT,
@@ -188,7 +236,7 @@ pub fn is_config_map_key(value: &str) -> Vec<String> {
     if value.len() > DNS1123_SUBDOMAIN_MAX {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
     }
-    if !CONFIG_KEY.is_match(value) {
+    if !config_key_ok(value.as_bytes()) {
         errs.push(regex_error(
             CONFIG_KEY_ERR,
             CONFIG_KEY_FMT,
@@ -215,7 +263,7 @@ pub fn is_env_var_name(value: &str) -> Vec<String> {
 }
 
 pub fn is_c_identifier(value: &str) -> Vec<String> {
-    if C_IDENTIFIER.is_match(value) {
+    if c_identifier_ok(value.as_bytes()) {
         Vec::new()
     } else {
         vec![regex_error(
@@ -335,6 +383,59 @@ pub fn name_is_path_segment(name: &str, prefix: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every string up to length 4 over an alphabet with one byte of each class the
+    /// patterns tell apart, plus longer mixes: each matcher accepts exactly what its
+    /// upstream pattern (anchored) accepts.
+    #[test]
+    fn matchers_accept_what_the_patterns_accept() {
+        let alphabet: &[u8] = b"aZ0-_./=\xc3";
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut level = vec![Vec::new()];
+        for _ in 0..4 {
+            level = level
+                .iter()
+                .flat_map(|p: &Vec<u8>| {
+                    alphabet.iter().map(move |&b| [p.as_slice(), &[b]].concat())
+                })
+                .collect();
+            inputs.extend(level.iter().cloned());
+        }
+        for s in [
+            "my-name",
+            "a.b.c",
+            "a..b",
+            "-a",
+            "a-",
+            "Ab_c.d",
+            "x".repeat(300).as_str(),
+            "a.b-c.d9",
+            "é",
+            "a\nb",
+        ] {
+            inputs.push(s.as_bytes().to_vec());
+        }
+        let checks: [(&str, fn(&[u8]) -> bool); 7] = [
+            (DNS1123_LABEL_FMT, dns1123_label_ok),
+            (DNS1123_SUBDOMAIN_FMT, dns1123_subdomain_ok),
+            (DNS1035_LABEL_FMT, dns1035_label_ok),
+            (QUALIFIED_NAME_FMT, qualified_name_ok),
+            (LABEL_VALUE_FMT, label_value_ok),
+            (CONFIG_KEY_FMT, config_key_ok),
+            (C_IDENTIFIER_FMT, c_identifier_ok),
+        ];
+        for (fmt, matcher) in checks {
+            let re = regex::bytes::Regex::new(&format!("^(?:{fmt})$")).expect("pattern");
+            for input in &inputs {
+                assert_eq!(
+                    matcher(input),
+                    re.is_match(input),
+                    "{fmt} on {:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
 
     #[test]
     fn subdomain_message_matches_upstream() {

@@ -545,7 +545,7 @@ impl Admission {
                 attempts += 1;
                 let mut updated = value.clone();
                 if let Some(m) = updated.get_mut("metadata").and_then(Value::as_object_mut) {
-                    m.remove("resourceVersion");
+                    m.shift_remove("resourceVersion");
                 }
                 if let Some(o) = updated.as_object_mut() {
                     o.insert(

@@ -150,7 +150,7 @@ fn object_ref(info: &RequestInfo) -> Option<Value> {
 
 fn strip_managed_fields(v: &mut Value) {
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
+        m.shift_remove("managedFields");
     }
     if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
         items.iter_mut().for_each(strip_managed_fields);

@@ -399,7 +399,7 @@ pub async fn patch(
                     let mut out = subresources::apply_scale(cur, &patched)?;
                     if patch.pointer("/metadata/resourceVersion").is_none() {
                         if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
-                            m.remove("resourceVersion");
+                            m.shift_remove("resourceVersion");
                         }
                     }
                     Ok(out)

@@ -27,18 +27,75 @@ where
     K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
+    let (store, [triggers]) = spawn_many(events);
+    (store, triggers)
+}
+
+/// [`spawn`] for two controllers reading the same store: each gets every touched
+/// object, and only once the store has it (a controller with a watch of its own
+/// could be triggered by a change its store does not show yet). Watch errors go to
+/// the first stream only.
+pub fn spawn_pair<K, S>(
+    events: S,
+) -> (
+    Store<K>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
+    let (store, [first, second]) = spawn_many(events);
+    (store, first, second)
+}
+
+fn spawn_many<K, S, const N: usize>(
+    events: S,
+) -> (
+    Store<K>,
+    [impl Stream<Item = Result<K, watcher::Error>> + Send + 'static; N],
+)
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+{
     let (store, writer) = reflector::store();
-    let (tx, rx) = mpsc::unbounded_channel();
+    let mut senders = Vec::with_capacity(N);
+    let receivers: [_; N] = std::array::from_fn(|_| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        senders.push(tx);
+        rx
+    });
     tokio::spawn(async move {
         let mut touched = events.reflect(writer).touched_objects().boxed();
         while let Some(item) = touched.next().await {
-            if tx.send(item).is_err() {
+            let delivered = match item {
+                Ok(object) => {
+                    // Every stream gets it (no short-circuit); done when none listens.
+                    let mut any = false;
+                    for tx in &senders {
+                        any |= tx.send(Ok(object.clone())).is_ok();
+                    }
+                    any
+                }
+                // Errors are only logged: by the first controller.
+                Err(err) => {
+                    let _ = senders[0].send(Err(err));
+                    senders.iter().any(|tx| !tx.is_closed())
+                }
+            };
+            if !delivered {
                 break;
             }
         }
     });
-    let triggers = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    let streams = receivers.map(|rx| {
+        futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
     });
-    (store, triggers)
+    (store, streams)
 }

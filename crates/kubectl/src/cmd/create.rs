@@ -54,7 +54,7 @@ impl ValidateArgs {
 /// so an exported object can be created again.
 pub fn clear_resource_version(object: &mut Value) {
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("resourceVersion");
+        meta.shift_remove("resourceVersion");
     }
 }
 
@@ -127,7 +127,7 @@ impl WriteOptions {
 /// Upstream hides `metadata.managedFields` in YAML/JSON output.
 pub fn strip_managed_fields(mut obj: Value) -> Value {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        meta.remove("managedFields");
+        meta.shift_remove("managedFields");
     }
     obj
 }

@@ -70,7 +70,10 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         )
         .default_backoff(),
     );
-    let (claims, claim_stream) = informer::spawn(
+    // Both controllers are triggered by claims and read the claim store: each trigger
+    // comes after the store has the change (a claim's deletion must not find it
+    // there still, or its volume would stay Bound).
+    let (claims, claim_stream, claim_stream_for_volumes) = informer::spawn_pair(
         watcher(
             Api::<PersistentVolumeClaim>::all(client.clone()),
             watcher::Config::default(),
@@ -116,14 +119,10 @@ async fn run(ctx: ControllerContext) -> anyhow::Result<()> {
         Api::<PersistentVolume>::all(client.clone()),
         watcher::Config::default(),
     )
-    .watches(
-        Api::<PersistentVolumeClaim>::all(client),
-        watcher::Config::default(),
-        |claim: PersistentVolumeClaim| {
-            let name = binder::claim_volume_name(&claim).to_string();
-            (!name.is_empty()).then(|| ObjectRef::new(&name))
-        },
-    )
+    .watches_stream(claim_stream_for_volumes, |claim: PersistentVolumeClaim| {
+        let name = binder::claim_volume_name(&claim).to_string();
+        (!name.is_empty()).then(|| ObjectRef::new(&name))
+    })
     .with_config(ControllerConfig::default().concurrency(1))
     .run(reconcile_volume, volume_error_policy, state);
 
