@@ -415,7 +415,8 @@ mod tests {
         ] {
             inputs.push(s.as_bytes().to_vec());
         }
-        let checks: [(&str, fn(&[u8]) -> bool); 7] = [
+        type Matcher = fn(&[u8]) -> bool;
+        let checks: [(&str, Matcher); 7] = [
             (DNS1123_LABEL_FMT, dns1123_label_ok),
             (DNS1123_SUBDOMAIN_FMT, dns1123_subdomain_ok),
             (DNS1035_LABEL_FMT, dns1035_label_ok),
