@@ -479,6 +479,20 @@ impl Store {
     }
 }
 
+/// A failed CAS write of `name`: `None` when the object changed since it was read
+/// (the caller reads it again and retries), else the error to answer with.
+fn cas_failure(info: &ResourceInfo, name: &str, err: StorageError) -> Option<ApiError> {
+    match err {
+        StorageError::Conflict(_) => None,
+        StorageError::NotFound => Some(ApiError::not_found(
+            info.group,
+            &info.qualified_plural(),
+            name,
+        )),
+        other => Some(internal(other)),
+    }
+}
+
 /// Kinds whose PUT creates a missing object (upstream `AllowCreateOnUpdate`).
 fn allows_create_on_update(info: &ResourceInfo) -> bool {
     matches!(info.kind, "Endpoints" | "Event")
@@ -550,15 +564,10 @@ impl Store {
                     meta::set_resource_version(&mut obj, &rev.to_string());
                     return Ok(obj);
                 }
-                Err(StorageError::Conflict(_)) => continue,
-                Err(StorageError::NotFound) => {
-                    return Err(ApiError::not_found(
-                        info.group,
-                        &info.qualified_plural(),
-                        name,
-                    ))
-                }
-                Err(e) => return Err(internal(e)),
+                Err(e) => match cas_failure(info, name, e) {
+                    None => continue,
+                    Some(err) => return Err(err),
+                },
             }
         }
         Err(conflict(info, name))

@@ -188,15 +188,10 @@ impl Store {
                                 deleted_now: false,
                             });
                         }
-                        Err(StorageError::Conflict(_)) => continue,
-                        Err(StorageError::NotFound) => {
-                            return Err(ApiError::not_found(
-                                info.group,
-                                &info.qualified_plural(),
-                                name,
-                            ))
-                        }
-                        Err(e) => return Err(internal(e)),
+                        Err(e) => match cas_failure(info, name, e) {
+                            None => continue,
+                            Some(err) => return Err(err),
+                        },
                     }
                 }
             }
@@ -215,15 +210,10 @@ impl Store {
                         deleted_now: true,
                     });
                 }
-                Err(StorageError::Conflict(_)) => continue,
-                Err(StorageError::NotFound) => {
-                    return Err(ApiError::not_found(
-                        info.group,
-                        &info.qualified_plural(),
-                        name,
-                    ))
-                }
-                Err(e) => return Err(internal(e)),
+                Err(e) => match cas_failure(info, name, e) {
+                    None => continue,
+                    Some(err) => return Err(err),
+                },
             }
         }
         Err(conflict(info, name))
