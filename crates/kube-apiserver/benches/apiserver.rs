@@ -250,29 +250,23 @@ async fn main() -> anyhow::Result<()> {
     let raw_per_s = CREATES as f64 / raw.as_secs_f64();
     let cpu1 = cpu_now(&etcd, &api);
 
-    // API creates at the same concurrency. The bodies are built before the clock starts,
-    // as the raw txns' value is.
-    let bodies: Arc<Vec<Bytes>> = Arc::new(
-        (0..CREATES)
-            .map(|i| Bytes::from(serde_json::to_vec(&pod(&format!("pod-{i}"))).expect("json")))
-            .collect(),
-    );
-    // Each client has its own keep-alive HTTP/1.1 connection, driven as load generators
-    // such as wrk drive theirs (one write of the prepared request, the response read
-    // by its Content-Length): the raw txns go straight onto etcd's gRPC channel, and
-    // the bench's own CPU per request should be as small on both sides, for it shares
-    // the cores with the servers measured.
+    // API creates at the same concurrency. The requests are built before the clock
+    // starts, as the raw txns' value is. Each client has its own keep-alive HTTP/1.1
+    // connection, driven as load generators such as wrk drive theirs (one write of the
+    // prepared request, the response read by its Content-Length): the raw txns go
+    // straight onto etcd's gRPC channel, and the bench's own CPU per request should be
+    // as small on both sides, for it shares the cores with the servers measured.
     let authority = base.trim_start_matches("http://").to_string();
     let requests: Arc<Vec<Vec<u8>>> = Arc::new(
-        bodies
-            .iter()
-            .map(|body| {
+        (0..CREATES)
+            .map(|i| {
+                let body = serde_json::to_vec(&pod(&format!("pod-{i}"))).expect("json");
                 let mut r = format!(
                     "POST /api/v1/namespaces/bench/pods HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
                     body.len()
                 )
                 .into_bytes();
-                r.extend_from_slice(body);
+                r.extend_from_slice(&body);
                 r
             })
             .collect(),
