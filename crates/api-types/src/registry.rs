@@ -755,6 +755,7 @@ pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static Resou
             .map(|r| ((r.group, r.version, r.plural), r))
             .collect()
     });
+    // Built from the table's end, so on a clash the first entry wins, as in a scan.
     // The map is covariant in its key, so it can be asked with borrowed strs.
     let index: &HashMap<(&str, &str, &str), &'static ResourceInfo> = &BY_PLURAL;
     index.get(&(group, version, plural)).copied()

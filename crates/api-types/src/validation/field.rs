@@ -34,19 +34,7 @@ impl Path {
     }
 
     pub fn index(&self, i: usize) -> Path {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = i;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let digits = std::str::from_utf8(&digits[at..]).unwrap_or("0");
-        self.bracketed(digits)
+        self.bracketed(itoa::Buffer::new().format(i))
     }
 
     pub fn key(&self, k: &str) -> Path {
