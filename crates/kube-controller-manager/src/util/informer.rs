@@ -51,6 +51,7 @@ where
     (store, first, second)
 }
 
+/// The store and `N` trigger streams, each fed every touched object after the store.
 fn spawn_many<K, S, const N: usize>(
     events: S,
 ) -> (
@@ -72,22 +73,18 @@ where
     tokio::spawn(async move {
         let mut touched = events.reflect(writer).touched_objects().boxed();
         while let Some(item) = touched.next().await {
-            let delivered = match item {
+            match item {
                 Ok(object) => {
-                    // Every stream gets it (no short-circuit); done when none listens.
-                    let mut any = false;
                     for tx in &senders {
-                        any |= tx.send(Ok(object.clone())).is_ok();
+                        let _ = tx.send(Ok(object.clone()));
                     }
-                    any
                 }
                 // Errors are only logged: by the first controller.
                 Err(err) => {
                     let _ = senders[0].send(Err(err));
-                    senders.iter().any(|tx| !tx.is_closed())
                 }
-            };
-            if !delivered {
+            }
+            if senders.iter().all(mpsc::UnboundedSender::is_closed) {
                 break;
             }
         }
