@@ -669,17 +669,12 @@ impl WatchCache {
                         prev,
                     });
                 }
-                self.revision_tx.send_if_modified(|r| {
-                    if revision > *r {
-                        *r = revision;
-                        true
-                    } else {
-                        false
-                    }
-                });
             }
-            // After a whole response (or a progress notification) the caches reflect
-            // everything up to the header revision.
+            // Only after a whole response (or a progress notification) do the caches
+            // reflect everything up to its last revision. One revision can hold several
+            // events (batched creates share a txn), and etcd never splits a revision
+            // across responses: publishing per event would let a consistent list, a
+            // bookmark or a closing watch see half of one.
             if resp.events().is_empty() || header_rev > 0 {
                 let last_event = resp
                     .events()

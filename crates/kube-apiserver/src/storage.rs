@@ -10,6 +10,8 @@ use etcd_client::{
 };
 use parking_lot::Mutex;
 
+mod batch;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("etcd request failed: {0}")]
@@ -62,6 +64,8 @@ pub struct Storage {
     /// control (or the connection task) with the request path's txns.
     watch_client: Client,
     lease: Mutex<Option<LeaseCache>>,
+    /// Creates go to etcd through here, several to a txn under load.
+    creates: batch::CreateBatcher,
     /// Encryption at rest (`--encryption-provider-config`).
     encryption: Option<std::sync::Arc<crate::encryption::Encryption>>,
 }
@@ -96,6 +100,7 @@ impl Storage {
         let client = Client::connect(endpoints, Some(opts.clone())).await?;
         let watch_client = Client::connect(endpoints, Some(opts)).await?;
         Ok(Storage {
+            creates: batch::CreateBatcher::start(client.clone()),
             client,
             watch_client,
             lease: Mutex::new(None),
@@ -166,14 +171,7 @@ impl Storage {
     pub async fn create(&self, key: &str, value: Vec<u8>, ttl: Option<Duration>) -> Result<i64> {
         let value = self.seal(key, value)?;
         let put_opts = self.put_options(ttl).await?;
-        let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value, put_opts)]);
-        let resp = self.client.kv_client().txn(txn).await?;
-        if !resp.succeeded() {
-            return Err(StorageError::AlreadyExists);
-        }
-        Ok(resp.header().map(|h| h.revision()).unwrap_or(0))
+        self.creates.create(key, value, put_opts).await
     }
 
     /// Replaces `key` if its mod_revision is still `expected`; on a mismatch returns

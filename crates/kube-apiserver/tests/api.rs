@@ -496,3 +496,129 @@ async fn max_requests_inflight_answers_429_with_retry_after() {
         "{codes:?}"
     );
 }
+
+/// The names and resourceVersions of the ADDED events a watch from `rv` delivers
+/// before its `timeoutSeconds` ends it.
+async fn added_since(api: &Api, rv: &str, timeout_s: u32) -> Vec<(String, String)> {
+    let path = format!(
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds={timeout_s}"
+    );
+    let req = hyper::Request::builder()
+        .uri(format!("{}{}", api.base, path))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let resp = api.client.request(req).await.expect("response");
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("event line"))
+        .filter(|ev| ev["type"] == "ADDED")
+        .map(|ev| {
+            let meta = &ev["object"]["metadata"];
+            (
+                meta["name"].as_str().unwrap_or_default().to_string(),
+                meta["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn concurrent_creates_share_txns_and_reach_every_watcher_once() {
+    let c = common::start();
+    let api = Arc::new(Api::new(&c));
+    let path = "/api/v1/namespaces/default/configmaps";
+    let (_, list) = api.json("GET", path, &Value::Null).await;
+    let start_rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("list rv")
+        .to_string();
+    // A watcher from before the creates, fed live.
+    let live = {
+        let api = api.clone();
+        let rv = start_rv.clone();
+        tokio::spawn(async move { added_since(&api, &rv, 4).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // 48 distinct names and 8 creates racing for one more.
+    let names: Vec<String> = (0..48)
+        .map(|i| format!("b-{i}"))
+        .chain((0..8).map(|_| "dup".to_string()))
+        .collect();
+    let creates = names.iter().map(|name| {
+        let api = api.clone();
+        let body = json!({"metadata": {"name": name}, "data": {"k": name}});
+        async move { api.json("POST", path, &body).await }
+    });
+    let mut created: Vec<(String, String)> = Vec::new();
+    let mut rejected = 0;
+    for (code, body) in futures::future::join_all(creates).await {
+        match code {
+            201 => created.push((
+                body["metadata"]["name"].as_str().expect("name").to_string(),
+                body["metadata"]["resourceVersion"]
+                    .as_str()
+                    .expect("rv")
+                    .to_string(),
+            )),
+            409 => {
+                assert_eq!(body["reason"], "AlreadyExists", "{body}");
+                assert_eq!(body["details"]["name"], "dup", "{body}");
+                rejected += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((created.len(), rejected), (49, 7), "{created:?}");
+    let mut revisions: Vec<i64> = created
+        .iter()
+        .map(|(_, rv)| rv.parse().expect("rv"))
+        .collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert!(
+        revisions.len() < created.len(),
+        "56 racing creates went out as {} txns: none shared one",
+        revisions.len()
+    );
+    // Each stored object is readable with the revision its create answered.
+    for (name, rv) in &created {
+        let (_, got) = api
+            .json("GET", &format!("{path}/{name}"), &Value::Null)
+            .await;
+        assert_eq!(
+            got["metadata"]["resourceVersion"].as_str(),
+            Some(rv.as_str())
+        );
+        assert_eq!(got["data"]["k"].as_str(), Some(name.as_str()));
+    }
+
+    // A watch from before the creates gets each one once, with its revision, whether
+    // it watched them happen or replays them; a watch resumed from any of those
+    // revisions gets exactly the later ones.
+    let mut want = created.clone();
+    want.sort();
+    let mut seen_live = live.await.expect("live watcher");
+    seen_live.sort();
+    assert_eq!(seen_live, want, "live watcher");
+    let mut replayed = added_since(&api, &start_rv, 1).await;
+    replayed.sort();
+    assert_eq!(replayed, want, "replay");
+    let resumed = revisions.iter().map(|r| {
+        let api = api.clone();
+        async move { (*r, added_since(&api, &r.to_string(), 1).await) }
+    });
+    for (r, mut got) in futures::future::join_all(resumed).await {
+        got.sort();
+        let later: Vec<_> = want
+            .iter()
+            .filter(|(_, rv)| rv.parse::<i64>().expect("rv") > r)
+            .cloned()
+            .collect();
+        assert_eq!(got, later, "watch from {r}");
+    }
+}

@@ -17,7 +17,7 @@ use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::Utc;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{
     query::Query,
@@ -507,17 +507,64 @@ pub async fn watch(
         tokio::pin!(deadline);
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         tick.tick().await;
+        // Events the client asked to skip: those at or before its resourceVersion (the
+        // cache may not have reached it when the watch started).
+        let skip_upto = rv.unwrap_or(0);
+        // A client resumes after the last resourceVersion it saw, so the stream must
+        // never stop, or bookmark, partway through one revision's events (batched
+        // creates share one). The cache publishes a revision only once all its events
+        // are broadcast: those can then be drained from `live` without waiting.
+        let gone = || {
+            let st = ApiError::gone("too old resource version").to_status();
+            Ok(event_line(
+                "ERROR",
+                &serde_json::to_vec(&st).unwrap_or_default(),
+            ))
+        };
         loop {
             tokio::select! {
-                _ = &mut deadline => return,
+                _ = &mut deadline => {
+                    // Finish the revision last sent, then close.
+                    if watch_cache.revision() < last_rev {
+                        watch_cache.wait_for(last_rev, Duration::from_secs(1)).await;
+                    }
+                    while let Ok(ev) = live.try_recv() {
+                        if ev.revision > last_rev { break; }
+                        if ev.revision <= skip_upto { continue; }
+                        if let Some(k) = filtered(&ev, &filter, &prefix) {
+                            if tx.send(Ok(encode(k, &ev.object))).await.is_err() { return; }
+                        }
+                    }
+                    return;
+                }
                 _ = tick.tick(), if bookmarks => {
-                    let rev = watch_cache.revision().max(last_rev);
-                    if tx.send(Ok(bookmark(rev, false))).await.is_err() { return; }
+                    // Send what is queued, then bookmark the published revision if
+                    // nothing past it was sent (else the events carry the revision).
+                    let published = watch_cache.revision();
+                    loop {
+                        match live.try_recv() {
+                            Ok(ev) => {
+                                if ev.revision <= skip_upto { continue; }
+                                last_rev = last_rev.max(ev.revision);
+                                if let Some(k) = filtered(&ev, &filter, &prefix) {
+                                    if tx.send(Ok(encode(k, &ev.object))).await.is_err() { return; }
+                                }
+                            }
+                            Err(TryRecvError::Empty) => break,
+                            Err(_) => {
+                                let _ = tx.send(gone()).await;
+                                return;
+                            }
+                        }
+                    }
+                    if last_rev <= published && tx.send(Ok(bookmark(published, false))).await.is_err() {
+                        return;
+                    }
                 }
                 _ = tx.closed() => return,
                 ev = live.recv() => match ev {
                     Ok(ev) => {
-                        if ev.revision <= last_rev && rv.is_some() { continue; }
+                        if ev.revision <= skip_upto { continue; }
                         last_rev = last_rev.max(ev.revision);
                         if let Some(k) = filtered(&ev, &filter, &prefix) {
                             if tx.send(Ok(encode(k, &ev.object))).await.is_err() { return; }
@@ -525,8 +572,7 @@ pub async fn watch(
                     }
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
                         // Too slow (or the cache was reset): tell the client to re-list.
-                        let st = ApiError::gone("too old resource version").to_status();
-                        let _ = tx.send(Ok(event_line("ERROR", &serde_json::to_vec(&st).unwrap_or_default()))).await;
+                        let _ = tx.send(gone()).await;
                         return;
                     }
                 }

@@ -1,0 +1,158 @@
+//! Group commit of creates. Creates that arrive while earlier ones are in flight to etcd
+//! go out together as one txn of nested txns. Each nested txn is the same
+//! create-if-absent as a lone create (`create_revision == 0` → put) and succeeds or fails
+//! on its own. All of them share the one etcd revision of the outer txn.
+//!
+//! There is no waiting for a batch to fill. A create that finds a free slot is sent at
+//! once, so an idle apiserver adds no latency. Under load, etcd's cost per txn (raft
+//! entry, gRPC call, the apply loop) is paid once per batch, not once per object.
+
+use std::sync::Arc;
+
+use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::{Result, StorageError};
+
+/// Txns in flight at once. Fewer means bigger batches. Two keep etcd busy while the
+/// next batch gathers.
+const IN_FLIGHT: usize = 1;
+/// Nested txns per batch; etcd's `--max-txn-ops` defaults to 128.
+const MAX_OPS: usize = 64;
+/// Value bytes per batch, well under etcd's 1.5 MiB `--max-request-bytes`. A larger
+/// value goes alone.
+const MAX_BYTES: usize = 512 * 1024;
+
+struct Pending {
+    key: String,
+    value: Vec<u8>,
+    opts: Option<PutOptions>,
+    done: oneshot::Sender<Result<i64>>,
+}
+
+/// The queue in front of the create txns.
+pub(super) struct CreateBatcher {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+impl CreateBatcher {
+    pub(super) fn start(client: Client) -> CreateBatcher {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(client, rx));
+        CreateBatcher { tx }
+    }
+
+    /// Creates `key` if absent; the revision of the write, or `AlreadyExists`.
+    pub(super) async fn create(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        opts: Option<PutOptions>,
+    ) -> Result<i64> {
+        let (done, rx) = oneshot::channel();
+        let pending = Pending {
+            key: key.to_string(),
+            value,
+            opts,
+            done,
+        };
+        if let Err(mpsc::error::SendError(p)) = self.tx.send(pending) {
+            // The batching task is gone (runtime shutting down): write directly.
+            return Err(StorageError::Etcd(etcd_client::Error::InvalidArgs(
+                format!("create of {} after the storage shut down", p.key),
+            )));
+        }
+        rx.await.unwrap_or_else(|_| {
+            Err(StorageError::Etcd(etcd_client::Error::InvalidArgs(
+                "create batch dropped".into(),
+            )))
+        })
+    }
+}
+
+async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut carried: Option<Pending> = None;
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let mut bytes = first.value.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_OPS && bytes < MAX_BYTES {
+            let Ok(p) = rx.try_recv() else { break };
+            // etcd refuses a txn that writes one key twice; a too-big value waits
+            // for the next batch.
+            if bytes + p.value.len() > MAX_BYTES || batch.iter().any(|b| b.key == p.key) {
+                carried = Some(p);
+                break;
+            }
+            bytes += p.value.len();
+            batch.push(p);
+        }
+        let client = client.clone();
+        tokio::spawn(async move {
+            commit(client, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+fn create_txn(key: &str, value: Vec<u8>, opts: Option<PutOptions>) -> Txn {
+    Txn::new()
+        .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(key, value, opts)])
+}
+
+async fn commit_one(client: &Client, p: Pending) {
+    let result = client
+        .kv_client()
+        .txn(create_txn(&p.key, p.value, p.opts))
+        .await
+        .map_err(StorageError::from)
+        .and_then(|resp| match resp.succeeded() {
+            true => Ok(resp.header().map(|h| h.revision()).unwrap_or(0)),
+            false => Err(StorageError::AlreadyExists),
+        });
+    let _ = p.done.send(result);
+}
+
+async fn commit(client: Client, mut batch: Vec<Pending>) {
+    if batch.len() == 1 {
+        let p = batch.pop().expect("one pending create");
+        return commit_one(&client, p).await;
+    }
+    // The values move into the request; a failed batch is retried one by one, so
+    // keep them until etcd has answered.
+    let ops: Vec<TxnOp> = batch
+        .iter()
+        .map(|p| TxnOp::txn(create_txn(&p.key, p.value.clone(), p.opts.clone())))
+        .collect();
+    match client.kv_client().txn(Txn::new().and_then(ops)).await {
+        Ok(resp) => {
+            let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+            let results = resp.op_responses();
+            for (p, op) in batch.into_iter().zip(results) {
+                let result = match op {
+                    TxnOpResponse::Txn(t) if t.succeeded() => Ok(revision),
+                    _ => Err(StorageError::AlreadyExists),
+                };
+                let _ = p.done.send(result);
+            }
+        }
+        Err(e) => {
+            // One bad member (or an etcd limit) fails the whole txn: each create then
+            // gets its own answer.
+            tracing::debug!(error = %e, size = batch.len(), "batched create failed; retrying one by one");
+            let retries = batch.into_iter().map(|p| commit_one(&client, p));
+            futures::future::join_all(retries).await;
+        }
+    }
+}
