@@ -57,7 +57,7 @@ impl CreateBatcher {
             done,
         };
         if let Err(mpsc::error::SendError(p)) = self.tx.send(pending) {
-            // The batching task is gone (runtime shutting down): write directly.
+            // The batching task is gone: the runtime is shutting down.
             return Err(StorageError::Etcd(etcd_client::Error::InvalidArgs(
                 format!("create of {} after the storage shut down", p.key),
             )));
@@ -154,5 +154,72 @@ async fn commit(client: Client, mut batch: Vec<Pending>) {
             let retries = batch.into_iter().map(|p| commit_one(&client, p));
             futures::future::join_all(retries).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Concurrent creates against a real etcd share txns, and each gets its own answer
+    /// whether it shared one or not: a member that makes etcd refuse the whole txn (a
+    /// lease that does not exist) fails alone, a taken key gets `AlreadyExists`.
+    #[tokio::test]
+    async fn each_batched_create_gets_its_own_answer() {
+        let etcd = test_support::Etcd::start().expect("etcd starts");
+        let client = Client::connect([etcd.endpoint()], None)
+            .await
+            .expect("etcd connects");
+        let batcher = CreateBatcher::start(client.clone());
+        let create_all = |keys: Vec<(String, Option<PutOptions>)>| {
+            let batcher = &batcher;
+            futures::future::join_all(keys.into_iter().map(|(key, opts)| async move {
+                let result = batcher.create(&key, vec![b'x'; 100], opts).await;
+                (key, result)
+            }))
+        };
+
+        let first = create_all((0..20).map(|i| (format!("/t/a{i}"), None)).collect()).await;
+        let mut revisions: Vec<i64> = first
+            .iter()
+            .map(|(key, r)| *r.as_ref().unwrap_or_else(|e| panic!("{key}: {e}")))
+            .collect();
+        revisions.sort_unstable();
+        revisions.dedup();
+        assert!(revisions.len() < 20, "20 concurrent creates shared no txn");
+
+        let bad_lease = Some(PutOptions::new().with_lease(0x7fff_0000_0000));
+        let second = create_all(
+            (0..20)
+                .map(|i| match i {
+                    7 => ("/t/a3".to_string(), None),
+                    13 => ("/t/bad-lease".to_string(), bad_lease.clone()),
+                    _ => (format!("/t/b{i}"), None),
+                })
+                .collect(),
+        )
+        .await;
+        for (key, result) in &second {
+            match (key.as_str(), result) {
+                ("/t/a3", Err(StorageError::AlreadyExists)) => {}
+                ("/t/bad-lease", Err(StorageError::Etcd(e))) => {
+                    assert!(e.to_string().contains("lease not found"), "{e}")
+                }
+                (k, Ok(_)) if k.starts_with("/t/b") => {}
+                (k, other) => panic!("{k}: {other:?}"),
+            }
+        }
+        let mut kv = client.kv_client();
+        let stored = kv
+            .get("/t/", Some(etcd_client::GetOptions::new().with_prefix()))
+            .await
+            .expect("get");
+        let keys: Vec<_> = stored
+            .kvs()
+            .iter()
+            .map(|kv| kv.key_str().unwrap_or_default())
+            .collect();
+        assert_eq!(keys.len(), 38, "{keys:?}");
+        assert!(!keys.contains(&"/t/bad-lease"));
     }
 }
