@@ -21,6 +21,9 @@ use test_support::{ApiServer, Etcd};
 
 const CONCURRENCY: usize = 32;
 const CREATES: usize = 10_000;
+/// The raw and API creates run in alternating rounds of `CREATES / ROUNDS`, so that a
+/// slow spell of the (shared, virtual) machine falls on both sides alike.
+const ROUNDS: usize = 5;
 const WATCHERS: usize = 100;
 const WATCH_EVENTS: usize = 200;
 
@@ -102,13 +105,14 @@ fn cpu_now(etcd: &Etcd, api: &ApiServer) -> [f64; 3] {
 }
 
 /// Runs `CONCURRENCY` workers made by `worker` (each gets the shared counter of claimed
-/// items, see [`claim`]) and returns the wall time until all are done.
-async fn run_workers<W, Fut>(worker: W) -> Duration
+/// items, starting at `first`, see [`claim`]) and returns the wall time until all are
+/// done.
+async fn run_workers<W, Fut>(first: usize, worker: W) -> Duration
 where
     W: Fn(Arc<AtomicUsize>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let next = Arc::new(AtomicUsize::new(0));
+    let next = Arc::new(AtomicUsize::new(first));
     let start = Instant::now();
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| tokio::spawn(worker(next.clone())))
@@ -223,33 +227,10 @@ async fn main() -> anyhow::Result<()> {
     .await;
     assert_eq!(code, 201, "namespace create");
 
-    // Raw etcd: create-if-absent txns of the same bytes at the same concurrency.
+    // The raw side: its own etcd client and the same bytes as the API body.
     let etcd_client = etcd_client::Client::connect([etcd.endpoint()], None).await?;
     let sample = Bytes::from(serde_json::to_vec(&pod("sample"))?);
     println!("pod body: {} bytes", sample.len());
-    let cpu0 = cpu_now(&etcd, &api);
-    let raw = run_workers(|next| {
-        let (c, body) = (etcd_client.clone(), sample.clone());
-        async move {
-            while let Some(i) = claim(&next, CREATES) {
-                let mut kv = c.kv_client();
-                let key = format!("/bench-raw/pods/bench/raw-{i}");
-                let txn = etcd_client::Txn::new()
-                    .when([etcd_client::Compare::create_revision(
-                        key.clone(),
-                        etcd_client::CompareOp::Equal,
-                        0,
-                    )])
-                    .and_then([etcd_client::TxnOp::put(key, body.to_vec(), None)]);
-                let r = kv.txn(txn).await.expect("raw txn");
-                assert!(r.succeeded());
-            }
-        }
-    })
-    .await;
-    let raw_per_s = CREATES as f64 / raw.as_secs_f64();
-    let cpu1 = cpu_now(&etcd, &api);
-
     // API creates at the same concurrency. The requests are built before the clock
     // starts, as the raw txns' value is. Each client has its own keep-alive HTTP/1.1
     // connection, driven as load generators such as wrk drive theirs (one write of the
@@ -271,29 +252,71 @@ async fn main() -> anyhow::Result<()> {
             })
             .collect(),
     );
-    let api_time = run_workers(|next| {
-        let (requests, authority) = (requests.clone(), authority.clone());
-        async move {
-            let mut conn = Http1Conn::connect(&authority).await;
-            while let Some(i) = claim(&next, CREATES) {
-                let code = conn.round_trip(&requests[i]).await;
-                assert_eq!(code, 201, "create pod-{i}");
+    // CPU seconds by process [bench, etcd, apiserver], summed over the rounds.
+    let (mut raw_cpu, mut api_cpu) = ([0.0; 3], [0.0; 3]);
+    let (mut raw, mut api_time) = (Duration::ZERO, Duration::ZERO);
+    let mut round_ratios = Vec::new();
+    let per_round = CREATES / ROUNDS;
+    for round in 0..ROUNDS {
+        let (first, end) = (round * per_round, (round + 1) * per_round);
+        let cpu0 = cpu_now(&etcd, &api);
+        // Raw etcd: create-if-absent txns of the same bytes at the same concurrency.
+        let raw_round = run_workers(first, |next| {
+            let (c, body) = (etcd_client.clone(), sample.clone());
+            async move {
+                while let Some(i) = claim(&next, end) {
+                    let mut kv = c.kv_client();
+                    let key = format!("/bench-raw/pods/bench/raw-{i}");
+                    let txn = etcd_client::Txn::new()
+                        .when([etcd_client::Compare::create_revision(
+                            key.clone(),
+                            etcd_client::CompareOp::Equal,
+                            0,
+                        )])
+                        .and_then([etcd_client::TxnOp::put(key, body.to_vec(), None)]);
+                    let r = kv.txn(txn).await.expect("raw txn");
+                    assert!(r.succeeded());
+                }
             }
+        })
+        .await;
+        let cpu1 = cpu_now(&etcd, &api);
+        let api_round = run_workers(first, |next| {
+            let (requests, authority) = (requests.clone(), authority.clone());
+            async move {
+                let mut conn = Http1Conn::connect(&authority).await;
+                while let Some(i) = claim(&next, end) {
+                    let code = conn.round_trip(&requests[i]).await;
+                    assert_eq!(code, 201, "create pod-{i}");
+                }
+            }
+        })
+        .await;
+        let cpu2 = cpu_now(&etcd, &api);
+        for p in 0..3 {
+            raw_cpu[p] += cpu1[p] - cpu0[p];
+            api_cpu[p] += cpu2[p] - cpu1[p];
         }
-    })
-    .await;
+        raw += raw_round;
+        api_time += api_round;
+        round_ratios.push(format!(
+            "{:.2}",
+            raw_round.as_secs_f64() / api_round.as_secs_f64()
+        ));
+    }
+    println!("ratio by round: {}", round_ratios.join(" "));
+    let raw_per_s = CREATES as f64 / raw.as_secs_f64();
     let api_per_s = CREATES as f64 / api_time.as_secs_f64();
-    let cpu2 = cpu_now(&etcd, &api);
     // CPU microseconds per create, by process: on a small machine the three share the
     // cores, so these explain the throughput figures better than wall time alone.
-    let per = |a: f64, b: f64| (b - a) * 1e6 / CREATES as f64;
+    let per = |cpu: f64| cpu * 1e6 / CREATES as f64;
     println!(
         "cpu us/create: raw: client={:.0} etcd={:.0}; api: client={:.0} etcd={:.0} apiserver={:.0}",
-        per(cpu0[0], cpu1[0]),
-        per(cpu0[1], cpu1[1]),
-        per(cpu1[0], cpu2[0]),
-        per(cpu1[1], cpu2[1]),
-        per(cpu1[2], cpu2[2])
+        per(raw_cpu[0]),
+        per(raw_cpu[1]),
+        per(api_cpu[0]),
+        per(api_cpu[1]),
+        per(api_cpu[2])
     );
 
     // Watch delivery: 100 watchers from the current revision; 200 more pods created

@@ -615,15 +615,17 @@ impl WatchCache {
                 };
                 let revision = kv.mod_revision();
                 // Encrypted values are decrypted here: the cache holds plaintext.
-                let open = |raw: &'_ [u8]| match self.storage.open(&key, raw) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        tracing::error!(%key, error = %e, "cannot transform the value read from etcd");
-                        None
-                    }
-                };
                 let is_put = ev.event_type() == EventType::Put;
-                let value = if is_put { open(kv.value()) } else { None };
+                let value = match is_put {
+                    true => match self.storage.open(&key, kv.value()) {
+                        Ok(v) => Some(v),
+                        Err(e) => {
+                            tracing::error!(%key, error = %e, "cannot transform the value read from etcd");
+                            None
+                        }
+                    },
+                    false => None,
+                };
                 // A write of this apiserver's own: its object is (being) made already.
                 let remembered = match &value {
                     Some(v) if caches.len() == 1 => self

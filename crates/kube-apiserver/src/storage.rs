@@ -125,12 +125,12 @@ impl Storage {
         }
     }
 
-    /// The plaintext of a value read from etcd under `key` (the watch cache uses it
-    /// on watch events).
-    pub fn open(&self, key: &str, stored: &[u8]) -> Result<Vec<u8>> {
+    /// The plaintext of a value read from etcd under `key`; borrowed unless it was
+    /// encrypted (the watch cache uses it on watch events).
+    pub fn open<'a>(&self, key: &str, stored: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>> {
         match &self.encryption {
-            Some(e) => Ok(e.open(key, stored)?.into_owned()),
-            None => Ok(stored.to_vec()),
+            Some(e) => Ok(e.open(key, stored)?),
+            None => Ok(std::borrow::Cow::Borrowed(stored)),
         }
     }
 
@@ -160,7 +160,7 @@ impl Storage {
         let resp = self.client.kv_client().get(key, None).await?;
         match resp.kvs().first() {
             Some(kv) => Ok(Some(Stored {
-                value: self.open(key, kv.value())?,
+                value: self.open(key, kv.value())?.into_owned(),
                 mod_revision: kv.mod_revision(),
             })),
             None => Ok(None),
@@ -215,7 +215,7 @@ impl Storage {
                 if let Some(kv) = g.kvs().first() {
                     return match self.open(key, kv.value()) {
                         Ok(value) => StorageError::Conflict(Stored {
-                            value,
+                            value: value.into_owned(),
                             mod_revision: kv.mod_revision(),
                         }),
                         Err(e) => e,
@@ -250,7 +250,7 @@ impl Storage {
                 Ok(value) => items.push((
                     key,
                     Stored {
-                        value,
+                        value: value.into_owned(),
                         mod_revision: kv.mod_revision(),
                     },
                 )),

