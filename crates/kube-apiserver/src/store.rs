@@ -19,6 +19,8 @@ use crate::{
 };
 
 mod delete;
+#[cfg(test)]
+mod tests;
 mod update;
 
 pub use delete::{DeleteOptions, Deleted};
@@ -104,7 +106,33 @@ fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiEr
 }
 
 /// Upstream's `utilrand.String(5)`: generateName suffixes, token volume names.
+/// Create attempts for an object with `generateName` whose generated names are taken.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// A name from `generateName`: the prefix, cut to 58 characters so that the name fits
+/// 63, and 5 random characters (upstream's SimpleNameGenerator).
+fn generated_name(prefix: &str) -> String {
+    const MAX_PREFIX: usize = 63 - 5;
+    let cut = prefix
+        .char_indices()
+        .nth(MAX_PREFIX)
+        .map_or(prefix.len(), |(i, _)| i);
+    format!("{}{}", &prefix[..cut], random_suffix())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Suffixes `random_suffix` hands out before random ones, so that a test can make
+    /// generated names collide.
+    static NEXT_SUFFIXES: std::cell::RefCell<std::collections::VecDeque<String>> =
+        Default::default();
+}
+
 pub(crate) fn random_suffix() -> String {
+    #[cfg(test)]
+    if let Some(s) = NEXT_SUFFIXES.with(|q| q.borrow_mut().pop_front()) {
+        return s;
+    }
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
@@ -352,7 +380,7 @@ impl Store {
         if generated {
             match meta::generate_name(&obj) {
                 Some(prefix) if !prefix.is_empty() => {
-                    let name = format!("{prefix}{}", random_suffix());
+                    let name = generated_name(prefix);
                     meta::set_name(&mut obj, &name);
                 }
                 _ => {
@@ -393,7 +421,6 @@ impl Store {
         if info.kind == "Service" {
             self.services.allocate(&mut obj, opts.dry_run).await?;
         }
-        let key = info.key(namespace, &name);
         // The usual create: its one managedFields entry is encoded straight into the
         // written bytes; the object itself never holds it (the cache would drop it).
         let spliced = match opts.dry_run || !self.cache.single_view(info) {
@@ -408,53 +435,72 @@ impl Store {
             )
             .ok(),
         };
-        let (bytes, pending) = match spliced {
-            Some(managed_fields) => {
-                self.prepare_write(info, &key, obj, managed_fields.as_deref())?
-            }
-            None => {
-                api_types::apply::update_managed_fields(
-                    info,
-                    None,
-                    &mut obj,
-                    &opts.field_manager,
-                    "Update",
-                    &now,
-                    None,
-                );
-                if opts.dry_run {
-                    return Ok(Written {
-                        object: obj,
-                        warnings,
-                        created: true,
-                        encoded: None,
-                    });
-                }
-                self.prepare_write(info, &key, obj, None)?
-            }
-        };
-        match self.storage.create(&key, bytes, self.ttl(info)).await {
-            Ok(rev) => {
-                let (object, encoded) = pending.succeeded(rev, want_object)?;
-                Ok(Written {
-                    object,
+        if spliced.is_none() {
+            api_types::apply::update_managed_fields(
+                info,
+                None,
+                &mut obj,
+                &opts.field_manager,
+                "Update",
+                &now,
+                None,
+            );
+            if opts.dry_run {
+                return Ok(Written {
+                    object: obj,
                     warnings,
                     created: true,
-                    encoded,
-                })
+                    encoded: None,
+                });
             }
-            Err(e) => {
-                let obj = pending.failed();
-                if info.kind == "Service" {
-                    self.services.release(&obj).await;
+        }
+        let mut name = name;
+        // A generated name that is taken gets another, up to 8 attempts in all
+        // (upstream's RetryGenerateName).
+        let mut attempts_left = if generated {
+            GENERATE_NAME_ATTEMPTS - 1
+        } else {
+            0
+        };
+        loop {
+            let key = info.key(namespace, &name);
+            let managed_fields = spliced.as_ref().and_then(|m| m.as_deref());
+            let (bytes, pending) = self.prepare_write(info, &key, obj, managed_fields)?;
+            let err = match self.storage.create(&key, bytes, self.ttl(info)).await {
+                Ok(rev) => {
+                    let (object, encoded) = pending.succeeded(rev, want_object)?;
+                    return Ok(Written {
+                        object,
+                        warnings,
+                        created: true,
+                        encoded,
+                    });
                 }
-                match e {
-                    StorageError::AlreadyExists => Err(ApiError::already_exists(
+                Err(e) => e,
+            };
+            obj = pending.failed();
+            match err {
+                StorageError::AlreadyExists if attempts_left > 0 => {
+                    attempts_left -= 1;
+                    let prefix = meta::generate_name(&obj).unwrap_or_default().to_string();
+                    name = generated_name(&prefix);
+                    meta::set_name(&mut obj, &name);
+                }
+                StorageError::AlreadyExists => {
+                    if info.kind == "Service" {
+                        self.services.release(&obj).await;
+                    }
+                    return Err(ApiError::already_exists(
                         info.group,
                         &info.qualified_plural(),
                         &name,
-                    )),
-                    other => Err(internal(other)),
+                    ));
+                }
+                other => {
+                    if info.kind == "Service" {
+                        self.services.release(&obj).await;
+                    }
+                    return Err(internal(other));
                 }
             }
         }
