@@ -195,14 +195,19 @@ impl Store {
         if let Some(mf) = managed_fields {
             let end = metadata_end
                 .ok_or_else(|| ApiError::internal("a created object without metadata"))?;
-            let mut insert = Vec::with_capacity(mf.len() + 20);
-            if bytes.get(end.wrapping_sub(1)) != Some(&b'{') {
-                insert.push(b',');
+            // One copy into a buffer of the final size (a `splice` of the inserted
+            // bytes moves them one at a time).
+            let comma = bytes.get(end.wrapping_sub(1)) != Some(&b'{');
+            let mut spliced = Vec::with_capacity(bytes.len() + mf.len() + 20);
+            spliced.extend_from_slice(&bytes[..end]);
+            if comma {
+                spliced.push(b',');
             }
-            insert.extend_from_slice(br#""managedFields":"#);
-            insert.extend_from_slice(mf);
-            bytes.splice(end..end, insert.iter().copied());
-            metadata_end = Some(end + insert.len());
+            spliced.extend_from_slice(br#""managedFields":"#);
+            spliced.extend_from_slice(mf);
+            metadata_end = Some(spliced.len());
+            spliced.extend_from_slice(&bytes[end..]);
+            bytes = spliced;
         }
         let slot = self
             .cache

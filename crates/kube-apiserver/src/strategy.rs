@@ -3,7 +3,7 @@
 //! the main resource and the `status` subresource may change, and generation bumps.
 
 use api_types::{meta, ResourceInfo, Subresource};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Kinds whose `.status` is reset on create (set only through `/status` afterwards).
 fn clears_status_on_create(info: &ResourceInfo) -> bool {
@@ -177,26 +177,20 @@ fn clear_node_ports_for_cluster_ip(svc: &mut Value) {
 
 /// Upstream's QoS class of a pod: Guaranteed, Burstable or BestEffort.
 pub fn pod_qos_class(pod: &Value) -> &'static str {
-    let containers: Vec<&Value> = ["containers", "initContainers"]
+    let spec = pod.get("spec");
+    let containers = ["containers", "initContainers"]
         .iter()
-        .filter_map(|k| pod.pointer(&format!("/spec/{k}")).and_then(Value::as_array))
-        .flatten()
-        .collect();
+        .filter_map(|k| spec?.get(k)?.as_array())
+        .flatten();
     let mut any = false;
     let mut guaranteed = true;
     for c in containers {
-        let empty = Map::new();
-        let req = c
-            .pointer("/resources/requests")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
-        let lim = c
-            .pointer("/resources/limits")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty);
+        let resources = c.get("resources");
+        let req = resources.and_then(|r| r.get("requests"));
+        let lim = resources.and_then(|r| r.get("limits"));
         for r in ["cpu", "memory"] {
-            let rq = req.get(r).or(lim.get(r));
-            let lm = lim.get(r);
+            let lm = lim.and_then(|l| l.get(r));
+            let rq = req.and_then(|q| q.get(r)).or(lm);
             if rq.is_some() || lm.is_some() {
                 any = true;
             }
@@ -216,6 +210,9 @@ pub fn pod_qos_class(pod: &Value) -> &'static str {
 }
 
 fn quantity_eq(a: &Value, b: &Value) -> bool {
+    if a == b {
+        return true;
+    }
     let parse = |v: &Value| {
         v.as_str()
             .and_then(|s| api_types::quantity::ParsedQuantity::parse(s).ok())

@@ -274,10 +274,26 @@ pub fn selectable_subset(info: &ResourceInfo, obj: &Value, also: &[&str]) -> Val
     let own = supported_fields(info).unwrap_or(&[]);
     let meta = ["metadata.name", "metadata.namespace", "metadata.labels"];
     for field in meta.iter().chain(own).chain(also) {
-        let path: Vec<&str> = stored_path(field).split('.').collect();
+        // Selectable paths are a few segments deep: no allocation per field.
+        let stored = stored_path(field);
+        let mut segments = [""; 8];
+        let mut depth = 0;
+        let mut split = stored.split('.');
+        for (slot, seg) in segments.iter_mut().zip(&mut split) {
+            *slot = seg;
+            depth += 1;
+        }
+        let deeper: Vec<&str>;
+        let path = match split.next() {
+            None => &segments[..depth],
+            Some(_) => {
+                deeper = stored.split('.').collect();
+                &deeper[..]
+            }
+        };
         let found = path.iter().try_fold(obj, |v, seg| v.get(seg));
         if let Some(found) = found {
-            insert(&mut out, &path, found);
+            insert(&mut out, path, found);
         }
     }
     Value::Object(out)

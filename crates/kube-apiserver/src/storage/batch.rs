@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Client, Compare, CompareOp, KvClient, PutOptions, Txn, TxnOp, TxnOpResponse};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::{Result, StorageError};
@@ -39,7 +39,7 @@ pub(super) struct CreateBatcher {
 impl CreateBatcher {
     pub(super) fn start(client: Client) -> CreateBatcher {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(client, rx));
+        tokio::spawn(run(client.kv_client(), rx));
         CreateBatcher { tx }
     }
 
@@ -71,7 +71,7 @@ impl CreateBatcher {
     }
 }
 
-async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(kv: KvClient, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut carried: Option<Pending> = None;
     loop {
@@ -98,11 +98,13 @@ async fn run(client: Client, mut rx: mpsc::UnboundedReceiver<Pending>) {
             bytes += p.value.len();
             batch.push(p);
         }
-        let client = client.clone();
-        tokio::spawn(async move {
-            commit(client, batch).await;
+        // Boxed, and with only the KV client (not the whole etcd `Client`, ~4 KB):
+        // spawning and finishing a task copies its future whole.
+        let kv = kv.clone();
+        tokio::spawn(Box::pin(async move {
+            commit(kv, batch).await;
             drop(slot);
-        });
+        }));
     }
 }
 
@@ -112,10 +114,8 @@ fn create_txn(key: &str, value: Vec<u8>, opts: Option<PutOptions>) -> Txn {
         .and_then([TxnOp::put(key, value, opts)])
 }
 
-async fn commit_one(client: &Client, p: Pending) {
-    let result = client
-        .kv_client()
-        .txn(create_txn(&p.key, p.value, p.opts))
+async fn commit_one(mut kv: KvClient, p: Pending) {
+    let result = Box::pin(kv.txn(create_txn(&p.key, p.value, p.opts)))
         .await
         .map_err(StorageError::from)
         .and_then(|resp| match resp.succeeded() {
@@ -125,10 +125,10 @@ async fn commit_one(client: &Client, p: Pending) {
     let _ = p.done.send(result);
 }
 
-async fn commit(client: Client, mut batch: Vec<Pending>) {
+async fn commit(mut kv: KvClient, mut batch: Vec<Pending>) {
     if batch.len() == 1 {
         let p = batch.pop().expect("one pending create");
-        return commit_one(&client, p).await;
+        return commit_one(kv, p).await;
     }
     // The values move into the request; a failed batch is retried one by one, so
     // keep them until etcd has answered.
@@ -136,7 +136,7 @@ async fn commit(client: Client, mut batch: Vec<Pending>) {
         .iter()
         .map(|p| TxnOp::txn(create_txn(&p.key, p.value.clone(), p.opts.clone())))
         .collect();
-    match client.kv_client().txn(Txn::new().and_then(ops)).await {
+    match Box::pin(kv.txn(Txn::new().and_then(ops))).await {
         Ok(resp) => {
             let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             let results = resp.op_responses();
@@ -152,7 +152,7 @@ async fn commit(client: Client, mut batch: Vec<Pending>) {
             // One bad member (or an etcd limit) fails the whole txn: each create then
             // gets its own answer.
             tracing::debug!(error = %e, size = batch.len(), "batched create failed; retrying one by one");
-            let retries = batch.into_iter().map(|p| commit_one(&client, p));
+            let retries = batch.into_iter().map(|p| commit_one(kv.clone(), p));
             futures::future::join_all(retries).await;
         }
     }
