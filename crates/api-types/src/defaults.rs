@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::conversion::hpa;
+use crate::meta::{field, field_mut, map_field};
 use crate::quantity::ParsedQuantity;
 use crate::registry::ResourceInfo;
 
@@ -148,13 +149,13 @@ fn child<'a>(v: &'a mut Value, key: &str) -> &'a mut Value {
 
 /// The object at `key` if it exists and is an object.
 fn existing<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Value> {
-    v.get_mut(key).filter(|x| x.is_object())
+    field_mut(v, key).filter(|x| x.is_object())
 }
 
 /// Sets `key` unless it is present and non-null.
 fn set_default(v: &mut Value, key: &str, value: Value) {
     if let Some(m) = v.as_object_mut() {
-        let absent = m.get(key).is_none_or(Value::is_null);
+        let absent = map_field(m, key).is_none_or(Value::is_null);
         if absent {
             m.insert(key.to_string(), value);
         }
@@ -164,9 +165,7 @@ fn set_default(v: &mut Value, key: &str, value: Value) {
 /// Sets `key` when missing, null or the empty string (Go's zero value for strings).
 fn set_default_str(v: &mut Value, key: &str, value: &str) {
     if let Some(m) = v.as_object_mut() {
-        let absent = m
-            .get(key)
-            .is_none_or(|x| x.is_null() || x.as_str() == Some(""));
+        let absent = map_field(m, key).is_none_or(|x| x.is_null() || x.as_str() == Some(""));
         if absent {
             m.insert(key.to_string(), json!(value));
         }
@@ -176,9 +175,7 @@ fn set_default_str(v: &mut Value, key: &str, value: &str) {
 /// Sets a numeric `key` when missing, null or 0 (Go's zero value for plain ints).
 fn set_default_nonzero(v: &mut Value, key: &str, value: i64) {
     if let Some(m) = v.as_object_mut() {
-        let absent = m
-            .get(key)
-            .is_none_or(|x| x.is_null() || x.as_i64() == Some(0));
+        let absent = map_field(m, key).is_none_or(|x| x.is_null() || x.as_i64() == Some(0));
         if absent {
             m.insert(key.to_string(), json!(value));
         }
@@ -186,14 +183,14 @@ fn set_default_nonzero(v: &mut Value, key: &str, value: i64) {
 }
 
 fn array_mut<'a>(v: &'a mut Value, key: &str) -> std::slice::IterMut<'a, Value> {
-    match v.get_mut(key) {
+    match field_mut(v, key) {
         Some(Value::Array(a)) => a.iter_mut(),
         _ => [].iter_mut(),
     }
 }
 
 fn get_str<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or_default()
+    field(v, key).and_then(Value::as_str).unwrap_or_default()
 }
 
 // ---- Pods ---------------------------------------------------------------------
@@ -218,7 +215,7 @@ fn default_pod(pod: &mut Value) {
             }
         }
     }
-    if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
+    if field(spec, "hostNetwork").and_then(Value::as_bool) == Some(true) {
         default_host_network_ports(spec);
     }
 }
@@ -231,7 +228,7 @@ pub fn default_pod_spec(spec: &mut Value) {
     set_default(spec, "securityContext", json!({}));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default_str(spec, "schedulerName", "default-scheduler");
-    if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
+    if field(spec, "hostNetwork").and_then(Value::as_bool) == Some(true) {
         default_host_network_ports(spec);
     }
     for list in ["containers", "initContainers"] {
@@ -286,10 +283,7 @@ fn default_container(c: &mut Value) {
         set_default_str(port, "protocol", "TCP");
     }
     for env in array_mut(c, "env") {
-        if let Some(field_ref) = env
-            .get_mut("valueFrom")
-            .and_then(|v| existing(v, "fieldRef"))
-        {
+        if let Some(field_ref) = field_mut(env, "valueFrom").and_then(|v| existing(v, "fieldRef")) {
             set_default_str(field_ref, "apiVersion", "v1");
         }
     }
@@ -315,7 +309,7 @@ fn default_container(c: &mut Value) {
     }
     if let Some(resources) = existing(c, "resources") {
         for list in ["limits", "requests"] {
-            if let Some(Value::Object(m)) = resources.get_mut(list) {
+            if let Some(Value::Object(m)) = field_mut(resources, list) {
                 canonicalize_quantities(m);
             }
         }

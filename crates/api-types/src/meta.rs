@@ -7,12 +7,44 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
 
-fn meta(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.get("metadata")?.as_object()
+/// Maps up to this size are searched by comparing names: cheaper than hashing the name
+/// (`serde_json`'s map hashes with SipHash), and most objects' maps are this small.
+const SCAN_UP_TO: usize = 16;
+
+/// `map.get(key)`, by a scan for small maps.
+pub fn map_field<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if map.len() <= SCAN_UP_TO {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
+    }
 }
 
-fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
-    meta(obj)?.get(field)?.as_str()
+/// `map.get_mut(key)`, by a scan for small maps.
+pub fn map_field_mut<'v>(map: &'v mut Map<String, Value>, key: &str) -> Option<&'v mut Value> {
+    if map.len() <= SCAN_UP_TO {
+        map.iter_mut().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get_mut(key)
+    }
+}
+
+/// `v.get(key)` for an object `v` (None otherwise), by a scan for small maps.
+pub fn field<'v>(v: &'v Value, key: &str) -> Option<&'v Value> {
+    map_field(v.as_object()?, key)
+}
+
+/// `v.get_mut(key)` for an object `v` (None otherwise), by a scan for small maps.
+pub fn field_mut<'v>(v: &'v mut Value, key: &str) -> Option<&'v mut Value> {
+    map_field_mut(v.as_object_mut()?, key)
+}
+
+fn meta(obj: &Value) -> Option<&Map<String, Value>> {
+    field(obj, "metadata")?.as_object()
+}
+
+fn meta_str<'a>(obj: &'a Value, name: &str) -> Option<&'a str> {
+    map_field(meta(obj)?, name)?.as_str()
 }
 
 fn string_map(obj: &Value, field: &str) -> BTreeMap<String, String> {

@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 
+use crate::meta::field;
 use crate::registry::ResourceInfo;
 use crate::status::StatusCause;
 
@@ -103,22 +104,22 @@ fn obj_or_empty(v: Option<&Value>) -> &Value {
 }
 
 fn get_str<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or_default()
+    field(v, key).and_then(Value::as_str).unwrap_or_default()
 }
 
 fn get_list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key)
+    field(v, key)
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
 }
 
 fn get_i64(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
+    field(v, key).and_then(Value::as_i64)
 }
 
 fn get_obj<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    v.get(key).filter(|x| x.is_object())
+    field(v, key).filter(|x| x.is_object())
 }
 
 fn nonnegative(v: &Value, key: &str, path: &Path, errs: &mut Vec<StatusCause>) {

@@ -177,20 +177,21 @@ fn clear_node_ports_for_cluster_ip(svc: &mut Value) {
 
 /// Upstream's QoS class of a pod: Guaranteed, Burstable or BestEffort.
 pub fn pod_qos_class(pod: &Value) -> &'static str {
-    let spec = pod.get("spec");
+    use api_types::meta::field;
+    let spec = field(pod, "spec");
     let containers = ["containers", "initContainers"]
         .iter()
-        .filter_map(|k| spec?.get(k)?.as_array())
+        .filter_map(|k| field(spec?, k)?.as_array())
         .flatten();
     let mut any = false;
     let mut guaranteed = true;
     for c in containers {
-        let resources = c.get("resources");
-        let req = resources.and_then(|r| r.get("requests"));
-        let lim = resources.and_then(|r| r.get("limits"));
+        let resources = field(c, "resources");
+        let req = resources.and_then(|r| field(r, "requests"));
+        let lim = resources.and_then(|r| field(r, "limits"));
         for r in ["cpu", "memory"] {
-            let lm = lim.and_then(|l| l.get(r));
-            let rq = req.and_then(|q| q.get(r)).or(lm);
+            let lm = lim.and_then(|l| field(l, r));
+            let rq = req.and_then(|q| field(q, r)).or(lm);
             if rq.is_some() || lm.is_some() {
                 any = true;
             }

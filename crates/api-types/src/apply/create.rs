@@ -263,7 +263,7 @@ impl<'a> Encoder<'a> {
                 }
                 write_json_str(&mut self.arena, k);
                 self.arena.push(b':');
-                match map_get(m, k) {
+                match crate::meta::map_field(m, k) {
                     Some(v) => write_json(&mut self.arena, v),
                     None => match key_default(k) {
                         Some(v) => write_json(&mut self.arena, &v),
@@ -323,16 +323,6 @@ fn granularity(shape: &Shape) -> Option<bool> {
         Shape::Struct(_) => is_struct(shape).then_some(true),
         Shape::Map(_) | Shape::Unknown => Some(false),
         Shape::Leaf | Shape::List(_) => None,
-    }
-}
-
-/// `m.get(name)`. List-map items are small maps, where comparing the names is
-/// cheaper than hashing one (the map's hasher is SipHash).
-fn map_get<'v>(m: &'v Map<String, Value>, name: &str) -> Option<&'v Value> {
-    if m.len() <= 8 {
-        m.iter().find_map(|(k, v)| (k == name).then_some(v))
-    } else {
-        m.get(name)
     }
 }
 

@@ -291,7 +291,9 @@ pub fn selectable_subset(info: &ResourceInfo, obj: &Value, also: &[&str]) -> Val
                 &deeper[..]
             }
         };
-        let found = path.iter().try_fold(obj, |v, seg| v.get(seg));
+        let found = path
+            .iter()
+            .try_fold(obj, |v, seg| crate::meta::field(v, seg));
         if let Some(found) = found {
             insert(&mut out, path, found);
         }

@@ -142,7 +142,9 @@ pub(super) fn validate_container(
 }
 
 fn validate_enum(v: &Value, key: &str, allowed: &[&str], path: &Path, errs: &mut Vec<StatusCause>) {
-    let value = v.get(key).cloned().unwrap_or(Value::String(String::new()));
+    let value = crate::meta::field(v, key)
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
     match value.as_str() {
         Some("") | None => errs.push(required(&path.child(key), "")),
         Some(s) if allowed.contains(&s) => {}
@@ -407,7 +409,7 @@ fn validate_probe(probe: &Value, path: &Path, errs: &mut Vec<StatusCause>) {
 fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec<StatusCause>) {
     let mut count = 0;
     for kind in kinds {
-        let Some(h) = handler.get(*kind).filter(|v| !v.is_null()) else {
+        let Some(h) = crate::meta::field(handler, kind).filter(|v| !v.is_null()) else {
             continue;
         };
         let hp = path.child(kind);

@@ -19,7 +19,11 @@ pub fn validate_object_meta(
     let mut errs = Vec::new();
     let empty = Value::Object(Default::default());
     let meta = obj.get("metadata").unwrap_or(&empty);
-    let s = |k: &str| meta.get(k).and_then(Value::as_str).unwrap_or_default();
+    let s = |k: &str| {
+        crate::meta::field(meta, k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
 
     let generate_name = s("generateName");
     if !generate_name.is_empty() {

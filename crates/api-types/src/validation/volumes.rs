@@ -80,7 +80,7 @@ pub(super) fn validate_volumes(
 fn validate_volume_source(vol: &Value, path: &Path, errs: &mut Vec<StatusCause>) {
     let mut count = 0;
     for kind in VOLUME_SOURCES {
-        let Some(src) = vol.get(*kind).filter(|v| !v.is_null()) else {
+        let Some(src) = crate::meta::field(vol, kind).filter(|v| !v.is_null()) else {
             continue;
         };
         let sp = path.child(kind);
@@ -99,7 +99,7 @@ fn validate_volume_source(vol: &Value, path: &Path, errs: &mut Vec<StatusCause>)
             _ => None,
         };
         if let Some(f) = required_field {
-            let missing = match src.get(f) {
+            let missing = match crate::meta::field(src, f) {
                 None | Some(Value::Null) => true,
                 Some(Value::String(s)) => s.is_empty(),
                 Some(_) => false,
