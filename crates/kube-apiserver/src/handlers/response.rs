@@ -98,8 +98,16 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
         | "application/json"
         | "application/merge-patch+json"
         | "application/json-patch+json"
-        | "application/strategic-merge-patch+json" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?,
+        | "application/strategic-merge-patch+json" => {
+            // Checking the UTF-8 of the whole body once is cheaper than serde_json
+            // checking each string of a byte slice; invalid UTF-8 goes the slice way
+            // for serde_json's error.
+            match std::str::from_utf8(body) {
+                Ok(text) => serde_json::from_str(text),
+                Err(_) => serde_json::from_slice(body),
+            }
+            .map_err(|e| ApiError::bad_request(format!("error decoding JSON body: {e}")))?
+        }
         "application/yaml"
         | "application/apply-patch+yaml"
         | "text/yaml"
