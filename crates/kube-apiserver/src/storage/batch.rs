@@ -3,21 +3,18 @@
 //! create-if-absent as a lone create (`create_revision == 0` → put) and succeeds or fails
 //! on its own. All of them share the one etcd revision of the outer txn.
 //!
-//! There is no waiting for a batch to fill. A create that finds a free slot is sent at
-//! once, so an idle apiserver adds no latency. Under load, etcd's cost per txn (raft
-//! entry, gRPC call, the apply loop) is paid once per batch, not once per object.
-
-use std::sync::Arc;
+//! One txn is in flight at a time, and the next batch gathers meanwhile. There is no
+//! waiting for a batch to fill: a create that finds nothing in flight is sent at once,
+//! so an idle apiserver adds no latency. Under load, etcd's cost per txn (raft entry,
+//! gRPC call, the apply loop) is paid once per batch, not once per object. (Two txns
+//! in flight made smaller batches: etcd spent ~8 µs more CPU per create in the
+//! benchmark, at the same throughput.)
 
 use etcd_client::{Client, Compare, CompareOp, KvClient, PutOptions, Txn, TxnOp, TxnOpResponse};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Result, StorageError};
 
-/// Txns in flight at once. One makes the biggest batches: in the benchmark etcd spent
-/// ~8 µs less CPU per create than with two, at the same throughput. The next batch
-/// gathers while one is in flight.
-const IN_FLIGHT: usize = 1;
 /// Nested txns per batch; etcd's `--max-txn-ops` defaults to 128.
 const MAX_OPS: usize = 64;
 /// Value bytes per batch, well under etcd's 1.5 MiB `--max-request-bytes`. A larger
@@ -72,12 +69,8 @@ impl CreateBatcher {
 }
 
 async fn run(kv: KvClient, mut rx: mpsc::UnboundedReceiver<Pending>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut carried: Option<Pending> = None;
     loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
         let first = match carried.take() {
             Some(p) => p,
             None => match rx.recv().await {
@@ -98,13 +91,7 @@ async fn run(kv: KvClient, mut rx: mpsc::UnboundedReceiver<Pending>) {
             bytes += p.value.len();
             batch.push(p);
         }
-        // Boxed, and with only the KV client (not the whole etcd `Client`, ~4 KB):
-        // spawning and finishing a task copies its future whole.
-        let kv = kv.clone();
-        tokio::spawn(Box::pin(async move {
-            commit(kv, batch).await;
-            drop(slot);
-        }));
+        commit(kv.clone(), batch).await;
     }
 }
 
@@ -115,7 +102,8 @@ fn create_txn(key: &str, value: Vec<u8>, opts: Option<PutOptions>) -> Txn {
 }
 
 async fn commit_one(mut kv: KvClient, p: Pending) {
-    let result = Box::pin(kv.txn(create_txn(&p.key, p.value, p.opts)))
+    let result = kv
+        .txn(create_txn(&p.key, p.value, p.opts))
         .await
         .map_err(StorageError::from)
         .and_then(|resp| match resp.succeeded() {
@@ -136,7 +124,7 @@ async fn commit(mut kv: KvClient, mut batch: Vec<Pending>) {
         .iter()
         .map(|p| TxnOp::txn(create_txn(&p.key, p.value.clone(), p.opts.clone())))
         .collect();
-    match Box::pin(kv.txn(Txn::new().and_then(ops))).await {
+    match kv.txn(Txn::new().and_then(ops)).await {
         Ok(resp) => {
             let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
             let results = resp.op_responses();
