@@ -40,8 +40,11 @@ fn opts() -> WriteOptions {
     }
 }
 
-fn config_map(meta: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}})
+/// Creates a ConfigMap with `meta` in `default`.
+async fn create_config_map(store: &Store, meta: Value) -> Result<Written, ApiError> {
+    let info = api_types::registry::lookup("", "v1", "configmaps").expect("configmaps");
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"k": "v"}});
+    store.create(info, Some("default"), cm, &opts()).await
 }
 
 fn suffixes(s: &[&str]) {
@@ -54,40 +57,21 @@ fn suffixes(s: &[&str]) {
 async fn a_taken_generated_name_is_retried_with_another() {
     let etcd = test_support::Etcd::start().expect("etcd starts");
     let store = store(&etcd).await;
-    let info = api_types::registry::lookup("", "v1", "configmaps").expect("configmaps");
     for name in ["cm-bbbbb", "cm-ccccc"] {
-        store
-            .create(
-                info,
-                Some("default"),
-                config_map(json!({"name": name})),
-                &opts(),
-            )
+        create_config_map(&store, json!({"name": name}))
             .await
             .expect("named create");
     }
 
     suffixes(&["bbbbb", "ccccc", "ddddd"]);
-    let written = store
-        .create(
-            info,
-            Some("default"),
-            config_map(json!({"generateName": "cm-"})),
-            &opts(),
-        )
+    let written = create_config_map(&store, json!({"generateName": "cm-"}))
         .await
         .expect("third name is free");
     assert_eq!(written.object["metadata"]["name"], "cm-ddddd");
     assert_eq!(written.object["metadata"]["generateName"], "cm-");
 
     suffixes(&["bbbbb"; 9]);
-    let err = store
-        .create(
-            info,
-            Some("default"),
-            config_map(json!({"generateName": "cm-"})),
-            &opts(),
-        )
+    let err = create_config_map(&store, json!({"generateName": "cm-"}))
         .await
         .expect_err("8 taken names");
     assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
@@ -96,13 +80,7 @@ async fn a_taken_generated_name_is_retried_with_another() {
 
     // A long prefix is cut so that the name stays a valid 63-character name.
     let long = "x".repeat(70);
-    let written = store
-        .create(
-            info,
-            Some("default"),
-            config_map(json!({"generateName": long})),
-            &opts(),
-        )
+    let written = create_config_map(&store, json!({"generateName": long}))
         .await
         .expect("long generateName");
     let name = written.object["metadata"]["name"].as_str().expect("name");
