@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 
 use crate::context::ControllerContext;
 use crate::util::backoff::KeyBackoff;
-use crate::util::{is_not_found, key_of, ApiContext, Result};
+use crate::util::{is_not_found, is_status, key_of, ApiContext, Result};
 use api_types::quota::{
     add, equals, matches_scopes, parse_list, source_of, to_json, usage, Qty, ResourceList,
 };
@@ -213,10 +213,17 @@ async fn sync_quota(quota: &ResourceQuota, ctx: &Ctx) -> Result<()> {
     {
         return Ok(());
     }
-    let patch = json!({ "status": {
-        "hard": replace_map(old_hard_json, spec_hard),
-        "used": replace_map(old_used_json, to_json(&used)),
-    }});
+    // The quota's resourceVersion makes the patch a compare-and-swap, as upstream's
+    // status update is: admission charges the quota between our read of it and this
+    // write, and usage listed before such a charge must not overwrite it (a 409
+    // requeues the quota, to be recomputed from its newer state).
+    let patch = json!({
+        "metadata": {"resourceVersion": quota.metadata.resource_version},
+        "status": {
+            "hard": replace_map(old_hard_json, spec_hard),
+            "used": replace_map(old_used_json, to_json(&used)),
+        },
+    });
     let api: Api<ResourceQuota> = Api::namespaced(ctx.client.clone(), &ns);
     match api
         .patch_status(
@@ -231,6 +238,12 @@ async fn sync_quota(quota: &ResourceQuota, ctx: &Ctx) -> Result<()> {
             Ok(())
         }
         Err(err) if is_not_found(&err) => Ok(()),
+        Err(err) if is_status(&err, 409) => {
+            // Charged (or recomputed) since we read it: the watch brings the new
+            // state, and that triggers another sync.
+            tracing::debug!(quota = %key, "quota changed while its usage was computed");
+            Ok(())
+        }
         Err(err) => Err(err).ctx(|| format!("updating status of resourcequota {key}")),
     }
 }
