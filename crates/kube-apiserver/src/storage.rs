@@ -1,6 +1,7 @@
 //! etcd storage, as DESIGN §3: keys `/registry/<resource>/<namespace>/<name>`, JSON
 //! values without `resourceVersion` (it is the etcd `mod_revision`), and every write a
-//! single compare-and-swap txn: create-if-absent, update-if-unchanged, delete-if-unchanged.
+//! compare-and-swap: create-if-absent (concurrent creates share one txn, see `batch`),
+//! update-if-unchanged, delete-if-unchanged.
 
 use std::time::{Duration, Instant};
 

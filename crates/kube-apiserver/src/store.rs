@@ -605,23 +605,42 @@ impl Store {
             let Some(mut obj) = mutate(&old)? else {
                 return Ok(old);
             };
-            let bytes = encode_for_storage(info, &obj)?;
-            match self
-                .storage
-                .update(&key, bytes, current.mod_revision, self.ttl(info))
-                .await
+            if self
+                .put_if_unchanged(info, &key, name, &mut obj, current.mod_revision)
+                .await?
             {
-                Ok(rev) => {
-                    meta::set_resource_version(&mut obj, &rev.to_string());
-                    return Ok(obj);
-                }
-                Err(e) => match cas_failure(info, name, e) {
-                    None => continue,
-                    Some(err) => return Err(err),
-                },
+                return Ok(obj);
             }
         }
         Err(conflict(info, name))
+    }
+
+    /// Writes `obj` under `key` if the stored object is still at `expected`, and sets
+    /// the write's `resourceVersion` on it: true when written, false when the object
+    /// changed meanwhile (the caller reads it again and retries).
+    pub(super) async fn put_if_unchanged(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        name: &str,
+        obj: &mut Value,
+        expected: i64,
+    ) -> Result<bool, ApiError> {
+        let bytes = encode_for_storage(info, obj)?;
+        match self
+            .storage
+            .update(key, bytes, expected, self.ttl(info))
+            .await
+        {
+            Ok(rev) => {
+                meta::set_resource_version(obj, &rev.to_string());
+                Ok(true)
+            }
+            Err(e) => match cas_failure(info, name, e) {
+                None => Ok(false),
+                Some(err) => Err(err),
+            },
+        }
     }
 }
 

@@ -175,24 +175,16 @@ impl Store {
                             deleted_now: false,
                         });
                     }
-                    let bytes = encode_for_storage(info, &obj)?;
-                    match self
-                        .storage
-                        .update(&key, bytes, current.mod_revision, self.ttl(info))
-                        .await
+                    if self
+                        .put_if_unchanged(info, &key, name, &mut obj, current.mod_revision)
+                        .await?
                     {
-                        Ok(rev) => {
-                            meta::set_resource_version(&mut obj, &rev.to_string());
-                            return Ok(Deleted {
-                                object: obj,
-                                deleted_now: false,
-                            });
-                        }
-                        Err(e) => match cas_failure(info, name, e) {
-                            None => continue,
-                            Some(err) => return Err(err),
-                        },
+                        return Ok(Deleted {
+                            object: obj,
+                            deleted_now: false,
+                        });
                     }
+                    continue;
                 }
             }
             if opts.dry_run {

@@ -14,26 +14,22 @@ fn info(api_version: &str, kind: &str) -> &'static ResourceInfo {
 /// Runs the public entry point (fast path) and the general diff on copies of
 /// `obj` and asserts the two results serialize to the same bytes.
 fn assert_same_as_diff(info: &ResourceInfo, obj: &Value, subresource: Option<&str>) -> Value {
-    let mut fast = obj.clone();
-    super::super::update_managed_fields(
-        info,
-        None,
-        &mut fast,
-        "kubectl-create",
-        "Update",
-        NOW,
-        subresource,
-    );
-    let mut general = obj.clone();
-    super::super::update_managed_fields_by_diff(
-        info,
-        None,
-        &mut general,
-        "kubectl-create",
-        "Update",
-        NOW,
-        subresource,
-    );
+    type Update = fn(&ResourceInfo, Option<&Value>, &mut Value, &str, &str, &str, Option<&str>);
+    let run = |update: Update| {
+        let mut out = obj.clone();
+        update(
+            info,
+            None,
+            &mut out,
+            "kubectl-create",
+            "Update",
+            NOW,
+            subresource,
+        );
+        out
+    };
+    let fast = run(super::super::update_managed_fields);
+    let general = run(super::super::update_managed_fields_by_diff);
     let (f, g) = (
         serde_json::to_string(&fast).expect("json"),
         serde_json::to_string(&general).expect("json"),
