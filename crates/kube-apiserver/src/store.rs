@@ -519,8 +519,18 @@ impl Store {
         name: &str,
     ) -> Result<Value, ApiError> {
         let key = info.key(namespace, name);
-        match self.storage.get(&key).await.map_err(internal)? {
-            Some(s) => decode_stored(info, &s),
+        decode_stored(info, &self.read(info, &key, name).await?)
+    }
+
+    /// The stored object `name` under `key` (a consistent read from etcd), or 404.
+    pub(super) async fn read(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        name: &str,
+    ) -> Result<Stored, ApiError> {
+        match self.storage.get(key).await.map_err(internal)? {
+            Some(s) => Ok(s),
             None => Err(ApiError::not_found(
                 info.group,
                 &info.qualified_plural(),
@@ -594,13 +604,7 @@ impl Store {
     {
         let key = info.key(namespace, name);
         for _ in 0..MAX_CAS_RETRIES {
-            let Some(current) = self.storage.get(&key).await.map_err(internal)? else {
-                return Err(ApiError::not_found(
-                    info.group,
-                    &info.qualified_plural(),
-                    name,
-                ));
-            };
+            let current = self.read(info, &key, name).await?;
             let old = decode_stored(info, &current)?;
             let Some(mut obj) = mutate(&old)? else {
                 return Ok(old);

@@ -56,13 +56,7 @@ pub(super) fn created_fields_v1(
     let Value::Object(m) = obj else {
         return Ok(None);
     };
-    let mut enc = Encoder {
-        out: Vec::with_capacity(1024),
-        fields: Vec::with_capacity(64),
-        items: Vec::with_capacity(64),
-        arena: Vec::with_capacity(1024),
-        reset,
-    };
+    let mut enc = Encoder::new(reset);
     let owned = enc.object(m, shape, false, Place::Root)?;
     Ok(owned.then_some(enc.out))
 }
@@ -81,6 +75,16 @@ struct Encoder<'a> {
 }
 
 impl<'a> Encoder<'a> {
+    fn new(reset: Option<&'a str>) -> Self {
+        Encoder {
+            out: Vec::with_capacity(1024),
+            fields: Vec::with_capacity(64),
+            items: Vec::with_capacity(64),
+            arena: Vec::with_capacity(1024),
+            reset,
+        }
+    }
+
     /// Writes the node of `v` recorded as wholly added (`walk::mark_added`) when `v`
     /// is the field of a value of shape `parent` named `name`; returns whether anything
     /// was written. `strip` drops the node's own membership.

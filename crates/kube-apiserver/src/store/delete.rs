@@ -61,13 +61,7 @@ impl Store {
     ) -> Result<Deleted, ApiError> {
         let key = info.key(namespace, name);
         for _ in 0..MAX_CAS_RETRIES {
-            let Some(current) = self.storage.get(&key).await.map_err(internal)? else {
-                return Err(ApiError::not_found(
-                    info.group,
-                    &info.qualified_plural(),
-                    name,
-                ));
-            };
+            let current = self.read(info, &key, name).await?;
             let mut obj = decode_stored(info, &current)?;
             if let Some(uid) = &opts.precondition_uid {
                 if meta::uid(&obj) != Some(uid.as_str()) {

@@ -369,13 +369,7 @@ fn item_keys_are_what_walk_item_key_gives() {
         &["a"],
     ];
     for keys in keys {
-        let mut enc = Encoder {
-            out: Vec::new(),
-            fields: Vec::new(),
-            items: Vec::new(),
-            arena: Vec::new(),
-            reset: None,
-        };
+        let mut enc = Encoder::new(None);
         assert!(enc.item_keys(&items, keys));
         for ((s, e, item), expected) in enc.items.iter().zip(&items) {
             let Some(super::super::fieldset::PathElement::Key(k)) =
@@ -387,13 +381,7 @@ fn item_keys_are_what_walk_item_key_gives() {
             assert_eq!(*item, expected);
         }
     }
-    let mut enc = Encoder {
-        out: Vec::new(),
-        fields: Vec::new(),
-        items: Vec::new(),
-        arena: Vec::new(),
-        reset: None,
-    };
+    let mut enc = Encoder::new(None);
     assert!(!enc.item_keys(&items, &["c"]));
 }
 
