@@ -421,18 +421,18 @@ fn created_entries_json(
     };
     let mut out = Vec::with_capacity(fields.len() + 160);
     out.extend_from_slice(br#"[{"manager":"#);
-    create::write_json_str(&mut out, manager);
+    crate::json::write_str(&mut out, manager);
     out.extend_from_slice(br#","operation":"#);
-    create::write_json_str(&mut out, operation);
+    crate::json::write_str(&mut out, operation);
     out.extend_from_slice(br#","apiVersion":"#);
-    create::write_json_str(&mut out, &info.api_version());
+    crate::json::write_str(&mut out, &info.api_version());
     out.extend_from_slice(br#","time":"#);
-    create::write_json_str(&mut out, now);
+    crate::json::write_str(&mut out, now);
     out.extend_from_slice(br#","fieldsType":"FieldsV1","fieldsV1":"#);
     out.extend_from_slice(&fields);
     if let Some(sub) = subresource.filter(|s| !s.is_empty()) {
         out.extend_from_slice(br#","subresource":"#);
-        create::write_json_str(&mut out, sub);
+        crate::json::write_str(&mut out, sub);
     }
     out.extend_from_slice(b"}]");
     Ok(Some(out))

@@ -8,6 +8,7 @@ pub use k8s_openapi;
 pub mod apply;
 pub mod conversion;
 pub mod defaults;
+pub mod json;
 pub mod meta;
 pub mod openapi;
 pub mod patch;

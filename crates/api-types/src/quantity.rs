@@ -85,20 +85,27 @@ impl ParsedQuantity {
         }
         let (exp10_suffix, exp2, format) = parse_suffix(suffix)?;
 
-        let digits = format!("{int_part}{frac_part}");
-        let digits = digits.trim_start_matches('0');
         let mut exp10 = exp10_suffix
             .checked_sub(i32::try_from(frac_part.len()).map_err(|_| QuantityError::FormatWrong)?)
             .ok_or(QuantityError::FormatWrong)?;
-        let (kept, dropped) = digits.split_at(digits.len().min(MAX_DIGITS));
-        let mut mantissa: u128 = if kept.is_empty() {
-            0
-        } else {
-            kept.parse().map_err(|_| QuantityError::FormatWrong)?
-        };
-        if !dropped.is_empty() {
-            exp10 = exp10.saturating_add(i32::try_from(dropped.len()).unwrap_or(i32::MAX));
-            if dropped.bytes().any(|b| b != b'0') {
+        // The digits without leading zeros: the first MAX_DIGITS (which fit a u128)
+        // are the mantissa, the rest raise the exponent and round it up if not zero.
+        let (mut mantissa, mut kept, mut dropped, mut dropped_nonzero) = (0u128, 0, 0usize, false);
+        for b in int_part.bytes().chain(frac_part.bytes()) {
+            if kept == 0 && b == b'0' {
+                continue;
+            }
+            if kept < MAX_DIGITS {
+                mantissa = mantissa * 10 + u128::from(b - b'0');
+                kept += 1;
+            } else {
+                dropped += 1;
+                dropped_nonzero |= b != b'0';
+            }
+        }
+        if dropped > 0 {
+            exp10 = exp10.saturating_add(i32::try_from(dropped).unwrap_or(i32::MAX));
+            if dropped_nonzero {
                 mantissa += 1;
             }
         }

@@ -155,23 +155,37 @@ impl ResourceInfo {
 
     /// The etcd key prefix of this resource, e.g. `/registry/pods/`.
     pub fn key_prefix(&self) -> String {
-        format!("/registry/{}/", self.plural)
+        self.registry_path(&[self.plural, ""])
     }
 
     /// The etcd key of one object.
     pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
         match (self.namespaced, namespace) {
-            (true, Some(ns)) => format!("/registry/{}/{}/{}", self.plural, ns, name),
-            _ => format!("/registry/{}/{}", self.plural, name),
+            (true, Some(ns)) => self.registry_path(&[self.plural, ns, name]),
+            _ => self.registry_path(&[self.plural, name]),
         }
     }
 
     /// The prefix under which a (possibly namespaced) list reads.
     pub fn list_prefix(&self, namespace: Option<&str>) -> String {
         match (self.namespaced, namespace) {
-            (true, Some(ns)) => format!("/registry/{}/{}/", self.plural, ns),
+            (true, Some(ns)) => self.registry_path(&[self.plural, ns, ""]),
             _ => self.key_prefix(),
         }
+    }
+
+    /// `/registry/` and `parts` joined by `/`, in one allocation (keys are built
+    /// several times per request; `format!` costs several times as much).
+    fn registry_path(&self, parts: &[&str]) -> String {
+        const ROOT: &str = "/registry";
+        let len = ROOT.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut key = String::with_capacity(len);
+        key.push_str(ROOT);
+        for part in parts {
+            key.push('/');
+            key.push_str(part);
+        }
+        key
     }
 }
 

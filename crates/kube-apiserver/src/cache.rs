@@ -110,7 +110,7 @@ impl CachedObject {
                 Value::String(revision.to_string()),
             );
         }
-        let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
+        let bytes = Bytes::from(api_types::json::to_vec(&value));
         Some(CachedObject::new(key, revision, value, bytes))
     }
 
@@ -121,7 +121,7 @@ impl CachedObject {
             "resourceVersion".into(),
             Value::String(revision.to_string()),
         );
-        let bytes = Bytes::from(serde_json::to_vec(&value).ok()?);
+        let bytes = Bytes::from(api_types::json::to_vec(&value));
         Some(CachedObject::new(key.to_string(), revision, value, bytes))
     }
 
@@ -168,9 +168,9 @@ impl CachedObject {
 /// `serde_json::to_vec(value)` (byte for byte), plus, when `value` is an object with an
 /// object `metadata`, the offset of the `}` closing that `metadata`: where a
 /// `resourceVersion` appended to it goes in the JSON.
-pub fn encode_marking_metadata(value: &Value) -> serde_json::Result<(Vec<u8>, Option<usize>)> {
+pub fn encode_marking_metadata(value: &Value) -> (Vec<u8>, Option<usize>) {
     let Value::Object(map) = value else {
-        return Ok((serde_json::to_vec(value)?, None));
+        return (api_types::json::to_vec(value), None);
     };
     let mut buf = Vec::with_capacity(4096);
     let mut metadata_end = None;
@@ -179,15 +179,15 @@ pub fn encode_marking_metadata(value: &Value) -> serde_json::Result<(Vec<u8>, Op
         if i > 0 {
             buf.push(b',');
         }
-        serde_json::to_writer(&mut buf, k)?;
+        api_types::json::write_str(&mut buf, k);
         buf.push(b':');
-        serde_json::to_writer(&mut buf, v)?;
+        api_types::json::write_value(&mut buf, v);
         if k == "metadata" && v.is_object() {
             metadata_end = Some(buf.len() - 1);
         }
     }
     buf.push(b'}');
-    Ok((buf, metadata_end))
+    (buf, metadata_end)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -709,7 +709,7 @@ mod tests {
     use serde_json::json;
 
     fn slot(value: Value) -> WriteSlot {
-        let (stored, metadata_end) = encode_marking_metadata(&value).expect("json");
+        let (stored, metadata_end) = encode_marking_metadata(&value);
         assert_eq!(
             stored,
             serde_json::to_vec(&value).expect("json"),

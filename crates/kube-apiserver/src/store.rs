@@ -95,14 +95,14 @@ fn decode_stored(info: &ResourceInfo, stored: &Stored) -> Result<Value, ApiError
 }
 
 /// The stored form: no resourceVersion (it is the etcd revision).
-fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiError> {
+fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Vec<u8> {
     let mut o = obj.clone();
     api_types::conversion::external_to_storage(info, &mut o);
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.shift_remove("resourceVersion");
         m.remove("selfLink");
     }
-    serde_json::to_vec(&o).map_err(internal)
+    api_types::json::to_vec(&o)
 }
 
 /// Upstream's `utilrand.String(5)`: generateName suffixes, token volume names.
@@ -175,7 +175,7 @@ impl Store {
                 managed_fields.is_none(),
                 "spliced managedFields need a single-view kind"
             );
-            let bytes = encode_for_storage(info, &obj)?;
+            let bytes = encode_for_storage(info, &obj);
             return Ok((
                 bytes,
                 PendingWrite {
@@ -190,8 +190,7 @@ impl Store {
             m.shift_remove("resourceVersion");
             m.shift_remove("selfLink");
         }
-        let (mut bytes, mut metadata_end) =
-            crate::cache::encode_marking_metadata(&obj).map_err(internal)?;
+        let (mut bytes, mut metadata_end) = crate::cache::encode_marking_metadata(&obj);
         if let Some(mf) = managed_fields {
             let end = metadata_end
                 .ok_or_else(|| ApiError::internal("a created object without metadata"))?;
@@ -630,7 +629,7 @@ impl Store {
         obj: &mut Value,
         expected: i64,
     ) -> Result<bool, ApiError> {
-        let bytes = encode_for_storage(info, obj)?;
+        let bytes = encode_for_storage(info, obj);
         match self
             .storage
             .update(key, bytes, expected, self.ttl(info))

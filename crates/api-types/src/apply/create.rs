@@ -183,7 +183,7 @@ impl<'a> Encoder<'a> {
             ListType::Set => {
                 for item in items {
                     let s = self.arena.len();
-                    write_json(&mut self.arena, item);
+                    crate::json::write_value(&mut self.arena, item);
                     self.items.push((s, self.arena.len(), item));
                 }
                 None
@@ -220,7 +220,7 @@ impl<'a> Encoder<'a> {
             }
             self.out.push(b'"');
             self.out.extend_from_slice(prefix);
-            escape_into(&mut self.out, &self.arena[s..e]);
+            crate::json::escape_into(&mut self.out, &self.arena[s..e]);
             self.out.extend_from_slice(b"\":");
             let written = match (elem, item) {
                 // A list-map item is always a member (`whole`) and always an object.
@@ -265,12 +265,12 @@ impl<'a> Encoder<'a> {
                 if i > 0 {
                     self.arena.push(b',');
                 }
-                write_json_str(&mut self.arena, k);
+                crate::json::write_str(&mut self.arena, k);
                 self.arena.push(b':');
                 match crate::meta::map_field(m, k) {
-                    Some(v) => write_json(&mut self.arena, v),
+                    Some(v) => crate::json::write_value(&mut self.arena, v),
                     None => match key_default(k) {
-                        Some(v) => write_json(&mut self.arena, &v),
+                        Some(v) => crate::json::write_value(&mut self.arena, &v),
                         None => return false,
                     },
                 }
@@ -301,7 +301,7 @@ impl<'a> Encoder<'a> {
         }
         self.out.push(b'"');
         self.out.extend_from_slice(prefix);
-        escape_into(&mut self.out, name);
+        crate::json::escape_into(&mut self.out, name);
         self.out.extend_from_slice(b"\":");
         mark
     }
@@ -329,72 +329,6 @@ fn granularity(shape: &Shape) -> Option<bool> {
         Shape::Leaf | Shape::List(_) => None,
     }
 }
-
-/// Appends `v` as compact JSON (what `Value::to_string` gives).
-fn write_json(out: &mut Vec<u8>, v: &Value) {
-    // Writing a Value into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, v);
-}
-
-/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
-pub(super) fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    escape_into(out, s.as_bytes());
-    out.push(b'"');
-}
-
-/// Appends the UTF-8 text `s` escaped as the inside of a JSON string, byte for byte as
-/// `serde_json` does: `"` and `\` backslashed, the control characters with a short
-/// form as `\b \t \n \f \r`, the others as `\u00xx` (lower-case hex), everything else
-/// (DEL and all non-ASCII included) as is. Escaping is per character, so escaping
-/// `f:` then a name is escaping `f:<name>`.
-fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut plain = 0;
-    // Comparisons rather than a table lookup per byte: most names need no escape.
-    while let Some(at) = s[plain..]
-        .iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-    {
-        let i = plain + at;
-        let b = s[i];
-        out.extend_from_slice(&s[plain..i]);
-        let escape = ESCAPE[usize::from(b)];
-        if escape == b'u' {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-        } else {
-            out.extend_from_slice(&[b'\\', escape]);
-        }
-        plain = i + 1;
-    }
-    out.extend_from_slice(&s[plain..]);
-}
-
-/// For each byte, the letter after the backslash that escapes it (`u`: `\u00xx`), or 0
-/// when it is written as is.
-static ESCAPE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = b'u';
-        b += 1;
-    }
-    t[0x08] = b'b';
-    t[0x09] = b't';
-    t[0x0a] = b'n';
-    t[0x0c] = b'f';
-    t[0x0d] = b'r';
-    t[0x22] = b'"';
-    t[0x5c] = b'\\';
-    t
-};
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// A JSON response.
 pub fn json(status: StatusCode, value: &Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    let body = api_types::json::to_vec(value);
     raw_json(status, Bytes::from(body))
 }
 

@@ -436,22 +436,6 @@ fn escaped_and_unicode_keys_sort_as_the_general_path() {
     assert_same_as_diff(pods, &pod, None);
 }
 
-#[test]
-fn escaping_is_serde_jsons() {
-    let mut text: String = (0u8..0x80).map(char::from).collect();
-    text.push_str("\u{e9}\u{80}\u{2028}\u{ffff}\u{10ffff}");
-    for c in text.chars() {
-        let s = format!("x{c}y{c}");
-        let mut ours = Vec::new();
-        write_json_str(&mut ours, &s);
-        assert_eq!(
-            String::from_utf8(ours).expect("utf-8"),
-            serde_json::to_string(&s).expect("json"),
-            "{c:?}"
-        );
-    }
-}
-
 /// `cargo test -p api-types --release created_fields_v1_timing -- --ignored --nocapture`
 #[test]
 #[ignore = "timing, not an assertion"]

@@ -72,12 +72,15 @@ fn valid_version(v: &str) -> bool {
 /// latest) and are reported, as upstream's `PolicyToEvaluate`.
 pub fn policy_from_labels(labels: Option<&Value>) -> (Policy, Vec<String>) {
     let mut errors = Vec::new();
+    // The label keys are looked up by their suffix: no key is built per request.
     let get = |k: &str| {
         labels
-            .and_then(|l| l.get(format!("{LABEL_PREFIX}{k}")))
-            .and_then(Value::as_str)
+            .and_then(Value::as_object)?
+            .iter()
+            .find(|(key, _)| key.strip_prefix(LABEL_PREFIX) == Some(k))
+            .and_then(|(_, v)| v.as_str())
     };
-    let mut mode = |m: &str| {
+    let mut mode = |m: &str, version_label: &str| {
         let level = match get(m) {
             None => Level::Privileged,
             Some(l) => Level::parse(l).unwrap_or_else(|| {
@@ -85,7 +88,7 @@ pub fn policy_from_labels(labels: Option<&Value>) -> (Policy, Vec<String>) {
                 Level::Restricted
             }),
         };
-        let version = match get(&format!("{m}-version")) {
+        let version = match get(version_label) {
             None => "latest".to_string(),
             Some(v) if valid_version(v) => v.to_string(),
             Some(v) => {
@@ -95,9 +98,9 @@ pub fn policy_from_labels(labels: Option<&Value>) -> (Policy, Vec<String>) {
         };
         LevelVersion { level, version }
     };
-    let enforce = mode("enforce");
-    let warn = mode("warn");
-    let audit = mode("audit");
+    let enforce = mode("enforce", "enforce-version");
+    let warn = mode("warn", "warn-version");
+    let audit = mode("audit", "audit-version");
     (
         Policy {
             enforce,
