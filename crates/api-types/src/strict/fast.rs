@@ -85,7 +85,7 @@ fn struct_ok(graph: &Graph, def: usize, obj: &Map<String, Value>, root: bool) ->
     if def
         .must_have
         .iter()
-        .any(|f| obj.get(f.as_str()).is_none_or(Value::is_null))
+        .any(|f| crate::meta::map_field(obj, f).is_none_or(Value::is_null))
     {
         return false;
     }
