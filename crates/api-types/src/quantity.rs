@@ -434,4 +434,29 @@ mod tests {
         assert_eq!(q("1Gi").cmp_value(&q("1G")), Ordering::Greater);
         assert_eq!(q("250m").cmp_value(&q("0.5")), Ordering::Less);
     }
+
+    #[test]
+    fn leading_zeros_are_skipped_and_digits_past_36_round_up() {
+        assert_eq!(q("007").canonical(), "7");
+        assert_eq!(q("000.5").canonical(), "500m");
+        assert!(q("0000").is_zero());
+        // 36 digits are kept; the rest raise the exponent, and round the last kept
+        // digit up unless they are all zeros.
+        let long = "123456789012345678901234567890123456";
+        let rounded = q(&format!("{long}7891"));
+        assert_eq!(
+            (rounded.mantissa, rounded.exp10),
+            (123_456_789_012_345_678_901_234_567_890_123_457, 4)
+        );
+        let exact = q(&format!("{long}0000"));
+        assert_eq!(
+            (exact.mantissa, exact.exp10),
+            (123_456_789_012_345_678_901_234_567_890_123_456, 4)
+        );
+        let fraction = q(&format!("0.{long}1"));
+        assert_eq!(
+            (fraction.mantissa, fraction.exp10),
+            (123_456_789_012_345_678_901_234_567_890_123_457, -36)
+        );
+    }
 }
