@@ -72,7 +72,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Whether one of the eight bytes of `word` is below 0x20, `"` or `\`. Each test is
 /// the exact "has a zero byte" / "has a byte below n" bit trick: a borrow can only
 /// spill past a byte that already matched, and non-ASCII bytes (high bit set) are
-/// masked out by `!x`.
+/// masked out by `& !word`.
 #[inline]
 fn needs_escape(word: u64) -> bool {
     let below_space = word.wrapping_sub(ONES * 0x20) & !word;
@@ -83,6 +83,14 @@ fn needs_escape(word: u64) -> bool {
     (below_space | quote | backslash) & HIGHS != 0
 }
 
+/// The eight bytes of `s` at `at` as one word.
+#[inline]
+fn word(s: &[u8], at: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&s[at..at + 8]);
+    u64::from_le_bytes(bytes)
+}
+
 /// Whether no byte of `s` needs an escape: word by word, the last word overlapping
 /// the one before it; a string shorter than a word byte by byte.
 #[inline]
@@ -90,19 +98,14 @@ fn is_clean(s: &[u8]) -> bool {
     if s.len() < 8 {
         return s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
     }
-    let word = |at: usize| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&s[at..at + 8]);
-        u64::from_le_bytes(bytes)
-    };
     let mut at = 0;
     while at + 8 < s.len() {
-        if needs_escape(word(at)) {
+        if needs_escape(word(s, at)) {
             return false;
         }
         at += 8;
     }
-    !needs_escape(word(s.len() - 8))
+    !needs_escape(word(s, s.len() - 8))
 }
 
 /// Appends the UTF-8 text `s` escaped as the inside of a JSON string, byte for byte as
@@ -121,12 +124,7 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     let mut i = 0;
     while i < s.len() {
         // Whole clean words first, then the bytes of the word that is not clean.
-        while let Some(word) = s.get(i..i + 8) {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(word);
-            if needs_escape(u64::from_le_bytes(bytes)) {
-                break;
-            }
+        while i + 8 <= s.len() && !needs_escape(word(s, i)) {
             i += 8;
         }
         let end = (i + 8).min(s.len());

@@ -98,11 +98,16 @@ fn decode_stored(info: &ResourceInfo, stored: &Stored) -> Result<Value, ApiError
 fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Vec<u8> {
     let mut o = obj.clone();
     api_types::conversion::external_to_storage(info, &mut o);
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.shift_remove("resourceVersion");
-        m.remove("selfLink");
-    }
+    strip_unstored(&mut o);
     api_types::json::to_vec(&o)
+}
+
+/// Drops what is never stored: `resourceVersion` (the etcd revision) and `selfLink`.
+fn strip_unstored(obj: &mut Value) {
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.shift_remove("resourceVersion");
+        m.shift_remove("selfLink");
+    }
 }
 
 /// Upstream's `utilrand.String(5)`: generateName suffixes, token volume names.
@@ -186,10 +191,7 @@ impl Store {
                 },
             ));
         }
-        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.shift_remove("resourceVersion");
-            m.shift_remove("selfLink");
-        }
+        strip_unstored(&mut obj);
         let (mut bytes, mut metadata_end) = crate::cache::encode_marking_metadata(&obj);
         if let Some(mf) = managed_fields {
             let end = metadata_end
