@@ -203,7 +203,9 @@ fn default_pod(pod: &mut Value) {
     for list in ["containers", "initContainers"] {
         for c in array_mut(spec, list) {
             let Some(limits) = c
-                .pointer("/resources/limits")
+                .as_object()
+                .and_then(|c| map_field(c, "resources"))
+                .and_then(|r| field(r, "limits"))
                 .and_then(Value::as_object)
                 .cloned()
             else {

@@ -69,18 +69,25 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether one of the eight bytes of `word` is below 0x20, `"` or `\`. Each test is
-/// the exact "has a zero byte" / "has a byte below n" bit trick: a borrow can only
-/// spill past a byte that already matched, and non-ASCII bytes (high bit set) are
-/// masked out by `& !word`.
+/// The high bit of each of the eight bytes of `word` that is below 0x20, `"` or `\`,
+/// exact up to the lowest match: each is the "has a zero byte" / "has a byte below n"
+/// bit trick, where a borrow can only spill past a byte that already matched (so
+/// bits above the lowest may be false), and non-ASCII bytes (high bit set) are masked
+/// out by `& !word`.
 #[inline]
-fn needs_escape(word: u64) -> bool {
+fn escape_mask(word: u64) -> u64 {
     let below_space = word.wrapping_sub(ONES * 0x20) & !word;
     let q = word ^ (ONES * u64::from(b'"'));
     let quote = q.wrapping_sub(ONES) & !q;
     let b = word ^ (ONES * u64::from(b'\\'));
     let backslash = b.wrapping_sub(ONES) & !b;
-    (below_space | quote | backslash) & HIGHS != 0
+    (below_space | quote | backslash) & HIGHS
+}
+
+/// Whether one of the eight bytes of `word` needs an escape.
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    escape_mask(word) != 0
 }
 
 /// The eight bytes of `s` at `at` as one word.
@@ -94,7 +101,7 @@ fn word(s: &[u8], at: usize) -> u64 {
 /// Whether no byte of `s` needs an escape: word by word, the last word overlapping
 /// the one before it; a string shorter than a word byte by byte.
 #[inline]
-fn is_clean(s: &[u8]) -> bool {
+pub(crate) fn is_clean(s: &[u8]) -> bool {
     if s.len() < 8 {
         return s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
     }
@@ -115,42 +122,99 @@ fn is_clean(s: &[u8]) -> bool {
 /// `f:` then a name is escaping `f:<name>`.
 pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    if is_clean(s) {
+    if copied_short_clean(out, s) {
+        return;
+    }
+    if s.len() > 16 && is_clean(s) {
         out.extend_from_slice(s);
         return;
     }
-    // `s[plain..i]` is written as is once an escape (or the end) is reached.
+    out.reserve(s.len() + 8);
+    // `s[plain..]` is not written yet; each escape writes the clean run before it.
     let mut plain = 0;
-    let mut i = 0;
-    while i < s.len() {
-        // Whole clean words first, then the bytes of the word that is not clean.
-        while i + 8 <= s.len() && !needs_escape(word(s, i)) {
-            i += 8;
+    while let Some(i) = next_escape(s, plain) {
+        out.extend_from_slice(&s[plain..i]);
+        let b = s[i];
+        match ESCAPE[usize::from(b)] {
+            b'u' => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+            letter => out.extend_from_slice(&[b'\\', letter]),
         }
-        let end = (i + 8).min(s.len());
-        while i < end {
-            let b = s[i];
-            let escape = ESCAPE[usize::from(b)];
-            if escape != 0 {
-                out.extend_from_slice(&s[plain..i]);
-                if escape == b'u' {
-                    out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(b >> 4)],
-                        HEX[usize::from(b & 0xf)],
-                    ]);
-                } else {
-                    out.extend_from_slice(&[b'\\', escape]);
-                }
-                plain = i + 1;
-            }
-            i += 1;
-        }
+        plain = i + 1;
     }
     out.extend_from_slice(&s[plain..]);
+}
+
+/// Appends `s` when it is at most 16 bytes long and needs no escape; false (nothing
+/// written) otherwise. Most strings of an object are this short: two overlapping
+/// words are checked and written as fixed-size copies, the second written over the
+/// end of the first (no call to `memcpy` for a handful of bytes).
+#[inline]
+fn copied_short_clean(out: &mut Vec<u8>, s: &[u8]) -> bool {
+    let len = s.len();
+    let start = out.len();
+    match len {
+        0 => true,
+        1..=3 => {
+            if s.iter().any(|&b| ESCAPE[usize::from(b)] != 0) {
+                return false;
+            }
+            for &b in s {
+                out.push(b);
+            }
+            true
+        }
+        4..=8 => {
+            let mut head = [0u8; 4];
+            head.copy_from_slice(&s[..4]);
+            let mut tail = [0u8; 4];
+            tail.copy_from_slice(&s[len - 4..]);
+            let both =
+                u64::from(u32::from_le_bytes(head)) | u64::from(u32::from_le_bytes(tail)) << 32;
+            if needs_escape(both) {
+                return false;
+            }
+            out.extend_from_slice(&head);
+            out.truncate(start + len - 4);
+            out.extend_from_slice(&tail);
+            true
+        }
+        9..=16 => {
+            let (head, tail) = (word(s, 0), word(s, len - 8));
+            if needs_escape(head) || needs_escape(tail) {
+                return false;
+            }
+            out.extend_from_slice(&head.to_le_bytes());
+            out.truncate(start + len - 8);
+            out.extend_from_slice(&tail.to_le_bytes());
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The offset of the first byte at or after `from` that needs an escape: whole words
+/// while they last (the lowest bit of the word's mask is exact), then byte by byte.
+#[inline]
+fn next_escape(s: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i + 8 <= s.len() {
+        let mask = escape_mask(word(s, i));
+        if mask != 0 {
+            return Some(i + (mask.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..]
+        .iter()
+        .position(|&b| ESCAPE[usize::from(b)] != 0)
+        .map(|p| i + p)
 }
 
 /// For each byte, the letter after the backslash that escapes it (`u`: `\u00xx`), or 0
@@ -192,6 +256,31 @@ mod tests {
                     serde_json::to_string(&s).expect("json"),
                     "{c:?} at {at}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn strings_of_every_length_up_to_twenty_are_escaped_as_serde_json_does() {
+        for len in 0..=20 {
+            let clean = "x".repeat(len);
+            let mut out = b"<".to_vec();
+            write_str(&mut out, &clean);
+            assert_eq!(out, format!("<\"{clean}\"").into_bytes(), "{len}");
+            for at in 0..len {
+                for c in ['"', '\\', '\n', '\u{1f}', '\u{7f}', 'é'] {
+                    let mut s: Vec<char> = clean.chars().collect();
+                    s[at] = c;
+                    let s: String = s.into_iter().collect();
+                    let mut ours = b"<".to_vec();
+                    write_str(&mut ours, &s);
+                    let theirs = format!("<{}", serde_json::to_string(&s).expect("json"));
+                    assert_eq!(
+                        String::from_utf8(ours).expect("utf-8"),
+                        theirs,
+                        "{c:?} at {at} of {len}"
+                    );
+                }
             }
         }
     }

@@ -255,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
     // CPU seconds by process [bench, etcd, apiserver], summed over the rounds.
     let (mut raw_cpu, mut api_cpu) = ([0.0; 3], [0.0; 3]);
     let (mut raw, mut api_time) = (Duration::ZERO, Duration::ZERO);
-    let mut round_ratios = Vec::new();
+    let (mut round_ratios, mut round_cpu) = (Vec::new(), Vec::new());
     let per_round = CREATES / ROUNDS;
     for round in 0..ROUNDS {
         let (first, end) = (round * per_round, (round + 1) * per_round);
@@ -303,8 +303,19 @@ async fn main() -> anyhow::Result<()> {
             "{:.2}",
             raw_round.as_secs_f64() / api_round.as_secs_f64()
         ));
+        let per = |cpu: f64| cpu * 1e6 / per_round as f64;
+        round_cpu.push(format!(
+            "{:.0}+{:.0}/{:.0}+{:.0}+{:.0}",
+            per(cpu1[0] - cpu0[0]),
+            per(cpu1[1] - cpu0[1]),
+            per(cpu2[0] - cpu1[0]),
+            per(cpu2[1] - cpu1[1]),
+            per(cpu2[2] - cpu1[2])
+        ));
     }
     println!("ratio by round: {}", round_ratios.join(" "));
+    // Per round, CPU µs per create: raw client+etcd / api client+etcd+apiserver.
+    println!("cpu by round: {}", round_cpu.join(" "));
     let raw_per_s = CREATES as f64 / raw.as_secs_f64();
     let api_per_s = CREATES as f64 / api_time.as_secs_f64();
     // CPU microseconds per create, by process: on a small machine the three share the

@@ -58,7 +58,7 @@ fn selectable(key: &str, mut value: Value) -> (Value, bool) {
         .find(|(prefix, _)| key.starts_with(prefix.as_str()))
     {
         return (
-            api_types::selectors::selectable_subset(info, &value, KEPT_PATHS),
+            api_types::selectors::selectable_subset(info, value, KEPT_PATHS),
             true,
         );
     }

@@ -68,8 +68,10 @@ struct Encoder<'a> {
     out: Vec<u8>,
     /// Object children: (field name, value).
     fields: Vec<(&'a str, &'a Value)>,
-    /// List children: (start, end) of the `k:`/`v:` element text in `arena`, and the item.
-    items: Vec<(usize, usize, &'a Value)>,
+    /// List children: the `k:`/`v:` element text in `arena` (`start..mid`), the same
+    /// text already escaped for the output (`mid..end`; empty for `v:` elements,
+    /// escaped when written), and the item.
+    items: Vec<(usize, usize, usize, &'a Value)>,
     arena: Vec<u8>,
     reset: Option<&'a str>,
 }
@@ -184,7 +186,8 @@ impl<'a> Encoder<'a> {
                 for item in items {
                     let s = self.arena.len();
                     crate::json::write_value(&mut self.arena, item);
-                    self.items.push((s, self.arena.len(), item));
+                    let m = self.arena.len();
+                    self.items.push((s, m, m, item));
                 }
                 None
             }
@@ -213,14 +216,18 @@ impl<'a> Encoder<'a> {
         let start = self.open(member);
         let mut any = false;
         for i in base..self.items.len() {
-            let (s, e, item) = self.items[i];
+            let (s, m, e, item) = self.items[i];
             let mark = self.out.len();
             if member || any {
                 self.out.push(b',');
             }
             self.out.push(b'"');
             self.out.extend_from_slice(prefix);
-            crate::json::escape_into(&mut self.out, &self.arena[s..e]);
+            if e > m {
+                self.out.extend_from_slice(&self.arena[m..e]);
+            } else {
+                crate::json::escape_into(&mut self.out, &self.arena[s..m]);
+            }
             self.out.extend_from_slice(b"\":");
             let written = match (elem, item) {
                 // A list-map item is always a member (`whole`) and always an object.
@@ -242,8 +249,11 @@ impl<'a> Encoder<'a> {
     }
 
     /// Pushes the `k:` text of every item (upstream's key object: the key fields in
-    /// name order, as compact JSON — what `walk::item_key` serializes) onto `items`;
-    /// false when an item is not an object or lacks a key field with no default.
+    /// name order, as compact JSON — what `walk::item_key` serializes) onto `items`,
+    /// followed by that text escaped as the inside of a JSON string; false when an item
+    /// is not an object or lacks a key field with no default. The escaped text is
+    /// written directly (`{\"name\":\"web\"}`): escaping the JSON of a key made
+    /// of quotes takes the slow, byte-by-byte way.
     fn item_keys(&mut self, items: &'a [Value], keys: &[&str]) -> bool {
         let sorted_keys;
         let keys = if keys.windows(2).all(|w| w[0] < w[1]) {
@@ -276,7 +286,24 @@ impl<'a> Encoder<'a> {
                 }
             }
             self.arena.push(b'}');
-            self.items.push((s, self.arena.len(), item));
+            let mid = self.arena.len();
+            self.arena.push(b'{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    self.arena.push(b',');
+                }
+                write_escaped_str(&mut self.arena, k);
+                self.arena.push(b':');
+                match crate::meta::map_field(m, k) {
+                    Some(v) => write_escaped_json(&mut self.arena, v),
+                    None => match key_default(k) {
+                        Some(v) => write_escaped_json(&mut self.arena, &v),
+                        None => return false,
+                    },
+                }
+            }
+            self.arena.push(b'}');
+            self.items.push((s, mid, self.arena.len(), item));
         }
         true
     }
@@ -316,6 +343,34 @@ impl<'a> Encoder<'a> {
         }
         self.out.truncate(start);
         self.leaf(member)
+    }
+}
+
+/// Appends the JSON string of `s`, escaped as the inside of a JSON string: `\"s\"`
+/// when `s` itself needs no escape.
+fn write_escaped_str(out: &mut Vec<u8>, s: &str) {
+    if crate::json::is_clean(s.as_bytes()) {
+        out.extend_from_slice(b"\\\"");
+        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"\\\"");
+    } else {
+        let mut json = Vec::with_capacity(s.len() + 2);
+        crate::json::write_str(&mut json, s);
+        crate::json::escape_into(out, &json);
+    }
+}
+
+/// Appends the JSON of `v`, escaped as the inside of a JSON string.
+fn write_escaped_json(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::String(s) => write_escaped_str(out, s),
+        // Numbers, booleans and null have nothing to escape.
+        Value::Number(_) | Value::Bool(_) | Value::Null => crate::json::write_value(out, v),
+        _ => {
+            let mut json = Vec::new();
+            crate::json::write_value(&mut json, v);
+            crate::json::escape_into(out, &json);
+        }
     }
 }
 

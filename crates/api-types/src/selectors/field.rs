@@ -252,30 +252,32 @@ fn stored_path(field: &str) -> &str {
 /// The part of `obj` that label and field selectors read, in the same places:
 /// `metadata.name`, `metadata.namespace`, `metadata.labels` and every field `info`
 /// lets clients select on, plus the dotted paths in `also`. Selectors match this
-/// subset exactly as they match `obj`.
-pub fn selectable_subset(info: &ResourceInfo, obj: &Value, also: &[&str]) -> Value {
-    fn insert(out: &mut serde_json::Map<String, Value>, path: &[&str], found: &Value) {
+/// subset exactly as they match `obj`. The parts are moved out of `obj`, not copied.
+pub fn selectable_subset(info: &ResourceInfo, mut obj: Value, also: &[&str]) -> Value {
+    use crate::meta::{field, field_mut, map_field_mut};
+    fn insert(out: &mut serde_json::Map<String, Value>, path: &[&str], found: Value) {
         match path {
             [] => {}
             [last] => {
-                out.insert((*last).to_string(), found.clone());
+                out.insert((*last).to_string(), found);
             }
             [first, rest @ ..] => {
-                let child = out
-                    .entry(*first)
-                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
-                if let Value::Object(m) = child {
+                // Looked up by a scan first: these maps hold a handful of keys.
+                if map_field_mut(out, first).is_none() {
+                    out.insert((*first).to_string(), Value::Object(serde_json::Map::new()));
+                }
+                if let Some(Value::Object(m)) = map_field_mut(out, first) {
                     insert(m, rest, found);
                 }
             }
         }
     }
-    let mut out = serde_json::Map::new();
+    let mut out = Value::Object(serde_json::Map::new());
     let own = supported_fields(info).unwrap_or(&[]);
     let meta = ["metadata.name", "metadata.namespace", "metadata.labels"];
-    for field in meta.iter().chain(own).chain(also) {
+    for field_name in meta.iter().chain(own).chain(also) {
         // Selectable paths are a few segments deep: no allocation per field.
-        let stored = stored_path(field);
+        let stored = stored_path(field_name);
         let mut segments = [""; 8];
         let mut depth = 0;
         let mut split = stored.split('.');
@@ -291,14 +293,16 @@ pub fn selectable_subset(info: &ResourceInfo, obj: &Value, also: &[&str]) -> Val
                 &deeper[..]
             }
         };
-        let found = path
-            .iter()
-            .try_fold(obj, |v, seg| crate::meta::field(v, seg));
-        if let Some(found) = found {
-            insert(&mut out, path, found);
+        // An alias names a path already moved over.
+        if path.iter().try_fold(&out, |v, seg| field(v, seg)).is_some() {
+            continue;
+        }
+        let found = path.iter().try_fold(&mut obj, |v, seg| field_mut(v, seg));
+        if let (Some(found), Value::Object(out)) = (found, &mut out) {
+            insert(out, path, std::mem::take(found));
         }
     }
-    Value::Object(out)
+    out
 }
 
 /// The string a field selector compares against: the value at the dotted path, with
@@ -339,7 +343,7 @@ mod tests {
             "metadata": {"name": "web", "namespace": "d", "uid": "u1", "labels": {"app": "a"}, "annotations": {"x": "y"}},
             "spec": {"nodeName": "n1", "restartPolicy": "Always", "containers": [{"name": "c", "image": "i"}], "hostNetwork": true},
             "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}});
-        let subset = selectable_subset(pods, &pod, &["metadata.uid"]);
+        let subset = selectable_subset(pods, pod.clone(), &["metadata.uid"]);
         assert!(
             subset
                 .get("spec")
@@ -353,7 +357,7 @@ mod tests {
         let events = lookup_kind("v1", "Event").expect("events");
         let event = json!({"metadata": {"name": "e", "namespace": "d"}, "involvedObject": {"kind": "Pod", "name": "web", "uid": "u"},
             "reason": "Started", "source": {"component": "kubelet", "host": "n1"}, "type": "Normal", "message": "long"});
-        let event_subset = selectable_subset(events, &event, &[]);
+        let event_subset = selectable_subset(events, event.clone(), &[]);
         assert!(event_subset.get("message").is_none());
         for (info, obj, subset) in [(pods, &pod, &subset), (events, &event, &event_subset)] {
             for field in supported_fields(info).expect("fields") {

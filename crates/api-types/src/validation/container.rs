@@ -68,7 +68,7 @@ pub(super) fn validate_container(
     validate_volume_mounts(get_list(c, "volumeMounts"), volumes, path, errs);
     validate_enum(c, "imagePullPolicy", PULL_POLICIES, path, errs);
     errs.extend(validate_resource_requirements(
-        c.get("resources"),
+        crate::meta::field(c, "resources"),
         &path.child("resources"),
     ));
     validate_enum(
@@ -81,7 +81,7 @@ pub(super) fn validate_container(
 
     let sidecar = is_init && get_str(c, "restartPolicy") == "Always";
     if is_init {
-        match c.get("restartPolicy") {
+        match crate::meta::field(c, "restartPolicy") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s == "Always" => {}
             Some(other) => errs.push(not_supported(
@@ -426,7 +426,7 @@ fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec
                 if get_str(h, "path").is_empty() {
                     errs.push(required(&hp.child("path"), ""));
                 }
-                validate_port_num_or_name(h.get("port"), &hp.child("port"), errs);
+                validate_port_num_or_name(crate::meta::field(h, "port"), &hp.child("port"), errs);
                 let scheme = h
                     .get("scheme")
                     .cloned()
@@ -439,7 +439,9 @@ fn validate_handler(handler: &Value, kinds: &[&str], path: &Path, errs: &mut Vec
                     ));
                 }
             }
-            "tcpSocket" => validate_port_num_or_name(h.get("port"), &hp.child("port"), errs),
+            "tcpSocket" => {
+                validate_port_num_or_name(crate::meta::field(h, "port"), &hp.child("port"), errs)
+            }
             "grpc" => {
                 let port = get_i64(h, "port").unwrap_or(0);
                 for msg in names::is_valid_port_num(port) {

@@ -18,7 +18,7 @@ pub fn validate_object_meta(
 ) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let empty = Value::Object(Default::default());
-    let meta = obj.get("metadata").unwrap_or(&empty);
+    let meta = crate::meta::field(obj, "metadata").unwrap_or(&empty);
     let s = |k: &str| {
         crate::meta::field(meta, k)
             .and_then(Value::as_str)
@@ -61,7 +61,7 @@ pub fn validate_object_meta(
             "not allowed on this type",
         ));
     }
-    if let Some(generation) = meta.get("generation").and_then(Value::as_i64) {
+    if let Some(generation) = crate::meta::field(meta, "generation").and_then(Value::as_i64) {
         if generation < 0 {
             errs.push(invalid_int(
                 &path.child("generation"),
@@ -70,19 +70,22 @@ pub fn validate_object_meta(
             ));
         }
     }
-    errs.extend(validate_labels(meta.get("labels"), &path.child("labels")));
+    errs.extend(validate_labels(
+        crate::meta::field(meta, "labels"),
+        &path.child("labels"),
+    ));
     errs.extend(validate_annotations(
-        meta.get("annotations"),
+        crate::meta::field(meta, "annotations"),
         &path.child("annotations"),
     ));
-    if let Some(finalizers) = meta.get("finalizers").and_then(Value::as_array) {
+    if let Some(finalizers) = crate::meta::field(meta, "finalizers").and_then(Value::as_array) {
         for f in finalizers.iter().filter_map(Value::as_str) {
             for msg in names::is_qualified_name(f) {
                 errs.push(invalid_str(&path.child("finalizers"), f, &msg));
             }
         }
     }
-    if let Some(refs) = meta.get("ownerReferences").and_then(Value::as_array) {
+    if let Some(refs) = crate::meta::field(meta, "ownerReferences").and_then(Value::as_array) {
         for (i, r) in refs.iter().enumerate() {
             let rp = path.child("ownerReferences").index(i);
             for field in ["apiVersion", "kind", "name", "uid"] {
@@ -154,7 +157,7 @@ pub fn validate_annotations(annotations: Option<&Value>, path: &Path) -> Vec<Sta
 pub fn validate_object_meta_update(new: &Value, old: &Value, path: &Path) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let get = |o: &Value, k: &str| {
-        o.get("metadata")
+        crate::meta::field(o, "metadata")
             .and_then(|m| m.get(k))
             .cloned()
             .unwrap_or(Value::Null)

@@ -19,7 +19,10 @@ const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Defa
 pub const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 pub fn validate_pod(pod: &Value) -> Vec<StatusCause> {
-    validate_pod_spec(obj_or_empty(pod.get("spec")), &Path::new("spec"))
+    validate_pod_spec(
+        obj_or_empty(crate::meta::field(pod, "spec")),
+        &Path::new("spec"),
+    )
 }
 
 /// A `PodTemplateSpec` at `path` (`spec.template`): labels at `<path>.labels` and
@@ -28,14 +31,16 @@ pub fn validate_pod_template(template: Option<&Value>, path: &Path) -> Vec<Statu
     let Some(template) = template.filter(|t| t.is_object()) else {
         return vec![required(path, "")];
     };
-    let meta = template.get("metadata");
-    let mut errs =
-        objectmeta::validate_labels(meta.and_then(|m| m.get("labels")), &path.child("labels"));
+    let meta = crate::meta::field(template, "metadata");
+    let mut errs = objectmeta::validate_labels(
+        meta.and_then(|m| crate::meta::field(m, "labels")),
+        &path.child("labels"),
+    );
     errs.extend(objectmeta::validate_annotations(
-        meta.and_then(|m| m.get("annotations")),
+        meta.and_then(|m| crate::meta::field(m, "annotations")),
         &path.child("annotations"),
     ));
-    let spec = obj_or_empty(template.get("spec"));
+    let spec = obj_or_empty(crate::meta::field(template, "spec"));
     errs.extend(validate_pod_spec(spec, &path.child("spec")));
     if !get_list(spec, "ephemeralContainers").is_empty() {
         errs.push(forbidden(
@@ -71,7 +76,7 @@ pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
                 &Value::String(name.to_string()),
             ));
         }
-        if c.get("restartPolicy").is_some_and(|v| !v.is_null()) {
+        if crate::meta::field(c, "restartPolicy").is_some_and(|v| !v.is_null()) {
             errs.push(forbidden(
                 &cp.child("restartPolicy"),
                 "may not be set for non-init containers",
@@ -126,7 +131,7 @@ pub fn validate_pod_spec(spec: &Value, path: &Path) -> Vec<StatusCause> {
         ));
     }
     errs.extend(objectmeta::validate_labels(
-        spec.get("nodeSelector"),
+        crate::meta::field(spec, "nodeSelector"),
         &path.child("nodeSelector"),
     ));
     for (field, validator) in [
@@ -184,7 +189,9 @@ fn validate_tolerations(tolerations: &[Value], path: &Path, errs: &mut Vec<Statu
             errs.push(invalid_str(&tp.child("operator"), operator, "operator must be Exists when `key` is empty, which means \"match all values and all keys\""));
         }
         let effect = get_str(t, "effect");
-        if t.get("tolerationSeconds").is_some_and(|v| !v.is_null()) && effect != "NoExecute" {
+        if crate::meta::field(t, "tolerationSeconds").is_some_and(|v| !v.is_null())
+            && effect != "NoExecute"
+        {
             errs.push(invalid_str(
                 &tp.child("effect"),
                 effect,
@@ -231,8 +238,8 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let spec_path = Path::new("spec");
     let empty = Value::Object(Map::new());
-    let new_spec = new.get("spec").unwrap_or(&empty);
-    let old_spec = old.get("spec").unwrap_or(&empty);
+    let new_spec = crate::meta::field(new, "spec").unwrap_or(&empty);
+    let old_spec = crate::meta::field(old, "spec").unwrap_or(&empty);
 
     let ads_path = spec_path.child("activeDeadlineSeconds");
     match (
@@ -276,7 +283,7 @@ pub fn validate_pod_update(new: &Value, old: &Value) -> Vec<StatusCause> {
                 if items.len() == old_list.len() {
                     for (item, old_item) in items.iter_mut().zip(old_list) {
                         if let (Some(obj), Some(old_image)) =
-                            (item.as_object_mut(), old_item.get("image"))
+                            (item.as_object_mut(), crate::meta::field(old_item, "image"))
                         {
                             obj.insert("image".into(), old_image.clone());
                         }

@@ -82,9 +82,13 @@ pub fn validate_resource_requirements(resources: Option<&Value>, path: &Path) ->
     let Some(resources) = resources else {
         return errs;
     };
-    let limits = parse_list(resources.get("limits"), &path.child("limits"), &mut errs);
+    let limits = parse_list(
+        crate::meta::field(resources, "limits"),
+        &path.child("limits"),
+        &mut errs,
+    );
     let requests = parse_list(
-        resources.get("requests"),
+        crate::meta::field(resources, "requests"),
         &path.child("requests"),
         &mut errs,
     );
@@ -92,19 +96,20 @@ pub fn validate_resource_requirements(resources: Option<&Value>, path: &Path) ->
         let Some((_, limit)) = limits.iter().find(|(n, _)| n == name) else {
             continue;
         };
-        let req_path = path.child("requests").key(name);
-        let shown = format!("{:?}", req.canonical());
         let ord = req.cmp_value(limit);
+        // The path and the shown value are built only for an error.
+        let req_path = || path.child("requests").key(name);
+        let shown = || format!("{:?}", req.canonical());
         if ord != std::cmp::Ordering::Equal && !is_overcommit_allowed(name) {
             errs.push(invalid_shown(
-                &req_path,
-                &shown,
+                &req_path(),
+                &shown(),
                 &format!("must be equal to {name} limit of {}", limit.canonical()),
             ));
         } else if ord == std::cmp::Ordering::Greater {
             errs.push(invalid_shown(
-                &req_path,
-                &shown,
+                &req_path(),
+                &shown(),
                 &format!(
                     "must be less than or equal to {name} limit of {}",
                     limit.canonical()

@@ -121,6 +121,11 @@ fn security_context_deny(pod: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// `metadata.labels` of `obj` (`pointer` would allocate for each path segment).
+fn labels_of(obj: &Value) -> Option<&Value> {
+    meta::field(obj, "metadata").and_then(|m| meta::field(m, "labels"))
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
 }
@@ -258,9 +263,8 @@ impl Admission {
         obj: &Value,
         old: Option<&Value>,
     ) -> Result<Vec<String>, ApiError> {
-        let (policy, errors) = pod_security::policy_from_labels(obj.pointer("/metadata/labels"));
-        let old_policy =
-            old.map(|o| pod_security::policy_from_labels(o.pointer("/metadata/labels")));
+        let (policy, errors) = pod_security::policy_from_labels(labels_of(obj));
+        let old_policy = old.map(|o| pod_security::policy_from_labels(labels_of(o)));
         let changed_errors = match &old_policy {
             Some((_, old_errors)) => !errors.is_empty() && errors != *old_errors,
             None => !errors.is_empty(),
@@ -313,7 +317,7 @@ impl Admission {
     fn namespace_labels(&self, ns: &str) -> Option<Value> {
         let info = api_types::registry::lookup("", "v1", "namespaces")?;
         let cached = self.cache.resource(info)?.get(&info.key(None, ns))?;
-        cached.selectable.pointer("/metadata/labels").cloned()
+        labels_of(&cached.selectable).cloned()
     }
 
     fn namespace_of<'a>(attrs: &Attributes<'a>, obj: &'a Value) -> Option<&'a str> {

@@ -39,7 +39,10 @@ impl Admission {
         // look it up live, as upstream's plugin does.
         let terminating = |obj: &Value| {
             meta::deletion_timestamp(obj).is_some()
-                || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+                || api_types::meta::field(obj, "status")
+                    .and_then(|s| api_types::meta::field(s, "phase"))
+                    .and_then(Value::as_str)
+                    == Some("Terminating")
         };
         let found: Option<bool> = match cache.get(&key) {
             Some(obj) => Some(terminating(&obj.selectable)),

@@ -23,8 +23,12 @@ pub fn add_default_tolerations(pod: &mut Value) {
     };
     let tolerates = |key: &str| {
         list.iter().any(|t| {
-            let k = t.get("key").and_then(Value::as_str).unwrap_or("");
-            let effect = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            let k = api_types::meta::field(t, "key")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let effect = api_types::meta::field(t, "effect")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
         })
     };

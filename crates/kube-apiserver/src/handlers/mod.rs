@@ -79,7 +79,10 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
             response::error(&crate::authz::forbidden(&user, &info, &reason))
         }
         crate::authz::Decision::Allow => match route {
-            Ok(route) => handle(&state, route, req)
+            // Boxed: the request futures above this one (middleware, the router) are
+            // moved several times before they are polled, and this one is the largest
+            // (every handler's state in one enum).
+            Ok(route) => Box::pin(handle(&state, route, req))
                 .await
                 .unwrap_or_else(|e| response::error(&e)),
             Err(e) => response::error(&e),

@@ -360,6 +360,7 @@ fn item_keys_are_what_walk_item_key_gives() {
     let items = [
         json!({"b": 1, "a": "x", "protocol": "UDP"}),
         json!({"a": {"n": [1, "\u{e9}\""]}, "b": null}),
+        json!({"a": "q\"\\\n\u{1}", "b": true, "protocol": 2.5}),
     ];
     let keys: &[&[&str]] = &[
         &["a", "b"],
@@ -371,13 +372,17 @@ fn item_keys_are_what_walk_item_key_gives() {
     for keys in keys {
         let mut enc = Encoder::new(None);
         assert!(enc.item_keys(&items, keys));
-        for ((s, e, item), expected) in enc.items.iter().zip(&items) {
+        for ((s, m, e, item), expected) in enc.items.iter().zip(&items) {
             let Some(super::super::fieldset::PathElement::Key(k)) =
                 super::super::walk::item_key(expected, keys)
             else {
                 panic!("item_key of {expected}");
             };
-            assert_eq!(std::str::from_utf8(&enc.arena[*s..*e]).expect("utf-8"), k);
+            assert_eq!(std::str::from_utf8(&enc.arena[*s..*m]).expect("utf-8"), k);
+            // The escaped copy is what escaping the key text gives.
+            let mut escaped = Vec::new();
+            crate::json::escape_into(&mut escaped, k.as_bytes());
+            assert_eq!(enc.arena[*m..*e], escaped[..], "{k}");
             assert_eq!(*item, expected);
         }
     }
