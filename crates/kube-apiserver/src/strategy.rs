@@ -32,14 +32,21 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: 
     let m = meta::meta_mut(obj);
     m.insert("uid".into(), json!(uid));
     m.insert("creationTimestamp".into(), json!(now));
-    m.shift_remove("resourceVersion");
-    m.remove("deletionTimestamp");
-    m.remove("deletionGracePeriodSeconds");
-    m.remove("selfLink");
+    // Usually absent: found by a scan (no hashing), removed keeping the key order.
+    for key in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        if meta::map_field(m, key).is_some() {
+            m.shift_remove(key);
+        }
+    }
     if tracks_generation(info) {
         m.insert("generation".into(), json!(1));
-    } else {
-        m.remove("generation");
+    } else if meta::map_field(m, "generation").is_some() {
+        m.shift_remove("generation");
     }
     if clears_status_on_create(info) {
         if let Some(o) = obj.as_object_mut() {

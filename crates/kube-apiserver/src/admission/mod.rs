@@ -243,8 +243,9 @@ impl Admission {
         let Some(ns) = Self::namespace_of(attrs, obj) else {
             return Ok(Vec::new());
         };
-        let labels = self.namespace_labels(ns);
-        let (policy, errors) = pod_security::policy_from_labels(labels.as_ref());
+        let namespace = self.cached_namespace(ns);
+        let labels = namespace.as_ref().and_then(|n| labels_of(&n.selectable));
+        let (policy, errors) = pod_security::policy_from_labels(labels);
         let outcome = pod_security::admit(&policy, &errors, metadata, spec, is_pod);
         for (k, v) in &outcome.audit_annotations {
             crate::audit::annotate(k, v);
@@ -313,11 +314,10 @@ impl Admission {
         Ok(warnings)
     }
 
-    /// A namespace's labels from the watch cache.
-    fn namespace_labels(&self, ns: &str) -> Option<Value> {
+    /// A namespace from the watch cache.
+    fn cached_namespace(&self, ns: &str) -> Option<Arc<crate::cache::CachedObject>> {
         let info = api_types::registry::lookup("", "v1", "namespaces")?;
-        let cached = self.cache.resource(info)?.get(&info.key(None, ns))?;
-        labels_of(&cached.selectable).cloned()
+        self.cache.resource(info)?.get(&info.key(None, ns))
     }
 
     fn namespace_of<'a>(attrs: &Attributes<'a>, obj: &'a Value) -> Option<&'a str> {

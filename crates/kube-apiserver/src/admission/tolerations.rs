@@ -2,6 +2,8 @@
 //! taints for 300 s unless they say otherwise, so the node lifecycle controller evicts
 //! them five minutes after their node goes away.
 
+use std::sync::LazyLock;
+
 use serde_json::{json, Value};
 
 pub const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
@@ -32,18 +34,21 @@ pub fn add_default_tolerations(pod: &mut Value) {
             (k == key || k.is_empty()) && (effect == "NoExecute" || effect.is_empty())
         })
     };
-    let (not_ready, unreachable) = (tolerates(NOT_READY_TAINT), tolerates(UNREACHABLE_TAINT));
-    for (key, present) in [
-        (NOT_READY_TAINT, not_ready),
-        (UNREACHABLE_TAINT, unreachable),
-    ] {
-        if !present {
-            list.push(json!({
+    // Built once; a clone copies the maps without hashing their keys again.
+    static DEFAULTS: LazyLock<[Value; 2]> = LazyLock::new(|| {
+        [NOT_READY_TAINT, UNREACHABLE_TAINT].map(|key| {
+            json!({
                 "key": key,
                 "operator": "Exists",
                 "effect": "NoExecute",
                 "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
-            }));
+            })
+        })
+    });
+    let present = [tolerates(NOT_READY_TAINT), tolerates(UNREACHABLE_TAINT)];
+    for (default, present) in DEFAULTS.iter().zip(present) {
+        if !present {
+            list.push(default.clone());
         }
     }
 }
