@@ -202,9 +202,7 @@ fn default_pod(pod: &mut Value) {
     // Pods (not templates): requests default to limits.
     for list in ["containers", "initContainers"] {
         for c in array_mut(spec, list) {
-            let Some(limits) = c
-                .as_object()
-                .and_then(|c| map_field(c, "resources"))
+            let Some(limits) = field(c, "resources")
                 .and_then(|r| field(r, "limits"))
                 .and_then(Value::as_object)
                 .cloned()

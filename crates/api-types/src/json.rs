@@ -98,21 +98,10 @@ fn word(s: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Whether no byte of `s` needs an escape: word by word, the last word overlapping
-/// the one before it; a string shorter than a word byte by byte.
+/// Whether no byte of `s` needs an escape.
 #[inline]
 pub(crate) fn is_clean(s: &[u8]) -> bool {
-    if s.len() < 8 {
-        return s.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
-    }
-    let mut at = 0;
-    while at + 8 < s.len() {
-        if needs_escape(word(s, at)) {
-            return false;
-        }
-        at += 8;
-    }
-    !needs_escape(word(s, s.len() - 8))
+    next_escape(s, 0).is_none()
 }
 
 /// Appends the UTF-8 text `s` escaped as the inside of a JSON string, byte for byte as
@@ -125,12 +114,9 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     if copied_short_clean(out, s) {
         return;
     }
-    if s.len() > 16 && is_clean(s) {
-        out.extend_from_slice(s);
-        return;
-    }
     out.reserve(s.len() + 8);
-    // `s[plain..]` is not written yet; each escape writes the clean run before it.
+    // `s[plain..]` is not written yet; each escape writes the clean run before it (a
+    // clean string is one run).
     let mut plain = 0;
     while let Some(i) = next_escape(s, plain) {
         out.extend_from_slice(&s[plain..i]);

@@ -270,39 +270,19 @@ impl<'a> Encoder<'a> {
                 return false;
             };
             let s = self.arena.len();
-            self.arena.push(b'{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    self.arena.push(b',');
-                }
-                crate::json::write_str(&mut self.arena, k);
-                self.arena.push(b':');
-                match crate::meta::map_field(m, k) {
-                    Some(v) => crate::json::write_value(&mut self.arena, v),
-                    None => match key_default(k) {
-                        Some(v) => crate::json::write_value(&mut self.arena, &v),
-                        None => return false,
-                    },
-                }
+            let (write_str, write_value) = (crate::json::write_str, crate::json::write_value);
+            if !key_object(&mut self.arena, m, keys, write_str, write_value) {
+                return false;
             }
-            self.arena.push(b'}');
             let mid = self.arena.len();
-            self.arena.push(b'{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    self.arena.push(b',');
-                }
-                write_escaped_str(&mut self.arena, k);
-                self.arena.push(b':');
-                match crate::meta::map_field(m, k) {
-                    Some(v) => write_escaped_json(&mut self.arena, v),
-                    None => match key_default(k) {
-                        Some(v) => write_escaped_json(&mut self.arena, &v),
-                        None => return false,
-                    },
-                }
-            }
-            self.arena.push(b'}');
+            // The same fields again, found above: this cannot fail.
+            key_object(
+                &mut self.arena,
+                m,
+                keys,
+                write_escaped_str,
+                write_escaped_json,
+            );
             self.items.push((s, mid, self.arena.len(), item));
         }
         true
@@ -344,6 +324,35 @@ impl<'a> Encoder<'a> {
         self.out.truncate(start);
         self.leaf(member)
     }
+}
+
+/// Appends the key object of list item `m` (its `keys` fields, a missing one taking
+/// its default), its names written by `name` and its values by `value`; false when a
+/// key field is missing and has no default.
+fn key_object(
+    out: &mut Vec<u8>,
+    m: &Map<String, Value>,
+    keys: &[&str],
+    name: impl Fn(&mut Vec<u8>, &str),
+    value: impl Fn(&mut Vec<u8>, &Value),
+) -> bool {
+    out.push(b'{');
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        name(out, k);
+        out.push(b':');
+        match crate::meta::map_field(m, k) {
+            Some(v) => value(out, v),
+            None => match key_default(k) {
+                Some(v) => value(out, &v),
+                None => return false,
+            },
+        }
+    }
+    out.push(b'}');
+    true
 }
 
 /// Appends the JSON string of `s`, escaped as the inside of a JSON string: `\"s\"`

@@ -39,8 +39,8 @@ impl Admission {
         // look it up live, as upstream's plugin does.
         let terminating = |obj: &Value| {
             meta::deletion_timestamp(obj).is_some()
-                || api_types::meta::field(obj, "status")
-                    .and_then(|s| api_types::meta::field(s, "phase"))
+                || meta::field(obj, "status")
+                    .and_then(|s| meta::field(s, "phase"))
                     .and_then(Value::as_str)
                     == Some("Terminating")
         };
