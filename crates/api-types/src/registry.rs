@@ -3,7 +3,9 @@
 //! generic handlers, discovery, OpenAPI and kubectl all read it; adding a resource is
 //! one entry here plus (optionally) its validation/defaulting strategy.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::sync::LazyLock;
+
+use foldhash::HashMap;
 
 /// A subresource served under `/<plural>/<name>/<sub>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

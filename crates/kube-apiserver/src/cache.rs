@@ -5,7 +5,7 @@
 
 use std::{
     borrow::Cow,
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, LazyLock},
     time::Duration,
 };
@@ -13,6 +13,8 @@ use std::{
 use api_types::{registry::RESOURCES, ApiError, ResourceInfo};
 use bytes::Bytes;
 use etcd_client::{EventType, WatchOptions};
+// foldhash: these maps are looked up several times per request (SipHash showed).
+use foldhash::{HashMap, HashMapExt};
 use parking_lot::RwLock;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};

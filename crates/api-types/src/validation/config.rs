@@ -144,9 +144,10 @@ pub fn validate_namespace(ns: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
     let empty = Value::Null;
     let spec = ns.get("spec").unwrap_or(&empty);
+    let finalizers = Path::new("spec.finalizers");
     for (i, f) in get_list(spec, "finalizers").iter().enumerate() {
         let f = f.as_str().unwrap_or_default();
-        let path = Path::new("spec.finalizers").index(i);
+        let path = finalizers.index(i);
         let msgs = names::is_qualified_name(f);
         if !msgs.is_empty() {
             for msg in msgs {

@@ -162,10 +162,11 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
 /// Label keys, annotation keys, finalizers: `[prefix/]name`.
 pub fn is_qualified_name(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
+    let mut parts = value.split('/');
+    let (first, second, more) = (parts.next(), parts.next(), parts.next().is_some());
+    let name = match (first, second, more) {
+        (Some(name), None, _) => name,
+        (Some(prefix), Some(name), false) => {
             if prefix.is_empty() {
                 errs.push(format!("prefix part {EMPTY_ERROR}"));
             } else {
@@ -175,7 +176,7 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
                         .map(|m| format!("prefix part {m}")),
                 );
             }
-            *name
+            name
         }
         _ => {
             errs.push(format!(

@@ -86,8 +86,9 @@ pub fn validate_object_meta(
         }
     }
     if let Some(refs) = crate::meta::field(meta, "ownerReferences").and_then(Value::as_array) {
+        let refs_path = path.child("ownerReferences");
         for (i, r) in refs.iter().enumerate() {
-            let rp = path.child("ownerReferences").index(i);
+            let rp = refs_path.index(i);
             for field in ["apiVersion", "kind", "name", "uid"] {
                 if r.get(field)
                     .and_then(Value::as_str)

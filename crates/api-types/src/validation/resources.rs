@@ -87,9 +87,10 @@ pub fn validate_resource_requirements(resources: Option<&Value>, path: &Path) ->
         &path.child("limits"),
         &mut errs,
     );
+    let requests_path = path.child("requests");
     let requests = parse_list(
         crate::meta::field(resources, "requests"),
-        &path.child("requests"),
+        &requests_path,
         &mut errs,
     );
     for (name, req) in &requests {
@@ -97,8 +98,8 @@ pub fn validate_resource_requirements(resources: Option<&Value>, path: &Path) ->
             continue;
         };
         let ord = req.cmp_value(limit);
-        // The path and the shown value are built only for an error.
-        let req_path = || path.child("requests").key(name);
+        // The shown value is built only for an error.
+        let req_path = || requests_path.key(name);
         let shown = || format!("{:?}", req.canonical());
         if ord != std::cmp::Ordering::Equal && !is_overcommit_allowed(name) {
             errs.push(invalid_shown(

@@ -306,7 +306,8 @@ pub fn validate_service_update(new: &Value, old: &Value) -> Vec<StatusCause> {
         return errs;
     }
     let shown = Value::Array(new_ips.to_vec());
-    let path = Path::new("spec").child("clusterIPs");
+    let spec = Path::new("spec");
+    let path = spec.child("clusterIPs");
     if new_ips.is_empty() {
         errs.push(invalid(
             &path.index(0),
@@ -326,8 +327,9 @@ pub fn validate_service_update(new: &Value, old: &Value) -> Vec<StatusCause> {
 /// Endpoints: addresses are IPs, ports valid.
 pub fn validate_endpoints(ep: &Value) -> Vec<StatusCause> {
     let mut errs = Vec::new();
+    let subsets = Path::new("subsets");
     for (i, subset) in get_list(ep, "subsets").iter().enumerate() {
-        let sp = Path::new("subsets").index(i);
+        let sp = subsets.index(i);
         for list in ["addresses", "notReadyAddresses"] {
             for (j, addr) in get_list(subset, list).iter().enumerate() {
                 let ip = get_str(addr, "ip");
@@ -336,8 +338,9 @@ pub fn validate_endpoints(ep: &Value) -> Vec<StatusCause> {
                 }
             }
         }
+        let ports = sp.child("ports");
         for (j, port) in get_list(subset, "ports").iter().enumerate() {
-            let pp = sp.child("ports").index(j);
+            let pp = ports.index(j);
             let n = get_i64(port, "port").unwrap_or(0);
             for msg in names::is_valid_port_num(n) {
                 errs.push(invalid_int(&pp.child("port"), n, &msg));

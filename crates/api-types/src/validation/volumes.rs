@@ -126,8 +126,9 @@ fn validate_volume_source(vol: &Value, path: &Path, errs: &mut Vec<StatusCause>)
                 errs.push(invalid_int(&sp.child("defaultMode"), mode, FILE_MODE_ERROR));
             }
         }
+        let items = sp.child("items");
         for (j, item) in get_list(src, "items").iter().enumerate() {
-            let ip = sp.child("items").index(j);
+            let ip = items.index(j);
             if matches!(*kind, "secret" | "configMap") && get_str(item, "key").is_empty() {
                 errs.push(required(&ip.child("key"), ""));
             }

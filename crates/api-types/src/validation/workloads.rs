@@ -41,8 +41,9 @@ fn template_labels_value(spec: &Value) -> Option<&Value> {
 /// `ValidateLabelSelector` for a `metav1.LabelSelector` at `path`.
 pub fn validate_label_selector(sel: &Value, path: &Path) -> Vec<StatusCause> {
     let mut errs = objectmeta::validate_labels(sel.get("matchLabels"), &path.child("matchLabels"));
+    let exprs = path.child("matchExpressions");
     for (i, expr) in get_list(sel, "matchExpressions").iter().enumerate() {
-        let ep = path.child("matchExpressions").index(i);
+        let ep = exprs.index(i);
         let values = get_list(expr, "values");
         match get_str(expr, "operator") {
             "In" | "NotIn" => {

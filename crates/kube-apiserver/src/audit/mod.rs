@@ -34,7 +34,8 @@ tokio::task_local! {
     static ANNOTATIONS: Annotations;
 }
 
-/// Adds an audit annotation to the current request's event (no-op outside a request).
+/// Adds an audit annotation to the current request's event (no-op outside a request,
+/// and when no audit log is kept).
 pub fn annotate(key: &str, value: &str) {
     let _ = ANNOTATIONS.try_with(|a| {
         a.lock().insert(key.to_string(), value.to_string());
@@ -171,10 +172,11 @@ pub async fn middleware(State(state): State<Arc<AppState>>, req: Request, next: 
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let annotations: Annotations = Arc::default();
+    // Without an audit log nothing reads annotations: `annotate` then finds no scope
+    // and records nothing.
     let mut resp = match state.audit.clone() {
-        None => ANNOTATIONS.scope(annotations, next.run(req)).await,
-        Some(auditor) => audited(auditor, &audit_id, annotations, req, next).await,
+        None => next.run(req).await,
+        Some(auditor) => audited(auditor, &audit_id, Arc::default(), req, next).await,
     };
     if let Ok(v) = HeaderValue::from_str(&audit_id) {
         resp.headers_mut().insert("audit-id", v);

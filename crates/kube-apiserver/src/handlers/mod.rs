@@ -48,15 +48,16 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
                 let resp = response::error(&ApiError::too_many_requests());
                 state
                     .metrics
-                    .observe(&verb, resource, 429, started.elapsed());
+                    .observe(verb, resource, 429, started.elapsed());
                 return resp;
             }
         }
     };
+    // The user is taken out of the request and put back once authorized (no clones).
+    let mut req = req;
     let user = req
-        .extensions()
-        .get::<UserInfo>()
-        .cloned()
+        .extensions_mut()
+        .remove::<UserInfo>()
         .unwrap_or_else(UserInfo::anonymous);
     // `Impersonate-*` headers switch the identity once the caller may impersonate it.
     let user =
@@ -64,8 +65,6 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
             Ok(u) => u,
             Err(e) => return response::error(&e),
         };
-    let mut req = req;
-    req.extensions_mut().insert(user.clone());
     let info = request_info(&method, &path, &route, req.uri().query());
     let decision = crate::authz::Authorizer::authorize(&state.authorizer, &user, &info);
     if matches!(decision, crate::authz::Decision::Allow) {
@@ -82,16 +81,19 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
             // Boxed: the request futures above this one (middleware, the router) are
             // moved several times before they are polled, and this one is the largest
             // (every handler's state in one enum).
-            Ok(route) => Box::pin(handle(&state, route, req))
-                .await
-                .unwrap_or_else(|e| response::error(&e)),
+            Ok(route) => Box::pin(handle(&state, route, {
+                req.extensions_mut().insert(user);
+                req
+            }))
+            .await
+            .unwrap_or_else(|e| response::error(&e)),
             Err(e) => response::error(&e),
         },
     };
     if !long_running {
         state
             .metrics
-            .observe(&verb, resource, resp.status().as_u16(), started.elapsed());
+            .observe(verb, resource, resp.status().as_u16(), started.elapsed());
     }
     resp
 }
@@ -169,7 +171,7 @@ fn metric_labels(
     method: &Method,
     route: &Result<Route, ApiError>,
     query: Option<&str>,
-) -> (String, &'static str) {
+) -> (&'static str, &'static str) {
     let resource = match route {
         Ok(Route::Resource { info, .. }) => info.plural,
         _ => "",
@@ -195,9 +197,30 @@ fn metric_labels(
         {
             "CONNECT"
         }
-        (m, _) => m.as_str(),
+        (m, _) => static_method(m),
     };
-    (verb.to_string(), resource)
+    (verb, resource)
+}
+
+/// The method's name for a metric label, without allocating one per request.
+fn static_method(m: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .into_iter()
+    .zip([
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ])
+    .find_map(|(known, name)| (known == m).then_some(name))
+    .unwrap_or("OTHER")
 }
 
 async fn handle(state: &Arc<AppState>, route: Route, req: Request) -> Result<Response, ApiError> {

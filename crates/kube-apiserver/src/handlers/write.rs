@@ -34,9 +34,10 @@ struct Incoming {
     user: Option<UserInfo>,
 }
 
-async fn read_body(req: Request) -> Result<Incoming, ApiError> {
+async fn read_body(mut req: Request) -> Result<Incoming, ApiError> {
     use http_body_util::BodyExt;
-    let user = req.extensions().get::<UserInfo>().cloned();
+    // Taken, not cloned: the request is consumed here.
+    let user = req.extensions_mut().remove::<UserInfo>();
     let (parts, mut body) = req.into_parts();
     let mut buf = Vec::new();
     let mut seen = 0usize;
@@ -137,8 +138,12 @@ pub async fn create(
             "the server does not allow this method on the requested resource",
         ));
     }
-    let user = request_user(&req);
-    let Incoming { headers, body, .. } = read_body(req).await?;
+    let Incoming {
+        headers,
+        body,
+        user,
+    } = read_body(req).await?;
+    let user = user.unwrap_or_else(UserInfo::anonymous);
     let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
     if crate::authz::review::is_non_stored(info) {
@@ -165,13 +170,6 @@ pub async fn create(
 }
 
 /// The authenticated user of the request (anonymous when none is attached).
-fn request_user(req: &Request) -> crate::authn::UserInfo {
-    req.extensions()
-        .get::<crate::authn::UserInfo>()
-        .cloned()
-        .unwrap_or_else(crate::authn::UserInfo::anonymous)
-}
-
 async fn bind(
     state: &Arc<AppState>,
     ns: Option<&str>,
@@ -277,8 +275,12 @@ pub async fn update(
     q: &Query,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let user = request_user(&req);
-    let Incoming { headers, body, .. } = read_body(req).await?;
+    let Incoming {
+        headers,
+        body,
+        user,
+    } = read_body(req).await?;
+    let user = user.unwrap_or_else(UserInfo::anonymous);
     let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
     crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
@@ -320,8 +322,12 @@ pub async fn patch(
     q: &Query,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let user = request_user(&req);
-    let Incoming { headers, body, .. } = read_body(req).await?;
+    let Incoming {
+        headers,
+        body,
+        user,
+    } = read_body(req).await?;
+    let user = user.unwrap_or_else(UserInfo::anonymous);
     let ct = response::content_type(&headers);
     let patch_type =
         PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
