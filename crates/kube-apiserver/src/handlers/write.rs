@@ -31,13 +31,16 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024 * 1024;
 struct Incoming {
     headers: HeaderMap,
     body: Vec<u8>,
-    user: Option<UserInfo>,
+    user: UserInfo,
 }
 
 async fn read_body(mut req: Request) -> Result<Incoming, ApiError> {
     use http_body_util::BodyExt;
     // Taken, not cloned: the request is consumed here.
-    let user = req.extensions_mut().remove::<UserInfo>();
+    let user = req
+        .extensions_mut()
+        .remove::<UserInfo>()
+        .unwrap_or_else(UserInfo::anonymous);
     let (parts, mut body) = req.into_parts();
     let mut buf = Vec::new();
     let mut seen = 0usize;
@@ -143,7 +146,6 @@ pub async fn create(
         body,
         user,
     } = read_body(req).await?;
-    let user = user.unwrap_or_else(UserInfo::anonymous);
     let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
     if crate::authz::review::is_non_stored(info) {
@@ -228,7 +230,7 @@ pub async fn create_subresource(
             let eviction = decode_body(&headers, &body)?;
             let mut opts = DeleteOptions {
                 dry_run: q.dry_run()?,
-                user,
+                user: Some(user),
                 ..Default::default()
             };
             if let Some(d) = eviction.get("deleteOptions") {
@@ -280,7 +282,6 @@ pub async fn update(
         body,
         user,
     } = read_body(req).await?;
-    let user = user.unwrap_or_else(UserInfo::anonymous);
     let opts = write_options(q, &headers, Some(user.clone()))?;
     let obj = decode_body(&headers, &body)?;
     crate::authz::escalation::check_write(&state.authorizer, &user, info, ns, &obj)?;
@@ -327,7 +328,6 @@ pub async fn patch(
         body,
         user,
     } = read_body(req).await?;
-    let user = user.unwrap_or_else(UserInfo::anonymous);
     let ct = response::content_type(&headers);
     let patch_type =
         PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
@@ -457,7 +457,7 @@ pub async fn delete(
         body,
         user,
     } = read_body(req).await?;
-    let opts = delete_options(q, &headers, &body, user)?;
+    let opts = delete_options(q, &headers, &body, Some(user))?;
     let d = state.store.delete(info, ns, name, &opts).await?;
     let code = if !d.deleted_now && opts.orphan_dependents == Some(false) {
         StatusCode::ACCEPTED
@@ -484,7 +484,7 @@ pub async fn delete_collection(
         body,
         user,
     } = read_body(req).await?;
-    let opts = delete_options(q, &headers, &body, user)?;
+    let opts = delete_options(q, &headers, &body, Some(user))?;
     let filter = super::read::Filter::from_query(info, q)?;
     let cache = state
         .cache
