@@ -89,13 +89,18 @@ impl<'a> Path<'a> {
             }
         }
     }
+
+    /// The path's text.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        self.write(&mut s);
+        s
+    }
 }
 
 impl std::fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut s = String::new();
-        self.write(&mut s);
-        f.write_str(&s)
+        f.write_str(&self.text())
     }
 }
 
@@ -103,7 +108,7 @@ fn cause(reason: &str, message: String, path: &Path) -> StatusCause {
     StatusCause {
         reason: reason.to_string(),
         message,
-        field: path.to_string(),
+        field: path.text(),
     }
 }
 

@@ -171,7 +171,6 @@ pub async fn create(
     Ok(written(w, StatusCode::CREATED))
 }
 
-/// The authenticated user of the request (anonymous when none is attached).
 async fn bind(
     state: &Arc<AppState>,
     ns: Option<&str>,
