@@ -21,9 +21,10 @@ use test_support::{ApiServer, Etcd};
 
 const CONCURRENCY: usize = 32;
 const CREATES: usize = 10_000;
-/// The raw and API creates run in alternating rounds of `CREATES / ROUNDS`, so that a
-/// slow spell of the (shared, virtual) machine falls on both sides alike.
-const ROUNDS: usize = 5;
+/// The raw and API creates run in alternating rounds of `CREATES / ROUNDS` (the side
+/// that goes first alternating too), so that a slow spell of the (shared, virtual)
+/// machine falls on both sides alike.
+const ROUNDS: usize = 10;
 const WATCHERS: usize = 100;
 const WATCH_EVENTS: usize = 200;
 
@@ -121,6 +122,12 @@ where
         t.await.expect("task");
     }
     start.elapsed()
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Raw,
+    Api,
 }
 
 /// The next of `n` items for a worker to do, `None` when all are claimed.
@@ -259,43 +266,65 @@ async fn main() -> anyhow::Result<()> {
     let per_round = CREATES / ROUNDS;
     for round in 0..ROUNDS {
         let (first, end) = (round * per_round, (round + 1) * per_round);
-        let cpu0 = cpu_now(&etcd, &api);
         // Raw etcd: create-if-absent txns of the same bytes at the same concurrency.
-        let raw_round = run_workers(first, |next| {
-            let (c, body) = (etcd_client.clone(), sample.clone());
-            async move {
-                while let Some(i) = claim(&next, end) {
-                    let mut kv = c.kv_client();
-                    let key = format!("/bench-raw/pods/bench/raw-{i}");
-                    let txn = etcd_client::Txn::new()
-                        .when([etcd_client::Compare::create_revision(
-                            key.clone(),
-                            etcd_client::CompareOp::Equal,
-                            0,
-                        )])
-                        .and_then([etcd_client::TxnOp::put(key, body.to_vec(), None)]);
-                    let r = kv.txn(txn).await.expect("raw txn");
-                    assert!(r.succeeded());
+        let raw_side = || {
+            run_workers(first, |next| {
+                let (c, body) = (etcd_client.clone(), sample.clone());
+                async move {
+                    while let Some(i) = claim(&next, end) {
+                        let mut kv = c.kv_client();
+                        let key = format!("/bench-raw/pods/bench/raw-{i}");
+                        let txn = etcd_client::Txn::new()
+                            .when([etcd_client::Compare::create_revision(
+                                key.clone(),
+                                etcd_client::CompareOp::Equal,
+                                0,
+                            )])
+                            .and_then([etcd_client::TxnOp::put(key, body.to_vec(), None)]);
+                        let r = kv.txn(txn).await.expect("raw txn");
+                        assert!(r.succeeded());
+                    }
                 }
-            }
-        })
-        .await;
-        let cpu1 = cpu_now(&etcd, &api);
-        let api_round = run_workers(first, |next| {
-            let (requests, authority) = (requests.clone(), authority.clone());
-            async move {
-                let mut conn = Http1Conn::connect(&authority).await;
-                while let Some(i) = claim(&next, end) {
-                    let code = conn.round_trip(&requests[i]).await;
-                    assert_eq!(code, 201, "create pod-{i}");
+            })
+        };
+        let api_side = || {
+            run_workers(first, |next| {
+                let (requests, authority) = (requests.clone(), authority.clone());
+                async move {
+                    let mut conn = Http1Conn::connect(&authority).await;
+                    while let Some(i) = claim(&next, end) {
+                        let code = conn.round_trip(&requests[i]).await;
+                        assert_eq!(code, 201, "create pod-{i}");
+                    }
                 }
-            }
-        })
-        .await;
-        let cpu2 = cpu_now(&etcd, &api);
+            })
+        };
+        // Each side's wall time and CPU seconds by process.
+        let (etcd, api, raw_side, api_side) = (&etcd, &api, &raw_side, &api_side);
+        let timed = move |side: Side| async move {
+            let before = cpu_now(etcd, api);
+            let wall = match side {
+                Side::Raw => raw_side().await,
+                Side::Api => api_side().await,
+            };
+            let after = cpu_now(etcd, api);
+            (
+                wall,
+                std::array::from_fn::<f64, 3, _>(|p| after[p] - before[p]),
+            )
+        };
+        // The sides take turns at going first, so that neither always follows the
+        // other (and pays for its leftovers, such as etcd's garbage collection).
+        let ((raw_round, raw_d), (api_round, api_d)) = if round % 2 == 0 {
+            let r = timed(Side::Raw).await;
+            (r, timed(Side::Api).await)
+        } else {
+            let a = timed(Side::Api).await;
+            (timed(Side::Raw).await, a)
+        };
         for p in 0..3 {
-            raw_cpu[p] += cpu1[p] - cpu0[p];
-            api_cpu[p] += cpu2[p] - cpu1[p];
+            raw_cpu[p] += raw_d[p];
+            api_cpu[p] += api_d[p];
         }
         raw += raw_round;
         api_time += api_round;
@@ -306,11 +335,11 @@ async fn main() -> anyhow::Result<()> {
         let per = |cpu: f64| cpu * 1e6 / per_round as f64;
         round_cpu.push(format!(
             "{:.0}+{:.0}/{:.0}+{:.0}+{:.0}",
-            per(cpu1[0] - cpu0[0]),
-            per(cpu1[1] - cpu0[1]),
-            per(cpu2[0] - cpu1[0]),
-            per(cpu2[1] - cpu1[1]),
-            per(cpu2[2] - cpu1[2])
+            per(raw_d[0]),
+            per(raw_d[1]),
+            per(api_d[0]),
+            per(api_d[1]),
+            per(api_d[2])
         ));
     }
     println!("ratio by round: {}", round_ratios.join(" "));

@@ -11,6 +11,7 @@ pub mod certificates;
 pub mod discovery;
 pub mod encryption;
 pub mod handlers;
+pub mod malloc;
 pub mod master_endpoints;
 pub mod metrics;
 pub mod metrics_api;

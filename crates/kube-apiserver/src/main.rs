@@ -5,7 +5,7 @@ use clap::Parser;
 /// The apiserver allocates and frees many small JSON nodes per request; mimalloc
 /// spends far less time there than glibc's malloc (measured with perf).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: kube_apiserver::malloc::MiMalloc = kube_apiserver::malloc::MiMalloc;
 
 use kube_apiserver::{options::Options, server, tls};
 
