@@ -69,6 +69,15 @@ pub struct Written {
     pub encoded: Option<bytes::Bytes>,
 }
 
+/// Who owns the fields of an object a write creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// The writer, as an `Update` entry (a POST, or a PUT that creates).
+    Writer,
+    /// As the object's `managedFields` already say (a server-side apply that creates).
+    AsApplied,
+}
+
 pub struct Store {
     pub storage: Arc<Storage>,
     pub cache: Arc<WatchCache>,
@@ -352,7 +361,8 @@ impl Store {
         obj: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        self.create_inner(info, namespace, obj, opts, true).await
+        self.create_inner(info, namespace, obj, opts, true, Ownership::Writer)
+            .await
     }
 
     /// POST as the handler needs it: `Written::encoded` carries the answer and, when it
@@ -364,7 +374,59 @@ impl Store {
         obj: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        self.create_inner(info, namespace, obj, opts, false).await
+        self.create_inner(info, namespace, obj, opts, false, Ownership::Writer)
+            .await
+    }
+
+    /// A server-side apply that creates: the object comes with the apply's
+    /// `managedFields` (its manager owns what its configuration set, as an `Apply`), and
+    /// no `Update` entry is added for the rest.
+    pub async fn create_applied(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        obj: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, ApiError> {
+        self.create_inner(info, namespace, obj, opts, true, Ownership::AsApplied)
+            .await
+    }
+
+    /// Gives the writer of a create every field `obj` has now, as one `Update` entry.
+    /// The usual create gets that entry as JSON, spliced straight into the written
+    /// bytes (the object itself never holds it: the cache would drop it); otherwise it
+    /// is set in `obj`.
+    fn writer_owns(
+        &self,
+        info: &'static ResourceInfo,
+        obj: &mut Value,
+        opts: &WriteOptions,
+        now: &str,
+    ) -> Option<Option<Vec<u8>>> {
+        let spliced = match opts.dry_run || !self.cache.single_view(info) {
+            true => None,
+            false => api_types::apply::created_managed_fields_json(
+                info,
+                obj,
+                &opts.field_manager,
+                "Update",
+                now,
+                None,
+            )
+            .ok(),
+        };
+        if spliced.is_none() {
+            api_types::apply::update_managed_fields(
+                info,
+                None,
+                obj,
+                &opts.field_manager,
+                "Update",
+                now,
+                None,
+            );
+        }
+        spliced
     }
 
     async fn create_inner(
@@ -374,6 +436,7 @@ impl Store {
         mut obj: Value,
         opts: &WriteOptions,
         want_object: bool,
+        ownership: Ownership,
     ) -> Result<Written, ApiError> {
         Self::check_type_and_namespace(info, &mut obj, namespace)?;
         if meta::resource_version(&obj).is_some_and(|rv| !rv.is_empty()) {
@@ -405,6 +468,15 @@ impl Store {
         }
         let name = meta::name(&obj).unwrap_or_default().to_string();
         api_types::defaults::apply_defaults(info, &mut obj);
+        let now = now_rfc3339();
+        // The writer's fields are recorded here, after defaulting and before admission
+        // and the create strategy, as upstream's create handler does: what a mutating
+        // admission plugin (default tolerations, a LimitRange's requests) or the server
+        // (a Service's cluster IP, a Job's selector) fills in is nobody's.
+        let spliced = match ownership {
+            Ownership::AsApplied => None,
+            Ownership::Writer => self.writer_owns(info, &mut obj, opts, &now),
+        };
         let attrs = Attributes {
             operation: Operation::Create,
             info,
@@ -415,7 +487,6 @@ impl Store {
             user: opts.user.as_ref(),
         };
         self.admission.admit(&attrs, &mut obj, None).await?;
-        let now = now_rfc3339();
         strategy::prepare_for_create(info, &mut obj, &uuid::Uuid::new_v4().to_string(), &now);
         crate::certificates::on_create(info, &mut obj, opts.user.as_ref())?;
         if info.kind == "Job" {
@@ -427,38 +498,13 @@ impl Store {
         if info.kind == "Service" {
             self.services.allocate(&mut obj, opts.dry_run).await?;
         }
-        // The usual create: its one managedFields entry is encoded straight into the
-        // written bytes; the object itself never holds it (the cache would drop it).
-        let spliced = match opts.dry_run || !self.cache.single_view(info) {
-            true => None,
-            false => api_types::apply::created_managed_fields_json(
-                info,
-                &obj,
-                &opts.field_manager,
-                "Update",
-                &now,
-                None,
-            )
-            .ok(),
-        };
-        if spliced.is_none() {
-            api_types::apply::update_managed_fields(
-                info,
-                None,
-                &mut obj,
-                &opts.field_manager,
-                "Update",
-                &now,
-                None,
-            );
-            if opts.dry_run {
-                return Ok(Written {
-                    object: obj,
-                    warnings,
-                    created: true,
-                    encoded: None,
-                });
-            }
+        if opts.dry_run {
+            return Ok(Written {
+                object: obj,
+                warnings,
+                created: true,
+                encoded: None,
+            });
         }
         let mut name = name;
         // A generated name that is taken gets another, up to 8 attempts in all

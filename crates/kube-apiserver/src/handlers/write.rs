@@ -294,7 +294,7 @@ pub async fn update(
         Some(Subresource::Scale) => {
             let w = state
                 .store
-                .update_with(info, ns, name, None, &opts, false, |cur| {
+                .update_with(info, ns, name, None, &opts, None, |cur| {
                     let cur = cur.ok_or_else(|| {
                         ApiError::not_found(info.group, &info.qualified_plural(), name)
                     })?;
@@ -385,7 +385,7 @@ pub async fn patch(
                 api_types::registry::lookup("", "v1", "replicationcontrollers").unwrap_or(info);
             let w = state
                 .store
-                .update_with(info, ns, name, None, &opts, false, |cur| {
+                .update_with(info, ns, name, None, &opts, None, |cur| {
                     let cur = cur.ok_or_else(|| {
                         ApiError::not_found(info.group, &info.qualified_plural(), name)
                     })?;

@@ -6,7 +6,8 @@ use super::*;
 impl Store {
     /// Read-modify-write with CAS retries. `mutate` gets the current object (None if
     /// absent) and returns the desired one; `precondition_rv` pins the revision the
-    /// client saw (no retry then: a mismatch is a 409).
+    /// client saw (no retry then: a mismatch is a 409). A missing object is a 404
+    /// unless `create` says who owns it once created.
     #[allow(clippy::too_many_arguments)]
     pub async fn update_with<F>(
         &self,
@@ -15,7 +16,7 @@ impl Store {
         name: &str,
         sub: Option<Subresource>,
         opts: &WriteOptions,
-        allow_create: bool,
+        create: Option<Ownership>,
         mut mutate: F,
     ) -> Result<Written, ApiError>
     where
@@ -25,19 +26,23 @@ impl Store {
         for _ in 0..MAX_CAS_RETRIES {
             let current = self.storage.get(&key).await.map_err(internal)?;
             let Some(current) = current else {
-                if !allow_create {
+                let Some(ownership) = create else {
                     return Err(ApiError::not_found(
                         info.group,
                         &info.qualified_plural(),
                         name,
                     ));
-                }
+                };
                 let mut obj = mutate(None)?;
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.shift_remove("resourceVersion");
                 }
                 meta::set_name(&mut obj, name);
-                match self.create(info, namespace, obj, opts).await {
+                let created = match ownership {
+                    Ownership::Writer => self.create(info, namespace, obj, opts).await,
+                    Ownership::AsApplied => self.create_applied(info, namespace, obj, opts).await,
+                };
+                match created {
                     Err(e) if e.reason == "AlreadyExists" => continue,
                     other => return other,
                 }
@@ -190,8 +195,8 @@ impl Store {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let allow_create = sub.is_none() && allows_create_on_update(info);
-        self.update_with(info, namespace, name, sub, opts, allow_create, |_| {
+        let create = (sub.is_none() && allows_create_on_update(info)).then_some(Ownership::Writer);
+        self.update_with(info, namespace, name, sub, opts, create, |_| {
             Ok(body.clone())
         })
         .await
@@ -210,8 +215,10 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let now = now_rfc3339();
-        let allow_create = patch_type == PatchType::Apply && sub.is_none();
-        self.update_with(info, namespace, name, sub, opts, allow_create, |current| {
+        // An apply to a missing object creates it, owned as the apply says.
+        let create =
+            (patch_type == PatchType::Apply && sub.is_none()).then_some(Ownership::AsApplied);
+        self.update_with(info, namespace, name, sub, opts, create, |current| {
             if patch_type == PatchType::Apply {
                 let mut applied = patch.clone();
                 Self::check_type_and_namespace(info, &mut applied, namespace)?;
