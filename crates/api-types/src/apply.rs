@@ -253,12 +253,20 @@ pub fn server_side_apply(
     }
 
     // Fields this manager applied before and dropped now go, unless someone else owns
-    // them (or something below them). Deepest first so items go after their fields.
+    // them (or something below them). Shallowest first: a dropped list item goes whole,
+    // its fields with it. An item that stays (someone else owns a field of it) keeps
+    // its key fields, which are what names it: removing them first would leave the
+    // item unfindable, and half there.
     let mut dropped = last_set.difference(&new_set).paths();
-    dropped.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    dropped.sort_by_key(|p| p.0.len());
+    let mut gone: Vec<Path> = Vec::new();
     for path in dropped {
+        if gone.iter().any(|g| path.0.starts_with(&g.0)) || names_its_item(&path.0) {
+            continue;
+        }
         if !others.contains_prefix(&path.0) {
             walk::remove_path(&mut merged, &path.0, shape);
+            gone.push(path);
         }
     }
 
@@ -300,6 +308,16 @@ pub fn server_side_apply(
     }
     set_managed_fields(&mut merged, entries);
     Ok(merged)
+}
+
+/// Whether `path` is a key field of a list-map item (`...[name=x].name`).
+fn names_its_item(path: &[PathElement]) -> bool {
+    match path {
+        [.., PathElement::Key(key), PathElement::Field(field)] => {
+            matches!(serde_json::from_str::<Value>(key), Ok(Value::Object(m)) if m.contains_key(field))
+        }
+        _ => false,
+    }
 }
 
 /// Upstream `NewConflictError`: 409 Conflict with one `FieldManagerConflict` cause per

@@ -458,6 +458,25 @@ fn field_ownership_of_created_objects() {
     );
     assert!(r.stdout.contains("node.kubernetes.io/not-ready"), "{r}");
 
+    // Re-applying without a label and an env item removes both, the item whole.
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  labels: {a: \"1\", b: \"2\"}\nspec:\n  selector:\n    matchLabels: {app: d}\n  template:\n    metadata:\n      labels: {app: d}\n    spec:\n      containers:\n      - name: c\n        image: busybox\n        env:\n        - {name: \"X\", value: \"1\"}\n        - {name: \"Y\", value: \"2\"}\n";
+    kubectl_stdin(&c.api, &["apply", "--server-side", "-f", "-"], deploy).assert_success();
+    let fewer = deploy
+        .replace(", b: \"2\"", "")
+        .replace("        - {name: \"Y\", value: \"2\"}\n", "");
+    kubectl_stdin(&c.api, &["apply", "--server-side", "-f", "-"], &fewer).assert_success();
+    let r = kubectl(
+        &c.api,
+        &[
+            "get",
+            "deploy",
+            "d",
+            "-o",
+            "jsonpath={.metadata.labels} {.spec.template.spec.containers[0].env}",
+        ],
+    );
+    assert_eq!(r.stdout, r#"{"a":"1"} [{"name":"X","value":"1"}]"#, "{r}");
+
     kubectl(
         &c.api,
         &["create", "service", "clusterip", "web", "--tcp=80:8080"],

@@ -136,15 +136,56 @@ fn fields_dropped_from_the_config_are_removed() {
     )
     .expect("reapply");
     assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
-    let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .expect("containers")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["nginx"]);
+    // The dropped item goes whole: nothing of it (not even `{}`) stays behind.
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "nginx", "image": "nginx:1", "ports": [{"containerPort": 80}]}])
+    );
     let fields = &entry(&out, "kubectl", "Apply")["fieldsV1"];
     assert!(fields["f:metadata"]["f:labels"].get("f:tier").is_none());
+}
+
+#[test]
+fn dropped_item_another_manager_has_a_field_of_keeps_its_key() {
+    let mut first = config(2, "nginx:1");
+    first["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers")
+        .push(json!({"name": "sidecar", "image": "busybox"}));
+    let live =
+        server_side_apply(deployments(), None, &first, "a", false, T1, None).expect("a applies");
+    // b (an update, as a controller's) owns only the sidecar's args.
+    let mut updated = live.clone();
+    updated["spec"]["template"]["spec"]["containers"][1]["args"] = json!(["-v"]);
+    update_managed_fields(
+        deployments(),
+        Some(&live),
+        &mut updated,
+        "b",
+        "Update",
+        T1,
+        None,
+    );
+    let b_fields = &entry(&updated, "b", "Update")["fieldsV1"];
+    let sidecar =
+        &b_fields["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"sidecar\"}"];
+    assert_eq!(sidecar, &json!({"f:args": {}}));
+    let live = updated;
+    let out = server_side_apply(
+        deployments(),
+        Some(&live),
+        &config(2, "nginx:1"),
+        "a",
+        false,
+        T2,
+        None,
+    )
+    .expect("a drops the sidecar");
+    // a's image goes; the item stays for b's args, still named.
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"][1],
+        json!({"name": "sidecar", "args": ["-v"]})
+    );
 }
 
 #[test]
