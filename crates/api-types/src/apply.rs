@@ -11,7 +11,7 @@ mod walk;
 
 use serde_json::{json, Map, Value};
 
-use crate::patch::schema::{root_shape, FieldMeta};
+use crate::patch::schema::{root_shape, FieldMeta, Shape};
 use crate::{ApiError, ResourceInfo, StatusCause};
 use fieldset::{FieldSet, Path, PathElement};
 
@@ -281,6 +281,12 @@ pub fn server_side_apply(
             conflicts.push((i, p));
         }
     }
+    if !conflicts.is_empty() && !force && manager == KUBECTL {
+        // Moving from client-side to server-side apply: kubectl may take over the
+        // fields its last client-side apply set and nobody has changed since.
+        let allowed = allowed_by_last_applied(&live_clean, shape);
+        conflicts.retain(|(_, p)| !allowed.contains(&p.0));
+    }
     if !conflicts.is_empty() && !force {
         return Err(conflict_error(&entries, conflicts));
     }
@@ -307,7 +313,78 @@ pub fn server_side_apply(
         None => entries.push(entry),
     }
     set_managed_fields(&mut merged, entries);
+    if manager == KUBECTL {
+        keep_last_applied_in_step(&mut merged, applied);
+    }
     Ok(merged)
+}
+
+/// The manager name of `kubectl apply --server-side`, for which (and only which)
+/// upstream bridges client-side apply's `last-applied-configuration` annotation.
+const KUBECTL: &str = "kubectl";
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Upstream's `lastAppliedManager`: the fields of the object's last client-side
+/// apply configuration whose live values still are what it set. Conflicts on these
+/// are not conflicts for `kubectl`: it set them, with its other hat on.
+fn allowed_by_last_applied(live: &Value, shape: &'static Shape) -> FieldSet {
+    let Some(last) = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| crate::meta::field(a, LAST_APPLIED))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return FieldSet::default();
+    };
+    let comparison = walk::compare(&last, live, shape);
+    walk::field_set(&last, shape)
+        .difference(&comparison.modified)
+        .difference(&comparison.added)
+        .difference(&comparison.removed)
+}
+
+/// Upstream's `lastAppliedUpdater`: when the object keeps a client-side apply
+/// annotation, a server-side apply by `kubectl` rewrites it to the configuration just
+/// applied (without the annotation itself), so that a later client-side apply diffs
+/// against it. Written as Go's encoder writes a map: keys sorted, then a newline.
+fn keep_last_applied_in_step(merged: &mut Value, applied: &Value) {
+    let Some(annotations) = merged
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if annotations
+        .get(LAST_APPLIED)
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return;
+    }
+    let mut config = applied.clone();
+    if let Some(a) = config
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.shift_remove(LAST_APPLIED);
+    }
+    let mut text = serde_json::to_string(&sorted(config)).unwrap_or_default();
+    text.push('\n');
+    annotations.insert(LAST_APPLIED.into(), Value::String(text));
+}
+
+/// `v` with the members of every object in name order.
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut members: Vec<(String, Value)> = m.into_iter().collect();
+            members.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(members.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 /// Whether `path` is a key field of a list-map item (`...[name=x].name`).

@@ -611,8 +611,16 @@ fn same_object(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.shift_remove("managedFields");
             m.shift_remove("resourceVersion");
+            // Only the times of the managedFields entries do not count (upstream's
+            // IgnoreManagedFieldsTimestampsTransformer): a request that changes the
+            // entries themselves (kubectl moving client-side apply's fields to
+            // server-side apply) changes the object.
+            if let Some(entries) = m.get_mut("managedFields").and_then(Value::as_array_mut) {
+                for e in entries.iter_mut().filter_map(Value::as_object_mut) {
+                    e.shift_remove("time");
+                }
+            }
         }
         v
     };

@@ -489,6 +489,70 @@ fn field_ownership_of_created_objects() {
     assert!(spec.get("f:clusterIPs").is_none(), "{spec}");
 }
 
+/// Switching from client-side to server-side apply, as upstream allows it: kubectl's
+/// server-side apply takes over what its client-side applies set (no conflict with
+/// `kubectl-client-side-apply`), the last-applied annotation follows along so a later
+/// client-side apply still works, and kubectl's rewrite of `managedFields` (a JSON
+/// patch of nothing else) is kept, not dropped as a no-op.
+#[test]
+fn client_side_apply_moves_to_server_side_apply() {
+    let c = start();
+    let deploy = |image: &str, replicas: u32| {
+        format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: mig\nspec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: mig}}\n  template:\n    metadata:\n      labels: {{app: mig}}\n    spec:\n      containers:\n      - name: c\n        image: {image}\n")
+    };
+    let get = |c: &Cluster| {
+        kubectl(
+            &c.api,
+            &[
+                "get",
+                "deploy",
+                "mig",
+                "-o",
+                "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}",
+            ],
+        )
+        .stdout
+    };
+    kubectl_stdin(&c.api, &["apply", "-f", "-"], &deploy("busybox:1", 1)).assert_success();
+    let ssa = kubectl_stdin(
+        &c.api,
+        &["apply", "--server-side", "-f", "-"],
+        &deploy("busybox:2", 1),
+    );
+    assert_eq!(
+        ssa.stdout.trim(),
+        "deployment.apps/mig serverside-applied",
+        "{ssa}"
+    );
+    assert_eq!(get(&c), "1 busybox:2");
+    let entries = managed_fields(&c, "deploy", "mig");
+    let applier = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl" && e["operation"] == "Apply")
+        .unwrap_or_else(|| panic!("no kubectl Apply entry: {entries:?}"));
+    let container = &applier["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]
+        ["k:{\"name\":\"c\"}"];
+    assert!(container.get("f:image").is_some(), "{entries:?}");
+    kubectl_stdin(
+        &c.api,
+        &["apply", "--server-side", "-f", "-"],
+        &deploy("busybox:3", 2),
+    )
+    .assert_success();
+    assert_eq!(get(&c), "2 busybox:3");
+    // And back: the annotation kept up, so a client-side apply diffs against it.
+    kubectl_stdin(&c.api, &["apply", "-f", "-"], &deploy("busybox:4", 2)).assert_success();
+    assert_eq!(get(&c), "2 busybox:4");
+
+    // A JSON patch of managedFields alone is written.
+    kubectl(&c.api, &["create", "cm", "mf", "--from-literal=a=1"]).assert_success();
+    let patch = r#"[{"op":"replace","path":"/metadata/managedFields","value":[{"manager":"someone","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:a":{}}}}]}]"#;
+    kubectl(&c.api, &["patch", "cm", "mf", "--type=json", "-p", patch]).assert_success();
+    let entries = managed_fields(&c, "cm", "mf");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["manager"], "someone");
+}
+
 #[test]
 fn discovery_explain_api_resources_and_watch() {
     let c = start();

@@ -444,3 +444,98 @@ fn status_writes_record_the_subresource() {
     assert_eq!(e["subresource"], "status");
     assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
 }
+
+/// An object as `kubectl apply` (client-side) leaves it: the configuration in the
+/// last-applied annotation, every field owned by `kubectl-client-side-apply`.
+fn client_side_applied(image: &str) -> Value {
+    let config = config(2, image);
+    let mut obj = config.clone();
+    obj["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": serde_json::to_string(&config).unwrap()
+    });
+    update_managed_fields(
+        deployments(),
+        None,
+        &mut obj,
+        "kubectl-client-side-apply",
+        "Update",
+        T1,
+        None,
+    );
+    obj
+}
+
+#[test]
+fn kubectl_takes_over_what_its_client_side_apply_set() {
+    let live = client_side_applied("nginx:1");
+    // Another manager conflicts as ever.
+    let other = server_side_apply(
+        deployments(),
+        Some(&live),
+        &config(2, "nginx:2"),
+        "other",
+        false,
+        T2,
+        None,
+    );
+    assert_eq!(other.expect_err("conflict").code, 409);
+    // kubectl does not: the image is still what its last client-side apply set.
+    let out = server_side_apply(
+        deployments(),
+        Some(&live),
+        &config(2, "nginx:2"),
+        "kubectl",
+        false,
+        T2,
+        None,
+    )
+    .expect("kubectl upgrades");
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:2"
+    );
+    let fields = &entry(&out, "kubectl", "Apply")["fieldsV1"];
+    assert!(fields["f:spec"].get("f:replicas").is_some(), "{fields}");
+    // The annotation follows the configuration, as Go writes it.
+    let last = out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        .as_str()
+        .expect("annotation kept");
+    assert!(last.ends_with("}\n"), "{last:?}");
+    assert!(
+        last.starts_with(r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels""#),
+        "{last}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(last).unwrap(),
+        config(2, "nginx:2")
+    );
+}
+
+#[test]
+fn kubectl_still_conflicts_on_what_changed_since_its_client_side_apply() {
+    let mut live = client_side_applied("nginx:1");
+    // Someone else set the image since (the annotation still says nginx:1).
+    let before = live.clone();
+    live["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:5");
+    update_managed_fields(
+        deployments(),
+        Some(&before),
+        &mut live,
+        "ops",
+        "Update",
+        T1,
+        None,
+    );
+    let err = server_side_apply(
+        deployments(),
+        Some(&live),
+        &config(2, "nginx:2"),
+        "kubectl",
+        false,
+        T2,
+        None,
+    )
+    .expect_err("the image is someone else's now");
+    assert_eq!(err.code, 409);
+    assert!(format!("{err:?}").contains("ops"), "{err:?}");
+}
