@@ -43,6 +43,7 @@ pub fn prepare_for_create(info: &ResourceInfo, obj: &mut Value, uid: &str, now: 
             m.shift_remove(key);
         }
     }
+    drop_empty_meta(m);
     if tracks_generation(info) {
         m.insert("generation".into(), json!(1));
     } else if meta::map_field(m, "generation").is_some() {
@@ -149,6 +150,7 @@ pub fn prepare_for_update(
             }
         }
     }
+    drop_empty_meta(m);
     if sub.is_none() && info.kind == "Service" {
         clear_node_ports_for_cluster_ip(&mut obj);
     }
@@ -161,6 +163,21 @@ pub fn prepare_for_update(
         crate::certificates::prepare_for_update(info, &mut obj, &request, old, sub, &now);
     }
     obj
+}
+
+/// Drops the metadata maps and lists left empty (`kubectl label cm x app-` removing
+/// the last label): upstream's `omitempty` never stores nor serves them.
+fn drop_empty_meta(m: &mut serde_json::Map<String, Value>) {
+    for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
+        let empty = match meta::map_field(m, key) {
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(Value::Array(a)) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            m.shift_remove(key);
+        }
+    }
 }
 
 /// A Service changed to ClusterIP/ExternalName drops its node ports (upstream's

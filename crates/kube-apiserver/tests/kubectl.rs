@@ -553,6 +553,33 @@ fn client_side_apply_moves_to_server_side_apply() {
     assert_eq!(entries[0]["manager"], "someone");
 }
 
+/// As upstream's `omitempty`: removing the last label or annotation leaves no empty
+/// map behind, and a create sending empty ones stores none.
+#[test]
+fn removing_the_last_label_or_annotation_leaves_no_empty_map() {
+    let c = start();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tidy\n  labels: {}\n  annotations: {}\n";
+    kubectl_stdin(&c.api, &["create", "-f", "-"], cm).assert_success();
+    let meta = |c: &Cluster| {
+        json_of(&kubectl(&c.api, &["get", "cm", "tidy", "-o", "json"]))["metadata"].clone()
+    };
+    let m = meta(&c);
+    assert!(
+        m.get("labels").is_none() && m.get("annotations").is_none(),
+        "{m}"
+    );
+    kubectl(&c.api, &["label", "cm", "tidy", "app=web"]).assert_success();
+    kubectl(&c.api, &["annotate", "cm", "tidy", "note=hi"]).assert_success();
+    assert_eq!(meta(&c)["labels"]["app"], "web");
+    kubectl(&c.api, &["label", "cm", "tidy", "app-"]).assert_success();
+    kubectl(&c.api, &["annotate", "cm", "tidy", "note-"]).assert_success();
+    let m = meta(&c);
+    assert!(
+        m.get("labels").is_none() && m.get("annotations").is_none(),
+        "{m}"
+    );
+}
+
 #[test]
 fn discovery_explain_api_resources_and_watch() {
     let c = start();
