@@ -252,11 +252,13 @@ pub fn server_side_apply(
         }
     }
 
-    // Fields this manager applied before and dropped now go, unless someone else owns
-    // them (or something below them). Shallowest first: a dropped list item goes whole,
-    // its fields with it. An item that stays (someone else owns a field of it) keeps
-    // its key fields, which are what names it: removing them first would leave the
-    // item unfindable, and half there.
+    // Fields this manager applied before and dropped now go, unless something at or
+    // below them is still owned: by someone else, or by this configuration (a list
+    // this manager owned as a whole, as kubectl's move from client-side apply makes it,
+    // stays for the items the configuration still sets). Shallowest first: a dropped
+    // list item goes whole, its fields with it. An item that stays keeps its key
+    // fields, which are what names it: removing them first would leave the item
+    // unfindable, and half there.
     let mut dropped = last_set.difference(&new_set).paths();
     dropped.sort_by_key(|p| p.0.len());
     let mut gone: Vec<Path> = Vec::new();
@@ -264,7 +266,7 @@ pub fn server_side_apply(
         if gone.iter().any(|g| path.0.starts_with(&g.0)) || names_its_item(&path.0) {
             continue;
         }
-        if !others.contains_prefix(&path.0) {
+        if !others.contains_prefix(&path.0) && !new_set.contains_prefix(&path.0) {
             walk::remove_path(&mut merged, &path.0, shape);
             gone.push(path);
         }

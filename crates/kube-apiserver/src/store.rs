@@ -69,12 +69,12 @@ pub struct Written {
     pub encoded: Option<bytes::Bytes>,
 }
 
-/// Who owns the fields of an object a write creates.
+/// Who owns the fields a write sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ownership {
-    /// The writer, as an `Update` entry (a POST, or a PUT that creates).
+    /// The writer, as an `Update` entry (a POST, a PUT, a patch other than apply).
     Writer,
-    /// As the object's `managedFields` already say (a server-side apply that creates).
+    /// As the object's `managedFields` already say (a server-side apply).
     AsApplied,
 }
 

@@ -415,7 +415,16 @@ fn field_ownership_of_created_objects() {
     );
     let r = kubectl(&c.api, &["get", "cm", "owned", "-o", "jsonpath={.data.a}"]);
     assert_eq!(r.stdout, "2");
-    assert_eq!(managed_fields(&c, "cm", "owned").len(), 1);
+    let entries = managed_fields(&c, "cm", "owned");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["operation"], "Apply", "{entries:?}");
+    // And a third time: still its own field.
+    kubectl_stdin(
+        &c.api,
+        &["apply", "--server-side", "-f", "-"],
+        &cm.replace("\"1\"", "\"3\""),
+    )
+    .assert_success();
 
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: NAME\nspec:\n  containers:\n  - name: c\n    image: busybox\n";
     kubectl_stdin(

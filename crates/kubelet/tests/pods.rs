@@ -866,7 +866,8 @@ async fn projected_token_volume_updates_and_memory_empty_dir() {
     )
     .await;
     // ConfigMap and Secret updates reach the volume; the subPath mount keeps the old value.
-    apply_config_map(&client, "live", json!({"color": "green"})).await;
+    // (The whole configuration: an apply that left `size` out would remove it.)
+    apply_config_map(&client, "live", json!({"color": "green", "size": "s"})).await;
     let patch = json!({"stringData": {"user": "bob"}});
     secrets
         .patch(

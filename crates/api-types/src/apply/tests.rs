@@ -539,3 +539,35 @@ fn kubectl_still_conflicts_on_what_changed_since_its_client_side_apply() {
     assert_eq!(err.code, 409);
     assert!(format!("{err:?}").contains("ops"), "{err:?}");
 }
+
+#[test]
+fn a_list_owned_whole_stays_for_the_items_the_configuration_still_sets() {
+    // What kubectl's move from client-side apply leaves: its Apply entry owns the
+    // containers list itself (`.`) and defaulted fields, as an Update entry would.
+    let mut live = client_side_applied("nginx:1");
+    for e in live["metadata"]["managedFields"]
+        .as_array_mut()
+        .expect("entries")
+    {
+        e["manager"] = json!("kubectl");
+        e["operation"] = json!("Apply");
+    }
+    let out = server_side_apply(
+        deployments(),
+        Some(&live),
+        &config(2, "nginx:2"),
+        "kubectl",
+        false,
+        T2,
+        None,
+    )
+    .expect("apply");
+    assert_eq!(
+        out["spec"]["template"]["spec"]["containers"],
+        json!([{"name": "nginx", "image": "nginx:2", "ports": [{"containerPort": 80}]}])
+    );
+    assert_eq!(
+        out["spec"]["template"]["metadata"]["labels"],
+        json!({"app": "web"})
+    );
+}

@@ -7,7 +7,9 @@ impl Store {
     /// Read-modify-write with CAS retries. `mutate` gets the current object (None if
     /// absent) and returns the desired one; `precondition_rv` pins the revision the
     /// client saw (no retry then: a mismatch is a 409). A missing object is a 404
-    /// unless `create` says who owns it once created.
+    /// unless `allow_create`. `ownership` says whether the writer is recorded as an
+    /// `Update` manager of what it changed, or `mutate` (a server-side apply) already
+    /// wrote the object's `managedFields`.
     #[allow(clippy::too_many_arguments)]
     pub async fn update_with<F>(
         &self,
@@ -16,7 +18,8 @@ impl Store {
         name: &str,
         sub: Option<Subresource>,
         opts: &WriteOptions,
-        create: Option<Ownership>,
+        allow_create: bool,
+        ownership: Ownership,
         mut mutate: F,
     ) -> Result<Written, ApiError>
     where
@@ -26,13 +29,13 @@ impl Store {
         for _ in 0..MAX_CAS_RETRIES {
             let current = self.storage.get(&key).await.map_err(internal)?;
             let Some(current) = current else {
-                let Some(ownership) = create else {
+                if !allow_create {
                     return Err(ApiError::not_found(
                         info.group,
                         &info.qualified_plural(),
                         name,
                     ));
-                };
+                }
                 let mut obj = mutate(None)?;
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.shift_remove("resourceVersion");
@@ -85,16 +88,17 @@ impl Store {
             if info.kind == "Service" && sub.is_none() {
                 self.services.update(&mut obj, &old, opts.dry_run).await?;
             }
-            let now = now_rfc3339();
-            api_types::apply::update_managed_fields(
-                info,
-                Some(&old),
-                &mut obj,
-                &opts.field_manager,
-                "Update",
-                &now,
-                sub.map(|s| s.name()),
-            );
+            if ownership == Ownership::Writer {
+                api_types::apply::update_managed_fields(
+                    info,
+                    Some(&old),
+                    &mut obj,
+                    &opts.field_manager,
+                    "Update",
+                    &now_rfc3339(),
+                    sub.map(|s| s.name()),
+                );
+            }
             meta::set_resource_version(&mut obj, &current.mod_revision.to_string());
             if same_object(&obj, &old) {
                 // A no-op update is not written, as upstream.
@@ -195,10 +199,17 @@ impl Store {
         body: Value,
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
-        let create = (sub.is_none() && allows_create_on_update(info)).then_some(Ownership::Writer);
-        self.update_with(info, namespace, name, sub, opts, create, |_| {
-            Ok(body.clone())
-        })
+        let allow_create = sub.is_none() && allows_create_on_update(info);
+        self.update_with(
+            info,
+            namespace,
+            name,
+            sub,
+            opts,
+            allow_create,
+            Ownership::Writer,
+            |_| Ok(body.clone()),
+        )
         .await
     }
 
@@ -215,47 +226,61 @@ impl Store {
         opts: &WriteOptions,
     ) -> Result<Written, ApiError> {
         let now = now_rfc3339();
-        // An apply to a missing object creates it, owned as the apply says.
-        let create =
-            (patch_type == PatchType::Apply && sub.is_none()).then_some(Ownership::AsApplied);
-        self.update_with(info, namespace, name, sub, opts, create, |current| {
-            if patch_type == PatchType::Apply {
-                let mut applied = patch.clone();
-                Self::check_type_and_namespace(info, &mut applied, namespace)?;
-                return api_types::apply::server_side_apply(
-                    info,
-                    current,
-                    &applied,
-                    &opts.field_manager,
-                    opts.force,
-                    &now,
-                    sub.map(|s| s.name()),
-                );
-            }
-            let Some(current) = current else {
-                return Err(ApiError::not_found(
-                    info.group,
-                    &info.qualified_plural(),
-                    name,
-                ));
-            };
-            let mut patched = api_types::patch::apply_patch(info, current, patch_type, &patch)?;
-            // Without an explicit resourceVersion in the patch, the patch applies to
-            // whatever is current (the CAS loop retries on races).
-            let patch_rv = patch
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            match patch_rv {
-                Some(rv) => meta::set_resource_version(&mut patched, &rv),
-                None => {
-                    if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
-                        m.shift_remove("resourceVersion");
+        // An apply to a missing object creates it. Either way the apply itself records
+        // who owns what (its `Apply` entry); other patches make the writer an `Update`
+        // manager of what they change.
+        let (allow_create, ownership) = match patch_type {
+            PatchType::Apply => (sub.is_none(), Ownership::AsApplied),
+            _ => (false, Ownership::Writer),
+        };
+        self.update_with(
+            info,
+            namespace,
+            name,
+            sub,
+            opts,
+            allow_create,
+            ownership,
+            |current| {
+                if patch_type == PatchType::Apply {
+                    let mut applied = patch.clone();
+                    Self::check_type_and_namespace(info, &mut applied, namespace)?;
+                    return api_types::apply::server_side_apply(
+                        info,
+                        current,
+                        &applied,
+                        &opts.field_manager,
+                        opts.force,
+                        &now,
+                        sub.map(|s| s.name()),
+                    );
+                }
+                let Some(current) = current else {
+                    return Err(ApiError::not_found(
+                        info.group,
+                        &info.qualified_plural(),
+                        name,
+                    ));
+                };
+                let mut patched = api_types::patch::apply_patch(info, current, patch_type, &patch)?;
+                // Without an explicit resourceVersion in the patch, the patch applies to
+                // whatever is current (the CAS loop retries on races).
+                let patch_rv = patch
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                match patch_rv {
+                    Some(rv) => meta::set_resource_version(&mut patched, &rv),
+                    None => {
+                        if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut)
+                        {
+                            m.shift_remove("resourceVersion");
+                        }
                     }
                 }
-            }
-            Ok(patched)
-        })
+                Ok(patched)
+            },
+        )
         .await
     }
 }
