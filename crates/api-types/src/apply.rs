@@ -324,7 +324,8 @@ pub fn server_side_apply(
 /// The manager name of `kubectl apply --server-side`, for which (and only which)
 /// upstream bridges client-side apply's `last-applied-configuration` annotation.
 const KUBECTL: &str = "kubectl";
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The annotation in which client-side apply keeps the configuration it applied.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Upstream's `lastAppliedManager`: the fields of the object's last client-side
 /// apply configuration whose live values still are what it set. Conflicts on these
@@ -341,8 +342,7 @@ fn allowed_by_last_applied(live: &Value, shape: &'static Shape) -> FieldSet {
     };
     let comparison = walk::compare(&last, live, shape);
     walk::field_set(&last, shape)
-        .difference(&comparison.modified)
-        .difference(&comparison.added)
+        .difference(&comparison.changed())
         .difference(&comparison.removed)
 }
 
@@ -371,29 +371,16 @@ fn keep_last_applied_in_step(merged: &mut Value, applied: &Value) {
     {
         a.shift_remove(LAST_APPLIED);
     }
-    let mut text = serde_json::to_string(&sorted(config)).unwrap_or_default();
+    let mut text = serde_json::to_string(&crate::json::sorted(&config)).unwrap_or_default();
     text.push('\n');
     annotations.insert(LAST_APPLIED.into(), Value::String(text));
-}
-
-/// `v` with the members of every object in name order.
-fn sorted(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut members: Vec<(String, Value)> = m.into_iter().collect();
-            members.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(members.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
 }
 
 /// Whether `path` is a key field of a list-map item (`...[name=x].name`).
 fn names_its_item(path: &[PathElement]) -> bool {
     match path {
         [.., PathElement::Key(key), PathElement::Field(field)] => {
-            matches!(serde_json::from_str::<Value>(key), Ok(Value::Object(m)) if m.contains_key(field))
+            fieldset::key_fields(key).is_some_and(|m| m.contains_key(field))
         }
         _ => false,
     }

@@ -9,6 +9,24 @@
 
 use serde_json::Value;
 
+/// `value` with object keys sorted recursively, as Go marshals a map (kubectl's
+/// printers, the last-applied annotation).
+pub fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 /// `value` as compact JSON, the bytes `serde_json::to_vec(value)` gives.
 pub fn to_vec(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);

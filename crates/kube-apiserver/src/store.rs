@@ -378,20 +378,6 @@ impl Store {
             .await
     }
 
-    /// A server-side apply that creates: the object comes with the apply's
-    /// `managedFields` (its manager owns what its configuration set, as an `Apply`), and
-    /// no `Update` entry is added for the rest.
-    pub async fn create_applied(
-        &self,
-        info: &'static ResourceInfo,
-        namespace: Option<&str>,
-        obj: Value,
-        opts: &WriteOptions,
-    ) -> Result<Written, ApiError> {
-        self.create_inner(info, namespace, obj, opts, true, Ownership::AsApplied)
-            .await
-    }
-
     /// Gives the writer of a create every field `obj` has now, as one `Update` entry.
     /// The usual create gets that entry as JSON, spliced straight into the written
     /// bytes (the object itself never holds it: the cache would drop it); otherwise it

@@ -57,9 +57,9 @@ impl fmt::Display for Path {
             match e {
                 PathElement::Field(name) => write!(f, ".{name}")?,
                 PathElement::Key(k) => {
-                    let parts: Vec<String> = match serde_json::from_str::<Value>(k) {
-                        Ok(Value::Object(m)) => m.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-                        _ => vec![k.clone()],
+                    let parts: Vec<String> = match key_fields(k) {
+                        Some(m) => m.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                        None => vec![k.clone()],
                     };
                     write!(f, "[{}]", parts.join(","))?
                 }
@@ -68,6 +68,14 @@ impl fmt::Display for Path {
             }
         }
         Ok(())
+    }
+}
+
+/// The key fields of a [`PathElement::Key`] (its text is their JSON object).
+pub(crate) fn key_fields(key: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str::<Value>(key) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
     }
 }
 

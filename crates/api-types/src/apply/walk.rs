@@ -334,10 +334,10 @@ pub(crate) fn remove_path(obj: &mut Value, path: &[PathElement], shape: &'static
             }
         }
         (Value::Array(items), PathElement::Key(k)) => {
-            let names: Vec<String> = match serde_json::from_str::<Value>(k) {
-                Ok(Value::Object(m)) => m.keys().cloned().collect(),
-                _ => return,
+            let Some(fields) = super::fieldset::key_fields(k) else {
+                return;
             };
+            let names: Vec<String> = fields.keys().cloned().collect();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             let Some(i) = items
                 .iter()

@@ -41,11 +41,12 @@ impl Store {
                     m.shift_remove("resourceVersion");
                 }
                 meta::set_name(&mut obj, name);
-                let created = match ownership {
-                    Ownership::Writer => self.create(info, namespace, obj, opts).await,
-                    Ownership::AsApplied => self.create_applied(info, namespace, obj, opts).await,
-                };
-                match created {
+                // A server-side apply creates with its own `managedFields` (no `Update`
+                // entry for the rest).
+                match self
+                    .create_inner(info, namespace, obj, opts, true, ownership)
+                    .await
+                {
                     Err(e) if e.reason == "AlreadyExists" => continue,
                     other => return other,
                 }

@@ -14,7 +14,7 @@ use crate::manifest::{FilenameArgs, Manifest};
 use crate::printers::json::sorted;
 use crate::resource::ApiResource;
 
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub use api_types::apply::LAST_APPLIED;
 
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {

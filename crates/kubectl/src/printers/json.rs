@@ -3,22 +3,7 @@
 
 use serde_json::Value;
 
-/// `value` with object keys sorted recursively (Go marshals maps in key order).
-pub fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            Value::Object(
-                keys.into_iter()
-                    .map(|k| (k.clone(), sorted(&map[k])))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
-}
+pub use api_types::json::sorted;
 
 /// Go's HTML-safe escaping of marshalled JSON text.
 pub fn go_escape(text: &str) -> String {

@@ -16,7 +16,7 @@ pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
 pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
 pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas";
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use api_types::apply::LAST_APPLIED;
 
 // Condition reasons, as upstream.
 pub const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
