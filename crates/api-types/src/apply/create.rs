@@ -53,6 +53,18 @@ pub(super) fn created_fields_v1(
     shape: &'static Shape,
     reset: Option<&str>,
 ) -> Result<Option<Vec<u8>>, Duplicate> {
+    if !obj.is_object() {
+        return Ok(None);
+    }
+    memo::remembered(obj, shape, reset, || encode(obj, shape, reset))
+}
+
+/// `created_fields_v1` without the memo.
+fn encode(
+    obj: &Value,
+    shape: &'static Shape,
+    reset: Option<&str>,
+) -> Result<Option<Vec<u8>>, Duplicate> {
     let Value::Object(m) = obj else {
         return Ok(None);
     };
@@ -394,5 +406,6 @@ fn granularity(shape: &Shape) -> Option<bool> {
     }
 }
 
+mod memo;
 #[cfg(test)]
 mod tests;
