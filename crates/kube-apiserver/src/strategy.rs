@@ -154,7 +154,9 @@ pub fn prepare_for_update(
     if sub.is_none() && info.kind == "Service" {
         clear_node_ports_for_cluster_ip(&mut obj);
     }
-    if sub.is_none() && tracks_generation(info) && obj.get("spec") != old.get("spec") {
+    // A scale write is a write of the spec (`spec.replicas`), and counts as one.
+    let spec_write = matches!(sub, None | Some(Subresource::Scale));
+    if spec_write && tracks_generation(info) && obj.get("spec") != old.get("spec") {
         let g = meta::generation(old) + 1;
         meta::meta_mut(&mut obj).insert("generation".into(), json!(g));
     }

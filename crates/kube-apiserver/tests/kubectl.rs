@@ -242,9 +242,41 @@ fn apply_client_and_server_side_replace_scale_edit() {
     );
     let r = kubectl(
         &c.api,
-        &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"],
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.generation}",
+        ],
     );
-    assert_eq!(r.stdout, "5");
+    assert_eq!(r.stdout, "5 3");
+    // The scale write is recorded as upstream records it: an Update entry of the
+    // subresource, owning the parent's `spec.replicas`.
+    let r = kubectl(
+        &c.api,
+        &[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.managedFields}",
+        ],
+    );
+    let entries: serde_json::Value = serde_json::from_str(&r.stdout).expect("managedFields");
+    let scale: Vec<&serde_json::Value> = entries
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["subresource"] == "scale")
+        .collect();
+    assert_eq!(scale.len(), 1, "{entries}");
+    assert_eq!(scale[0]["operation"], "Update", "{entries}");
+    assert_eq!(
+        scale[0]["fieldsV1"],
+        serde_json::json!({"f:spec": {"f:replicas": {}}}),
+        "{entries}"
+    );
 
     let table = kubectl(&c.api, &["get", "deployments"]);
     let header: Vec<&str> = table
