@@ -47,7 +47,10 @@ impl ManagedFieldsEntry {
 
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        m.insert("manager".into(), json!(self.manager));
+        // `omitempty`: a client with neither `fieldManager` nor a User-Agent.
+        if !self.manager.is_empty() {
+            m.insert("manager".into(), json!(self.manager));
+        }
         m.insert("operation".into(), json!(self.operation));
         m.insert("apiVersion".into(), json!(self.api_version));
         if let Some(t) = &self.time {
@@ -504,9 +507,13 @@ fn created_entries_json(
         return Ok(None);
     };
     let mut out = Vec::with_capacity(fields.len() + 160);
-    out.extend_from_slice(br#"[{"manager":"#);
-    crate::json::write_str(&mut out, manager);
-    out.extend_from_slice(br#","operation":"#);
+    out.extend_from_slice(b"[{");
+    if !manager.is_empty() {
+        out.extend_from_slice(br#""manager":"#);
+        crate::json::write_str(&mut out, manager);
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""operation":"#);
     crate::json::write_str(&mut out, operation);
     out.extend_from_slice(br#","apiVersion":"#);
     crate::json::write_str(&mut out, &info.api_version());

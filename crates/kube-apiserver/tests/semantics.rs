@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use test_support::{http_get, http_request};
+use test_support::{http_get, http_request, http_request_with};
 
 fn get_json(c: &Cluster, path: &str) -> Value {
     let r = http_get(&format!("{}{}", c.api.url(), path)).expect("GET");
@@ -638,4 +638,54 @@ fn created_managed_fields_are_the_same_on_every_read_path() {
         .map(|l| l.iter().filter_map(|e| e["manager"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(managers, ["tester", "kubectl-label"], "{labelled}");
+}
+
+/// Without `fieldManager` the manager is the User-Agent's product name, as upstream's
+/// `prefixFromUserAgent` takes it (text before the first `/`, unprintable characters
+/// dropped); a client sending neither gets an entry with no `manager`, as upstream's
+/// `omitempty` writes it.
+#[test]
+fn field_manager_defaults_to_the_user_agent_product() {
+    let c = start();
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "1"}});
+    let post = |name: &str, headers: &[(&str, &str)]| {
+        let r = http_request_with(
+            "POST",
+            &format!("{}/api/v1/namespaces/default/configmaps", c.api.url()),
+            Some(&cm(name).to_string()),
+            headers,
+        )
+        .expect("POST");
+        assert_eq!(r.status, 201, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).expect("json");
+        v["metadata"]["managedFields"][0].clone()
+    };
+    let e = post("with-agent", &[("User-Agent", "my-tool/1.2 (linux/amd64)")]);
+    assert_eq!(e["manager"], "my-tool", "{e}");
+    let e = post("with-tab", &[("User-Agent", "my\ttool/1.2")]);
+    assert_eq!(e["manager"], "mytool", "{e}");
+    let e = post("no-agent", &[]);
+    assert!(e.get("manager").is_none(), "{e}");
+    assert_eq!(e["operation"], "Update", "{e}");
+    assert_eq!(
+        e["fieldsV1"],
+        json!({"f:data": {".": {}, "f:a": {}}}),
+        "{e}"
+    );
+    // The entry without a manager is stored and served as created.
+    let stored = get_json(&c, "/api/v1/namespaces/default/configmaps/no-agent");
+    assert!(
+        stored["metadata"]["managedFields"][0]
+            .get("manager")
+            .is_none(),
+        "{stored}"
+    );
+    // A later update by a named manager adds its own entry next to it.
+    kubectl(&c.api, &["label", "cm", "no-agent", "x=1"]).assert_success();
+    let labelled = get_json(&c, "/api/v1/namespaces/default/configmaps/no-agent");
+    let managers: Vec<Option<&str>> = labelled["metadata"]["managedFields"]
+        .as_array()
+        .map(|l| l.iter().map(|e| e["manager"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(managers, [None, Some("kubectl-label")], "{labelled}");
 }

@@ -26,6 +26,16 @@ pub fn http_request(
     url: &str,
     json_body: Option<&str>,
 ) -> anyhow::Result<HttpResponse> {
+    http_request_with(method, url, json_body, &[])
+}
+
+/// [`http_request`] with extra request headers.
+pub fn http_request_with(
+    method: &str,
+    url: &str,
+    json_body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<HttpResponse> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("only http:// URLs are supported: {url}"))?;
@@ -45,6 +55,9 @@ pub fn http_request(
 
     let mut request =
         format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(body) = json_body {
         request.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",

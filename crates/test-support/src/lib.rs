@@ -31,7 +31,7 @@ mod secure;
 
 pub use apiserver::{kubeconfig_yaml, ApiServer, KUBECONFIG_CONTEXT};
 pub use etcd::{Etcd, ETCDCTL_BIN, ETCD_BIN};
-pub use http::{http_get, http_request, HttpResponse};
+pub use http::{http_get, http_request, http_request_with, HttpResponse};
 pub use kubectl::{
     kubectl, kubectl_binary_kubeconfig, kubectl_env, kubectl_kubeconfig, kubectl_stdin,
     kubectl_with, versioned_kubectls, KubectlOutput, KUBECTL, KUBECTL_TIMEOUT,

@@ -79,17 +79,23 @@ fn field_manager(q: &Query, headers: &HeaderMap) -> Result<String, ApiError> {
         }
         return Ok(m.to_string());
     }
+    // Upstream's `prefixFromUserAgent`: the text before the first `/`, without
+    // unprintable characters, cut to 128 bytes; empty without a User-Agent.
     let ua = headers
         .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown");
-    Ok(ua
-        .split('/')
-        .next()
-        .unwrap_or("unknown")
-        .chars()
-        .take(128)
-        .collect())
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .unwrap_or_default();
+    let mut manager = String::new();
+    for c in ua.split('/').next().unwrap_or_default().chars() {
+        if c.is_control() || (c.is_whitespace() && c != ' ') {
+            continue;
+        }
+        if manager.len() + c.len_utf8() > 128 {
+            break;
+        }
+        manager.push(c);
+    }
+    Ok(manager)
 }
 
 fn write_options(
