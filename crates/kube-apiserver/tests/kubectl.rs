@@ -222,17 +222,20 @@ fn apply_client_and_server_side_replace_scale_edit() {
         "deployment.apps/web configured",
         "{conf}"
     );
-    let r = kubectl(
-        &c.api,
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas} {.metadata.generation}",
-        ],
-    );
-    assert_eq!(r.stdout, "3 2");
+    let replicas_and_generation = || {
+        kubectl(
+            &c.api,
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-o",
+                "jsonpath={.spec.replicas} {.metadata.generation}",
+            ],
+        )
+        .stdout
+    };
+    assert_eq!(replicas_and_generation(), "3 2");
 
     let scaled = kubectl(&c.api, &["scale", "deployment", "web", "--replicas=5"]);
     assert_eq!(
@@ -240,42 +243,20 @@ fn apply_client_and_server_side_replace_scale_edit() {
         "deployment.apps/web scaled",
         "{scaled}"
     );
-    let r = kubectl(
-        &c.api,
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.spec.replicas} {.metadata.generation}",
-        ],
-    );
-    assert_eq!(r.stdout, "5 3");
+    assert_eq!(replicas_and_generation(), "5 3");
     // The scale write is recorded as upstream records it: an Update entry of the
     // subresource, owning the parent's `spec.replicas`.
-    let r = kubectl(
-        &c.api,
-        &[
-            "get",
-            "deploy",
-            "web",
-            "-o",
-            "jsonpath={.metadata.managedFields}",
-        ],
-    );
-    let entries: serde_json::Value = serde_json::from_str(&r.stdout).expect("managedFields");
-    let scale: Vec<&serde_json::Value> = entries
-        .as_array()
-        .into_iter()
-        .flatten()
+    let entries = managed_fields(&c, "deploy", "web");
+    let scale: Vec<&Value> = entries
+        .iter()
         .filter(|e| e["subresource"] == "scale")
         .collect();
-    assert_eq!(scale.len(), 1, "{entries}");
-    assert_eq!(scale[0]["operation"], "Update", "{entries}");
+    assert_eq!(scale.len(), 1, "{entries:?}");
+    assert_eq!(scale[0]["operation"], "Update", "{entries:?}");
     assert_eq!(
         scale[0]["fieldsV1"],
         serde_json::json!({"f:spec": {"f:replicas": {}}}),
-        "{entries}"
+        "{entries:?}"
     );
 
     let table = kubectl(&c.api, &["get", "deployments"]);
