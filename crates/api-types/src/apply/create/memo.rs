@@ -5,7 +5,7 @@
 //! consults the schema at every node is done once per shape.
 //!
 //! The key is exact, not a hash. It is the *outline* of the object: every field name
-//! in order, every node's kind (map, list, scalar, empty), and the full JSON of every
+//! in order, every node's kind (map, list, scalar, empty), and the value of every
 //! scalar at any depth inside a list (list-map keys and set values are written into the
 //! encoding; the others are kept too, which only costs hits). Scalars outside lists
 //! are reduced to their kind, which is all the encoding reads of them. With the shape
