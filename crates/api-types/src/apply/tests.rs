@@ -465,31 +465,27 @@ fn client_side_applied(image: &str) -> Value {
     obj
 }
 
-#[test]
-fn kubectl_takes_over_what_its_client_side_apply_set() {
-    let live = client_side_applied("nginx:1");
-    // Another manager conflicts as ever.
-    let other = server_side_apply(
+/// `manager` applies `config(2, "nginx:2")` to `live`.
+fn apply_nginx_2(live: &Value, manager: &str) -> Result<Value, ApiError> {
+    server_side_apply(
         deployments(),
-        Some(&live),
+        Some(live),
         &config(2, "nginx:2"),
-        "other",
-        false,
-        T2,
-        None,
-    );
-    assert_eq!(other.expect_err("conflict").code, 409);
-    // kubectl does not: the image is still what its last client-side apply set.
-    let out = server_side_apply(
-        deployments(),
-        Some(&live),
-        &config(2, "nginx:2"),
-        "kubectl",
+        manager,
         false,
         T2,
         None,
     )
-    .expect("kubectl upgrades");
+}
+
+#[test]
+fn kubectl_takes_over_what_its_client_side_apply_set() {
+    let live = client_side_applied("nginx:1");
+    // Another manager conflicts as ever.
+    let other = apply_nginx_2(&live, "other");
+    assert_eq!(other.expect_err("conflict").code, 409);
+    // kubectl does not: the image is still what its last client-side apply set.
+    let out = apply_nginx_2(&live, "kubectl").expect("kubectl upgrades");
     assert_eq!(
         out["spec"]["template"]["spec"]["containers"][0]["image"],
         "nginx:2"
@@ -526,16 +522,7 @@ fn kubectl_still_conflicts_on_what_changed_since_its_client_side_apply() {
         T1,
         None,
     );
-    let err = server_side_apply(
-        deployments(),
-        Some(&live),
-        &config(2, "nginx:2"),
-        "kubectl",
-        false,
-        T2,
-        None,
-    )
-    .expect_err("the image is someone else's now");
+    let err = apply_nginx_2(&live, "kubectl").expect_err("the image is someone else's now");
     assert_eq!(err.code, 409);
     assert!(format!("{err:?}").contains("ops"), "{err:?}");
 }
@@ -552,16 +539,7 @@ fn a_list_owned_whole_stays_for_the_items_the_configuration_still_sets() {
         e["manager"] = json!("kubectl");
         e["operation"] = json!("Apply");
     }
-    let out = server_side_apply(
-        deployments(),
-        Some(&live),
-        &config(2, "nginx:2"),
-        "kubectl",
-        false,
-        T2,
-        None,
-    )
-    .expect("apply");
+    let out = apply_nginx_2(&live, "kubectl").expect("apply");
     assert_eq!(
         out["spec"]["template"]["spec"]["containers"],
         json!([{"name": "nginx", "image": "nginx:2", "ports": [{"containerPort": 80}]}])

@@ -337,8 +337,7 @@ pub(crate) fn remove_path(obj: &mut Value, path: &[PathElement], shape: &'static
             let Some(fields) = super::fieldset::key_fields(k) else {
                 return;
             };
-            let names: Vec<String> = fields.keys().cloned().collect();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let names: Vec<&str> = fields.keys().map(String::as_str).collect();
             let Some(i) = items
                 .iter()
                 .position(|item| item_key(item, &names).as_ref() == Some(first))

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     server::AppState,
-    store::{DeleteOptions, FieldValidation, Ownership, WriteOptions, Written},
+    store::{DeleteOptions, FieldValidation, WriteOptions, Written},
     subresources,
 };
 
@@ -300,21 +300,9 @@ pub async fn update(
         Some(Subresource::Scale) => {
             let w = state
                 .store
-                .update_with(
-                    info,
-                    ns,
-                    name,
-                    Some(Subresource::Scale),
-                    &opts,
-                    false,
-                    Ownership::Writer,
-                    |cur| {
-                        let cur = cur.ok_or_else(|| {
-                            ApiError::not_found(info.group, &info.qualified_plural(), name)
-                        })?;
-                        subresources::apply_scale(cur, &obj)
-                    },
-                )
+                .update_scale(info, ns, name, &opts, |cur| {
+                    subresources::apply_scale(cur, &obj)
+                })
                 .await?;
             Ok(response::json(
                 StatusCode::OK,
@@ -400,40 +388,27 @@ pub async fn patch(
                 api_types::registry::lookup("", "v1", "replicationcontrollers").unwrap_or(info);
             let w = state
                 .store
-                .update_with(
-                    info,
-                    ns,
-                    name,
-                    Some(Subresource::Scale),
-                    &opts,
-                    false,
-                    Ownership::Writer,
-                    |cur| {
-                        let cur = cur.ok_or_else(|| {
-                            ApiError::not_found(info.group, &info.qualified_plural(), name)
-                        })?;
-                        let scale = subresources::scale_of(info, cur);
-                        // Scale is patched as a plain object (no merge keys inside).
-                        let patched = api_types::patch::apply_patch(
-                            scale_info,
-                            &scale,
-                            if patch_type == PatchType::StrategicMerge {
-                                PatchType::Merge
-                            } else {
-                                patch_type
-                            },
-                            &patch,
-                        )?;
-                        let mut out = subresources::apply_scale(cur, &patched)?;
-                        if patch.pointer("/metadata/resourceVersion").is_none() {
-                            if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut)
-                            {
-                                m.shift_remove("resourceVersion");
-                            }
+                .update_scale(info, ns, name, &opts, |cur| {
+                    let scale = subresources::scale_of(info, cur);
+                    // Scale is patched as a plain object (no merge keys inside).
+                    let patched = api_types::patch::apply_patch(
+                        scale_info,
+                        &scale,
+                        if patch_type == PatchType::StrategicMerge {
+                            PatchType::Merge
+                        } else {
+                            patch_type
+                        },
+                        &patch,
+                    )?;
+                    let mut out = subresources::apply_scale(cur, &patched)?;
+                    if patch.pointer("/metadata/resourceVersion").is_none() {
+                        if let Some(m) = out.get_mut("metadata").and_then(Value::as_object_mut) {
+                            m.shift_remove("resourceVersion");
                         }
-                        Ok(out)
-                    },
-                )
+                    }
+                    Ok(out)
+                })
                 .await?;
             Ok(response::json(
                 StatusCode::OK,

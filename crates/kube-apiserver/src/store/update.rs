@@ -214,6 +214,34 @@ impl Store {
         .await
     }
 
+    /// A write through the scale subresource (PUT or PATCH): `scaled` maps the stored
+    /// object to the scaled one. A scale write never creates.
+    pub async fn update_scale(
+        &self,
+        info: &'static ResourceInfo,
+        namespace: Option<&str>,
+        name: &str,
+        opts: &WriteOptions,
+        mut scaled: impl FnMut(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Written, ApiError> {
+        self.update_with(
+            info,
+            namespace,
+            name,
+            Some(Subresource::Scale),
+            opts,
+            false,
+            Ownership::Writer,
+            |cur| {
+                let cur = cur.ok_or_else(|| {
+                    ApiError::not_found(info.group, &info.qualified_plural(), name)
+                })?;
+                scaled(cur)
+            },
+        )
+        .await
+    }
+
     /// PATCH of the main resource or a subresource.
     #[allow(clippy::too_many_arguments)]
     pub async fn patch(

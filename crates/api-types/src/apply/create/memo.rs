@@ -63,13 +63,10 @@ pub(super) fn remembered<E>(
             None => key.push(b'-'),
         }
         outline(key, obj, false);
-        let at = memo
-            .entries
-            .iter()
-            .position(|e| e.key.len() == memo.scratch.len() && e.key == memo.scratch)?;
-        let hit = memo.entries.remove(at);
-        let fields = hit.fields.clone();
-        memo.entries.insert(0, hit);
+        let at = memo.entries.iter().position(|e| e.key == memo.scratch)?;
+        // The hit moves to the front.
+        memo.entries[..=at].rotate_right(1);
+        let fields = memo.entries[0].fields.clone();
         #[cfg(test)]
         {
             memo.hits += 1;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use api_types::apply::LAST_APPLIED;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -16,7 +17,6 @@ pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
 pub const REVISION_HISTORY_ANNOTATION: &str = "deployment.kubernetes.io/revision-history";
 pub const DESIRED_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/desired-replicas";
 pub const MAX_REPLICAS_ANNOTATION: &str = "deployment.kubernetes.io/max-replicas";
-use api_types::apply::LAST_APPLIED;
 
 // Condition reasons, as upstream.
 pub const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
