@@ -127,27 +127,21 @@ impl CachedObject {
         Some(CachedObject::new(key.to_string(), revision, value, bytes))
     }
 
-    /// [`CachedObject::stamped`] for a `value` whose JSON is `stored`, with the
-    /// `metadata` object closing at `metadata_end` (see [`encode_marking_metadata`]):
-    /// the served bytes are `stored` with `resourceVersion` spliced in, the same bytes
-    /// serializing the stamped value gives, without serializing it again.
+    /// The object stored as `stored` at `revision`, from its precomputed `selectable`
+    /// part (see [`WriteSlot`]), with `metadata` closing at `metadata_end` in `stored`
+    /// (see [`encode_marking_metadata`]): the served bytes are `stored` with
+    /// `resourceVersion` spliced in, the bytes serializing the stamped object gives,
+    /// without serializing it again.
     fn stamped_from_stored(
         key: &str,
-        mut value: Value,
+        mut selectable: Value,
+        subset: bool,
         stored: &[u8],
-        metadata_end: Option<usize>,
+        metadata_end: usize,
         revision: i64,
     ) -> Option<CachedObject> {
-        let meta = value.get_mut("metadata").and_then(Value::as_object_mut)?;
-        let (Some(end), false) = (metadata_end, meta.contains_key("resourceVersion")) else {
-            // A present key would be replaced in place, not appended: encode afresh.
-            return CachedObject::stamped(key, value, revision);
-        };
         let rv = revision.to_string();
-        let (head, tail) = (stored.get(..end)?, stored.get(end..)?);
-        if tail.first() != Some(&b'}') {
-            return CachedObject::stamped(key, value, revision);
-        }
+        let (head, tail) = (stored.get(..metadata_end)?, stored.get(metadata_end..)?);
         let mut bytes = Vec::with_capacity(stored.len() + rv.len() + 22);
         bytes.extend_from_slice(head);
         if head.last() != Some(&b'{') {
@@ -157,13 +151,20 @@ impl CachedObject {
         bytes.extend_from_slice(rv.as_bytes());
         bytes.push(b'"');
         bytes.extend_from_slice(tail);
-        meta.insert("resourceVersion".into(), Value::String(rv));
-        Some(CachedObject::new(
-            key.to_string(),
+        if !subset {
+            // The selectable subset leaves `resourceVersion` out; the whole object has it.
+            selectable
+                .get_mut("metadata")
+                .and_then(Value::as_object_mut)?
+                .insert("resourceVersion".into(), Value::String(rv));
+        }
+        Some(CachedObject {
+            key: key.to_string(),
             revision,
-            value,
-            Bytes::from(bytes),
-        ))
+            selectable,
+            subset,
+            bytes: Bytes::from(bytes),
+        })
     }
 }
 
@@ -360,31 +361,71 @@ impl ResourceCache {
     }
 }
 
-/// A write of this apiserver in flight: the object and the exact bytes stored for it.
-/// The write's watch event and the writer both turn it into the served object (with
-/// `resourceVersion` and JSON bytes) through [`WriteSlot::finish`]; whoever comes first
-/// does the work once, so the event does not decode the value from etcd again.
+/// A write of this apiserver in flight: the exact bytes stored and what the cache keeps
+/// parsed of the object ([`CachedObject::selectable`]). The write's watch event and the
+/// writer both turn it into the served object (with `resourceVersion` and JSON bytes)
+/// through [`WriteSlot::finish`]; whoever comes first does the work once, so the event
+/// does not decode the value from etcd again.
+///
+/// The parsed part is taken when the slot is made, before the write goes to etcd: the
+/// rest of the object's tree is freed by the request that built it, on its thread and
+/// while its memory is still in the cache, instead of living on through the etcd round
+/// trip (under load, dozens of requests wait there) to be freed by the watch task.
 pub struct WriteSlot {
     stored: Vec<u8>,
-    /// Where `metadata` closes in `stored` (see [`encode_marking_metadata`]).
+    /// Where `metadata` closes in `stored` (see [`encode_marking_metadata`]), when
+    /// `resourceVersion` can be spliced in there.
     metadata_end: Option<usize>,
+    /// `stored` holds a `managedFields` the slot's object did not (see
+    /// [`WriteSlot::into_value`]).
+    spliced_managed_fields: bool,
     state: parking_lot::Mutex<SlotState>,
 }
 
 enum SlotState {
-    Waiting(Value),
+    Waiting { selectable: Value, subset: bool },
     Done(Arc<CachedObject>),
     Empty,
 }
 
 impl WriteSlot {
-    /// The object of a write that did not happen.
-    pub fn into_value(&self) -> Value {
-        match &*self.state.lock() {
-            SlotState::Waiting(v) => v.clone(),
-            SlotState::Done(o) => o.object(),
-            SlotState::Empty => Value::Null,
+    /// A slot for `value` (served form, without `resourceVersion`) stored under `key`
+    /// as `stored`, whose `metadata` closes at `metadata_end`. `stored` is `value`'s
+    /// JSON, with a `managedFields` appended to `metadata` when
+    /// `spliced_managed_fields`.
+    fn new(
+        key: &str,
+        stored: Vec<u8>,
+        metadata_end: Option<usize>,
+        value: Value,
+        spliced_managed_fields: bool,
+    ) -> WriteSlot {
+        // A `resourceVersion` already there would be replaced in place, not appended.
+        let metadata_end = metadata_end.filter(|&end| {
+            stored.get(end) == Some(&b'}')
+                && value
+                    .get("metadata")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.contains_key("resourceVersion"))
+        });
+        let (selectable, subset) = selectable(key, value);
+        WriteSlot {
+            stored,
+            metadata_end,
+            spliced_managed_fields,
+            state: parking_lot::Mutex::new(SlotState::Waiting { selectable, subset }),
         }
+    }
+
+    /// The object of a write that did not happen, as the writer handed it over: parsed
+    /// from the bytes it would have stored, without the `managedFields` spliced into
+    /// them.
+    pub fn into_value(&self) -> Value {
+        let mut value = serde_json::from_slice(&self.stored).unwrap_or(Value::Null);
+        if self.spliced_managed_fields {
+            api_types::meta::remove_managed_fields(&mut value);
+        }
+        value
     }
 
     /// The object as written at `revision` under `key`.
@@ -402,14 +443,24 @@ impl WriteSlot {
                 drop(state);
                 CachedObject::stamped(key, value, revision).map(Arc::new)
             }
-            SlotState::Waiting(value) => {
-                let o = Arc::new(CachedObject::stamped_from_stored(
-                    key,
-                    value,
-                    &self.stored,
-                    self.metadata_end,
-                    revision,
-                )?);
+            SlotState::Waiting { selectable, subset } => {
+                let o = match self.metadata_end {
+                    Some(end) => CachedObject::stamped_from_stored(
+                        key,
+                        selectable,
+                        subset,
+                        &self.stored,
+                        end,
+                        revision,
+                    )?,
+                    // No place to splice `resourceVersion` into: encode afresh.
+                    None => CachedObject::stamped(
+                        key,
+                        serde_json::from_slice(&self.stored).ok()?,
+                        revision,
+                    )?,
+                };
+                let o = Arc::new(o);
                 *state = SlotState::Done(o.clone());
                 Some(o)
             }
@@ -470,7 +521,9 @@ impl WatchCache {
     }
 
     /// Registers a write about to store `stored` (the exact value bytes) under `key`,
-    /// for `value` (served form, without `resourceVersion`). Only for
+    /// for `value` (served form, without `resourceVersion`), whose JSON `stored` is,
+    /// with a `managedFields` appended to its `metadata` when
+    /// `spliced_managed_fields`. Only for
     /// [`WatchCache::single_view`] resources. The writer calls [`WriteSlot::finish`]
     /// once the write succeeded, or [`WatchCache::forget_write`] when it failed.
     pub fn expect_write(
@@ -479,12 +532,15 @@ impl WatchCache {
         stored: Vec<u8>,
         metadata_end: Option<usize>,
         value: Value,
+        spliced_managed_fields: bool,
     ) -> Arc<WriteSlot> {
-        let slot = Arc::new(WriteSlot {
+        let slot = Arc::new(WriteSlot::new(
+            key,
             stored,
             metadata_end,
-            state: parking_lot::Mutex::new(SlotState::Waiting(value)),
-        });
+            value,
+            spliced_managed_fields,
+        ));
         self.pending.lock().insert(key.to_string(), slot.clone());
         slot
     }
@@ -710,18 +766,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn slot(value: Value) -> WriteSlot {
+    fn slot(key: &str, value: Value) -> WriteSlot {
         let (stored, metadata_end) = encode_marking_metadata(&value);
         assert_eq!(
             stored,
             serde_json::to_vec(&value).expect("json"),
             "encodes as serde_json does"
         );
-        WriteSlot {
-            stored,
-            metadata_end,
-            state: parking_lot::Mutex::new(SlotState::Waiting(value)),
-        }
+        WriteSlot::new(key, stored, metadata_end, value, false)
     }
 
     #[test]
@@ -736,7 +788,7 @@ mod tests {
             json!({"metadata": "not an object"}),
             json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {}}),
         ] {
-            let s = slot(obj.clone());
+            let s = slot(key, obj.clone());
             let finished = s
                 .finish(key, 1234567)
                 .map(|o| (o.selectable.clone(), o.bytes.clone()));
@@ -755,8 +807,8 @@ mod tests {
     fn a_finished_write_is_what_decoding_its_stored_bytes_gives() {
         let pods = api_types::registry::lookup("", "v1", "pods").expect("pods");
         let obj = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "d", "uid": "u1", "labels": {"a": "b"}, "annotations": {"x": "y"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
-        let s = slot(obj);
         let key = "/registry/pods/d/p";
+        let s = slot(key, obj.clone());
         let finished = s.finish(key, 42).expect("finished");
         let decoded = CachedObject::decode(pods, key.to_string(), &s.stored, 42).expect("decoded");
         assert_eq!(finished.selectable, decoded.selectable);
@@ -781,5 +833,41 @@ mod tests {
         let other = s.finish(key, 43).expect("finished");
         assert_eq!(other.object()["metadata"]["resourceVersion"], "43");
         assert_eq!(finished.object()["metadata"]["resourceVersion"], "42");
+    }
+    #[test]
+    fn a_failed_write_gives_back_the_object_it_was_handed() {
+        let key = "/registry/pods/d/p";
+        let obj = json!({"metadata": {"name": "p", "namespace": "d", "labels": {"a": "b"}}, "spec": {"containers": [{"name": "c"}]}});
+        // A create's managedFields, appended to `metadata` in the stored bytes only.
+        let (bytes, end) = encode_marking_metadata(&obj);
+        let end = end.expect("metadata");
+        let mut stored = bytes[..end].to_vec();
+        stored.extend_from_slice(br#","managedFields":[{"manager":"m"}]"#);
+        let spliced_end = stored.len();
+        stored.extend_from_slice(&bytes[end..]);
+        let s = WriteSlot::new(key, stored, Some(spliced_end), obj.clone(), true);
+        assert_eq!(s.into_value(), obj);
+        let done = s.finish(key, 9).expect("finished");
+        assert_eq!(
+            done.object()["metadata"]["managedFields"][0]["manager"],
+            "m"
+        );
+        assert_eq!(done.object()["metadata"]["resourceVersion"], "9");
+        assert_eq!(
+            done.selectable,
+            json!({"metadata": {"name": "p", "namespace": "d", "labels": {"a": "b"}}})
+        );
+        // Managed fields the object carried itself (an update) come back with it.
+        let obj = json!({"metadata": {"name": "q", "managedFields": [{"manager": "m"}]}, "data": {"k": "v"}});
+        let (stored, end) = encode_marking_metadata(&obj);
+        let s = WriteSlot::new("/registry/configmaps/d/q", stored, end, obj.clone(), false);
+        assert_eq!(s.into_value(), obj);
+        // A whole object is kept parsed for other kinds, without managed fields and
+        // with its resourceVersion.
+        let done = s.finish("/registry/configmaps/d/q", 10).expect("finished");
+        assert_eq!(
+            done.selectable,
+            json!({"metadata": {"name": "q", "resourceVersion": "10"}, "data": {"k": "v"}})
+        );
     }
 }

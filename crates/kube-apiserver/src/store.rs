@@ -219,9 +219,13 @@ impl Store {
             spliced.extend_from_slice(&bytes[end..]);
             bytes = spliced;
         }
-        let slot = self
-            .cache
-            .expect_write(key, bytes.clone(), metadata_end, obj);
+        let slot = self.cache.expect_write(
+            key,
+            bytes.clone(),
+            metadata_end,
+            obj,
+            managed_fields.is_some(),
+        );
         Ok((
             bytes,
             PendingWrite {
