@@ -778,27 +778,36 @@ mod tests {
 
     #[test]
     fn spliced_resource_versions_are_the_bytes_serde_json_writes() {
-        let pods = api_types::registry::lookup("", "v1", "pods").expect("pods");
-        let key = "/registry/pods/d/p";
-        for obj in [
-            json!({"metadata": {}}),
-            json!({"metadata": {}, "spec": {}}),
-            json!({"kind": "Pod", "metadata": {"name": "p\"q\\\u{1}é", "annotations": {"}": "{,\"resourceVersion\""}}, "spec": {"x": [1, 2.5, null, true]}}),
-            json!({"spec": {"metadata": {"a": 1}}, "metadata": {"name": "last"}}),
-            json!({"metadata": "not an object"}),
-            json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {}}),
-        ] {
-            let s = slot(key, obj.clone());
-            let finished = s
-                .finish(key, 1234567)
-                .map(|o| (o.selectable.clone(), o.bytes.clone()));
-            let expected =
-                CachedObject::stamped(key, obj, 1234567).map(|o| (o.selectable, o.bytes));
-            assert_eq!(finished, expected);
-            if let Some((_, bytes)) = &finished {
-                let decoded = CachedObject::decode(pods, key.to_string(), &s.stored, 1234567)
-                    .expect("decoded");
-                assert_eq!(bytes, &decoded.bytes);
+        // Pods keep their selectable subset parsed, config maps the whole object.
+        for plural in ["pods", "configmaps"] {
+            let info = api_types::registry::lookup("", "v1", plural).expect(plural);
+            let key = format!("/registry/{plural}/d/p");
+            let key = key.as_str();
+            for obj in [
+                json!({"metadata": {}}),
+                json!({"metadata": {}, "spec": {}}),
+                json!({"kind": "Pod", "metadata": {"name": "p\"q\\\u{1}é", "annotations": {"}": "{,\"resourceVersion\""}}, "spec": {"x": [1, 2.5, null, true]}}),
+                json!({"spec": {"metadata": {"a": 1}}, "metadata": {"name": "last"}}),
+                json!({"metadata": {"name": "p", "managedFields": [{"manager": "m"}], "labels": {"a": "b"}}, "data": {}}),
+                json!({"metadata": "not an object"}),
+                json!({"metadata": {"name": "p", "resourceVersion": "7"}, "status": {}}),
+            ] {
+                let s = slot(key, obj.clone());
+                // The parsed part is compared as text: key order included.
+                let finished = s.finish(key, 1234567).map(|o| {
+                    (
+                        serde_json::to_string(&o.selectable).expect("json"),
+                        o.bytes.clone(),
+                    )
+                });
+                let expected = CachedObject::stamped(key, obj, 1234567)
+                    .map(|o| (serde_json::to_string(&o.selectable).expect("json"), o.bytes));
+                assert_eq!(finished, expected);
+                if let Some((_, bytes)) = &finished {
+                    let decoded = CachedObject::decode(info, key.to_string(), &s.stored, 1234567)
+                        .expect("decoded");
+                    assert_eq!(bytes, &decoded.bytes);
+                }
             }
         }
     }
