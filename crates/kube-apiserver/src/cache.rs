@@ -376,9 +376,9 @@ pub struct WriteSlot {
     /// Where `metadata` closes in `stored` (see [`encode_marking_metadata`]), when
     /// `resourceVersion` can be spliced in there.
     metadata_end: Option<usize>,
-    /// `stored` holds a `managedFields` the slot's object did not (see
-    /// [`WriteSlot::into_value`]).
-    spliced_managed_fields: bool,
+    /// The slot's object had `managedFields` of its own; otherwise any in `stored`
+    /// were appended by the writer (see [`WriteSlot::into_value`]).
+    had_managed_fields: bool,
     state: parking_lot::Mutex<SlotState>,
 }
 
@@ -391,15 +391,8 @@ enum SlotState {
 impl WriteSlot {
     /// A slot for `value` (served form, without `resourceVersion`) stored under `key`
     /// as `stored`, whose `metadata` closes at `metadata_end`. `stored` is `value`'s
-    /// JSON, with a `managedFields` appended to `metadata` when
-    /// `spliced_managed_fields`.
-    fn new(
-        key: &str,
-        stored: Vec<u8>,
-        metadata_end: Option<usize>,
-        value: Value,
-        spliced_managed_fields: bool,
-    ) -> WriteSlot {
+    /// JSON, with a `managedFields` appended to `metadata` when `value` has none.
+    fn new(key: &str, stored: Vec<u8>, metadata_end: Option<usize>, value: Value) -> WriteSlot {
         // A `resourceVersion` already there would be replaced in place, not appended.
         let metadata_end = metadata_end.filter(|&end| {
             stored.get(end) == Some(&b'}')
@@ -408,11 +401,15 @@ impl WriteSlot {
                     .and_then(Value::as_object)
                     .is_some_and(|m| !m.contains_key("resourceVersion"))
         });
+        let had_managed_fields = value
+            .get("metadata")
+            .and_then(Value::as_object)
+            .is_some_and(|m| m.contains_key("managedFields"));
         let (selectable, subset) = selectable(key, value);
         WriteSlot {
             stored,
             metadata_end,
-            spliced_managed_fields,
+            had_managed_fields,
             state: parking_lot::Mutex::new(SlotState::Waiting { selectable, subset }),
         }
     }
@@ -422,7 +419,7 @@ impl WriteSlot {
     /// them.
     pub fn into_value(&self) -> Value {
         let mut value = serde_json::from_slice(&self.stored).unwrap_or(Value::Null);
-        if self.spliced_managed_fields {
+        if !self.had_managed_fields {
             api_types::meta::remove_managed_fields(&mut value);
         }
         value
@@ -522,8 +519,7 @@ impl WatchCache {
 
     /// Registers a write about to store `stored` (the exact value bytes) under `key`,
     /// for `value` (served form, without `resourceVersion`), whose JSON `stored` is,
-    /// with a `managedFields` appended to its `metadata` when
-    /// `spliced_managed_fields`. Only for
+    /// with a `managedFields` appended to its `metadata` when `value` has none. Only for
     /// [`WatchCache::single_view`] resources. The writer calls [`WriteSlot::finish`]
     /// once the write succeeded, or [`WatchCache::forget_write`] when it failed.
     pub fn expect_write(
@@ -532,15 +528,8 @@ impl WatchCache {
         stored: Vec<u8>,
         metadata_end: Option<usize>,
         value: Value,
-        spliced_managed_fields: bool,
     ) -> Arc<WriteSlot> {
-        let slot = Arc::new(WriteSlot::new(
-            key,
-            stored,
-            metadata_end,
-            value,
-            spliced_managed_fields,
-        ));
+        let slot = Arc::new(WriteSlot::new(key, stored, metadata_end, value));
         self.pending.lock().insert(key.to_string(), slot.clone());
         slot
     }
@@ -773,7 +762,7 @@ mod tests {
             serde_json::to_vec(&value).expect("json"),
             "encodes as serde_json does"
         );
-        WriteSlot::new(key, stored, metadata_end, value, false)
+        WriteSlot::new(key, stored, metadata_end, value)
     }
 
     #[test]
@@ -854,7 +843,7 @@ mod tests {
         stored.extend_from_slice(br#","managedFields":[{"manager":"m"}]"#);
         let spliced_end = stored.len();
         stored.extend_from_slice(&bytes[end..]);
-        let s = WriteSlot::new(key, stored, Some(spliced_end), obj.clone(), true);
+        let s = WriteSlot::new(key, stored, Some(spliced_end), obj.clone());
         assert_eq!(s.into_value(), obj);
         let done = s.finish(key, 9).expect("finished");
         assert_eq!(
@@ -869,7 +858,7 @@ mod tests {
         // Managed fields the object carried itself (an update) come back with it.
         let obj = json!({"metadata": {"name": "q", "managedFields": [{"manager": "m"}]}, "data": {"k": "v"}});
         let (stored, end) = encode_marking_metadata(&obj);
-        let s = WriteSlot::new("/registry/configmaps/d/q", stored, end, obj.clone(), false);
+        let s = WriteSlot::new("/registry/configmaps/d/q", stored, end, obj.clone());
         assert_eq!(s.into_value(), obj);
         // A whole object is kept parsed for other kinds, without managed fields and
         // with its resourceVersion.

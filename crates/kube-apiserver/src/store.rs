@@ -219,13 +219,9 @@ impl Store {
             spliced.extend_from_slice(&bytes[end..]);
             bytes = spliced;
         }
-        let slot = self.cache.expect_write(
-            key,
-            bytes.clone(),
-            metadata_end,
-            obj,
-            managed_fields.is_some(),
-        );
+        let slot = self
+            .cache
+            .expect_write(key, bytes.clone(), metadata_end, obj);
         Ok((
             bytes,
             PendingWrite {
